@@ -1,0 +1,89 @@
+/** The zoo's registry, and `buildModel`, which turns a name and options into a graph. */
+import { Graph, type Value } from '../src/graph/graph.js';
+import { expected, UsageError } from '../src/util/errors.js';
+import { AlexNet, AlexNetSingle } from './alexnet.js';
+import { GoogLeNet, GoogLeNetNaive } from './googlenet.js';
+import { NIN } from './nin.js';
+import { VGG_A, VGG_A_LRN, VGG_B, VGG_C, VGG_D, VGG_E } from './vgg.js';
+import { ZFNet } from './zfnet.js';
+import type { ModelOptions, ModelSpec } from './spec.js';
+
+export type { ModelOptions, ModelSpec } from './spec.js';
+
+export const MODELS: readonly ModelSpec[] = [
+  AlexNet,
+  AlexNetSingle,
+  ZFNet,
+  NIN,
+  GoogLeNet,
+  GoogLeNetNaive,
+  VGG_A,
+  VGG_A_LRN,
+  VGG_B,
+  VGG_C,
+  VGG_D,
+  VGG_E,
+];
+
+export function findModel(name: string): ModelSpec {
+  const key = name.toLowerCase();
+  const spec = MODELS.find((m) => m.name === key || m.aliases?.includes(key));
+  if (!spec) throw expected(`one of ${MODELS.map((m) => m.name).join(', ')}`, 'model', name);
+  return spec;
+}
+
+/** Options with each model's defaults filled in, validated (errors name the option). */
+export function modelOptions(spec: ModelSpec, given: Partial<ModelOptions> = {}): ModelOptions {
+  const o: ModelOptions = {
+    classes: given.classes ?? 1000,
+    inputSize: given.inputSize ?? spec.defaultInput,
+    channels: given.channels ?? 3,
+    width: given.width ?? 1,
+    dropout: given.dropout ?? spec.dropout,
+    aux: given.aux ?? false,
+    init: given.init ?? 'paper',
+  };
+  const posInt = (v: number, name: string) => {
+    if (!Number.isInteger(v) || v < 1) throw expected('a positive integer', name, v);
+  };
+  posInt(o.classes, '--classes');
+  posInt(o.inputSize, '--input-size');
+  posInt(o.channels, '--channels');
+  if (!(o.width > 0 && Number.isFinite(o.width))) throw expected('a positive number', '--width', o.width);
+  if (o.dropout !== undefined && !(o.dropout >= 0 && o.dropout < 1)) throw expected('a rate in [0, 1)', '--dropout', o.dropout);
+  return o;
+}
+
+export interface BuiltModel {
+  spec: ModelSpec;
+  options: ModelOptions;
+  graph: Graph;
+  input: Value;
+  logits: Value;
+  aux: { logits: Value; weight: number }[];
+}
+
+export interface BuildOptions {
+  /** Training graphs take dropout masks as inputs and may carry auxiliary heads. */
+  training?: boolean;
+  /** Batch size the graph is built for (shapes are static; export marks the batch dynamic). */
+  batch?: number;
+}
+
+export function buildModel(name: string | ModelSpec, given: Partial<ModelOptions> = {}, b: BuildOptions = {}): BuiltModel {
+  const spec = typeof name === 'string' ? findModel(name) : name;
+  const options = modelOptions(spec, given);
+  const graph = new Graph(spec.name);
+  graph.training = b.training ?? false;
+  const input = graph.input('input', 'float32', [b.batch ?? 1, options.channels, options.inputSize, options.inputSize]);
+  let out;
+  try {
+    out = spec.build(input, options);
+  } catch (e) {
+    if (e instanceof Error && e.name === 'GraphError') {
+      throw new UsageError(`${spec.name} at --input-size ${options.inputSize}: ${e.message}`);
+    }
+    throw e;
+  }
+  return { spec, options, graph, input, logits: out.logits, aux: out.aux };
+}

@@ -1,0 +1,73 @@
+/**
+ * VGG (Simonyan & Zisserman, ICLR 2015): the six configurations of the paper's Table 1 as data.
+ * Numbers are 3×3 conv widths, "M" a 2×2/2 max pool, "1x1:n" C's 1×1 convs, "LRN" A-LRN's norm.
+ * Initialisation: the paper pre-trains A and copies its layers into deeper nets, noting Glorot's
+ * random init works as well; we use that (Caffe's xavier) for every configuration.
+ */
+import type { Value } from '../src/graph/graph.js';
+import { conv2d, dropout, linear, maxPool2d, norm } from '../src/graph/layers.js';
+import { ALEXNET_LRN } from './alexnet.js';
+import { pick, widen, type ModelOptions, type ModelSpec } from './spec.js';
+
+type Layer = number | 'M' | 'LRN' | `1x1:${number}`;
+
+export const VGG_CONFIGS: Record<'A' | 'A-LRN' | 'B' | 'C' | 'D' | 'E', readonly Layer[]> = {
+  A: [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'],
+  'A-LRN': [64, 'LRN', 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'],
+  B: [64, 64, 'M', 128, 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'],
+  C: [64, 64, 'M', 128, 128, 'M', 256, 256, '1x1:256', 'M', 512, 512, '1x1:512', 'M', 512, 512, '1x1:512', 'M'],
+  D: [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512, 'M'],
+  E: [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512, 'M'],
+};
+
+function vgg(x: Value, o: ModelOptions, cfg: readonly Layer[]): Value {
+  const init = pick(o, { kind: 'xavier' });
+  let h = x;
+  let block = 1;
+  let inBlock = 0;
+  for (const layer of cfg) {
+    if (layer === 'M') {
+      h = maxPool2d(h, `pool${block}`, 2, 2);
+      block++;
+      inBlock = 0;
+    } else if (layer === 'LRN') {
+      h = norm(h, `norm${block}`, ALEXNET_LRN);
+    } else {
+      const oneByOne = typeof layer === 'string';
+      const out = oneByOne ? Number(layer.slice(4)) : layer;
+      h = conv2d(h, `conv${block}_${++inBlock}`, { out: widen(out, o), k: oneByOne ? 1 : 3, pad: oneByOne ? 0 : 1, init });
+    }
+  } //                                                           N×512×7×7 at 224 px
+  const p = o.dropout ?? 0.5;
+  h = linear(h, 'fc6', { out: widen(4096, o), init, relu: true });
+  h = dropout(h, 'drop6', p);
+  h = linear(h, 'fc7', { out: widen(4096, o), init, relu: true });
+  h = dropout(h, 'drop7', p);
+  return linear(h, 'fc8', { out: o.classes, init });
+}
+
+const recipe = { optimizer: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 5e-4, batchSize: 256, augment: 'vgg' } as const;
+const paper = 'Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition';
+
+function vggSpec(cfg: keyof typeof VGG_CONFIGS, numParams: number, gmacs: number, aliases: string[] = []): ModelSpec {
+  return {
+    name: `vgg-${cfg.toLowerCase()}`,
+    aliases,
+    title: `VGG configuration ${cfg} (${VGG_CONFIGS[cfg].filter((l) => l !== 'M' && l !== 'LRN').length + 3} weight layers)`,
+    paper,
+    year: 2014,
+    defaultInput: 224,
+    numParams,
+    gmacs,
+    dropout: 0.5,
+    recipe,
+    build: (x, o) => ({ logits: vgg(x, o, VGG_CONFIGS[cfg]), aux: [] }),
+  };
+}
+
+export const VGG_A = vggSpec('A', 132_863_336, 7.61, ['vgg11']);
+export const VGG_A_LRN = vggSpec('A-LRN', 132_863_336, 7.61);
+export const VGG_B = vggSpec('B', 133_047_848, 11.31, ['vgg13']);
+export const VGG_C = vggSpec('C', 133_638_952, 11.77);
+export const VGG_D = vggSpec('D', 138_357_544, 15.47, ['vgg16']);
+export const VGG_E = vggSpec('E', 143_667_240, 19.63, ['vgg19']);

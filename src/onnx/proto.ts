@@ -1,0 +1,216 @@
+/**
+ * The subset of onnx.proto that ilsvrc reads and writes, with onnx.proto's field numbers, encoded
+ * and decoded with protobufjs. Plain typed objects go in and come out; int64 fields are numbers
+ * (every value we store fits in 2^53).
+ */
+import protobuf from 'protobufjs';
+
+export const TensorDataType = {
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  INT32: 6,
+  INT64: 7,
+  STRING: 8,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+} as const;
+
+export const AttributeType = {
+  UNDEFINED: 0,
+  FLOAT: 1,
+  INT: 2,
+  STRING: 3,
+  TENSOR: 4,
+  GRAPH: 5,
+  FLOATS: 6,
+  INTS: 7,
+  STRINGS: 8,
+} as const;
+
+export interface TensorProto {
+  name: string;
+  dims: number[];
+  dataType: number;
+  rawData?: Uint8Array;
+  floatData?: number[];
+  int64Data?: number[];
+  doubleData?: number[];
+  int32Data?: number[];
+}
+
+export interface DimProto {
+  dimValue?: number;
+  dimParam?: string;
+}
+
+export interface ValueInfoProto {
+  name: string;
+  type?: { tensorType?: { elemType: number; shape?: { dim: DimProto[] } } };
+  docString?: string;
+}
+
+export interface AttributeProto {
+  name: string;
+  type: number;
+  f?: number;
+  i?: number;
+  s?: Uint8Array;
+  t?: TensorProto;
+  g?: GraphProto;
+  floats?: number[];
+  ints?: number[];
+  strings?: Uint8Array[];
+}
+
+export interface NodeProto {
+  input: string[];
+  output: string[];
+  name?: string;
+  opType: string;
+  domain?: string;
+  attribute?: AttributeProto[];
+  docString?: string;
+}
+
+export interface GraphProto {
+  name: string;
+  node: NodeProto[];
+  initializer?: TensorProto[];
+  input: ValueInfoProto[];
+  output: ValueInfoProto[];
+  valueInfo?: ValueInfoProto[];
+  docString?: string;
+}
+
+export interface ModelProto {
+  irVersion: number;
+  opsetImport: { domain?: string; version: number }[];
+  producerName?: string;
+  producerVersion?: string;
+  domain?: string;
+  modelVersion?: number;
+  docString?: string;
+  graph: GraphProto;
+  metadataProps?: { key: string; value: string }[];
+}
+
+const schema = {
+  nested: {
+    onnx: {
+      nested: {
+        ModelProto: {
+          fields: {
+            irVersion: { type: 'int64', id: 1 },
+            producerName: { type: 'string', id: 2 },
+            producerVersion: { type: 'string', id: 3 },
+            domain: { type: 'string', id: 4 },
+            modelVersion: { type: 'int64', id: 5 },
+            docString: { type: 'string', id: 6 },
+            graph: { type: 'GraphProto', id: 7 },
+            opsetImport: { rule: 'repeated', type: 'OperatorSetIdProto', id: 8 },
+            metadataProps: { rule: 'repeated', type: 'StringStringEntryProto', id: 14 },
+          },
+        },
+        StringStringEntryProto: {
+          fields: { key: { type: 'string', id: 1 }, value: { type: 'string', id: 2 } },
+        },
+        OperatorSetIdProto: {
+          fields: { domain: { type: 'string', id: 1 }, version: { type: 'int64', id: 2 } },
+        },
+        GraphProto: {
+          fields: {
+            node: { rule: 'repeated', type: 'NodeProto', id: 1 },
+            name: { type: 'string', id: 2 },
+            initializer: { rule: 'repeated', type: 'TensorProto', id: 5 },
+            docString: { type: 'string', id: 10 },
+            input: { rule: 'repeated', type: 'ValueInfoProto', id: 11 },
+            output: { rule: 'repeated', type: 'ValueInfoProto', id: 12 },
+            valueInfo: { rule: 'repeated', type: 'ValueInfoProto', id: 13 },
+          },
+        },
+        NodeProto: {
+          fields: {
+            input: { rule: 'repeated', type: 'string', id: 1 },
+            output: { rule: 'repeated', type: 'string', id: 2 },
+            name: { type: 'string', id: 3 },
+            opType: { type: 'string', id: 4 },
+            attribute: { rule: 'repeated', type: 'AttributeProto', id: 5 },
+            docString: { type: 'string', id: 6 },
+            domain: { type: 'string', id: 7 },
+          },
+        },
+        AttributeProto: {
+          fields: {
+            name: { type: 'string', id: 1 },
+            f: { type: 'float', id: 2 },
+            i: { type: 'int64', id: 3 },
+            s: { type: 'bytes', id: 4 },
+            t: { type: 'TensorProto', id: 5 },
+            g: { type: 'GraphProto', id: 6 },
+            floats: { rule: 'repeated', type: 'float', id: 7 },
+            ints: { rule: 'repeated', type: 'int64', id: 8 },
+            strings: { rule: 'repeated', type: 'bytes', id: 9 },
+            type: { type: 'int32', id: 20 },
+          },
+        },
+        ValueInfoProto: {
+          fields: {
+            name: { type: 'string', id: 1 },
+            type: { type: 'TypeProto', id: 2 },
+            docString: { type: 'string', id: 3 },
+          },
+        },
+        TypeProto: {
+          fields: { tensorType: { type: 'TypeProtoTensor', id: 1 } },
+        },
+        TypeProtoTensor: {
+          fields: {
+            elemType: { type: 'int32', id: 1 },
+            shape: { type: 'TensorShapeProto', id: 2 },
+          },
+        },
+        TensorShapeProto: {
+          fields: { dim: { rule: 'repeated', type: 'Dimension', id: 1 } },
+        },
+        Dimension: {
+          oneofs: { value: { oneof: ['dimValue', 'dimParam'] } },
+          fields: { dimValue: { type: 'int64', id: 1 }, dimParam: { type: 'string', id: 2 } },
+        },
+        TensorProto: {
+          fields: {
+            dims: { rule: 'repeated', type: 'int64', id: 1 },
+            dataType: { type: 'int32', id: 2 },
+            floatData: { rule: 'repeated', type: 'float', id: 4 },
+            int32Data: { rule: 'repeated', type: 'int32', id: 5 },
+            int64Data: { rule: 'repeated', type: 'int64', id: 7 },
+            name: { type: 'string', id: 8 },
+            rawData: { type: 'bytes', id: 9 },
+            doubleData: { rule: 'repeated', type: 'double', id: 10 },
+          },
+        },
+      },
+    },
+  },
+};
+
+const root = protobuf.Root.fromJSON(schema);
+const Model = root.lookupType('onnx.ModelProto');
+
+export function encodeModel(model: ModelProto): Uint8Array {
+  return Model.encode(model as unknown as protobuf.Message).finish();
+}
+
+export function decodeModel(bytes: Uint8Array): ModelProto {
+  let message: protobuf.Message;
+  try {
+    message = Model.decode(bytes);
+  } catch (e) {
+    throw new Error(`Expected an ONNX model (ModelProto) but the bytes do not decode: ${(e as Error).message}`);
+  }
+  // longs → numbers; bytes stay as views into the input (no copy of the weights).
+  const obj = Model.toObject(message, { longs: Number, defaults: false, arrays: false, oneofs: false });
+  if (!obj.graph) throw new Error('Expected an ONNX model with a graph but found none');
+  return obj as unknown as ModelProto;
+}

@@ -1,0 +1,154 @@
+/**
+ * Conv and ConvTranspose (2-D, NCHW). Conv's gradients:
+ * - dx by ConvTranspose(dy, W) with the same strides/pads/dilations/group and
+ *   output_padding = (H + pads − dil·(k−1) − 1) mod stride (never `output_shape`: ORT then ignores pads);
+ * - dW by im2col (a depthwise Conv with one-hot k×k kernels, or the input itself for 1×1/stride-1
+ *   convs) and one batched MatMul per group, summed over the batch;
+ * - db by ReduceSum over N, H, W.
+ */
+import { formatShape } from '../graph/dtype.js';
+import { attr, type OpDef, type Value, type Window } from '../graph/graph.js';
+import { expectRank, req, sameDtype } from './util.js';
+import { reduceSum, reshape, transpose } from './shape.js';
+import { matmul } from './linalg.js';
+
+export interface ConvAttrs {
+  strides: readonly [number, number];
+  /** [top, left, bottom, right] as ONNX orders them. */
+  pads: readonly [number, number, number, number];
+  dilations: readonly [number, number];
+  group: number;
+}
+
+export function convOutSize(size: number, k: number, s: number, d: number, p0: number, p1: number): number {
+  return Math.floor((size + p0 + p1 - d * (k - 1) - 1) / s) + 1;
+}
+
+export const Conv: OpDef<ConvAttrs> = {
+  type: 'Conv',
+  infer(inputs, a) {
+    const x = req(inputs, 0, 'X');
+    const w = req(inputs, 1, 'W');
+    expectRank(x, 4, 'input (N, C, H, W)');
+    expectRank(w, 4, 'weight (M, C/group, kH, kW)');
+    sameDtype(x, w, 'Conv');
+    const [n, c, h, wd] = x.shape as [number, number, number, number];
+    const [m, cg, kh, kw] = w.shape as [number, number, number, number];
+    if (c % a.group !== 0 || m % a.group !== 0 || cg * a.group !== c) {
+      throw new Error(`weight ${formatShape(w.shape)} with group ${a.group} does not fit ${c} input channels`);
+    }
+    const b = inputs[2];
+    if (b && (b.rank !== 1 || b.shape[0] !== m)) throw new Error(`bias ${formatShape(b.shape)} does not fit ${m} output channels`);
+    const ho = convOutSize(h, kh, a.strides[0], a.dilations[0], a.pads[0], a.pads[2]);
+    const wo = convOutSize(wd, kw, a.strides[1], a.dilations[1], a.pads[1], a.pads[3]);
+    if (ho < 1 || wo < 1) {
+      throw new Error(
+        `input ${c}×${h}×${wd} is too small for a ${kh}×${kw} kernel with stride ${a.strides[0]} and padding ${a.pads[0]}`,
+      );
+    }
+    return [{ dtype: x.dtype, shape: [n, m, ho, wo] }];
+  },
+  onnxAttrs: (a) => ({
+    strides: attr.ints(a.strides),
+    pads: attr.ints(a.pads),
+    dilations: attr.ints(a.dilations),
+    group: attr.int(a.group),
+  }),
+  macs(node) {
+    const y = req(node.outputs, 0, 'Y');
+    const w = req(node.inputs, 1, 'W');
+    const [, cg, kh, kw] = w.shape as [number, number, number, number];
+    return y.size * cg * kh * kw;
+  },
+  window: (node): Window => {
+    const w = req(node.inputs, 1, 'W');
+    return { kernel: [w.shape[2] ?? 1, w.shape[3] ?? 1], strides: node.attrs.strides, dilations: node.attrs.dilations };
+  },
+  vjp(node, [dy], ctx) {
+    const x = req(node.inputs, 0, 'X');
+    const w = req(node.inputs, 1, 'W');
+    const b = node.inputs[2];
+    if (!dy) return [undefined, undefined, undefined];
+    const a = node.attrs;
+    const dx = ctx.needsGrad(x) ? convInputGrad(dy, w, x.shape, a) : undefined;
+    const dw = ctx.needsGrad(w) ? convWeightGrad(x, dy, w.shape, a) : undefined;
+    const db = b && ctx.needsGrad(b) ? reduceSum(dy, [0, 2, 3]) : undefined;
+    return [dx, dw, db];
+  },
+};
+
+export interface ConvTransposeAttrs extends ConvAttrs {
+  outputPadding: readonly [number, number];
+}
+
+export const ConvTranspose: OpDef<ConvTransposeAttrs> = {
+  type: 'ConvTranspose',
+  infer(inputs, a) {
+    const x = req(inputs, 0, 'X');
+    const w = req(inputs, 1, 'W');
+    expectRank(x, 4, 'input (N, C, H, W)');
+    expectRank(w, 4, 'weight (C, M/group, kH, kW)');
+    const [n, c, h, wd] = x.shape as [number, number, number, number];
+    const [cw, mg, kh, kw] = w.shape as [number, number, number, number];
+    if (cw !== c) throw new Error(`weight ${formatShape(w.shape)} does not fit ${c} input channels`);
+    const size = (i: number, k: number, idx: 0 | 1) =>
+      a.strides[idx] * (i - 1) + a.outputPadding[idx] + (k - 1) * a.dilations[idx] + 1 - a.pads[idx] - a.pads[idx + 2]!;
+    return [{ dtype: x.dtype, shape: [n, mg * a.group, size(h, kh, 0), size(wd, kw, 1)] }];
+  },
+  onnxAttrs: (a) => ({
+    strides: attr.ints(a.strides),
+    pads: attr.ints(a.pads),
+    dilations: attr.ints(a.dilations),
+    group: attr.int(a.group),
+    output_padding: attr.ints(a.outputPadding),
+  }),
+  macs(node) {
+    const x = req(node.inputs, 0, 'X');
+    const w = req(node.inputs, 1, 'W');
+    const [, mg, kh, kw] = w.shape as [number, number, number, number];
+    return x.size * mg * kh * kw;
+  },
+};
+
+/** dL/dx for a Conv, as a ConvTranspose of dy with the same weights. */
+export function convInputGrad(dy: Value, w: Value, xShape: readonly number[], a: ConvAttrs): Value {
+  const [kh, kw] = [w.shape[2] ?? 1, w.shape[3] ?? 1];
+  const rem = (i: 0 | 1, k: number) =>
+    ((xShape[2 + i] ?? 0) + a.pads[i] + a.pads[i + 2]! - a.dilations[i] * (k - 1) - 1) % a.strides[i];
+  return convTranspose(dy, w, { ...a, outputPadding: [rem(0, kh), rem(1, kw)] });
+}
+
+/** dL/dW for a Conv by im2col + batched MatMul (per group), summed over the batch. */
+export function convWeightGrad(x: Value, dy: Value, wShape: readonly number[], a: ConvAttrs): Value {
+  const g = x.graph;
+  const [n, c] = x.shape as [number, number];
+  const [m, cg, kh, kw] = wShape as [number, number, number, number];
+  const [, , ho, wo] = dy.shape as [number, number, number, number];
+  const l = ho * wo;
+  const kk = kh * kw;
+  const plain = kk === 1 && a.strides[0] === 1 && a.strides[1] === 1 && a.pads.every((p) => p === 0);
+  let cols: Value;
+  if (plain) {
+    cols = x; // a 1×1 stride-1 unpadded conv's im2col is the input itself
+  } else {
+    // One-hot kernels: output channel c·kk + j picks kernel offset j of input channel c.
+    const onehot = new Float32Array(c * kk * kk);
+    for (let ch = 0; ch < c; ch++) for (let j = 0; j < kk; j++) onehot[(ch * kk + j) * kk + j] = 1;
+    const k = g.constant(x.dtype === 'float64' ? Float64Array.from(onehot) : onehot, [c * kk, 1, kh, kw], x.dtype);
+    cols = conv(x, k, undefined, { ...a, group: c });
+  }
+  const grp = a.group;
+  const mg = m / grp;
+  const colsG = reshape(cols, [n, grp, cg * kk, l]);
+  const dyT = transpose(reshape(dy, [n, grp, mg, l]), [0, 1, 3, 2]); // [n, grp, l, mg]
+  const prod = reduceSum(matmul(colsG, dyT), [0]); // [grp, cg·kk, mg]
+  return reshape(transpose(prod, [0, 2, 1]), [m, cg, kh, kw]);
+}
+
+// ---- emitters ----
+export function conv(x: Value, w: Value, b: Value | undefined, a: ConvAttrs): Value {
+  return x.graph.add1(Conv, [x, w, b], a);
+}
+export function convTranspose(x: Value, w: Value, a: ConvTransposeAttrs): Value {
+  return x.graph.add1(ConvTranspose, [x, w], a);
+}
