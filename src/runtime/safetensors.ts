@@ -33,6 +33,16 @@ export type TypedArray = DtypeArrays[Dtype];
 /** One tensor; `dtype` narrows `data`. */
 export type Tensor = { [D in Dtype]: { dtype: D; shape: number[]; data: DtypeArrays[D] } }[Dtype];
 
+/**
+ * What `saveSafetensors` accepts: looser than `Tensor` so that generic code (a dtype held in a
+ * variable) needs no cast; that the data matches the dtype is checked when saving.
+ */
+export interface TensorInput {
+  dtype: Dtype;
+  shape: readonly number[];
+  data: TypedArray;
+}
+
 export interface Safetensors {
   tensors: Record<string, Tensor>;
   metadata: Record<string, string>;
@@ -74,13 +84,13 @@ function bytesOf(data: TypedArray): Uint8Array {
  * can view it in place, and the file is deterministic.
  */
 export function planSafetensors(
-  tensors: Record<string, Tensor>,
+  tensors: Readonly<Record<string, TensorInput>>,
   metadata?: Record<string, string>,
 ): { header: Uint8Array; order: string[]; dataBytes: number } {
   for (const [name, t] of Object.entries(tensors)) checkTensor(name, t);
   const order = Object.keys(tensors).sort((a, b) => {
-    const ta = tensors[a] as Tensor;
-    const tb = tensors[b] as Tensor;
+    const ta = tensors[a] as TensorInput;
+    const tb = tensors[b] as TensorInput;
     return bytesPer(tb.dtype) - bytesPer(ta.dtype) || (a < b ? -1 : a > b ? 1 : 0);
   });
   const json: Record<string, unknown> = {};
@@ -94,7 +104,7 @@ export function planSafetensors(
   }
   let offset = 0;
   for (const name of order) {
-    const t = tensors[name] as Tensor;
+    const t = tensors[name] as TensorInput;
     const end = offset + t.data.byteLength;
     json[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, end] };
     offset = end;
@@ -109,7 +119,7 @@ export function planSafetensors(
   return { header, order, dataBytes: offset };
 }
 
-function checkTensor(name: string, t: Tensor): void {
+function checkTensor(name: string, t: TensorInput): void {
   if (name === '' || name === METADATA_KEY) {
     throw new TypeError(`safetensors: invalid tensor name ${JSON.stringify(name)}`);
   }
@@ -129,19 +139,19 @@ function checkTensor(name: string, t: Tensor): void {
 
 /** The file's bytes as a lazy sequence of chunks: header, then each tensor's own buffer. */
 export function* safetensorsChunks(
-  tensors: Record<string, Tensor>,
+  tensors: Readonly<Record<string, TensorInput>>,
   metadata?: Record<string, string>,
 ): Generator<Uint8Array> {
   assertLittleEndian();
   const { header, order } = planSafetensors(tensors, metadata);
   yield header;
-  for (const name of order) yield bytesOf((tensors[name] as Tensor).data);
+  for (const name of order) yield bytesOf((tensors[name] as TensorInput).data);
 }
 
 /** Writes a checkpoint atomically: an interrupted or failed save leaves the previous file intact. */
 export function saveSafetensors(
   path: string,
-  tensors: Record<string, Tensor>,
+  tensors: Readonly<Record<string, TensorInput>>,
   metadata?: Record<string, string>,
 ): void {
   writeFileAtomic(path, safetensorsChunks(tensors, metadata));
