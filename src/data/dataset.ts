@@ -1,0 +1,212 @@
+/**
+ * Datasets are index → (image source, label). Two kinds, both plain data so a worker thread can
+ * rebuild them: files on disk (decoded by sharp) and rows of one in-memory uint8 array (IDX,
+ * CIFAR; HWC, in a SharedArrayBuffer so workers read it without a copy).
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Rng } from '../util/rng.js';
+import { DataError } from './errors.js';
+
+export type DatasetDescriptor =
+  | { kind: 'files'; paths: string[]; labels: Int32Array }
+  | { kind: 'pixels'; data: Uint8Array; width: number; height: number; channels: 1 | 3; rows: Int32Array; labels: Int32Array; name: string };
+
+export interface Dataset {
+  readonly length: number;
+  label(i: number): number;
+  /** A file path, or "<source>#<row>" for in-memory rows: what a skipped-image report names. */
+  name(i: number): string;
+  readonly descriptor: DatasetDescriptor;
+}
+
+export interface DatasetSplits {
+  classes: string[];
+  train: Dataset;
+  val: Dataset;
+  /** Channels of the source images (1 for MNIST-like sets; files are decoded as 3 unless asked). */
+  channels: 1 | 3;
+  /** Where the data came from, for logs: a folder, 'idx:/path', 'synthetic:/cache/dir'. */
+  source: string;
+}
+
+export class FileDataset implements Dataset {
+  readonly descriptor: DatasetDescriptor & { kind: 'files' };
+
+  constructor(paths: string[], labels: Int32Array) {
+    if (paths.length !== labels.length) throw new Error(`FileDataset: ${paths.length} paths but ${labels.length} labels`);
+    this.descriptor = { kind: 'files', paths, labels };
+  }
+
+  get length(): number {
+    return this.descriptor.paths.length;
+  }
+
+  label(i: number): number {
+    return this.descriptor.labels[i] ?? -1;
+  }
+
+  name(i: number): string {
+    return this.descriptor.paths[i] ?? `#${i}`;
+  }
+}
+
+export class PixelDataset implements Dataset {
+  readonly descriptor: DatasetDescriptor & { kind: 'pixels' };
+
+  constructor(d: Omit<DatasetDescriptor & { kind: 'pixels' }, 'kind'>) {
+    this.descriptor = { kind: 'pixels', ...d };
+  }
+
+  get length(): number {
+    return this.descriptor.rows.length;
+  }
+
+  label(i: number): number {
+    return this.descriptor.labels[i] ?? -1;
+  }
+
+  name(i: number): string {
+    return `${this.descriptor.name}#${this.descriptor.rows[i] ?? i}`;
+  }
+
+  /** HWC pixels of item i (a view, not a copy). */
+  pixels(i: number): Uint8Array {
+    const d = this.descriptor;
+    const n = d.width * d.height * d.channels;
+    const r = d.rows[i] ?? 0;
+    return d.data.subarray(r * n, (r + 1) * n);
+  }
+}
+
+export function datasetFromDescriptor(d: DatasetDescriptor): Dataset {
+  return d.kind === 'files' ? new FileDataset(d.paths, d.labels) : new PixelDataset(d);
+}
+
+/** The items at `indices`, in that order. */
+export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
+  const d = ds.descriptor;
+  const labels = Int32Array.from({ length: indices.length }, (_, k) => d.labels[indices[k] ?? 0] ?? -1);
+  if (d.kind === 'files') return new FileDataset(Array.from({ length: indices.length }, (_, k) => d.paths[indices[k] ?? 0] ?? ''), labels);
+  return new PixelDataset({ ...d, rows: Int32Array.from({ length: indices.length }, (_, k) => d.rows[indices[k] ?? 0] ?? 0), labels });
+}
+
+/** Copies bytes into shared memory, so worker threads can read them without a copy each. */
+export function toShared(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(new SharedArrayBuffer(bytes.length));
+  out.set(bytes);
+  return out;
+}
+
+/** Stratified seeded split: `valFraction` of each class (at least one image when the class has two). */
+export function splitStratified(ds: Dataset, valFraction: number, seed: number): { train: Dataset; val: Dataset } {
+  if (!(valFraction > 0 && valFraction < 1)) throw new DataError(`Expected a validation fraction in (0, 1) but received ${valFraction}`);
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < ds.length; i++) {
+    const l = ds.label(i);
+    const list = byClass.get(l) ?? [];
+    list.push(i);
+    byClass.set(l, list);
+  }
+  const train: number[] = [];
+  const val: number[] = [];
+  const rng = new Rng(seed).fork('split');
+  for (const [l, list] of [...byClass.entries()].sort((a, b) => a[0] - b[0])) {
+    rng.fork(l).shuffle(list);
+    const k = list.length < 2 ? 0 : Math.max(1, Math.round(list.length * valFraction));
+    val.push(...list.slice(0, k));
+    train.push(...list.slice(k));
+  }
+  train.sort((a, b) => a - b);
+  val.sort((a, b) => a - b);
+  return { train: subset(ds, train), val: subset(ds, val) };
+}
+
+/** The extensions torchvision's ImageFolder accepts, less those sharp cannot read (bmp, ppm, pgm). */
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'] as const;
+
+async function listDirs(dir: string): Promise<string[]> {
+  const entries = await fs.readdir(dir, { withFileTypes: true });
+  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * torchvision's ImageFolder: `root/<class>/<image>`, classes sorted by name. With `classes`, the
+ * index is fixed (val must use train's classes); a class folder missing here is an error.
+ */
+export async function imageFolder(root: string, classes?: readonly string[]): Promise<{ classes: string[]; dataset: FileDataset }> {
+  let stat;
+  try {
+    stat = await fs.stat(root);
+  } catch {
+    throw new DataError(`Expected an ImageFolder directory at ${root} but it does not exist`);
+  }
+  if (!stat.isDirectory()) throw new DataError(`Expected an ImageFolder directory at ${root} but found a file`);
+  const found = await listDirs(root);
+  if (found.length === 0) throw new DataError(`Expected an ImageFolder with one sub-folder per class in ${root} but found no class folders`);
+  const names = classes ? [...classes] : found;
+  const paths: string[] = [];
+  const labels: number[] = [];
+  for (const [k, c] of names.entries()) {
+    const dir = path.join(root, c);
+    if (!found.includes(c)) throw new DataError(`Expected a class folder ${dir} (class '${c}' of the training set) but it is missing`);
+    const files = (await fs.readdir(dir, { withFileTypes: true }))
+      .filter((e) => e.isFile() && !e.name.startsWith('.') && (IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(e.name).toLowerCase()))
+      .map((e) => e.name)
+      .sort();
+    if (files.length === 0) throw new DataError(`Expected images (${IMAGE_EXTENSIONS.join(', ')}) in class folder ${dir} but found none`);
+    for (const f of files) {
+      paths.push(path.join(dir, f));
+      labels.push(k);
+    }
+  }
+  return { classes: names, dataset: new FileDataset(paths, Int32Array.from(labels)) };
+}
+
+/**
+ * An ImageFolder root: `root/train/<class>` + `root/val/<class>` when both exist, else
+ * `root/<class>` split per class with `valFraction` (seeded).
+ */
+export async function openImageFolder(root: string, o: { valFraction?: number; seed?: number; channels?: 1 | 3 } = {}): Promise<DatasetSplits> {
+  const trainDir = path.join(root, 'train');
+  const valDir = path.join(root, 'val');
+  if ((await exists(trainDir)) && (await exists(valDir))) {
+    const tr = await imageFolder(trainDir);
+    const va = await imageFolder(valDir, tr.classes);
+    return { classes: tr.classes, train: tr.dataset, val: va.dataset, channels: o.channels ?? 3, source: root };
+  }
+  const all = await imageFolder(root);
+  const { train, val } = splitStratified(all.dataset, o.valFraction ?? 0.1, o.seed ?? 0);
+  return { classes: all.classes, train, val, channels: o.channels ?? 3, source: root };
+}
+
+const CLASS_INDEX_FORMAT = 'ilsvrc-class-index-v1';
+
+/** Writes the class names (index → name) next to a checkpoint, so predictions can be named later. */
+export async function writeClassIndex(file: string, classes: readonly string[]): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(file, JSON.stringify({ format: CLASS_INDEX_FORMAT, classes }, null, 1) + '\n');
+}
+
+export async function readClassIndex(file: string): Promise<string[]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await fs.readFile(file, 'utf8'));
+  } catch (e) {
+    throw new DataError(`Expected a class-index JSON file at ${file} but could not read it: ${(e as Error).message}`);
+  }
+  const p = parsed as { format?: unknown; classes?: unknown };
+  if (p.format !== CLASS_INDEX_FORMAT || !Array.isArray(p.classes) || !p.classes.every((c) => typeof c === 'string')) {
+    throw new DataError(`Expected {"format":"${CLASS_INDEX_FORMAT}","classes":[...]} in ${file} but found something else`);
+  }
+  return p.classes as string[];
+}

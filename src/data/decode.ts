@@ -1,0 +1,132 @@
+/**
+ * One dataset item → its views in a batch. Files: read, plan from a JS header probe (no sharp
+ * metadata round trip), then one sharp pipeline per distinct resize (resize then extract, so
+ * libvips computes only the window and can shrink JPEGs on load), then one JS pass into the
+ * batch layout. In-memory rows skip sharp: the JS resampler is faster for tiny images.
+ */
+import { promises as fs } from 'node:fs';
+import sharp from 'sharp';
+import type { Rng } from '../util/rng.js';
+import type { Dataset } from './dataset.js';
+import { PixelDataset } from './dataset.js';
+import { DataError } from './errors.js';
+import { applyColourJitter, type Image8, renderView, type SourceFrame, toGray, type View, writeInterleavedU8, writePlanarF32 } from './pixels.js';
+import { probeImage } from './probe.js';
+import type { Plan, Transforms } from './transforms.js';
+
+export type Layout = 'nchw-f32' | 'nhwc-u8';
+
+/** Where a sample's views go: rows slot*views … slot*views+views-1 of the batch. */
+export interface BatchTarget {
+  layout: Layout;
+  x: Float32Array | Uint8Array;
+  /** Per view and channel: the lighting offset in [0, 1] pixel units (what nhwc-u8 models must add). */
+  offset: Float32Array;
+  channels: 1 | 3;
+  height: number;
+  width: number;
+  views: number;
+}
+
+export interface DecodeOptions {
+  /** Images with more pixels than this are skipped before decoding (pixel bombs); sharp enforces it too. */
+  limitInputPixels: number;
+  /** sharp's resampling kernel; 'linear' matches torchvision's bilinear resize. */
+  kernel: 'nearest' | 'linear' | 'cubic' | 'lanczos3';
+}
+
+export const DEFAULT_DECODE: DecodeOptions = { limitInputPixels: 0x3fff * 0x3fff, kernel: 'linear' };
+
+/** Renders item `i`; returns null, or why the item was skipped (unreadable, corrupt, too large). */
+export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: Rng, t: BatchTarget, slot: number, o: DecodeOptions): Promise<string | null> {
+  if (ds instanceof PixelDataset) {
+    const d = ds.descriptor;
+    let src: Image8 = { data: ds.pixels(i), width: d.width, height: d.height, channels: d.channels };
+    if (src.channels === 3 && t.channels === 1) src = toGray(src);
+    const plan = tf.plan(rng, d.width, d.height);
+    plan.views.forEach((v, k) => emit(src, { kx: d.width / v.sw, ky: d.height / v.sh, offX: 0, offY: 0 }, v, plan, t, slot * t.views + k));
+    return null;
+  }
+  const file = ds.name(i);
+  let buf: Buffer;
+  try {
+    buf = await fs.readFile(file);
+  } catch (e) {
+    return `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
+  if (buf.length === 0) return 'empty file (0 bytes)';
+  const sharpOpts = { failOn: 'error', limitInputPixels: o.limitInputPixels, sequentialRead: true } as const;
+  let width: number;
+  let height: number;
+  let orientation: number;
+  const head = probeImage(buf);
+  if (head) {
+    ({ width, height, orientation } = head);
+  } else {
+    try {
+      const m = await sharp(buf, sharpOpts).metadata();
+      width = m.autoOrient.width;
+      height = m.autoOrient.height;
+      orientation = m.orientation ?? 1;
+    } catch (e) {
+      return `not a readable image: ${firstLine(e)}`;
+    }
+  }
+  if (width * height > o.limitInputPixels) return `too many pixels: ${width}×${height} exceeds limitInputPixels ${o.limitInputPixels}`;
+  const plan = tf.plan(rng, width, height);
+  // One sharp pipeline per distinct resize: 10-crop shares one, multi-scale has one per scale.
+  const groups = new Map<string, number[]>();
+  plan.views.forEach((v, k) => {
+    const key = `${v.sw}x${v.sh}`;
+    groups.set(key, [...(groups.get(key) ?? []), k]);
+  });
+  for (const ks of groups.values()) {
+    const first = plan.views[ks[0] ?? 0];
+    if (!first) continue;
+    // A single view: ask sharp for just the window's part inside the image.
+    const only = ks.length === 1 ? first : null;
+    const x0 = only ? Math.max(0, only.left) : 0;
+    const y0 = only ? Math.max(0, only.top) : 0;
+    const x1 = only ? Math.min(only.sw, only.left + only.w) : first.sw;
+    const y1 = only ? Math.min(only.sh, only.top + only.h) : first.sh;
+    let src: Image8 | null = null;
+    if (x1 > x0 && y1 > y0) {
+      try {
+        let p = sharp(buf, sharpOpts);
+        if (orientation !== 1) p = p.autoOrient();
+        if (first.sw !== width || first.sh !== height) p = p.resize(first.sw, first.sh, { fit: 'fill', kernel: o.kernel });
+        if (x0 !== 0 || y0 !== 0 || x1 !== first.sw || y1 !== first.sh) p = p.extract({ left: x0, top: y0, width: x1 - x0, height: y1 - y0 });
+        if (t.channels === 1) p = p.toColourspace('b-w');
+        const { data, info } = await p.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+        src = { data, width: info.width, height: info.height, channels: info.channels };
+      } catch (e) {
+        return `cannot decode: ${firstLine(e)}`;
+      }
+      if (src.channels >= 3 && t.channels === 1) src = toGray(src);
+    }
+    for (const k of ks) {
+      const v = plan.views[k];
+      if (!v) continue;
+      const frame: SourceFrame = { kx: 1, ky: 1, offX: x0, offY: y0 };
+      emit(src ?? { data: new Uint8Array(t.channels), width: 1, height: 1, channels: t.channels }, src ? frame : { kx: 1, ky: 1, offX: -1e9, offY: -1e9 }, v, plan, t, slot * t.views + k);
+    }
+  }
+  return null;
+}
+
+function firstLine(e: unknown): string {
+  return String(e instanceof Error ? e.message : e).split('\n')[0] ?? 'unknown error';
+}
+
+function emit(src: Image8, frame: SourceFrame, v: View, plan: Plan, t: BatchTarget, row: number): void {
+  if (v.w !== t.width || v.h !== t.height) {
+    throw new DataError(`Expected every view to be ${t.width}×${t.height} (the transform's output) but one is ${v.w}×${v.h}; end the transform with a crop or resize`);
+  }
+  const plane = v.w * v.h;
+  const planar = new Float32Array(t.channels * plane);
+  renderView(src, frame, v, t.channels, planar);
+  if (plan.jitter) applyColourJitter(planar, t.channels, plane, plan.jitter);
+  for (let c = 0; c < t.channels; c++) t.offset[row * t.channels + c] = plan.offset[c] ?? 0;
+  if (t.layout === 'nchw-f32') writePlanarF32(planar, t.channels, plane, plan.scale, plan.bias, t.x as Float32Array, row * t.channels * plane);
+  else writeInterleavedU8(planar, t.channels, plane, t.x as Uint8Array, row * t.channels * plane);
+}

@@ -1,0 +1,328 @@
+/**
+ * Batches for an epoch: a seeded shuffle, samples rendered concurrently (sharp on libuv threads,
+ * or whole samples on worker threads), a few batches prefetched. Every sample's randomness comes
+ * from Rng(seed).fork(epoch, index), never from a shared stream, so a batch is the same bytes
+ * whatever the concurrency or worker count. An unreadable image is replaced by the next item of
+ * the epoch's order that renders (a function of the data alone, so still deterministic), and
+ * reported by skipped().
+ */
+import { Worker } from 'node:worker_threads';
+import { Rng } from '../util/rng.js';
+import type { Dataset } from './dataset.js';
+import { type BatchTarget, DEFAULT_DECODE, type DecodeOptions, type Layout, renderSample } from './decode.js';
+import { DataError, expected } from './errors.js';
+import type { Transforms } from './transforms.js';
+
+interface BatchBase {
+  labels: Int32Array;
+  /** Real samples in this batch (the last batch may be smaller, or padded up to batchSize). */
+  n: number;
+  /** Batch number within the epoch. */
+  index: number;
+  epoch: number;
+  /** Views per sample (1 in training; 10 for tenCrop…); the views of one sample are contiguous. */
+  views: number;
+  /** Dataset index of each sample. */
+  indices: Int32Array;
+}
+
+export interface Batch extends BatchBase {
+  layout: 'nchw-f32';
+  /** NCHW, normalised: [N*views, C, H, W]. */
+  x: Float32Array;
+  shape: [number, number, number, number];
+}
+
+/** Raw pixels for models whose first ONNX nodes cast, normalise and transpose. */
+export interface BatchU8 extends BatchBase {
+  layout: 'nhwc-u8';
+  /** NHWC uint8: [N*views, H, W, C]. */
+  x: Uint8Array;
+  shape: [number, number, number, number];
+  /** [N*views, C] lighting offsets in [0, 1] units: model input = (x / 255 + offset - mean) / std. */
+  offset: Float32Array;
+  mean: number[];
+  std: number[];
+}
+
+export type BatchOf<L extends Layout> = L extends 'nhwc-u8' ? BatchU8 : Batch;
+
+export interface LoaderOptions<L extends Layout = 'nchw-f32'> {
+  batchSize: number;
+  shuffle: boolean;
+  seed: number;
+  dropLast: boolean;
+  /** With dropLast false: fill the last batch up to batchSize from the epoch's start (n stays the real count). */
+  padLast?: boolean;
+  /** Batches rendered ahead of the consumer (default 2). */
+  prefetch?: number;
+  /** Worker threads rendering whole samples (0: sharp's libuv threads plus the main thread for the JS pass). */
+  workers?: number;
+  /** Samples in flight per thread (default: the libuv pool size). */
+  concurrency?: number;
+  channels: 1 | 3;
+  layout?: L;
+  limitInputPixels?: number;
+  kernel?: DecodeOptions['kernel'];
+}
+
+export interface Skipped {
+  path: string;
+  reason: string;
+}
+
+/** Runs one sample into a batch target; in-process or on a worker. */
+interface Executor {
+  run(index: number, rngState: number, t: BatchTarget, slot: number): Promise<string | null>;
+  close(): Promise<void>;
+}
+
+class Limiter {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+  async use<T>(f: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((r) => this.queue.push(r));
+    this.active++;
+    try {
+      return await f();
+    } finally {
+      this.active--;
+      this.queue.shift()?.();
+    }
+  }
+}
+
+function defaultConcurrency(): number {
+  const n = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  return Number.isInteger(n) && n > 0 ? n : 4;
+}
+
+class InProcess implements Executor {
+  private readonly limit: Limiter;
+  constructor(private readonly ds: Dataset, private readonly tf: Transforms, private readonly o: DecodeOptions, concurrency: number) {
+    this.limit = new Limiter(concurrency);
+  }
+  run(index: number, rngState: number, t: BatchTarget, slot: number): Promise<string | null> {
+    return this.limit.use(() => renderSample(this.ds, index, this.tf, Rng.fromState(rngState), t, slot, this.o));
+  }
+  async close(): Promise<void> {}
+}
+
+interface WorkerReply {
+  id: number;
+  result: string | null;
+  error?: string;
+}
+
+class WorkerPool implements Executor {
+  private readonly workers: Worker[] = [];
+  private readonly load: number[] = [];
+  private readonly pending = new Map<number, { resolve: (r: string | null) => void; reject: (e: Error) => void; worker: number }>();
+  private nextId = 0;
+  private readonly limit: Limiter;
+
+  constructor(n: number, ds: Dataset, tf: Transforms, o: DecodeOptions, concurrency: number) {
+    this.limit = new Limiter(n * concurrency);
+    for (let k = 0; k < n; k++) {
+      const w = new Worker(new URL('./worker.js', import.meta.url), {
+        workerData: { dataset: ds.descriptor, transform: tf.toSpec(), decode: o },
+      });
+      w.on('message', (m: WorkerReply) => {
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        this.load[p.worker] = (this.load[p.worker] ?? 1) - 1;
+        if (m.error !== undefined) p.reject(new DataError(m.error));
+        else p.resolve(m.result);
+      });
+      w.on('error', (e) => {
+        for (const [id, p] of this.pending) {
+          if (p.worker === k) {
+            this.pending.delete(id);
+            p.reject(e);
+          }
+        }
+      });
+      w.unref();
+      this.workers.push(w);
+      this.load.push(0);
+    }
+  }
+
+  run(index: number, rngState: number, t: BatchTarget, slot: number): Promise<string | null> {
+    return this.limit.use(() => this.post(index, rngState, t, slot));
+  }
+
+  private post(index: number, rngState: number, t: BatchTarget, slot: number): Promise<string | null> {
+    // Least-loaded worker; results do not depend on which one renders a sample.
+    let k = 0;
+    for (let j = 1; j < this.workers.length; j++) if ((this.load[j] ?? 0) < (this.load[k] ?? 0)) k = j;
+    const id = this.nextId++;
+    this.load[k] = (this.load[k] ?? 0) + 1;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, worker: k });
+      this.workers[k]?.postMessage({ id, index, rngState, target: t, slot });
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+export class Loader<L extends Layout = 'nchw-f32'> {
+  readonly batchSize: number;
+  readonly layout: Layout;
+  readonly views: number;
+  /** Output [height, width] of every view. */
+  readonly outputSize: [number, number];
+  private readonly o: LoaderOptions<L>;
+  private readonly exec: Executor;
+  private readonly bad = new Map<number, string>();
+  private readonly skippedByEpoch = new Map<number, Map<string, string>>();
+
+  constructor(readonly dataset: Dataset, readonly transform: Transforms, opts: LoaderOptions<L>) {
+    const int = (v: number | undefined, name: string, min: number): void => {
+      if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw expected(`an integer >= ${min}`, name, v);
+    };
+    int(opts.batchSize, 'batchSize', 1);
+    int(opts.prefetch, 'prefetch', 0);
+    int(opts.workers, 'workers', 0);
+    int(opts.concurrency, 'concurrency', 1);
+    if (!Number.isInteger(opts.seed)) throw expected('an integer', 'seed', opts.seed);
+    if (opts.channels !== 1 && opts.channels !== 3) throw expected('1 or 3', 'channels', opts.channels);
+    if (transform.channels !== opts.channels) throw expected(`a transform for ${opts.channels} channel(s)`, 'transform', `${transform.channels} channel(s)`);
+    if (dataset.length === 0) throw new DataError('Expected a dataset with at least one image but it is empty');
+    this.o = opts;
+    this.batchSize = opts.batchSize;
+    this.layout = opts.layout ?? 'nchw-f32';
+    this.views = transform.views;
+    const d = dataset.descriptor;
+    if (d.kind === 'pixels') {
+      this.outputSize = transform.outputSize(d.width, d.height);
+    } else {
+      const a = transform.outputSize(640, 480);
+      const b = transform.outputSize(333, 517);
+      if (a[0] !== b[0] || a[1] !== b[1]) throw new DataError('Expected a transform with a fixed output size (ending in a crop or resize) for an image-file dataset but its output depends on the image size');
+      this.outputSize = a;
+    }
+    const decode: DecodeOptions = { limitInputPixels: opts.limitInputPixels ?? DEFAULT_DECODE.limitInputPixels, kernel: opts.kernel ?? DEFAULT_DECODE.kernel };
+    const concurrency = opts.concurrency ?? defaultConcurrency();
+    this.exec = (opts.workers ?? 0) > 0 ? new WorkerPool(opts.workers ?? 1, dataset, transform, decode, concurrency) : new InProcess(dataset, transform, decode, concurrency);
+  }
+
+  get batchesPerEpoch(): number {
+    const n = this.dataset.length;
+    return this.o.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
+  }
+
+  /** The epoch's order of dataset indices. */
+  order(epoch: number): Int32Array {
+    const a = Int32Array.from({ length: this.dataset.length }, (_, i) => i);
+    if (this.o.shuffle) new Rng(this.o.seed).fork(`epoch:${epoch}`).shuffle(a);
+    return a;
+  }
+
+  /** Images skipped so far (unique paths), with the reason. */
+  skipped(epoch?: number): Skipped[] {
+    const out = new Map<string, string>();
+    for (const [e, m] of this.skippedByEpoch) if (epoch === undefined || e === epoch) for (const [p, r] of m) out.set(p, r);
+    return [...out].map(([path, reason]) => ({ path, reason }));
+  }
+
+  async *epoch(e: number): AsyncIterableIterator<BatchOf<L>> {
+    if (!Number.isInteger(e) || e < 0) throw expected('a non-negative integer', 'epoch', e);
+    const order = this.order(e);
+    const nb = this.batchesPerEpoch;
+    const ahead = (this.o.prefetch ?? 2) + 1;
+    const pending: Promise<BatchOf<L>>[] = [];
+    let next = 0;
+    const fill = (): void => {
+      while (pending.length < ahead && next < nb) {
+        const p = this.makeBatch(e, order, next++);
+        p.catch(() => undefined); // surfaced when awaited below
+        pending.push(p);
+      }
+    };
+    fill();
+    while (pending.length > 0) {
+      const b = await (pending.shift() as Promise<BatchOf<L>>);
+      fill();
+      yield b;
+    }
+  }
+
+  /** One batch by number, independent of any other (what a resumed run needs). */
+  async batch(e: number, index: number): Promise<BatchOf<L>> {
+    return this.makeBatch(e, this.order(e), index);
+  }
+
+  async close(): Promise<void> {
+    await this.exec.close();
+  }
+
+  private async makeBatch(e: number, order: Int32Array, b: number): Promise<BatchOf<L>> {
+    const n = order.length;
+    const start = b * this.batchSize;
+    const real = Math.min(this.batchSize, n - start);
+    const rows = this.o.padLast && !this.o.dropLast ? this.batchSize : real;
+    const [h, w] = this.outputSize;
+    const C = this.o.channels;
+    const per = rows * this.views * C * h * w;
+    const shared = (this.o.workers ?? 0) > 0;
+    const mem = (bytes: number): ArrayBufferLike => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+    const t: BatchTarget = {
+      layout: this.layout,
+      x: this.layout === 'nchw-f32' ? new Float32Array(mem(per * 4)) : new Uint8Array(mem(per)),
+      offset: new Float32Array(mem(rows * this.views * C * 4)),
+      channels: C,
+      height: h,
+      width: w,
+      views: this.views,
+    };
+    const labels = new Int32Array(rows);
+    const indices = new Int32Array(rows);
+    await Promise.all(
+      Array.from({ length: rows }, async (_, slot) => {
+        const idx = await this.renderWithReplacement(e, order, (start + slot) % n, t, slot);
+        labels[slot] = this.dataset.label(idx);
+        indices[slot] = idx;
+      }),
+    );
+    const base = { labels, n: real, index: b, epoch: e, views: this.views, indices };
+    const N = rows * this.views;
+    if (this.layout === 'nchw-f32') {
+      const batch: Batch = { ...base, layout: 'nchw-f32', x: t.x as Float32Array, shape: [N, C, h, w] };
+      return batch as BatchOf<L>;
+    }
+    const norm = this.transform.steps.find((s) => s.op === 'normalize');
+    const batch: BatchU8 = {
+      ...base,
+      layout: 'nhwc-u8',
+      x: t.x as Uint8Array,
+      shape: [N, h, w, C],
+      offset: t.offset,
+      mean: norm && norm.op === 'normalize' ? norm.mean : new Array<number>(C).fill(0),
+      std: norm && norm.op === 'normalize' ? norm.std : new Array<number>(C).fill(1 / 255),
+    };
+    return batch as BatchOf<L>;
+  }
+
+  /** Renders order[pos]; if it fails, the next positions in turn (wrapping), so the batch keeps its size. */
+  private async renderWithReplacement(e: number, order: Int32Array, pos: number, t: BatchTarget, slot: number): Promise<number> {
+    const n = order.length;
+    for (let k = 0; k < n; k++) {
+      const idx = order[(pos + k) % n] ?? 0;
+      const known = this.bad.get(idx);
+      const reason = known ?? (await this.exec.run(idx, new Rng(this.o.seed).fork(`sample:${e}:${idx}`).state, t, slot));
+      if (reason === null) return idx;
+      this.bad.set(idx, reason);
+      const m = this.skippedByEpoch.get(e) ?? new Map<string, string>();
+      m.set(this.dataset.name(idx), reason);
+      this.skippedByEpoch.set(e, m);
+    }
+    throw new DataError(`Expected at least one readable image in the dataset but all ${n} failed (first: ${this.skipped()[0]?.path ?? '?'}: ${this.skipped()[0]?.reason ?? '?'})`);
+  }
+}
+
