@@ -12,6 +12,7 @@ export interface GemmAttrs {
 /** Y = A'·B' + C with A' = transA ? Aᵀ : A, likewise B'; alpha = beta = 1. */
 export const Gemm: OpDef<GemmAttrs> = {
   type: 'Gemm',
+  global: true, // a fully connected layer: every output sees the whole input
   infer(inputs, a) {
     const x = req(inputs, 0, 'A');
     const w = req(inputs, 1, 'B');

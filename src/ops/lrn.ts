@@ -23,7 +23,8 @@ export const LRN: OpDef<LrnAttrs> = {
   infer(inputs, a) {
     const x = req(inputs, 0, 'X');
     expectRank(x, 4, 'input (N, C, H, W)');
-    if (!Number.isInteger(a.size) || a.size < 1) throw new Error(`size must be a positive integer, got ${a.size}`);
+    // ORT's kernel takes odd sizes only.
+    if (!Number.isInteger(a.size) || a.size < 1 || a.size % 2 === 0) throw new Error(`size must be an odd positive integer, got ${a.size}`);
     return [{ dtype: x.dtype, shape: x.shape }];
   },
   onnxAttrs: (a) => ({ size: attr.int(a.size), alpha: attr.float(a.alpha), beta: attr.float(a.beta), bias: attr.float(a.bias) }),

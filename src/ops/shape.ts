@@ -142,7 +142,7 @@ export const Slice: OpDef<NoAttrs> = {
       pads[ax] = s;
       pads[ax + x.rank] = dim - s - (dy.shape[ax] ?? 0);
     });
-    return [pad(dy, pads), undefined, undefined, undefined, undefined];
+    return node.inputs.map((_, i) => (i === 0 ? pad(dy, pads) : undefined));
   },
 };
 

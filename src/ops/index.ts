@@ -1,0 +1,56 @@
+/** Every op family ilsvrc emits, in one explicit list (the gradient checks sweep it). */
+import type { OpDef } from '../graph/graph.js';
+import { Conv, ConvTranspose } from './conv.js';
+import { Add, Cast, Div, Equal, Exp, Greater, Identity, Log, Mul, Neg, Pow, Relu, Sqrt, Sub, Where } from './elementwise.js';
+import { Gemm, MatMul } from './linalg.js';
+import { LRN } from './lrn.js';
+import { AveragePool, GlobalAveragePool, MaxPool, ScatterElements } from './pool.js';
+import { Concat, Expand, Flatten, Gather, Pad, ReduceMax, ReduceMean, ReduceSum, Reshape, Slice, Transpose } from './shape.js';
+import { LogSoftmax, Softmax, TopK } from './softmax.js';
+
+// OpDef's attribute type differs per op; the registry only reads fields common to all.
+export const OPS: readonly OpDef<never>[] = [
+  Conv,
+  ConvTranspose,
+  Relu,
+  LRN,
+  MaxPool,
+  AveragePool,
+  GlobalAveragePool,
+  Concat,
+  Flatten,
+  Reshape,
+  Transpose,
+  Slice,
+  Pad,
+  Gather,
+  Expand,
+  Gemm,
+  MatMul,
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Neg,
+  Exp,
+  Log,
+  Sqrt,
+  Pow,
+  Identity,
+  Where,
+  Greater,
+  Equal,
+  Cast,
+  ReduceSum,
+  ReduceMean,
+  ReduceMax,
+  Softmax,
+  LogSoftmax,
+  TopK,
+  ScatterElements,
+] as readonly OpDef<never>[];
+
+/** Op types that carry a vector-Jacobian rule. */
+export function differentiableOps(): string[] {
+  return OPS.filter((d) => d.vjp !== undefined).map((d) => d.type);
+}

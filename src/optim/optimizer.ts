@@ -1,0 +1,82 @@
+/**
+ * Optimizers as graph nodes. Each takes a parameter, its gradient, its state tensors and the step's
+ * hyper-parameters (graph inputs, so schedules live in TypeScript) and emits the updated values.
+ *
+ * SGD follows PyTorch's convention by default: g = ∇ + λw; v = μv + g; w −= lr·v (Nesterov:
+ * w −= lr·(g + μv)). The Caffe convention (the papers' own) folds the rate into the velocity:
+ * v = μv + lr·g; w −= v — the same trajectory at a constant rate, different when the rate changes.
+ * AdamW decouples the decay: w −= lr·(m̂ / (√v̂ + ε) + λw).
+ */
+import type { Value } from '../graph/graph.js';
+import { add, div, mul, scalarLike, scale, sqrt, sub } from '../ops/elementwise.js';
+
+export interface OptimizerConfig {
+  kind: 'sgd' | 'nesterov' | 'adamw';
+  momentum: number;
+  weightDecay: number;
+  /** Apply weight decay to biases too (PyTorch's default); the Caffe models mostly did not. */
+  decayBiases: boolean;
+  convention: 'pytorch' | 'caffe';
+  beta1: number;
+  beta2: number;
+  eps: number;
+}
+
+export const DEFAULT_OPTIMIZER: OptimizerConfig = {
+  kind: 'sgd',
+  momentum: 0.9,
+  weightDecay: 5e-4,
+  decayBiases: true,
+  convention: 'pytorch',
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+};
+
+/** Per-step scalar inputs an optimizer reads (each a float32 scalar graph input). */
+export function hyperNames(c: OptimizerConfig): string[] {
+  return c.kind === 'adamw' ? ['lr', 'adam_bc1', 'adam_bc2'] : ['lr'];
+}
+
+/** Values of the per-step scalars for step t (1-based) at learning rate lr. */
+export function hyperValues(c: OptimizerConfig, lr: number, t: number): number[] {
+  return c.kind === 'adamw' ? [lr, 1 / (1 - c.beta1 ** t), 1 / (1 - c.beta2 ** t)] : [lr];
+}
+
+/** Names of the state tensors kept per parameter. */
+export function stateSuffixes(c: OptimizerConfig): string[] {
+  if (c.kind === 'adamw') return ['exp_avg', 'exp_avg_sq'];
+  return c.momentum > 0 ? ['momentum'] : [];
+}
+
+export function applyUpdate(
+  c: OptimizerConfig,
+  w: Value,
+  grad: Value,
+  states: readonly Value[],
+  hyper: readonly Value[],
+  isBias: boolean,
+): { param: Value; states: Value[] } {
+  const lr = hyper[0]!;
+  const wd = isBias && !c.decayBiases ? 0 : c.weightDecay;
+  if (c.kind === 'adamw') {
+    const [m0, v0] = states as [Value, Value];
+    const [bc1, bc2] = [hyper[1]!, hyper[2]!];
+    const m = add(scale(m0, c.beta1), scale(grad, 1 - c.beta1));
+    const v = add(scale(v0, c.beta2), scale(mul(grad, grad), 1 - c.beta2));
+    const denom = add(sqrt(mul(v, bc2)), scalarLike(w, c.eps));
+    let step = div(mul(m, bc1), denom);
+    if (wd > 0) step = add(step, scale(w, wd));
+    return { param: sub(w, mul(step, lr)), states: [m, v] };
+  }
+  const g = wd > 0 ? add(grad, scale(w, wd)) : grad;
+  if (c.momentum === 0) return { param: sub(w, mul(g, lr)), states: [] };
+  const v0 = states[0]!;
+  if (c.convention === 'caffe') {
+    const v = add(scale(v0, c.momentum), mul(g, lr));
+    return { param: sub(w, v), states: [v] };
+  }
+  const v = add(scale(v0, c.momentum), g);
+  const dir = c.kind === 'nesterov' ? add(g, scale(v, c.momentum)) : v;
+  return { param: sub(w, mul(dir, lr)), states: [v] };
+}

@@ -1,0 +1,139 @@
+/**
+ * The graphs a training session runs, all built from the zoo model plus autodiff:
+ * - "step": forward + backward + optimizer update, fused (the fast path);
+ * - "grad": forward + backward, returning gradients (runTrainStep, gradient accumulation);
+ * - "update": the optimizer alone (runOptimizerStep);
+ * - "eval": forward, loss and hit counts, no dropout.
+ * Parameters and optimizer state are graph inputs (fed each run); updated values are outputs named
+ * "<name>.next".
+ */
+import { buildModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../../graphs/index.js';
+import { gradients } from '../autodiff/grad.js';
+import { Graph, type Param, type Value } from '../graph/graph.js';
+import { dropoutRates } from '../graph/layers.js';
+import { identity } from '../ops/elementwise.js';
+import { add, scale } from '../ops/elementwise.js';
+import { applyUpdate, hyperNames, stateSuffixes, type OptimizerConfig } from '../optim/optimizer.js';
+import { crossEntropy, hitCounts } from './objective.js';
+
+export type GraphKind = 'step' | 'grad' | 'update' | 'eval';
+
+export interface TrainGraphOptions {
+  model: string | ModelSpec;
+  modelOptions: Partial<ModelOptions>;
+  batch: number;
+  optimizer: OptimizerConfig;
+  labelSmoothing: number;
+  /** Names of parameters to keep fixed (transfer learning). */
+  frozen: ReadonlySet<string>;
+}
+
+export interface MaskInput {
+  name: string;
+  shape: readonly number[];
+  rate: number;
+}
+
+export interface TrainGraph {
+  kind: GraphKind;
+  graph: Graph;
+  built: BuiltModel | undefined;
+  params: readonly Param[];
+  trainable: readonly Param[];
+  masks: MaskInput[];
+  /** Optimizer state input names, in feed order (per trainable parameter, per suffix). */
+  states: string[];
+  hyper: string[];
+}
+
+export const nextName = (name: string): string => `${name}.next`;
+export const gradName = (name: string): string => `${name}.grad`;
+export const stateName = (param: string, suffix: string): string => `${param}.${suffix}`;
+
+function objective(built: BuiltModel, labels: Value, smoothing: number): Value {
+  let loss = crossEntropy(built.logits, labels, smoothing);
+  for (const a of built.aux) loss = add(loss, scale(crossEntropy(a.logits, labels, smoothing), a.weight));
+  return loss;
+}
+
+export function buildTrainGraph(o: TrainGraphOptions, kind: GraphKind): TrainGraph {
+  const training = kind === 'step' || kind === 'grad';
+  const built = buildModel(o.model, { ...o.modelOptions, aux: training && (o.modelOptions.aux ?? false) }, { training, batch: o.batch });
+  const g = built.graph;
+  for (const p of g.params) p.trainable = !o.frozen.has(p.value.name ?? '');
+  const trainable = g.params.filter((p) => p.trainable);
+  const masks: MaskInput[] = g.inputs
+    .filter((v) => dropoutRates.has(v))
+    .map((v) => ({ name: v.name ?? '', shape: v.shape, rate: dropoutRates.get(v) ?? 0 }));
+  const labels = g.input('labels', 'int64', [o.batch]);
+  const states: string[] = [];
+  const hyper: string[] = [];
+
+  if (kind === 'update') throw new Error('use buildUpdateGraph for the optimizer alone');
+  const loss = objective(built, labels, o.labelSmoothing);
+  const hits = hitCounts(built.logits, labels);
+  g.output(loss, 'loss');
+  g.output(hits.top1, 'top1');
+  g.output(hits.top5, 'top5');
+
+  if (kind === 'eval') {
+    g.output(identity(built.logits), 'logits');
+  } else {
+    const grads = gradients(loss, trainable.map((p) => p.value));
+    if (kind === 'grad') {
+      for (const p of trainable) g.output(gradOf(grads, p), gradName(p.value.name ?? ''));
+    } else {
+      const hv = hyperNames(o.optimizer).map((n) => g.input(n, 'float32', []));
+      hyper.push(...hyperNames(o.optimizer));
+      emitUpdates(g, o.optimizer, trainable, (p) => gradOf(grads, p), hv, states);
+    }
+  }
+  return { kind, graph: g, built, params: g.params, trainable, masks, states, hyper };
+}
+
+function gradOf(grads: Map<Value, Value>, p: Param): Value {
+  const d = grads.get(p.value);
+  if (!d) throw new Error(`no gradient reaches ${p.value.name}`);
+  // A graph output must be made by a node; a gradient can be the constant seed only for a bare loss.
+  return d.producer ? d : identity(d);
+}
+
+function emitUpdates(
+  g: Graph,
+  c: OptimizerConfig,
+  trainable: readonly Param[],
+  gradFor: (p: Param) => Value,
+  hyper: Value[],
+  stateNames: string[],
+): void {
+  for (const p of trainable) {
+    const name = p.value.name ?? '';
+    const st = stateSuffixes(c).map((s) => {
+      stateNames.push(stateName(name, s));
+      return g.input(stateName(name, s), 'float32', p.value.shape);
+    });
+    const up = g.scope(`update/${name}`, () => applyUpdate(c, p.value, gradFor(p), st, hyper, p.isBias));
+    g.output(up.param, nextName(name));
+    up.states.forEach((v, i) => g.output(v, nextName(stateName(name, stateSuffixes(c)[i]!))));
+  }
+}
+
+/** The optimizer alone: parameters, gradients ("<name>.grad") and state in, updated values out. */
+export function buildUpdateGraph(o: TrainGraphOptions): TrainGraph {
+  const ref = buildModel(o.model, { ...o.modelOptions, aux: o.modelOptions.aux ?? false }, { training: true, batch: 1 });
+  const g = new Graph('update');
+  const params: Param[] = [];
+  for (const rp of ref.graph.params) {
+    const v = g.param(rp.value.name ?? '', rp.value.shape, rp.init, rp.isBias);
+    const p = g.params[g.params.length - 1]!;
+    p.trainable = !o.frozen.has(rp.value.name ?? '');
+    params.push(p);
+    void v;
+  }
+  const trainable = params.filter((p) => p.trainable);
+  const gradInputs = new Map<Param, Value>(trainable.map((p) => [p, g.input(gradName(p.value.name ?? ''), 'float32', p.value.shape)]));
+  const hv = hyperNames(o.optimizer).map((n) => g.input(n, 'float32', []));
+  const states: string[] = [];
+  emitUpdates(g, o.optimizer, trainable, (p) => gradInputs.get(p)!, hv, states);
+  return { kind: 'update', graph: g, built: undefined, params, trainable, masks: [], states, hyper: hyperNames(o.optimizer) };
+}

@@ -1,0 +1,165 @@
+/** Every vector-Jacobian rule against finite differences, on tiny shapes. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Value } from '../../src/graph/graph.js';
+import { conv } from '../../src/ops/conv.js';
+import { add, div, exp, greater, identity, log, mul, neg, relu, sqrt, sub, where } from '../../src/ops/elementwise.js';
+import { differentiableOps } from '../../src/ops/index.js';
+import { gemm } from '../../src/ops/linalg.js';
+import { lrn } from '../../src/ops/lrn.js';
+import { avgPool, globalAvgPool, maxPool } from '../../src/ops/pool.js';
+import { concat, flatten, pad, reduceMean, reduceSum, reshape, slice, transpose } from '../../src/ops/shape.js';
+import { logSoftmax, softmax } from '../../src/ops/softmax.js';
+import { crossEntropy } from '../../src/train/objective.js';
+import { covered, gradcheck, separated } from './gradcheck.js';
+
+const convAttrs = (s: number, p: number, group = 1, d = 1) =>
+  ({ strides: [s, s], pads: [p, p, p, p], dilations: [d, d], group }) as const;
+
+test('Conv 3×3, pad 1, stride 1 (x, W, b)', async () => {
+  await gradcheck((x, w, b) => conv(x, w, b, convAttrs(1, 1)), [{ shape: [2, 3, 5, 5] }, { shape: [4, 3, 3, 3] }, { shape: [4] }], {
+    dtype: 'float32',
+  });
+});
+
+test('Conv grouped (group 2), stride 2', async () => {
+  await gradcheck((x, w, b) => conv(x, w, b, convAttrs(2, 1, 2)), [{ shape: [1, 4, 7, 7] }, { shape: [6, 2, 3, 3] }, { shape: [6] }], {
+    dtype: 'float32',
+  });
+});
+
+test('Conv 11×11 stride 4 with remainder 3 (AlexNet conv1 geometry)', async () => {
+  // (26 − 11) mod 4 = 3: the output_padding case that output_shape gets wrong.
+  await gradcheck((x, w) => conv(x, w, undefined, convAttrs(4, 0)), [{ shape: [1, 2, 26, 26] }, { shape: [2, 2, 11, 11] }], {
+    dtype: 'float32',
+    maxElements: 150,
+  });
+});
+
+test('Conv dilation 2 and asymmetric remainder with padding', async () => {
+  await gradcheck((x, w) => conv(x, w, undefined, convAttrs(2, 2, 1, 2)), [{ shape: [1, 2, 8, 9] }, { shape: [3, 2, 3, 3] }], {
+    dtype: 'float32',
+  });
+});
+
+test('Conv 1×1 (im2col is the input itself)', async () => {
+  await gradcheck((x, w, b) => conv(x, w, b, convAttrs(1, 0)), [{ shape: [2, 3, 4, 4] }, { shape: [5, 3, 1, 1] }, { shape: [5] }], {
+    dtype: 'float32',
+  });
+});
+
+test('Relu (float64, inputs away from the kink)', async () => {
+  await gradcheck((x) => relu(x), [{ shape: [2, 3, 4], data: separated(24) }], { dtype: 'float64' });
+});
+
+test('LRN sizes 5 and 3', async () => {
+  const x = { shape: [2, 7, 3, 3] };
+  await gradcheck((v) => lrn(v, { size: 5, alpha: 0.05, beta: 0.75, bias: 2 }), [x], { dtype: 'float32' });
+  await gradcheck((v) => lrn(v, { size: 3, alpha: 0.3, beta: 0.6, bias: 1 }), [x], { dtype: 'float32' });
+});
+
+test('MaxPool overlapping 3/2 and ceil mode with padding (float64)', async () => {
+  const x = { shape: [2, 2, 7, 7], data: separated(196) };
+  await gradcheck((v) => maxPool(v, { kernel: [3, 3], strides: [2, 2], pads: [0, 0, 0, 0], ceil: false }), [x], { dtype: 'float64' });
+  const y = { shape: [1, 2, 6, 6], data: separated(72, 5) };
+  await gradcheck((v) => maxPool(v, { kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil: true }), [y], { dtype: 'float64' });
+});
+
+test('AveragePool with and without padding counted, ceil mode', async () => {
+  for (const countIncludePad of [false, true]) {
+    for (const ceil of [false, true]) {
+      await gradcheck(
+        (v) => avgPool(v, { kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil, countIncludePad }),
+        [{ shape: [1, 2, 6, 6] }],
+        { dtype: 'float32' },
+      );
+    }
+  }
+  // GoogLeNet's auxiliary head: 5×5 stride 3, no padding.
+  await gradcheck((v) => avgPool(v, { kernel: [5, 5], strides: [3, 3], pads: [0, 0, 0, 0], ceil: false, countIncludePad: false }), [{ shape: [1, 1, 14, 14] }], {
+    dtype: 'float32',
+  });
+});
+
+test('GlobalAveragePool', async () => {
+  await gradcheck((x) => globalAvgPool(x), [{ shape: [2, 3, 4, 5] }], { dtype: 'float32' });
+});
+
+test('Concat, Flatten, Reshape, Transpose, Slice, Pad (float64)', async () => {
+  await gradcheck((a, b) => concat([a, b], 1), [{ shape: [2, 3, 2] }, { shape: [2, 1, 2] }], { dtype: 'float64' });
+  await gradcheck((a) => flatten(a, 1), [{ shape: [2, 3, 2, 2] }], { dtype: 'float64' });
+  await gradcheck((a) => reshape(a, [3, 8]), [{ shape: [2, 3, 4] }], { dtype: 'float64' });
+  await gradcheck((a) => transpose(a, [2, 0, 1]), [{ shape: [2, 3, 4] }], { dtype: 'float64' });
+  await gradcheck((a) => slice(a, [1, 0], [3, -1], [1, 2]), [{ shape: [2, 4, 5] }], { dtype: 'float64' });
+  await gradcheck((a) => pad(a, [0, 1, 2, 0, 2, 1]), [{ shape: [2, 3, 2] }], { dtype: 'float64' });
+});
+
+test('Gemm in every transpose combination, with bias (float64)', async () => {
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      await gradcheck(
+        (a, b, c) => gemm(a, b, c, transA, transB),
+        [{ shape: transA ? [4, 3] : [3, 4] }, { shape: transB ? [5, 4] : [4, 5] }, { shape: [5] }],
+        { dtype: 'float64' },
+      );
+    }
+  }
+});
+
+test('Add, Sub, Mul, Div with broadcasting; Neg, Exp, Log, Sqrt, Identity (float64)', async () => {
+  const a = { shape: [2, 3, 4] };
+  const b = { shape: [3, 1] };
+  const pos = { shape: [2, 3], data: [0.5, 1.2, 2, 0.7, 1.5, 3] };
+  await gradcheck((x, y) => add(x, y), [a, b], { dtype: 'float64' });
+  await gradcheck((x, y) => sub(x, y), [a, b], { dtype: 'float64' });
+  await gradcheck((x, y) => mul(x, y), [a, b], { dtype: 'float64' });
+  await gradcheck((x, y) => div(x, y), [a, { shape: [3, 1], data: [0.5, -1.5, 2] }], { dtype: 'float64' });
+  await gradcheck((x) => neg(exp(x)), [a], { dtype: 'float64' });
+  await gradcheck((x) => identity(log(x)), [pos], { dtype: 'float64' });
+  await gradcheck((x) => sqrt(x), [pos], { dtype: 'float64' });
+});
+
+test('Where (float64)', async () => {
+  await gradcheck((x, y) => where(greater(x, y), x, y), [{ shape: [2, 5], data: separated(10) }, { shape: [5], data: separated(5, 9) }], {
+    dtype: 'float64',
+  });
+});
+
+test('ReduceSum, ReduceMean with and without keepdims (float64)', async () => {
+  await gradcheck((x) => reduceSum(x, [1], true), [{ shape: [2, 3, 4] }], { dtype: 'float64' });
+  await gradcheck((x) => reduceMean(x, [0, 2], false), [{ shape: [2, 3, 4] }], { dtype: 'float64' });
+});
+
+test('Softmax and LogSoftmax (float64)', async () => {
+  await gradcheck((x) => softmax(x, 1), [{ shape: [3, 5] }], { dtype: 'float64' });
+  await gradcheck((x) => logSoftmax(x, 1), [{ shape: [3, 5] }], { dtype: 'float64' });
+});
+
+test('cross-entropy with label smoothing w.r.t. the logits (float64)', async () => {
+  await gradcheck(
+    (logits) => {
+      const labels = logits.graph.ints([2, 0, 4]);
+      return crossEntropy(logits, labels, 0.1);
+    },
+    [{ shape: [3, 5] }],
+    { dtype: 'float64' },
+  );
+});
+
+test('a small network end to end: conv → relu → LRN → max pool → fc', async () => {
+  await gradcheck(
+    (x, w1, b1, w2, b2) => {
+      let h: Value = relu(conv(x, w1, b1, convAttrs(1, 1)));
+      h = lrn(h, { size: 3, alpha: 0.1, beta: 0.75, bias: 1 });
+      h = maxPool(h, { kernel: [3, 3], strides: [2, 2], pads: [0, 0, 0, 0], ceil: true });
+      return gemm(flatten(h, 1), w2, b2, false, true);
+    },
+    [{ shape: [2, 2, 6, 6], check: false }, { shape: [3, 2, 3, 3] }, { shape: [3] }, { shape: [4, 27] }, { shape: [4] }],
+    { dtype: 'float32', eps: 2e-3, rtol: 3e-2 },
+  );
+});
+
+test('every registered gradient rule has a finite-difference check above', () => {
+  const missing = differentiableOps().filter((op) => !covered.has(op));
+  assert.deepEqual(missing, [], `rules without a gradient check: ${missing.join(', ')}`);
+});
