@@ -1,0 +1,57 @@
+/** `ilsvrc export <model> -o file.onnx`: an inference model with seeded or trained weights. */
+import { dirname } from 'node:path';
+import { Command, Option } from 'commander';
+import { buildModel } from '../../graphs/index.js';
+import { initParams } from '../graph/init.js';
+import { checkpointWeights, exportInferenceModel, inferenceParams } from '../runtime/export.js';
+import { loadSafetensors } from '../runtime/safetensors.js';
+import { UsageError } from '../util/errors.js';
+import { ensureDir, writeFileAtomic } from '../util/fsx.js';
+import { thousands } from './format.js';
+import { addModelOptions, modelOptionsFrom, opset, seed, type ModelFlags } from './options.js';
+
+interface ExportFlags extends ModelFlags {
+  output: string;
+  seed: number;
+  opset: 17 | 18;
+  checkpoint?: string;
+}
+
+export function makeExportCommand(): Command {
+  const cmd = new Command('export')
+    .description('write an ONNX inference model (dynamic batch, output "logits")')
+    .argument('<model>', 'model name or alias (see `ilsvrc models`)')
+    .requiredOption('-o, --output <file>', 'the .onnx file to write')
+    .addOption(new Option('--seed <n>', 'seed of the random initialisation').argParser(seed).default(0))
+    .addOption(new Option('--opset <n>', 'ONNX opset, 17 or 18').argParser(opset).default(18))
+    .option('--checkpoint <file>', 'weights from a training checkpoint (.safetensors) instead of random ones');
+  return addModelOptions(cmd).action((name: string, flags: ExportFlags) => {
+    const built = buildModel(name, modelOptionsFrom(flags));
+    const params = inferenceParams(built);
+    let weights: Map<string, Float32Array>;
+    if (flags.checkpoint !== undefined) {
+      const loaded = checkpointWeights(params, loadCheckpoint(flags.checkpoint), flags.checkpoint);
+      weights = loaded.weights;
+      if (loaded.ignored.length) process.stderr.write(`note: ${loaded.ignored.length} tensors of ${flags.checkpoint} are not parameters of the graph and were left out\n`);
+    } else {
+      weights = initParams(params, flags.seed);
+    }
+    const bytes = exportInferenceModel(built, weights, { opset: flags.opset });
+    ensureDir(dirname(flags.output));
+    writeFileAtomic(flags.output, bytes);
+    const count = params.reduce((n, p) => n + p.value.size, 0);
+    process.stdout.write(
+      `wrote ${flags.output}: ${built.spec.name}, ${thousands(count)} params, opset ${flags.opset}, ${(bytes.byteLength / 1e6).toFixed(1)} MB\n`,
+    );
+  });
+}
+
+function loadCheckpoint(file: string) {
+  try {
+    return loadSafetensors(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') throw new UsageError(`cannot read --checkpoint ${file}: ${code}`);
+    throw e;
+  }
+}

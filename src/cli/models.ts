@@ -1,0 +1,52 @@
+/** `ilsvrc models`: the zoo with parameter counts and MACs measured on the built graphs. */
+import { Command } from 'commander';
+import { MODELS, buildModel, type ModelSpec } from '../../graphs/index.js';
+import { gmacs, table, thousands } from './format.js';
+
+export interface ModelRow {
+  name: string;
+  title: string;
+  paper: string;
+  year: number;
+  /** Default input side in pixels. */
+  input: number;
+  params: number;
+  macs: number;
+  gmacs: number;
+  aliases: string[];
+}
+
+/** Builds each model at its default configuration; parameters stay lazy, so nothing is allocated. */
+export function modelRow(spec: ModelSpec): ModelRow {
+  const { graph } = buildModel(spec);
+  const macs = graph.macs();
+  return {
+    name: spec.name,
+    title: spec.title,
+    paper: spec.paper,
+    year: spec.year,
+    input: spec.defaultInput,
+    params: graph.paramCount(),
+    macs,
+    gmacs: Number((macs / 1e9).toFixed(3)),
+    aliases: [...(spec.aliases ?? [])],
+  };
+}
+
+export function formatModels(rows: readonly ModelRow[]): string {
+  return table(
+    ['name', 'title', 'year', 'input', 'params', 'GMACs', 'aliases'],
+    rows.map((r) => [r.name, r.title, String(r.year), String(r.input), thousands(r.params), gmacs(r.macs), r.aliases.join(', ')]),
+    ['left', 'left', 'left', 'right', 'right', 'right', 'left'],
+  );
+}
+
+export function makeModelsCommand(): Command {
+  return new Command('models')
+    .description('list the models with their parameters and multiply–accumulates at the default input')
+    .option('--json', 'print a JSON array')
+    .action((opts: { json?: boolean }) => {
+      const rows = MODELS.map(modelRow);
+      process.stdout.write(opts.json ? JSON.stringify(rows, null, 2) + '\n' : formatModels(rows));
+    });
+}

@@ -1,0 +1,119 @@
+/**
+ * Option parsers shared by the commands, the model options every model-taking command declares,
+ * and the one-line rendering of commander's errors. Parsers throw InvalidArgumentError with
+ * "Expected … but received …"; `errorLine` inserts the flag's name into that sentence.
+ */
+import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
+import type { ModelOptions } from '../../graphs/index.js';
+import { describe } from '../util/errors.js';
+
+function reject(what: string, value: string): never {
+  throw new InvalidArgumentError(`Expected ${what} but received ${describe(value)}`);
+}
+
+/** A decimal number written in full ("1e3", "0x10", "" and "Infinity" are not). */
+function number(value: string): number | undefined {
+  return /^[+-]?(\d+\.?\d*|\.\d+)$/.test(value.trim()) ? Number(value) : undefined;
+}
+
+export function positiveInt(value: string): number {
+  const n = number(value);
+  if (n === undefined || !Number.isSafeInteger(n) || n < 1) reject('a positive integer', value);
+  return n;
+}
+
+/** Seeds: the PRNG's state is one uint32. */
+export function seed(value: string): number {
+  const n = number(value);
+  if (n === undefined || !Number.isInteger(n) || n < 0 || n > 0xffffffff) reject('an integer in [0, 4294967295]', value);
+  return n;
+}
+
+export function positiveFloat(value: string): number {
+  const n = number(value);
+  if (n === undefined || !(n > 0)) reject('a positive number', value);
+  return n;
+}
+
+/** A probability that leaves something: dropout's drop rate. */
+export function rate(value: string): number {
+  const n = number(value);
+  if (n === undefined || !(n >= 0 && n < 1)) reject('a rate in [0, 1)', value);
+  return n;
+}
+
+export function choice<T extends string>(values: readonly T[]): (value: string) => T {
+  return (value) => {
+    const found = values.find((v) => v === value);
+    if (found === undefined) reject(`one of ${values.join(', ')}`, value);
+    return found;
+  };
+}
+
+/** ONNX opsets the exporter writes (17 for older tools such as Debian's onnx 1.12). */
+export function opset(value: string): 17 | 18 {
+  if (value.trim() === '17') return 17;
+  if (value.trim() === '18') return 18;
+  return reject('17 or 18', value);
+}
+
+/** What commander hands the action for the shared model flags. */
+export interface ModelFlags {
+  classes?: number;
+  inputSize?: number;
+  channels?: number;
+  width?: number;
+  dropout?: number;
+  aux?: boolean;
+  init?: ModelOptions['init'];
+}
+
+/** Declares the options every model-taking command accepts (defaults come from the model's spec). */
+export function addModelOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--classes <n>', 'output classes (default 1000)').argParser(positiveInt))
+    .addOption(new Option('--input-size <px>', "square input side (default: the paper's)").argParser(positiveInt))
+    .addOption(new Option('--channels <n>', 'input channels (default 3)').argParser(positiveInt))
+    .addOption(new Option('--width <x>', 'width multiplier on every layer (default 1)').argParser(positiveFloat))
+    .addOption(new Option('--dropout <p>', "classifier dropout rate (default: the paper's)").argParser(rate))
+    .addOption(new Option('--aux', 'build the auxiliary classifiers (GoogLeNet)'))
+    .addOption(new Option('--init <scheme>', 'paper | kaiming (default paper)').argParser(choice(['paper', 'kaiming'] as const)));
+}
+
+/** The flags the user gave, as the partial options `buildModel` fills in (absent keys stay absent). */
+export function modelOptionsFrom(f: ModelFlags): Partial<ModelOptions> {
+  const o: Partial<ModelOptions> = {};
+  if (f.classes !== undefined) o.classes = f.classes;
+  if (f.inputSize !== undefined) o.inputSize = f.inputSize;
+  if (f.channels !== undefined) o.channels = f.channels;
+  if (f.width !== undefined) o.width = f.width;
+  if (f.dropout !== undefined) o.dropout = f.dropout;
+  if (f.aux !== undefined) o.aux = f.aux;
+  if (f.init !== undefined) o.init = f.init;
+  return o;
+}
+
+/** The long name in commander's flags ("-o, --output <file>" → "--output"). */
+function flagName(flags: string): string {
+  const words = flags.split(/[ ,|]+/);
+  return words.find((w) => w.startsWith('--')) ?? words[0] ?? flags;
+}
+
+/**
+ * One line for a commander error. An invalid option value becomes
+ * "Expected a positive integer for --classes but received \"2.5\""; other messages lose their
+ * "error: " prefix, and hints on further lines ("Did you mean …?") join the first.
+ */
+export function errorLine(err: CommanderError): string {
+  const msg = err.message.replace(/^error: /, '');
+  const m =
+    /^option '([^']*)' argument '[\s\S]*' is invalid\. ([\s\S]*)$/.exec(msg) ??
+    /^command-argument value '[\s\S]*' is invalid for argument '([^']*)'\. ([\s\S]*)$/.exec(msg);
+  if (m) {
+    const name = flagName(m[1] ?? '');
+    const inner = m[2] ?? '';
+    const sentence = /^Expected ([\s\S]*?) but received ([\s\S]*)$/.exec(inner);
+    return sentence ? `Expected ${sentence[1]} for ${name} but received ${sentence[2]}` : `${name}: ${inner}`;
+  }
+  return msg.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+}

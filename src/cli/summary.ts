@@ -1,0 +1,82 @@
+/** `ilsvrc summary <model>`: per-layer shapes, parameters, MACs and receptive fields. */
+import { Command } from 'commander';
+import { buildModel, type BuiltModel, type ModelOptions } from '../../graphs/index.js';
+import { summarize, type LayerRow, type Summary } from '../graph/summary.js';
+import { gmacs, shape, table, thousands } from './format.js';
+import { addModelOptions, modelOptionsFrom, type ModelFlags } from './options.js';
+
+export interface ModelSummary extends Summary {
+  model: string;
+}
+
+/** The analysis of a model's inference graph (plus its aux heads when built with `aux`). */
+export function summarizeModel(name: string, given: Partial<ModelOptions> = {}, detail = false): ModelSummary {
+  const built: BuiltModel = buildModel(name, given);
+  const outputs = [built.logits, ...built.aux.map((a) => a.logits)];
+  return { model: built.spec.name, ...summarize(built.graph, { outputs, detail }) };
+}
+
+function window(l: LayerRow): string {
+  return l.kernel === undefined ? '' : `${l.kernel}/${l.stride ?? 1}`;
+}
+
+export function formatSummary(s: ModelSummary): string {
+  const rows = s.layers.map((l) => [l.name, l.ops.join('+'), shape(l.output), window(l), thousands(l.params), thousands(l.macs), String(l.rf), String(l.jump)]);
+  return (
+    `${s.model}: input ${shape(s.input)}\n` +
+    table(['layer', 'ops', 'output', 'k/s', 'params', 'MACs', 'RF', 'jump'], rows, ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right']) +
+    `total: ${thousands(s.params)} params, ${thousands(s.macs)} MACs (${gmacs(s.macs)} G)\n`
+  );
+}
+
+/** Two designs layer by layer (rows matched by name), then their totals. */
+export function formatComparison(a: ModelSummary, b: ModelSummary): string {
+  const names = [...new Set([...a.layers.map((l) => l.name), ...b.layers.map((l) => l.name)])];
+  const find = (s: Summary, n: string) => s.layers.find((l) => l.name === n);
+  const cell = (l: LayerRow | undefined, f: (l: LayerRow) => string) => (l ? f(l) : '—');
+  const rows = names.map((n) => {
+    const [x, y] = [find(a, n), find(b, n)];
+    return [
+      n,
+      cell(x, (l) => shape(l.output)),
+      cell(y, (l) => shape(l.output)),
+      cell(x, (l) => thousands(l.params)),
+      cell(y, (l) => thousands(l.params)),
+      cell(x, (l) => thousands(l.macs)),
+      cell(y, (l) => thousands(l.macs)),
+    ];
+  });
+  rows.push(['total', '', '', thousands(a.params), thousands(b.params), thousands(a.macs), thousands(b.macs)]);
+  const [A, B] = [a.model, b.model];
+  return table(
+    ['layer', `output ${A}`, `output ${B}`, `params ${A}`, `params ${B}`, `MACs ${A}`, `MACs ${B}`],
+    rows,
+    ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
+  );
+}
+
+interface SummaryFlags extends ModelFlags {
+  json?: boolean;
+  detail?: boolean;
+  compare?: string;
+}
+
+export function makeSummaryCommand(): Command {
+  const cmd = new Command('summary')
+    .description('per layer: output shape, parameters, MACs, receptive field and jump (along H)')
+    .argument('<model>', 'model name or alias (see `ilsvrc models`)')
+    .option('--json', 'print one JSON object')
+    .option('--detail', 'one row per sub-layer (each branch of an inception block)')
+    .option('--compare <model2>', 'compare with a second model built with the same options');
+  return addModelOptions(cmd).action((name: string, flags: SummaryFlags) => {
+    const given = modelOptionsFrom(flags);
+    const detail = flags.detail ?? false;
+    const a = summarizeModel(name, given, detail);
+    if (flags.compare !== undefined) {
+      const b = summarizeModel(flags.compare, given, detail);
+      process.stdout.write(flags.json ? JSON.stringify([a, b], null, 2) + '\n' : formatComparison(a, b));
+      return;
+    }
+    process.stdout.write(flags.json ? JSON.stringify(a, null, 2) + '\n' : formatSummary(a));
+  });
+}
