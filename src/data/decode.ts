@@ -96,7 +96,6 @@ export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: 
         if (orientation !== 1) p = p.autoOrient();
         if (first.sw !== width || first.sh !== height) p = p.resize(first.sw, first.sh, { fit: 'fill', kernel: o.kernel });
         if (x0 !== 0 || y0 !== 0 || x1 !== first.sw || y1 !== first.sh) p = p.extract({ left: x0, top: y0, width: x1 - x0, height: y1 - y0 });
-        if (t.channels === 1) p = p.toColourspace('b-w');
         const { data, info } = await p.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
         src = { data, width: info.width, height: info.height, channels: info.channels };
       } catch (e) {

@@ -133,6 +133,7 @@ class WorkerPool implements Executor {
         if (!p) return;
         this.pending.delete(m.id);
         this.load[p.worker] = (this.load[p.worker] ?? 1) - 1;
+        if (this.pending.size === 0) for (const x of this.workers) x.unref();
         if (m.error !== undefined) p.reject(new DataError(m.error));
         else p.resolve(m.result);
       });
@@ -160,6 +161,8 @@ class WorkerPool implements Executor {
     for (let j = 1; j < this.workers.length; j++) if ((this.load[j] ?? 0) < (this.load[k] ?? 0)) k = j;
     const id = this.nextId++;
     this.load[k] = (this.load[k] ?? 0) + 1;
+    // Idle workers must not keep the process alive; busy ones must, or an awaited batch could be dropped.
+    if (this.pending.size === 0) for (const x of this.workers) x.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker: k });
       this.workers[k]?.postMessage({ id, index, rngState, target: t, slot });

@@ -7,7 +7,7 @@
  * All geometry composes into one View per output: "resize the source to sw×sh, take this window,
  * maybe mirror it" — so a crop of a resize is computed once, from the source pixels.
  */
-import type { Rng } from '../util/rng.js';
+import { Rng } from '../util/rng.js';
 import { expected } from './errors.js';
 import type { ColourJitter, Image8, View } from './pixels.js';
 
@@ -243,7 +243,7 @@ export class Transforms {
 
   /** Output [height, width] for a source of the given size (fixed unless the pipeline ends without a crop/resize). */
   outputSize(width: number, height: number): [number, number] {
-    const p = this.plan(null, width, height);
+    const p = this.plan(new Rng(0), width, height);
     const v = p.views[0];
     return v ? [v.h, v.w] : [height, width];
   }
