@@ -1,0 +1,349 @@
+/**
+ * TrainingSession: ORT's training-API names over ordinary inference sessions running the graphs of
+ * src/train/graphs.ts. Parameters and optimizer state live here, in TypeScript, and are fed to each
+ * run (inputs are zero-copy); updated values come back as outputs.
+ *
+ * Paths:
+ * - runFusedSteps(batches, lrs): forward + backward + update in one graph; with more than one batch,
+ *   K steps in one run through a Loop (the fast default);
+ * - runTrainStep / lazyResetGrad / runOptimizerStep: gradients out, accumulated here over
+ *   micro-batches, then the optimizer graph (gradient accumulation);
+ * - runEvalStep: loss, hit counts and logits without dropout.
+ */
+import { sizeOf } from '../graph/dtype.js';
+import { initParams } from '../graph/init.js';
+import { toModel } from '../graph/serialize.js';
+import { encodeModel } from '../onnx/proto.js';
+import { hyperValues, type OptimizerConfig } from '../optim/optimizer.js';
+import { buildTrainGraph, buildUpdateGraph, gradName, nextName, type GraphKind, type TrainGraph, type TrainGraphOptions } from '../train/graphs.js';
+import { loopModel } from '../train/loop.js';
+import { buildModel, type ModelOptions } from '../../graphs/index.js';
+import { Rng } from '../util/rng.js';
+import { createSession, scalar, tensor, type OrtSession, type OrtTensor, type SessionOptions } from './ort.js';
+import { exportInferenceModel } from './export.js';
+
+export interface TrainingConfig {
+  model: string;
+  modelOptions: Partial<ModelOptions>;
+  batch: number;
+  optimizer: OptimizerConfig;
+  labelSmoothing: number;
+  /** Parameters kept fixed (transfer learning). */
+  frozen: readonly string[];
+  /** Seeds the initial weights and the dropout masks. */
+  seed: number;
+  session?: SessionOptions;
+}
+
+export interface StepBatch {
+  /** NCHW float32, batch × channels × size × size. */
+  x: Float32Array;
+  labels: Int32Array | BigInt64Array;
+}
+
+export interface StepMetrics {
+  loss: number;
+  /** Samples whose label is the top-1 / in the top-5 prediction. */
+  top1: number;
+  top5: number;
+  n: number;
+}
+
+/** State that a checkpoint carries to continue exactly where training stopped. */
+export interface TrainingState {
+  params: Map<string, Float32Array>;
+  states: Map<string, Float32Array>;
+  /** Optimizer steps taken so far. */
+  step: number;
+  /** Dropout-mask PRNG state. */
+  rng: number;
+}
+
+interface Compiled {
+  tg: TrainGraph;
+  session: OrtSession;
+}
+
+export class TrainingSession {
+  readonly params: Map<string, Float32Array>;
+  readonly states: Map<string, Float32Array>;
+  step: number;
+  private rng: Rng;
+  private readonly sessions = new Map<string, Promise<Compiled>>();
+  private grads: Map<string, Float32Array> | undefined;
+  private gradCount = 0;
+  private readonly opts: TrainGraphOptions;
+  private readonly shapes = new Map<string, readonly number[]>();
+  private readonly trainable: string[];
+
+  private constructor(
+    readonly config: TrainingConfig,
+    state: TrainingState,
+  ) {
+    this.opts = {
+      model: config.model,
+      modelOptions: config.modelOptions,
+      batch: config.batch,
+      optimizer: config.optimizer,
+      labelSmoothing: config.labelSmoothing,
+      frozen: new Set(config.frozen),
+    };
+    const ref = buildModel(config.model, { ...config.modelOptions, aux: config.modelOptions.aux ?? false }, { training: true, batch: 1 });
+    for (const p of ref.graph.params) this.shapes.set(p.value.name ?? '', p.value.shape);
+    this.trainable = [...this.shapes.keys()].filter((n) => !this.opts.frozen.has(n));
+    this.params = state.params;
+    this.states = state.states;
+    this.step = state.step;
+    this.rng = Rng.fromState(state.rng);
+  }
+
+  /** A new session: fresh weights from the seed (or the given state), zero optimizer state. */
+  static async create(config: TrainingConfig, state?: Partial<TrainingState>): Promise<TrainingSession> {
+    const ref = buildModel(config.model, { ...config.modelOptions, aux: config.modelOptions.aux ?? false }, { training: true, batch: 1 });
+    for (const name of config.frozen) {
+      if (!ref.graph.findParam(name)) throw new Error(`cannot freeze ${name}: ${ref.spec.name} has no such parameter`);
+    }
+    const params = state?.params ?? initParams(ref.graph.params, config.seed);
+    const s = new TrainingSession(config, {
+      params,
+      states: state?.states ?? new Map(),
+      step: state?.step ?? 0,
+      rng: state?.rng ?? new Rng(config.seed).fork('dropout').state,
+    });
+    s.ensureStates();
+    return s;
+  }
+
+  private ensureStates(): void {
+    const suffixes = this.config.optimizer.kind === 'adamw' ? ['exp_avg', 'exp_avg_sq'] : this.config.optimizer.momentum > 0 ? ['momentum'] : [];
+    for (const name of this.trainable) {
+      for (const s of suffixes) {
+        const key = `${name}.${s}`;
+        if (!this.states.has(key)) this.states.set(key, new Float32Array(sizeOf(this.shapes.get(name) ?? [])));
+      }
+    }
+  }
+
+  get rngState(): number {
+    return this.rng.state;
+  }
+
+  /** Everything needed to continue bit-identically. */
+  snapshot(): TrainingState {
+    return { params: this.params, states: this.states, step: this.step, rng: this.rng.state };
+  }
+
+  private compiled(kind: GraphKind | 'loop', batch: number): Promise<Compiled> {
+    const key = `${kind}:${batch}`;
+    let c = this.sessions.get(key);
+    if (!c) {
+      c = (async () => {
+        const o = { ...this.opts, batch };
+        const tg = kind === 'update' ? buildUpdateGraph(o) : buildTrainGraph(o, kind === 'loop' ? 'step' : kind);
+        const proto = kind === 'loop' ? loopModel(tg) : toModel(tg.graph, { paramsAsInputs: true });
+        const session = await createSession(encodeModel(proto), this.config.session ?? {});
+        return { tg, session };
+      })();
+      this.sessions.set(key, c);
+    }
+    return c;
+  }
+
+  private batchOf(b: StepBatch): number {
+    return b.labels.length;
+  }
+
+  private labels64(l: Int32Array | BigInt64Array): BigInt64Array {
+    return l instanceof BigInt64Array ? l : BigInt64Array.from(l, (v) => BigInt(v));
+  }
+
+  private mask(shape: readonly number[], rate: number): Float32Array {
+    const m = new Float32Array(sizeOf(shape));
+    const keep = 1 / (1 - rate);
+    for (let i = 0; i < m.length; i++) m[i] = this.rng.next() >= rate ? keep : 0;
+    return m;
+  }
+
+  private paramFeeds(tg: TrainGraph, feeds: Record<string, OrtTensor>, withStates: boolean): void {
+    for (const p of tg.params) {
+      const name = p.value.name ?? '';
+      feeds[name] = tensor('float32', this.params.get(name)!, p.value.shape);
+    }
+    if (withStates) for (const s of tg.states) feeds[s] = tensor('float32', this.states.get(s)!, this.shapeOfState(s));
+  }
+
+  private shapeOfState(s: string): readonly number[] {
+    const param = s.slice(0, s.lastIndexOf('.'));
+    return this.shapes.get(param) ?? [];
+  }
+
+  private adopt(tg: TrainGraph, out: Record<string, OrtTensor>): void {
+    for (const p of tg.trainable) {
+      const name = p.value.name ?? '';
+      this.params.set(name, out[nextName(name)]!.data as Float32Array);
+    }
+    for (const s of tg.states) this.states.set(s, out[nextName(s)]!.data as Float32Array);
+  }
+
+  /** K fused optimizer steps (K = batches.length) in one run; K = 1 uses the single-step graph. */
+  async runFusedSteps(batches: readonly StepBatch[], lrs: readonly number[]): Promise<StepMetrics[]> {
+    if (batches.length === 0) return [];
+    if (batches.length !== lrs.length) throw new Error('one learning rate per batch');
+    const n = this.batchOf(batches[0]!);
+    const k = batches.length;
+    const { tg, session } = await this.compiled(k === 1 ? 'step' : 'loop', n);
+    const built = tg.built!;
+    const feeds: Record<string, OrtTensor> = {};
+    const stack = (k1: number, shape: readonly number[]) => (k === 1 ? shape : [k1, ...shape]);
+    const x = k === 1 ? batches[0]!.x : concatF32(batches.map((b) => b.x));
+    feeds['input'] = tensor('float32', x, stack(k, built.input.shape));
+    const labels = k === 1 ? this.labels64(batches[0]!.labels) : concatI64(batches.map((b) => this.labels64(b.labels)));
+    feeds['labels'] = tensor('int64', labels, stack(k, [n]));
+    const hyper = lrs.map((lr, i) => hyperValues(this.config.optimizer, lr, this.step + i + 1));
+    tg.hyper.forEach((h, j) => {
+      const vals = Float32Array.from(hyper.map((row) => row[j]!));
+      feeds[h] = tensor('float32', vals, k === 1 ? [] : [k]);
+    });
+    // Masks are drawn step by step, in the same order as k single steps would draw them.
+    const masks = tg.masks.map(() => [] as Float32Array[]);
+    for (let i = 0; i < k; i++) tg.masks.forEach((m, j) => masks[j]!.push(this.mask(m.shape, m.rate)));
+    tg.masks.forEach((m, j) => (feeds[m.name] = tensor('float32', k === 1 ? masks[j]![0]! : concatF32(masks[j]!), stack(k, m.shape))));
+    this.paramFeeds(tg, feeds, true);
+    const out = await session.run(feeds);
+    this.adopt(tg, out);
+    this.step += k;
+    const loss = out['loss']!.data as Float32Array;
+    const t1 = out['top1']!.data as Float32Array;
+    const t5 = out['top5']!.data as Float32Array;
+    return Array.from({ length: k }, (_, i) => ({ loss: loss[i]!, top1: t1[i]!, top5: t5[i]!, n }));
+  }
+
+  /** Forward + backward on one (micro-)batch; gradients are added to the accumulator. */
+  async runTrainStep(batch: StepBatch): Promise<StepMetrics> {
+    const n = this.batchOf(batch);
+    const { tg, session } = await this.compiled('grad', n);
+    const feeds: Record<string, OrtTensor> = {
+      input: tensor('float32', batch.x, tg.built!.input.shape),
+      labels: tensor('int64', this.labels64(batch.labels), [n]),
+    };
+    for (const m of tg.masks) feeds[m.name] = tensor('float32', this.mask(m.shape, m.rate), m.shape);
+    this.paramFeeds(tg, feeds, false);
+    const out = await session.run(feeds);
+    this.grads ??= new Map();
+    for (const p of tg.trainable) {
+      const name = p.value.name ?? '';
+      const g = out[gradName(name)]!.data as Float32Array;
+      const acc = this.grads.get(name);
+      if (!acc) this.grads.set(name, g);
+      else for (let i = 0; i < acc.length; i++) acc[i]! += g[i]!;
+    }
+    this.gradCount++;
+    return { loss: num(out['loss']), top1: num(out['top1']), top5: num(out['top5']), n };
+  }
+
+  /** Forgets accumulated gradients (lazily: the next runTrainStep starts a new sum). */
+  lazyResetGrad(): void {
+    this.grads = undefined;
+    this.gradCount = 0;
+  }
+
+  /** One optimizer step with the mean of the accumulated micro-batch gradients. */
+  async runOptimizerStep(lr: number): Promise<void> {
+    if (!this.grads || this.gradCount === 0) throw new Error('runOptimizerStep needs gradients: call runTrainStep first');
+    const { tg, session } = await this.compiled('update', this.config.batch);
+    const feeds: Record<string, OrtTensor> = {};
+    this.paramFeeds(tg, feeds, true);
+    for (const p of tg.trainable) {
+      const name = p.value.name ?? '';
+      const g = this.grads.get(name)!;
+      if (this.gradCount > 1) for (let i = 0; i < g.length; i++) g[i]! /= this.gradCount;
+      feeds[gradName(name)] = tensor('float32', g, p.value.shape);
+    }
+    hyperValues(this.config.optimizer, lr, this.step + 1).forEach((v, j) => (feeds[tg.hyper[j]!] = scalar(v)));
+    const out = await session.run(feeds);
+    this.adopt(tg, out);
+    this.step++;
+    this.lazyResetGrad();
+  }
+
+  /** Loss, hit counts and logits without dropout. */
+  async runEvalStep(batch: StepBatch): Promise<StepMetrics & { logits: Float32Array }> {
+    const n = this.batchOf(batch);
+    const { tg, session } = await this.compiled('eval', n);
+    const feeds: Record<string, OrtTensor> = {
+      input: tensor('float32', batch.x, tg.built!.input.shape),
+      labels: tensor('int64', this.labels64(batch.labels), [n]),
+    };
+    this.paramFeeds(tg, feeds, false);
+    const out = await session.run(feeds);
+    return { loss: num(out['loss']), top1: num(out['top1']), top5: num(out['top5']), n, logits: out['logits']!.data as Float32Array };
+  }
+
+  /** Number of parameter elements (trainable only, or all). */
+  getParametersSize(trainableOnly = true): number {
+    let n = 0;
+    for (const [name, shape] of this.shapes) if (!trainableOnly || !this.opts.frozen.has(name)) n += sizeOf(shape);
+    return n;
+  }
+
+  /** Parameters in graph order, concatenated into one buffer. */
+  getContiguousParameters(trainableOnly = true): Float32Array {
+    const out = new Float32Array(this.getParametersSize(trainableOnly));
+    let off = 0;
+    for (const [name] of this.shapes) {
+      if (trainableOnly && this.opts.frozen.has(name)) continue;
+      const p = this.params.get(name)!;
+      out.set(p, off);
+      off += p.length;
+    }
+    return out;
+  }
+
+  /** Inverse of getContiguousParameters. */
+  loadParametersBuffer(buf: Float32Array, trainableOnly = true): void {
+    const size = this.getParametersSize(trainableOnly);
+    if (buf.length !== size) throw new Error(`expected a buffer of ${size} parameters but received ${buf.length}`);
+    let off = 0;
+    for (const [name, shape] of this.shapes) {
+      if (trainableOnly && this.opts.frozen.has(name)) continue;
+      const len = sizeOf(shape);
+      this.params.set(name, buf.slice(off, off + len));
+      off += len;
+    }
+  }
+
+  /** ONNX bytes for inference: trained weights as initializers, no dropout, no auxiliary heads. */
+  exportModelForInferencing(opset = 18): Uint8Array {
+    const built = buildModel(this.config.model, { ...this.config.modelOptions, aux: false }, { training: false });
+    return exportInferenceModel(built, this.params, { opset: opset === 17 ? 17 : 18 });
+  }
+
+  async release(): Promise<void> {
+    for (const c of this.sessions.values()) await (await c).session.release();
+    this.sessions.clear();
+  }
+}
+
+function num(t: OrtTensor | undefined): number {
+  return Number((t?.data as Float32Array)[0]);
+}
+
+function concatF32(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+function concatI64(parts: readonly BigInt64Array[]): BigInt64Array {
+  const out = new BigInt64Array(parts.reduce((a, p) => a + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
