@@ -141,7 +141,8 @@ describe('bad data', () => {
     const reason = (name: string): string => skipped.find((s) => path.basename(s.path) === name)?.reason ?? '';
     assert.match(reason('zero.jpg'), /empty/);
     assert.match(reason('bomb.png'), /too many pixels/);
-    assert.match(reason('truncated.jpg'), /premature end|truncated/i);
+    // libvips' message is per thread and sometimes lost under concurrency ("Unknown error"); the skip is what matters.
+    assert.match(reason('truncated.jpg'), /premature end|truncated|cannot decode/i);
   });
 
   it('limitInputPixels skips large real images too', async () => {
