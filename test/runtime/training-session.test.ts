@@ -1,0 +1,171 @@
+/** Training end to end through onnxruntime: every zoo model learns, runs repeat, K steps = K single steps, checkpoints resume exactly. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { MODELS } from '../../graphs/index.js';
+import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../../src/optim/optimizer.js';
+import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint.js';
+import { TrainingSession, type StepBatch, type TrainingConfig } from '../../src/runtime/training-session.js';
+import { Rng } from '../../src/util/rng.js';
+import { decodeModel } from '../../src/onnx/proto.js';
+import { createSession, tensor } from '../../src/runtime/ort.js';
+
+/** Smallest sensible input per model at these depths (aux heads need 4a's map ≥ 5×5). */
+const INPUT: Record<string, number> = { alexnet: 131, 'alexnet-single': 131, googlenet: 96, 'googlenet-naive': 96 };
+
+function config(model: string, over: Partial<TrainingConfig> = {}, opt: Partial<OptimizerConfig> = {}): TrainingConfig {
+  return {
+    model,
+    modelOptions: { width: 1 / 16, classes: 5, inputSize: INPUT[model] ?? 64, init: 'kaiming', aux: model.startsWith('googlenet') },
+    batch: 4,
+    optimizer: { ...DEFAULT_OPTIMIZER, ...opt },
+    labelSmoothing: 0,
+    frozen: [],
+    seed: 11,
+    session: { threads: 2 },
+    ...over,
+  };
+}
+
+function batches(cfg: TrainingConfig, count: number, seed = 3): StepBatch[] {
+  const s = cfg.modelOptions.inputSize ?? 64;
+  const rng = new Rng(seed);
+  return Array.from({ length: count }, () => ({
+    x: Float32Array.from({ length: cfg.batch * 3 * s * s }, () => rng.normal()),
+    labels: Int32Array.from({ length: cfg.batch }, () => rng.int(5)),
+  }));
+}
+
+function maxDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
+  let m = 0;
+  for (const [k, v] of a) {
+    const w = b.get(k)!;
+    for (let i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i]! - w[i]!));
+  }
+  return m;
+}
+
+for (const spec of MODELS) {
+  test(`${spec.name} learns: the loss on two fixed batches falls within 10 steps`, async () => {
+    const cfg = config(spec.name);
+    const data = batches(cfg, 2);
+    const s = await TrainingSession.create(cfg);
+    const losses: number[] = [];
+    for (let i = 0; i < 10; i++) losses.push((await s.runFusedSteps([data[i % 2]!], [0.01]))[0]!.loss);
+    await s.release();
+    assert.ok(losses.every(Number.isFinite), `non-finite loss: ${losses}`);
+    const first = (losses[0]! + losses[1]!) / 2;
+    const last = (losses[8]! + losses[9]!) / 2;
+    assert.ok(last < first, `${spec.name}: loss went ${first.toFixed(4)} → ${last.toFixed(4)} (${losses.map((l) => l.toFixed(3)).join(' ')})`);
+  });
+}
+
+test('a fixed seed gives the identical loss sequence twice', async () => {
+  const cfg = config('alexnet');
+  const data = batches(cfg, 3);
+  const run = async () => {
+    const s = await TrainingSession.create(cfg);
+    const out: number[] = [];
+    for (const b of data) out.push((await s.runFusedSteps([b], [0.01]))[0]!.loss);
+    await s.release();
+    return out;
+  };
+  assert.deepEqual(await run(), await run());
+});
+
+test('K steps in one Loop run equal K single steps (SGD and AdamW)', async () => {
+  for (const opt of [{ kind: 'sgd' as const }, { kind: 'adamw' as const, weightDecay: 0.01 }]) {
+    const cfg = config('googlenet', {}, opt);
+    const data = batches(cfg, 3);
+    const single = await TrainingSession.create(cfg);
+    const l1: number[] = [];
+    for (const b of data) l1.push((await single.runFusedSteps([b], [0.01]))[0]!.loss);
+    const fused = await TrainingSession.create(cfg);
+    const l2 = (await fused.runFusedSteps(data, [0.01, 0.01, 0.01])).map((m) => m.loss);
+    assert.deepEqual(l2, l1);
+    assert.ok(maxDiff(single.params, fused.params) <= 1e-6, 'parameters differ');
+    assert.ok(maxDiff(single.states, fused.states) <= 1e-6, 'optimizer state differs');
+    await single.release();
+    await fused.release();
+  }
+});
+
+test('gradient accumulation: runTrainStep ×1 + runOptimizerStep equals the fused step', async () => {
+  const cfg = config('nin');
+  const data = batches(cfg, 2);
+  const a = await TrainingSession.create(cfg);
+  const b = await TrainingSession.create(cfg);
+  for (const d of data) {
+    await a.runFusedSteps([d], [0.02]);
+    await b.runTrainStep(d);
+    await b.runOptimizerStep(0.02);
+  }
+  assert.equal(maxDiff(a.params, b.params), 0);
+  await a.release();
+  await b.release();
+});
+
+test('frozen parameters stay fixed while the classifier trains', async () => {
+  const cfg = config('vgg-a', { frozen: ['conv1_1.weight', 'conv1_1.bias'] });
+  const s = await TrainingSession.create(cfg);
+  const before = Float32Array.from(s.params.get('conv1_1.weight')!);
+  const fc = Float32Array.from(s.params.get('fc8.weight')!);
+  await s.runFusedSteps(batches(cfg, 2), [0.05, 0.05]);
+  assert.deepEqual(s.params.get('conv1_1.weight'), before);
+  assert.notDeepEqual(s.params.get('fc8.weight'), fc);
+  await s.release();
+});
+
+test('save → load → continue gives bit-identical parameters to an uninterrupted run', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ilsvrc-ckpt-'));
+  try {
+    const cfg = config('alexnet');
+    const data = batches(cfg, 6);
+    const whole = await TrainingSession.create(cfg);
+    for (const b of data) await whole.runFusedSteps([b], [0.01]);
+
+    const first = await TrainingSession.create(cfg);
+    for (const b of data.slice(0, 3)) await first.runFusedSteps([b], [0.01]);
+    const path = join(dir, 'last.safetensors');
+    const o = cfg.modelOptions;
+    saveCheckpoint(path, first.snapshot(), {
+      model: cfg.model,
+      modelOptions: { classes: 5, inputSize: o.inputSize ?? 64, channels: 3, width: o.width ?? 1, dropout: undefined, aux: false, init: 'kaiming' },
+      optimizer: cfg.optimizer,
+      labelSmoothing: 0,
+      frozen: [],
+      seed: cfg.seed,
+      epoch: 0,
+      batchInEpoch: 3,
+    });
+    await first.release();
+
+    const ck = loadCheckpoint(path);
+    assert.equal(ck.meta.step, 3);
+    const resumed = await TrainingSession.create(cfg, ck.state);
+    for (const b of data.slice(3)) await resumed.runFusedSteps([b], [0.01]);
+    assert.equal(maxDiff(whole.params, resumed.params), 0);
+    assert.equal(maxDiff(whole.states, resumed.states), 0);
+    await whole.release();
+    await resumed.release();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('exported inference model reproduces the eval graph logits', async () => {
+  const cfg = config('zfnet');
+  const s = await TrainingSession.create(cfg);
+  const [b] = batches(cfg, 1);
+  await s.runFusedSteps([b!], [0.01]);
+  const ev = await s.runEvalStep(b!);
+  const bytes = s.exportModelForInferencing();
+  assert.equal(decodeModel(bytes).graph.input.length, 1, 'weights are initializers, the image is the only input');
+  const inf = await createSession(bytes, { threads: 2 });
+  const out = await inf.run({ input: tensor('float32', b!.x, [4, 3, 64, 64]) });
+  const logits = out['logits']!.data as Float32Array;
+  for (let i = 0; i < logits.length; i++) assert.ok(Math.abs(logits[i]! - ev.logits[i]!) < 1e-4);
+  await s.release();
+});
