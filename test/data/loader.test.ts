@@ -1,0 +1,138 @@
+// The loader: same seed ⇒ byte-identical batches whatever the worker count or concurrency;
+// epochs reshuffle; last-batch policies; the raw uint8 layout matches the float one.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { generateSynthetic, Loader, openDataset, PixelDataset, Transforms } from '../../src/data/index.js';
+import type { Dataset, LoaderOptions } from '../../src/data/index.js';
+
+async function digest(ds: Dataset, tf: Transforms, o: LoaderOptions, epoch = 0): Promise<string[]> {
+  const l = new Loader(ds, tf, o);
+  const out: string[] = [];
+  for await (const b of l.epoch(epoch)) {
+    out.push(createHash('sha256').update(new Uint8Array(b.x.buffer, b.x.byteOffset, b.x.byteLength)).update(new Uint8Array(b.labels.buffer)).digest('hex'));
+  }
+  await l.close();
+  return out;
+}
+
+const synthetic = async (): Promise<Awaited<ReturnType<typeof openDataset>>> => openDataset('synthetic', { synthetic: { classes: 4, perClass: 40, size: 48, seed: 7 } });
+
+describe('determinism', () => {
+  it('files: same seed gives byte-identical batches with 0, 1 or 2 workers and any concurrency', async () => {
+    const s = await synthetic();
+    const tf = Transforms.train('googlenet', { size: 32, channels: 3 }).lighting();
+    const base: LoaderOptions = { batchSize: 16, shuffle: true, seed: 11, dropLast: false, channels: 3 };
+    const a = await digest(s.train, tf, { ...base, workers: 0, concurrency: 1 });
+    const b = await digest(s.train, tf, { ...base, workers: 0, concurrency: 8 });
+    const c = await digest(s.train, tf, { ...base, workers: 1 });
+    const d = await digest(s.train, tf, { ...base, workers: 2, prefetch: 4 });
+    assert.equal(a.length, Math.ceil(s.train.length / 16));
+    assert.deepEqual(b, a);
+    assert.deepEqual(c, a);
+    assert.deepEqual(d, a);
+    const e1 = await digest(s.train, tf, { ...base, workers: 0 }, 1);
+    assert.notDeepEqual(e1, a, 'another epoch, another order and other augmentations');
+    const other = await digest(s.train, tf, { ...base, seed: 12, workers: 0 });
+    assert.notDeepEqual(other, a);
+  });
+
+  it('in-memory rows: identical across workers too', async () => {
+    const n = 50;
+    const data = new Uint8Array(new SharedArrayBuffer(n * 28 * 28));
+    for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff;
+    const ds = new PixelDataset({ data, width: 28, height: 28, channels: 1, rows: Int32Array.from({ length: n }, (_, i) => i), labels: Int32Array.from({ length: n }, (_, i) => i % 10), name: 'mem' });
+    const tf = Transforms.train('cifar', { size: 32, channels: 1 });
+    const base: LoaderOptions = { batchSize: 8, shuffle: true, seed: 3, dropLast: true, channels: 1 };
+    assert.deepEqual(await digest(ds, tf, { ...base, workers: 2 }), await digest(ds, tf, { ...base, workers: 0 }));
+  });
+});
+
+describe('batches', () => {
+  const n = 10;
+  const data = new Uint8Array(n * 4 * 4 * 3).map((_, i) => i & 0xff);
+  const ds = new PixelDataset({ data, width: 4, height: 4, channels: 3, rows: Int32Array.from({ length: n }, (_, i) => i), labels: Int32Array.from({ length: n }, (_, i) => i), name: 'mem' });
+  const tf = Transforms.create(3).resize(4, 4).normalize([0.5, 0.4, 0.3], [0.2, 0.25, 0.3]);
+
+  it('shuffles every sample exactly once per epoch; drops, keeps or pads the last batch', async () => {
+    const seen: number[] = [];
+    const keep = new Loader(ds, tf, { batchSize: 4, shuffle: true, seed: 1, dropLast: false, channels: 3 });
+    assert.equal(keep.batchesPerEpoch, 3);
+    for await (const b of keep.epoch(0)) seen.push(...b.labels.subarray(0, b.n));
+    assert.deepEqual([...seen].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.notDeepEqual(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const drop = new Loader(ds, tf, { batchSize: 4, shuffle: false, seed: 1, dropLast: true, channels: 3 });
+    assert.equal(drop.batchesPerEpoch, 2);
+    const pad = new Loader(ds, tf, { batchSize: 4, shuffle: false, seed: 1, dropLast: false, padLast: true, channels: 3 });
+    const last = await pad.batch(0, 2);
+    assert.equal(last.n, 2);
+    assert.deepEqual(last.shape, [4, 3, 4, 4]);
+    assert.deepEqual([...last.labels], [8, 9, 0, 1]);
+  });
+
+  it('nhwc-u8 batches carry the same image as the normalised float ones', async () => {
+    const f = await new Loader(ds, tf, { batchSize: 5, shuffle: true, seed: 2, dropLast: false, channels: 3 }).batch(0, 0);
+    const u = await new Loader(ds, tf, { batchSize: 5, shuffle: true, seed: 2, dropLast: false, channels: 3, layout: 'nhwc-u8' }).batch(0, 0);
+    assert.equal(u.layout, 'nhwc-u8');
+    assert.deepEqual(u.shape, [5, 4, 4, 3]);
+    assert.deepEqual([...u.labels], [...f.labels]);
+    for (let i = 0; i < 5 * 16; i += 7) {
+      for (let c = 0; c < 3; c++) {
+        const model = ((u.x[i * 3 + c] ?? 0) / 255 + (u.offset[Math.floor(i / 16) * 3 + c] ?? 0) - (u.mean[c] ?? 0)) / (u.std[c] ?? 1);
+        const img = Math.floor(i / 16);
+        const p = i % 16;
+        assert.ok(Math.abs(model - (f.x[img * 48 + c * 16 + p] ?? NaN)) < 1e-5);
+      }
+    }
+  });
+
+  it('validates options', () => {
+    assert.throws(() => new Loader(ds, tf, { batchSize: 0, shuffle: false, seed: 0, dropLast: false, channels: 3 }), /Expected an integer >= 1 for batchSize but received 0/);
+    assert.throws(() => new Loader(ds, tf, { batchSize: 1, shuffle: false, seed: 0, dropLast: false, channels: 1 }), /a transform for 1 channel/);
+  });
+});
+
+describe('synthetic dataset', () => {
+  it('is deterministic, split into train/val, and reused when complete', async () => {
+    const o = { classes: 3, perClass: 10, size: 32, seed: 1 };
+    const a = await generateSynthetic(o);
+    const b = await generateSynthetic(o);
+    assert.equal(b.generated, false);
+    assert.equal(a.dir, b.dir);
+    const s = await openDataset('synthetic', { synthetic: o });
+    assert.deepEqual(s.classes, ['circle', 'square', 'triangle']);
+    assert.equal(s.train.length + s.val.length, 30);
+    assert.equal(s.val.length, 6);
+    assert.match(s.source, /^synthetic:/);
+  });
+
+  it('is not solvable by mean colour (nearest class-mean colour is near chance)', async () => {
+    const s = await synthetic();
+    const tf = Transforms.create(3).resize(16, 16);
+    const meanColour = async (ds: Dataset): Promise<{ m: number[][]; y: number[] }> => {
+      const l = new Loader(ds, tf, { batchSize: 32, shuffle: false, seed: 0, dropLast: false, channels: 3 });
+      const m: number[][] = [];
+      const y: number[] = [];
+      for await (const b of l.epoch(0)) {
+        for (let i = 0; i < b.n; i++) {
+          m.push([0, 1, 2].map((c) => b.x.subarray(i * 768 + c * 256, i * 768 + (c + 1) * 256).reduce((a, v) => a + v, 0) / 256));
+          y.push(b.labels[i] ?? 0);
+        }
+      }
+      return { m, y };
+    };
+    const tr = await meanColour(s.train);
+    const va = await meanColour(s.val);
+    const k = s.classes.length;
+    const centroid = Array.from({ length: k }, (_, c) => [0, 1, 2].map((j) => {
+      const rows = tr.m.filter((_, i) => tr.y[i] === c);
+      return rows.reduce((a, r) => a + (r[j] ?? 0), 0) / rows.length;
+    }));
+    let right = 0;
+    va.m.forEach((r, i) => {
+      const d = centroid.map((cm) => cm.reduce((a, v, j) => a + (v - (r[j] ?? 0)) ** 2, 0));
+      if (d.indexOf(Math.min(...d)) === va.y[i]) right++;
+    });
+    assert.ok(right / va.m.length < 0.5, `mean-colour accuracy ${right}/${va.m.length}`);
+  });
+});
