@@ -36,26 +36,30 @@ export function makeProgram(): Command {
 
 /** Runs the CLI and returns the exit status (0 ok, 1 a bug, 2 a usage mistake). */
 export async function main(argv: readonly string[]): Promise<number> {
-  const debug = argv.includes('--debug') || process.env['ILSVRC_DEBUG'] === '1';
   try {
     await makeProgram().parseAsync([...argv], { from: 'user' });
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // --help and --version have been printed; so has the help for a missing command, a usage mistake.
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return err.exitCode;
-      if (err.code === 'commander.help') return err.exitCode === 0 ? 0 : 2;
-      process.stderr.write(`ilsvrc: ${errorLine(err)}\n`);
-      return 2;
-    }
-    if (err instanceof UsageError) {
-      process.stderr.write(`ilsvrc: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
-      return 2;
-    }
-    const e = err instanceof Error ? err : new Error(String(err));
-    process.stderr.write(debug && e.stack ? `${e.stack}\n` : `ilsvrc: internal error: ${e.message}\n  (run with --debug or ILSVRC_DEBUG=1 for the stack trace)\n`);
-    return 1;
+    return report(err, argv.includes('--debug') || process.env['ILSVRC_DEBUG'] === '1');
   }
+}
+
+/** Prints what went wrong and returns the exit status; stack traces only for bugs, under `debug`. */
+export function report(err: unknown, debug: boolean, write: (text: string) => void = (t) => process.stderr.write(t)): number {
+  if (err instanceof CommanderError) {
+    // --help and --version have been printed; so has the help for a missing command, a usage mistake.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return err.exitCode;
+    if (err.code === 'commander.help') return err.exitCode === 0 ? 0 : 2;
+    write(`ilsvrc: ${errorLine(err)}\n`);
+    return 2;
+  }
+  if (err instanceof UsageError) {
+    write(`ilsvrc: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
+    return 2;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  write(debug && e.stack ? `${e.stack}\n` : `ilsvrc: internal error: ${e.message}\n  (run with --debug or ILSVRC_DEBUG=1 for the stack trace)\n`);
+  return 1;
 }
 
 /** True when this file is the process's entry point (also through npm's bin symlink). */
