@@ -235,3 +235,36 @@ export function writeInterleavedU8(planar: Float32Array, channels: number, plane
     for (let i = 0, o = offset + c; i < plane; i++, o += channels) dst[o] = planar[base + i] ?? 0;
   }
 }
+
+/**
+ * The common case after sharp did the geometry: the view is a 1:1 window of `src` (which starts at
+ * (offX, offY) of the resized image). One pass straight into the batch, mirroring, padding with
+ * zero pixels, replicating gray, and applying out = v * scale + bias (f32) or storing v (u8 HWC).
+ */
+export function copyWindow(src: Image8, offX: number, offY: number, v: View, outChannels: 1 | 3, scale: ArrayLike<number>, bias: ArrayLike<number>, out: Float32Array | Uint8Array, offset: number): void {
+  const { w, h } = v;
+  const plane = w * h;
+  const stride = src.channels;
+  const gray = src.channels < 3;
+  const d = src.data;
+  const f32 = out instanceof Float32Array ? out : null;
+  const u8 = out instanceof Uint8Array ? out : null;
+  for (let c = 0; c < outChannels; c++) {
+    const s = scale[c] ?? 1;
+    const b = bias[c] ?? 0;
+    const sc = gray ? 0 : c;
+    for (let oy = 0; oy < h; oy++) {
+      const sy = v.top + oy - offY;
+      const inRow = sy >= 0 && sy < src.height && v.top + oy < v.sh;
+      const rowBase = sy * src.width;
+      const o = c * plane + oy * w;
+      for (let ox = 0; ox < w; ox++) {
+        const u = v.left + (v.flip ? w - 1 - ox : ox);
+        const sx = u - offX;
+        const val = inRow && u >= 0 && u < v.sw && sx >= 0 && sx < src.width ? (d[(rowBase + sx) * stride + sc] ?? 0) : 0;
+        if (f32) f32[offset + o + ox] = val * s + b;
+        else if (u8) u8[offset + (oy * w + ox) * outChannels + c] = val;
+      }
+    }
+  }
+}
