@@ -14,6 +14,7 @@ import { makeExportCommand } from './export.js';
 import { makeModelsCommand } from './models.js';
 import { errorLine } from './options.js';
 import { makeSummaryCommand } from './summary.js';
+import { makeTrainCommand } from './train.js';
 
 export function makeProgram(): Command {
   const program = new Command('ilsvrc')
@@ -25,6 +26,7 @@ export function makeProgram(): Command {
   program.addCommand(makeSummaryCommand());
   program.addCommand(makeExportCommand());
   program.addCommand(makeExplainCommand());
+  program.addCommand(makeTrainCommand());
   // addCommand does not pass settings down, so every command is told here to throw, not exit.
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ outputError: () => {} });

@@ -1,0 +1,381 @@
+/**
+ * The training loop, free of the terminal: epochs of K fused steps per session run (or gradient
+ * accumulation), validation after each epoch, checkpoints (`last.safetensors` each epoch and every
+ * N steps, `best.safetensors` by validation top-1), metrics as JSON lines, CSV, TensorBoard events
+ * and PNG curves. Everything that decides a parameter update is a function of (seed, epoch, batch
+ * index, checkpointed state), so a run resumed from any checkpoint ends with the same weights as one
+ * that was never interrupted.
+ */
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ModelOptions } from '../../graphs/index.js';
+import { Loader, Transforms, writeClassIndex, type Batch, type DatasetSplits, type TrainRecipe } from '../data/index.js';
+import type { OptimizerConfig } from '../optim/optimizer.js';
+import { writeChartPng } from '../plot/chart.js';
+import { saveCheckpoint, type Checkpoint, type CheckpointMeta } from '../runtime/checkpoint.js';
+import type { StepMetrics, TrainingConfig, TrainingState } from '../runtime/training-session.js';
+import { openSession, type SessionHandle } from '../runtime/worker-session.js';
+import { UsageError } from '../util/errors.js';
+import { ensureDir } from '../util/fsx.js';
+import { evaluateLoader, type EvalResult } from './evaluate.js';
+import { INITIAL_PLATEAU, learningRate, plateauAfterEpoch, type PlateauState, type ScheduleConfig } from './schedule.js';
+import { EventWriter } from './tensorboard.js';
+
+/** Everything that shapes the run; stored in checkpoints so `--resume` continues the same run. */
+export interface FitConfig {
+  model: string;
+  modelOptions: ModelOptions;
+  /** Images per (micro-)batch. */
+  batch: number;
+  /** Micro-batches per optimizer step (gradient accumulation); 1 uses the fused K-step runs. */
+  accum: number;
+  epochs: number;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleConfig;
+  labelSmoothing: number;
+  frozen: string[];
+  seed: number;
+  augment: TrainRecipe;
+  /** Optimizer steps per session run (K). */
+  stepsPerRun: number;
+  /** Stop after this many optimizer steps in total (smoke runs); 0: no limit. */
+  maxSteps: number;
+  /** Also checkpoint every this many steps (0: only at epoch ends). */
+  checkpointEvery: number;
+  /** Stop after this many epochs without a better validation top-1 (0: never). */
+  earlyStop: number;
+  /** Loader worker threads (0: sharp's own threads). */
+  loaderWorkers: number;
+  /** ORT intra-op threads (0: all cores). */
+  threads: number;
+  /** Run the session on a worker thread so loading and the display go on during a step. */
+  worker: boolean;
+}
+
+/** What the checkpoint's `extra` carries besides the config. */
+interface Progress {
+  plateau: PlateauState;
+  bestTop1: number;
+  bestTop5: number;
+  bestEpoch: number;
+  /** Epochs since the best. */
+  bad: number;
+}
+
+export interface EpochSummary {
+  epoch: number;
+  step: number;
+  lr: number;
+  train_loss: number;
+  train_top1: number;
+  val_loss: number;
+  val_top1: number;
+  val_top5: number;
+  seconds: number;
+  img_per_s: number;
+}
+
+export interface FitHooks {
+  log(message: string): void;
+  /** Per run of K steps: images done in the epoch, of `total`. */
+  progress?(epoch: number, done: number, total: number, fields: Record<string, number | string>): void;
+  epochStart?(epoch: number, done: number, total: number): void;
+  epochEnd?(s: EpochSummary): void;
+  /** Polled between runs: true asks for a checkpoint and a clean stop (SIGINT). */
+  stopRequested?(): boolean;
+}
+
+export interface FitResult {
+  bestTop1: number;
+  bestTop5: number;
+  bestEpoch: number;
+  epochs: number;
+  step: number;
+  seconds: number;
+  out: string;
+  reason: 'done' | 'interrupted' | 'max-steps' | 'early-stop';
+}
+
+export interface FitOptions {
+  config: FitConfig;
+  data: DatasetSplits;
+  out: string;
+  /** Continue this checkpoint's run. */
+  resume?: Checkpoint;
+  /** Start from these weights (transfer learning); the rest from the seed. */
+  initParams?: Map<string, Float32Array>;
+  hooks: FitHooks;
+  /** Free-form arguments kept in the checkpoint (the data spec, for --resume). */
+  args?: Record<string, unknown>;
+}
+
+export const FILES = {
+  last: 'last.safetensors',
+  best: 'best.safetensors',
+  jsonl: 'metrics.jsonl',
+  csv: 'metrics.csv',
+  classes: 'classes.json',
+} as const;
+
+/** Optimizer steps per epoch: whole steps of `accum` full batches. */
+export function stepsPerEpoch(trainSize: number, batch: number, accum: number): number {
+  return Math.floor(Math.floor(trainSize / batch) / accum);
+}
+
+/**
+ * The sizes of the session runs from step `s` to `end` of an epoch: K at a time, cut so that a run
+ * never crosses a checkpoint boundary (global step multiple of `every`) — the same cut whether the
+ * epoch started fresh or from a mid-epoch checkpoint.
+ */
+export function runSizes(globalStep: number, s: number, end: number, k: number, every: number): number[] {
+  const out: number[] = [];
+  let g = globalStep;
+  for (let i = s; i < end; ) {
+    let n = Math.min(k, end - i);
+    if (every > 0) n = Math.min(n, every - (g % every));
+    out.push(n);
+    i += n;
+    g += n;
+  }
+  return out;
+}
+
+export function trainingConfig(c: FitConfig): TrainingConfig {
+  return {
+    model: c.model,
+    modelOptions: c.modelOptions,
+    batch: c.batch,
+    optimizer: c.optimizer,
+    labelSmoothing: c.labelSmoothing,
+    frozen: c.frozen,
+    seed: c.seed,
+    ...(c.threads > 0 ? { session: { threads: c.threads } } : {}),
+  };
+}
+
+export async function fit(o: FitOptions): Promise<FitResult> {
+  const c = o.config;
+  const t0 = Date.now();
+  ensureDir(o.out);
+  const channels = c.modelOptions.channels === 1 ? 1 : 3;
+  const size = c.modelOptions.inputSize;
+  const train = new Loader(o.data.train, Transforms.train(c.augment, { size, channels }), {
+    batchSize: c.batch,
+    shuffle: true,
+    seed: c.seed,
+    dropLast: true,
+    channels,
+    workers: c.loaderWorkers,
+  });
+  // Padded to a constant batch so validation compiles one session; only the real rows count.
+  const val = new Loader(o.data.val, Transforms.eval('center', { size, channels }), {
+    batchSize: c.batch,
+    shuffle: false,
+    seed: c.seed,
+    dropLast: false,
+    padLast: true,
+    channels,
+    workers: c.loaderWorkers,
+  });
+  const spe = stepsPerEpoch(o.data.train.length, c.batch, c.accum);
+  if (spe < 1) throw new UsageError(`Expected at least ${c.batch * c.accum} training images for --batch-size ${c.batch} × --accum ${c.accum} but the data has ${o.data.train.length}`);
+  const totalSteps = c.maxSteps > 0 ? Math.min(c.maxSteps, spe * c.epochs) : spe * c.epochs;
+
+  let state: Partial<TrainingState> | undefined;
+  let epoch = 0;
+  let sInEpoch = 0;
+  let prog: Progress = { plateau: INITIAL_PLATEAU, bestTop1: 0, bestTop5: 0, bestEpoch: 0, bad: 0 };
+  if (o.resume) {
+    state = o.resume.state;
+    epoch = o.resume.meta.epoch;
+    sInEpoch = o.resume.meta.batchInEpoch;
+    const saved = o.resume.meta.extra?.['progress'] as Progress | undefined;
+    if (saved) prog = { ...saved, plateau: { ...saved.plateau, best: saved.plateau.best ?? Infinity } };
+  } else if (o.initParams) {
+    state = { params: o.initParams };
+  }
+  await writeClassIndex(join(o.out, FILES.classes), o.data.classes);
+  const session = await openSession(trainingConfig(c), state, { worker: c.worker });
+  const tb = new EventWriter(o.out);
+  let step = o.resume?.state.step ?? 0;
+  let reason: FitResult['reason'] = 'done';
+
+  const meta = (ep: number, inEpoch: number, metrics?: Record<string, number>): Omit<CheckpointMeta, 'format' | 'savedAt' | 'step' | 'rng'> => ({
+    model: c.model,
+    modelOptions: c.modelOptions,
+    optimizer: c.optimizer,
+    labelSmoothing: c.labelSmoothing,
+    frozen: c.frozen,
+    seed: c.seed,
+    epoch: ep,
+    batchInEpoch: inEpoch,
+    classes: o.data.classes,
+    ...(metrics ? { metrics } : {}),
+    extra: { fit: c, progress: { ...prog, plateau: { ...prog.plateau, best: Number.isFinite(prog.plateau.best) ? prog.plateau.best : null } }, args: o.args ?? {} },
+  });
+  const checkpoint = async (file: string, ep: number, inEpoch: number, metrics?: Record<string, number>, snap?: TrainingState): Promise<TrainingState> => {
+    const s = snap ?? (await session.snapshot());
+    const path = join(o.out, file);
+    try {
+      saveCheckpoint(path, s, meta(ep, inEpoch, metrics));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new UsageError(`cannot write checkpoint ${path}: ${code}; the previous checkpoint, if any, is intact`);
+    }
+    return s;
+  };
+
+  try {
+    outer: while (epoch < c.epochs) {
+      const epochStart = Date.now();
+      const imagesPerStep = c.batch * c.accum;
+      o.hooks.epochStart?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep);
+      let lossSum = 0;
+      let hitSum = 0;
+      let seen = 0;
+      let lr = 0;
+      const fetch = prefetcher(train, epoch, (sInEpoch) * c.accum, spe * c.accum);
+      const runs = runSizes(step, sInEpoch, spe, c.accum > 1 ? 1 : c.stepsPerRun, c.checkpointEvery);
+      for (const k0 of runs) {
+        if (o.hooks.stopRequested?.()) {
+          await checkpoint(FILES.last, epoch, sInEpoch);
+          reason = 'interrupted';
+          break outer;
+        }
+        const k = c.maxSteps > 0 ? Math.min(k0, c.maxSteps - step) : k0;
+        if (k <= 0) {
+          reason = 'max-steps';
+          break outer;
+        }
+        const lrs = Array.from({ length: k }, (_, i) => learningRate(c.schedule, step + i, spe, totalSteps, prog.plateau));
+        let metrics: StepMetrics[];
+        if (c.accum === 1) {
+          const batches: Batch[] = [];
+          for (let i = 0; i < k; i++) batches.push(await fetch(sInEpoch + i));
+          metrics = await session.runFusedSteps(
+            batches.map((b) => ({ x: b.x, labels: b.labels })),
+            lrs,
+          );
+        } else {
+          const parts: StepMetrics[] = [];
+          for (let j = 0; j < c.accum; j++) {
+            const b = await fetch(sInEpoch * c.accum + j);
+            parts.push(await session.runTrainStep({ x: b.x, labels: b.labels }));
+          }
+          await session.runOptimizerStep(lrs[0]!);
+          metrics = [parts.reduce((a, m) => ({ loss: a.loss + m.loss / c.accum, top1: a.top1 + m.top1, top5: a.top5 + m.top5, n: a.n + m.n }), { loss: 0, top1: 0, top5: 0, n: 0 })];
+        }
+        for (let i = 0; i < metrics.length; i++) {
+          const m = metrics[i]!;
+          if (!Number.isFinite(m.loss)) {
+            throw new UsageError(
+              `Expected a finite training loss but received ${m.loss} at step ${step + i + 1} (epoch ${epoch + 1}, lr ${lrs[i]!.toPrecision(3)}); stopped, the last good checkpoint is ${join(o.out, FILES.last)} — try a lower --lr`,
+            );
+          }
+          lossSum += m.loss * m.n;
+          hitSum += m.top1;
+          seen += m.n;
+          tb.scalar('train/loss', m.loss, step + i + 1);
+          tb.scalar('train/lr', lrs[i]!, step + i + 1);
+        }
+        step += k;
+        sInEpoch += k;
+        lr = lrs[lrs.length - 1]!;
+        o.hooks.progress?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep, { loss: (lossSum / seen).toFixed(3), acc: `${((100 * hitSum) / seen).toFixed(1)}%`, lr: lr.toPrecision(2) });
+        if (c.checkpointEvery > 0 && step % c.checkpointEvery === 0 && sInEpoch < spe) await checkpoint(FILES.last, epoch, sInEpoch);
+        if (c.maxSteps > 0 && step >= c.maxSteps) {
+          await checkpoint(FILES.last, epoch, sInEpoch);
+          reason = 'max-steps';
+          break outer;
+        }
+      }
+      // Validation, then the epoch's records; last.safetensors is written last, so a crash before it
+      // repeats only work whose outcome is the same.
+      const v = await validate(session, val, o.data.classes.length);
+      const trainSecs = (Date.now() - epochStart) / 1000;
+      prog.plateau = plateauAfterEpoch(c.schedule, prog.plateau, v.loss);
+      const improved = v.top1 > prog.bestTop1 || prog.bestEpoch === 0;
+      if (improved) prog = { ...prog, bestTop1: v.top1, bestTop5: v.top5, bestEpoch: epoch + 1, bad: 0 };
+      else prog = { ...prog, bad: prog.bad + 1 };
+      const summary: EpochSummary = {
+        epoch: epoch + 1,
+        step,
+        lr,
+        train_loss: seen ? lossSum / seen : NaN,
+        train_top1: seen ? hitSum / seen : NaN,
+        val_loss: v.loss,
+        val_top1: v.top1,
+        val_top5: v.top5,
+        seconds: trainSecs,
+        img_per_s: seen / trainSecs,
+      };
+      appendFileSync(join(o.out, FILES.jsonl), JSON.stringify(summary) + '\n');
+      for (const [tag, value] of [['val/loss', v.loss], ['val/top1', v.top1], ['val/top5', v.top5], ['train/epoch_top1', summary.train_top1]] as const) tb.scalar(tag, value, step);
+      tb.flush();
+      await writeReports(o.out);
+      o.hooks.epochEnd?.(summary);
+      epoch++;
+      sInEpoch = 0;
+      const m = { val_top1: v.top1, val_top5: v.top5, val_loss: v.loss };
+      const snap = await session.snapshot();
+      if (improved) await checkpoint(FILES.best, epoch, 0, m, snap);
+      await checkpoint(FILES.last, epoch, 0, m, snap);
+      if (c.earlyStop > 0 && prog.bad >= c.earlyStop && epoch < c.epochs) {
+        o.hooks.log(`early stop: no better validation top-1 for ${prog.bad} epochs`);
+        reason = 'early-stop';
+        break;
+      }
+    }
+  } finally {
+    tb.close();
+    await session.release();
+    await train.close();
+    await val.close();
+  }
+  return { bestTop1: prog.bestTop1, bestTop5: prog.bestTop5, bestEpoch: prog.bestEpoch, epochs: epoch, step, seconds: (Date.now() - t0) / 1000, out: o.out, reason };
+}
+
+/** Batches by index with a few rendered ahead (the loader is deterministic per (seed, epoch, index)). */
+function prefetcher(loader: Loader, epoch: number, from: number, end: number, ahead = 3): (i: number) => Promise<Batch> {
+  const pending = new Map<number, Promise<Batch>>();
+  let next = from;
+  const fill = (upto: number): void => {
+    for (; next < Math.min(end, upto); next++) {
+      const p = loader.batch(epoch, next);
+      p.catch(() => undefined); // surfaced when awaited
+      pending.set(next, p);
+    }
+  };
+  return (i) => {
+    fill(i + 1 + ahead);
+    const p = pending.get(i) ?? loader.batch(epoch, i);
+    pending.delete(i);
+    return p;
+  };
+}
+
+async function validate(session: SessionHandle, val: Loader, classes: number): Promise<EvalResult> {
+  return evaluateLoader(val, classes, async (x, _rows, labels) => (await session.runEvalStep({ x, labels })).logits);
+}
+
+/** metrics.csv and the PNG curves, from metrics.jsonl (so a resumed run plots its whole history). */
+export async function writeReports(out: string): Promise<void> {
+  const rows = readFileSync(join(out, FILES.jsonl), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as EpochSummary);
+  // A resumed run may repeat an epoch it had recorded before a crash: the later record wins.
+  const byEpoch = new Map(rows.map((r) => [r.epoch, r]));
+  const list = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
+  const cols = ['epoch', 'step', 'lr', 'train_loss', 'train_top1', 'val_loss', 'val_top1', 'val_top5', 'seconds', 'img_per_s'] as const;
+  writeFileSync(join(out, FILES.csv), [cols.join(','), ...list.map((r) => cols.map((k) => r[k]).join(','))].join('\n') + '\n');
+  const pts = (k: keyof EpochSummary) => list.map((r) => [r.epoch, r[k]] as const).filter(([, v]) => Number.isFinite(v));
+  await writeChartPng(join(out, 'loss.png'), { title: 'Loss', xLabel: 'epoch', yLabel: 'cross-entropy', series: [{ name: 'train', points: pts('train_loss') }, { name: 'val', points: pts('val_loss') }] });
+  await writeChartPng(join(out, 'accuracy.png'), {
+    title: 'Accuracy',
+    xLabel: 'epoch',
+    yLabel: 'top-1',
+    series: [{ name: 'train top-1', points: pts('train_top1') }, { name: 'val top-1', points: pts('val_top1') }, { name: 'val top-5', points: pts('val_top5') }],
+  });
+  await writeChartPng(join(out, 'lr.png'), { title: 'Learning rate', xLabel: 'epoch', yLabel: 'lr', series: [{ name: 'lr', points: pts('lr') }] });
+}
