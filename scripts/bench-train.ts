@@ -1,0 +1,169 @@
+/**
+ * Training and inference throughput of zoo models at paper resolution on the CPU, next to the
+ * PyTorch peer (scripts/peer_torch.py) when /usr/bin/python3 has torch. Each measurement runs in a
+ * child process of its own so that its peak RSS is its own.
+ *
+ *   scripts/bench-train [--models alexnet,googlenet,nin,vgg-a] [--steps N] [--threads 2] [--k 4]
+ *
+ * The last line is one JSON object: {"results":[{model, batch, train_img_s, infer_img_s,
+ * peer_train_img_s, peer_infer_img_s, peak_rss_mb, peer_peak_rss_mb, ...}], "copy": {...}}.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { buildModel } from '../graphs/index.js';
+import { sizeOf } from '../src/graph/dtype.js';
+import { Graph } from '../src/graph/graph.js';
+import { toModel } from '../src/graph/serialize.js';
+import { encodeModel } from '../src/onnx/proto.js';
+import { identity } from '../src/ops/elementwise.js';
+import { DEFAULT_OPTIMIZER } from '../src/optim/optimizer.js';
+import { createSession, tensor } from '../src/runtime/ort.js';
+import { TrainingSession, type StepBatch } from '../src/runtime/training-session.js';
+import { Rng } from '../src/util/rng.js';
+
+const BATCH: Record<string, number> = { alexnet: 16, googlenet: 16, nin: 16, 'vgg-a': 8 };
+const self = fileURLToPath(import.meta.url);
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+function freshBatches(n: number, count: number, size: number, seed: number): StepBatch[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: count }, () => ({
+    x: Float32Array.from({ length: n * 3 * size * size }, () => rng.normal()),
+    labels: Int32Array.from({ length: n }, () => rng.int(1000)),
+  }));
+}
+
+const peakMb = () => process.resourceUsage().maxRSS / 1024;
+
+/** Child: one measurement, printed as one JSON line. */
+async function child(mode: string, model: string, batch: number, steps: number, threads: number, k: number): Promise<void> {
+  const size = buildModel(model).options.inputSize;
+  if (mode === 'train') {
+    const s = await TrainingSession.create({
+      model,
+      modelOptions: {},
+      batch,
+      optimizer: DEFAULT_OPTIMIZER,
+      labelSmoothing: 0,
+      frozen: [],
+      seed: 1,
+      session: { threads },
+    });
+    // Fresh batches every run: re-fed batches drive the loss to 0 and the timings off.
+    const runs = Math.max(1, Math.ceil(steps / k));
+    await s.runFusedSteps(freshBatches(batch, k, size, 99), new Array<number>(k).fill(0.01)); // warm-up
+    let secs = 0;
+    for (let r = 0; r < runs; r++) {
+      const data = freshBatches(batch, k, size, r);
+      const t = performance.now();
+      await s.runFusedSteps(data, new Array<number>(k).fill(0.01));
+      secs += (performance.now() - t) / 1000;
+    }
+    console.log(JSON.stringify({ img_s: (runs * k * batch) / secs, step_s: secs / (runs * k), peak_rss_mb: peakMb() }));
+  } else if (mode === 'infer') {
+    const s = await TrainingSession.create({ model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: [], seed: 1 });
+    const session = await createSession(s.exportModelForInferencing(), { threads });
+    const data = freshBatches(batch, 2, size, 5);
+    await session.run({ input: tensor('float32', data[0]!.x, [batch, 3, size, size]) });
+    const t = performance.now();
+    for (let i = 0; i < steps; i++) await session.run({ input: tensor('float32', data[i % 2]!.x, [batch, 3, size, size]) });
+    const secs = (performance.now() - t) / 1000;
+    console.log(JSON.stringify({ img_s: (steps * batch) / secs, peak_rss_mb: peakMb() }));
+  } else {
+    // copy: what feeding parameters + momentum in and getting them back costs, with no compute.
+    const built = buildModel(model);
+    const g = new Graph('copy');
+    const feeds: Record<string, ReturnType<typeof tensor>> = {};
+    for (const p of built.graph.params) {
+      for (const suffix of ['', '.momentum']) {
+        const name = `${p.value.name}${suffix}`;
+        const v = g.input(name, 'float32', p.value.shape);
+        g.output(identity(v), `${name}.next`);
+        feeds[name] = tensor('float32', new Float32Array(sizeOf(p.value.shape)), p.value.shape);
+      }
+    }
+    const session = await createSession(encodeModel(toModel(g)), { threads });
+    await session.run(feeds);
+    const t = performance.now();
+    for (let i = 0; i < steps; i++) await session.run(feeds);
+    console.log(JSON.stringify({ copy_s: (performance.now() - t) / 1000 / steps }));
+  }
+}
+
+function runChild(args: string[]): Record<string, number> | null {
+  const r = spawnSync(process.execPath, ['--max-old-space-size=8192', self, '--child', ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as Record<string, number>;
+  } catch {
+    process.stderr.write(`child ${args.join(' ')} failed: ${r.stderr.slice(-2000)}\n`);
+    return null;
+  }
+}
+
+function peer(model: string, batch: number, mode: 'train' | 'infer', steps: number, threads: number): Record<string, number> | null {
+  try {
+    const out = execFileSync('/usr/bin/python3', [fileURLToPath(new URL('../../scripts/peer_torch.py', import.meta.url)), '--model', model, '--batch', String(batch), '--mode', mode, '--steps', String(steps), '--threads', String(threads)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return JSON.parse(out.trim().split('\n').pop() ?? '') as Record<string, number>;
+  } catch {
+    return null;
+  }
+}
+
+function hasTorch(): boolean {
+  return spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+}
+
+async function orchestrate(): Promise<void> {
+  const models = arg('--models', 'alexnet,googlenet,nin,vgg-a').split(',');
+  const steps = Number(arg('--steps', '8'));
+  const threads = Number(arg('--threads', '2'));
+  const k = Number(arg('--k', '4'));
+  const torch = hasTorch();
+  if (!torch) console.log('note: /usr/bin/python3 has no torch (Debian python3-torch); peer columns are null');
+  const results = [];
+  const r2 = (v: number | undefined | null) => (v == null ? null : Math.round(v * 100) / 100);
+  for (const model of models) {
+    const batch = BATCH[model] ?? 16;
+    const tr = runChild(['train', model, String(batch), String(steps), String(threads), String(k)]);
+    const inf = runChild(['infer', model, String(batch), String(steps), String(threads), '1']);
+    const ptr = torch ? peer(model, batch, 'train', Math.min(steps, 6), threads) : null;
+    const pinf = torch ? peer(model, batch, 'infer', steps, threads) : null;
+    const row = {
+      model,
+      batch,
+      k,
+      train_img_s: r2(tr?.['img_s']),
+      infer_img_s: r2(inf?.['img_s']),
+      peer_train_img_s: r2(ptr?.['img_s']),
+      peer_infer_img_s: r2(pinf?.['img_s']),
+      train_ratio: tr && ptr ? r2(tr['img_s']! / ptr['img_s']!) : null,
+      infer_ratio: inf && pinf ? r2(inf['img_s']! / pinf['img_s']!) : null,
+      peak_rss_mb: r2(tr?.['peak_rss_mb']),
+      peer_peak_rss_mb: r2(ptr?.['peak_rss_mb']),
+    };
+    console.log(`${model.padEnd(10)} b${batch}  train ${row.train_img_s} img/s (peer ${row.peer_train_img_s}, ×${row.train_ratio})  infer ${row.infer_img_s} img/s (peer ${row.peer_infer_img_s}, ×${row.infer_ratio})  RSS ${row.peak_rss_mb} MB (peer ${row.peer_peak_rss_mb})`);
+    results.push(row);
+  }
+  // The boundary: parameters + momentum in and out once per run, against K steps of compute at batch 32.
+  const copy = runChild(['copy', 'alexnet', '32', '3', String(threads), '1']);
+  const step32 = runChild(['train', 'alexnet', '32', String(k), String(threads), String(k)]);
+  const share = copy && step32 ? copy['copy_s']! / (k * step32['step_s']! + copy['copy_s']!) : null;
+  const copyRow = { model: 'alexnet', batch: 32, k, copy_s: r2(copy?.['copy_s'] ?? null), step_s: r2(step32?.['step_s'] ?? null), copy_share: share == null ? null : Math.round(share * 1000) / 1000 };
+  console.log(`alexnet b32: parameter+momentum round trip ${copyRow.copy_s} s per run of ${k} steps of ${copyRow.step_s} s → ${(100 * (share ?? NaN)).toFixed(1)} % of step time`);
+  console.log(JSON.stringify({ results, copy: copyRow }));
+}
+
+if (process.argv.includes('--child')) {
+  const [mode, model, batch, steps, threads, k] = process.argv.slice(process.argv.indexOf('--child') + 1);
+  await child(mode!, model!, Number(batch), Number(steps), Number(threads), Number(k));
+} else {
+  await orchestrate();
+}

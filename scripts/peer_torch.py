@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""PyTorch peer for scripts/bench-train: the same architectures as ilsvrc's zoo (paper versions:
+AlexNet two towers with LRN, GoogLeNet with LRN and no batch norm, NIN ImageNet, VGG-A), timed
+for training (SGD momentum step) and inference on the CPU. Prints one JSON object."""
+import argparse, json, resource, time
+import torch
+import torch.nn as nn
+
+
+def alexnet(classes):
+    lrn = lambda: nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)
+    return nn.Sequential(
+        nn.Conv2d(3, 96, 11, 4), nn.ReLU(True), lrn(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(True), lrn(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(True),
+        nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(True),
+        nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(True), nn.MaxPool2d(3, 2),
+        nn.Flatten(), nn.Dropout(0.5), nn.Linear(9216, 4096), nn.ReLU(True),
+        nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(True), nn.Linear(4096, classes))
+
+
+def nin(classes):
+    def block(cin, cout, k, s, p):
+        return [nn.Conv2d(cin, cout, k, s, p), nn.ReLU(True), nn.Conv2d(cout, cout, 1), nn.ReLU(True),
+                nn.Conv2d(cout, cout, 1), nn.ReLU(True)]
+    return nn.Sequential(
+        *block(3, 96, 11, 4, 0), nn.MaxPool2d(3, 2, ceil_mode=True),
+        *block(96, 256, 5, 1, 2), nn.MaxPool2d(3, 2, ceil_mode=True),
+        *block(256, 384, 3, 1, 1), nn.MaxPool2d(3, 2, ceil_mode=True), nn.Dropout(0.5),
+        nn.Conv2d(384, 1024, 3, padding=1), nn.ReLU(True), nn.Conv2d(1024, 1024, 1), nn.ReLU(True),
+        nn.Conv2d(1024, classes, 1), nn.ReLU(True), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def conv(cin, cout, k, p=0, s=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, k, s, p), nn.ReLU(True))
+
+
+class Inception(nn.Module):
+    def __init__(self, cin, a, b1, b, c1, c, d):
+        super().__init__()
+        self.b1 = conv(cin, a, 1)
+        self.b2 = nn.Sequential(conv(cin, b1, 1), conv(b1, b, 3, 1))
+        self.b3 = nn.Sequential(conv(cin, c1, 1), conv(c1, c, 5, 2))
+        self.b4 = nn.Sequential(nn.MaxPool2d(3, 1, 1), conv(cin, d, 1))
+
+    def forward(self, x):
+        return torch.cat([self.b1(x), self.b2(x), self.b3(x), self.b4(x)], 1)
+
+
+class GoogLeNet(nn.Module):
+    def __init__(self, classes):
+        super().__init__()
+        lrn = lambda: nn.LocalResponseNorm(5, alpha=1e-4 * 5, beta=0.75, k=1.0)
+        self.stem = nn.Sequential(conv(3, 64, 7, 3, 2), nn.MaxPool2d(3, 2, ceil_mode=True), lrn(),
+                                  conv(64, 64, 1), conv(64, 192, 3, 1), lrn(), nn.MaxPool2d(3, 2, ceil_mode=True))
+        rows = [(192, 64, 96, 128, 16, 32, 32), (256, 128, 128, 192, 32, 96, 64), 'M',
+                (480, 192, 96, 208, 16, 48, 64), (512, 160, 112, 224, 24, 64, 64), (512, 128, 128, 256, 24, 64, 64),
+                (512, 112, 144, 288, 32, 64, 64), (528, 256, 160, 320, 32, 128, 128), 'M',
+                (832, 256, 160, 320, 32, 128, 128), (832, 384, 192, 384, 48, 128, 128)]
+        self.body = nn.Sequential(*[nn.MaxPool2d(3, 2, ceil_mode=True) if r == 'M' else Inception(*r) for r in rows])
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.4), nn.Linear(1024, classes))
+
+    def forward(self, x):
+        return self.head(self.body(self.stem(x)))
+
+
+def vgg_a(classes):
+    layers, cin = [], 3
+    for v in [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M']:
+        if v == 'M':
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU(True)]
+            cin = v
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(25088, 4096), nn.ReLU(True), nn.Dropout(0.5),
+                         nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(0.5), nn.Linear(4096, classes))
+
+
+MODELS = {'alexnet': (alexnet, 227), 'nin': (nin, 224), 'googlenet': (GoogLeNet, 224), 'vgg-a': (vgg_a, 224)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--model', required=True)
+    ap.add_argument('--batch', type=int, required=True)
+    ap.add_argument('--steps', type=int, default=6)
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--mode', choices=['train', 'infer'], required=True)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    make, size = MODELS[a.model]
+    net = make(1000)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    loss_fn = nn.CrossEntropyLoss()
+    batches = [(torch.randn(a.batch, 3, size, size), torch.randint(0, 1000, (a.batch,))) for _ in range(2)]
+    times = []
+    if a.mode == 'train':
+        net.train()
+        for i in range(a.steps + 1):
+            x, y = batches[i % 2]
+            t = time.perf_counter()
+            opt.zero_grad()
+            loss_fn(net(x), y).backward()
+            opt.step()
+            times.append(time.perf_counter() - t)
+    else:
+        net.eval()
+        with torch.no_grad():
+            for i in range(a.steps + 1):
+                t = time.perf_counter()
+                net(batches[i % 2][0])
+                times.append(time.perf_counter() - t)
+    per = sum(times[1:]) / len(times[1:])
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({'img_s': a.batch / per, 'peak_rss_mb': rss}))
+
+
+if __name__ == '__main__':
+    main()
