@@ -9,9 +9,11 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { UsageError } from '../util/errors.js';
+import { makeEvaluateCommand } from './evaluate.js';
 import { makeExplainCommand } from './explain.js';
 import { makeExportCommand } from './export.js';
 import { makeModelsCommand } from './models.js';
+import { makePredictCommand } from './predict.js';
 import { errorLine } from './options.js';
 import { makeSummaryCommand } from './summary.js';
 import { makeTrainCommand } from './train.js';
@@ -27,6 +29,8 @@ export function makeProgram(): Command {
   program.addCommand(makeExportCommand());
   program.addCommand(makeExplainCommand());
   program.addCommand(makeTrainCommand());
+  program.addCommand(makeEvaluateCommand());
+  program.addCommand(makePredictCommand());
   // addCommand does not pass settings down, so every command is told here to throw, not exit.
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ outputError: () => {} });

@@ -1,0 +1,68 @@
+/**
+ * A trained model for evaluate/predict, from a checkpoint or an exported ONNX file: both become the
+ * same inference ONNX (a checkpoint's weights go through the exporter), run by onnxruntime, so a
+ * checkpoint and its export answer identically.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { buildModel, modelOptions, findModel, type ModelOptions } from '../../graphs/index.js';
+import { readClassIndex } from '../data/index.js';
+import { decodeModel } from '../onnx/proto.js';
+import { loadCheckpoint } from '../runtime/checkpoint.js';
+import { exportInferenceModel, METADATA } from '../runtime/export.js';
+import { createSession, tensor, type OrtSession } from '../runtime/ort.js';
+import { UsageError } from '../util/errors.js';
+
+export interface InferenceModel {
+  model: string;
+  options: ModelOptions;
+  /** Class names when the checkpoint or a classes.json beside the file has them. */
+  classes: string[] | undefined;
+  session: OrtSession;
+  /** Logits [rows, classes] of x [rows, C, H, W]. */
+  logits(x: Float32Array, rows: number): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
+export async function openInference(file: string, o: { threads?: number } = {}): Promise<InferenceModel> {
+  if (!existsSync(file)) throw new UsageError(`Expected a checkpoint (.safetensors) or an .onnx file but ${file} does not exist`);
+  let bytes: Uint8Array;
+  let model: string;
+  let options: ModelOptions;
+  let classes: string[] | undefined;
+  if (file.toLowerCase().endsWith('.onnx')) {
+    bytes = readFileSync(file);
+    let props: Record<string, string>;
+    try {
+      props = Object.fromEntries((decodeModel(bytes).metadataProps ?? []).map((p) => [p.key, p.value]));
+    } catch (e) {
+      throw new UsageError(`Expected an ONNX model in ${file} but it does not parse: ${(e as Error).message}`);
+    }
+    const name = props[METADATA.model];
+    const opts = props[METADATA.options];
+    if (name === undefined || opts === undefined) throw new UsageError(`Expected ${file} to be exported by ilsvrc (metadata ${METADATA.model}) but it has no such entry`);
+    model = findModel(name).name;
+    options = modelOptions(findModel(name), JSON.parse(opts) as Partial<ModelOptions>);
+  } else {
+    const ck = loadCheckpoint(file);
+    model = ck.meta.model;
+    options = modelOptions(findModel(model), { ...ck.meta.modelOptions, aux: false });
+    classes = ck.meta.classes;
+    bytes = exportInferenceModel(buildModel(model, options, { training: false }), ck.state.params);
+  }
+  const beside = join(dirname(file), 'classes.json');
+  if (classes === undefined && existsSync(beside)) classes = await readClassIndex(beside);
+  const session = await createSession(bytes, o.threads ? { threads: o.threads } : {});
+  const { channels, inputSize } = options;
+  return {
+    model,
+    options,
+    classes,
+    session,
+    async logits(x, rows) {
+      const out = await session.run({ input: tensor('float32', x, [rows, channels, inputSize, inputSize]) });
+      return out['logits']!.data as Float32Array;
+    },
+    release: () => session.release(),
+  };
+}

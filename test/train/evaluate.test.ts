@@ -1,0 +1,106 @@
+/**
+ * Evaluation math, and `ilsvrc evaluate --crop ten` against an answer computed by hand: a "model"
+ * whose logits are the mean of each input channel (GlobalAveragePool), on 16×16 images, so each of
+ * the ten 14×14 crops' logits are window means, and a flip does not change them.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import sharp from 'sharp';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/data/index.js';
+import { encodeModel } from '../../src/onnx/proto.js';
+import { METADATA } from '../../src/runtime/export.js';
+import { scoreViews, Tally, topK } from '../../src/train/evaluate.js';
+import { ilsvrc } from '../cli/run.js';
+
+test('scoreViews averages the softmax over each sample’s views', () => {
+  const logits = Float32Array.from([0, 0, Math.log(3), 0, 5, 5]);
+  const p = scoreViews(logits, 3, 2, 1);
+  assert.ok(Math.abs(p[2]! - 0.75) < 1e-6);
+  const two = scoreViews(Float32Array.from([0, Math.log(3), Math.log(3), 0]), 2, 2, 2);
+  assert.ok(Math.abs(two[0]! - 0.5) < 1e-6 && Math.abs(two[1]! - 0.5) < 1e-6);
+  assert.deepEqual(topK([0.1, 0.5, 0.5, 0.2], 3), [1, 2, 3]);
+});
+
+test('Tally: hits, per-class accuracy, confusion', () => {
+  const t = new Tally(3);
+  t.add(Float32Array.from([0.7, 0.2, 0.1, 0.1, 0.3, 0.6, 0.2, 0.5, 0.3]), [0, 1, 1], 3);
+  const r = t.result();
+  assert.equal(r.top1, 2 / 3);
+  assert.equal(r.top5, 1);
+  assert.deepEqual(r.confusion, [[1, 0, 0], [0, 1, 1], [0, 0, 0]]);
+  assert.deepEqual(r.perClass.slice(0, 2), [1, 0.5]);
+});
+
+/** A channel-mean "classifier" with ilsvrc's metadata, so evaluate treats it as an exported model. */
+function channelMeanModel(size: number): Uint8Array {
+  const dims = [{ dimParam: 'N' }, { dimValue: 3 }, { dimValue: size }, { dimValue: size }];
+  return encodeModel({
+    irVersion: 8,
+    opsetImport: [{ version: 18 }],
+    graph: {
+      name: 'channel-mean',
+      node: [
+        { input: ['input'], output: ['pooled'], opType: 'GlobalAveragePool', name: 'gap' },
+        { input: ['pooled'], output: ['logits'], opType: 'Flatten', name: 'flat' },
+      ],
+      input: [{ name: 'input', type: { tensorType: { elemType: 1, shape: { dim: dims } } } }],
+      output: [{ name: 'logits', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 3 }] } } } }],
+    },
+    metadataProps: [
+      { key: METADATA.model, value: 'vgg-a' },
+      { key: METADATA.options, value: JSON.stringify({ classes: 3, inputSize: size, channels: 3, width: 1 }) },
+    ],
+  });
+}
+
+test('evaluate --crop ten equals the hand-computed average of ten softmaxes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ilsvrc-eval-'));
+  try {
+    const S = 14; // eval resizes the shorter side to round(14·256/224) = 16: our images already are
+    const N = 16;
+    const classes = ['a', 'b', 'c'];
+    const images: { label: number; px: Uint8Array }[] = [];
+    for (let k = 0; k < 3; k++) {
+      const px = new Uint8Array(N * N * 3);
+      for (let y = 0; y < N; y++) for (let x = 0; x < N; x++) for (let ch = 0; ch < 3; ch++) px[(y * N + x) * 3 + ch] = (37 * k + 11 * x * (ch + 1) + 7 * y * (2 - ch) + 40 * ch) % 256;
+      images.push({ label: k, px });
+      for (const split of ['train', 'val']) {
+        mkdirSync(join(dir, 'data', split, classes[k]!), { recursive: true });
+        await sharp(Buffer.from(px), { raw: { width: N, height: N, channels: 3 } }).png().toFile(join(dir, 'data', split, classes[k]!, `${k}.png`));
+      }
+    }
+    writeFileSync(join(dir, 'm.onnx'), channelMeanModel(S));
+    const r = await ilsvrc(['evaluate', join(dir, 'm.onnx'), '--data', join(dir, 'data'), '--crop', 'ten', '--json', '--out', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const got = JSON.parse(r.stdout.trim().split('\n').pop()!) as { top1: number; loss: number; n: number };
+
+    // By hand: windows at the four corners and the center ((16 − 14) / 2 = 1), each twice (mirrored).
+    const offsets = [[0, 0], [2, 0], [0, 2], [2, 2], [1, 1]] as const;
+    let loss = 0;
+    let hits = 0;
+    for (const { label, px } of images) {
+      const avg = [0, 0, 0];
+      for (const [ox, oy] of offsets) {
+        const logit = [0, 1, 2].map((ch) => {
+          let s = 0;
+          for (let y = oy; y < oy + S; y++) for (let x = ox; x < ox + S; x++) s += (px[(y * N + x) * 3 + ch]! / 255 - IMAGENET_MEAN[ch]!) / IMAGENET_STD[ch]!;
+          return s / (S * S);
+        });
+        const m = Math.max(...logit);
+        const e = logit.map((v) => Math.exp(v - m));
+        const z = e.reduce((a, b) => a + b, 0);
+        e.forEach((v, c) => (avg[c]! += (2 * v) / z / 10));
+      }
+      loss += -Math.log(avg[label]!) / images.length;
+      if (topK(avg, 1)[0] === label) hits++;
+    }
+    assert.equal(got.n, 3);
+    assert.equal(got.top1, hits / 3);
+    assert.ok(Math.abs(got.loss - loss) < 1e-5, `loss ${got.loss} vs hand-computed ${loss}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
