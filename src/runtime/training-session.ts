@@ -13,13 +13,13 @@
 import { sizeOf } from '../graph/dtype.js';
 import { initParams } from '../graph/init.js';
 import { toModel } from '../graph/serialize.js';
-import { encodeModel } from '../onnx/proto.js';
 import { hyperValues, type OptimizerConfig } from '../optim/optimizer.js';
 import { buildTrainGraph, buildUpdateGraph, gradName, nextName, type GraphKind, type TrainGraph, type TrainGraphOptions } from '../train/graphs.js';
 import { loopModel } from '../train/loop.js';
 import { buildModel, type ModelOptions } from '../../graphs/index.js';
 import { Rng } from '../util/rng.js';
-import { createSession, scalar, tensor, type OrtSession, type OrtTensor, type SessionOptions } from './ort.js';
+import { createDeviceSession } from './device.js';
+import { scalar, tensor, type OrtSession, type OrtTensor, type SessionOptions } from './ort.js';
 import { exportInferenceModel } from './export.js';
 
 export interface TrainingConfig {
@@ -141,7 +141,8 @@ export class TrainingSession {
         const o = { ...this.opts, batch };
         const tg = kind === 'update' ? buildUpdateGraph(o) : buildTrainGraph(o, kind === 'loop' ? 'step' : kind);
         const proto = kind === 'loop' ? loopModel(tg) : toModel(tg.graph, { paramsAsInputs: true });
-        const session = await createSession(encodeModel(proto), this.config.session ?? {});
+        // Checks the graph against the device's kernels and rephrases provider failures.
+        const session = await createDeviceSession(proto, this.config.session ?? {});
         return { tg, session };
       })();
       this.sessions.set(key, c);
