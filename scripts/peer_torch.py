@@ -86,14 +86,17 @@ def main():
     ap.add_argument('--steps', type=int, default=6)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--mode', choices=['train', 'infer'], required=True)
+    ap.add_argument('--device', default='cpu', help='cpu or cuda (scripts/gpu-check)')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     make, size = MODELS[a.model]
-    net = make(1000)
+    dev = torch.device(a.device)
+    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+    net = make(1000).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     loss_fn = nn.CrossEntropyLoss()
-    batches = [(torch.randn(a.batch, 3, size, size), torch.randint(0, 1000, (a.batch,))) for _ in range(2)]
+    batches = [(torch.randn(a.batch, 3, size, size, device=dev), torch.randint(0, 1000, (a.batch,), device=dev)) for _ in range(2)]
     times = []
     if a.mode == 'train':
         net.train()
@@ -103,6 +106,7 @@ def main():
             opt.zero_grad()
             loss_fn(net(x), y).backward()
             opt.step()
+            sync()
             times.append(time.perf_counter() - t)
     else:
         net.eval()
@@ -110,6 +114,7 @@ def main():
             for i in range(a.steps + 1):
                 t = time.perf_counter()
                 net(batches[i % 2][0])
+                sync()
                 times.append(time.perf_counter() - t)
     per = sum(times[1:]) / len(times[1:])
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
