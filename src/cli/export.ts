@@ -1,10 +1,10 @@
 /** `ilsvrc export <model> -o file.onnx`: an inference model with seeded or trained weights. */
 import { dirname } from 'node:path';
 import { Command, Option } from 'commander';
-import { buildModel } from '../../graphs/index.js';
+import { buildModel, findModel } from '../../graphs/index.js';
 import { initParams } from '../graph/init.js';
-import { checkpointWeights, exportInferenceModel, inferenceParams } from '../runtime/export.js';
-import { loadSafetensors } from '../runtime/safetensors.js';
+import { checkpointWeights, exportInferenceModel, inferenceParams, trainedAs } from '../runtime/export.js';
+import { loadSafetensors, type Safetensors } from '../runtime/safetensors.js';
 import { UsageError } from '../util/errors.js';
 import { ensureDir, writeFileAtomic } from '../util/fsx.js';
 import { thousands } from './format.js';
@@ -24,15 +24,26 @@ export function makeExportCommand(): Command {
     .requiredOption('-o, --output <file>', 'the .onnx file to write')
     .addOption(new Option('--seed <n>', 'seed of the random initialisation').argParser(seed).default(0))
     .addOption(new Option('--opset <n>', 'ONNX opset, 17 or 18').argParser(opset).default(18))
-    .option('--checkpoint <file>', 'weights from a training checkpoint (.safetensors) instead of random ones');
+    .option('--checkpoint <file>', 'weights from a training checkpoint (.safetensors); its model options are the defaults');
   return addModelOptions(cmd).action((name: string, flags: ExportFlags) => {
-    const built = buildModel(name, modelOptionsFrom(flags));
+    let given = modelOptionsFrom(flags);
+    const ckpt = flags.checkpoint === undefined ? undefined : readCheckpoint(flags.checkpoint);
+    const trained = ckpt && trainedAs(ckpt.metadata);
+    if (trained) {
+      const asked = findModel(name).name;
+      if (trained.model !== asked) throw new UsageError(`${flags.checkpoint} is a ${trained.model} checkpoint, not ${asked}`);
+      // The training options are the defaults here; flags given on this command line win.
+      given = { ...trained.options, ...given, aux: false };
+    }
+    const built = buildModel(name, given);
     const params = inferenceParams(built);
     let weights: Map<string, Float32Array>;
-    if (flags.checkpoint !== undefined) {
-      const loaded = checkpointWeights(params, loadCheckpoint(flags.checkpoint), flags.checkpoint);
+    if (ckpt && flags.checkpoint !== undefined) {
+      const loaded = checkpointWeights(params, ckpt, flags.checkpoint);
       weights = loaded.weights;
-      if (loaded.ignored.length) process.stderr.write(`note: ${loaded.ignored.length} tensors of ${flags.checkpoint} are not parameters of the graph and were left out\n`);
+      if (loaded.ignored.length) {
+        process.stderr.write(`note: left out ${loaded.ignored.length} tensors of ${flags.checkpoint} that are not parameters of the inference graph (optimizer state, auxiliary heads)\n`);
+      }
     } else {
       weights = initParams(params, flags.seed);
     }
@@ -40,13 +51,14 @@ export function makeExportCommand(): Command {
     ensureDir(dirname(flags.output));
     writeFileAtomic(flags.output, bytes);
     const count = params.reduce((n, p) => n + p.value.size, 0);
+    const source = flags.checkpoint === undefined ? `seed ${flags.seed}` : flags.checkpoint;
     process.stdout.write(
-      `wrote ${flags.output}: ${built.spec.name}, ${thousands(count)} params, opset ${flags.opset}, ${(bytes.byteLength / 1e6).toFixed(1)} MB\n`,
+      `wrote ${flags.output}: ${built.spec.name}, ${thousands(count)} params from ${source}, opset ${flags.opset}, ${(bytes.byteLength / 1e6).toFixed(1)} MB\n`,
     );
   });
 }
 
-function loadCheckpoint(file: string) {
+function readCheckpoint(file: string): Safetensors {
   try {
     return loadSafetensors(file);
   } catch (e) {

@@ -3,7 +3,7 @@
  * `logits`, and metadata saying which model and options made it (so a reader can rebuild the graph).
  * Weights come from a seed (`initParams`) or a training checkpoint (`checkpointWeights`).
  */
-import type { BuiltModel } from '../../graphs/index.js';
+import type { BuiltModel, ModelOptions } from '../../graphs/index.js';
 import { formatShape, sizeOf } from '../graph/dtype.js';
 import type { Graph, Param, Value } from '../graph/graph.js';
 import { liveNodes, toModel } from '../graph/serialize.js';
@@ -64,9 +64,9 @@ export interface CheckpointWeights {
 }
 
 /**
- * Takes the tensors named like the parameters. Every parameter must be there as float32 with its
- * shape; otherwise one error lists what is missing and what differs (usually the model options
- * differ from the ones the checkpoint was trained with).
+ * Takes the tensors named like the parameters. Every parameter must be there as float32, with its
+ * shape or flat with its size (the trainer stores flat buffers); otherwise one error lists what is
+ * missing and what differs (usually the model options differ from the ones used in training).
  */
 export function checkpointWeights(params: readonly Param[], ckpt: Safetensors, file: string): CheckpointWeights {
   const weights = new Map<string, Float32Array>();
@@ -79,7 +79,7 @@ export function checkpointWeights(params: readonly Param[], ckpt: Safetensors, f
       missing.push(name);
     } else if (t.dtype !== 'F32') {
       differ.push(`${name} is ${t.dtype}, expected F32`);
-    } else if (t.shape.length !== p.value.rank || t.shape.some((d, i) => d !== p.value.shape[i]) || sizeOf(t.shape) !== t.data.length) {
+    } else if (!fits(t.shape, p.value.shape)) {
       differ.push(`${name} is ${formatShape(t.shape)}, the graph has ${formatShape(p.value.shape)}`);
     } else {
       weights.set(name, t.data);
@@ -97,4 +97,27 @@ export function checkpointWeights(params: readonly Param[], ckpt: Safetensors, f
     throw new UsageError(`${file} does not fit this model (were the model options the same as in training?): ${parts.join('; ')}`);
   }
   return { weights, ignored };
+}
+
+function fits(stored: readonly number[], wanted: readonly number[]): boolean {
+  if (stored.length === 1) return stored[0] === sizeOf(wanted);
+  return stored.length === wanted.length && stored.every((d, i) => d === wanted[i]);
+}
+
+/**
+ * The model and options a training checkpoint was made with, from the "ilsvrc" metadata entry that
+ * src/runtime/checkpoint.ts writes; undefined for other safetensors files.
+ */
+export function trainedAs(metadata: Readonly<Record<string, string>>): { model: string; options: Partial<ModelOptions> } | undefined {
+  let meta: unknown;
+  try {
+    meta = JSON.parse(metadata['ilsvrc'] ?? '');
+  } catch {
+    return undefined;
+  }
+  if (typeof meta !== 'object' || meta === null) return undefined;
+  const { model, modelOptions } = meta as { model?: unknown; modelOptions?: unknown };
+  if (typeof model !== 'string') return undefined;
+  const options = typeof modelOptions === 'object' && modelOptions !== null ? (modelOptions as Partial<ModelOptions>) : {};
+  return { model, options };
 }

@@ -3,10 +3,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { buildModel } from '../../graphs/index.js';
+import { buildModel, findModel, modelOptions } from '../../graphs/index.js';
 import { initParams } from '../../src/graph/init.js';
 import { decodeModel } from '../../src/onnx/proto.js';
 import { exportInferenceModel, inferenceParams } from '../../src/runtime/export.js';
+import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
+import { saveCheckpoint } from '../../src/runtime/checkpoint.js';
 import { saveSafetensors, type Tensor } from '../../src/runtime/safetensors.js';
 import { assertUsageError, ilsvrc } from './run.js';
 
@@ -19,7 +21,7 @@ describe('ilsvrc export', { concurrency: true }, () => {
     const file = join(dir, 'nested', 'nin.onnx');
     const r = await ilsvrc(['export', 'nin', '-o', file, '--seed', '3', '--opset', '17', ...SMALL]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^wrote .*nin\.onnx: nin, [\d,]+ params, opset 17, [\d.]+ MB\n$/);
+    assert.match(r.stdout, /^wrote .*nin\.onnx: nin, [\d,]+ params from seed 3, opset 17, [\d.]+ MB\n$/);
     const bytes = readFileSync(file);
     const built = buildModel('nin', { width: 0.125, classes: 10 });
     const expected = exportInferenceModel(built, initParams(inferenceParams(built), 3), { opset: 17 });
@@ -43,6 +45,30 @@ describe('ilsvrc export', { concurrency: true }, () => {
     // The same checkpoint with other model options does not fit, and the error says which tensors.
     const wrong = await ilsvrc(['export', 'alexnet', '-o', join(dir, 'wrong.onnx'), '--checkpoint', ckpt, '--width', '0.25', '--classes', '10']);
     assertUsageError(wrong, 'alexnet.safetensors does not fit this model', 'conv1.weight is 12×3×11×11, the graph has 24×3×11×11');
+  });
+
+  test('a training checkpoint brings its model options; its optimizer state is left out', async () => {
+    const options = modelOptions(findModel('zfnet'), { width: 0.125, classes: 7, inputSize: 96 });
+    const built = buildModel('zfnet', options);
+    const params = initParams(inferenceParams(built), 5);
+    const ckpt = join(dir, 'zfnet-train.safetensors');
+    const states = new Map([...params].map(([k, v]) => [`${k}.momentum`, new Float32Array(v.length)]));
+    saveCheckpoint(ckpt, { params, states, step: 10, rng: 1 }, {
+      model: 'zfnet',
+      modelOptions: options,
+      optimizer: DEFAULT_OPTIMIZER,
+      labelSmoothing: 0,
+      frozen: [],
+      seed: 0,
+      epoch: 1,
+      batchInEpoch: 0,
+    });
+    const out = join(dir, 'zfnet.onnx');
+    const r = await ilsvrc(['export', 'zfnet', '-o', out, '--checkpoint', ckpt]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^note: left out \d+ tensors/);
+    assert.ok(Buffer.from(exportInferenceModel(built, params)).equals(readFileSync(out)));
+    assertUsageError(await ilsvrc(['export', 'alexnet', '-o', out, '--checkpoint', ckpt]), 'is a zfnet checkpoint, not alexnet');
   });
 
   test('bad input: one line, exit 2, no stack trace, no file', async () => {

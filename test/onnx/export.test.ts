@@ -13,7 +13,7 @@ import * as ort from 'onnxruntime-node';
 import { MODELS, buildModel, type BuiltModel } from '../../graphs/index.js';
 import { initParams } from '../../src/graph/init.js';
 import { decodeModel, encodeModel } from '../../src/onnx/proto.js';
-import { checkpointWeights, exportInferenceModel, inferenceParams, METADATA } from '../../src/runtime/export.js';
+import { checkpointWeights, exportInferenceModel, inferenceParams, METADATA, trainedAs } from '../../src/runtime/export.js';
 import { loadSafetensors, saveSafetensors, type Tensor } from '../../src/runtime/safetensors.js';
 import { UsageError } from '../../src/util/errors.js';
 
@@ -117,6 +117,17 @@ describe('checkpoint weights', () => {
     const { weights: got, ignored } = checkpointWeights(params, loadSafetensors(file), file);
     assert.deepEqual(ignored, ['momentum.conv1.weight']);
     assert.deepEqual(exportInferenceModel(built, got), exportInferenceModel(built, weights));
+  });
+
+  test('flat tensors of the right size fit (the trainer stores flat buffers)', () => {
+    const flat = Object.fromEntries(Object.entries(tensors()).map(([k, t]) => [k, { ...t, shape: [t.data.length] }]));
+    assert.equal(checkpointWeights(params, { tensors: flat, metadata: {} }, 'f').weights.size, params.length);
+  });
+
+  test('trainedAs reads the model and options of a training checkpoint', () => {
+    assert.deepEqual(trainedAs({ ilsvrc: JSON.stringify({ model: 'nin', modelOptions: { width: 0.5 }, epoch: 3 }) }), { model: 'nin', options: { width: 0.5 } });
+    assert.equal(trainedAs({}), undefined);
+    assert.equal(trainedAs({ ilsvrc: '{not json' }), undefined);
   });
 
   test('missing and differently shaped tensors are named in one usage error', () => {
