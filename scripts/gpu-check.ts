@@ -116,7 +116,7 @@ async function child(provider: string, s: Setting, runs: number): Promise<ChildR
     row.train_img_s = round((runs * k * s.batch) / seconds);
     await session.release();
   } catch (e) {
-    row.error = (e instanceof Error ? e.message : String(e)).split("\n")[0]!.slice(0, 600);
+    row.error = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 600);
   }
   return row;
 }
