@@ -11,6 +11,7 @@ import { DataError, openDataset, type DatasetSplits, type TrainRecipe } from '..
 import { initParams } from '../graph/init.js';
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../optim/optimizer.js';
 import { loadCheckpoint, type Checkpoint } from '../runtime/checkpoint.js';
+import { resolveDevice } from '../runtime/device.js';
 import { fit, FILES, type FitConfig, type FitResult } from '../train/fit.js';
 import { DEFAULT_SCHEDULE, parseMilestones, SCHEDULES, type ScheduleConfig, type ScheduleKind } from '../train/schedule.js';
 import { expected, UsageError } from '../util/errors.js';
@@ -132,7 +133,8 @@ async function openData(spec: string | undefined, seedValue: number): Promise<Da
 }
 
 function checkDevice(d: string): void {
-  if (d === 'cpu') return;
+  // Spec errors and the CUDA install hint (libraries missing) come from resolveDevice.
+  if (resolveDevice(d).device.kind === 'cpu') return;
   if (/^cuda(:\d+)?$/.test(d) || d === 'webgpu') throw new UsageError(`Expected --device cpu but received "${d}": the ${d.split(':')[0]} execution provider is not available in this build`);
   throw expected('cpu, cuda[:N] or webgpu', '--device', d);
 }
