@@ -5,10 +5,21 @@
  * parameter get gradients, so frozen layers and the input cost nothing.
  */
 import { formatShape } from '../graph/dtype.js';
-import { GraphError, type Value, type VjpContext } from '../graph/graph.js';
+import { GraphError, type AnyNode, type Value, type VjpContext } from '../graph/graph.js';
 import { add } from '../ops/elementwise.js';
 
-export function gradients(loss: Value, wrt: readonly Value[]): Map<Value, Value> {
+/** A backward rule that stands in for an op's own vjp (same contract as OpDef.vjp). */
+export type VjpRule = (node: AnyNode, dy: readonly (Value | undefined)[], ctx: VjpContext) => (Value | undefined)[];
+
+export interface GradientOptions {
+  /**
+   * Rules by op type used instead of the ops' own: visualisation sweeps (deconvnet, guided backprop)
+   * differ from the true gradient only in Relu's rule.
+   */
+  rules?: ReadonlyMap<string, VjpRule>;
+}
+
+export function gradients(loss: Value, wrt: readonly Value[], o: GradientOptions = {}): Map<Value, Value> {
   const g = loss.graph;
   if (loss.size !== 1) throw new GraphError('', `the loss must be a scalar, got ${formatShape(loss.shape)}`);
   const nodes = [...g.nodes]; // snapshot: the sweep appends backward nodes
@@ -29,8 +40,9 @@ export function gradients(loss: Value, wrt: readonly Value[]): Map<Value, Value>
     const dys = n.outputs.map((o) => grads.get(o));
     if (dys.every((d) => d === undefined)) continue;
     if (!n.inputs.some((x) => x && depends.has(x))) continue;
-    if (!n.differentiable) throw new GraphError(n.scope, `${n.op} has no gradient rule but a parameter's gradient flows through it`);
-    const dxs = g.scope(`grad/${n.scope}`, () => n.vjp(dys, ctx));
+    const rule = o.rules?.get(n.op);
+    if (!rule && !n.differentiable) throw new GraphError(n.scope, `${n.op} has no gradient rule but a parameter's gradient flows through it`);
+    const dxs = g.scope(`grad/${n.scope}`, () => (rule ? rule(n, dys, ctx) : n.vjp(dys, ctx)));
     n.inputs.forEach((x, k) => {
       const dx = dxs[k];
       if (!x || !dx || !depends.has(x)) return;

@@ -17,6 +17,7 @@ import { makePredictCommand } from './predict.js';
 import { errorLine } from './options.js';
 import { makeSummaryCommand } from './summary.js';
 import { makeTrainCommand } from './train.js';
+import { makeVisualizeCommand } from './visualize.js';
 
 export function makeProgram(): Command {
   const program = new Command('ilsvrc')
@@ -29,6 +30,7 @@ export function makeProgram(): Command {
   program.addCommand(makeExportCommand());
   program.addCommand(makeExplainCommand());
   program.addCommand(makeTrainCommand());
+  program.addCommand(makeVisualizeCommand());
   program.addCommand(makeEvaluateCommand());
   program.addCommand(makePredictCommand());
   // addCommand does not pass settings down, so every command is told here to throw, not exit.

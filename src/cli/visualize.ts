@@ -1,0 +1,226 @@
+/**
+ * `ilsvrc visualize <what> <model> …`: what a trained network learned, as PNG files (ZFNet's
+ * pictures), from a checkpoint or an exported ONNX model. `--json` prints the numbers behind each
+ * picture as one JSON object. Layers are named as `summary` names them.
+ */
+import { dirname } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { openDataset, subset, type Dataset } from '../data/index.js';
+import { DataError } from '../data/errors.js';
+import { UsageError } from '../util/errors.js';
+import { ensureDir, writeFileAtomic } from '../util/fsx.js';
+import { activations, renderMaps } from '../viz/activations.js';
+import type { Mode } from '../viz/backward.js';
+import { convOf, filterStats, filterTiles } from '../viz/filters.js';
+import { loadImage } from '../viz/images.js';
+import { openNetwork, type Network } from '../viz/network.js';
+import { defaultOcclusion, occlusion, renderOcclusion } from '../viz/occlusion.js';
+import { projectImage, renderProjections } from '../viz/project.js';
+import { topActivations } from '../viz/top.js';
+import { gridRaster, toPng } from '../plot/image.js';
+import { choice, positiveFloat, positiveInt } from './options.js';
+
+interface Common {
+  out?: string;
+  json?: boolean;
+  threads?: number;
+  layer?: string;
+}
+
+/** "3", "0,4,7" or "0-3" → channel numbers. */
+export function channelList(value: string): number[] {
+  const out: number[] = [];
+  for (const part of value.split(',').map((s) => s.trim())) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw new InvalidArgumentError(`Expected channel numbers like 3, 0,4,7 or 0-3 but received ${JSON.stringify(value)}`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    if (b < a) throw new InvalidArgumentError(`Expected a rising range like 0-3 but received ${JSON.stringify(part)}`);
+    for (let c = a; c <= b; c++) out.push(c);
+  }
+  return out;
+}
+
+const nonNegInt = (v: string): number => (v.trim() === '0' ? 0 : positiveInt(v));
+
+function common(cmd: Command, what: string): Command {
+  return cmd
+    .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
+    .option('-o, --out <file>', `PNG to write (default ${what}-<layer>.png)`)
+    .option('--json', 'print the numbers behind the picture as one JSON object')
+    .addOption(new Option('--threads <n>', 'ORT intra-op threads (0: all cores)').argParser(nonNegInt).default(0));
+}
+
+async function network(file: string, f: Common): Promise<Network> {
+  const net = await openNetwork(file);
+  if (f.threads) net.threads = f.threads;
+  return net;
+}
+
+function write(png: Buffer, file: string): void {
+  ensureDir(dirname(file));
+  writeFileAtomic(file, png);
+}
+
+function outFile(f: Common, what: string, layer: string): string {
+  return f.out ?? `${what}-${layer.replace(/[^\w.-]+/g, '_')}.png`;
+}
+
+function report(f: Common, file: string, json: object, lines: string[]): void {
+  if (f.json) process.stdout.write(JSON.stringify({ png: file, ...json }) + '\n');
+  else process.stdout.write([...lines, `wrote ${file}`].join('\n') + '\n');
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+
+function filtersCommand(): Command {
+  return common(new Command('filters').description('kernels of a conv layer (first layer in RGB) and per-filter norm, dead share, frequency bands'), 'filters')
+    .option('--layer <name>', 'conv layer (default: the first)')
+    .addOption(new Option('--max-filters <n>', 'filters drawn (statistics cover all)').argParser(positiveInt).default(96))
+    .addOption(new Option('--max-inputs <n>', 'input channels drawn per filter of a deeper layer').argParser(positiveInt).default(16))
+    .addOption(new Option('--dead <x>', 'dead: norm below this share of the median norm').argParser(positiveFloat).default(0.1))
+    .action(async (file: string, f: Common & { maxFilters: number; maxInputs: number; dead: number }) => {
+      const net = await network(file, f);
+      const ng = net.build(1);
+      const cw = convOf(net, ng, f.layer);
+      const name = cw.weight.name ?? '';
+      const w = net.weights.get(name);
+      if (!w) throw new UsageError(`Expected weights for ${name} in ${file} but found none`);
+      const shape = cw.weight.shape;
+      const stats = filterStats(w, shape, f.dead);
+      const rgb = cw.first && shape[1] === 3;
+      const { tiles, cols } = filterTiles(w, shape, { rgb, maxFilters: rgb ? f.maxFilters : Math.min(f.maxFilters, 32), maxInputs: f.maxInputs });
+      const k = Math.max(shape[2] ?? 1, shape[3] ?? 1);
+      const g = gridRaster(tiles, { normalize: 'per-tile', cols, pad: 1, scale: Math.max(1, Math.round(24 / k)) });
+      const out = outFile(f, 'filters', cw.layer);
+      write(await toPng(g.rgb, g.width, g.height), out);
+      report(f, out, { layer: cw.layer, shape, rgb, grid: { width: g.width, height: g.height, tiles: tiles.length, cols }, ...stats }, [
+        `${net.name} ${cw.layer}: ${shape.join('×')} (${rgb ? 'RGB' : 'per input channel'} tiles)`,
+        `  median norm ${stats.medianNorm.toPrecision(4)}; dead (norm < ${f.dead} × median) ${pct(stats.deadFraction)}`,
+        `  spectral energy: low ${pct(stats.mean.low)}, mid ${pct(stats.mean.mid)}, high ${pct(stats.mean.high)}`,
+      ]);
+    });
+}
+
+function activationsCommand(): Command {
+  return common(new Command('activations').description('feature maps of a layer for an image: the top-k channels by mean activation'), 'activations')
+    .argument('<image>', 'an image file (centre-cropped to the input size)')
+    .requiredOption('--layer <name>', 'layer with feature maps (see `ilsvrc summary`)')
+    .addOption(new Option('--top <k>', 'channels shown').argParser(positiveInt).default(16))
+    .addOption(new Option('--normalize <mode>', 'per-tile | global').argParser(choice(['per-tile', 'global'] as const)).default('per-tile'))
+    .action(async (file: string, image: string, f: Common & { layer: string; top: number; normalize: 'per-tile' | 'global' }) => {
+      const net = await network(file, f);
+      const x = await loadImage(image, net);
+      const { result, maps } = await activations(net, x, { layer: f.layer, top: f.top });
+      const out = outFile(f, 'activations', result.layer);
+      write(await renderMaps(maps, f.normalize), out);
+      report(f, out, { image, ...result }, [
+        `${net.name} ${result.layer}: ${result.shape.join('×')}, ${result.silent} channels silent on this image`,
+        `  top channels by mean: ${result.top.slice(0, 8).map((t) => `${t.channel} (${t.mean.toPrecision(3)})`).join(', ')}`,
+      ]);
+    });
+}
+
+function projectCommand(name: string, mode: Mode, description: string): Command {
+  return common(new Command(name).description(description), name)
+    .argument('<image>', 'an image file (centre-cropped to the input size)')
+    .option('--layer <name>', mode === 'deconvnet' ? 'layer (default: the last with feature maps)' : "layer, or 'logits' (default)")
+    .addOption(new Option('--channel <list>', 'channels to project, e.g. 5 or 0,3 or 0-7 (classes for logits)').argParser(channelList))
+    .addOption(new Option('--count <n>', 'without --channel: the n strongest channels').argParser(positiveInt).default(mode === 'deconvnet' ? 8 : 1))
+    .addOption(new Option('--batch <n>', 'projections per run').argParser(positiveInt).default(4))
+    .action(async (file: string, image: string, f: Common & { channel?: number[]; count: number; batch: number }) => {
+      const net = await network(file, f);
+      const x = await loadImage(image, net);
+      const { result, projections } = await projectImage(net, x, {
+        mode,
+        ...(f.layer !== undefined ? { layer: f.layer } : {}),
+        ...(f.channel ? { channels: f.channel } : {}),
+        count: f.count,
+        batch: f.batch,
+      });
+      const out = outFile(f, name, result.layer);
+      write(await renderProjections(net, x, mode, projections), out);
+      report(f, out, { image, ...result }, [
+        `${net.name} ${result.layer} (${mode}): predicted ${result.predicted.class} (${pct(result.predicted.probability)})`,
+        ...result.units.map((u) => `  channel ${u.channel} at [${u.position.join(', ')}]: activation ${u.activation.toPrecision(4)}`),
+      ]);
+    });
+}
+
+function topCommand(): Command {
+  return common(new Command('top').description("for each channel, the dataset images that excite it most, with their deconvnet projections (ZF Fig. 2)"), 'top')
+    .requiredOption('--layer <name>', 'layer with feature maps')
+    .addOption(new Option('--channel <list>', 'channels, e.g. 0-3').argParser(channelList).default([0, 1, 2, 3]))
+    .addOption(new Option('-k, --k <n>', 'images per channel').argParser(positiveInt).default(9))
+    .option('--data <spec>', "'synthetic' (default), idx:DIR, cifar:DIR or an ImageFolder DIR")
+    .addOption(new Option('--split <name>', 'train | val').argParser(choice(['train', 'val'] as const)).default('val'))
+    .addOption(new Option('--limit <n>', 'images searched (0: all)').argParser(nonNegInt).default(500))
+    .addOption(new Option('--batch <n>', 'images per run').argParser(positiveInt).default(8))
+    .action(async (file: string, f: Common & { layer: string; channel: number[]; k: number; data?: string; split: 'train' | 'val'; limit: number; batch: number }) => {
+      const net = await network(file, f);
+      let ds: Dataset;
+      try {
+        ds = (await openDataset(f.data, { channels: net.channels === 1 ? 1 : 3 }))[f.split];
+      } catch (e) {
+        if (e instanceof DataError) throw new UsageError(e.message);
+        throw e;
+      }
+      // Evenly spaced over the split, so every class is in the sample, not just the first ones.
+      if (f.limit && ds.length > f.limit) ds = subset(ds, Array.from({ length: f.limit }, (_, i) => Math.floor((i * ds.length) / f.limit)));
+      const { result, png } = await topActivations(net, ds, { layer: f.layer, channels: f.channel, k: f.k, mode: 'deconvnet', batch: f.batch });
+      const out = outFile(f, 'top', result.layer);
+      write(png, out);
+      report(f, out, result, [
+        `${net.name} ${result.layer}: ${result.images} images searched`,
+        ...result.channels.map((c) => `  channel ${c.channel}: ${c.hits.map((h) => h.activation.toPrecision(3)).join(' ')}`),
+      ]);
+    });
+}
+
+function occlusionCommand(): Command {
+  return common(new Command('occlusion').description('slide a grey square: class probability and strongest feature map per position (ZF Fig. 7)'), 'occlusion')
+    .argument('<image>', 'an image file (centre-cropped to the input size)')
+    .option('--layer <name>', 'layer of the feature map (default: the last with feature maps)')
+    .option('--class <c>', 'class index or name (default: the predicted class)')
+    .addOption(new Option('--size <px>', 'side of the grey square (default input/5)').argParser(positiveInt))
+    .addOption(new Option('--stride <px>', 'step between positions (default size/2)').argParser(positiveInt))
+    .addOption(new Option('--batch <n>', 'occluded copies per run').argParser(positiveInt).default(16))
+    .action(async (file: string, image: string, f: Common & { class?: string; size?: number; stride?: number; batch: number }) => {
+      const net = await network(file, f);
+      const x = await loadImage(image, net);
+      const d = defaultOcclusion(net.inputSize);
+      const size = f.size ?? d.size;
+      let target: number | undefined;
+      if (f.class !== undefined) {
+        const byName = net.classes?.indexOf(f.class) ?? -1;
+        target = byName >= 0 ? byName : /^\d+$/.test(f.class) ? Number(f.class) : NaN;
+        if (Number.isNaN(target)) throw new UsageError(`Expected a class index or one of ${net.classes?.join(', ') ?? '(no class names)'} for --class but received ${JSON.stringify(f.class)}`);
+      }
+      const r = await occlusion(net, x, {
+        size,
+        stride: f.stride ?? (f.size === undefined ? d.stride : Math.max(1, Math.round(size / 2))),
+        batch: f.batch,
+        ...(f.layer !== undefined ? { layer: f.layer } : {}),
+        ...(target !== undefined ? { target } : {}),
+      });
+      const out = outFile(f, 'occlusion', r.layer);
+      write(await renderOcclusion(net, x, r), out);
+      report(f, out, { image, ...r }, [
+        `${net.name}: class ${r.class.name} at ${pct(r.clean)} on the clean image (predicted ${net.classes?.[r.predicted] ?? r.predicted})`,
+        `  ${r.starts.length}×${r.starts.length} positions of a ${r.size}px square: lowest ${pct(r.peak.probability)} at top ${r.peak.top}, left ${r.peak.left}`,
+        `  strongest ${r.layer} feature map: channel ${r.channel}`,
+      ]);
+    });
+}
+
+export function makeVisualizeCommand(): Command {
+  return new Command('visualize')
+    .description('see inside a trained network: filters, activations, deconvnet, saliency, guided backprop, top images, occlusion (PNG)')
+    .addCommand(filtersCommand())
+    .addCommand(activationsCommand())
+    .addCommand(projectCommand('deconvnet', 'deconvnet', "project channels' strongest activations to pixels (Zeiler & Fergus deconvnet)"))
+    .addCommand(projectCommand('saliency', 'gradient', 'gradient of a class score (or unit) w.r.t. the pixels, max |·| over colour'))
+    .addCommand(projectCommand('guided', 'guided', 'guided backpropagation of a class score (or unit)'))
+    .addCommand(topCommand())
+    .addCommand(occlusionCommand());
+}
