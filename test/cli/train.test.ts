@@ -1,0 +1,116 @@
+/**
+ * `ilsvrc train` as a user runs it, in child processes: a shortened demo learns; a run killed with
+ * SIGKILL mid-epoch and resumed ends with exactly the weights of an uninterrupted run; SIGINT writes
+ * a checkpoint and exits 0; a diverging loss stops with the step named; bad flags are one line.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { loadCheckpoint } from '../../src/runtime/checkpoint.js';
+import { readEvents } from '../../src/train/tensorboard.js';
+import { assertUsageError, ilsvrc, MAIN } from './run.js';
+
+const root = mkdtempSync(join(tmpdir(), 'ilsvrc-train-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** A tiny VGG on the synthetic shapes: a few seconds per run. */
+const TINY = ['train', 'vgg-a', '--data', 'synthetic', '--width', '0.0625', '--input-size', '32', '--init', 'kaiming', '--batch-size', '16', '--threads', '1', '--seed', '5', '--steps-per-run', '3'];
+
+function lastJson(stdout: string): Record<string, unknown> {
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+}
+
+function sameParams(a: string, b: string): void {
+  const x = loadCheckpoint(a);
+  const y = loadCheckpoint(b);
+  assert.equal(y.state.step, x.state.step);
+  assert.equal(y.state.rng, x.state.rng);
+  for (const [name, p] of x.state.params) assert.ok(Buffer.from(p.buffer, p.byteOffset, p.byteLength).equals(Buffer.from(y.state.params.get(name)!.buffer, y.state.params.get(name)!.byteOffset, y.state.params.get(name)!.byteLength)), `${name} differs`);
+  for (const [name, s] of x.state.states) assert.deepEqual(y.state.states.get(name), s, name);
+}
+
+test('the demo, shortened to 4 epochs, learns above chance and writes every output', async () => {
+  const out = join(root, 'demo');
+  const r = await ilsvrc(['train', '--epochs', '4', '--out', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const j = lastJson(r.stdout);
+  assert.equal(j['epochs'], 4);
+  // 8 classes: chance is 12.5 %.
+  assert.ok((j['best_top1'] as number) >= 0.2, `best top-1 ${j['best_top1']}`);
+  for (const f of ['last.safetensors', 'best.safetensors', 'metrics.jsonl', 'metrics.csv', 'loss.png', 'accuracy.png', 'lr.png', 'classes.json']) assert.ok(existsSync(join(out, f)), f);
+  assert.match(r.stderr, /epoch 4\/4: train loss [\d.]+ top-1 [\d.]+% \| val loss/);
+  assert.equal(readFileSync(join(out, 'metrics.csv'), 'utf8').trim().split('\n').length, 5);
+  // TensorBoard: the event file parses with its CRCs checked, and holds the curves.
+  const ev = readdirSync(out).find((f) => f.startsWith('events.out.tfevents.'));
+  assert.ok(ev);
+  const tags = new Set(readEvents(join(out, ev)).flatMap((e) => e.scalars.map((s) => s.tag)));
+  for (const t of ['train/loss', 'train/lr', 'val/top1', 'val/top5']) assert.ok(tags.has(t), t);
+});
+
+test('kill -9 mid-epoch, then --resume: the same final weights as an uninterrupted run', async () => {
+  const args = [...TINY, '--max-steps', '30', '--checkpoint-every', '3'];
+  const straight = join(root, 'straight');
+  const r = await ilsvrc([...args, '--out', straight]);
+  assert.equal(r.code, 0, r.stderr);
+
+  const killed = join(root, 'killed');
+  const child = spawn(process.execPath, [MAIN, ...args, '--out', killed], { stdio: 'ignore' });
+  const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_c, sig) => res(sig)));
+  const ckpt = join(killed, 'last.safetensors');
+  while (!existsSync(ckpt)) await new Promise((res) => setTimeout(res, 5));
+  child.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+  const at = loadCheckpoint(ckpt).meta;
+  assert.ok(at.step < 30 && at.batchInEpoch > 0, `killed at step ${at.step}, batch ${at.batchInEpoch}: mid-epoch`);
+
+  const resumed = await ilsvrc(['train', '--resume', ckpt, '--threads', '1']);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resuming vgg-a/);
+  sameParams(join(straight, 'last.safetensors'), ckpt);
+});
+
+test('SIGINT finishes the current run, writes a checkpoint and exits 0', async () => {
+  const out = join(root, 'sigint');
+  const child = spawn(process.execPath, [MAIN, ...TINY, '--epochs', '50', '--out', out, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  const code = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+  while (!stderr.includes('training vgg-a')) await new Promise((res) => setTimeout(res, 20));
+  await new Promise((res) => setTimeout(res, 2500));
+  child.kill('SIGINT');
+  assert.equal(await code, 0, stderr);
+  assert.match(stderr, /SIGINT: finishing the current run/);
+  assert.match(stderr, /continue with: ilsvrc train --resume/);
+  assert.equal(lastJson(stdout)['reason'], 'interrupted');
+  const meta = loadCheckpoint(join(out, 'last.safetensors')).meta;
+  assert.equal(meta.model, 'vgg-a');
+  assert.ok(meta.step >= 0);
+});
+
+test('a diverging loss stops with the step named, exit 2, the last good checkpoint kept', async () => {
+  const out = join(root, 'nan');
+  const r = await ilsvrc([...TINY, '--lr', '1000000', '--max-steps', '60', '--checkpoint-every', '3', '--out', out]);
+  assert.equal(r.code, 2, r.stderr);
+  const line = r.stderr.trim().split('\n').pop() ?? '';
+  assert.match(line, /^ilsvrc: Expected a finite training loss but received (NaN|Infinity|-Infinity) at step \d+/);
+  const step = Number(/at step (\d+)/.exec(line)?.[1]);
+  if (existsSync(join(out, 'last.safetensors'))) {
+    const meta = loadCheckpoint(join(out, 'last.safetensors')).meta;
+    assert.ok(meta.step < step, `checkpoint at ${meta.step}, before the bad step ${step}`);
+  }
+});
+
+test('bad flags: one line, exit 2', async () => {
+  assertUsageError(await ilsvrc(['train', '--lr', 'fast']), 'Expected a positive number for --lr but received "fast"');
+  assertUsageError(await ilsvrc(['train', '--device', 'cuda:0']), '--device', 'not available in this build');
+  assertUsageError(await ilsvrc(['train', '--schedule', 'linear']), '--schedule');
+  assertUsageError(await ilsvrc(['train', 'vgg-z']), 'model');
+  assertUsageError(await ilsvrc(['train', 'vgg-a', '--data', join(root, 'no-such-dir')]), 'does not exist');
+  assertUsageError(await ilsvrc(['train', '--resume', join(root, 'none.safetensors')]), '--resume');
+  assertUsageError(await ilsvrc([...TINY, '--freeze', 'conv9']), '--freeze');
+});
