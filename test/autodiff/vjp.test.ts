@@ -1,9 +1,9 @@
 /** Every vector-Jacobian rule against finite differences, on tiny shapes. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Value } from '../../src/graph/graph.js';
+import type { OpDef, Value } from '../../src/graph/graph.js';
 import { conv } from '../../src/ops/conv.js';
-import { add, div, exp, greater, identity, log, mul, neg, relu, sqrt, sub, where } from '../../src/ops/elementwise.js';
+import { add, div, exp, greater, identity, log, mul, neg, relu, Relu, sqrt, sub, where, type NoAttrs } from '../../src/ops/elementwise.js';
 import { differentiableOps } from '../../src/ops/index.js';
 import { gemm } from '../../src/ops/linalg.js';
 import { lrn } from '../../src/ops/lrn.js';
@@ -162,4 +162,12 @@ test('a small network end to end: conv → relu → LRN → max pool → fc', as
 test('every registered gradient rule has a finite-difference check above', () => {
   const missing = differentiableOps().filter((op) => !covered.has(op));
   assert.deepEqual(missing, [], `rules without a gradient check: ${missing.join(', ')}`);
+});
+
+test('the check catches a wrong rule (ReLU without its mask)', async () => {
+  const WrongRelu: OpDef<NoAttrs> = { ...Relu, vjp: (_node, [dy]) => [dy] };
+  await assert.rejects(
+    gradcheck((x) => x.graph.add1(WrongRelu, [x], {}), [{ shape: [2, 6], data: separated(12) }], { dtype: 'float64' }),
+    /autodiff .* vs finite difference/,
+  );
 });
