@@ -96,6 +96,6 @@ export async function renderProjections(net: Network, x: Float32Array, mode: Mod
   const s = net.inputSize;
   const image: Raster = { rgb: toRgb(x, net.channels, s), width: s, height: s };
   const tiles = [rasterTile(image), ...projections.map((p) => stretch(projectionTile(p, net.channels, s, mode === 'gradient')))];
-  const r = gridRaster(tiles, { normalize: 'none', cols: Math.min(tiles.length, 8), pad: 2 });
+  const r = gridRaster(tiles, { normalize: 'none', cols: Math.min(tiles.length, 8), pad: 2, scale: Math.max(1, Math.round(96 / s)) });
   return toPng(r.rgb, r.width, r.height);
 }
