@@ -11,7 +11,7 @@ import { DataError, openDataset, type DatasetSplits, type TrainRecipe } from '..
 import { initParams } from '../graph/init.js';
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../optim/optimizer.js';
 import { loadCheckpoint, type Checkpoint } from '../runtime/checkpoint.js';
-import { resolveDevice } from '../runtime/device.js';
+import { defaultStepsPerRun, probeDevice, resolveDevice, type Device } from '../runtime/device.js';
 import { fit, FILES, type FitConfig, type FitResult } from '../train/fit.js';
 import { DEFAULT_SCHEDULE, parseMilestones, SCHEDULES, type ScheduleConfig, type ScheduleKind } from '../train/schedule.js';
 import { expected, UsageError } from '../util/errors.js';
@@ -63,7 +63,7 @@ interface TrainFlags extends ModelFlags {
   out?: string;
   resume?: string | true;
   maxSteps: number;
-  stepsPerRun: number;
+  stepsPerRun?: number;
   checkpointEvery: number;
   earlyStop: number;
   init?: ModelOptions['init'];
@@ -102,13 +102,13 @@ export function makeTrainCommand(): Command {
     .addOption(new Option('--label-smoothing <x>', 'label smoothing ε').argParser(rate).default(0))
     .addOption(new Option('--aux-weight <x>', "GoogLeNet auxiliary loss weight (with --aux; the graph's is the paper's 0.3)").argParser(nonNeg))
     .addOption(new Option('--augment <preset>', "alexnet | vgg | googlenet | cifar | none (default: the paper's)").argParser(choice(['alexnet', 'vgg', 'googlenet', 'cifar', 'none'] as const)))
-    .option('--device <dev>', 'cpu (cuda[:N] and webgpu are not in this build)', 'cpu')
+    .option('--device <dev>', 'cpu | cuda[:N] | webgpu (README "GPU and Docker")', 'cpu')
     .addOption(new Option('--threads <n>', 'ORT intra-op threads (0: all cores)').argParser(nonNegInt).default(0))
     .addOption(new Option('--seed <n>', 'seed of weights, shuffles, augmentation, dropout').argParser(seed).default(0))
     .option('--out <dir>', 'output folder (default runs/<model>-<time>)')
     .option('--resume [ckpt]', 'continue a run (default: <out>/last.safetensors)')
     .addOption(new Option('--max-steps <n>', 'stop after this many optimizer steps').argParser(nonNegInt).default(0))
-    .addOption(new Option('--steps-per-run <k>', 'optimizer steps per session run (ONNX Loop)').argParser(positiveInt).default(4))
+    .addOption(new Option('--steps-per-run <k>', 'optimizer steps per session run (ONNX Loop; default 4 on cpu, 1 on webgpu, by memory on cuda)').argParser(positiveInt))
     .addOption(new Option('--checkpoint-every <steps>', 'also write last.safetensors every N steps').argParser(nonNegInt).default(0))
     .addOption(new Option('--early-stop <epochs>', 'stop after N epochs without a better val top-1').argParser(nonNegInt).default(0))
     .option('--from <ckpt>', 'initial weights from a checkpoint (transfer learning)')
@@ -133,11 +133,11 @@ async function openData(spec: string | undefined, seedValue: number): Promise<Da
   }
 }
 
-function checkDevice(d: string): void {
-  // Spec errors and the CUDA install hint (libraries missing) come from resolveDevice.
-  if (resolveDevice(d).device.kind === 'cpu') return;
-  if (/^cuda(:\d+)?$/.test(d) || d === 'webgpu') throw new UsageError(`Expected --device cpu but received "${d}": the ${d.split(':')[0]} execution provider is not available in this build`);
-  throw expected('cpu, cuda[:N] or webgpu', '--device', d);
+/** Checks --device before any data is read: a missing provider is one line, exit 2. */
+async function checkDevice(d: string, threads: number): Promise<Device> {
+  const r = resolveDevice(d, threads > 0 ? { threads } : {});
+  await probeDevice(r);
+  return r.device;
 }
 
 function readCheckpoint(path: string, flag: string): Checkpoint {
@@ -161,12 +161,14 @@ export function frozenNames(spec: ModelSpec, opts: ModelOptions, what: string): 
 }
 
 async function runTrain(name: string | undefined, flags: TrainFlags, given: (opt: string) => boolean): Promise<number> {
-  checkDevice(flags.device);
+  const device = await checkDevice(flags.device, flags.threads);
+  // --resume --out DIR on a first run (a restarted job) starts the run.
+  const fresh = flags.resume === true && flags.out !== undefined && !existsSync(join(flags.out, FILES.last));
   let resume: Checkpoint | undefined;
   let config: FitConfig;
   let dataSpec = flags.data;
   let out = flags.out;
-  if (flags.resume !== undefined) {
+  if (flags.resume !== undefined && !fresh) {
     const path = typeof flags.resume === 'string' ? flags.resume : out !== undefined ? join(out, FILES.last) : undefined;
     if (path === undefined) throw new UsageError('Expected --resume <ckpt> or --out <dir> holding last.safetensors but received neither');
     resume = readCheckpoint(path, '--resume');
@@ -181,6 +183,8 @@ async function runTrain(name: string | undefined, flags: TrainFlags, given: (opt
     if (given('workers')) config.loaderWorkers = flags.workers;
     if (given('checkpointEvery')) config.checkpointEvery = flags.checkpointEvery;
     if (flags.inProcess) config.worker = false;
+    if (given('device')) config.device = flags.device;
+    config.device ??= 'cpu';
     dataSpec ??= args.data;
     out ??= args.out ?? join(path, '..');
   } else {
@@ -223,10 +227,12 @@ async function runTrain(name: string | undefined, flags: TrainFlags, given: (opt
     if (flags.freeze !== undefined) frozen = frozenNames(spec, mo, flags.freeze);
     if (flags.resetClassifier && flags.from === undefined) throw new UsageError('Expected --from <ckpt> with --reset-classifier but received none');
     if (flags.from !== undefined) init = transferWeights(spec, mo, readCheckpoint(flags.from, '--from'), flags.from, flags.resetClassifier === true, flags.seed);
+    const batch = flags.batchSize ?? (demo ? DEMO.batch : r.batchSize);
     config = {
+      device: device.text,
       model: spec.name,
       modelOptions: mo,
-      batch: flags.batchSize ?? (demo ? DEMO.batch : r.batchSize),
+      batch,
       accum: flags.accum,
       epochs: flags.epochs ?? (demo ? DEMO.epochs : 10),
       optimizer,
@@ -235,7 +241,7 @@ async function runTrain(name: string | undefined, flags: TrainFlags, given: (opt
       frozen,
       seed: flags.seed,
       augment: flags.augment ?? (demo ? DEMO.augment : r.augment),
-      stepsPerRun: flags.stepsPerRun,
+      stepsPerRun: flags.stepsPerRun ?? defaultStepsPerRun(device, { model: spec.name, modelOptions: mo, batch, optimizer }).k,
       maxSteps: flags.maxSteps,
       checkpointEvery: flags.checkpointEvery,
       earlyStop: flags.earlyStop,

@@ -14,6 +14,7 @@ import type { OptimizerConfig } from '../optim/optimizer.js';
 import { writeChartPng } from '../plot/chart.js';
 import { saveCheckpoint, type Checkpoint, type CheckpointMeta } from '../runtime/checkpoint.js';
 import type { StepMetrics, TrainingConfig, TrainingState } from '../runtime/training-session.js';
+import { resolveDevice } from '../runtime/device.js';
 import { openSession, type SessionHandle } from '../runtime/worker-session.js';
 import { UsageError } from '../util/errors.js';
 import { ensureDir } from '../util/fsx.js';
@@ -48,6 +49,8 @@ export interface FitConfig {
   loaderWorkers: number;
   /** ORT intra-op threads (0: all cores). */
   threads: number;
+  /** --device: cpu, cuda[:N] or webgpu (src/runtime/device.ts). */
+  device: string;
   /** Run the session on a worker thread so loading and the display go on during a step. */
   worker: boolean;
 }
@@ -149,7 +152,7 @@ export function trainingConfig(c: FitConfig): TrainingConfig {
     labelSmoothing: c.labelSmoothing,
     frozen: c.frozen,
     seed: c.seed,
-    ...(c.threads > 0 ? { session: { threads: c.threads } } : {}),
+    session: resolveDevice(c.device ?? 'cpu', c.threads > 0 ? { threads: c.threads } : {}).session,
   };
 }
 

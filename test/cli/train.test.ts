@@ -107,7 +107,8 @@ test('a diverging loss stops with the step named, exit 2, the last good checkpoi
 
 test('bad flags: one line, exit 2', async () => {
   assertUsageError(await ilsvrc(['train', '--lr', 'fast']), 'Expected a positive number for --lr but received "fast"');
-  assertUsageError(await ilsvrc(['train', '--device', 'cuda:0']), '--device', 'not available in this build');
+  assertUsageError(await ilsvrc(['train', '--device', 'cuda:0']), '--device cuda:0', 'CUDA provider');
+  assertUsageError(await ilsvrc(['train', '--device', 'tpu']), '--device');
   assertUsageError(await ilsvrc(['train', '--schedule', 'linear']), '--schedule');
   assertUsageError(await ilsvrc(['train', 'vgg-z']), 'model');
   assertUsageError(await ilsvrc(['train', 'vgg-a', '--data', join(root, 'no-such-dir')]), 'does not exist');
