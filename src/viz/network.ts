@@ -60,7 +60,7 @@ function initializerData(t: TensorProto): Float32Array | undefined {
   if (t.rawData) {
     const r = t.rawData;
     if (r.byteOffset % 4 === 0) return new Float32Array(r.buffer, r.byteOffset, r.byteLength / 4);
-    return new Float32Array(r.slice().buffer);
+    return new Float32Array(new Uint8Array(r).buffer); // a copy: Buffer#slice would share the pool
   }
   return t.floatData ? Float32Array.from(t.floatData) : undefined;
 }
