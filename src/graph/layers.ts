@@ -7,7 +7,7 @@ import { conv } from '../ops/conv.js';
 import { gemm } from '../ops/linalg.js';
 import { relu, mul } from '../ops/elementwise.js';
 import { avgPool, globalAvgPool, maxPool } from '../ops/pool.js';
-import { lrn, type LrnAttrs } from '../ops/lrn.js';
+import { lrnComposite, type LrnAttrs } from '../ops/lrn.js';
 import { flatten } from '../ops/shape.js';
 import { pairOf } from '../ops/util.js';
 
@@ -80,7 +80,7 @@ export function gap(x: Value, name: string): Value {
 }
 
 export function norm(x: Value, name: string, a: LrnAttrs): Value {
-  return x.graph.scope(name, () => lrn(x, a));
+  return x.graph.scope(name, () => lrnComposite(x, a));
 }
 
 /**

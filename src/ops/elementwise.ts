@@ -99,8 +99,13 @@ export const Sqrt: OpDef<NoAttrs> = unary('Sqrt', (node, [dy]) => {
   return [div(dy, mul(y, scalarLike(y, 2)))];
 });
 
-/** Pow is used inside gradient rules only, so it carries no rule of its own. */
-export const Pow: OpDef<NoAttrs> = binary('Pow', undefined);
+// d(aᵇ)/da = b·aᵇ/a, taken from the output; the exponent is a constant here (no gradient).
+export const Pow: OpDef<NoAttrs> = binary('Pow', (node, [dy]) => {
+  const [a, b] = node.inputs;
+  const y = node.outputs[0];
+  if (!dy || !a || !b || !y) return [undefined, undefined];
+  return [unbroadcast(mul(dy, mul(b, div(y, a))), a.shape), undefined];
+});
 
 export const Greater: OpDef<NoAttrs> = binary('Greater', undefined, 'bool');
 export const Equal: OpDef<NoAttrs> = binary('Equal', undefined, 'bool');

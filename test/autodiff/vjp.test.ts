@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { OpDef, Value } from '../../src/graph/graph.js';
 import { conv } from '../../src/ops/conv.js';
-import { add, div, exp, greater, identity, log, mul, neg, relu, Relu, sqrt, sub, where, type NoAttrs } from '../../src/ops/elementwise.js';
+import { add, div, exp, greater, identity, log, mul, neg, pow, relu, Relu, sqrt, sub, where, type NoAttrs } from '../../src/ops/elementwise.js';
 import { differentiableOps } from '../../src/ops/index.js';
 import { gemm } from '../../src/ops/linalg.js';
-import { lrn } from '../../src/ops/lrn.js';
+import { lrn, lrnComposite } from '../../src/ops/lrn.js';
 import { avgPool, globalAvgPool, maxPool } from '../../src/ops/pool.js';
 import { concat, flatten, pad, reduceMean, reduceSum, reshape, slice, transpose } from '../../src/ops/shape.js';
 import { logSoftmax, softmax } from '../../src/ops/softmax.js';
@@ -56,6 +56,16 @@ test('LRN sizes 5 and 3', async () => {
   const x = { shape: [2, 7, 3, 3] };
   await gradcheck((v) => lrn(v, { size: 5, alpha: 0.05, beta: 0.75, bias: 2 }), [x], { dtype: 'float32' });
   await gradcheck((v) => lrn(v, { size: 3, alpha: 0.3, beta: 0.6, bias: 1 }), [x], { dtype: 'float32' });
+});
+
+test('LRN from primitives: equals the ONNX LRN op and has the same gradient', async () => {
+  const a = { size: 5, alpha: 0.05, beta: 0.75, bias: 2 };
+  await gradcheck((v) => lrnComposite(v, a), [{ shape: [2, 7, 3, 3] }], { dtype: 'float32' });
+  await gradcheck((v) => sub(lrnComposite(v, a), lrn(v, a)), [{ shape: [1, 6, 2, 2] }], { dtype: 'float32', atol: 1e-3 });
+});
+
+test('Pow w.r.t. its base (float64)', async () => {
+  await gradcheck((x) => pow(x, x.graph.floats([-0.75], [], 'float64')), [{ shape: [2, 3], data: [0.5, 1.2, 2, 0.7, 1.5, 3] }], { dtype: 'float64' });
 });
 
 test('MaxPool overlapping 3/2 and ceil mode with padding (float64)', async () => {
