@@ -9,7 +9,7 @@ import { choice, positiveInt } from './options.js';
 
 interface PredictFlags {
   top: number;
-  crop: 'center' | 'ten';
+  crop?: 'center' | 'ten' | 'full';
   json?: boolean;
 }
 
@@ -18,13 +18,13 @@ export interface Prediction {
   top: { class: string; index: number; probability: number }[];
 }
 
-export async function predict(file: string, images: readonly string[], o: { top: number; crop: 'center' | 'ten' }): Promise<Prediction[]> {
+export async function predict(file: string, images: readonly string[], o: { top: number; crop?: 'center' | 'ten' | 'full' | undefined }): Promise<Prediction[]> {
   for (const img of images) if (!existsSync(img)) throw new UsageError(`Expected an image file but ${img} does not exist`);
   const m = await openInference(file);
   try {
     const channels = m.options.channels === 1 ? 1 : 3;
     const ds = new FileDataset([...images], new Int32Array(images.length));
-    const loader = new Loader(ds, Transforms.eval(o.crop, { size: m.options.inputSize, channels }), { batchSize: 16, shuffle: false, seed: 0, dropLast: false, channels });
+    const loader = new Loader(ds, Transforms.eval(o.crop === undefined ? m.view : o.crop === 'full' ? 'none' : o.crop, { size: m.options.inputSize, channels }), { batchSize: 16, shuffle: false, seed: 0, dropLast: false, channels });
     const out: Prediction[] = [];
     const C = m.options.classes;
     for await (const b of loader.epoch(0)) {
@@ -54,7 +54,7 @@ export function makePredictCommand(): Command {
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
     .argument('<images...>', 'image files')
     .addOption(new Option('--top <k>', 'classes to show per image').argParser(positiveInt).default(5))
-    .addOption(new Option('--crop <mode>', 'center | ten (softmax averaged over the crops)').argParser(choice(['center', 'ten'] as const)).default('center'))
+    .addOption(new Option('--crop <mode>', 'center | ten (softmax averaged) | full; default: as trained').argParser(choice(['center', 'ten', 'full'] as const)))
     .option('--json', 'one JSON array of {image, top: [{class, index, probability}]}')
     .action(async (file: string, images: string[], f: PredictFlags) => {
       const preds = await predict(file, images, f);

@@ -9,7 +9,7 @@
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelOptions } from '../../graphs/index.js';
-import { Loader, Transforms, writeClassIndex, type Batch, type DatasetSplits, type TrainRecipe } from '../data/index.js';
+import { Loader, Transforms, writeClassIndex, type Batch, type DatasetSplits, type EvalRecipe, type TrainRecipe } from '../data/index.js';
 import type { OptimizerConfig } from '../optim/optimizer.js';
 import { writeChartPng } from '../plot/chart.js';
 import { saveCheckpoint, type Checkpoint, type CheckpointMeta } from '../runtime/checkpoint.js';
@@ -120,6 +120,15 @@ export const FILES = {
   classes: 'classes.json',
 } as const;
 
+/**
+ * The validation view that matches a training preset: the papers' crops come from a larger
+ * resize, so a center crop; `cifar` and `none` see the whole image resized, and a center crop
+ * would zoom in by 256/224.
+ */
+export function evalViewFor(augment: TrainRecipe): EvalRecipe {
+  return augment === 'cifar' || augment === 'none' ? 'none' : 'center';
+}
+
 /** Optimizer steps per epoch: whole steps of `accum` full batches. */
 export function stepsPerEpoch(trainSize: number, batch: number, accum: number): number {
   return Math.floor(Math.floor(trainSize / batch) / accum);
@@ -171,7 +180,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     workers: c.loaderWorkers,
   });
   // Padded to a constant batch so validation compiles one session; only the real rows count.
-  const val = new Loader(o.data.val, Transforms.eval('center', { size, channels }), {
+  const val = new Loader(o.data.val, Transforms.eval(evalViewFor(c.augment), { size, channels }), {
     batchSize: c.batch,
     shuffle: false,
     seed: c.seed,

@@ -6,18 +6,21 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { buildModel, modelOptions, findModel, type ModelOptions } from '../../graphs/index.js';
-import { readClassIndex } from '../data/index.js';
+import { readClassIndex, type EvalRecipe, type TrainRecipe } from '../data/index.js';
 import { decodeModel } from '../onnx/proto.js';
 import { loadCheckpoint } from '../runtime/checkpoint.js';
 import { exportInferenceModel, METADATA } from '../runtime/export.js';
 import { createSession, tensor, type OrtSession } from '../runtime/ort.js';
 import { UsageError } from '../util/errors.js';
+import { evalViewFor } from './fit.js';
 
 export interface InferenceModel {
   model: string;
   options: ModelOptions;
   /** Class names when the checkpoint or a classes.json beside the file has them. */
   classes: string[] | undefined;
+  /** The view that matches how it was trained (a checkpoint knows its augmentation; ONNX: center). */
+  view: EvalRecipe;
   session: OrtSession;
   /** Logits [rows, classes] of x [rows, C, H, W]. */
   logits(x: Float32Array, rows: number): Promise<Float32Array>;
@@ -30,6 +33,7 @@ export async function openInference(file: string, o: { threads?: number } = {}):
   let model: string;
   let options: ModelOptions;
   let classes: string[] | undefined;
+  let view: EvalRecipe = 'center';
   if (file.toLowerCase().endsWith('.onnx')) {
     bytes = readFileSync(file);
     let props: Record<string, string>;
@@ -48,6 +52,8 @@ export async function openInference(file: string, o: { threads?: number } = {}):
     model = ck.meta.model;
     options = modelOptions(findModel(model), { ...ck.meta.modelOptions, aux: false });
     classes = ck.meta.classes;
+    const augment = (ck.meta.extra?.['fit'] as { augment?: TrainRecipe } | undefined)?.augment;
+    if (augment !== undefined) view = evalViewFor(augment);
     bytes = exportInferenceModel(buildModel(model, options, { training: false }), ck.state.params);
   }
   const beside = join(dirname(file), 'classes.json');
@@ -58,6 +64,7 @@ export async function openInference(file: string, o: { threads?: number } = {}):
     model,
     options,
     classes,
+    view,
     session,
     async logits(x, rows) {
       const out = await session.run({ input: tensor('float32', x, [rows, channels, inputSize, inputSize]) });
