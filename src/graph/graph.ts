@@ -67,7 +67,7 @@ export interface OpDef<A> {
   onnxAttrs(attrs: A): OnnxAttrs;
   /** Multiply–accumulates for one run of the node (batch as built). */
   macs?(node: OpNode<A>): number;
-  window?(node: OpNode<A>): Window;
+  window?(node: OpNode<A>): Window | undefined;
   /** Receptive field becomes the whole input (fully connected, global pooling). */
   readonly global?: boolean;
   /**

@@ -21,6 +21,8 @@ export interface PoolAttrs {
 }
 export interface AvgPoolAttrs extends PoolAttrs {
   countIncludePad: boolean;
+  /** The pooled axis holds channels (LRN's window sum), so it widens no receptive field. */
+  overChannels?: boolean;
 }
 
 /** Output size with PyTorch's/ORT's ceil rule: the last window must start inside input + left pad. */
@@ -78,7 +80,7 @@ export const AveragePool: OpDef<AvgPoolAttrs> = {
     return [{ dtype: req(inputs, 0, 'X').dtype, shape: poolShape(req(inputs, 0, 'X'), a) }];
   },
   onnxAttrs: (a) => ({ ...poolAttrs(a), count_include_pad: attr.int(a.countIncludePad ? 1 : 0) }),
-  window: (node) => poolWindow(node.attrs),
+  window: (node) => (node.attrs.overChannels ? undefined : poolWindow(node.attrs)),
   vjp(node, [dy]) {
     const x = req(node.inputs, 0, 'X');
     if (!dy) return [undefined];
