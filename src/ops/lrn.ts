@@ -7,7 +7,7 @@
  */
 import { attr, type OpDef, type Value } from '../graph/graph.js';
 import { expectRank, req } from './util.js';
-import { reshape } from './shape.js';
+import { reshape, reshapeKeepBatch } from './shape.js';
 import { add, div, mul, pow, scalarLike, scale, sub } from './elementwise.js';
 import { conv } from './conv.js';
 import { avgPool } from './pool.js';
@@ -66,12 +66,12 @@ export function lrnComposite(x: Value, a: LrnAttrs): Value {
   if (!Number.isInteger(a.size) || a.size < 1 || a.size % 2 === 0) {
     throw new Error(`LRN size must be an odd positive integer, got ${a.size}`);
   }
-  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const [, c, h, w] = x.shape as [number, number, number, number];
   const lo = Math.floor((a.size - 1) / 2);
   const hi = Math.ceil((a.size - 1) / 2);
-  const sq = reshape(mul(x, x), [n, 1, c, h * w]);
+  const sq = reshapeKeepBatch(mul(x, x), [1, c, h * w]);
   const mean = avgPool(sq, { kernel: [a.size, 1], strides: [1, 1], pads: [lo, 0, hi, 0], ceil: false, countIncludePad: true, overChannels: true });
   // (α/n)·Σ = α·mean
-  const s = add(scale(reshape(mean, x.shape), a.alpha), scalarLike(x, a.bias));
+  const s = add(scale(reshapeKeepBatch(mean, [c, h, w]), a.alpha), scalarLike(x, a.bias));
   return mul(x, pow(s, scalarLike(x, -a.beta)));
 }

@@ -15,7 +15,8 @@ export const Reshape: OpDef<NoAttrs> = {
   type: 'Reshape',
   infer(inputs) {
     const x = req(inputs, 0, 'data');
-    const target = constInts(inputs[1], 'shape');
+    // 0 copies the input's dimension (ONNX's default allowzero = 0): batch-agnostic reshapes.
+    const target = constInts(inputs[1], 'shape').map((d, i) => (d === 0 ? (x.shape[i] ?? 0) : d));
     const known = target.filter((d) => d !== -1);
     const free = target.length - known.length;
     const shape = [...target];
@@ -231,6 +232,8 @@ export const ReduceMax = reduceDef('ReduceMax');
 
 // ---- emitters ----
 export const reshape = (x: Value, shape: readonly number[]): Value => x.graph.add1(Reshape, [x, x.graph.ints(shape)], {});
+/** Reshape that keeps dim 0 symbolic (written as 0), so exported models take any batch size. */
+export const reshapeKeepBatch = (x: Value, rest: readonly number[]): Value => x.graph.add1(Reshape, [x, x.graph.ints([0, ...rest])], {});
 export const flatten = (x: Value, axis = 1): Value => x.graph.add1(Flatten, [x], { axis });
 export const transpose = (x: Value, perm: readonly number[]): Value => x.graph.add1(Transpose, [x], { perm });
 export const concat = (xs: readonly Value[], axis: number): Value => {
