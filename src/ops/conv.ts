@@ -139,6 +139,13 @@ export function convWeightGrad(x: Value, dy: Value, wShape: readonly number[], a
   }
   const grp = a.group;
   const mg = m / grp;
+  if (l < mg) {
+    // Small maps, many filters: fold the batch into one contraction of length n·l, which is a far
+    // better-shaped GEMM than n products of depth l, and needs no (n, cg·kk, mg) partial sums.
+    const dyF = reshape(transpose(reshape(dy, [n, grp, mg, l]), [1, 2, 0, 3]), [grp, mg, n * l]);
+    const colsF = reshape(transpose(reshape(cols, [n, grp, cg * kk, l]), [1, 2, 0, 3]), [grp, cg * kk, n * l]);
+    return reshape(matmul(dyF, transpose(colsF, [0, 2, 1])), [m, cg, kh, kw]);
+  }
   const colsG = reshape(cols, [n, grp, cg * kk, l]);
   const dyT = transpose(reshape(dy, [n, grp, mg, l]), [0, 1, 3, 2]); // [n, grp, l, mg]
   const prod = reduceSum(matmul(colsG, dyT), [0]); // [grp, cg·kk, mg]

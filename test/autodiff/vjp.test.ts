@@ -42,6 +42,17 @@ test('Conv dilation 2 and asymmetric remainder with padding', async () => {
   });
 });
 
+test('Conv with more filters than positions (batch folded into one contraction), plain and grouped', async () => {
+  await gradcheck((x, w, b) => conv(x, w, b, convAttrs(2, 1)), [{ shape: [2, 3, 4, 4] }, { shape: [20, 3, 3, 3] }, { shape: [20] }], {
+    dtype: 'float32',
+    maxElements: 120,
+  });
+  await gradcheck((x, w) => conv(x, w, undefined, convAttrs(1, 1, 2)), [{ shape: [2, 4, 3, 3] }, { shape: [24, 2, 3, 3] }], {
+    dtype: 'float32',
+    maxElements: 120,
+  });
+});
+
 test('Conv 1×1 (im2col is the input itself)', async () => {
   await gradcheck((x, w, b) => conv(x, w, b, convAttrs(1, 0)), [{ shape: [2, 3, 4, 4] }, { shape: [5, 3, 1, 1] }, { shape: [5] }], {
     dtype: 'float32',
