@@ -72,6 +72,24 @@ export const Div: OpDef<NoAttrs> = binary('Div', (node, [dy]) => {
   return [unbroadcast(da, a.shape), unbroadcast(neg(mul(da, y)), b.shape)];
 });
 
+export const Sum: OpDef<NoAttrs> = {
+  type: 'Sum',
+  infer(inputs) {
+    const first = req(inputs, 0, 'data_0');
+    let shape: readonly number[] = first.shape;
+    inputs.forEach((_, i) => {
+      const v = req(inputs, i, `data_${i}`);
+      sameDtype(first, v, 'Sum');
+      shape = broadcastShapes(shape, v.shape);
+    });
+    return [{ dtype: first.dtype, shape }];
+  },
+  onnxAttrs: () => ({}),
+  vjp(node, [dy]) {
+    return node.inputs.map((x) => (dy && x ? unbroadcast(dy, x.shape) : undefined));
+  },
+};
+
 export const Neg: OpDef<NoAttrs> = unary('Neg', (_node, [dy]) => [dy ? neg(dy) : undefined]);
 
 export const Identity: OpDef<NoAttrs> = unary('Identity', (_node, [dy]) => [dy]);
@@ -149,6 +167,12 @@ export const add = (a: Value, b: Value): Value => a.graph.add1(Add, [a, b], none
 export const sub = (a: Value, b: Value): Value => a.graph.add1(Sub, [a, b], none);
 export const mul = (a: Value, b: Value): Value => a.graph.add1(Mul, [a, b], none);
 export const div = (a: Value, b: Value): Value => a.graph.add1(Div, [a, b], none);
+/** Elementwise sum of any number of tensors (one pass instead of a chain of Adds). */
+export function sumOf(xs: readonly Value[]): Value {
+  const first = xs[0];
+  if (!first) throw new Error('sumOf needs at least one input');
+  return xs.length === 1 ? first : first.graph.add1(Sum, xs, none);
+}
 export const neg = (x: Value): Value => x.graph.add1(Neg, [x], none);
 export const identity = (x: Value): Value => x.graph.add1(Identity, [x], none);
 export const relu = (x: Value): Value => x.graph.add1(Relu, [x], none);

@@ -1,7 +1,7 @@
 /** Every op family ilsvrc emits, in one explicit list (the gradient checks sweep it). */
 import type { OpDef } from '../graph/graph.js';
 import { Conv, ConvTranspose } from './conv.js';
-import { Add, Cast, Div, Equal, Exp, Greater, Identity, Log, Mul, Neg, Pow, Relu, Sqrt, Sub, Where } from './elementwise.js';
+import { Add, Cast, Div, Equal, Exp, Greater, Identity, Log, Mul, Neg, Pow, Relu, Sqrt, Sub, Sum, Where } from './elementwise.js';
 import { Gemm, MatMul } from './linalg.js';
 import { LRN } from './lrn.js';
 import { AveragePool, GlobalAveragePool, MaxPool, ScatterElements } from './pool.js';
@@ -31,6 +31,7 @@ export const OPS: readonly OpDef<never>[] = [
   Sub,
   Mul,
   Div,
+  Sum,
   Neg,
   Exp,
   Log,

@@ -8,7 +8,7 @@
  * AdamW decouples the decay: w −= lr·(m̂ / (√v̂ + ε) + λw).
  */
 import type { Value } from '../graph/graph.js';
-import { add, div, mul, scalarLike, scale, sqrt, sub } from '../ops/elementwise.js';
+import { add, div, mul, scalarLike, scale, sqrt, sub, sumOf } from '../ops/elementwise.js';
 
 export interface OptimizerConfig {
   kind: 'sgd' | 'nesterov' | 'adamw';
@@ -69,14 +69,16 @@ export function applyUpdate(
     if (wd > 0) step = add(step, scale(w, wd));
     return { param: sub(w, mul(step, lr)), states: [m, v] };
   }
-  const g = wd > 0 ? add(grad, scale(w, wd)) : grad;
-  if (c.momentum === 0) return { param: sub(w, mul(g, lr)), states: [] };
+  if (c.momentum === 0) return { param: sub(w, mul(wd > 0 ? add(grad, scale(w, wd)) : grad, lr)), states: [] };
   const v0 = states[0]!;
   if (c.convention === 'caffe') {
+    const g = wd > 0 ? add(grad, scale(w, wd)) : grad;
     const v = add(scale(v0, c.momentum), mul(g, lr));
     return { param: sub(w, v), states: [v] };
   }
-  const v = add(scale(v0, c.momentum), g);
-  const dir = c.kind === 'nesterov' ? add(g, scale(v, c.momentum)) : v;
+  // One variadic Sum instead of two Adds: the update is memory-bound, each pass over the weights counts.
+  const decay = wd > 0 ? [scale(w, wd)] : [];
+  const v = sumOf([scale(v0, c.momentum), grad, ...decay]);
+  const dir = c.kind === 'nesterov' ? sumOf([grad, ...decay, scale(v, c.momentum)]) : v;
   return { param: sub(w, mul(dir, lr)), states: [v] };
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { OpDef, Value } from '../../src/graph/graph.js';
 import { conv } from '../../src/ops/conv.js';
-import { add, div, exp, greater, identity, log, mul, neg, pow, relu, Relu, sqrt, sub, where, type NoAttrs } from '../../src/ops/elementwise.js';
+import { add, div, exp, greater, identity, log, mul, neg, pow, relu, Relu, sqrt, sub, sumOf, where, type NoAttrs } from '../../src/ops/elementwise.js';
 import { differentiableOps } from '../../src/ops/index.js';
 import { gemm } from '../../src/ops/linalg.js';
 import { lrn, lrnComposite } from '../../src/ops/lrn.js';
@@ -127,7 +127,7 @@ test('Gemm in every transpose combination, with bias (float64)', async () => {
   }
 });
 
-test('Add, Sub, Mul, Div with broadcasting; Neg, Exp, Log, Sqrt, Identity (float64)', async () => {
+test('Add, Sub, Mul, Div, Sum with broadcasting; Neg, Exp, Log, Sqrt, Identity (float64)', async () => {
   const a = { shape: [2, 3, 4] };
   const b = { shape: [3, 1] };
   const pos = { shape: [2, 3], data: [0.5, 1.2, 2, 0.7, 1.5, 3] };
@@ -136,6 +136,7 @@ test('Add, Sub, Mul, Div with broadcasting; Neg, Exp, Log, Sqrt, Identity (float
   await gradcheck((x, y) => mul(x, y), [a, b], { dtype: 'float64' });
   await gradcheck((x, y) => div(x, y), [a, { shape: [3, 1], data: [0.5, -1.5, 2] }], { dtype: 'float64' });
   await gradcheck((x) => neg(exp(x)), [a], { dtype: 'float64' });
+  await gradcheck((x, y, z) => sumOf([x, y, z]), [a, b, { shape: [4] }], { dtype: 'float64' });
   await gradcheck((x) => identity(log(x)), [pos], { dtype: 'float64' });
   await gradcheck((x) => sqrt(x), [pos], { dtype: 'float64' });
 });
