@@ -7,28 +7,37 @@ import torch
 import torch.nn as nn
 
 
-def alexnet(classes):
+def widen(n, width, multiple=1):
+    """ilsvrc's width multiplier: a positive multiple of `multiple` nearest to n·width."""
+    return max(multiple, int(round(n * width / multiple)) * multiple)
+
+
+def alexnet(classes, width=1.0, size=227, dropout=0.5):
+    c = lambda n: widen(n, width, 2)
     lrn = lambda: nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)
-    return nn.Sequential(
-        nn.Conv2d(3, 96, 11, 4), nn.ReLU(True), lrn(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(True), lrn(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(True),
-        nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(True),
-        nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(True), nn.MaxPool2d(3, 2),
-        nn.Flatten(), nn.Dropout(0.5), nn.Linear(9216, 4096), nn.ReLU(True),
-        nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(True), nn.Linear(4096, classes))
+    feats = nn.Sequential(
+        nn.Conv2d(3, c(96), 11, 4), nn.ReLU(True), lrn(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(c(96), c(256), 5, padding=2, groups=2), nn.ReLU(True), lrn(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(c(256), c(384), 3, padding=1), nn.ReLU(True),
+        nn.Conv2d(c(384), c(384), 3, padding=1, groups=2), nn.ReLU(True),
+        nn.Conv2d(c(384), c(256), 3, padding=1, groups=2), nn.ReLU(True), nn.MaxPool2d(3, 2), nn.Flatten())
+    flat = feats(torch.zeros(1, 3, size, size)).shape[1]
+    f = widen(4096, width)
+    return nn.Sequential(*feats, nn.Dropout(dropout), nn.Linear(flat, f), nn.ReLU(True),
+                         nn.Dropout(dropout), nn.Linear(f, f), nn.ReLU(True), nn.Linear(f, classes))
 
 
-def nin(classes):
+def nin(classes, width=1.0, size=224, dropout=0.5):
+    c = lambda n: widen(n, width)
     def block(cin, cout, k, s, p):
         return [nn.Conv2d(cin, cout, k, s, p), nn.ReLU(True), nn.Conv2d(cout, cout, 1), nn.ReLU(True),
                 nn.Conv2d(cout, cout, 1), nn.ReLU(True)]
     return nn.Sequential(
-        *block(3, 96, 11, 4, 0), nn.MaxPool2d(3, 2, ceil_mode=True),
-        *block(96, 256, 5, 1, 2), nn.MaxPool2d(3, 2, ceil_mode=True),
-        *block(256, 384, 3, 1, 1), nn.MaxPool2d(3, 2, ceil_mode=True), nn.Dropout(0.5),
-        nn.Conv2d(384, 1024, 3, padding=1), nn.ReLU(True), nn.Conv2d(1024, 1024, 1), nn.ReLU(True),
-        nn.Conv2d(1024, classes, 1), nn.ReLU(True), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        *block(3, c(96), 11, 4, 0), nn.MaxPool2d(3, 2, ceil_mode=True),
+        *block(c(96), c(256), 5, 1, 2), nn.MaxPool2d(3, 2, ceil_mode=True),
+        *block(c(256), c(384), 3, 1, 1), nn.MaxPool2d(3, 2, ceil_mode=True), nn.Dropout(dropout),
+        nn.Conv2d(c(384), c(1024), 3, padding=1), nn.ReLU(True), nn.Conv2d(c(1024), c(1024), 1), nn.ReLU(True),
+        nn.Conv2d(c(1024), classes, 1), nn.ReLU(True), nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
 def conv(cin, cout, k, p=0, s=1):

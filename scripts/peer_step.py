@@ -1,0 +1,59 @@
+#!/usr/bin/python3
+"""One SGD step in PyTorch from the weights and batch in a safetensors file, for the equivalence
+test: reads <in>.safetensors (parameters in ilsvrc's order and names, "input", "labels") and writes
+the updated parameters to <out>.safetensors. Usage: peer_step.py MODEL WIDTH SIZE CLASSES LR IN OUT"""
+import json, struct, sys
+import torch
+from peer_torch import alexnet, nin
+
+DT = {'F32': torch.float32, 'I64': torch.int64, 'I32': torch.int32}
+
+
+def load(path):
+    raw = open(path, 'rb').read()
+    n = struct.unpack('<Q', raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    out = {'__order__': json.loads(header.get('__metadata__', {}).get('order', '[]'))}
+    for name, t in header.items():
+        if name == '__metadata__':
+            continue
+        b, e = t['data_offsets']
+        out[name] = torch.frombuffer(bytearray(raw[8 + n + b:8 + n + e]), dtype=DT[t['dtype']]).reshape(t['shape'])
+    return out
+
+
+def save(path, tensors):
+    header, chunks, off = {}, [], 0
+    for name, t in tensors.items():
+        data = t.detach().contiguous().numpy().tobytes()
+        header[name] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [off, off + len(data)]}
+        chunks.append(data)
+        off += len(data)
+    h = json.dumps(header).encode()
+    h += b' ' * (-len(h) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(h)) + h + b''.join(chunks))
+
+
+def main():
+    model, width, size, classes, lr, src, dst = sys.argv[1:8]
+    torch.set_num_threads(1)
+    make = {'alexnet': alexnet, 'nin': nin}[model]
+    net = make(int(classes), float(width), int(size), 0.0)
+    t = load(src)
+    names = t['__order__']
+    params = list(net.parameters())
+    assert len(params) == len(names), (len(params), len(names))
+    with torch.no_grad():
+        for p, name in zip(params, names):
+            p.copy_(t[name].reshape(p.shape))
+    opt = torch.optim.SGD(net.parameters(), lr=float(lr), momentum=0.9, weight_decay=5e-4)
+    loss = torch.nn.functional.cross_entropy(net(t['input']), t['labels'].long())
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    save(dst, {name: p.reshape(-1) for name, p in zip(names, params)} | {'loss': loss.detach().reshape(1)})
+
+
+if __name__ == '__main__':
+    main()
