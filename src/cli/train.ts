@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { buildModel, findModel, modelOptions, type ModelOptions, type ModelSpec } from '../../graphs/index.js';
-import { DataError, openDataset, type DatasetSplits, type TrainRecipe } from '../data/index.js';
+import { DataError, openDataset, type DatasetSplits, type SyntheticOptions, type TrainRecipe } from '../data/index.js';
 import { initParams } from '../graph/init.js';
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../optim/optimizer.js';
 import { loadCheckpoint, type Checkpoint } from '../runtime/checkpoint.js';
@@ -23,7 +23,7 @@ export const DEMO = {
   model: 'vgg-a',
   width: 0.0625,
   inputSize: 32,
-  epochs: 16,
+  epochs: 10,
   batch: 32,
   // AdamW: plain SGD moves a BN-free VGG this thin off the plateau much later.
   optimizer: 'adamw',
@@ -31,9 +31,11 @@ export const DEMO = {
   schedule: 'cosine',
   warmupSteps: 30,
   weightDecay: 1e-4,
-  augment: 'cifar',
+  augment: 'none',
   init: 'kaiming',
   dropout: 0,
+  /** More, smaller renders than the default set: 300 per class overfit within the demo's epochs. */
+  synthetic: { perClass: 1000, size: 32 },
 } as const;
 
 interface TrainFlags extends ModelFlags {
@@ -83,7 +85,7 @@ export function makeTrainCommand(): Command {
     .description('train a model (no model and no --data: the demo on the built-in synthetic shapes)')
     .argument('[model]', 'model name or alias (see `ilsvrc models`)')
     .option('--data <spec>', "'synthetic' (default), idx:DIR, cifar:DIR or an ImageFolder DIR")
-    .addOption(new Option('--epochs <n>', 'epochs (default 10; demo 16)').argParser(positiveInt))
+    .addOption(new Option('--epochs <n>', 'epochs (default 10; demo 10)').argParser(positiveInt))
     .addOption(new Option('--batch-size <n>', "images per batch (default: the paper's)").argParser(positiveInt))
     .addOption(new Option('--accum <n>', 'micro-batches per optimizer step (gradient accumulation)').argParser(positiveInt).default(1))
     .addOption(new Option('--optimizer <kind>', 'sgd | nesterov | adamw').argParser(choice(['sgd', 'nesterov', 'adamw'] as const)))
@@ -124,9 +126,9 @@ export function makeTrainCommand(): Command {
   });
 }
 
-async function openData(spec: string | undefined, seedValue: number): Promise<DatasetSplits> {
+async function openData(spec: string | undefined, seedValue: number, synthetic?: SyntheticOptions): Promise<DatasetSplits> {
   try {
-    return await openDataset(spec, { seed: seedValue });
+    return await openDataset(spec, { seed: seedValue, ...(synthetic ? { synthetic } : {}) });
   } catch (e) {
     if (e instanceof DataError) throw new UsageError(e.message);
     throw e;
@@ -167,6 +169,7 @@ async function runTrain(name: string | undefined, flags: TrainFlags, given: (opt
   let resume: Checkpoint | undefined;
   let config: FitConfig;
   let dataSpec = flags.data;
+  let synthetic: SyntheticOptions | undefined;
   let out = flags.out;
   if (flags.resume !== undefined && !fresh) {
     const path = typeof flags.resume === 'string' ? flags.resume : out !== undefined ? join(out, FILES.last) : undefined;
@@ -174,7 +177,8 @@ async function runTrain(name: string | undefined, flags: TrainFlags, given: (opt
     resume = readCheckpoint(path, '--resume');
     const saved = resume.meta.extra?.['fit'] as FitConfig | undefined;
     if (!saved) throw new UsageError(`Expected a checkpoint written by ilsvrc train for --resume but ${path} has no training state`);
-    const args = (resume.meta.extra?.['args'] ?? {}) as { data?: string; out?: string };
+    const args = (resume.meta.extra?.['args'] ?? {}) as { data?: string; out?: string; synthetic?: SyntheticOptions };
+    synthetic = args.synthetic;
     config = { ...saved };
     // What may change on resume: how long to go on, and how to run; never what the steps compute.
     if (flags.epochs !== undefined) config.epochs = flags.epochs;
@@ -192,7 +196,8 @@ async function runTrain(name: string | undefined, flags: TrainFlags, given: (opt
     if (name === undefined && !demo) throw new UsageError('Expected a model name (see `ilsvrc models`) with --data but received none');
     const spec = findModel(name ?? DEMO.model);
     const r = spec.recipe;
-    const data = await openData(dataSpec, flags.seed);
+    if (demo) synthetic = { ...DEMO.synthetic };
+    const data = await openData(dataSpec, flags.seed, synthetic);
     const given0 = modelOptionsFrom(flags);
     const mo = modelOptions(spec, {
       ...(demo ? { width: DEMO.width, inputSize: DEMO.inputSize, init: DEMO.init, dropout: DEMO.dropout } : {}),
@@ -251,10 +256,10 @@ async function runTrain(name: string | undefined, flags: TrainFlags, given: (opt
     };
     out ??= join('runs', `${demo ? 'demo' : spec.name}-${new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`);
     if (existsSync(join(out, FILES.last))) throw new UsageError(`Expected an --out folder without a run in it, or --resume, but ${out} already has ${FILES.last}`);
-    return train(config, data, out, undefined, init, dataSpec, flags.json === true);
+    return train(config, data, out, undefined, init, { dataSpec, synthetic }, flags.json === true);
   }
-  const data = await openData(dataSpec, config.seed);
-  return train(config, data, out, resume, undefined, dataSpec, flags.json === true);
+  const data = await openData(dataSpec, config.seed, synthetic);
+  return train(config, data, out, resume, undefined, { dataSpec, synthetic }, flags.json === true);
 }
 
 /** --from: the checkpoint's weights; with --reset-classifier the last layer's from the seed. */
@@ -275,7 +280,12 @@ function transferWeights(spec: ModelSpec, mo: ModelOptions, ck: Checkpoint, file
   return out;
 }
 
-async function train(config: FitConfig, data: DatasetSplits, out: string, resume: Checkpoint | undefined, init: Map<string, Float32Array> | undefined, dataSpec: string | undefined, json: boolean): Promise<number> {
+interface DataArgs {
+  dataSpec: string | undefined;
+  synthetic: SyntheticOptions | undefined;
+}
+
+async function train(config: FitConfig, data: DatasetSplits, out: string, resume: Checkpoint | undefined, init: Map<string, Float32Array> | undefined, d: DataArgs, json: boolean): Promise<number> {
   const err = process.stderr;
   const mo = config.modelOptions;
   err.write(
@@ -299,7 +309,7 @@ async function train(config: FitConfig, data: DatasetSplits, out: string, resume
       out,
       ...(resume ? { resume } : {}),
       ...(init ? { initParams: init } : {}),
-      args: { ...(dataSpec !== undefined ? { data: dataSpec } : {}), out },
+      args: { ...(d.dataSpec !== undefined ? { data: d.dataSpec } : {}), ...(d.synthetic ? { synthetic: d.synthetic } : {}), out },
       hooks: {
         log: (m) => (bar ? bar.log(m) : err.write(`${m}\n`)),
         epochStart: (e, done, total) => {
