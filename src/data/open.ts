@@ -1,7 +1,8 @@
 /** The CLI's --data: one string to a dataset with train and val splits. */
 import { promises as fs } from 'node:fs';
 import { openCifar } from './cifar.js';
-import { type DatasetSplits, openImageFolder } from './dataset.js';
+import sharp from 'sharp';
+import { type Dataset, type DatasetSplits, openImageFolder, PixelDataset } from './dataset.js';
 import { DataError } from './errors.js';
 import { openIdx } from './idx.js';
 import { generateSynthetic, type SyntheticOptions } from './synthetic.js';
@@ -26,13 +27,34 @@ export async function openDataset(spec: string | undefined, opts: OpenOptions = 
   if (spec === undefined || spec === 'synthetic') {
     const s = await generateSynthetic(opts.synthetic ?? {});
     const splits = await openImageFolder(s.dir, folderOpts);
-    return { ...splits, source: `synthetic:${s.dir}` };
+    // The images are small and all one size: decode them once, so epochs take the in-memory path.
+    const size = opts.synthetic?.size ?? 64;
+    const [train, val] = await Promise.all([inMemory(splits.train, size, 'synthetic/train'), inMemory(splits.val, size, 'synthetic/val')]);
+    return { ...splits, train, val, source: `synthetic:${s.dir}` };
   }
   if (spec.startsWith('idx:')) return openIdx(nonEmpty(spec.slice(4), spec));
   if (spec.startsWith('cifar:')) return openCifar(nonEmpty(spec.slice(6), spec));
   const stat = await fs.stat(spec).catch(() => null);
   if (!stat) throw new DataError(`Expected --data to be 'synthetic', 'idx:DIR', 'cifar:DIR' or an ImageFolder directory but ${spec} does not exist`);
   return openImageFolder(spec, folderOpts);
+}
+
+/** Decodes a file dataset of same-size RGB images into one buffer (rows of HWC uint8). */
+async function inMemory(ds: Dataset, size: number, name: string): Promise<Dataset> {
+  const d = ds.descriptor;
+  if (d.kind !== 'files') return ds;
+  const n = size * size * 3;
+  const data = new Uint8Array(d.paths.length * n);
+  await Promise.all(
+    d.paths.map(async (file, i) => {
+      const { data: px, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+      if (info.width !== size || info.height !== size || info.channels !== 3) {
+        throw new DataError(`Expected ${size}×${size} RGB images in the synthetic set but ${file} is ${info.width}×${info.height}×${info.channels}`);
+      }
+      data.set(px, i * n);
+    }),
+  );
+  return new PixelDataset({ data, width: size, height: size, channels: 3, rows: Int32Array.from(d.paths, (_, i) => i), labels: d.labels, name });
 }
 
 function nonEmpty(p: string, spec: string): string {
