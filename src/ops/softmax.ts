@@ -1,17 +1,19 @@
 /** Softmax and LogSoftmax along one axis (opset ≥ 13 semantics), and TopK for accuracy counts. */
-import { attr, type OpDef, type Value } from '../graph/graph.js';
+import { attr, type OpDef, type TypeShape, type Value } from '../graph/graph.js';
 import { axisOf, req } from './util.js';
 import { reduceSum } from './shape.js';
 import { exp, mul, sub } from './elementwise.js';
 import type { AxisAttrs } from './shape.js';
 
+function sameAsInput(inputs: readonly (Value | undefined)[]): TypeShape[] {
+  const x = req(inputs, 0, 'input');
+  return [{ dtype: x.dtype, shape: x.shape }];
+}
+
 // d softmax: y · (dy − Σ dy·y)
 export const Softmax: OpDef<AxisAttrs> = {
   type: 'Softmax',
-  infer(inputs) {
-    const x = req(inputs, 0, 'input');
-    return [{ dtype: x.dtype, shape: x.shape }];
-  },
+  infer: sameAsInput,
   onnxAttrs: (a) => ({ axis: attr.int(a.axis) }),
   vjp(node, [dy]) {
     const y = req(node.outputs, 0, 'output');
@@ -24,10 +26,7 @@ export const Softmax: OpDef<AxisAttrs> = {
 // d log-softmax: dy − exp(y) · Σ dy
 export const LogSoftmax: OpDef<AxisAttrs> = {
   type: 'LogSoftmax',
-  infer(inputs) {
-    const x = req(inputs, 0, 'input');
-    return [{ dtype: x.dtype, shape: x.shape }];
-  },
+  infer: sameAsInput,
   onnxAttrs: (a) => ({ axis: attr.int(a.axis) }),
   vjp(node, [dy]) {
     const y = req(node.outputs, 0, 'output');

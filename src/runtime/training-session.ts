@@ -329,22 +329,16 @@ function num(t: OrtTensor | undefined): number {
   return Number((t?.data as Float32Array)[0]);
 }
 
-function concatF32(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+/** Stacks same-type arrays end to end (the K batches of one Loop run). */
+function concat<T extends Float32Array | BigInt64Array>(parts: readonly T[], make: (n: number) => T): T {
+  const out = make(parts.reduce((a, p) => a + p.length, 0));
   let off = 0;
   for (const p of parts) {
-    out.set(p, off);
+    (out as Float32Array).set(p as Float32Array, off);
     off += p.length;
   }
   return out;
 }
 
-function concatI64(parts: readonly BigInt64Array[]): BigInt64Array {
-  const out = new BigInt64Array(parts.reduce((a, p) => a + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
+const concatF32 = (parts: readonly Float32Array[]): Float32Array => concat(parts, (n) => new Float32Array(n));
+const concatI64 = (parts: readonly BigInt64Array[]): BigInt64Array => concat(parts, (n) => new BigInt64Array(n));
