@@ -32,17 +32,17 @@ function sameParams(a: string, b: string): void {
   for (const [name, s] of x.state.states) assert.deepEqual(y.state.states.get(name), s, name);
 }
 
-test('the demo, shortened to 4 epochs, learns above chance and writes every output', async () => {
+test('the demo, shortened to 3 epochs, reaches 50 % (chance: 12.5 %) and writes every output', async () => {
   const out = join(root, 'demo');
-  const r = await ilsvrc(['train', '--epochs', '4', '--out', out, '--json']);
+  const r = await ilsvrc(['train', '--epochs', '3', '--out', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const j = lastJson(r.stdout);
-  assert.equal(j['epochs'], 4);
+  assert.equal(j['epochs'], 3);
   // 8 classes: chance is 12.5 %.
-  assert.ok((j['best_top1'] as number) >= 0.2, `best top-1 ${j['best_top1']}`);
+  assert.ok((j['best_top1'] as number) >= 0.5, `best top-1 ${j['best_top1']}`);
   for (const f of ['last.safetensors', 'best.safetensors', 'metrics.jsonl', 'metrics.csv', 'loss.png', 'accuracy.png', 'lr.png', 'classes.json']) assert.ok(existsSync(join(out, f)), f);
-  assert.match(r.stderr, /epoch 4\/4: train loss [\d.]+ top-1 [\d.]+% \| val loss/);
-  assert.equal(readFileSync(join(out, 'metrics.csv'), 'utf8').trim().split('\n').length, 5);
+  assert.match(r.stderr, /epoch 3\/3: train loss [\d.]+ top-1 [\d.]+% \| val loss/);
+  assert.equal(readFileSync(join(out, 'metrics.csv'), 'utf8').trim().split('\n').length, 4);
   // TensorBoard: the event file parses with its CRCs checked, and holds the curves.
   const ev = readdirSync(out).find((f) => f.startsWith('events.out.tfevents.'));
   assert.ok(ev);
