@@ -334,7 +334,7 @@ async function train(config: FitConfig, data: DatasetSplits, out: string, resume
   const how = { done: 'done', interrupted: 'interrupted', 'max-steps': 'stopped at --max-steps', 'early-stop': 'stopped early' }[result.reason];
   err.write(
     `${how} after ${result.epochs} epochs (${result.step} steps) in ${formatDuration(result.seconds)}: best val top-1 ${pct(result.bestTop1)}, top-5 ${pct(result.bestTop5)} (epoch ${result.bestEpoch})\n` +
-      `  checkpoints ${join(out, FILES.last)}${result.bestEpoch > 0 ? `, ${join(out, FILES.best)}` : ''}; metrics ${join(out, FILES.jsonl)}, ${FILES.csv}, loss.png, accuracy.png, lr.png; TensorBoard: tensorboard --logdir ${out}\n` +
+      `  checkpoints ${join(out, FILES.last)}${result.bestEpoch > 0 ? `, ${join(out, FILES.best)}` : ''}${existsSync(join(out, FILES.jsonl)) ? `; metrics ${join(out, FILES.jsonl)}, ${FILES.csv}, loss.png, accuracy.png, lr.png` : ''}; TensorBoard: tensorboard --logdir ${out}\n` +
       (result.reason === 'interrupted' ? `  continue with: ilsvrc train --resume ${join(out, FILES.last)}\n` : ''),
   );
   if (json) {

@@ -338,6 +338,17 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         break;
       }
     }
+    if (reason === 'max-steps' && sInEpoch > 0) {
+      // A smoke run that stops mid-epoch still says how good the weights are.
+      const v = await validate(session, val, o.data.classes.length);
+      o.hooks.log(`validation after step ${step}: loss ${v.loss.toFixed(3)}, top-1 ${(100 * v.top1).toFixed(1)}%, top-5 ${(100 * v.top5).toFixed(1)}%`);
+      tb.scalar('val/top1', v.top1, step);
+      tb.scalar('val/top5', v.top5, step);
+      if (v.top1 > prog.bestTop1 || prog.bestEpoch === 0) {
+        prog = { ...prog, bestTop1: v.top1, bestTop5: v.top5, bestEpoch: epoch + 1 };
+        await checkpoint(FILES.best, epoch, sInEpoch, { val_top1: v.top1, val_top5: v.top5, val_loss: v.loss });
+      }
+    }
   } finally {
     tb.close();
     await session.release();
