@@ -105,6 +105,18 @@ test('a diverging loss stops with the step named, exit 2, the last good checkpoi
   }
 });
 
+test('transfer learning: --from a checkpoint, --freeze features, --reset-classifier', async () => {
+  const from = join(root, 'demo', 'best.safetensors'); // written by the demo test above
+  const out = join(root, 'transfer');
+  const r = await ilsvrc([...TINY, '--from', from, '--freeze', 'features', '--reset-classifier', '--max-steps', '4', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const a = loadCheckpoint(from).state.params;
+  const b = loadCheckpoint(join(out, 'last.safetensors'));
+  assert.deepEqual(b.state.params.get('conv3_1.weight'), a.get('conv3_1.weight'), 'frozen conv layers stay as loaded');
+  assert.notDeepEqual(b.state.params.get('fc8.weight'), a.get('fc8.weight'));
+  assert.ok(b.meta.frozen.includes('conv1_1.bias') && !b.meta.frozen.includes('fc6.weight'));
+});
+
 test('bad flags: one line, exit 2', async () => {
   assertUsageError(await ilsvrc(['train', '--lr', 'fast']), 'Expected a positive number for --lr but received "fast"');
   assertUsageError(await ilsvrc(['train', '--device', 'cuda:0']), '--device cuda:0', 'CUDA provider');
