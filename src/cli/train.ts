@@ -102,7 +102,7 @@ export function makeTrainCommand(): Command {
     .addOption(new Option('--warmup-steps <n>', 'linear warmup over this many optimizer steps').argParser(nonNegInt))
     .addOption(new Option('--min-lr <x>', 'floor of cosine/poly').argParser(nonNeg).default(0))
     .addOption(new Option('--label-smoothing <x>', 'label smoothing ε').argParser(rate).default(0))
-    .addOption(new Option('--aux-weight <x>', "GoogLeNet auxiliary loss weight (with --aux; the graph's is the paper's 0.3)").argParser(nonNeg))
+    .addOption(new Option('--aux-weight <x>', "GoogLeNet auxiliary loss weight (with --aux; default: the paper's 0.3)").argParser(nonNeg))
     .addOption(new Option('--augment <preset>', "alexnet | vgg | googlenet | cifar | none (default: the paper's)").argParser(choice(['alexnet', 'vgg', 'googlenet', 'cifar', 'none'] as const)))
     .option('--device <dev>', 'cpu | cuda[:N] | webgpu (README "GPU and Docker")', 'cpu')
     .addOption(new Option('--threads <n>', 'ORT intra-op threads (0: all cores)').argParser(nonNegInt).default(0))
@@ -206,7 +206,6 @@ async function runTrain(name: string | undefined, flags: TrainFlags, given: (opt
       channels: given0.channels ?? data.channels,
     });
     if (mo.classes !== data.classes.length) throw expected(`${data.classes.length} (the classes in --data)`, '--classes', mo.classes);
-    if (flags.auxWeight !== undefined && flags.auxWeight !== 0.3) throw expected("0.3 (the paper's weight, which the graph builds in)", '--aux-weight', flags.auxWeight);
     const optimizer: OptimizerConfig = {
       ...DEFAULT_OPTIMIZER,
       kind: flags.optimizer ?? (demo ? DEMO.optimizer : r.optimizer),
@@ -243,6 +242,7 @@ async function runTrain(name: string | undefined, flags: TrainFlags, given: (opt
       optimizer,
       schedule,
       labelSmoothing: flags.labelSmoothing,
+      auxWeight: flags.auxWeight,
       frozen,
       seed: flags.seed,
       augment: flags.augment ?? (demo ? DEMO.augment : r.augment),

@@ -28,6 +28,8 @@ export interface TrainingConfig {
   batch: number;
   optimizer: OptimizerConfig;
   labelSmoothing: number;
+  /** Auxiliary-loss weight (GoogLeNet); undefined keeps the paper's 0.3. */
+  auxWeight?: number | undefined;
   /** Parameters kept fixed (transfer learning). */
   frozen: readonly string[];
   /** Seeds the initial weights and the dropout masks. */
@@ -86,6 +88,7 @@ export class TrainingSession {
       batch: config.batch,
       optimizer: config.optimizer,
       labelSmoothing: config.labelSmoothing,
+      auxWeight: config.auxWeight,
       frozen: new Set(config.frozen),
     };
     const ref = buildModel(config.model, { ...config.modelOptions, aux: config.modelOptions.aux ?? false }, { training: true, batch: 1 });

@@ -34,6 +34,8 @@ export interface FitConfig {
   optimizer: OptimizerConfig;
   schedule: ScheduleConfig;
   labelSmoothing: number;
+  /** Auxiliary-loss weight (GoogLeNet with --aux); undefined: the paper's 0.3. */
+  auxWeight?: number | undefined;
   frozen: string[];
   seed: number;
   augment: TrainRecipe;
@@ -159,6 +161,7 @@ export function trainingConfig(c: FitConfig): TrainingConfig {
     batch: c.batch,
     optimizer: c.optimizer,
     labelSmoothing: c.labelSmoothing,
+    auxWeight: c.auxWeight,
     frozen: c.frozen,
     seed: c.seed,
     session: resolveDevice(c.device ?? 'cpu', c.threads > 0 ? { threads: c.threads } : {}).session,

@@ -26,6 +26,8 @@ export interface TrainGraphOptions {
   labelSmoothing: number;
   /** Names of parameters to keep fixed (transfer learning). */
   frozen: ReadonlySet<string>;
+  /** Weight of each auxiliary classifier's loss; undefined keeps the model's (GoogLeNet: 0.3). */
+  auxWeight?: number | undefined;
 }
 
 export interface MaskInput {
@@ -50,9 +52,9 @@ export const nextName = (name: string): string => `${name}.next`;
 export const gradName = (name: string): string => `${name}.grad`;
 export const stateName = (param: string, suffix: string): string => `${param}.${suffix}`;
 
-function objective(built: BuiltModel, labels: Value, smoothing: number): Value {
+function objective(built: BuiltModel, labels: Value, smoothing: number, auxWeight: number | undefined): Value {
   let loss = crossEntropy(built.logits, labels, smoothing);
-  for (const a of built.aux) loss = add(loss, scale(crossEntropy(a.logits, labels, smoothing), a.weight));
+  for (const a of built.aux) loss = add(loss, scale(crossEntropy(a.logits, labels, smoothing), auxWeight ?? a.weight));
   return loss;
 }
 
@@ -70,7 +72,7 @@ export function buildTrainGraph(o: TrainGraphOptions, kind: GraphKind): TrainGra
   const hyper: string[] = [];
 
   if (kind === 'update') throw new Error('use buildUpdateGraph for the optimizer alone');
-  const loss = objective(built, labels, o.labelSmoothing);
+  const loss = objective(built, labels, o.labelSmoothing, o.auxWeight);
   const hits = hitCounts(built.logits, labels);
   g.output(loss, 'loss');
   g.output(hits.top1, 'top1');

@@ -169,3 +169,17 @@ test('exported inference model reproduces the eval graph logits', async () => {
   for (let i = 0; i < logits.length; i++) assert.ok(Math.abs(logits[i]! - ev.logits[i]!) < 1e-4);
   await s.release();
 });
+
+test('the auxiliary-loss weight: 0 leaves the aux heads untouched, 0.3 trains them', async () => {
+  const moved = async (auxWeight: number) => {
+    const cfg = config('googlenet', { auxWeight }, { weightDecay: 0 });
+    const s = await TrainingSession.create(cfg);
+    const before = Float32Array.from(s.params.get('loss1/fc.weight')!);
+    await s.runFusedSteps(batches(cfg, 1), [0.05]);
+    const after = s.params.get('loss1/fc.weight')!;
+    await s.release();
+    return before.some((v, i) => v !== after[i]);
+  };
+  assert.equal(await moved(0), false);
+  assert.equal(await moved(0.3), true);
+});
