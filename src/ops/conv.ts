@@ -7,7 +7,7 @@
  * - db by ReduceSum over N, H, W.
  */
 import { formatShape } from '../graph/dtype.js';
-import { attr, type OpDef, type Value, type Window } from '../graph/graph.js';
+import { attr, type OnnxAttrs, type OpDef, type Value, type Window } from '../graph/graph.js';
 import { expectRank, req, sameDtype } from './util.js';
 import { reduceSum, reshape, transpose } from './shape.js';
 import { matmul } from './linalg.js';
@@ -18,6 +18,10 @@ export interface ConvAttrs {
   pads: readonly [number, number, number, number];
   dilations: readonly [number, number];
   group: number;
+}
+
+function convOnnxAttrs(a: ConvAttrs): OnnxAttrs {
+  return { strides: attr.ints(a.strides), pads: attr.ints(a.pads), dilations: attr.ints(a.dilations), group: attr.int(a.group) };
 }
 
 export function convOutSize(size: number, k: number, s: number, d: number, p0: number, p1: number): number {
@@ -48,12 +52,7 @@ export const Conv: OpDef<ConvAttrs> = {
     }
     return [{ dtype: x.dtype, shape: [n, m, ho, wo] }];
   },
-  onnxAttrs: (a) => ({
-    strides: attr.ints(a.strides),
-    pads: attr.ints(a.pads),
-    dilations: attr.ints(a.dilations),
-    group: attr.int(a.group),
-  }),
+  onnxAttrs: convOnnxAttrs,
   macs(node) {
     const y = req(node.outputs, 0, 'Y');
     const w = req(node.inputs, 1, 'W');
@@ -95,13 +94,7 @@ export const ConvTranspose: OpDef<ConvTransposeAttrs> = {
       a.strides[idx] * (i - 1) + a.outputPadding[idx] + (k - 1) * a.dilations[idx] + 1 - a.pads[idx] - a.pads[idx + 2]!;
     return [{ dtype: x.dtype, shape: [n, mg * a.group, size(h, kh, 0), size(wd, kw, 1)] }];
   },
-  onnxAttrs: (a) => ({
-    strides: attr.ints(a.strides),
-    pads: attr.ints(a.pads),
-    dilations: attr.ints(a.dilations),
-    group: attr.int(a.group),
-    output_padding: attr.ints(a.outputPadding),
-  }),
+  onnxAttrs: (a) => ({ ...convOnnxAttrs(a), output_padding: attr.ints(a.outputPadding) }),
   macs(node) {
     const x = req(node.inputs, 0, 'X');
     const w = req(node.inputs, 1, 'W');
