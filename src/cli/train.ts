@@ -103,7 +103,7 @@ export function makeTrainCommand(): Command {
     .addOption(new Option('--min-lr <x>', 'floor of cosine/poly').argParser(nonNeg).default(0))
     .addOption(new Option('--label-smoothing <x>', 'label smoothing ε').argParser(rate).default(0))
     .addOption(new Option('--aux-weight <x>', "GoogLeNet auxiliary loss weight (with --aux; default: the paper's 0.3)").argParser(nonNeg))
-    .addOption(new Option('--augment <preset>', "alexnet | vgg | googlenet | cifar | none (default: the paper's)").argParser(choice(['alexnet', 'vgg', 'googlenet', 'cifar', 'none'] as const)))
+    .addOption(new Option('--augment <preset>', "alexnet | vgg | googlenet | cifar | flip | none (default: the paper's)").argParser(choice(['alexnet', 'vgg', 'googlenet', 'cifar', 'flip', 'none'] as const)))
     .option('--device <dev>', 'cpu | cuda[:N] | webgpu (README "GPU and Docker")', 'cpu')
     .addOption(new Option('--threads <n>', 'ORT intra-op threads (0: all cores)').argParser(nonNegInt).default(0))
     .addOption(new Option('--seed <n>', 'seed of weights, shuffles, augmentation, dropout').argParser(seed).default(0))

@@ -48,7 +48,7 @@ export interface Plan {
   bias: number[];
 }
 
-export type TrainRecipe = 'alexnet' | 'vgg' | 'googlenet' | 'cifar' | 'none';
+export type TrainRecipe = 'alexnet' | 'vgg' | 'googlenet' | 'cifar' | 'flip' | 'none';
 export type EvalRecipe = 'center' | 'ten' | 'multiscale' | 'none';
 
 export interface RecipeOptions {
@@ -117,10 +117,12 @@ export class Transforms {
         return norm(t.randomResizedCrop(s).hflip().colorJitter({ brightness: 0.4, contrast: 0.4, saturation: 0.4 }));
       case 'cifar': // pad by size/8 and crop, flips (small in-memory images)
         return norm(t.resize(s, s).randomCrop(s, { padding: Math.max(1, Math.round(s / 8)) }).hflip());
+      case 'flip': // the whole image, mirrored half of the time (small images where position matters)
+        return norm(t.resize(s, s).hflip());
       case 'none':
         return norm(t.resize(s, s));
       default:
-        throw expected("'alexnet', 'vgg', 'googlenet', 'cifar' or 'none'", 'train transform', recipe);
+        throw expected("'alexnet', 'vgg', 'googlenet', 'cifar', 'flip' or 'none'", 'train transform', recipe);
     }
   }
 

@@ -128,7 +128,7 @@ export const FILES = {
  * would zoom in by 256/224.
  */
 export function evalViewFor(augment: TrainRecipe): EvalRecipe {
-  return augment === 'cifar' || augment === 'none' ? 'none' : 'center';
+  return augment === 'cifar' || augment === 'flip' || augment === 'none' ? 'none' : 'center';
 }
 
 /** Optimizer steps per epoch: whole steps of `accum` full batches. */
