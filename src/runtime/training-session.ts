@@ -12,9 +12,10 @@
  */
 import { sizeOf } from '../graph/dtype.js';
 import { initParams } from '../graph/init.js';
+import type { Param } from '../graph/graph.js';
 import { toModel } from '../graph/serialize.js';
-import { hyperValues, type OptimizerConfig } from '../optim/optimizer.js';
-import { buildTrainGraph, buildUpdateGraph, gradName, nextName, type GraphKind, type TrainGraph, type TrainGraphOptions } from '../train/graphs.js';
+import { hyperValues, stateSuffixes, type OptimizerConfig } from '../optim/optimizer.js';
+import { buildTrainGraph, buildUpdateGraph, gradName, nextName, stateName, type GraphKind, type TrainGraph, type TrainGraphOptions } from '../train/graphs.js';
 import { loopModel } from '../train/loop.js';
 import { buildModel, type ModelOptions } from '../../graphs/index.js';
 import { Rng } from '../util/rng.js';
@@ -81,6 +82,7 @@ export class TrainingSession {
   private constructor(
     readonly config: TrainingConfig,
     state: TrainingState,
+    params: readonly Param[],
   ) {
     this.opts = {
       model: config.model,
@@ -91,8 +93,7 @@ export class TrainingSession {
       auxWeight: config.auxWeight,
       frozen: new Set(config.frozen),
     };
-    const ref = buildModel(config.model, { ...config.modelOptions, aux: config.modelOptions.aux ?? false }, { training: true, batch: 1 });
-    for (const p of ref.graph.params) this.shapes.set(p.value.name ?? '', p.value.shape);
+    for (const p of params) this.shapes.set(p.value.name ?? '', p.value.shape);
     this.trainable = [...this.shapes.keys()].filter((n) => !this.opts.frozen.has(n));
     this.params = state.params;
     this.states = state.states;
@@ -107,21 +108,24 @@ export class TrainingSession {
       if (!ref.graph.findParam(name)) throw new Error(`cannot freeze ${name}: ${ref.spec.name} has no such parameter`);
     }
     const params = state?.params ?? initParams(ref.graph.params, config.seed);
-    const s = new TrainingSession(config, {
-      params,
-      states: state?.states ?? new Map(),
-      step: state?.step ?? 0,
-      rng: state?.rng ?? new Rng(config.seed).fork('dropout').state,
-    });
+    const s = new TrainingSession(
+      config,
+      {
+        params,
+        states: state?.states ?? new Map(),
+        step: state?.step ?? 0,
+        rng: state?.rng ?? new Rng(config.seed).fork('dropout').state,
+      },
+      ref.graph.params,
+    );
     s.ensureStates();
     return s;
   }
 
   private ensureStates(): void {
-    const suffixes = this.config.optimizer.kind === 'adamw' ? ['exp_avg', 'exp_avg_sq'] : this.config.optimizer.momentum > 0 ? ['momentum'] : [];
     for (const name of this.trainable) {
-      for (const s of suffixes) {
-        const key = `${name}.${s}`;
+      for (const s of stateSuffixes(this.config.optimizer)) {
+        const key = stateName(name, s);
         if (!this.states.has(key)) this.states.set(key, new Float32Array(sizeOf(this.shapes.get(name) ?? [])));
       }
     }
