@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DataError } from './errors.js';
-import { type DatasetSplits, PixelDataset, toShared } from './dataset.js';
+import { type DatasetSplits, exists, PixelDataset, toShared } from './dataset.js';
 
 const SIDE = 32;
 const PIXELS = SIDE * SIDE * 3;
@@ -78,27 +78,20 @@ async function load(files: string[], labelBytes: 1 | 2): Promise<CifarRecords & 
   return { labels, images, file: files[0] ?? '' };
 }
 
-async function has(p: string): Promise<boolean> {
-  try {
-    await fs.access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
+
 
 /** CIFAR-10 (data_batch_1..5.bin + test_batch.bin) or CIFAR-100 (train.bin + test.bin) binary folder. */
 export async function openCifar(dir: string): Promise<DatasetSplits> {
   let train: CifarRecords & { file: string };
   let test: CifarRecords & { file: string };
   let names: string[] | null;
-  if (await has(path.join(dir, 'data_batch_1.bin'))) {
+  if (await exists(path.join(dir, 'data_batch_1.bin'))) {
     const batches: string[] = [];
-    for (let i = 1; i <= 5; i++) if (await has(path.join(dir, `data_batch_${i}.bin`))) batches.push(path.join(dir, `data_batch_${i}.bin`));
+    for (let i = 1; i <= 5; i++) if (await exists(path.join(dir, `data_batch_${i}.bin`))) batches.push(path.join(dir, `data_batch_${i}.bin`));
     train = await load(batches, 1);
     test = await load([path.join(dir, 'test_batch.bin')], 1);
     names = await readNames(path.join(dir, 'batches.meta.txt'));
-  } else if (await has(path.join(dir, 'train.bin'))) {
+  } else if (await exists(path.join(dir, 'train.bin'))) {
     train = await load([path.join(dir, 'train.bin')], 2);
     test = await load([path.join(dir, 'test.bin')], 2);
     names = await readNames(path.join(dir, 'fine_label_names.txt'));
