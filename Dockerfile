@@ -11,7 +11,11 @@ ARG NODE_IMAGE=node:22-bookworm-slim
 FROM ${NODE_IMAGE} AS node
 
 FROM ${CUDA_IMAGE} AS build
+# The C compiler and libjpeg headers build the native JPEG path (scripts/build-native).
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev libjpeg-turbo8-dev \
+ && rm -rf /var/lib/apt/lists/*
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=node /usr/local/include/node /usr/local/include/node
 COPY --from=node /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
 WORKDIR /app
@@ -22,17 +26,21 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY graphs ./graphs
 COPY scripts ./scripts
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund \
+COPY native ./native
+RUN npm run build && test -f build/native/jpeg_view.node && npm prune --omit=dev --no-audit --no-fund \
  && rm -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_tensorrt.so \
  && rm -rf node_modules/onnxruntime-node/bin/napi-v6/darwin node_modules/onnxruntime-node/bin/napi-v6/win32 \
       node_modules/onnxruntime-node/bin/napi-v6/linux/arm64
 
 FROM ${CUDA_IMAGE}
+RUN apt-get update && apt-get install -y --no-install-recommends libjpeg-turbo8 \
+ && rm -rf /var/lib/apt/lists/*
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/build ./build
 COPY --from=build /app/scripts/ldd-guard.sh ./scripts/ldd-guard.sh
 # Fails the build if the loader cannot resolve a library the CUDA provider needs (CUDA, cuDNN).
 RUN ["/app/scripts/ldd-guard.sh", "/app/node_modules/onnxruntime-node/bin/napi-v6/linux/x64"]

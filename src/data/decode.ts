@@ -11,6 +11,7 @@ import type { Dataset } from './dataset.js';
 import { PixelDataset } from './dataset.js';
 import { DataError } from './errors.js';
 import { applyColourJitter, copyWindow, type Image8, renderView, type SourceFrame, toGray, type View, writeInterleavedU8, writePlanarF32 } from './pixels.js';
+import { endsWithEoi, renderJpegView } from './native-jpeg.js';
 import { probeImage } from './probe.js';
 import type { Plan, Transforms } from './transforms.js';
 
@@ -33,6 +34,8 @@ export interface DecodeOptions {
   limitInputPixels: number;
   /** sharp's resampling kernel; 'linear' matches torchvision's bilinear resize. */
   kernel: 'nearest' | 'linear' | 'cubic' | 'lanczos3';
+  /** Whether JPEGs may take the native path (native/jpeg_view.c) when it is built; default true. */
+  native?: boolean;
 }
 
 export const DEFAULT_DECODE: DecodeOptions = { limitInputPixels: 0x3fff * 0x3fff, kernel: 'linear' };
@@ -76,6 +79,18 @@ export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: 
   }
   if (width * height > o.limitInputPixels) return `too many pixels: ${width}×${height} exceeds limitInputPixels ${o.limitInputPixels}`;
   const plan = tf.plan(rng, width, height);
+  const single = plan.views.length === 1 ? plan.views[0] : undefined;
+  if (single && head?.format === 'jpeg' && orientation === 1 && !plan.jitter && t.layout === 'nchw-f32' && o.kernel === 'linear' && o.native !== false && endsWithEoi(buf)) {
+    // The fast path: decode only what the view needs, at a DCT-reduced size, straight into the
+    // batch. Anything it does not handle (CMYK, a colour JPEG for a gray batch) or rejects
+    // (corrupt data) goes on to sharp, which decides and words the error.
+    const row = slot * t.views;
+    const r = await renderJpegView(buf, t.x as Float32Array, row * t.channels * t.width * t.height, t.channels, single, plan.scale, plan.bias);
+    if (r.kind === 'ok') {
+      for (let c = 0; c < t.channels; c++) t.offset[row * t.channels + c] = plan.offset[c] ?? 0;
+      return null;
+    }
+  }
   // One sharp pipeline per distinct resize: 10-crop shares one, multi-scale has one per scale.
   const groups = new Map<string, number[]>();
   plan.views.forEach((v, k) => {

@@ -64,6 +64,8 @@ export interface LoaderOptions<L extends Layout = 'nchw-f32'> {
   layout?: L;
   limitInputPixels?: number;
   kernel?: DecodeOptions['kernel'];
+  /** JPEGs through the native path when it is built (default true); false: sharp for every file. */
+  nativeJpeg?: boolean;
 }
 
 export interface Skipped {
@@ -210,7 +212,7 @@ export class Loader<L extends Layout = 'nchw-f32'> {
       if (a[0] !== b[0] || a[1] !== b[1]) throw new DataError('Expected a transform with a fixed output size (ending in a crop or resize) for an image-file dataset but its output depends on the image size');
       this.outputSize = a;
     }
-    const decode: DecodeOptions = { limitInputPixels: opts.limitInputPixels ?? DEFAULT_DECODE.limitInputPixels, kernel: opts.kernel ?? DEFAULT_DECODE.kernel };
+    const decode: DecodeOptions = { limitInputPixels: opts.limitInputPixels ?? DEFAULT_DECODE.limitInputPixels, kernel: opts.kernel ?? DEFAULT_DECODE.kernel, native: opts.nativeJpeg ?? true };
     const concurrency = opts.concurrency ?? defaultConcurrency();
     this.exec = (opts.workers ?? 0) > 0 ? new WorkerPool(opts.workers ?? 1, dataset, transform, decode, concurrency) : new InProcess(dataset, transform, decode, concurrency);
   }
