@@ -63,7 +63,12 @@ async function run(dir: string, n: number, epochs: number, layout: Layout, worke
   await loader.batch(99, 0); // warm up
   const t0 = performance.now();
   let count = 0;
-  for (let e = 0; e < epochs; e++) for await (const b of loader.epoch(e)) count += b.n;
+  for (let e = 0; e < epochs; e++) {
+    for await (const b of loader.epoch(e)) {
+      count += b.n;
+      loader.recycle(b); // a trainer hands each batch back once its step has read it
+    }
+  }
   const rate = count / ((performance.now() - t0) / 1000);
   await loader.close();
   console.log(rate.toFixed(1));
@@ -83,7 +88,7 @@ async function keepUp(dir: string, n: number, workers: number, stepMs: number): 
     waited += performance.now() - t;
     batches++;
     Atomics.wait(block, 0, 0, stepMs); // stands in for a synchronous ONNX Runtime step
-    void b;
+    loader.recycle(b);
     t = performance.now();
   }
   const total = performance.now() - t0;

@@ -185,6 +185,8 @@ export class Loader<L extends Layout = 'nchw-f32'> {
   private readonly o: LoaderOptions<L>;
   private readonly exec: Executor;
   private readonly bad = new Map<number, string>();
+  /** Batch memory handed back by recycle(), by byte length, for the next batches to reuse. */
+  private readonly spare = new Map<number, ArrayBufferLike[]>();
   private readonly skippedByEpoch = new Map<number, Map<string, string>>();
 
   constructor(readonly dataset: Dataset, readonly transform: Transforms, opts: LoaderOptions<L>) {
@@ -263,6 +265,24 @@ export class Loader<L extends Layout = 'nchw-f32'> {
     return this.makeBatch(e, this.order(e), index);
   }
 
+  /**
+   * Hands a batch's memory back for later batches to reuse: call it once nothing reads the batch
+   * any more (its arrays will be overwritten). Optional; arrays that were transferred elsewhere
+   * (detached) or are views into larger buffers are ignored.
+   */
+  recycle(b: BatchOf<L>): void {
+    const arrays: (Float32Array | Uint8Array)[] = [b.x];
+    if ('offset' in b) arrays.push(b.offset);
+    for (const a of arrays) {
+      const buf = a.buffer;
+      if (buf.byteLength === 0 || a.byteOffset !== 0 || a.byteLength !== buf.byteLength) continue;
+      const list = this.spare.get(buf.byteLength) ?? [];
+      if (list.includes(buf)) continue;
+      if (list.length < (this.o.prefetch ?? 2) + 2) list.push(buf);
+      this.spare.set(buf.byteLength, list);
+    }
+  }
+
   async close(): Promise<void> {
     await this.exec.close();
   }
@@ -276,7 +296,14 @@ export class Loader<L extends Layout = 'nchw-f32'> {
     const C = this.o.channels;
     const per = rows * this.views * C * h * w;
     const shared = (this.o.workers ?? 0) > 0;
-    const mem = (bytes: number): ArrayBufferLike => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+    const mem = (bytes: number): ArrayBufferLike => {
+      // Fresh batch memory costs page faults and zeroing (a 224 px batch of 32 is 19 MB); every
+      // byte of a batch is written by rendering, so a recycled buffer needs no clearing.
+      const list = this.spare.get(bytes);
+      const i = list?.findIndex((b) => (b instanceof SharedArrayBuffer) === shared) ?? -1;
+      if (list && i >= 0) return list.splice(i, 1)[0]!;
+      return shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+    };
     const t: BatchTarget = {
       layout: this.layout,
       x: this.layout === 'nchw-f32' ? new Float32Array(mem(per * 4)) : new Uint8Array(mem(per)),

@@ -95,6 +95,7 @@ export async function evaluateLoader(
     for (let r = 0; r < rows; r++) rowLabels[r] = b.labels[Math.floor(r / b.views)]!;
     const labels = b.labels.slice(0, b.n);
     const logits = await logitsOf(b.x, rows, rowLabels);
+    loader.recycle(b);
     t.add(scoreViews(logits, rows, classes, b.views), labels, b.n);
     done += b.n;
     onBatch?.(done, loader.dataset.length, t);

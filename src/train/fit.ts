@@ -271,11 +271,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
             batches.map((b) => ({ x: b.x, labels: b.labels })),
             lrs,
           );
+          for (const b of batches) train.recycle(b);
         } else {
           const parts: StepMetrics[] = [];
           for (let j = 0; j < c.accum; j++) {
             const b = await fetch(sInEpoch * c.accum + j);
             parts.push(await session.runTrainStep({ x: b.x, labels: b.labels }));
+            train.recycle(b);
           }
           await session.runOptimizerStep(lrs[0]!);
           metrics = [parts.reduce((a, m) => ({ loss: a.loss + m.loss / c.accum, top1: a.top1 + m.top1, top5: a.top5 + m.top5, n: a.n + m.n }), { loss: 0, top1: 0, top5: 0, n: 0 })];

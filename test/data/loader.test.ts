@@ -4,13 +4,14 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { generateSynthetic, Loader, openDataset, PixelDataset, Transforms } from '../../src/data/index.js';
-import type { Dataset, LoaderOptions } from '../../src/data/index.js';
+import type { Dataset, Layout, LoaderOptions } from '../../src/data/index.js';
 
-async function digest(ds: Dataset, tf: Transforms, o: LoaderOptions, epoch = 0): Promise<string[]> {
-  const l = new Loader(ds, tf, o);
+async function digest<L extends Layout>(ds: Dataset, tf: Transforms, o: LoaderOptions<L>, epoch = 0, recycle = false): Promise<string[]> {
+  const l = new Loader<L>(ds, tf, o);
   const out: string[] = [];
   for await (const b of l.epoch(epoch)) {
     out.push(createHash('sha256').update(new Uint8Array(b.x.buffer, b.x.byteOffset, b.x.byteLength)).update(new Uint8Array(b.labels.buffer)).digest('hex'));
+    if (recycle) l.recycle(b);
   }
   await l.close();
   return out;
@@ -35,6 +36,26 @@ describe('determinism', () => {
     assert.notDeepEqual(e1, a, 'another epoch, another order and other augmentations');
     const other = await digest(s.train, tf, { ...base, seed: 12, workers: 0 });
     assert.notDeepEqual(other, a);
+  });
+
+  it('recycled batch memory gives the same batches (every byte is rewritten)', async () => {
+    const s = await synthetic();
+    const tf = Transforms.train('alexnet', { size: 32, channels: 3 });
+    const base: LoaderOptions = { batchSize: 12, shuffle: true, seed: 3, dropLast: false, padLast: true, channels: 3 };
+    for (const workers of [0, 2]) {
+      const o = { ...base, workers };
+      assert.deepEqual(await digest(s.train, tf, o, 0, true), await digest(s.train, tf, o), `workers ${workers}`);
+    }
+    const u8: LoaderOptions<'nhwc-u8'> = { ...base, workers: 0, layout: 'nhwc-u8' };
+    assert.deepEqual(await digest(s.train, tf, u8, 0, true), await digest(s.train, tf, u8), 'nhwc-u8');
+    // The memory really is reused: a recycled batch's buffer comes back as a later batch's.
+    const l = new Loader(s.train, tf, { ...base, workers: 0, prefetch: 0 });
+    const first = await l.batch(0, 0);
+    const buf = first.x.buffer;
+    l.recycle(first);
+    const again = await l.batch(0, 1);
+    assert.equal(again.x.buffer, buf);
+    await l.close();
   });
 
   it('in-memory rows: identical across workers too', async () => {
