@@ -7,6 +7,7 @@
  * reported by skipped().
  */
 import { Worker } from 'node:worker_threads';
+import { Limiter } from '../util/limiter.js';
 import { Rng } from '../util/rng.js';
 import type { Dataset } from './dataset.js';
 import { type BatchTarget, DEFAULT_DECODE, type DecodeOptions, type Layout, renderSample } from './decode.js';
@@ -79,22 +80,6 @@ interface Executor {
   close(): Promise<void>;
 }
 
-class Limiter {
-  private active = 0;
-  private readonly queue: (() => void)[] = [];
-  constructor(private readonly max: number) {}
-  async use<T>(f: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((r) => this.queue.push(r));
-    this.active++;
-    try {
-      return await f();
-    } finally {
-      this.active--;
-      this.queue.shift()?.();
-    }
-  }
-}
-
 function defaultConcurrency(): number {
   const n = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
   return Number.isInteger(n) && n > 0 ? n : 4;
@@ -122,13 +107,13 @@ class WorkerPool implements Executor {
   private readonly load: number[] = [];
   private readonly pending = new Map<number, { resolve: (r: string | null) => void; reject: (e: Error) => void; worker: number }>();
   private nextId = 0;
-  private readonly limit: Limiter;
 
   constructor(n: number, ds: Dataset, tf: Transforms, o: DecodeOptions, concurrency: number) {
-    this.limit = new Limiter(n * concurrency);
     for (let k = 0; k < n; k++) {
+      // Each worker limits its own samples in flight, so that every posted sample is rendered
+      // even while this thread is blocked (a synchronous training step, say).
       const w = new Worker(new URL('./worker.js', import.meta.url), {
-        workerData: { dataset: ds.descriptor, transform: tf.toSpec(), decode: o },
+        workerData: { dataset: ds.descriptor, transform: tf.toSpec(), decode: o, concurrency },
       });
       w.on('message', (m: WorkerReply) => {
         const p = this.pending.get(m.id);
@@ -154,7 +139,7 @@ class WorkerPool implements Executor {
   }
 
   run(index: number, rngState: number, t: BatchTarget, slot: number): Promise<string | null> {
-    return this.limit.use(() => this.post(index, rngState, t, slot));
+    return this.post(index, rngState, t, slot);
   }
 
   private post(index: number, rngState: number, t: BatchTarget, slot: number): Promise<string | null> {

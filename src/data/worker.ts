@@ -3,6 +3,7 @@
  * samples straight into the batch's shared memory and answers with the skip reason (or null).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { Limiter } from '../util/limiter.js';
 import { Rng } from '../util/rng.js';
 import { type DatasetDescriptor, datasetFromDescriptor } from './dataset.js';
 import { type BatchTarget, type DecodeOptions, renderSample } from './decode.js';
@@ -12,6 +13,8 @@ interface Init {
   dataset: DatasetDescriptor;
   transform: TransformSpec;
   decode: DecodeOptions;
+  /** Samples in flight in this worker. */
+  concurrency: number;
 }
 
 interface Task {
@@ -27,9 +30,10 @@ const ds = datasetFromDescriptor(init.dataset);
 const tf = Transforms.fromSpec(init.transform);
 const port = parentPort;
 if (!port) throw new Error('worker.ts must run as a worker thread');
+const limit = new Limiter(init.concurrency);
 
 port.on('message', (m: Task) => {
-  renderSample(ds, m.index, tf, Rng.fromState(m.rngState), m.target, m.slot, init.decode).then(
+  limit.use(() => renderSample(ds, m.index, tf, Rng.fromState(m.rngState), m.target, m.slot, init.decode)).then(
     (result) => port.postMessage({ id: m.id, result }),
     (e: unknown) => port.postMessage({ id: m.id, result: null, error: e instanceof Error ? e.message : String(e) }),
   );
