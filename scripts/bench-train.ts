@@ -6,15 +6,22 @@
  *   scripts/bench-train [--models alexnet,googlenet,nin,vgg-a] [--steps N] [--threads 2] [--k 4]
  *
  * The last line is one JSON object: {"results":[{model, batch, train_img_s, infer_img_s,
- * peer_train_img_s, peer_infer_img_s, peak_rss_mb, peer_peak_rss_mb, ...}], "copy": {...}}.
+ * peer_train_img_s, peer_infer_img_s, peak_rss_mb, peer_peak_rss_mb, train_gflop_s,
+ * peer_train_gflop_s, ...}], "copy": {...}, "peak": {...}}.
+ *
+ * GFLOP/s count the multiply-adds of the convolutions and fully connected layers (×2): forward,
+ * weight gradients, and input gradients wherever the layer's input depends on a parameter. "peak"
+ * is the best FP32 rate measured here for one large convolution, by onnxruntime and by PyTorch: it
+ * says how close to the machine each side runs, and so how much faster either could be.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { buildModel } from '../graphs/index.js';
 import { sizeOf } from '../src/graph/dtype.js';
-import { Graph } from '../src/graph/graph.js';
-import { toModel } from '../src/graph/serialize.js';
+import { Graph, type Value } from '../src/graph/graph.js';
+import { liveNodes, toModel } from '../src/graph/serialize.js';
 import { encodeModel } from '../src/onnx/proto.js';
+import { conv } from '../src/ops/conv.js';
 import { identity } from '../src/ops/elementwise.js';
 import { DEFAULT_OPTIMIZER } from '../src/optim/optimizer.js';
 import { createSession, tensor } from '../src/runtime/ort.js';
@@ -39,9 +46,55 @@ function freshBatches(n: number, count: number, size: number, seed: number): Ste
 
 const peakMb = () => process.resourceUsage().maxRSS / 1024;
 
+/** Multiply-adds per image: forward, and for training also dW and dx (dx only where needed). */
+export function macsPerImage(model: string): { infer: number; train: number } {
+  const built = buildModel(model, { aux: false }, { training: true, batch: 1 });
+  const g = built.graph;
+  const dependsOnParam = new Set<Value>();
+  let infer = 0;
+  let train = 0;
+  for (const n of liveNodes(g, [built.logits])) {
+    const m = n.macs();
+    if (m > 0) {
+      const data = n.inputs[0];
+      const hasParam = n.inputs.some((x) => x?.kind === 'param');
+      infer += m;
+      train += m * (1 + (hasParam ? 1 : 0) + (data && dependsOnParam.has(data) ? 1 : 0));
+    }
+    if (n.inputs.some((x) => x && (x.kind === 'param' || dependsOnParam.has(x)))) for (const o of n.outputs) dependsOnParam.add(o);
+  }
+  return { infer, train };
+}
+
+/** One large convolution (16×192×27×27 → 256, 5×5) in onnxruntime: weights as an input (as in training) and as an initializer (as in inference). */
+async function ortConvPeak(threads: number): Promise<{ input: number; initializer: number }> {
+  const [N, C, M, H, K] = [16, 192, 256, 27, 5];
+  const rng = new Rng(3);
+  const w = Float32Array.from({ length: M * C * K * K }, () => rng.normal() * 0.05);
+  const x = Float32Array.from({ length: N * C * H * H }, () => rng.normal());
+  const flop = 2 * N * M * C * K * K * H * H;
+  const rate = async (asInitializer: boolean): Promise<number> => {
+    const g = new Graph('peak');
+    const xi = g.input('x', 'float32', [N, C, H, H]);
+    const wi = asInitializer ? g.constant(w, [M, C, K, K], 'float32') : g.input('w', 'float32', [M, C, K, K]);
+    g.output(conv(xi, wi, undefined, { strides: [1, 1], pads: [2, 2, 2, 2], dilations: [1, 1], group: 1 }), 'y');
+    const session = await createSession(encodeModel(toModel(g)), { threads });
+    const feeds: Record<string, ReturnType<typeof tensor>> = { x: tensor('float32', x, [N, C, H, H]) };
+    if (!asInitializer) feeds['w'] = tensor('float32', w, [M, C, K, K]);
+    let best = 0;
+    for (let i = 0; i < 7; i++) {
+      const t = performance.now();
+      await session.run(feeds);
+      if (i > 0) best = Math.max(best, flop / ((performance.now() - t) / 1000) / 1e9);
+    }
+    return best;
+  };
+  return { input: await rate(false), initializer: await rate(true) };
+}
+
 /** Child: one measurement, printed as one JSON line. */
 async function child(mode: string, model: string, batch: number, steps: number, threads: number, k: number): Promise<void> {
-  const size = buildModel(model).options.inputSize;
+  const size = mode === 'train' || mode === 'infer' ? buildModel(model).options.inputSize : 0;
   if (mode === 'train') {
     const s = await TrainingSession.create({
       model,
@@ -73,6 +126,8 @@ async function child(mode: string, model: string, batch: number, steps: number, 
     for (let i = 0; i < steps; i++) await session.run({ input: tensor('float32', data[i % 2]!.x, [batch, 3, size, size]) });
     const secs = (performance.now() - t) / 1000;
     console.log(JSON.stringify({ img_s: (steps * batch) / secs, peak_rss_mb: peakMb() }));
+  } else if (mode === 'peak') {
+    console.log(JSON.stringify(await ortConvPeak(threads)));
   } else {
     // copy: what feeding parameters + momentum in and getting them back costs, with no compute.
     const built = buildModel(model);
@@ -105,9 +160,10 @@ function runChild(args: string[]): Record<string, number> | null {
   }
 }
 
-function peer(model: string, batch: number, mode: 'train' | 'infer', steps: number, threads: number): Record<string, number> | null {
+function peer(model: string, batch: number, mode: 'train' | 'infer' | 'peak', steps: number, threads: number): Record<string, number> | null {
+  const which = mode === 'peak' ? [] : ['--model', model, '--batch', String(batch)];
   try {
-    const out = execFileSync('/usr/bin/python3', [fileURLToPath(new URL('../../scripts/peer_torch.py', import.meta.url)), '--model', model, '--batch', String(batch), '--mode', mode, '--steps', String(steps), '--threads', String(threads)], {
+    const out = execFileSync('/usr/bin/python3', [fileURLToPath(new URL('../../scripts/peer_torch.py', import.meta.url)), ...which, '--mode', mode, '--steps', String(steps), '--threads', String(threads)], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -130,16 +186,32 @@ async function orchestrate(): Promise<void> {
   if (!torch) console.log('note: /usr/bin/python3 has no torch (Debian python3-torch); peer columns are null');
   const results = [];
   const r2 = (v: number | undefined | null) => (v == null ? null : Math.round(v * 100) / 100);
+  const r1 = (v: number | undefined | null) => (v == null ? null : Math.round(v * 10) / 10);
+  // The machine's FP32 rate on one large convolution, before and after the models (it drifts on shared hosts).
+  const peakRuns: Record<string, number>[] = [];
+  const measurePeak = (): void => {
+    const o = runChild(['peak', 'conv', '0', '0', String(threads), '1']);
+    const p = torch ? peer('', 0, 'peak', 0, threads) : null;
+    peakRuns.push({ ort_input: o?.['input'] ?? NaN, ort_initializer: o?.['initializer'] ?? NaN, torch: p?.['gflop_s'] ?? NaN });
+  };
+  measurePeak();
   for (const model of models) {
     const batch = BATCH[model] ?? 16;
     const tr = runChild(['train', model, String(batch), String(steps), String(threads), String(k)]);
     const inf = runChild(['infer', model, String(batch), String(steps), String(threads), '1']);
     const ptr = torch ? peer(model, batch, 'train', Math.min(steps, 6), threads) : null;
     const pinf = torch ? peer(model, batch, 'infer', steps, threads) : null;
+    const macs = macsPerImage(model);
+    const gflop = (imgS: number | undefined, perImage: number) => (imgS === undefined ? null : r1((imgS * 2 * perImage) / 1e9));
     const row = {
       model,
       batch,
       k,
+      train_gflop_per_img: r2((2 * macs.train) / 1e9),
+      train_gflop_s: gflop(tr?.['img_s'], macs.train),
+      peer_train_gflop_s: gflop(ptr?.['img_s'], macs.train),
+      infer_gflop_s: gflop(inf?.['img_s'], macs.infer),
+      peer_infer_gflop_s: gflop(pinf?.['img_s'], macs.infer),
       train_img_s: r2(tr?.['img_s']),
       infer_img_s: r2(inf?.['img_s']),
       peer_train_img_s: r2(ptr?.['img_s']),
@@ -150,15 +222,20 @@ async function orchestrate(): Promise<void> {
       peer_peak_rss_mb: r2(ptr?.['peak_rss_mb']),
     };
     console.log(`${model.padEnd(10)} b${batch}  train ${row.train_img_s} img/s (peer ${row.peer_train_img_s}, ×${row.train_ratio})  infer ${row.infer_img_s} img/s (peer ${row.peer_infer_img_s}, ×${row.infer_ratio})  RSS ${row.peak_rss_mb} MB (peer ${row.peer_peak_rss_mb})`);
+    console.log(`           GFLOP/s  train ${row.train_gflop_s} (peer ${row.peer_train_gflop_s})  infer ${row.infer_gflop_s} (peer ${row.peer_infer_gflop_s}), ${row.train_gflop_per_img} GFLOP per training image`);
     results.push(row);
   }
+  measurePeak();
+  const best = (key: string) => r1(Math.max(...peakRuns.map((p) => p[key] ?? NaN).filter(Number.isFinite)));
+  const peak = { conv_ort_weights_as_input_gflop_s: best('ort_input'), conv_ort_nchwc_gflop_s: best('ort_initializer'), conv_torch_gflop_s: torch ? best('torch') : null };
+  console.log(`one large convolution, best of before/after: onnxruntime ${peak.conv_ort_weights_as_input_gflop_s} GFLOP/s (weights as input), ${peak.conv_ort_nchwc_gflop_s} (initializer, NCHWc); PyTorch ${peak.conv_torch_gflop_s}`);
   // The boundary: parameters + momentum in and out once per run, against K steps of compute at batch 32.
   const copy = runChild(['copy', 'alexnet', '32', '3', String(threads), '1']);
   const step32 = runChild(['train', 'alexnet', '32', String(k), String(threads), String(k)]);
   const share = copy && step32 ? copy['copy_s']! / (k * step32['step_s']! + copy['copy_s']!) : null;
   const copyRow = { model: 'alexnet', batch: 32, k, copy_s: r2(copy?.['copy_s'] ?? null), step_s: r2(step32?.['step_s'] ?? null), copy_share: share == null ? null : Math.round(share * 1000) / 1000 };
   console.log(`alexnet b32: parameter+momentum round trip ${copyRow.copy_s} s per run of ${k} steps of ${copyRow.step_s} s → ${(100 * (share ?? NaN)).toFixed(1)} % of step time`);
-  console.log(JSON.stringify({ results, copy: copyRow }));
+  console.log(JSON.stringify({ results, copy: copyRow, peak }));
 }
 
 if (process.argv.includes('--child')) {
