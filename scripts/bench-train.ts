@@ -3,7 +3,10 @@
  * PyTorch peer (scripts/peer_torch.py) when /usr/bin/python3 has torch. Each measurement runs in a
  * child process of its own so that its peak RSS is its own.
  *
- *   scripts/bench-train [--models alexnet,googlenet,nin,vgg-a] [--steps N] [--threads 2] [--k 4]
+ *   scripts/bench-train [--models alexnet,googlenet,nin,vgg-a] [--steps N] [--threads 2] [--k 4] [--profile]
+ *
+ * --profile: ORT profiles the timed training runs (a little slower); each row gains time_by_op,
+ * the share of kernel time per ONNX op type, and the top ones are printed.
  *
  * The last line is one JSON object: {"results":[{model, batch, train_img_s, infer_img_s,
  * peer_train_img_s, peer_infer_img_s, peak_rss_mb, peer_peak_rss_mb, train_gflop_s,
@@ -15,6 +18,9 @@
  * says how close to the machine each side runs, and so how much faster either could be.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildModel } from '../graphs/index.js';
 import { sizeOf } from '../src/graph/dtype.js';
@@ -93,9 +99,27 @@ async function ortConvPeak(threads: number): Promise<{ input: number; initialize
 }
 
 /** Child: one measurement, printed as one JSON line. */
-async function child(mode: string, model: string, batch: number, steps: number, threads: number, k: number): Promise<void> {
+/** Share of kernel time per op type in an ORT profile (Chrome trace JSON), from the `skip`-th run on. */
+function timeByOp(file: string, skip: number): Record<string, number> {
+  const events = JSON.parse(readFileSync(file, 'utf8')) as { cat?: string; name: string; ts: number; dur: number; args?: { op_name?: string } }[];
+  const runs = events.filter((e) => e.name === 'model_run').sort((a, b) => a.ts - b.ts);
+  const from = runs[skip]?.ts ?? 0;
+  const by = new Map<string, number>();
+  let total = 0;
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || e.ts < from) continue;
+    const op = e.args?.op_name ?? '?';
+    if (op === 'Loop') continue; // its body's nodes are listed one by one
+    by.set(op, (by.get(op) ?? 0) + e.dur);
+    total += e.dur;
+  }
+  return Object.fromEntries([...by.entries()].sort((a, b) => b[1] - a[1]).map(([op, d]) => [op, Math.round((1000 * d) / total) / 1000]));
+}
+
+async function child(mode: string, model: string, batch: number, steps: number, threads: number, k: number, profile: boolean): Promise<void> {
   const size = mode === 'train' || mode === 'infer' ? buildModel(model).options.inputSize : 0;
   if (mode === 'train') {
+    const prefix = path.join(os.tmpdir(), `ilsvrc-bench-train-${process.pid}`);
     const s = await TrainingSession.create({
       model,
       modelOptions: {},
@@ -104,7 +128,7 @@ async function child(mode: string, model: string, batch: number, steps: number, 
       labelSmoothing: 0,
       frozen: [],
       seed: 1,
-      session: { threads },
+      session: { threads, ...(profile ? { profile: prefix } : {}) },
     });
     // Fresh batches every run: re-fed batches drive the loss to 0 and the timings off.
     const runs = Math.max(1, Math.ceil(steps / k));
@@ -116,7 +140,17 @@ async function child(mode: string, model: string, batch: number, steps: number, 
       await s.runFusedSteps(data, new Array<number>(k).fill(0.01));
       secs += (performance.now() - t) / 1000;
     }
-    console.log(JSON.stringify({ img_s: (runs * k * batch) / secs, step_s: secs / (runs * k), peak_rss_mb: peakMb() }));
+    let time_by_op: Record<string, number> | undefined;
+    if (profile) {
+      await s.endProfiling();
+      const dir = path.dirname(prefix);
+      const file = readdirSync(dir).find((f) => f.startsWith(path.basename(prefix)));
+      if (file) {
+        time_by_op = timeByOp(path.join(dir, file), 1); // the timed runs, not the warm-up
+        rmSync(path.join(dir, file), { force: true });
+      }
+    }
+    console.log(JSON.stringify({ img_s: (runs * k * batch) / secs, step_s: secs / (runs * k), peak_rss_mb: peakMb(), time_by_op }));
   } else if (mode === 'infer') {
     const s = await TrainingSession.create({ model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: [], seed: 1 });
     const session = await createSession(s.exportModelForInferencing(), { threads });
@@ -149,11 +183,13 @@ async function child(mode: string, model: string, batch: number, steps: number, 
   }
 }
 
-function runChild(args: string[]): Record<string, number> | null {
+type ChildOut = Record<string, number> & { time_by_op?: Record<string, number> };
+
+function runChild(args: string[]): ChildOut | null {
   const r = spawnSync(process.execPath, ['--max-old-space-size=8192', self, '--child', ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   try {
-    return JSON.parse(line) as Record<string, number>;
+    return JSON.parse(line) as ChildOut;
   } catch {
     process.stderr.write(`child ${args.join(' ')} failed: ${r.stderr.slice(-2000)}\n`);
     return null;
@@ -182,6 +218,7 @@ async function orchestrate(): Promise<void> {
   const steps = Number(arg('--steps', '8'));
   const threads = Number(arg('--threads', '2'));
   const k = Number(arg('--k', '4'));
+  const profile = process.argv.includes('--profile');
   const torch = hasTorch();
   if (!torch) console.log('note: /usr/bin/python3 has no torch (Debian python3-torch); peer columns are null');
   const results = [];
@@ -197,7 +234,7 @@ async function orchestrate(): Promise<void> {
   measurePeak();
   for (const model of models) {
     const batch = BATCH[model] ?? 16;
-    const tr = runChild(['train', model, String(batch), String(steps), String(threads), String(k)]);
+    const tr = runChild(['train', model, String(batch), String(steps), String(threads), String(k), ...(profile ? ['profile'] : [])]);
     const inf = runChild(['infer', model, String(batch), String(steps), String(threads), '1']);
     const ptr = torch ? peer(model, batch, 'train', Math.min(steps, 6), threads) : null;
     const pinf = torch ? peer(model, batch, 'infer', steps, threads) : null;
@@ -220,9 +257,14 @@ async function orchestrate(): Promise<void> {
       infer_ratio: inf && pinf ? r2(inf['img_s']! / pinf['img_s']!) : null,
       peak_rss_mb: r2(tr?.['peak_rss_mb']),
       peer_peak_rss_mb: r2(ptr?.['peak_rss_mb']),
+      ...(tr?.time_by_op ? { time_by_op: tr.time_by_op } : {}),
     };
     console.log(`${model.padEnd(10)} b${batch}  train ${row.train_img_s} img/s (peer ${row.peer_train_img_s}, ×${row.train_ratio})  infer ${row.infer_img_s} img/s (peer ${row.peer_infer_img_s}, ×${row.infer_ratio})  RSS ${row.peak_rss_mb} MB (peer ${row.peer_peak_rss_mb})`);
     console.log(`           GFLOP/s  train ${row.train_gflop_s} (peer ${row.peer_train_gflop_s})  infer ${row.infer_gflop_s} (peer ${row.peer_infer_gflop_s}), ${row.train_gflop_per_img} GFLOP per training image`);
+    if (row.time_by_op) {
+      const top = Object.entries(row.time_by_op).slice(0, 8).map(([op, share]) => `${op} ${(100 * share).toFixed(1)} %`);
+      console.log(`           training kernel time: ${top.join(', ')}`);
+    }
     results.push(row);
   }
   measurePeak();
@@ -239,8 +281,8 @@ async function orchestrate(): Promise<void> {
 }
 
 if (process.argv.includes('--child')) {
-  const [mode, model, batch, steps, threads, k] = process.argv.slice(process.argv.indexOf('--child') + 1);
-  await child(mode!, model!, Number(batch), Number(steps), Number(threads), Number(k));
+  const [mode, model, batch, steps, threads, k, profile] = process.argv.slice(process.argv.indexOf('--child') + 1);
+  await child(mode!, model!, Number(batch), Number(steps), Number(threads), Number(k), profile === 'profile');
 } else {
   await orchestrate();
 }

@@ -326,6 +326,11 @@ export class TrainingSession {
     return exportInferenceModel(built, this.params, { opset: opset === 17 ? 17 : 18 });
   }
 
+  /** Ends ORT profiling (config.session.profile) on every compiled session; each writes its trace file. */
+  async endProfiling(): Promise<void> {
+    for (const c of this.sessions.values()) (await c).session.endProfiling();
+  }
+
   async release(): Promise<void> {
     for (const c of this.sessions.values()) await (await c).session.release();
     this.sessions.clear();
