@@ -23,7 +23,11 @@ import {
   sessionOptionsFor,
   stepFootprint,
   stepsPerRunFor,
+  sumsAsAdds,
 } from '../../src/runtime/device.js';
+import { createSession, tensor } from '../../src/runtime/ort.js';
+import { Rng } from '../../src/util/rng.js';
+import { encodeModel } from '../../src/onnx/proto.js';
 import { opUses } from '../../src/runtime/providers.js';
 import { buildTrainGraph } from '../../src/train/graphs.js';
 import { loopModel } from '../../src/train/loop.js';
@@ -197,5 +201,31 @@ describe('steps per run from device memory', () => {
       throw new Error('ENOENT');
     }), undefined);
     assert.equal(cudaMemoryBytes(0, () => 'No devices were found'), undefined);
+  });
+});
+
+describe('sumsAsAdds (WebGPU has no Sum kernel)', () => {
+  it('turns every Sum of a training step into Adds and computes the same step', async () => {
+    const model = trainModel('alexnet', false);
+    const ops = (m: ModelProto) => m.graph.node.map((n) => n.opType);
+    assert.ok(ops(model).filter((o) => o === 'Sum').length > 0, 'the SGD update uses Sum');
+    const rewritten = sumsAsAdds(model);
+    assert.equal(ops(rewritten).filter((o) => o === 'Sum').length, 0);
+    assert.equal(ops(model).length, model.graph.node.length, 'the original is left as it was');
+    const rng = new Rng(4);
+    const feeds: Record<string, ReturnType<typeof tensor>> = {};
+    for (const i of model.graph.input) {
+      const t = i.type?.tensorType;
+      const dims = (t?.shape?.dim ?? []).map((d) => Number(d.dimValue ?? 1));
+      const n = dims.reduce((a, b) => a * b, 1);
+      feeds[i.name] = t?.elemType === 7 ? tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(rng.int(10))), dims) : tensor('float32', Float32Array.from({ length: n }, () => rng.normal() * 0.05), dims);
+    }
+    const a = await (await createSession(encodeModel(model), { threads: 1 })).run(feeds);
+    const b = await (await createSession(encodeModel(rewritten), { threads: 1 })).run(feeds);
+    for (const name of Object.keys(a)) {
+      const x = a[name]!.data as Float32Array;
+      const y = b[name]!.data as Float32Array;
+      for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i]! - y[i]!) <= 1e-6 * (1 + Math.abs(x[i]!)), `${name}[${i}]: ${x[i]} vs ${y[i]}`);
+    }
   });
 });
