@@ -3,7 +3,9 @@
  * PyTorch peer (scripts/peer_torch.py) when /usr/bin/python3 has torch. Each measurement runs in a
  * child process of its own so that its peak RSS is its own.
  *
- *   scripts/bench-train [--models alexnet,googlenet,nin,vgg-a] [--steps N] [--threads 2] [--k 4] [--profile]
+ *   scripts/bench-train [--models alexnet,googlenet,nin,vgg-a] [--steps N] [--threads 2] [--k auto|K] [--profile]
+ *
+ * --k: steps per session run; auto (default) is what `ilsvrc train` picks on the CPU.
  *
  * --profile: ORT profiles the timed training runs (a little slower); each row gains time_by_op,
  * the share of kernel time per ONNX op type, and the top ones are printed.
@@ -24,12 +26,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildModel } from '../graphs/index.js';
 import { sizeOf } from '../src/graph/dtype.js';
-import { Graph, type Value } from '../src/graph/graph.js';
-import { liveNodes, toModel } from '../src/graph/serialize.js';
+import { Graph } from '../src/graph/graph.js';
+import { toModel } from '../src/graph/serialize.js';
+import { trainingMacs } from '../src/graph/summary.js';
 import { encodeModel } from '../src/onnx/proto.js';
 import { conv } from '../src/ops/conv.js';
 import { identity } from '../src/ops/elementwise.js';
 import { DEFAULT_OPTIMIZER } from '../src/optim/optimizer.js';
+import { defaultStepsPerRun, parseDevice } from '../src/runtime/device.js';
 import { createSession, tensor } from '../src/runtime/ort.js';
 import { TrainingSession, type StepBatch } from '../src/runtime/training-session.js';
 import { Rng } from '../src/util/rng.js';
@@ -52,24 +56,11 @@ function freshBatches(n: number, count: number, size: number, seed: number): Ste
 
 const peakMb = () => process.resourceUsage().maxRSS / 1024;
 
-/** Multiply-adds per image: forward, and for training also dW and dx (dx only where needed). */
-export function macsPerImage(model: string): { infer: number; train: number } {
+/** Multiply-adds per image for inference and for one training step (no auxiliary heads, as measured). */
+function macsPerImage(model: string): { infer: number; train: number } {
   const built = buildModel(model, { aux: false }, { training: true, batch: 1 });
-  const g = built.graph;
-  const dependsOnParam = new Set<Value>();
-  let infer = 0;
-  let train = 0;
-  for (const n of liveNodes(g, [built.logits])) {
-    const m = n.macs();
-    if (m > 0) {
-      const data = n.inputs[0];
-      const hasParam = n.inputs.some((x) => x?.kind === 'param');
-      infer += m;
-      train += m * (1 + (hasParam ? 1 : 0) + (data && dependsOnParam.has(data) ? 1 : 0));
-    }
-    if (n.inputs.some((x) => x && (x.kind === 'param' || dependsOnParam.has(x)))) for (const o of n.outputs) dependsOnParam.add(o);
-  }
-  return { infer, train };
+  const m = trainingMacs(built.graph, [built.logits]);
+  return { infer: m.forward, train: m.training };
 }
 
 /** One large convolution (16×192×27×27 → 256, 5×5) in onnxruntime: weights as an input (as in training) and as an initializer (as in inference). */
@@ -217,7 +208,10 @@ async function orchestrate(): Promise<void> {
   const models = arg('--models', 'alexnet,googlenet,nin,vgg-a').split(',');
   const steps = Number(arg('--steps', '8'));
   const threads = Number(arg('--threads', '2'));
-  const k = Number(arg('--k', '4'));
+  const kArg = arg('--k', 'auto');
+  // Steps per run: what `ilsvrc train` picks on the CPU (defaultStepsPerRun) unless --k says.
+  const kFor = (model: string, batch: number): number =>
+    kArg === 'auto' ? defaultStepsPerRun(parseDevice('cpu'), { model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER }).k : Number(kArg);
   const profile = process.argv.includes('--profile');
   const torch = hasTorch();
   if (!torch) console.log('note: /usr/bin/python3 has no torch (Debian python3-torch); peer columns are null');
@@ -234,6 +228,7 @@ async function orchestrate(): Promise<void> {
   measurePeak();
   for (const model of models) {
     const batch = BATCH[model] ?? 16;
+    const k = kFor(model, batch);
     const tr = runChild(['train', model, String(batch), String(steps), String(threads), String(k), ...(profile ? ['profile'] : [])]);
     const inf = runChild(['infer', model, String(batch), String(steps), String(threads), '1']);
     const ptr = torch ? peer(model, batch, 'train', Math.min(steps, 6), threads) : null;
@@ -272,6 +267,7 @@ async function orchestrate(): Promise<void> {
   const peak = { conv_ort_weights_as_input_gflop_s: best('ort_input'), conv_ort_nchwc_gflop_s: best('ort_initializer'), conv_torch_gflop_s: torch ? best('torch') : null };
   console.log(`one large convolution, best of before/after: onnxruntime ${peak.conv_ort_weights_as_input_gflop_s} GFLOP/s (weights as input), ${peak.conv_ort_nchwc_gflop_s} (initializer, NCHWc); PyTorch ${peak.conv_torch_gflop_s}`);
   // The boundary: parameters + momentum in and out once per run, against K steps of compute at batch 32.
+  const k = kFor('alexnet', 32);
   const copy = runChild(['copy', 'alexnet', '32', '3', String(threads), '1']);
   const step32 = runChild(['train', 'alexnet', '32', String(k), String(threads), String(k)]);
   const share = copy && step32 ? copy['copy_s']! / (k * step32['step_s']! + copy['copy_s']!) : null;

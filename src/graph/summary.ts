@@ -143,3 +143,25 @@ export function summarize(graph: Graph, o: SummaryOptions = {}): Summary {
 export function layer(s: Summary, name: string): LayerRow | undefined {
   return s.layers.find((l) => l.name === name);
 }
+
+/**
+ * Multiply-adds of the convolutions and fully connected layers up to `outputs`, for inference
+ * (forward) and for one training step: forward, weight gradients, and input gradients wherever a
+ * layer's input depends on a parameter (never for the first layer, whose input is the image).
+ */
+export function trainingMacs(graph: Graph, outputs: readonly Value[]): { forward: number; training: number } {
+  const dependsOnParam = new Set<Value>();
+  let forward = 0;
+  let training = 0;
+  for (const n of liveNodes(graph, outputs)) {
+    const m = n.macs();
+    if (m > 0) {
+      const data = n.inputs[0];
+      const hasParam = n.inputs.some((x) => x?.kind === 'param');
+      forward += m;
+      training += m * (1 + (hasParam ? 1 : 0) + (data && dependsOnParam.has(data) ? 1 : 0));
+    }
+    if (n.inputs.some((x) => x && (x.kind === 'param' || dependsOnParam.has(x)))) for (const o of n.outputs) dependsOnParam.add(o);
+  }
+  return { forward, training };
+}

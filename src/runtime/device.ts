@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import type ort from 'onnxruntime-node';
 import { buildModel, type ModelOptions } from '../../graphs/index.js';
 import { sizeOf } from '../graph/dtype.js';
+import { trainingMacs } from '../graph/summary.js';
 import { encodeModel, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js';
 import { stateSuffixes, type OptimizerConfig } from '../optim/optimizer.js';
 import { expected, UsageError } from '../util/errors.js';
@@ -279,6 +280,8 @@ export interface StepFootprint {
   activationsPerSample: number;
   /** Per-step inputs of one sample fed to the Loop (image, dropout masks), stacked K deep. */
   inputsPerSample: number;
+  /** Multiply-adds of one training step per sample (summary.ts trainingMacs). */
+  trainMacsPerSample: number;
 }
 
 export function stepFootprint(model: string, modelOptions: Partial<ModelOptions>, optimizer: OptimizerConfig): StepFootprint {
@@ -288,7 +291,8 @@ export function stepFootprint(model: string, modelOptions: Partial<ModelOptions>
   let activations = 0;
   for (const n of g.nodes) for (const v of n.outputs) activations += v.size;
   const inputs = g.inputs.reduce((a, v) => a + sizeOf(v.shape), 0);
-  return { params, state: params * stateSuffixes(optimizer).length, activationsPerSample: activations, inputsPerSample: inputs };
+  const trainMacsPerSample = trainingMacs(g, [built.logits, ...built.aux.map((a) => a.logits)]).training;
+  return { params, state: params * stateSuffixes(optimizer).length, activationsPerSample: activations, inputsPerSample: inputs, trainMacsPerSample };
 }
 
 /**
@@ -337,8 +341,32 @@ function nvidiaSmi(cmd: string, args: string[]): string {
 /** Assumed when nvidia-smi cannot say: a small card, so K stays safe. */
 export const ASSUMED_CUDA_BYTES = 8 * 2 ** 30;
 
-/** Steps per run the CLI uses when --steps-per-run is not given. */
+/** The most steps per run the CPU rule picks (more measured no faster, and each costs memory). */
 export const CPU_STEPS_PER_RUN = 4;
+
+/**
+ * The CPU's costs behind its K, measured with scripts/bench-train on 2 cores: moving parameters and
+ * optimizer state into a run and back out costs about 1 ms per MB (AlexNet, 488 MB: 0.45 s more per
+ * run at K = 1 than at K = 4), and a training step about 10 ms per GFLOP (NIN 9.3, VGG-A 8.7).
+ */
+const CPU_COPY_MS_PER_MB = 1;
+const CPU_STEP_MS_PER_GFLOP = 10;
+/** The round trip's share of a run that K is chosen to stay under. */
+const CPU_COPY_SHARE = 0.08;
+
+/**
+ * K on the CPU: the fewest steps per run (each one more holds more memory: the Loop keeps copies of
+ * the loop-carried parameters and state) that bring the parameter round trip under 8 % of the run,
+ * at most CPU_STEPS_PER_RUN. Light models (NIN, GoogLeNet) get 1, AlexNet and VGG-A at small
+ * batches 4, VGG-D at batch 32 1 (its 30 s step dwarfs the copy).
+ */
+export function cpuStepsPerRun(f: StepFootprint, batch: number): { k: number; copyMs: number; stepMs: number } {
+  const copyMs = (CPU_COPY_MS_PER_MB * 4 * (f.params + f.state)) / 2 ** 20;
+  const stepMs = (CPU_STEP_MS_PER_GFLOP * 2 * f.trainMacsPerSample * batch) / 1e9;
+  let k = 1;
+  while (k < CPU_STEPS_PER_RUN && copyMs / (k * stepMs + copyMs) > CPU_COPY_SHARE) k++;
+  return { k, copyMs, stepMs };
+}
 
 export interface StepsPlan {
   k: number;
@@ -347,7 +375,7 @@ export interface StepsPlan {
 }
 
 /**
- * Default K for a device: the CPU's measured 4; 1 on WebGPU (no Loop kernel); on CUDA the largest
+ * Default K for a device: on the CPU from the measured costs (cpuStepsPerRun); 1 on WebGPU (no Loop kernel); on CUDA the largest
  * K ≤ 16 whose stacked batches fit beside the step in device memory.
  */
 export function defaultStepsPerRun(
@@ -355,7 +383,10 @@ export function defaultStepsPerRun(
   t: { model: string; modelOptions: Partial<ModelOptions>; batch: number; optimizer: OptimizerConfig },
   deviceBytes: number | undefined = device.kind === 'cuda' ? cudaMemoryBytes(device.id) : undefined,
 ): StepsPlan {
-  if (device.kind === 'cpu') return { k: CPU_STEPS_PER_RUN, reason: 'cpu default' };
+  if (device.kind === 'cpu') {
+    const c = cpuStepsPerRun(stepFootprint(t.model, t.modelOptions, t.optimizer), t.batch);
+    return { k: c.k, reason: `parameters and state take ~${Math.round(c.copyMs)} ms to move per run against ~${Math.round(c.stepMs)} ms per step` };
+  }
   if (device.kind === 'webgpu') return { k: 1, reason: 'WebGPU has no Loop kernel' };
   const bytes = deviceBytes ?? ASSUMED_CUDA_BYTES;
   const f = stepFootprint(t.model, t.modelOptions, t.optimizer);

@@ -11,6 +11,7 @@ import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
 import {
   CUDA_INSTALL_HINT,
   createDeviceSession,
+  CPU_STEPS_PER_RUN,
   cudaMemoryBytes,
   defaultStepsPerRun,
   MAX_STEPS_PER_RUN,
@@ -185,8 +186,21 @@ describe('steps per run from device memory', () => {
     assert.equal(stepsPerRunFor(f, 64, 140 * GiB, 8), 8);
   });
 
-  it('defaults: cpu 4, webgpu 1, cuda from nvidia-smi memory', () => {
-    assert.equal(defaultStepsPerRun(parseDevice('cpu'), vggD).k, 4);
+  it('defaults: cpu from the parameter round trip against the step, webgpu 1, cuda from nvidia-smi memory', () => {
+    const cpu = parseDevice('cpu');
+    const at = (model: string, batch: number) => defaultStepsPerRun(cpu, { model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER });
+    // Light parameters against heavy steps: one step per run (less memory, no Loop copies).
+    assert.equal(at('nin', 16).k, 1);
+    assert.equal(at('googlenet', 16).k, 1);
+    assert.equal(at('vgg-d', 32).k, 1);
+    // AlexNet's 61 M parameters against a light step: the most steps per run.
+    assert.equal(at('alexnet', 16).k, CPU_STEPS_PER_RUN);
+    assert.equal(at('vgg-a', 8).k, CPU_STEPS_PER_RUN);
+    assert.match(at('alexnet', 16).reason, /parameters and state take ~\d+ ms to move per run against ~\d+ ms per step/);
+    // A bigger batch never asks for more steps per run.
+    const ks = [8, 16, 32, 64, 128, 256].map((b) => at('alexnet', b).k);
+    for (let i = 1; i < ks.length; i++) assert.ok(ks[i]! <= ks[i - 1]!, ks.join(','));
+    assert.equal(ks.at(-1), 1);
     assert.equal(defaultStepsPerRun(parseDevice('webgpu'), vggD).k, 1);
     const big = defaultStepsPerRun(parseDevice('cuda'), vggD, 80 * GiB);
     assert.equal(big.k, MAX_STEPS_PER_RUN);
