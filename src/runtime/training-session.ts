@@ -20,6 +20,7 @@ import { loopModel } from '../train/loop.js';
 import { buildModel, type ModelOptions } from '../../graphs/index.js';
 import { Rng } from '../util/rng.js';
 import { createDeviceSession } from './device.js';
+import { decodeModel } from '../onnx/proto.js';
 import { scalar, tensor, type OrtSession, type OrtTensor, type SessionOptions } from './ort.js';
 import { exportInferenceModel } from './export.js';
 
@@ -119,6 +120,7 @@ export class TrainingSession {
       ref.graph.params,
     );
     s.ensureStates();
+    s.imageShape = ref.input.shape.slice(1);
     return s;
   }
 
@@ -185,7 +187,14 @@ export class TrainingSession {
     return this.shapes.get(param) ?? [];
   }
 
+  /** Bumped whenever the weights change (steps, loadParametersBuffer): runInference rebuilds then. */
+  private version = 0;
+  /** One image's [C, H, W]. */
+  private imageShape: readonly number[] = [];
+  private inference: { version: number; session: Promise<OrtSession> } | undefined;
+
   private adopt(tg: TrainGraph, out: Record<string, OrtTensor>): void {
+    this.version++;
     for (const p of tg.trainable) {
       const name = p.value.name ?? '';
       this.params.set(name, out[nextName(name)]!.data as Float32Array);
@@ -287,6 +296,25 @@ export class TrainingSession {
     return { loss: num(out['loss']), top1: num(out['top1']), top5: num(out['top5']), n, logits: out['logits']!.data as Float32Array };
   }
 
+  /**
+   * Logits of `rows` images through an inference model of the current weights. The weights are its
+   * initializers, so ONNX Runtime can pre-pack them (blocked convolutions on the CPU) and nothing
+   * crosses the boundary but the images: faster than runEvalStep for validation. The model is
+   * rebuilt after the weights change.
+   */
+  async runInference(x: Float32Array, rows: number): Promise<Float32Array> {
+    if (this.inference?.version !== this.version) {
+      const old = this.inference;
+      this.inference = undefined;
+      if (old) await (await old.session).release();
+      const session = createDeviceSession(decodeModel(this.exportModelForInferencing()), this.config.session ?? {});
+      this.inference = { version: this.version, session };
+    }
+    const session = await this.inference.session;
+    const out = await session.run({ input: tensor('float32', x, [rows, ...this.imageShape]) });
+    return out['logits']!.data as Float32Array;
+  }
+
   /** Number of parameter elements (trainable only, or all). */
   getParametersSize(trainableOnly = true): number {
     let n = 0;
@@ -316,6 +344,7 @@ export class TrainingSession {
       if (trainableOnly && this.opts.frozen.has(name)) continue;
       const len = sizeOf(shape);
       this.params.set(name, buf.slice(off, off + len));
+      this.version++;
       off += len;
     }
   }
@@ -332,6 +361,9 @@ export class TrainingSession {
   }
 
   async release(): Promise<void> {
+    const inference = this.inference;
+    this.inference = undefined;
+    if (inference) await (await inference.session).release();
     for (const c of this.sessions.values()) await (await c).session.release();
     this.sessions.clear();
   }

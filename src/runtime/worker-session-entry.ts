@@ -37,6 +37,11 @@ async function handle(req: Request): Promise<{ value: unknown; transfer: ArrayBu
       const logits = r.logits.slice();
       return { value: { ...r, logits }, transfer: [logits.buffer] };
     }
+    case 'runInference': {
+      const [x, rows] = req.args as Request<'runInference'>['args'];
+      const logits = (await need().runInference(x, rows)).slice();
+      return { value: logits, transfer: [logits.buffer] };
+    }
     case 'snapshot': {
       // Copied by the structured clone: the session keeps using its own arrays.
       return { value: need().snapshot(), transfer: [] };

@@ -18,6 +18,8 @@ export interface SessionHandle {
   runTrainStep(batch: StepBatch): Promise<StepMetrics>;
   runOptimizerStep(lr: number): Promise<void>;
   runEvalStep(batch: StepBatch): Promise<EvalMetrics>;
+  /** Logits through an inference model of the current weights (TrainingSession.runInference). */
+  runInference(x: Float32Array, rows: number): Promise<Float32Array>;
   /** A copy of parameters, optimizer state, step and dropout PRNG state. */
   snapshot(): Promise<TrainingState>;
   exportModel(opset?: 17 | 18): Promise<Uint8Array>;
@@ -31,6 +33,7 @@ interface Calls {
   runTrainStep: { args: [StepBatch]; result: StepMetrics };
   runOptimizerStep: { args: [number]; result: null };
   runEvalStep: { args: [StepBatch]; result: EvalMetrics };
+  runInference: { args: [Float32Array, number]; result: Float32Array };
   snapshot: { args: []; result: TrainingState };
   exportModel: { args: [17 | 18]; result: Uint8Array };
   release: { args: []; result: null };
@@ -117,6 +120,11 @@ export class WorkerSession implements SessionHandle {
     return this.call('runEvalStep', [batch], transferables([batch]));
   }
 
+  /** The images' buffer is transferred: the caller must not use it afterwards. */
+  runInference(x: Float32Array, rows: number): Promise<Float32Array> {
+    return this.call('runInference', [x, rows], transferables([{ x, labels: new Int32Array(0) }]));
+  }
+
   snapshot(): Promise<TrainingState> {
     return this.call('snapshot', [], []);
   }
@@ -153,6 +161,9 @@ export class LocalSession implements SessionHandle {
   }
   runEvalStep(batch: StepBatch): Promise<EvalMetrics> {
     return this.session.runEvalStep(batch);
+  }
+  runInference(x: Float32Array, rows: number): Promise<Float32Array> {
+    return this.session.runInference(x, rows);
   }
   async snapshot(): Promise<TrainingState> {
     return copyState(this.session.snapshot());

@@ -383,7 +383,7 @@ function prefetcher(loader: Loader, epoch: number, from: number, end: number, ah
 }
 
 async function validate(session: SessionHandle, val: Loader, classes: number): Promise<EvalResult> {
-  return evaluateLoader(val, classes, async (x, _rows, labels) => (await session.runEvalStep({ x, labels })).logits);
+  return evaluateLoader(val, classes, (x, rows) => session.runInference(x, rows));
 }
 
 /** metrics.csv and the PNG curves, from metrics.jsonl (so a resumed run plots its whole history). */

@@ -170,6 +170,28 @@ test('exported inference model reproduces the eval graph logits', async () => {
   await s.release();
 });
 
+test('runInference gives the eval graph logits and follows the weights through steps and loads', async () => {
+  const cfg = config('alexnet');
+  const s = await TrainingSession.create(cfg);
+  const [b, c] = batches(cfg, 2);
+  const same = async (label: string) => {
+    const ev = (await s.runEvalStep(b!)).logits;
+    const got = await s.runInference(b!.x, cfg.batch);
+    assert.equal(got.length, ev.length);
+    for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i]! - ev[i]!) < 1e-4 * (1 + Math.abs(ev[i]!)), `${label}: ${got[i]} vs ${ev[i]}`);
+    return got.slice();
+  };
+  const before = await same('fresh');
+  await s.runFusedSteps([c!], [0.05]);
+  const after = await same('after a step');
+  assert.ok(after.some((v, i) => v !== before[i]), 'a step changes the logits');
+  const other = await TrainingSession.create({ ...cfg, seed: 99 });
+  s.loadParametersBuffer(other.getContiguousParameters());
+  await same('after loadParametersBuffer');
+  await other.release();
+  await s.release();
+});
+
 test('the auxiliary-loss weight: 0 leaves the aux heads untouched, 0.3 trains them', async () => {
   const moved = async (auxWeight: number) => {
     const cfg = config('googlenet', { auxWeight }, { weightDecay: 0 });
