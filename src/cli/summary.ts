@@ -55,6 +55,22 @@ export function formatComparison(a: ModelSummary, b: ModelSummary): string {
   );
 }
 
+/** --compare --json: one object, the two designs aligned layer by layer (null where a layer is absent), then each whole summary. */
+export function comparisonJson(a: ModelSummary, b: ModelSummary): object {
+  const names = [...new Set([...a.layers.map((l) => l.name), ...b.layers.map((l) => l.name)])];
+  const find = (s: Summary, n: string) => s.layers.find((l) => l.name === n);
+  const pair = <T>(n: string, f: (l: LayerRow) => T): [T | null, T | null] => {
+    const [x, y] = [find(a, n), find(b, n)];
+    return [x ? f(x) : null, y ? f(y) : null];
+  };
+  return {
+    models: [a.model, b.model],
+    layers: names.map((name) => ({ name, output: pair(name, (l) => l.output), params: pair(name, (l) => l.params), macs: pair(name, (l) => l.macs) })),
+    total: { params: [a.params, b.params], macs: [a.macs, b.macs] },
+    summaries: [a, b],
+  };
+}
+
 interface SummaryFlags extends ModelFlags {
   json?: boolean;
   detail?: boolean;
@@ -74,7 +90,7 @@ export function makeSummaryCommand(): Command {
     const a = summarizeModel(name, given, detail);
     if (flags.compare !== undefined) {
       const b = summarizeModel(flags.compare, given, detail);
-      process.stdout.write(flags.json ? JSON.stringify([a, b], null, 2) + '\n' : formatComparison(a, b));
+      process.stdout.write(flags.json ? JSON.stringify(comparisonJson(a, b), null, 2) + '\n' : formatComparison(a, b));
       return;
     }
     process.stdout.write(flags.json ? JSON.stringify(a, null, 2) + '\n' : formatSummary(a));

@@ -63,6 +63,18 @@ describe('ilsvrc summary', { concurrency: true }, () => {
     assert.match(r.stdout, /^total\s+6,998,552\s+97,526,008\s/m);
   });
 
+  test('--compare --json is one object with the layers aligned', async () => {
+    const r = await ilsvrc(['summary', 'googlenet', '--compare', 'googlenet-naive', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as { models: string[]; layers: { name: string; output: (number[] | null)[]; params: (number | null)[] }[]; total: { params: number[] }; summaries: { model: string }[] };
+    assert.deepEqual(j.models, ['googlenet', 'googlenet-naive']);
+    const i3a = j.layers.find((l) => l.name === 'inception_3a')!;
+    assert.deepEqual(i3a.output, [[256, 28, 28], [416, 28, 28]]);
+    assert.deepEqual(i3a.params, [163_696, 387_296]);
+    assert.deepEqual(j.total.params, [6_998_552, 97_526_008]);
+    assert.equal(j.summaries[1]!.model, 'googlenet-naive');
+  });
+
   test('bad input: one line, exit 2, no stack trace', async () => {
     const cases: [string[], ...string[]][] = [
       [['summary', 'resnet50'], 'for model', '"resnet50"', 'alexnet'],
