@@ -39,9 +39,9 @@ function scene(width: number, height: number, channels: 1 | 3): Buffer {
   return d;
 }
 
-async function jpeg(width: number, height: number, channels: 1 | 3 = 3): Promise<Buffer> {
+async function jpeg(width: number, height: number, channels: 1 | 3 = 3, progressive = false): Promise<Buffer> {
   const img = sharp(scene(width, height, channels), { raw: { width, height, channels } });
-  return (channels === 1 ? img.toColourspace('b-w') : img).jpeg({ quality: 95, chromaSubsampling: '4:2:0' }).toBuffer();
+  return (channels === 1 ? img.toColourspace('b-w') : img).jpeg({ quality: 95, chromaSubsampling: '4:2:0', progressive }).toBuffer();
 }
 
 /** The reference: sharp decodes every pixel, the JS resampler renders the view. */
@@ -69,30 +69,32 @@ describe('native JPEG path', () => {
     assert.ok(built, 'ILSVRC_REQUIRE_NATIVE_JPEG=1 but build/native/jpeg_view.node is missing: see scripts/build-native');
   });
 
-  it('matches the JS resampler over a full decode: shrink, enlarge, mirror, partial windows', { skip }, async () => {
-    const buf = await jpeg(333, 250);
-    const views: View[] = [
-      { sw: 333, sh: 250, left: 0, top: 0, w: 333, h: 250, flip: false }, // identity: the decoded pixels
-      { sw: 240, sh: 180, left: 7, top: 11, w: 224, h: 160, flip: false }, // shrink ×1.39
-      { sw: 240, sh: 180, left: 7, top: 11, w: 224, h: 160, flip: true },
-      { sw: 900, sh: 676, left: 301, top: 97, w: 224, h: 224, flip: false }, // enlarge ×2.7, inner window
-      { sw: 300, sh: 225, left: 150, top: 100, w: 224, h: 224, flip: true }, // window partly outside: padding
-      { sw: 166, sh: 125, left: 0, top: 0, w: 64, h: 48, flip: false }, // ×0.5: decoded at 1/2 in the DCT
-    ];
-    for (const v of views) {
-      const want = await reference(buf, v, 3);
-      const got = new Float32Array(want.length + 17);
-      const r = await renderJpegView(buf, got, 17, 3, v, [1, 1, 1], [0, 0, 0]);
-      assert.equal(r.kind, 'ok', JSON.stringify(r));
-      const d = diff(want, got, 17);
-      const dct = r.kind === 'ok' ? r.dct : 0;
-      // Full-size decodes agree with sharp's to rounding (the same libjpeg arithmetic; a few
-      // pixels at the cropped iMCU edge differ by a few levels); a DCT-reduced decode is a
-      // different (sharper) low-pass, so only its average is held close.
-      if (dct === 8) assert.ok(d.max <= 12 && d.mean <= 0.35, `view ${JSON.stringify(v)}: max ${d.max}, mean ${d.mean}`);
-      else assert.ok(d.mean <= 3, `view ${JSON.stringify(v)} at ${dct}/8: mean ${d.mean}`);
-    }
-  });
+  for (const progressive of [false, true]) {
+    it(`matches the JS resampler over a full decode: shrink, enlarge, mirror, partial windows (${progressive ? 'progressive' : 'baseline'})`, { skip }, async () => {
+      const buf = await jpeg(333, 250, 3, progressive);
+      const views: View[] = [
+        { sw: 333, sh: 250, left: 0, top: 0, w: 333, h: 250, flip: false }, // identity: the decoded pixels
+        { sw: 240, sh: 180, left: 7, top: 11, w: 224, h: 160, flip: false }, // shrink ×1.39
+        { sw: 240, sh: 180, left: 7, top: 11, w: 224, h: 160, flip: true },
+        { sw: 900, sh: 676, left: 301, top: 97, w: 224, h: 224, flip: false }, // enlarge ×2.7, inner window
+        { sw: 300, sh: 225, left: 150, top: 100, w: 224, h: 224, flip: true }, // window partly outside: padding
+        { sw: 166, sh: 125, left: 0, top: 0, w: 64, h: 48, flip: false }, // ×0.5: decoded at 1/2 in the DCT
+      ];
+      for (const v of views) {
+        const want = await reference(buf, v, 3);
+        const got = new Float32Array(want.length + 17);
+        const r = await renderJpegView(buf, got, 17, 3, v, [1, 1, 1], [0, 0, 0]);
+        assert.equal(r.kind, 'ok', JSON.stringify(r));
+        const d = diff(want, got, 17);
+        const dct = r.kind === 'ok' ? r.dct : 0;
+        // Full-size decodes agree with sharp's to rounding (the same libjpeg arithmetic; a few
+        // pixels at the cropped iMCU edge differ by a few levels); a DCT-reduced decode is a
+        // different (sharper) low-pass, so only its average is held close.
+        if (dct === 8) assert.ok(d.max <= 12 && d.mean <= 0.35, `view ${JSON.stringify(v)}: max ${d.max}, mean ${d.mean}`);
+        else assert.ok(d.mean <= 3, `view ${JSON.stringify(v)} at ${dct}/8: mean ${d.mean}`);
+      }
+    });
+  }
 
   it('applies scale and bias per channel and pads outside the image with the bias', { skip }, async () => {
     const buf = await jpeg(64, 48);
