@@ -139,7 +139,6 @@ static void fill_bias(Job* j) {
     for (size_t i = 0; i < plane; i++) j->out[c * plane + i] = j->bias[c];
 }
 
-
 /* The resize's two orders. Vertical first when the view reads more rows than it writes (a
  * shrink): each output row blends its source rows across the cropped width (contiguous, so the
  * compiler vectorises it), and the horizontal taps then run on h rows instead of nrows.
