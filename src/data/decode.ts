@@ -1,8 +1,10 @@
 /**
  * One dataset item → its views in a batch. Files: read, plan from a JS header probe (no sharp
- * metadata round trip), then one sharp pipeline per distinct resize (resize then extract, so
- * libvips computes only the window and can shrink JPEGs on load), then one JS pass into the
- * batch layout. In-memory rows skip sharp: the JS resampler is faster for tiny images.
+ * metadata round trip); a JPEG with one view goes through the native path when it is built
+ * (native-jpeg.ts: partial, DCT-reduced decode, resize and normalise in one job); everything else
+ * gets one sharp pipeline per distinct resize (resize then extract, so libvips computes only the
+ * window and can shrink JPEGs on load), then one JS pass into the batch layout. In-memory rows
+ * skip sharp: the JS resampler is faster for tiny images.
  */
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
@@ -80,12 +82,13 @@ export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: 
   if (width * height > o.limitInputPixels) return `too many pixels: ${width}×${height} exceeds limitInputPixels ${o.limitInputPixels}`;
   const plan = tf.plan(rng, width, height);
   const single = plan.views.length === 1 ? plan.views[0] : undefined;
-  if (single && head?.format === 'jpeg' && orientation === 1 && !plan.jitter && t.layout === 'nchw-f32' && o.kernel === 'linear' && o.native !== false && endsWithEoi(buf)) {
+  const fast = single && single.w === t.width && single.h === t.height && head?.format === 'jpeg' && orientation === 1;
+  if (fast && !plan.jitter && t.layout === 'nchw-f32' && o.kernel === 'linear' && o.native !== false && endsWithEoi(buf)) {
     // The fast path: decode only what the view needs, at a DCT-reduced size, straight into the
     // batch. Anything it does not handle (CMYK, a colour JPEG for a gray batch) or rejects
     // (corrupt data) goes on to sharp, which decides and words the error.
     const row = slot * t.views;
-    const r = await renderJpegView(buf, t.x as Float32Array, row * t.channels * t.width * t.height, t.channels, single, plan.scale, plan.bias);
+    const r = await renderJpegView(buf, t.x as Float32Array, row * t.channels * t.width * t.height, t.channels, single!, plan.scale, plan.bias);
     if (r.kind === 'ok') {
       for (let c = 0; c < t.channels; c++) t.offset[row * t.channels + c] = plan.offset[c] ?? 0;
       return null;
