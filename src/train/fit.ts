@@ -78,6 +78,8 @@ export interface EpochSummary {
   val_top5: number;
   seconds: number;
   img_per_s: number;
+  /** Seconds the trainer waited for the loader in this epoch (0 when data keeps up). */
+  data_wait_s: number;
 }
 
 export interface FitHooks {
@@ -249,7 +251,14 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       let hitSum = 0;
       let seen = 0;
       let lr = 0;
-      const fetch = prefetcher(train, epoch, (sInEpoch) * c.accum, spe * c.accum);
+      const prefetch = prefetcher(train, epoch, (sInEpoch) * c.accum, spe * c.accum);
+      let dataWait = 0;
+      const fetch = async (i: number): Promise<Batch> => {
+        const t0 = performance.now();
+        const b = await prefetch(i);
+        dataWait += performance.now() - t0;
+        return b;
+      };
       const runs = runSizes(step, sInEpoch, spe, c.accum > 1 ? 1 : c.stepsPerRun, c.checkpointEvery);
       for (const k0 of runs) {
         if (o.hooks.stopRequested?.()) {
@@ -325,6 +334,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         val_top5: v.top5,
         seconds: trainSecs,
         img_per_s: seen / trainSecs,
+        data_wait_s: dataWait / 1000,
       };
       appendFileSync(join(o.out, FILES.jsonl), JSON.stringify(summary) + '\n');
       for (const [tag, value] of [['val/loss', v.loss], ['val/top1', v.top1], ['val/top5', v.top5], ['train/epoch_top1', summary.train_top1]] as const) tb.scalar(tag, value, step);
@@ -395,8 +405,8 @@ export async function writeReports(out: string): Promise<void> {
   // A resumed run may repeat an epoch it had recorded before a crash: the later record wins.
   const byEpoch = new Map(rows.map((r) => [r.epoch, r]));
   const list = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
-  const cols = ['epoch', 'step', 'lr', 'train_loss', 'train_top1', 'val_loss', 'val_top1', 'val_top5', 'seconds', 'img_per_s'] as const;
-  writeFileSync(join(out, FILES.csv), [cols.join(','), ...list.map((r) => cols.map((k) => r[k]).join(','))].join('\n') + '\n');
+  const cols = ['epoch', 'step', 'lr', 'train_loss', 'train_top1', 'val_loss', 'val_top1', 'val_top5', 'seconds', 'img_per_s', 'data_wait_s'] as const;
+  writeFileSync(join(out, FILES.csv), [cols.join(','), ...list.map((r) => cols.map((k) => r[k] ?? '').join(','))].join('\n') + '\n');
   const pts = (k: keyof EpochSummary) => list.map((r) => [r.epoch, r[k]] as const).filter(([, v]) => Number.isFinite(v));
   await writeChartPng(join(out, 'loss.png'), { title: 'Loss', xLabel: 'epoch', yLabel: 'cross-entropy', series: [{ name: 'train', points: pts('train_loss') }, { name: 'val', points: pts('val_loss') }] });
   await writeChartPng(join(out, 'accuracy.png'), {

@@ -43,6 +43,11 @@ test('the demo, shortened to 3 epochs, reaches 50 % (chance: 12.5 %) and writes 
   for (const f of ['last.safetensors', 'best.safetensors', 'metrics.jsonl', 'metrics.csv', 'loss.png', 'accuracy.png', 'lr.png', 'classes.json']) assert.ok(existsSync(join(out, f)), f);
   assert.match(r.stderr, /epoch 3\/3: train loss [\d.]+ top-1 [\d.]+% \| val loss/);
   assert.equal(readFileSync(join(out, 'metrics.csv'), 'utf8').trim().split('\n').length, 4);
+  assert.match(readFileSync(join(out, 'metrics.csv'), 'utf8'), /,img_per_s,data_wait_s\n/);
+  for (const line of readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n')) {
+    const row = JSON.parse(line) as { data_wait_s: number; seconds: number };
+    assert.ok(row.data_wait_s >= 0 && row.data_wait_s < row.seconds, line);
+  }
   // TensorBoard: the event file parses with its CRCs checked, and holds the curves.
   const ev = readdirSync(out).find((f) => f.startsWith('events.out.tfevents.'));
   assert.ok(ev);
