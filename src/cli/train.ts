@@ -320,7 +320,7 @@ async function train(config: FitConfig, data: DatasetSplits, out: string, resume
           bar?.finish();
           bar = undefined;
           err.write(
-            `epoch ${s.epoch}/${config.epochs}: train loss ${s.train_loss.toFixed(3)} top-1 ${pct(s.train_top1)} | val loss ${s.val_loss.toFixed(3)} top-1 ${pct(s.val_top1)} top-5 ${pct(s.val_top5)} | ${Math.round(s.img_per_s)} img/s, ${formatDuration(s.seconds)}${s.data_wait_s > 0.05 * s.seconds ? `, ${Math.round((100 * s.data_wait_s) / s.seconds)}% waiting for data` : ''}\n`,
+            `epoch ${s.epoch}/${config.epochs}: train loss ${s.train_loss.toFixed(3)} top-1 ${pct(s.train_top1)} | val loss ${s.val_loss.toFixed(3)} top-1 ${pct(s.val_top1)} top-5 ${pct(s.val_top5)} | ${Math.round(s.img_per_s)} img/s, ${formatDuration(s.seconds)}${s.data_wait_s > 0.1 * s.seconds ? `, ${Math.round((100 * s.data_wait_s) / s.seconds)}% waiting for data` : ''}\n`,
           );
         },
         stopRequested: () => stop,
