@@ -127,6 +127,8 @@ typedef struct {
   /* JS references kept alive while the work runs */
   napi_ref src_ref, out_ref, callback_ref;
   napi_async_work work;
+  /* resampling taps, on the heap with the job so that they survive a longjmp from libjpeg */
+  Taps xt, yt;
   /* result */
   int status;
   int dct_num;
@@ -263,7 +265,8 @@ static void execute(napi_env env, void* data) {
   /* volatile: assigned after setjmp and read after a longjmp */
   unsigned char* volatile rows = NULL;
   float* volatile tmp = NULL;
-  Taps xt = {0}, yt = {0};
+  Taps* xt = &j->xt;
+  Taps* yt = &j->yt;
   memset(&ci, 0, sizeof ci);
   ci.err = jpeg_std_error(&em.pub);
   em.pub.error_exit = on_error;
@@ -273,8 +276,8 @@ static void execute(napi_env env, void* data) {
     jpeg_destroy_decompress(&ci);
     free(rows);
     free(tmp);
-    taps_free(&xt);
-    taps_free(&yt);
+    taps_free(xt);
+    taps_free(yt);
     j->status = 2;
     snprintf(j->message, sizeof j->message, "%s", em.message);
     return;
@@ -308,28 +311,28 @@ static void execute(napi_env env, void* data) {
   j->dct_num = n;
   jpeg_start_decompress(&ci);
   int SW = (int)ci.output_width, SH = (int)ci.output_height;
-  if (!taps_build(&xt, j->w, j->left, j->flip, j->sw, (double)SW / j->sw, SW) ||
-      !taps_build(&yt, j->h, j->top, 0, j->sh, (double)SH / j->sh, SH)) {
+  if (!taps_build(xt, j->w, j->left, j->flip, j->sw, (double)SW / j->sw, SW) ||
+      !taps_build(yt, j->h, j->top, 0, j->sh, (double)SH / j->sh, SH)) {
     snprintf(em.message, sizeof em.message, "out of memory");
     longjmp(em.jump, 1);
   }
   int xa = SW, xb = 0, ya = SH, yb = 0;
   for (int o = 0; o < j->w; o++) {
-    if (xt.count[o] == 0) continue;
-    if (xt.start[o] < xa) xa = xt.start[o];
-    if (xt.start[o] + xt.count[o] > xb) xb = xt.start[o] + xt.count[o];
+    if (xt->count[o] == 0) continue;
+    if (xt->start[o] < xa) xa = xt->start[o];
+    if (xt->start[o] + xt->count[o] > xb) xb = xt->start[o] + xt->count[o];
   }
   for (int o = 0; o < j->h; o++) {
-    if (yt.count[o] == 0) continue;
-    if (yt.start[o] < ya) ya = yt.start[o];
-    if (yt.start[o] + yt.count[o] > yb) yb = yt.start[o] + yt.count[o];
+    if (yt->count[o] == 0) continue;
+    if (yt->start[o] < ya) ya = yt->start[o];
+    if (yt->start[o] + yt->count[o] > yb) yb = yt->start[o] + yt->count[o];
   }
   if (xb <= xa || yb <= ya) {
     /* The window lies wholly outside the image: padding only. */
     jpeg_abort_decompress(&ci);
     jpeg_destroy_decompress(&ci);
-    taps_free(&xt);
-    taps_free(&yt);
+    taps_free(xt);
+    taps_free(yt);
     fill_bias(j);
     j->status = 0;
     return;
@@ -352,12 +355,12 @@ static void execute(napi_env env, void* data) {
   jpeg_abort_decompress(&ci); /* the rows below the view are never decoded */
   jpeg_destroy_decompress(&ci);
 
-  if (nrows > j->h) vertical_first(j, &xt, &yt, rows, row_len, (int)xoff, ya, colour, tmp);
-  else horizontal_first(j, &xt, &yt, rows, row_len, (int)xoff, ya, nrows, colour, tmp);
+  if (nrows > j->h) vertical_first(j, xt, yt, rows, row_len, (int)xoff, ya, colour, tmp);
+  else horizontal_first(j, xt, yt, rows, row_len, (int)xoff, ya, nrows, colour, tmp);
   free(rows);
   free(tmp);
-  taps_free(&xt);
-  taps_free(&yt);
+  taps_free(xt);
+  taps_free(yt);
   j->status = 0;
 }
 
