@@ -187,14 +187,22 @@ export class TrainingSession {
     return this.shapes.get(param) ?? [];
   }
 
-  /** Bumped whenever the weights change (steps, loadParametersBuffer): runInference rebuilds then. */
-  private version = 0;
+  /**
+   * runInference's session, dropped as soon as the weights change (a step, loadParametersBuffer):
+   * it holds its own copy of the weights, which should not sit in memory through training.
+   */
+  private inference: Promise<OrtSession> | undefined;
   /** One image's [C, H, W]. */
   private imageShape: readonly number[] = [];
-  private inference: { version: number; session: Promise<OrtSession> } | undefined;
+
+  private dropInference(): void {
+    const old = this.inference;
+    this.inference = undefined;
+    if (old) void old.then((x) => x.release()).catch(() => undefined);
+  }
 
   private adopt(tg: TrainGraph, out: Record<string, OrtTensor>): void {
-    this.version++;
+    this.dropInference();
     for (const p of tg.trainable) {
       const name = p.value.name ?? '';
       this.params.set(name, out[nextName(name)]!.data as Float32Array);
@@ -299,18 +307,12 @@ export class TrainingSession {
   /**
    * Logits of `rows` images through an inference model of the current weights. The weights are its
    * initializers, so ONNX Runtime can pre-pack them (blocked convolutions on the CPU) and nothing
-   * crosses the boundary but the images: faster than runEvalStep for validation. The model is
-   * rebuilt after the weights change.
+   * crosses the boundary but the images: faster than runEvalStep for validation. The session is
+   * built on first use and dropped when the weights change.
    */
   async runInference(x: Float32Array, rows: number): Promise<Float32Array> {
-    if (this.inference?.version !== this.version) {
-      const old = this.inference;
-      this.inference = undefined;
-      if (old) await (await old.session).release();
-      const session = createDeviceSession(decodeModel(this.exportModelForInferencing()), this.config.session ?? {});
-      this.inference = { version: this.version, session };
-    }
-    const session = await this.inference.session;
+    this.inference ??= createDeviceSession(decodeModel(this.exportModelForInferencing()), this.config.session ?? {});
+    const session = await this.inference;
     const out = await session.run({ input: tensor('float32', x, [rows, ...this.imageShape]) });
     return out['logits']!.data as Float32Array;
   }
@@ -344,7 +346,7 @@ export class TrainingSession {
       if (trainableOnly && this.opts.frozen.has(name)) continue;
       const len = sizeOf(shape);
       this.params.set(name, buf.slice(off, off + len));
-      this.version++;
+      this.dropInference();
       off += len;
     }
   }
@@ -363,7 +365,7 @@ export class TrainingSession {
   async release(): Promise<void> {
     const inference = this.inference;
     this.inference = undefined;
-    if (inference) await (await inference.session).release();
+    if (inference) await (await inference).release();
     for (const c of this.sessions.values()) await (await c).session.release();
     this.sessions.clear();
   }
