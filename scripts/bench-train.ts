@@ -20,7 +20,6 @@
  * says how close to the machine each side runs, and so how much faster either could be.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +34,7 @@ import { identity } from '../src/ops/elementwise.js';
 import { DEFAULT_OPTIMIZER } from '../src/optim/optimizer.js';
 import { defaultStepsPerRun, parseDevice } from '../src/runtime/device.js';
 import { createSession, tensor } from '../src/runtime/ort.js';
+import { kernelTime, takeProfile } from '../src/runtime/profile.js';
 import { TrainingSession, type StepBatch } from '../src/runtime/training-session.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -90,23 +90,6 @@ async function ortConvPeak(threads: number): Promise<{ input: number; initialize
 }
 
 /** Child: one measurement, printed as one JSON line. */
-/** Share of kernel time per op type in an ORT profile (Chrome trace JSON), from the `skip`-th run on. */
-function timeByOp(file: string, skip: number): Record<string, number> {
-  const events = JSON.parse(readFileSync(file, 'utf8')) as { cat?: string; name: string; ts: number; dur: number; args?: { op_name?: string } }[];
-  const runs = events.filter((e) => e.name === 'model_run').sort((a, b) => a.ts - b.ts);
-  const from = runs[skip]?.ts ?? 0;
-  const by = new Map<string, number>();
-  let total = 0;
-  for (const e of events) {
-    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || e.ts < from) continue;
-    const op = e.args?.op_name ?? '?';
-    if (op === 'Loop') continue; // its body's nodes are listed one by one
-    by.set(op, (by.get(op) ?? 0) + e.dur);
-    total += e.dur;
-  }
-  return Object.fromEntries([...by.entries()].sort((a, b) => b[1] - a[1]).map(([op, d]) => [op, Math.round((1000 * d) / total) / 1000]));
-}
-
 async function child(mode: string, model: string, batch: number, steps: number, threads: number, k: number, profile: boolean): Promise<void> {
   const size = mode === 'train' || mode === 'infer' ? buildModel(model).options.inputSize : 0;
   if (mode === 'train') {
@@ -134,12 +117,9 @@ async function child(mode: string, model: string, batch: number, steps: number, 
     let time_by_op: Record<string, number> | undefined;
     if (profile) {
       await s.endProfiling();
-      const dir = path.dirname(prefix);
-      const file = readdirSync(dir).find((f) => f.startsWith(path.basename(prefix)));
-      if (file) {
-        time_by_op = timeByOp(path.join(dir, file), 1); // the timed runs, not the warm-up
-        rmSync(path.join(dir, file), { force: true });
-      }
+      // Share of kernel time per op type over the timed runs (not the warm-up).
+      const k = kernelTime(takeProfile(prefix), 1, (e) => e.args?.op_name ?? '?');
+      time_by_op = Object.fromEntries(k.by.map(([op, d]) => [op, Math.round((1000 * d) / k.total) / 1000]));
     }
     console.log(JSON.stringify({ img_s: (runs * k * batch) / secs, step_s: secs / (runs * k), peak_rss_mb: peakMb(), time_by_op }));
   } else if (mode === 'infer') {

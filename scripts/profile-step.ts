@@ -9,26 +9,18 @@
  * One step per run (WebGPU has no Loop). The first run is the warm-up; the figures are the others'.
  * The last line is one JSON object: {model, device, batch, step_ms, run_ms, kernel_ms, by_op}.
  */
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildModel } from '../graphs/index.js';
 import { DEFAULT_OPTIMIZER } from '../src/optim/optimizer.js';
 import { probeDevice, resolveDevice } from '../src/runtime/device.js';
+import { kernelTime, profileRuns, takeProfile } from '../src/runtime/profile.js';
 import { TrainingSession } from '../src/runtime/training-session.js';
 import { Rng } from '../src/util/rng.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-
-interface TraceEvent {
-  cat?: string;
-  name: string;
-  ts: number;
-  dur: number;
-  args?: { op_name?: string; provider?: string };
 }
 
 const model = arg('model', 'alexnet');
@@ -51,27 +43,16 @@ for (let i = 0; i < steps; i++) {
 }
 await session.endProfiling();
 await session.release();
-const dir = path.dirname(prefix);
-const file = readdirSync(dir).find((f) => f.startsWith(path.basename(prefix)));
-if (!file) throw new Error(`no profile written under ${prefix}*`);
-const events = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as TraceEvent[];
-rmSync(path.join(dir, file), { force: true });
-const runs = events.filter((e) => e.name === 'model_run').sort((a, b) => a.ts - b.ts);
-const from = runs[1]?.ts ?? 0;
-const by = new Map<string, number>();
-let kernel = 0;
-for (const e of events) {
-  if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || e.ts < from || e.args?.op_name === 'Loop') continue;
-  const key = `${e.args?.op_name ?? '?'} @ ${(e.args?.provider ?? '?').replace('ExecutionProvider', '')}`;
-  by.set(key, (by.get(key) ?? 0) + e.dur);
-  kernel += e.dur;
-}
+const events = takeProfile(prefix);
+const runs = profileRuns(events);
+const k = kernelTime(events, 1, (e) => `${e.args?.op_name ?? '?'} @ ${(e.args?.provider ?? '?').replace('ExecutionProvider', '')}`);
+const kernel = k.total;
 const timed = steps - 1;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const stepMs = mean(walls.slice(1));
 const runMs = mean(runs.slice(1).map((e) => e.dur / 1000));
 console.log(`${model} batch ${batch} on ${device}: ${stepMs.toFixed(0)} ms per step (${((batch * 1000) / stepMs).toFixed(1)} img/s), of which ORT run ${runMs.toFixed(0)} ms and kernels ${(kernel / 1000 / timed).toFixed(0)} ms`);
-const rows = [...by.entries()].sort((a, b) => b[1] - a[1]);
+const rows = k.by;
 for (const [k, d] of rows.slice(0, 16)) console.log(`  ${k.padEnd(34)} ${(d / 1000 / timed).toFixed(1).padStart(8)} ms  ${((100 * d) / kernel).toFixed(1).padStart(5)} %`);
 console.log(
   JSON.stringify({

@@ -164,7 +164,7 @@ export function sumsAsAdds(model: ModelProto): ModelProto {
     ...g,
     node: g.node.flatMap((n): NodeProto[] => {
       const node = { ...n, attribute: (n.attribute ?? []).map((a) => (a.g ? { ...a, g: rewrite(a.g) } : a)) };
-      if (n.opType !== 'Sum' || (n.domain ?? '') !== '' || n.input.length < 3) return [n.opType === 'Sum' && n.input.length === 2 ? { ...node, opType: 'Add' } : node];
+      if (n.opType !== 'Sum' || (n.domain ?? '') !== '' || n.input.length < 2) return [node];
       const out = n.output[0] ?? '';
       const base = n.name || out;
       let acc = n.input[0] ?? '';

@@ -346,9 +346,9 @@ export class TrainingSession {
       if (trainableOnly && this.opts.frozen.has(name)) continue;
       const len = sizeOf(shape);
       this.params.set(name, buf.slice(off, off + len));
-      this.dropInference();
       off += len;
     }
+    this.dropInference();
   }
 
   /** ONNX bytes for inference: trained weights as initializers, no dropout, no auxiliary heads. */
