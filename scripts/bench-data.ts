@@ -15,16 +15,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { Rng } from '../src/util/rng.js';
+import { arg, intArg } from './args.js';
 import { FileDataset, Loader, Transforms } from '../src/data/index.js';
 import type { Layout } from '../src/data/index.js';
 
 const here = fileURLToPath(import.meta.url);
 const repo = path.resolve(path.dirname(here), '..', '..');
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
 
 /** Photo-like noise: smooth colour fields plus detail at several scales, 300–500 px, JPEG q90. */
 async function makeCorpus(dir: string, n: number): Promise<string[]> {
@@ -125,9 +121,9 @@ function peer(dir: string, cores: number, workers: number, epochs: number): numb
 }
 
 async function main(): Promise<void> {
-  const n = Number(arg('images', '400'));
-  const epochs = Number(arg('epochs', '2'));
-  const repeat = Math.max(1, Number(arg('repeat', '3')));
+  const n = intArg('images', 400);
+  const epochs = intArg('epochs', 2);
+  const repeat = intArg('repeat', 3);
   const dir = arg('dir', path.join(os.tmpdir(), 'ilsvrc-bench-corpus-v1'));
   if (process.argv[2] === '--run') {
     const [, , , layout, workers, conc] = process.argv;

@@ -37,14 +37,10 @@ import { createSession, tensor } from '../src/runtime/ort.js';
 import { kernelTime, takeProfile } from '../src/runtime/profile.js';
 import { TrainingSession, type StepBatch } from '../src/runtime/training-session.js';
 import { Rng } from '../src/util/rng.js';
+import { arg, intArg } from './args.js';
 
 const BATCH: Record<string, number> = { alexnet: 16, googlenet: 16, nin: 16, 'vgg-a': 8 };
 const self = fileURLToPath(import.meta.url);
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 
 function freshBatches(n: number, count: number, size: number, seed: number): StepBatch[] {
   const rng = new Rng(seed);
@@ -185,13 +181,13 @@ function hasTorch(): boolean {
 }
 
 async function orchestrate(): Promise<void> {
-  const models = arg('--models', 'alexnet,googlenet,nin,vgg-a').split(',');
-  const steps = Number(arg('--steps', '8'));
-  const threads = Number(arg('--threads', '2'));
-  const kArg = arg('--k', 'auto');
+  const models = arg('models', 'alexnet,googlenet,nin,vgg-a').split(',');
+  const steps = intArg('steps', 8);
+  const threads = intArg('threads', 2);
+  const kArg = arg('k', 'auto') === 'auto' ? 'auto' : intArg('k', 4);
   // Steps per run: what `ilsvrc train` picks on the CPU (defaultStepsPerRun) unless --k says.
   const kFor = (model: string, batch: number): number =>
-    kArg === 'auto' ? defaultStepsPerRun(parseDevice('cpu'), { model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER }).k : Number(kArg);
+    kArg === 'auto' ? defaultStepsPerRun(parseDevice('cpu'), { model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER }).k : kArg;
   const profile = process.argv.includes('--profile');
   const torch = hasTorch();
   if (!torch) console.log('note: /usr/bin/python3 has no torch (Debian python3-torch); peer columns are null');

@@ -17,17 +17,13 @@ import { probeDevice, resolveDevice } from '../src/runtime/device.js';
 import { kernelTime, profileRuns, takeProfile } from '../src/runtime/profile.js';
 import { TrainingSession } from '../src/runtime/training-session.js';
 import { Rng } from '../src/util/rng.js';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
+import { arg, intArg } from './args.js';
 
 const model = arg('model', 'alexnet');
 const device = arg('device', 'cpu');
-const batch = Number(arg('batch', '64'));
-const steps = Math.max(2, Number(arg('steps', '4')));
-const threads = Number(arg('threads', '0'));
+const batch = intArg('batch', 64);
+const steps = intArg('steps', 4, 2);
+const threads = intArg('threads', 0, 0);
 const size = buildModel(model).options.inputSize;
 const resolved = resolveDevice(device, threads > 0 ? { threads } : {});
 await probeDevice(resolved);

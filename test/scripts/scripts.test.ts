@@ -42,6 +42,14 @@ describe('scripts', () => {
     assert.ok(Math.abs(total - 1) < 0.02, `shares sum to ${total}`);
   });
 
+  it('a bad option is one line naming it, exit 2', () => {
+    for (const [script, flag, value] of [['dist/scripts/profile-step.js', '--batch', '0'], ['dist/scripts/bench-train.js', '--k', 'four'], ['dist/scripts/bench-data.js', '--images', '-3']] as const) {
+      const r = spawnSync(process.execPath, [script, flag, value], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 2, `${script} ${flag} ${value}: ${r.stderr}`);
+      assert.equal(r.stderr.trim(), `Expected an integer ≥ 1 for ${flag} but received "${value}"`);
+    }
+  });
+
   it('bench-data on a small corpus: all four figures (the peer ones null without torchvision)', () => {
     const j = lastJson(join(root, 'scripts/bench-data'), ['--images', '24', '--epochs', '1', '--repeat', '1', '--dir', join(work, 'corpus')], 300_000);
     assert.deepEqual(Object.keys(j).sort(), ['img_s_1core', 'img_s_2core', 'peer_img_s_1core', 'peer_img_s_2core']);
