@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
-import { DataError, Loader, openDataset, Transforms, type EvalRecipe } from '../data/index.js';
+import { Loader, openDataset, Transforms, type EvalRecipe } from '../data/index.js';
 import { writeHeatmapPng } from '../plot/chart.js';
 import { evaluateLoader } from '../train/evaluate.js';
 import { openInference } from '../train/inference.js';
@@ -35,12 +35,7 @@ export function makeEvaluateCommand(): Command {
     .action(async (file: string, f: EvaluateFlags) => {
       const m = await openInference(file, f.threads !== undefined ? { threads: f.threads } : {});
       try {
-        let data;
-        try {
-          data = await openDataset(f.data, { channels: m.options.channels === 1 ? 1 : 3 });
-        } catch (e) {
-          throw e instanceof DataError ? new UsageError(e.message) : e;
-        }
+        const data = await openDataset(f.data, { channels: m.options.channels === 1 ? 1 : 3 });
         if (data.classes.length !== m.options.classes) throw new UsageError(`Expected --data with ${m.options.classes} classes (as ${file}) but it has ${data.classes.length}`);
         const channels = m.options.channels === 1 ? 1 : 3;
         const view: EvalRecipe = f.crop === undefined ? m.view : f.crop === 'full' ? 'none' : f.crop;

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { buildModel, findModel, modelOptions, type ModelOptions, type ModelSpec } from '../../graphs/index.js';
-import { DataError, openDataset, type DatasetSplits, type SyntheticOptions, type TrainRecipe } from '../data/index.js';
+import { openDataset, type DatasetSplits, type SyntheticOptions, type TrainRecipe } from '../data/index.js';
 import { initParams } from '../graph/init.js';
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../optim/optimizer.js';
 import { loadCheckpoint, type Checkpoint } from '../runtime/checkpoint.js';
@@ -127,12 +127,7 @@ export function makeTrainCommand(): Command {
 }
 
 async function openData(spec: string | undefined, seedValue: number, synthetic?: SyntheticOptions): Promise<DatasetSplits> {
-  try {
-    return await openDataset(spec, { seed: seedValue, ...(synthetic ? { synthetic } : {}) });
-  } catch (e) {
-    if (e instanceof DataError) throw new UsageError(e.message);
-    throw e;
-  }
+  return openDataset(spec, { seed: seedValue, ...(synthetic ? { synthetic } : {}) });
 }
 
 /** Checks --device before any data is read: a missing provider is one line, exit 2. */

@@ -6,7 +6,6 @@
 import { dirname } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { openDataset, subset, type Dataset } from '../data/index.js';
-import { DataError } from '../data/errors.js';
 import { UsageError } from '../util/errors.js';
 import { ensureDir, writeFileAtomic } from '../util/fsx.js';
 import { activations, renderMaps } from '../viz/activations.js';
@@ -158,13 +157,7 @@ function topCommand(): Command {
     .addOption(new Option('--batch <n>', 'images per run').argParser(positiveInt).default(8))
     .action(async (file: string, f: Common & { layer: string; channel: number[]; k: number; data?: string; split: 'train' | 'val'; limit: number; batch: number }) => {
       const net = await network(file, f);
-      let ds: Dataset;
-      try {
-        ds = (await openDataset(f.data, { channels: net.channels === 1 ? 1 : 3 }))[f.split];
-      } catch (e) {
-        if (e instanceof DataError) throw new UsageError(e.message);
-        throw e;
-      }
+      let ds: Dataset = (await openDataset(f.data, { channels: net.channels === 1 ? 1 : 3 }))[f.split];
       // Evenly spaced over the split, so every class is in the sample, not just the first ones.
       if (f.limit && ds.length > f.limit) ds = subset(ds, Array.from({ length: f.limit }, (_, i) => Math.floor((i * ds.length) / f.limit)));
       const { result, png } = await topActivations(net, ds, { layer: f.layer, channels: f.channel, k: f.k, mode: 'deconvnet', batch: f.batch });

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { DataError } from './errors.js';
+import { UsageError } from '../util/errors.js';
 import { type DatasetSplits, exists, PixelDataset, toShared } from './dataset.js';
 
 const SIDE = 32;
@@ -20,7 +20,7 @@ export interface CifarRecords {
 export function parseCifar(bytes: Uint8Array, labelBytes: 1 | 2, file: string): CifarRecords {
   const rec = labelBytes + PIXELS;
   if (bytes.length === 0 || bytes.length % rec !== 0) {
-    throw new DataError(`Expected CIFAR records of ${rec} bytes in ${file} but its size ${bytes.length} is not a multiple of that`);
+    throw new UsageError(`Expected CIFAR records of ${rec} bytes in ${file} but its size ${bytes.length} is not a multiple of that`);
   }
   const n = bytes.length / rec;
   const labels = new Uint8Array(n);
@@ -96,7 +96,7 @@ export async function openCifar(dir: string): Promise<DatasetSplits> {
     test = await load([path.join(dir, 'test.bin')], 2);
     names = await readNames(path.join(dir, 'fine_label_names.txt'));
   } else {
-    throw new DataError(`Expected CIFAR binary batches (data_batch_1.bin… or train.bin) in ${dir} but found neither`);
+    throw new UsageError(`Expected CIFAR binary batches (data_batch_1.bin… or train.bin) in ${dir} but found neither`);
   }
   const maxLabel = Math.max(...train.labels);
   const classes = names && names.length > maxLabel ? names : Array.from({ length: maxLabel + 1 }, (_, i) => String(i));

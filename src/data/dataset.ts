@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Rng } from '../util/rng.js';
-import { DataError } from './errors.js';
+import { UsageError } from '../util/errors.js';
 
 export type DatasetDescriptor =
   | { kind: 'files'; paths: string[]; labels: Int32Array }
@@ -100,7 +100,7 @@ export function toShared(bytes: Uint8Array): Uint8Array {
 
 /** Stratified seeded split: `valFraction` of each class (at least one image when the class has two). */
 export function splitStratified(ds: Dataset, valFraction: number, seed: number): { train: Dataset; val: Dataset } {
-  if (!(valFraction > 0 && valFraction < 1)) throw new DataError(`Expected a validation fraction in (0, 1) but received ${valFraction}`);
+  if (!(valFraction > 0 && valFraction < 1)) throw new UsageError(`Expected a validation fraction in (0, 1) but received ${valFraction}`);
   const byClass = new Map<number, number[]>();
   for (let i = 0; i < ds.length; i++) {
     const l = ds.label(i);
@@ -148,22 +148,22 @@ export async function imageFolder(root: string, classes?: readonly string[]): Pr
   try {
     stat = await fs.stat(root);
   } catch {
-    throw new DataError(`Expected an ImageFolder directory at ${root} but it does not exist`);
+    throw new UsageError(`Expected an ImageFolder directory at ${root} but it does not exist`);
   }
-  if (!stat.isDirectory()) throw new DataError(`Expected an ImageFolder directory at ${root} but found a file`);
+  if (!stat.isDirectory()) throw new UsageError(`Expected an ImageFolder directory at ${root} but found a file`);
   const found = await listDirs(root);
-  if (found.length === 0) throw new DataError(`Expected an ImageFolder with one sub-folder per class in ${root} but found no class folders`);
+  if (found.length === 0) throw new UsageError(`Expected an ImageFolder with one sub-folder per class in ${root} but found no class folders`);
   const names = classes ? [...classes] : found;
   const paths: string[] = [];
   const labels: number[] = [];
   for (const [k, c] of names.entries()) {
     const dir = path.join(root, c);
-    if (!found.includes(c)) throw new DataError(`Expected a class folder ${dir} (class '${c}' of the training set) but it is missing`);
+    if (!found.includes(c)) throw new UsageError(`Expected a class folder ${dir} (class '${c}' of the training set) but it is missing`);
     const files = (await fs.readdir(dir, { withFileTypes: true }))
       .filter((e) => e.isFile() && !e.name.startsWith('.') && (IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(e.name).toLowerCase()))
       .map((e) => e.name)
       .sort();
-    if (files.length === 0) throw new DataError(`Expected images (${IMAGE_EXTENSIONS.join(', ')}) in class folder ${dir} but found none`);
+    if (files.length === 0) throw new UsageError(`Expected images (${IMAGE_EXTENSIONS.join(', ')}) in class folder ${dir} but found none`);
     for (const f of files) {
       paths.push(path.join(dir, f));
       labels.push(k);
@@ -202,11 +202,11 @@ export async function readClassIndex(file: string): Promise<string[]> {
   try {
     parsed = JSON.parse(await fs.readFile(file, 'utf8'));
   } catch (e) {
-    throw new DataError(`Expected a class-index JSON file at ${file} but could not read it: ${(e as Error).message}`);
+    throw new UsageError(`Expected a class-index JSON file at ${file} but could not read it: ${(e as Error).message}`);
   }
   const p = parsed as { format?: unknown; classes?: unknown };
   if (p.format !== CLASS_INDEX_FORMAT || !Array.isArray(p.classes) || !p.classes.every((c) => typeof c === 'string')) {
-    throw new DataError(`Expected {"format":"${CLASS_INDEX_FORMAT}","classes":[...]} in ${file} but found something else`);
+    throw new UsageError(`Expected {"format":"${CLASS_INDEX_FORMAT}","classes":[...]} in ${file} but found something else`);
   }
   return p.classes as string[];
 }

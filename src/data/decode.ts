@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import type { Rng } from '../util/rng.js';
 import type { Dataset } from './dataset.js';
 import { PixelDataset } from './dataset.js';
-import { DataError } from './errors.js';
+import { UsageError } from '../util/errors.js';
 import { applyColourJitter, copyWindow, type Image8, renderView, type SourceFrame, toGray, type View, writeInterleavedU8, writePlanarF32 } from './pixels.js';
 import { endsWithEoi, renderJpegView } from './native-jpeg.js';
 import { probeImage } from './probe.js';
@@ -139,7 +139,7 @@ function firstLine(e: unknown): string {
 
 function emit(src: Image8, frame: SourceFrame, v: View, plan: Plan, t: BatchTarget, row: number): void {
   if (v.w !== t.width || v.h !== t.height) {
-    throw new DataError(`Expected every view to be ${t.width}×${t.height} (the transform's output) but one is ${v.w}×${v.h}; end the transform with a crop or resize`);
+    throw new UsageError(`Expected every view to be ${t.width}×${t.height} (the transform's output) but one is ${v.w}×${v.h}; end the transform with a crop or resize`);
   }
   const plane = v.w * v.h;
   for (let c = 0; c < t.channels; c++) t.offset[row * t.channels + c] = plan.offset[c] ?? 0;

@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { DataError } from './errors.js';
+import { UsageError } from '../util/errors.js';
 import { type DatasetSplits, PixelDataset, toShared } from './dataset.js';
 
 export interface IdxArray {
@@ -21,15 +21,15 @@ function isGzip(b: Uint8Array): boolean {
 
 export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   const b = isGzip(bytes) ? new Uint8Array(gunzipSync(bytes)) : bytes;
-  if (b.length < 4 || b[0] !== 0 || b[1] !== 0) throw new DataError(`Expected an IDX file (magic 00 00 08 nd) in ${file} but the header is ${[...b.subarray(0, 4)].join(' ')}`);
-  if (b[2] !== 0x08) throw new DataError(`Expected IDX type 0x08 (uint8) in ${file} but received 0x${(b[2] ?? 0).toString(16)}`);
+  if (b.length < 4 || b[0] !== 0 || b[1] !== 0) throw new UsageError(`Expected an IDX file (magic 00 00 08 nd) in ${file} but the header is ${[...b.subarray(0, 4)].join(' ')}`);
+  if (b[2] !== 0x08) throw new UsageError(`Expected IDX type 0x08 (uint8) in ${file} but received 0x${(b[2] ?? 0).toString(16)}`);
   const nd = b[3] ?? 0;
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (b.length < 4 + 4 * nd) throw new DataError(`Expected ${nd} dimension sizes in ${file} but the file ends after ${b.length} bytes`);
+  if (b.length < 4 + 4 * nd) throw new UsageError(`Expected ${nd} dimension sizes in ${file} but the file ends after ${b.length} bytes`);
   const dims = Array.from({ length: nd }, (_, i) => v.getUint32(4 + 4 * i));
   const n = dims.reduce((a, x) => a * x, 1);
   const start = 4 + 4 * nd;
-  if (b.length - start !== n) throw new DataError(`Expected ${n} bytes of data for dims [${dims.join(', ')}] in ${file} but found ${b.length - start}`);
+  if (b.length - start !== n) throw new UsageError(`Expected ${n} bytes of data for dims [${dims.join(', ')}] in ${file} but found ${b.length - start}`);
   return { dims, data: b.subarray(start) };
 }
 
@@ -38,7 +38,7 @@ export async function readIdx(file: string): Promise<IdxArray> {
   try {
     bytes = await fs.readFile(file);
   } catch {
-    throw new DataError(`Expected an IDX file at ${file} but it cannot be read`);
+    throw new UsageError(`Expected an IDX file at ${file} but it cannot be read`);
   }
   return parseIdx(bytes, file);
 }
@@ -69,15 +69,15 @@ async function findFile(dir: string, stem: string): Promise<string> {
       /* try the next name */
     }
   }
-  throw new DataError(`Expected ${stem}[.gz] in ${dir} (an MNIST/Fashion-MNIST IDX folder) but it is missing`);
+  throw new UsageError(`Expected ${stem}[.gz] in ${dir} (an MNIST/Fashion-MNIST IDX folder) but it is missing`);
 }
 
 async function loadPair(dir: string, prefix: string): Promise<{ images: IdxArray; labels: IdxArray; file: string }> {
   const imgFile = await findFile(dir, `${prefix}-images-idx3-ubyte`);
   const images = await readIdx(imgFile);
   const labels = await readIdx(await findFile(dir, `${prefix}-labels-idx1-ubyte`));
-  if (images.dims.length !== 3) throw new DataError(`Expected 3 dimensions (N, H, W) in ${imgFile} but received [${images.dims.join(', ')}]`);
-  if (labels.dims[0] !== images.dims[0]) throw new DataError(`Expected ${images.dims[0]} labels for ${imgFile} but received ${labels.dims[0]}`);
+  if (images.dims.length !== 3) throw new UsageError(`Expected 3 dimensions (N, H, W) in ${imgFile} but received [${images.dims.join(', ')}]`);
+  if (labels.dims[0] !== images.dims[0]) throw new UsageError(`Expected ${images.dims[0]} labels for ${imgFile} but received ${labels.dims[0]}`);
   return { images, labels, file: imgFile };
 }
 

@@ -1,5 +1,5 @@
 /** The image pipeline: datasets, augmentations, batching. */
-export { DataError } from './errors.js';
+export { UsageError } from '../util/errors.js';
 export { openDataset, type OpenOptions } from './open.js';
 export {
   type Dataset,

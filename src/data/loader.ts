@@ -11,7 +11,7 @@ import { Limiter } from '../util/limiter.js';
 import { Rng } from '../util/rng.js';
 import type { Dataset } from './dataset.js';
 import { type BatchTarget, DEFAULT_DECODE, type DecodeOptions, type Layout, renderSample } from './decode.js';
-import { DataError, expected } from './errors.js';
+import { expected, UsageError } from '../util/errors.js';
 import type { Transforms } from './transforms.js';
 
 interface BatchBase {
@@ -121,7 +121,7 @@ class WorkerPool implements Executor {
         this.pending.delete(m.id);
         this.load[p.worker] = (this.load[p.worker] ?? 1) - 1;
         if (this.pending.size === 0) for (const x of this.workers) x.unref();
-        if (m.error !== undefined) p.reject(new DataError(m.error));
+        if (m.error !== undefined) p.reject(new UsageError(m.error));
         else p.resolve(m.result);
       });
       w.on('error', (e) => {
@@ -185,7 +185,7 @@ export class Loader<L extends Layout = 'nchw-f32'> {
     if (!Number.isInteger(opts.seed)) throw expected('an integer', 'seed', opts.seed);
     if (opts.channels !== 1 && opts.channels !== 3) throw expected('1 or 3', 'channels', opts.channels);
     if (transform.channels !== opts.channels) throw expected(`a transform for ${opts.channels} channel(s)`, 'transform', `${transform.channels} channel(s)`);
-    if (dataset.length === 0) throw new DataError('Expected a dataset with at least one image but it is empty');
+    if (dataset.length === 0) throw new UsageError('Expected a dataset with at least one image but it is empty');
     this.o = opts;
     this.batchSize = opts.batchSize;
     this.layout = opts.layout ?? 'nchw-f32';
@@ -196,7 +196,7 @@ export class Loader<L extends Layout = 'nchw-f32'> {
     } else {
       const a = transform.outputSize(640, 480);
       const b = transform.outputSize(333, 517);
-      if (a[0] !== b[0] || a[1] !== b[1]) throw new DataError('Expected a transform with a fixed output size (ending in a crop or resize) for an image-file dataset but its output depends on the image size');
+      if (a[0] !== b[0] || a[1] !== b[1]) throw new UsageError('Expected a transform with a fixed output size (ending in a crop or resize) for an image-file dataset but its output depends on the image size');
       this.outputSize = a;
     }
     const decode: DecodeOptions = { limitInputPixels: opts.limitInputPixels ?? DEFAULT_DECODE.limitInputPixels, kernel: opts.kernel ?? DEFAULT_DECODE.kernel, native: opts.nativeJpeg ?? true };
@@ -339,7 +339,7 @@ export class Loader<L extends Layout = 'nchw-f32'> {
       m.set(this.dataset.name(idx), reason);
       this.skippedByEpoch.set(e, m);
     }
-    throw new DataError(`Expected at least one readable image in the dataset but all ${n} failed (first: ${this.skipped()[0]?.path ?? '?'}: ${this.skipped()[0]?.reason ?? '?'})`);
+    throw new UsageError(`Expected at least one readable image in the dataset but all ${n} failed (first: ${this.skipped()[0]?.path ?? '?'}: ${this.skipped()[0]?.reason ?? '?'})`);
   }
 }
 

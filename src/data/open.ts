@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { openCifar } from './cifar.js';
 import sharp from 'sharp';
 import { type Dataset, type DatasetSplits, openImageFolder, PixelDataset } from './dataset.js';
-import { DataError } from './errors.js';
+import { UsageError } from '../util/errors.js';
 import { openIdx } from './idx.js';
 import { generateSynthetic, type SyntheticOptions } from './synthetic.js';
 
@@ -35,7 +35,7 @@ export async function openDataset(spec: string | undefined, opts: OpenOptions = 
   if (spec.startsWith('idx:')) return openIdx(nonEmpty(spec.slice(4), spec));
   if (spec.startsWith('cifar:')) return openCifar(nonEmpty(spec.slice(6), spec));
   const stat = await fs.stat(spec).catch(() => null);
-  if (!stat) throw new DataError(`Expected --data to be 'synthetic', 'idx:DIR', 'cifar:DIR' or an ImageFolder directory but ${spec} does not exist`);
+  if (!stat) throw new UsageError(`Expected --data to be 'synthetic', 'idx:DIR', 'cifar:DIR' or an ImageFolder directory but ${spec} does not exist`);
   return openImageFolder(spec, folderOpts);
 }
 
@@ -49,7 +49,7 @@ async function inMemory(ds: Dataset, size: number, name: string): Promise<Datase
     d.paths.map(async (file, i) => {
       const { data: px, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
       if (info.width !== size || info.height !== size || info.channels !== 3) {
-        throw new DataError(`Expected ${size}×${size} RGB images in the synthetic set but ${file} is ${info.width}×${info.height}×${info.channels}`);
+        throw new UsageError(`Expected ${size}×${size} RGB images in the synthetic set but ${file} is ${info.width}×${info.height}×${info.channels}`);
       }
       data.set(px, i * n);
     }),
@@ -58,6 +58,6 @@ async function inMemory(ds: Dataset, size: number, name: string): Promise<Datase
 }
 
 function nonEmpty(p: string, spec: string): string {
-  if (p.length === 0) throw new DataError(`Expected a directory after the prefix in --data but received '${spec}'`);
+  if (p.length === 0) throw new UsageError(`Expected a directory after the prefix in --data but received '${spec}'`);
   return p;
 }

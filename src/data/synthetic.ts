@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { Rng } from '../util/rng.js';
-import { expected } from './errors.js';
+import { expected } from '../util/errors.js';
 
 export const SYNTHETIC_CLASSES = ['circle', 'square', 'triangle', 'ring', 'cross', 'stripes', 'checker', 'dots', 'diamond', 'crescent'] as const;
 

@@ -8,7 +8,7 @@
  * maybe mirror it" — so a crop of a resize is computed once, from the source pixels.
  */
 import { Rng } from '../util/rng.js';
-import { expected } from './errors.js';
+import { expected } from '../util/errors.js';
 import type { ColourJitter, Image8, View } from './pixels.js';
 
 /** AlexNet's PCA lighting: eigen-decomposition of ImageNet's RGB covariance (pixels in [0, 1]). */

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { DataError, Loader, openDataset, openImageFolder, readClassIndex, Transforms, writeClassIndex, probeImage } from '../../src/data/index.js';
+import { UsageError, Loader, openDataset, openImageFolder, readClassIndex, Transforms, writeClassIndex, probeImage } from '../../src/data/index.js';
 import type { Dataset } from '../../src/data/index.js';
 import { FileDataset } from '../../src/data/index.js';
 
@@ -169,7 +169,7 @@ describe('bad data', () => {
     await fs.mkdir(path.join(empty, 'a'), { recursive: true });
     await fs.mkdir(path.join(empty, 'b'), { recursive: true });
     await raw(rgb(4, 4, () => [0, 0, 0])).png().toFile(path.join(empty, 'a', 'x.png'));
-    await assert.rejects(openDataset(empty), (e: unknown) => e instanceof DataError && /class folder .*b but found none/.test(e.message));
+    await assert.rejects(openDataset(empty), (e: unknown) => e instanceof UsageError && /class folder .*b but found none/.test(e.message));
     const none = path.join(root, 'no-classes');
     await fs.mkdir(none, { recursive: true });
     await assert.rejects(openDataset(none), /one sub-folder per class .* but found no class folders/);
