@@ -1,4 +1,5 @@
 /** Command-line options of the benchmark scripts: `--name value`. */
+import { number } from '../src/cli/options.js';
 
 /** The value after `--name`, or `fallback` when the option is absent. */
 export function arg(name: string, fallback: string): string {
@@ -9,7 +10,7 @@ export function arg(name: string, fallback: string): string {
 /** An integer option of at least `min`; anything else ends the script with a line naming the option (exit 2). */
 export function intArg(name: string, fallback: number, min = 1): number {
   const text = arg(name, String(fallback));
-  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  const n = number(text) ?? NaN;
   if (!Number.isSafeInteger(n) || n < min) {
     process.stderr.write(`Expected an integer ≥ ${min} for --${name} but received "${text}"\n`);
     process.exit(2);

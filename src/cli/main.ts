@@ -2,13 +2,14 @@
 /**
  * The `ilsvrc` command line. Each command lives in its own module (`make<Name>Command()`); adding
  * one is an import and an `addCommand` line below. Errors: a user mistake (UsageError or a
- * commander parse error) prints one line and exits 2; anything else is a bug and exits 1, with its
+ * commander parse error, or a file-system failure of the user's disk or permissions: userFileError)
+ * prints one line and exits 2; anything else is a bug and exits 1, with its
  * stack under --debug or ILSVRC_DEBUG=1.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { UsageError } from '../util/errors.js';
+import { UsageError, userFileError } from '../util/errors.js';
 import { makeEvaluateCommand } from './evaluate.js';
 import { makeExplainCommand } from './explain.js';
 import { makeExportCommand } from './export.js';
@@ -61,8 +62,9 @@ export function report(err: unknown, debug: boolean, write: (text: string) => vo
     write(`ilsvrc: ${errorLine(err)}\n`);
     return 2;
   }
-  if (err instanceof UsageError) {
-    write(`ilsvrc: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
+  const user = err instanceof UsageError ? err : userFileError(err);
+  if (user) {
+    write(`ilsvrc: ${user.message.replace(/\s*\n\s*/g, ' ')}\n`);
     return 2;
   }
   const e = err instanceof Error ? err : new Error(String(err));

@@ -11,9 +11,11 @@ function reject(what: string, value: string): never {
   throw new InvalidArgumentError(`Expected ${what} but received ${describe(value)}`);
 }
 
-/** A decimal number written in full ("1e3", "0x10", "" and "Infinity" are not). */
-function number(value: string): number | undefined {
-  return /^[+-]?(\d+\.?\d*|\.\d+)$/.test(value.trim()) ? Number(value) : undefined;
+/** Any finite number JavaScript's Number() reads ("1e-3", "0x10", ".5"); "", blanks and "Infinity" are not. */
+export function number(value: string): number | undefined {
+  if (value.trim() === '') return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : undefined;
 }
 
 export function positiveInt(value: string): number {
@@ -27,6 +29,18 @@ export function seed(value: string): number {
   const n = number(value);
   if (n === undefined || !Number.isInteger(n) || n < 0 || n > 0xffffffff) reject('an integer in [0, 4294967295]', value);
   return n;
+}
+
+export function nonNegativeInt(value: string): number {
+  const n = number(value);
+  if (n === undefined || !Number.isSafeInteger(n) || n < 0) reject('a non-negative integer', value);
+  return n;
+}
+
+export function nonNegativeFloat(value: string): number {
+  const n = number(value);
+  if (n === undefined || !(n >= 0)) reject('a non-negative number', value);
+  return n === 0 ? 0 : n; // -0 → 0
 }
 
 export function positiveFloat(value: string): number {

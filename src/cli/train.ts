@@ -15,7 +15,7 @@ import { defaultStepsPerRun, probeDevice, resolveDevice, type Device } from '../
 import { fit, FILES, type FitConfig, type FitResult } from '../train/fit.js';
 import { DEFAULT_SCHEDULE, parseMilestones, SCHEDULES, type ScheduleConfig, type ScheduleKind } from '../train/schedule.js';
 import { expected, UsageError } from '../util/errors.js';
-import { addModelOptions, choice, modelOptionsFrom, positiveFloat, positiveInt, rate, seed, type ModelFlags } from './options.js';
+import { addModelOptions, choice, modelOptionsFrom, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt, rate, seed, type ModelFlags } from './options.js';
 import { formatDuration, Progress } from './progress.js';
 
 /** The demo's settings (measured on 2 cores: see README "Quick start"). */
@@ -77,8 +77,6 @@ interface TrainFlags extends ModelFlags {
   json?: boolean;
 }
 
-const nonNegInt = (v: string): number => (v.trim() === '0' ? 0 : positiveInt(v));
-const nonNeg = (v: string): number => (v.trim() === '0' || /^0?\.0*$/.test(v.trim()) ? 0 : positiveFloat(v));
 
 export function makeTrainCommand(): Command {
   const cmd = new Command('train')
@@ -90,33 +88,33 @@ export function makeTrainCommand(): Command {
     .addOption(new Option('--accum <n>', 'micro-batches per optimizer step (gradient accumulation)').argParser(positiveInt).default(1))
     .addOption(new Option('--optimizer <kind>', 'sgd | nesterov | adamw').argParser(choice(['sgd', 'nesterov', 'adamw'] as const)))
     .addOption(new Option('--lr <x>', "base learning rate (default: the paper's)").argParser(positiveFloat))
-    .addOption(new Option('--momentum <x>', "SGD momentum (default: the paper's)").argParser(nonNeg))
-    .addOption(new Option('--weight-decay <x>', "L2 / decoupled decay (default: the paper's)").argParser(nonNeg))
+    .addOption(new Option('--momentum <x>', "SGD momentum (default: the paper's)").argParser(nonNegativeFloat))
+    .addOption(new Option('--weight-decay <x>', "L2 / decoupled decay (default: the paper's)").argParser(nonNegativeFloat))
     .addOption(new Option('--convention <c>', 'SGD momentum convention: pytorch | caffe').argParser(choice(['pytorch', 'caffe'] as const)).default('pytorch'))
     .addOption(new Option('--schedule <kind>', `lr schedule: ${SCHEDULES.join(' | ')} (default plateau: ÷10 when val loss stalls)`).argParser(choice(SCHEDULES)))
     .addOption(new Option('--step-size <epochs>', 'step: epochs between decays').argParser(positiveInt).default(30))
     .addOption(new Option('--milestones <list>', 'multistep: epochs of decay, e.g. 30,60').argParser(parseMilestones))
     .addOption(new Option('--gamma <x>', 'decay factor of step/multistep/plateau').argParser(rate).default(0.1))
     .addOption(new Option('--power <x>', 'poly exponent').argParser(positiveFloat).default(0.5))
-    .addOption(new Option('--patience <epochs>', 'plateau: epochs without improvement before a decay').argParser(nonNegInt).default(2))
-    .addOption(new Option('--warmup-steps <n>', 'linear warmup over this many optimizer steps').argParser(nonNegInt))
-    .addOption(new Option('--min-lr <x>', 'floor of cosine/poly').argParser(nonNeg).default(0))
+    .addOption(new Option('--patience <epochs>', 'plateau: epochs without improvement before a decay').argParser(nonNegativeInt).default(2))
+    .addOption(new Option('--warmup-steps <n>', 'linear warmup over this many optimizer steps').argParser(nonNegativeInt))
+    .addOption(new Option('--min-lr <x>', 'floor of cosine/poly').argParser(nonNegativeFloat).default(0))
     .addOption(new Option('--label-smoothing <x>', 'label smoothing ε').argParser(rate).default(0))
-    .addOption(new Option('--aux-weight <x>', "GoogLeNet auxiliary loss weight (with --aux; default: the paper's 0.3)").argParser(nonNeg))
+    .addOption(new Option('--aux-weight <x>', "GoogLeNet auxiliary loss weight (with --aux; default: the paper's 0.3)").argParser(nonNegativeFloat))
     .addOption(new Option('--augment <preset>', "alexnet | vgg | googlenet | cifar | flip | none (default: the paper's)").argParser(choice(['alexnet', 'vgg', 'googlenet', 'cifar', 'flip', 'none'] as const)))
     .option('--device <dev>', 'cpu | cuda[:N] | webgpu (README "GPU and Docker")', 'cpu')
-    .addOption(new Option('--threads <n>', 'ORT intra-op threads (0: all cores)').argParser(nonNegInt).default(0))
+    .addOption(new Option('--threads <n>', 'ORT intra-op threads (0: all cores)').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--seed <n>', 'seed of weights, shuffles, augmentation, dropout').argParser(seed).default(0))
     .option('--out <dir>', 'output folder (default runs/<model>-<time>)')
     .option('--resume [ckpt]', 'continue a run (default: <out>/last.safetensors)')
-    .addOption(new Option('--max-steps <n>', 'stop after this many optimizer steps').argParser(nonNegInt).default(0))
+    .addOption(new Option('--max-steps <n>', 'stop after this many optimizer steps').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--steps-per-run <k>', 'optimizer steps per session run (ONNX Loop; default 4 on cpu, 1 on webgpu, by memory on cuda)').argParser(positiveInt))
-    .addOption(new Option('--checkpoint-every <steps>', 'also write last.safetensors every N steps').argParser(nonNegInt).default(0))
-    .addOption(new Option('--early-stop <epochs>', 'stop after N epochs without a better val top-1').argParser(nonNegInt).default(0))
+    .addOption(new Option('--checkpoint-every <steps>', 'also write last.safetensors every N steps').argParser(nonNegativeInt).default(0))
+    .addOption(new Option('--early-stop <epochs>', 'stop after N epochs without a better val top-1').argParser(nonNegativeInt).default(0))
     .option('--from <ckpt>', 'initial weights from a checkpoint (transfer learning)')
     .option('--freeze <what>', "keep parameters fixed: 'features' (all conv layers) or a comma list of names/prefixes")
     .option('--reset-classifier', 'with --from: new random weights for the last layer (e.g. other classes)')
-    .addOption(new Option('--workers <n>', 'loader worker threads (0: sharp threads)').argParser(nonNegInt).default(0))
+    .addOption(new Option('--workers <n>', 'loader worker threads (0: sharp threads)').argParser(nonNegativeInt).default(0))
     .option('--in-process', 'run the session on the main thread (no worker)')
     .option('--json', 'print the result as one JSON object on the last line');
   // --init is the model option (paper | kaiming); ZFNet-style transfer uses --from.

@@ -17,7 +17,7 @@ import { defaultOcclusion, occlusion, renderOcclusion } from '../viz/occlusion.j
 import { projectImage, renderProjections } from '../viz/project.js';
 import { topActivations } from '../viz/top.js';
 import { gridRaster, toPng } from '../plot/image.js';
-import { choice, positiveFloat, positiveInt } from './options.js';
+import { choice, nonNegativeInt, positiveFloat, positiveInt } from './options.js';
 
 interface Common {
   out?: string;
@@ -40,14 +40,13 @@ export function channelList(value: string): number[] {
   return out;
 }
 
-const nonNegInt = (v: string): number => (v.trim() === '0' ? 0 : positiveInt(v));
 
 function common(cmd: Command, what: string): Command {
   return cmd
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
     .option('-o, --out <file>', `PNG to write (default ${what}-<layer>.png)`)
     .option('--json', 'print the numbers behind the picture as one JSON object')
-    .addOption(new Option('--threads <n>', 'ORT intra-op threads (0: all cores)').argParser(nonNegInt).default(0));
+    .addOption(new Option('--threads <n>', 'ORT intra-op threads (0: all cores)').argParser(nonNegativeInt).default(0));
 }
 
 async function network(file: string, f: Common): Promise<Network> {
@@ -153,7 +152,7 @@ function topCommand(): Command {
     .addOption(new Option('-k, --k <n>', 'images per channel').argParser(positiveInt).default(9))
     .option('--data <spec>', "'synthetic' (default), idx:DIR, cifar:DIR or an ImageFolder DIR")
     .addOption(new Option('--split <name>', 'train | val').argParser(choice(['train', 'val'] as const)).default('val'))
-    .addOption(new Option('--limit <n>', 'images searched (0: all)').argParser(nonNegInt).default(500))
+    .addOption(new Option('--limit <n>', 'images searched (0: all)').argParser(nonNegativeInt).default(500))
     .addOption(new Option('--batch <n>', 'images per run').argParser(positiveInt).default(8))
     .action(async (file: string, f: Common & { layer: string; channel: number[]; k: number; data?: string; split: 'train' | 'val'; limit: number; batch: number }) => {
       const net = await network(file, f);

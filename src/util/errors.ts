@@ -29,3 +29,34 @@ export function describe(value: unknown): string {
   }
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
+
+/**
+ * File-system failures that are the user's to fix (their disk, permissions and paths), with what
+ * each code means. Anything else from the file system stays a bug.
+ */
+const USER_ERRNO: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOENT: 'no such file or directory',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'not a directory',
+  ENAMETOOLONG: 'file name too long',
+  ELOOP: 'too many levels of symbolic links',
+  EMFILE: 'too many open files',
+  EFBIG: 'file too large',
+  EIO: 'input/output error',
+};
+
+/** A Node.js file-system error whose cause is on the user's side, as one line naming the file; else undefined. */
+export function userFileError(err: unknown): UsageError | undefined {
+  if (err instanceof UsageError || !(err instanceof Error)) return undefined;
+  const e = err as NodeJS.ErrnoException;
+  const what = e.code !== undefined ? USER_ERRNO[e.code] : undefined;
+  if (what === undefined) return undefined;
+  const verb = e.syscall === undefined ? 'use' : /^(open|read|stat|lstat|access|scandir|readdir|readlink|realpath)/.test(e.syscall) ? 'read' : /^(write|fsync|close|mkdir|rename|unlink|rmdir|copyfile|ftruncate|symlink|link)/.test(e.syscall) ? 'write' : 'use';
+  const target = e.path !== undefined ? ` ${e.path}` : '';
+  return new UsageError(`cannot ${verb}${target}: ${what} (${e.code})`);
+}

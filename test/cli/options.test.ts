@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { report } from '../../src/cli/main.js';
-import { addModelOptions, choice, errorLine, modelOptionsFrom, opset, positiveFloat, positiveInt, rate, seed, type ModelFlags } from '../../src/cli/options.js';
+import { addModelOptions, choice, errorLine, modelOptionsFrom, nonNegativeFloat, nonNegativeInt, opset, positiveFloat, positiveInt, rate, seed, type ModelFlags } from '../../src/cli/options.js';
 import { UsageError } from '../../src/util/errors.js';
 
 function rejects(parse: (v: string) => unknown, value: string, message: string): void {
@@ -12,10 +12,19 @@ function rejects(parse: (v: string) => unknown, value: string, message: string):
   );
 }
 
-test('number parsers accept plain decimals only', () => {
+test('number parsers accept every finite number Number() reads, and nothing else', () => {
   assert.equal(positiveInt('12'), 12);
   assert.equal(positiveInt(' 7 '), 7);
-  for (const bad of ['0', '-1', '2.5', '1e3', '0x10', '', 'ten', 'Infinity', '9007199254740993']) {
+  assert.equal(positiveInt('1e3'), 1000);
+  assert.equal(positiveInt('0x10'), 16);
+  assert.equal(positiveFloat('1e-3'), 0.001);
+  assert.equal(positiveFloat('2.5E+2'), 250);
+  assert.equal(nonNegativeFloat('0e0'), 0);
+  assert.equal(nonNegativeFloat('5e-4'), 0.0005);
+  assert.equal(nonNegativeInt('0'), 0);
+  rejects(nonNegativeInt, '-1', 'Expected a non-negative integer but received "-1"');
+  rejects(nonNegativeFloat, '-1e-9', 'Expected a non-negative number but received "-1e-9"');
+  for (const bad of ['0', '-1', '2.5', '1e-3', '', ' ', 'ten', 'Infinity', '1e400', '9007199254740993']) {
     rejects(positiveInt, bad, `Expected a positive integer but received ${JSON.stringify(bad)}`);
   }
   assert.equal(positiveFloat('0.125'), 0.125);
@@ -73,4 +82,16 @@ test('report: usage mistakes exit 2 in one line; bugs exit 1, with the stack onl
   assert.match(out.splice(0).join(''), /^TypeError: boom\n\s+at /);
   assert.equal(report(new CommanderError(0, 'commander.helpDisplayed', '(outputHelp)'), false, write), 0);
   assert.deepEqual(out, []);
+});
+
+test('report: the user disk and permission failures exit 2 naming the file; other system errors stay bugs', () => {
+  const out: string[] = [];
+  const write = (t: string) => void out.push(t);
+  const errno = (code: string, syscall: string, path: string): Error => Object.assign(new Error(`${code}: ${syscall} '${path}'`), { code, syscall, path, errno: -1 });
+  assert.equal(report(errno('ENOSPC', 'write', '/tmp/run/metrics.jsonl'), false, write), 2);
+  assert.deepEqual(out.splice(0), ['ilsvrc: cannot write /tmp/run/metrics.jsonl: no space left on device (ENOSPC)\n']);
+  assert.equal(report(errno('EACCES', 'open', '/data/x.png'), false, write), 2);
+  assert.deepEqual(out.splice(0), ['ilsvrc: cannot read /data/x.png: permission denied (EACCES)\n']);
+  assert.equal(report(errno('EINVAL', 'read', '/x'), false, write), 1);
+  assert.match(out.splice(0).join(''), /internal error/);
 });
