@@ -83,4 +83,9 @@ function isEntry(): boolean {
   }
 }
 
-if (isEntry()) process.exitCode = await main(process.argv.slice(2));
+if (isEntry()) {
+  process.exitCode = await main(process.argv.slice(2));
+  // The command is over: whatever is still open (a stuck worker thread, a handle a failed cleanup
+  // left behind) must not keep the process alive. Unref'd, so a clean exit is not delayed.
+  setTimeout(() => process.exit(), 3000).unref();
+}

@@ -15,6 +15,7 @@ import { defaultStepsPerRun, probeDevice, resolveDevice, type Device } from '../
 import { fit, FILES, type FitConfig, type FitResult } from '../train/fit.js';
 import { DEFAULT_SCHEDULE, parseMilestones, SCHEDULES, type ScheduleConfig, type ScheduleKind } from '../train/schedule.js';
 import { expected, UsageError } from '../util/errors.js';
+import { lockDir, type DirLock } from '../util/lock.js';
 import { addModelOptions, choice, modelOptionsFrom, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt, rate, seed, type ModelFlags } from './options.js';
 import { formatDuration, Progress } from './progress.js';
 
@@ -157,8 +158,19 @@ export function frozenNames(spec: ModelSpec, opts: ModelOptions, what: string): 
 
 async function runTrain(name: string | undefined, flags: TrainFlags, given: (opt: string) => boolean): Promise<number> {
   const device = await checkDevice(flags.device, flags.threads);
-  // --resume --out DIR on a first run (a restarted job) starts the run.
-  const fresh = flags.resume === true && flags.out !== undefined && !existsSync(join(flags.out, FILES.last));
+  // The run folder is locked before any other work, so two runs never share one (nor a --resume a live run).
+  let lock: DirLock | undefined;
+  try {
+    if (flags.resume === true && flags.out !== undefined) lock = lockDir(flags.out, `--out ${flags.out}`);
+    // --resume --out DIR on a first run (a restarted job) starts the run.
+    const fresh = flags.resume === true && flags.out !== undefined && !existsSync(join(flags.out, FILES.last));
+    return await planAndTrain(name, flags, given, device, fresh, (dir) => (lock ??= lockDir(dir, `--out ${dir}`)));
+  } finally {
+    lock?.release();
+  }
+}
+
+async function planAndTrain(name: string | undefined, flags: TrainFlags, given: (opt: string) => boolean, device: Device, fresh: boolean, lock: (dir: string) => DirLock): Promise<number> {
   let resume: Checkpoint | undefined;
   let config: FitConfig;
   let dataSpec = flags.data;
@@ -184,12 +196,16 @@ async function runTrain(name: string | undefined, flags: TrainFlags, given: (opt
     config.device ??= 'cpu';
     dataSpec ??= args.data;
     out ??= args.out ?? join(path, '..');
+    lock(out);
   } else {
     const demo = name === undefined && flags.data === undefined;
     if (name === undefined && !demo) throw new UsageError('Expected a model name (see `ilsvrc models`) with --data but received none');
     const spec = findModel(name ?? DEMO.model);
     const r = spec.recipe;
     if (demo) synthetic = { ...DEMO.synthetic };
+    out ??= join('runs', `${demo ? 'demo' : spec.name}-${new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`);
+    lock(out);
+    if (existsSync(join(out, FILES.last))) throw new UsageError(`Expected an --out folder without a run in it, or --resume, but ${out} already has ${FILES.last}`);
     const data = await openData(dataSpec, flags.seed, synthetic);
     const given0 = modelOptionsFrom(flags);
     const mo = modelOptions(spec, {
@@ -247,8 +263,6 @@ async function runTrain(name: string | undefined, flags: TrainFlags, given: (opt
       threads: flags.threads,
       worker: flags.inProcess !== true,
     };
-    out ??= join('runs', `${demo ? 'demo' : spec.name}-${new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`);
-    if (existsSync(join(out, FILES.last))) throw new UsageError(`Expected an --out folder without a run in it, or --resume, but ${out} already has ${FILES.last}`);
     return train(config, data, out, undefined, init, { dataSpec, synthetic }, flags.json === true);
   }
   const data = await openData(dataSpec, config.seed, synthetic);

@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Rng } from '../util/rng.js';
 import { UsageError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/fsx.js';
 
 export type DatasetDescriptor =
   | { kind: 'files'; paths: string[]; labels: Int32Array }
@@ -194,7 +195,7 @@ const CLASS_INDEX_FORMAT = 'ilsvrc-class-index-v1';
 /** Writes the class names (index → name) next to a checkpoint, so predictions can be named later. */
 export async function writeClassIndex(file: string, classes: readonly string[]): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  await fs.writeFile(file, JSON.stringify({ format: CLASS_INDEX_FORMAT, classes }, null, 1) + '\n');
+  writeFileAtomic(file, new TextEncoder().encode(JSON.stringify({ format: CLASS_INDEX_FORMAT, classes }, null, 1) + '\n'));
 }
 
 export async function readClassIndex(file: string): Promise<string[]> {

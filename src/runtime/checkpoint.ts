@@ -43,6 +43,16 @@ export function saveCheckpoint(path: string, state: TrainingState, meta: Omit<Ch
   saveSafetensors(path, tensors, { ilsvrc: JSON.stringify(full) });
 }
 
+/** The first tensor of a training state holding NaN or ±Infinity ("conv1.weight", "optim/fc8.weight.m"), or undefined. */
+export function firstNonFinite(state: Pick<TrainingState, 'params' | 'states'>): string | undefined {
+  for (const [prefix, map] of [['', state.params], [STATE_PREFIX, state.states]] as const) {
+    for (const [name, data] of map) {
+      for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return `${prefix}${name}`;
+    }
+  }
+  return undefined;
+}
+
 export interface Checkpoint {
   meta: CheckpointMeta;
   state: TrainingState;
@@ -67,5 +77,7 @@ export function loadCheckpoint(path: string): Checkpoint {
     if (name.startsWith(STATE_PREFIX)) states.set(name.slice(STATE_PREFIX.length), t.data);
     else params.set(name, t.data);
   }
+  const bad = firstNonFinite({ params, states });
+  if (bad) throw new UsageError(`Expected finite values in ${path} but tensor ${bad} holds NaN or Infinity (weights of a diverged run)`);
   return { meta, state: { params, states, step: meta.step, rng: meta.rng } };
 }

@@ -6,21 +6,21 @@
  * index, checkpointed state), so a run resumed from any checkpoint ends with the same weights as one
  * that was never interrupted.
  */
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelOptions } from '../../graphs/index.js';
 import { Loader, Transforms, writeClassIndex, type Batch, type DatasetSplits, type EvalRecipe, type TrainRecipe } from '../data/index.js';
 import type { OptimizerConfig } from '../optim/optimizer.js';
 import { writeChartPng } from '../plot/chart.js';
-import { saveCheckpoint, type Checkpoint, type CheckpointMeta } from '../runtime/checkpoint.js';
+import { firstNonFinite, saveCheckpoint, type Checkpoint, type CheckpointMeta } from '../runtime/checkpoint.js';
 import type { StepMetrics, TrainingConfig, TrainingState } from '../runtime/training-session.js';
 import { resolveDevice } from '../runtime/device.js';
 import { openSession, type SessionHandle } from '../runtime/worker-session.js';
-import { UsageError } from '../util/errors.js';
-import { ensureDir } from '../util/fsx.js';
+import { UsageError, userFileError } from '../util/errors.js';
+import { appendText, ensureDir, withPath, writeFileAtomic } from '../util/fsx.js';
 import { evaluateLoader, type EvalResult } from './evaluate.js';
 import { INITIAL_PLATEAU, learningRate, plateauAfterEpoch, type PlateauState, type ScheduleConfig } from './schedule.js';
-import { EventWriter } from './tensorboard.js';
+import { EventWriter, keepEventsUpTo } from './tensorboard.js';
 
 /** Everything that shapes the run; stored in checkpoints so `--resume` continues the same run. */
 export interface FitConfig {
@@ -176,24 +176,6 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   ensureDir(o.out);
   const channels = c.modelOptions.channels === 1 ? 1 : 3;
   const size = c.modelOptions.inputSize;
-  const train = new Loader(o.data.train, Transforms.train(c.augment, { size, channels }), {
-    batchSize: c.batch,
-    shuffle: true,
-    seed: c.seed,
-    dropLast: true,
-    channels,
-    workers: c.loaderWorkers,
-  });
-  // Padded to a constant batch so validation compiles one session; only the real rows count.
-  const val = new Loader(o.data.val, Transforms.eval(evalViewFor(c.augment), { size, channels }), {
-    batchSize: c.batch,
-    shuffle: false,
-    seed: c.seed,
-    dropLast: false,
-    padLast: true,
-    channels,
-    workers: c.loaderWorkers,
-  });
   const spe = stepsPerEpoch(o.data.train.length, c.batch, c.accum);
   if (spe < 1) throw new UsageError(`Expected at least ${c.batch * c.accum} training images for --batch-size ${c.batch} × --accum ${c.accum} but the data has ${o.data.train.length}`);
   const totalSteps = c.maxSteps > 0 ? Math.min(c.maxSteps, spe * c.epochs) : spe * c.epochs;
@@ -202,66 +184,120 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let epoch = 0;
   let sInEpoch = 0;
   let prog: Progress = { plateau: INITIAL_PLATEAU, bestTop1: 0, bestTop5: 0, bestEpoch: 0, bad: 0 };
+  // The running sums of the epoch in progress; a mid-epoch checkpoint carries them, so a resumed
+  // epoch's record covers the whole epoch.
+  let sums: EpochSums = { ...NO_SUMS };
   if (o.resume) {
     state = o.resume.state;
     epoch = o.resume.meta.epoch;
     sInEpoch = o.resume.meta.batchInEpoch;
-    const saved = o.resume.meta.extra?.['progress'] as Progress | undefined;
-    if (saved) prog = { ...saved, plateau: { ...saved.plateau, best: saved.plateau.best ?? Infinity } };
+    const saved = o.resume.meta.extra?.['progress'] as (Progress & { epochSums?: EpochSums }) | undefined;
+    if (saved) {
+      const { epochSums, ...p } = saved;
+      prog = { ...p, plateau: { ...p.plateau, best: p.plateau.best ?? Infinity } };
+      if (epochSums && sInEpoch > 0) sums = { ...epochSums };
+    }
   } else if (o.initParams) {
     state = { params: o.initParams };
   }
-  await writeClassIndex(join(o.out, FILES.classes), o.data.classes);
-  const session = await openSession(trainingConfig(c), state, { worker: c.worker });
-  const tb = new EventWriter(o.out);
   let step = o.resume?.state.step ?? 0;
+  /** The step of the newest checkpoint on disk that is known good (for the divergence message). */
+  let savedStep: number | undefined = o.resume ? step : undefined;
   let reason: FitResult['reason'] = 'done';
 
-  const meta = (ep: number, inEpoch: number, metrics?: Record<string, number>): Omit<CheckpointMeta, 'format' | 'savedAt' | 'step' | 'rng'> => ({
-    model: c.model,
-    modelOptions: c.modelOptions,
-    optimizer: c.optimizer,
-    labelSmoothing: c.labelSmoothing,
-    frozen: c.frozen,
-    seed: c.seed,
-    epoch: ep,
-    batchInEpoch: inEpoch,
-    classes: o.data.classes,
-    ...(metrics ? { metrics } : {}),
-    extra: { fit: c, progress: { ...prog, plateau: { ...prog.plateau, best: Number.isFinite(prog.plateau.best) ? prog.plateau.best : null } }, args: o.args ?? {} },
-  });
-  const checkpoint = async (file: string, ep: number, inEpoch: number, metrics?: Record<string, number>, snap?: TrainingState): Promise<TrainingState> => {
-    const s = snap ?? (await session.snapshot());
-    const path = join(o.out, file);
-    try {
-      saveCheckpoint(path, s, meta(ep, inEpoch, metrics));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      throw new UsageError(`cannot write checkpoint ${path}: ${code}; the previous checkpoint, if any, is intact`);
-    }
-    return s;
-  };
-
+  // Everything that holds a thread, a session or a file is released in `finally`, each on its own,
+  // so that a failed write (a full disk) can never leave the process hanging.
+  const closers: (() => unknown)[] = [];
+  let failure: unknown;
   try {
+    const train = new Loader(o.data.train, Transforms.train(c.augment, { size, channels }), {
+      batchSize: c.batch,
+      shuffle: true,
+      seed: c.seed,
+      dropLast: true,
+      channels,
+      workers: c.loaderWorkers,
+    });
+    closers.push(() => train.close());
+    // Padded to a constant batch so validation compiles one session; only the real rows count.
+    const val = new Loader(o.data.val, Transforms.eval(evalViewFor(c.augment), { size, channels }), {
+      batchSize: c.batch,
+      shuffle: false,
+      seed: c.seed,
+      dropLast: false,
+      padLast: true,
+      channels,
+      workers: c.loaderWorkers,
+    });
+    closers.push(() => val.close());
+    await writeClassIndex(join(o.out, FILES.classes), o.data.classes);
+    // A resumed run continues the TensorBoard history after its checkpoint's step, never repeating one.
+    if (o.resume) keepEventsUpTo(o.out, step);
+    const tb = new EventWriter(o.out);
+    closers.push(() => tb.close());
+    const session = await openSession(trainingConfig(c), state, { worker: c.worker });
+    closers.push(() => session.release());
+
+    const meta = (ep: number, inEpoch: number, metrics?: Record<string, number>): Omit<CheckpointMeta, 'format' | 'savedAt' | 'step' | 'rng'> => ({
+      model: c.model,
+      modelOptions: c.modelOptions,
+      optimizer: c.optimizer,
+      labelSmoothing: c.labelSmoothing,
+      frozen: c.frozen,
+      seed: c.seed,
+      epoch: ep,
+      batchInEpoch: inEpoch,
+      classes: o.data.classes,
+      ...(metrics ? { metrics } : {}),
+      extra: {
+        fit: c,
+        progress: { ...prog, plateau: { ...prog.plateau, best: Number.isFinite(prog.plateau.best) ? prog.plateau.best : null }, ...(inEpoch > 0 ? { epochSums: sums } : {}) },
+        args: o.args ?? {},
+      },
+    });
+    const diverged = (what: string): UsageError => {
+      const kept = savedStep !== undefined && existsSync(join(o.out, FILES.last)) ? `the last good checkpoint is ${join(o.out, FILES.last)} (step ${savedStep})` : 'no checkpoint had been written';
+      return new UsageError(`${what}; stopped, ${kept} — try a lower --lr`);
+    };
+    /**
+     * Writes a checkpoint of the session's weights. Never one whose parameters or optimizer state
+     * are not all finite. `pending`: weights no loss has been computed from yet are written beside
+     * the file and become it (commitPending) once the next step's loss, computed from exactly
+     * these weights, is finite.
+     */
+    const checkpoint = async (file: string, ep: number, inEpoch: number, metrics?: Record<string, number>, snap?: TrainingState, pending = false): Promise<TrainingState> => {
+      const s = snap ?? (await session.snapshot());
+      const bad = firstNonFinite(s);
+      if (bad) throw diverged(`Expected finite weights at step ${s.step} but ${bad} is not`);
+      tb.flush(); // every event up to this step is on disk before the checkpoint that a resume starts from
+      withPath(join(o.out, file), () => saveCheckpoint(pending ? pendingPath(o.out, file) : join(o.out, file), s, meta(ep, inEpoch, metrics)), pending ? pendingPath(o.out, file) : undefined);
+      if (!pending && file === FILES.last) savedStep = s.step;
+      return s;
+    };
+    let pendingStep: number | undefined;
+    const commitPending = (): void => {
+      if (pendingStep === undefined) return;
+      renameSync(pendingPath(o.out, FILES.last), join(o.out, FILES.last));
+      savedStep = pendingStep;
+      pendingStep = undefined;
+    };
+
     outer: while (epoch < c.epochs) {
-      const epochStart = Date.now();
       const imagesPerStep = c.batch * c.accum;
+      const epochStart = Date.now() - sums.seconds * 1000;
       o.hooks.epochStart?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep);
-      let lossSum = 0;
-      let hitSum = 0;
-      let seen = 0;
-      let lr = 0;
-      const prefetch = prefetcher(train, epoch, (sInEpoch) * c.accum, spe * c.accum);
-      let dataWait = 0;
+      let lr = sums.lr;
+      const prefetch = prefetcher(train, epoch, sInEpoch * c.accum, spe * c.accum);
       const fetch = async (i: number): Promise<Batch> => {
-        const t0 = performance.now();
+        const t = performance.now();
         const b = await prefetch(i);
-        dataWait += performance.now() - t0;
+        sums.dataWait += (performance.now() - t) / 1000;
         return b;
       };
       const runs = runSizes(step, sInEpoch, spe, c.accum > 1 ? 1 : c.stepsPerRun, c.checkpointEvery);
       for (const k0 of runs) {
         if (o.hooks.stopRequested?.()) {
+          sums.seconds = (Date.now() - epochStart) / 1000;
           await checkpoint(FILES.last, epoch, sInEpoch);
           reason = 'interrupted';
           break outer;
@@ -291,33 +327,39 @@ export async function fit(o: FitOptions): Promise<FitResult> {
           await session.runOptimizerStep(lrs[0]!);
           metrics = [parts.reduce((a, m) => ({ loss: a.loss + m.loss / c.accum, top1: a.top1 + m.top1, top5: a.top5 + m.top5, n: a.n + m.n }), { loss: 0, top1: 0, top5: 0, n: 0 })];
         }
+        // The loss of a run's first step is computed from the weights it started with: a pending
+        // checkpoint of those weights is good once it is finite.
+        if (Number.isFinite(metrics[0]?.loss)) commitPending();
         for (let i = 0; i < metrics.length; i++) {
           const m = metrics[i]!;
           if (!Number.isFinite(m.loss)) {
-            throw new UsageError(
-              `Expected a finite training loss but received ${m.loss} at step ${step + i + 1} (epoch ${epoch + 1}, lr ${lrs[i]!.toPrecision(3)}); stopped, the last good checkpoint is ${join(o.out, FILES.last)} — try a lower --lr`,
-            );
+            throw diverged(`Expected a finite training loss but received ${m.loss} at step ${step + i + 1} (epoch ${epoch + 1}, lr ${lrs[i]!.toPrecision(3)})`);
           }
-          lossSum += m.loss * m.n;
-          hitSum += m.top1;
-          seen += m.n;
+          sums.loss += m.loss * m.n;
+          sums.hits += m.top1;
+          sums.seen += m.n;
           tb.scalar('train/loss', m.loss, step + i + 1);
           tb.scalar('train/lr', lrs[i]!, step + i + 1);
         }
         step += k;
         sInEpoch += k;
-        lr = lrs[lrs.length - 1]!;
-        o.hooks.progress?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep, { loss: (lossSum / seen).toFixed(3), acc: `${((100 * hitSum) / seen).toFixed(1)}%`, lr: lr.toPrecision(2) });
-        if (c.checkpointEvery > 0 && step % c.checkpointEvery === 0 && sInEpoch < spe) await checkpoint(FILES.last, epoch, sInEpoch);
+        lr = sums.lr = lrs[lrs.length - 1]!;
+        o.hooks.progress?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep, { loss: (sums.loss / sums.seen).toFixed(3), acc: `${((100 * sums.hits) / sums.seen).toFixed(1)}%`, lr: lr.toPrecision(2) });
         if (c.maxSteps > 0 && step >= c.maxSteps) {
-          await checkpoint(FILES.last, epoch, sInEpoch);
+          sums.seconds = (Date.now() - epochStart) / 1000;
           reason = 'max-steps';
           break outer;
+        }
+        if (c.checkpointEvery > 0 && step % c.checkpointEvery === 0 && sInEpoch < spe) {
+          sums.seconds = (Date.now() - epochStart) / 1000;
+          await checkpoint(FILES.last, epoch, sInEpoch, undefined, undefined, true);
+          pendingStep = step;
         }
       }
       // Validation, then the epoch's records; last.safetensors is written last, so a crash before it
       // repeats only work whose outcome is the same.
       const v = await validate(session, val, o.data.classes.length);
+      if (!Number.isFinite(v.loss)) throw diverged(`Expected a finite validation loss after epoch ${epoch + 1} but received ${v.loss}`);
       const trainSecs = (Date.now() - epochStart) / 1000;
       prog.plateau = plateauAfterEpoch(c.schedule, prog.plateau, v.loss);
       const improved = v.top1 > prog.bestTop1 || prog.bestEpoch === 0;
@@ -327,26 +369,27 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         epoch: epoch + 1,
         step,
         lr,
-        train_loss: seen ? lossSum / seen : NaN,
-        train_top1: seen ? hitSum / seen : NaN,
+        train_loss: sums.seen ? sums.loss / sums.seen : NaN,
+        train_top1: sums.seen ? sums.hits / sums.seen : NaN,
         val_loss: v.loss,
         val_top1: v.top1,
         val_top5: v.top5,
         seconds: trainSecs,
-        img_per_s: seen / trainSecs,
-        data_wait_s: dataWait / 1000,
+        img_per_s: sums.seen / trainSecs,
+        data_wait_s: sums.dataWait,
       };
-      appendFileSync(join(o.out, FILES.jsonl), JSON.stringify(summary) + '\n');
+      appendText(join(o.out, FILES.jsonl), JSON.stringify(summary) + '\n');
       for (const [tag, value] of [['val/loss', v.loss], ['val/top1', v.top1], ['val/top5', v.top5], ['train/epoch_top1', summary.train_top1]] as const) tb.scalar(tag, value, step);
-      tb.flush();
       await writeReports(o.out);
       o.hooks.epochEnd?.(summary);
       epoch++;
       sInEpoch = 0;
+      sums = { ...NO_SUMS };
       const m = { val_top1: v.top1, val_top5: v.top5, val_loss: v.loss };
       const snap = await session.snapshot();
       if (improved) await checkpoint(FILES.best, epoch, 0, m, snap);
       await checkpoint(FILES.last, epoch, 0, m, snap);
+      pendingStep = undefined; // superseded
       if (c.earlyStop > 0 && prog.bad >= c.earlyStop && epoch < c.epochs) {
         o.hooks.log(`early stop: no better validation top-1 for ${prog.bad} epochs`);
         reason = 'early-stop';
@@ -354,23 +397,59 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       }
     }
     if (reason === 'max-steps' && sInEpoch > 0) {
-      // A smoke run that stops mid-epoch still says how good the weights are.
+      // A smoke run that stops mid-epoch still says how good the weights are, and the validation
+      // loss vouches for the weights before they are written.
       const v = await validate(session, val, o.data.classes.length);
+      if (!Number.isFinite(v.loss)) throw diverged(`Expected a finite validation loss after step ${step} but received ${v.loss}`);
       o.hooks.log(`validation after step ${step}: loss ${v.loss.toFixed(3)}, top-1 ${(100 * v.top1).toFixed(1)}%, top-5 ${(100 * v.top5).toFixed(1)}%`);
       tb.scalar('val/top1', v.top1, step);
       tb.scalar('val/top5', v.top5, step);
+      const snap = await checkpoint(FILES.last, epoch, sInEpoch);
       if (v.top1 > prog.bestTop1 || prog.bestEpoch === 0) {
         prog = { ...prog, bestTop1: v.top1, bestTop5: v.top5, bestEpoch: epoch + 1 };
-        await checkpoint(FILES.best, epoch, sInEpoch, { val_top1: v.top1, val_top5: v.top5, val_loss: v.loss });
+        await checkpoint(FILES.best, epoch, sInEpoch, { val_top1: v.top1, val_top5: v.top5, val_loss: v.loss }, snap);
       }
     }
+  } catch (e) {
+    // The user's disk or permissions: say which file, and that the last checkpoint is intact.
+    const user = userFileError(e);
+    failure = user ? new UsageError(`${user.message}; stopped, ${savedStep !== undefined ? `the last checkpoint ${join(o.out, FILES.last)} (step ${savedStep}) is intact` : 'no checkpoint had been written'}`) : e;
   } finally {
-    tb.close();
-    await session.release();
-    await train.close();
-    await val.close();
+    rmSync(pendingPath(o.out, FILES.last), { force: true });
+    const errors = await closeAll(closers.reverse());
+    if (failure === undefined && errors.length > 0) failure = errors[0];
   }
+  if (failure !== undefined) throw failure;
   return { bestTop1: prog.bestTop1, bestTop5: prog.bestTop5, bestEpoch: prog.bestEpoch, epochs: epoch, step, seconds: (Date.now() - t0) / 1000, out: o.out, reason };
+}
+
+/** The running sums of an epoch (seconds: wall time spent in it so far). */
+interface EpochSums {
+  loss: number;
+  hits: number;
+  seen: number;
+  seconds: number;
+  dataWait: number;
+  lr: number;
+}
+const NO_SUMS: EpochSums = { loss: 0, hits: 0, seen: 0, seconds: 0, dataWait: 0, lr: 0 };
+
+/** Where a checkpoint waits until a finite loss from its weights vouches for it. */
+function pendingPath(out: string, file: string): string {
+  return join(out, `.${file}.pending`);
+}
+
+/** Runs every closer, each on its own even when another throws; returns what they threw. */
+async function closeAll(closers: readonly (() => unknown)[]): Promise<unknown[]> {
+  const errors: unknown[] = [];
+  for (const close of closers) {
+    try {
+      await close();
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  return errors;
 }
 
 /** Batches by index with a few rendered ahead (the loader is deterministic per (seed, epoch, index)). */
@@ -406,7 +485,7 @@ export async function writeReports(out: string): Promise<void> {
   const byEpoch = new Map(rows.map((r) => [r.epoch, r]));
   const list = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
   const cols = ['epoch', 'step', 'lr', 'train_loss', 'train_top1', 'val_loss', 'val_top1', 'val_top5', 'seconds', 'img_per_s', 'data_wait_s'] as const;
-  writeFileSync(join(out, FILES.csv), [cols.join(','), ...list.map((r) => cols.map((k) => r[k] ?? '').join(','))].join('\n') + '\n');
+  writeFileAtomic(join(out, FILES.csv), new TextEncoder().encode([cols.join(','), ...list.map((r) => cols.map((k) => r[k] ?? '').join(','))].join('\n') + '\n'));
   const pts = (k: keyof EpochSummary) => list.map((r) => [r.epoch, r[k]] as const).filter(([, v]) => Number.isFinite(v));
   await writeChartPng(join(out, 'loss.png'), { title: 'Loss', xLabel: 'epoch', yLabel: 'cross-entropy', series: [{ name: 'train', points: pts('train_loss') }, { name: 'val', points: pts('val_loss') }] });
   await writeChartPng(join(out, 'accuracy.png'), {

@@ -3,12 +3,12 @@
  * `Event` protos (tensorflow/core/util/event.proto, framework/summary.proto). Only what ilsvrc
  * logs is encoded: the file version and scalar summaries.
  */
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pb from 'protobufjs/minimal.js';
 import { UsageError } from '../util/errors.js';
-import { ensureDir } from '../util/fsx.js';
+import { ensureDir, withPath, writeFileAtomic } from '../util/fsx.js';
 
 // ---------------------------------------------------------------------------------------------
 // CRC32C (Castagnoli), as TFRecord uses it
@@ -201,20 +201,33 @@ export class EventWriter {
   /** Hands the pending records to the OS, so TensorBoard sees them. */
   flush(): void {
     if (this.fd === undefined) return;
-    for (const record of this.pending) {
-      let off = 0;
-      while (off < record.length) off += writeSync(this.fd, record, off);
-    }
+    this.flushTo(this.fd);
+  }
+
+  private flushTo(fd: number): void {
+    const records = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
     this.lastFlush = this.now();
+    withPath(this.path, () => {
+      for (const record of records) {
+        let off = 0;
+        while (off < record.length) off += writeSync(fd, record, off);
+      }
+    });
   }
 
+  /** Flushes and closes; the file is closed even when the flush fails (a full disk), and the error is rethrown. */
   close(): void {
     if (this.fd === undefined) return;
-    this.flush();
-    closeSync(this.fd);
+    const fd = this.fd;
     this.fd = undefined;
+    try {
+      if (this.pending.length > 0) this.flushTo(fd);
+    } finally {
+      this.pending = [];
+      closeSync(fd);
+    }
   }
 }
 
@@ -226,32 +239,67 @@ export class EventFileError extends UsageError {
   override readonly name = 'EventFileError';
 }
 
+/**
+ * Makes a resumed run's history continue where its checkpoint left off: in every event file of
+ * `dir`, drops the events of steps after `step` (written before a crash, and about to be written
+ * again) and a torn last record (a kill mid-write). Files are rewritten atomically, only if changed.
+ */
+export function keepEventsUpTo(dir: string, step: number): void {
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith('events.out.tfevents.')) continue;
+    const path = join(dir, name);
+    const bytes = new Uint8Array(readFileSync(path));
+    const kept: Uint8Array[] = [];
+    let pos = 0;
+    let changed = false;
+    for (const r of records(bytes, path, false)) {
+      if (r.event.step <= step) kept.push(bytes.subarray(r.start, r.end));
+      else changed = true;
+      pos = r.end;
+    }
+    if (changed || pos !== bytes.length) writeFileAtomic(path, kept);
+  }
+}
+
 /** Parses an event file, checking both CRCs of every record. */
 export function readEvents(path: string): TbEvent[] {
   const bytes = new Uint8Array(readFileSync(path));
+  return [...records(bytes, path, true)].map((r) => r.event);
+}
+
+/** The records of an event file in order; a damaged record ends the file (strict: is an error). */
+function* records(bytes: Uint8Array, path: string, strict: boolean): Generator<{ event: TbEvent; start: number; end: number }> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const events: TbEvent[] = [];
   let pos = 0;
   for (let index = 0; pos < bytes.length; index++) {
     const where = `${path}: record ${index} at byte ${pos}`;
-    if (pos + 12 > bytes.length) throw new EventFileError(`${where}: truncated header`);
-    if (view.getUint32(pos + 8, true) !== maskedCrc32c(bytes.subarray(pos, pos + 8))) {
-      throw new EventFileError(`${where}: corrupt length (CRC mismatch)`);
+    let problem: string | undefined;
+    let event: TbEvent | undefined;
+    let end = pos;
+    if (pos + 12 > bytes.length) problem = 'truncated header';
+    else if (view.getUint32(pos + 8, true) !== maskedCrc32c(bytes.subarray(pos, pos + 8))) problem = 'corrupt length (CRC mismatch)';
+    else {
+      const length = view.getBigUint64(pos, true);
+      if (length > BigInt(bytes.length - pos - 16)) problem = 'truncated data';
+      else {
+        const start = pos + 12;
+        end = start + Number(length);
+        const data = bytes.subarray(start, end);
+        if (view.getUint32(end, true) !== maskedCrc32c(data)) problem = 'corrupt data (CRC mismatch)';
+        else {
+          try {
+            event = decodeEvent(data);
+          } catch (err) {
+            problem = `invalid Event proto: ${(err as Error).message}`;
+          }
+        }
+      }
     }
-    const length = view.getBigUint64(pos, true);
-    if (length > BigInt(bytes.length - pos - 16)) throw new EventFileError(`${where}: truncated data`);
-    const start = pos + 12;
-    const end = start + Number(length);
-    const data = bytes.subarray(start, end);
-    if (view.getUint32(end, true) !== maskedCrc32c(data)) {
-      throw new EventFileError(`${where}: corrupt data (CRC mismatch)`);
+    if (problem !== undefined || event === undefined) {
+      if (strict) throw new EventFileError(`${where}: ${problem ?? 'unreadable'}`);
+      return;
     }
-    try {
-      events.push(decodeEvent(data));
-    } catch (err) {
-      throw new EventFileError(`${where}: invalid Event proto: ${(err as Error).message}`);
-    }
+    yield { event, start: pos, end: end + 4 };
     pos = end + 4;
   }
-  return events;
 }

@@ -1,5 +1,24 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+
+/**
+ * Runs `fn`, naming `path` in a file-system error that does not name its file (a write through a
+ * descriptor, a temp file standing in for it), so the message tells the user which file failed.
+ */
+export function withPath<T>(path: string, fn: () => T, standIn?: string): T {
+  try {
+    return fn();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (err instanceof Error && typeof e.code === 'string' && (e.path === undefined || e.path === standIn)) e.path = path;
+    throw err;
+  }
+}
+
+/** Appends text to a file, naming the file in any error. */
+export function appendText(path: string, text: string): void {
+  withPath(path, () => appendFileSync(path, text));
+}
 
 /** `mkdir -p`. */
 export function ensureDir(dir: string): void {
@@ -15,19 +34,25 @@ export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array> | Uin
   const dir = dirname(path);
   // Same directory, so the rename cannot cross file systems; dot-prefixed so globs skip it.
   const temp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
-  const fd = openSync(temp, 'wx');
-  let closed = false;
-  try {
-    for (const chunk of chunks instanceof Uint8Array ? [chunks] : chunks) writeAll(fd, chunk);
-    fsyncSync(fd);
-    closeSync(fd);
-    closed = true;
-    renameSync(temp, path);
-  } catch (err) {
-    if (!closed) closeSync(fd);
-    rmSync(temp, { force: true });
-    throw err;
-  }
+  withPath(
+    path,
+    () => {
+      const fd = openSync(temp, 'wx');
+      let closed = false;
+      try {
+        for (const chunk of chunks instanceof Uint8Array ? [chunks] : chunks) writeAll(fd, chunk);
+        fsyncSync(fd);
+        closeSync(fd);
+        closed = true;
+        renameSync(temp, path);
+      } catch (err) {
+        if (!closed) closeSync(fd);
+        rmSync(temp, { force: true });
+        throw err;
+      }
+    },
+    temp,
+  );
   syncDir(dir);
 }
 

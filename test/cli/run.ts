@@ -3,19 +3,27 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+/** The CLI under test: this build's, or another build's entry point given in ILSVRC_CLI. */
+export const MAIN = process.env['ILSVRC_CLI'] || fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/** A tiny VGG on the synthetic shapes: a few seconds per run; 120 steps per epoch at batch 16. */
+export const TINY = ['train', 'vgg-a', '--data', 'synthetic', '--width', '0.0625', '--input-size', '32', '--init', 'kaiming', '--batch-size', '16', '--threads', '1', '--seed', '5', '--steps-per-run', '3'];
 
 export interface Run {
   code: number;
   stdout: string;
   stderr: string;
+  /** Wall seconds until the process had exited. */
+  seconds: number;
 }
 
-export function ilsvrc(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+/** `timeoutMs`: SIGKILL the process after this long (code -1): a hang fails the test instead of the suite. */
+export function ilsvrc(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 0): Promise<Run> {
+  const t0 = Date.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, ILSVRC_DEBUG: '', ...env }, maxBuffer: 1 << 26 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, ILSVRC_DEBUG: '', ...env }, maxBuffer: 1 << 26, timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       const code = err && typeof err.code === 'number' ? err.code : err ? -1 : 0;
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout, stderr, seconds: (Date.now() - t0) / 1000 });
     });
   });
 }

@@ -32,6 +32,14 @@ describe('scripts', () => {
     for (const r of j.rows.filter((x) => x.provider !== 'cpu' && !x.loaded)) assert.match(r.error ?? '', /--device (cuda|webgpu)/);
   });
 
+  it('torture: a table and one JSON line {cases, passed, failed}; an unknown case is one line, exit 2', () => {
+    const j = lastJson(join(root, 'scripts/torture'), ['--quick', '--cases', 'stale-lock-and-temps']);
+    assert.deepEqual([j['cases'], j['passed'], j['failed']], [1, 1, 0]);
+    const r = spawnSync(join(root, 'scripts/torture'), ['--cases', 'nope'], { cwd: root, encoding: 'utf8' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /^Expected case names .* for --cases but received "nope"\n$/);
+  });
+
   it('profile-step: one step broken down by op type and provider', () => {
     const j = lastJson(process.execPath, ['dist/scripts/profile-step.js', '--model', 'nin', '--batch', '1', '--steps', '2', '--threads', '1']) as { model: string; step_ms: number; by_op: Record<string, number> };
     assert.equal(j.model, 'nin');

@@ -1,0 +1,299 @@
+/**
+ * Fault cases run against the built CLI, as a hostile user and a flaky machine would: a full disk
+ * at three moments, kill -9 at random moments (seeded), two runs on one folder, a stale lock,
+ * a diverging run, resumes mid-epoch and at an epoch end. Each case throws (an AssertionError
+ * saying what went wrong) or returns a short note. `scripts/torture` runs them and prints a table;
+ * `test/cli/faults.test.ts` runs each as a test.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCheckpoint } from '../src/runtime/checkpoint.js';
+import { readEvents } from '../src/train/tensorboard.js';
+import { LOCK_FILE } from '../src/util/lock.js';
+import { Rng } from '../src/util/rng.js';
+import { ilsvrc, MAIN, TINY, type Run } from '../test/cli/run.js';
+
+
+/** No run may take longer than this: a hang is a failure, not a stuck suite. */
+const HANG_MS = 120_000;
+
+export interface Context {
+  /** A fresh folder for this case. */
+  dir: string;
+  /** Seeds the random moments (kill -9). */
+  rng: Rng;
+  /** Fewer repetitions (the test suite's form). */
+  quick: boolean;
+}
+
+export interface Case {
+  name: string;
+  /** What it breaks, in a few words (the table's second column). */
+  what: string;
+  /** Needs root to mount a small tmpfs; skipped elsewhere. */
+  needsMount?: boolean;
+  run(ctx: Context): Promise<string | void>;
+}
+
+export function cli(args: readonly string[]): Promise<Run> {
+  return ilsvrc(args, {}, HANG_MS);
+}
+
+/** Exit 2 with one line on stderr that matches every pattern; returns the line. */
+export function assertRefused(r: Run, ...patterns: RegExp[]): string {
+  assert.notEqual(r.code, -1, `the process did not exit within ${HANG_MS / 1000} s`);
+  assert.equal(r.code, 2, `exit code 2 expected, got ${r.code}: ${r.stderr.slice(-600)}`);
+  const line = r.stderr.trim().split('\n').pop() ?? '';
+  assert.match(line, /^ilsvrc: /);
+  assert.doesNotMatch(r.stderr, /internal error|^\s+at /m);
+  for (const p of patterns) assert.match(line, p);
+  return line;
+}
+
+function assertOk(r: Run): void {
+  assert.notEqual(r.code, -1, `the process did not exit within ${HANG_MS / 1000} s`);
+  assert.equal(r.code, 0, r.stderr.slice(-800));
+}
+
+function sameWeights(a: string, b: string): void {
+  const x = loadCheckpoint(a).state;
+  const y = loadCheckpoint(b).state;
+  assert.equal(y.step, x.step, 'step');
+  for (const [name, p] of x.params) assert.ok(Buffer.from(p.buffer, p.byteOffset, p.byteLength).equals(Buffer.from(y.params.get(name)!.buffer, y.params.get(name)!.byteOffset, y.params.get(name)!.byteLength)), `${name} differs`);
+}
+
+/** Every event file's steps of one tag, in order, across files: a repeated step is a failure. */
+function tagSteps(dir: string, tag: string): number[] {
+  const steps: number[] = [];
+  for (const f of readdirSync(dir).filter((n) => n.startsWith('events.out.tfevents.')).sort()) {
+    for (const e of readEvents(join(dir, f))) if (e.scalars.some((s) => s.tag === tag)) steps.push(e.step);
+  }
+  return steps;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A full disk: a tmpfs with little room left, sized from a real checkpoint of the TINY model.
+
+function mounted(dir: string, bytes: number): { release(): void } {
+  mkdirSync(dir, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${Math.ceil(bytes / 4096) * 4096}`, 'tmpfs', dir]);
+  return { release: () => execFileSync('umount', ['-l', dir]) };
+}
+
+let checkpointBytes: Promise<number> | undefined;
+/** The size of one TINY checkpoint, from a real run (once per process). */
+function tinyCheckpointBytes(dir: string): Promise<number> {
+  checkpointBytes ??= (async () => {
+    const out = join(dir, 'size-probe');
+    assertOk(await cli([...TINY, '--max-steps', '3', '--out', out]));
+    return statSync(join(out, 'last.safetensors')).size;
+  })();
+  return checkpointBytes;
+}
+
+/** Runs TINY with --out on a tmpfs with `room` bytes; `check` looks at the folder before it is unmounted. */
+async function fullDisk(ctx: Context, room: (ckpt: number) => number, args: string[], check: (line: string, out: string) => void = () => {}): Promise<{ line: string; seconds: number }> {
+  const ckpt = await tinyCheckpointBytes(ctx.dir);
+  const disk = join(ctx.dir, 'disk');
+  const m = mounted(disk, room(ckpt));
+  try {
+    const out = join(disk, 'run');
+    const r = await cli([...TINY, ...args, '--out', out]);
+    const line = assertRefused(r, /no space left on device \(ENOSPC\)/);
+    if (existsSync(join(out, 'last.safetensors'))) loadCheckpoint(join(out, 'last.safetensors')); // intact: it loads
+    check(line, out);
+    return { line, seconds: r.seconds };
+  } finally {
+    m.release();
+  }
+}
+
+export const CASES: Case[] = [
+  {
+    name: 'full-disk-at-start',
+    what: 'ENOSPC before the first step',
+    needsMount: true,
+    async run(ctx) {
+      const { line, seconds } = await fullDisk(ctx, () => 4096, ['--max-steps', '30']);
+      assert.match(line, /no checkpoint had been written|cannot write/);
+      return `exit 2 after ${seconds.toFixed(1)} s`;
+    },
+  },
+  {
+    name: 'full-disk-after-checkpoint',
+    what: 'ENOSPC mid-epoch, after a checkpoint',
+    needsMount: true,
+    async run(ctx) {
+      // Room for one checkpoint and a half: the one at step 30 fits, the next cannot.
+      const { line, seconds } = await fullDisk(ctx, (c) => 1.5 * c + 64 * 1024, ['--max-steps', '120', '--checkpoint-every', '30'], (l, out) => {
+        assert.match(l, /last\.safetensors.*\(step 30\) is intact/);
+        assert.equal(loadCheckpoint(join(out, 'last.safetensors')).meta.step, 30);
+      });
+      return `exit 2 after ${seconds.toFixed(1)} s, step 30 kept: ${line}`;
+    },
+  },
+  {
+    name: 'full-disk-at-epoch-end',
+    what: 'ENOSPC writing metrics, plots, checkpoints',
+    needsMount: true,
+    async run(ctx) {
+      const { seconds } = await fullDisk(ctx, (c) => 1.2 * c, ['--max-steps', '140']);
+      return `exit 2 after ${seconds.toFixed(1)} s`;
+    },
+  },
+  {
+    name: 'kill-9-then-resume',
+    what: 'kill -9 at random moments, then --resume',
+    async run(ctx) {
+      const args = [...TINY, '--max-steps', '40', '--checkpoint-every', '4'];
+      const straight = join(ctx.dir, 'straight');
+      assertOk(await cli([...args, '--out', straight]));
+      const kills = ctx.quick ? 1 : 4;
+      const notes: string[] = [];
+      for (let i = 0; i < kills; i++) {
+        const out = join(ctx.dir, `killed-${i}`);
+        // A random moment after the first checkpoint exists: mid-step, mid-write or mid-validation.
+        const delay = ctx.rng.int(1500);
+        const child = spawn(process.execPath, [MAIN, ...args, '--out', out], { stdio: 'ignore' });
+        const exited = new Promise<void>((res) => child.on('exit', () => res()));
+        while (!existsSync(join(out, 'last.safetensors')) && child.exitCode === null) await new Promise((res) => setTimeout(res, 5));
+        await new Promise((res) => setTimeout(res, delay));
+        child.kill('SIGKILL');
+        await exited;
+        const r = await cli(['train', '--resume', '--out', out, '--threads', '1']);
+        assertOk(r);
+        sameWeights(join(straight, 'last.safetensors'), join(out, 'last.safetensors'));
+        assert.deepEqual(readdirSync(out).filter((n) => n.endsWith('.tmp') || n.endsWith('.pending') || n === LOCK_FILE), [], 'no temp file or lock left');
+        const steps = tagSteps(out, 'train/loss');
+        assert.equal(new Set(steps).size, steps.length, 'TensorBoard steps do not repeat');
+        notes.push(`+${delay} ms`);
+      }
+      return `killed at ${notes.join(', ')}; resumed bit-identical`;
+    },
+  },
+  {
+    name: 'two-runs-one-folder',
+    what: 'two runs started together on one --out',
+    async run(ctx) {
+      const out = join(ctx.dir, 'shared');
+      const [a, b] = await Promise.all([cli([...TINY, '--max-steps', '12', '--out', out]), cli([...TINY, '--max-steps', '12', '--out', out])]);
+      const [ok, refused] = a.code === 0 ? [a, b] : [b, a];
+      assertOk(ok);
+      assertRefused(refused, /Expected no other run in --out .* but process \d+/);
+      return 'one ran, one refused';
+    },
+  },
+  {
+    name: 'resume-a-live-run',
+    what: '--resume against a run still going',
+    async run(ctx) {
+      const out = join(ctx.dir, 'live');
+      const child = spawn(process.execPath, [MAIN, ...TINY, '--epochs', '50', '--checkpoint-every', '3', '--out', out], { stdio: 'ignore' });
+      const exited = new Promise<void>((res) => child.on('exit', () => res()));
+      try {
+        while (!existsSync(join(out, 'last.safetensors'))) await new Promise((res) => setTimeout(res, 10));
+        assertRefused(await cli(['train', '--resume', '--out', out]), new RegExp(`process ${child.pid}`));
+        assertRefused(await cli(['train', '--resume', join(out, 'last.safetensors')]), new RegExp(`process ${child.pid}`));
+      } finally {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      return 'refused, naming the live process';
+    },
+  },
+  {
+    name: 'stale-lock-and-temps',
+    what: 'a dead run left its lock and a torn temp file',
+    async run(ctx) {
+      const out = join(ctx.dir, 'stale');
+      mkdirSync(out, { recursive: true });
+      const dead = 2 ** 22 + 12345; // above Linux's pid_max default: no such process
+      writeFileSync(join(out, LOCK_FILE), JSON.stringify({ pid: dead, host: (await import('node:os')).hostname(), command: 'ilsvrc train', since: 'then' }));
+      const temp = `.last.safetensors.${dead}.abcdefgh.tmp`;
+      writeFileSync(join(out, temp), 'torn');
+      assertOk(await cli([...TINY, '--max-steps', '3', '--out', out]));
+      assert.ok(!existsSync(join(out, temp)), 'the dead process temp file is removed');
+      assert.ok(!existsSync(join(out, LOCK_FILE)), 'the lock is released at the end');
+      return 'lock taken over, temp removed';
+    },
+  },
+  {
+    name: 'diverging-run',
+    what: 'NaN loss: the named checkpoint must be good',
+    async run(ctx) {
+      const out = join(ctx.dir, 'nan');
+      // Warmup delays the blow-up past a few checkpoints (measured: NaN at step 46, checkpoints every 5).
+      const r = await cli([...TINY, '--lr', '3', '--warmup-steps', '100', '--optimizer', 'sgd', '--momentum', '0.9', '--max-steps', '120', '--checkpoint-every', '5', '--out', out]);
+      const line = assertRefused(r, /Expected a finite (training loss|validation loss)|Expected finite weights/);
+      const named = /the last good checkpoint is (\S+) \(step (\d+)\)/.exec(line);
+      if (!named) {
+        assert.match(line, /no checkpoint had been written/);
+        assert.ok(!existsSync(join(out, 'last.safetensors')));
+        return 'diverged before the first checkpoint; none written';
+      }
+      const file = named[1]!;
+      assert.ok(existsSync(file), `${file} exists`);
+      assert.equal(loadCheckpoint(file).meta.step, Number(named[2]));
+      const e = await cli(['evaluate', file, '--json']);
+      assertOk(e);
+      const j = JSON.parse(e.stdout.trim().split('\n').pop() ?? '{}') as { top1: number; loss: number };
+      assert.ok(Number.isFinite(j.top1) && Number.isFinite(j.loss), `finite evaluation of ${file}: ${e.stdout}`);
+      assert.deepEqual(readdirSync(out).filter((n) => n.endsWith('.pending')), [], 'no unverified checkpoint left');
+      return `named step ${named[2]}, which evaluates finite`;
+    },
+  },
+  {
+    name: 'evaluate-nan-weights',
+    what: 'a checkpoint holding NaN',
+    async run(ctx) {
+      const out = join(ctx.dir, 'poison');
+      assertOk(await cli([...TINY, '--max-steps', '3', '--out', out]));
+      const file = join(out, 'last.safetensors');
+      const bytes = readFileSync(file);
+      // The header is 8 bytes of length then JSON; poison the last float of the data.
+      bytes.writeFloatLE(NaN, bytes.length - 4);
+      const bad = join(out, 'nan.safetensors');
+      writeFileSync(bad, bytes);
+      assertRefused(await cli(['evaluate', bad]), /finite/, /nan\.safetensors/);
+      return 'exit 2, named';
+    },
+  },
+  {
+    name: 'resume-mid-epoch-records',
+    what: 'metrics of a resumed epoch cover the whole epoch',
+    async run(ctx) {
+      const straight = join(ctx.dir, 'whole');
+      assertOk(await cli([...TINY, '--epochs', '1', '--out', straight]));
+      const out = join(ctx.dir, 'split');
+      assertOk(await cli([...TINY, '--epochs', '1', '--max-steps', '60', '--out', out]));
+      assertOk(await cli(['train', '--resume', '--out', out, '--max-steps', '0']));
+      const rows = (d: string) => readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+      const [a] = rows(straight);
+      const [b] = rows(out);
+      assert.ok(a && b);
+      // The loss sums are over the same steps with the same weights: equal to the last digit.
+      assert.equal(b['train_loss'], a['train_loss'], 'train loss over the whole epoch');
+      assert.equal(b['train_top1'], a['train_top1']);
+      assert.ok((b['img_per_s'] ?? 0) > 0 && Number.isFinite(b['img_per_s']));
+      const steps = tagSteps(out, 'train/loss');
+      assert.equal(new Set(steps).size, steps.length, 'TensorBoard steps do not repeat');
+      assert.deepEqual(steps, Array.from({ length: b['step'] ?? 0 }, (_, i) => i + 1), 'one train/loss per step of the epoch, in order');
+      return 'same epoch record as an uninterrupted run';
+    },
+  },
+  {
+    name: 'resume-at-epoch-end',
+    what: 'resume from a checkpoint written at an epoch end',
+    async run(ctx) {
+      const out = join(ctx.dir, 'boundary');
+      // 1 920 training images at batch 16: the epoch ends at step 120, and so does --max-steps.
+      assertOk(await cli([...TINY, '--epochs', '1', '--max-steps', '120', '--out', out]));
+      const r = await cli(['train', '--resume', '--out', out, '--epochs', '2', '--max-steps', '125']);
+      assertOk(r);
+      assert.doesNotMatch(r.stderr, /NaN| 0 img\/s/);
+      return 'no NaN, no 0 img/s';
+    },
+  },
+];
