@@ -20,8 +20,8 @@ COPY --from=node /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
-# The flag overrides .npmrc's "skip": the CUDA provider comes from NuGet at install time.
-RUN npm ci --onnxruntime-node-install=cuda12 --no-audit --no-fund
+# .npmrc skips install scripts; here onnxruntime-node's runs and fetches the CUDA provider from NuGet.
+RUN ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --ignore-scripts=false --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY graphs ./graphs

@@ -47,7 +47,7 @@ export function parseDevice(text: string): Device {
 export const CUDA_LIBRARIES = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'] as const;
 
 export const CUDA_INSTALL_HINT =
-  'install them with `npm ci --onnxruntime-node-install=cuda12` (downloads them from NuGet), or run the Docker image (README "GPU and Docker")';
+  'install them with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --ignore-scripts=false` (downloads them from NuGet), or run the Docker image (README "GPU and Docker")';
 
 /** The folder holding onnxruntime-node's native binding (and, once installed, the CUDA provider). */
 export function bindingDir(): string {

@@ -78,7 +78,7 @@ describe('resolveDevice', () => {
     assert.deepEqual(missingCudaLibraries(empty), ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so']);
     assert.throws(
       () => resolveDevice('cuda:1', { bindingDir: empty }),
-      (e: Error) => e instanceof UsageError && e.message.includes('npm ci --onnxruntime-node-install=cuda12') && e.message.includes('Docker') && e.message.includes('--device cuda:1'),
+      (e: Error) => e instanceof UsageError && e.message.includes('ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --ignore-scripts=false') && e.message.includes('Docker') && e.message.includes('--device cuda:1'),
     );
   });
 
@@ -157,7 +157,7 @@ describe('provider failures', () => {
   it('ilsvrc train --device cuda without the CUDA provider: the install hint, exit 2', async () => {
     if (missingCudaLibraries().length === 0) return;
     const r = await ilsvrc(['train', 'vgg-a', '--device', 'cuda', '--max-steps', '1']);
-    assertUsageError(r, 'npm ci --onnxruntime-node-install=cuda12', '--device cuda');
+    assertUsageError(r, 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --ignore-scripts=false', '--device cuda');
   });
 
   it('ilsvrc train --device gpu: a usage error naming --device', async () => {
