@@ -28,8 +28,34 @@ export const MODELS: readonly ModelSpec[] = [
 export function findModel(name: string): ModelSpec {
   const key = name.toLowerCase();
   const spec = MODELS.find((m) => m.name === key || m.aliases?.includes(key));
-  if (!spec) throw expected(`one of ${MODELS.map((m) => m.name).join(', ')}`, 'model', name);
-  return spec;
+  if (spec) return spec;
+  const near = nearestModel(key);
+  const e = expected(`one of ${MODELS.map((m) => m.name).join(', ')}`, 'model', name);
+  if (near !== undefined) e.message += ` (did you mean ${near}?)`;
+  throw e;
+}
+
+/** The model name or alias closest to a mistyped one (edit distance at most a third of its length), if any. */
+export function nearestModel(name: string): string | undefined {
+  let best: { name: string; d: number } | undefined;
+  for (const m of MODELS) {
+    for (const n of [m.name, ...(m.aliases ?? [])]) {
+      const d = editDistance(name, n);
+      if (d <= Math.max(1, Math.floor(n.length / 3)) && (!best || d < best.d)) best = { name: n, d };
+    }
+  }
+  return best?.name;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions of one character each. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
 }
 
 /** Options with each model's defaults filled in, validated (errors name the option). */

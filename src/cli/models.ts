@@ -14,6 +14,14 @@ export interface ModelRow {
   macs: number;
   gmacs: number;
   aliases: string[];
+  /** The paper's training recipe: `ilsvrc train`'s defaults for the model. */
+  recipe: ModelSpec['recipe'];
+}
+
+/** "sgd lr 0.01 m 0.9 wd 5e-4, batch 128, alenet aug." */
+export function formatRecipe(r: ModelSpec['recipe']): string {
+  const wd = r.weightDecay < 1e-3 ? r.weightDecay.toExponential() : String(r.weightDecay);
+  return `${r.optimizer} lr ${r.lr} m ${r.momentum} wd ${wd}, batch ${r.batchSize}, ${r.augment} aug.`;
 }
 
 /** Builds each model at its default configuration; parameters stay lazy, so nothing is allocated. */
@@ -30,14 +38,15 @@ export function modelRow(spec: ModelSpec): ModelRow {
     macs,
     gmacs: Number((macs / 1e9).toFixed(3)),
     aliases: [...(spec.aliases ?? [])],
+    recipe: spec.recipe,
   };
 }
 
 export function formatModels(rows: readonly ModelRow[]): string {
   return table(
-    ['name', 'title', 'year', 'input', 'params', 'GMACs', 'aliases'],
-    rows.map((r) => [r.name, r.title, String(r.year), String(r.input), thousands(r.params), gmacs(r.macs), r.aliases.join(', ')]),
-    ['left', 'left', 'left', 'right', 'right', 'right', 'left'],
+    ['name', 'title', 'year', 'input', 'params', 'GMACs', "paper's recipe (train defaults)", 'aliases'],
+    rows.map((r) => [r.name, r.title, String(r.year), String(r.input), thousands(r.params), gmacs(r.macs), formatRecipe(r.recipe), r.aliases.join(', ')]),
+    ['left', 'left', 'left', 'right', 'right', 'right', 'left', 'left'],
   );
 }
 

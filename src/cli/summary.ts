@@ -29,10 +29,26 @@ export function formatSummary(s: ModelSummary): string {
   );
 }
 
-/** Two designs layer by layer (rows matched by name), then their totals. */
+/**
+ * The layer names of two designs in network order: `a`'s, with each layer only `b` has placed
+ * right after the layer that precedes it in `b` (VGG-E's conv3_4 after conv3_3, not at the end).
+ */
+export function alignedNames(a: Summary, b: Summary): string[] {
+  const out = a.layers.map((l) => l.name);
+  let at = -1; // where b's previous layer stands in `out`
+  for (const { name } of b.layers) {
+    const i = out.indexOf(name);
+    if (i >= 0) at = i;
+    else out.splice(++at, 0, name);
+  }
+  return out;
+}
+
+const find = (s: Summary, n: string): LayerRow | undefined => s.layers.find((l) => l.name === n);
+
+/** Two designs layer by layer (rows matched by name, in network order), then their totals. */
 export function formatComparison(a: ModelSummary, b: ModelSummary): string {
-  const names = [...new Set([...a.layers.map((l) => l.name), ...b.layers.map((l) => l.name)])];
-  const find = (s: Summary, n: string) => s.layers.find((l) => l.name === n);
+  const names = alignedNames(a, b);
   const cell = (l: LayerRow | undefined, f: (l: LayerRow) => string) => (l ? f(l) : '—');
   const rows = names.map((n) => {
     const [x, y] = [find(a, n), find(b, n)];
@@ -57,8 +73,7 @@ export function formatComparison(a: ModelSummary, b: ModelSummary): string {
 
 /** --compare --json: one object, the two designs aligned layer by layer (null where a layer is absent), then each whole summary. */
 export function comparisonJson(a: ModelSummary, b: ModelSummary): object {
-  const names = [...new Set([...a.layers.map((l) => l.name), ...b.layers.map((l) => l.name)])];
-  const find = (s: Summary, n: string) => s.layers.find((l) => l.name === n);
+  const names = alignedNames(a, b);
   const pair = <T>(n: string, f: (l: LayerRow) => T): [T | null, T | null] => {
     const [x, y] = [find(a, n), find(b, n)];
     return [x ? f(x) : null, y ? f(y) : null];

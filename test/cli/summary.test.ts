@@ -63,6 +63,15 @@ describe('ilsvrc summary', { concurrency: true }, () => {
     assert.match(r.stdout, /^total\s+6,998,552\s+97,526,008\s/m);
   });
 
+  test('--compare lists the layers in network order: VGG-E extra convolutions stand inside their blocks', async () => {
+    const r = await ilsvrc(['summary', 'vgg-d', '--compare', 'vgg-e', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const names = (JSON.parse(r.stdout) as { layers: { name: string }[] }).layers.map((l) => l.name);
+    const block3 = names.slice(names.indexOf('conv3_1'), names.indexOf('pool3') + 1);
+    assert.deepEqual(block3, ['conv3_1', 'conv3_2', 'conv3_3', 'conv3_4', 'pool3']);
+    assert.equal(names.at(-1), 'fc8');
+  });
+
   test('--compare --json is one object with the layers aligned', async () => {
     const r = await ilsvrc(['summary', 'googlenet', '--compare', 'googlenet-naive', '--json']);
     assert.equal(r.code, 0, r.stderr);
@@ -78,6 +87,8 @@ describe('ilsvrc summary', { concurrency: true }, () => {
   test('bad input: one line, exit 2, no stack trace', async () => {
     const cases: [string[], ...string[]][] = [
       [['summary', 'resnet50'], 'for model', '"resnet50"', 'alexnet'],
+      [['summary', 'vgg16x'], 'received "vgg16x" (did you mean vgg16?)'],
+      [['summary', 'alexnett'], '(did you mean alexnet?)'],
       [['summary', 'alexnet', '--input-size', '32'], '--input-size 32', 'pool2', '2×2'],
       [['summary', 'alexnet', '--width', '-1'], 'Expected a positive number for --width but received "-1"'],
       [['summary', 'alexnet', '--classes', '2.5'], 'Expected a positive integer for --classes but received "2.5"'],
