@@ -297,7 +297,7 @@ async function train(config: FitConfig, data: DatasetSplits, out: string, resume
   const mo = config.modelOptions;
   err.write(
     `${resume ? 'resuming' : 'training'} ${config.model} (width ${mo.width}, ${mo.inputSize} px, ${mo.classes} classes) on ${data.source}: ${data.train.length} train / ${data.val.length} val images\n` +
-      `  ${config.epochs} epochs, batch ${config.batch}${config.accum > 1 ? ` × ${config.accum}` : ''}, ${config.optimizer.kind} lr ${config.schedule.lr} (${config.schedule.kind}), ${config.augment} augmentation, out ${out}\n`,
+      `  ${config.epochs} epochs${config.maxSteps > 0 ? ` (stopping at step ${config.maxSteps}: --max-steps)` : ''}, batch ${config.batch}${config.accum > 1 ? ` × ${config.accum}` : ''}, ${config.optimizer.kind} lr ${config.schedule.lr} (${config.schedule.kind}), ${config.augment} augmentation, out ${out}\n`,
   );
   let stop = false;
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -327,7 +327,7 @@ async function train(config: FitConfig, data: DatasetSplits, out: string, resume
           bar?.finish();
           bar = undefined;
           err.write(
-            `epoch ${s.epoch}/${config.epochs}: train loss ${s.train_loss.toFixed(3)} top-1 ${pct(s.train_top1)} | val loss ${s.val_loss.toFixed(3)} top-1 ${pct(s.val_top1)} top-5 ${pct(s.val_top5)} | ${Math.round(s.img_per_s)} img/s, ${formatDuration(s.seconds)}${s.data_wait_s > 0.1 * s.seconds ? `, ${Math.round((100 * s.data_wait_s) / s.seconds)}% waiting for data` : ''}\n`,
+            `epoch ${s.epoch}/${config.epochs}${Number.isInteger(s.epoch) ? '' : ` (step ${s.step})`}: train loss ${s.train_loss.toFixed(3)} top-1 ${pct(s.train_top1)} | val loss ${s.val_loss.toFixed(3)} top-1 ${pct(s.val_top1)} top-5 ${pct(s.val_top5)} | ${Math.round(s.img_per_s)} img/s, ${formatDuration(s.seconds)}${s.data_wait_s > 0.1 * s.seconds ? `, ${Math.round((100 * s.data_wait_s) / s.seconds)}% waiting for data` : ''}\n`,
           );
         },
         stopRequested: () => stop,
@@ -340,7 +340,7 @@ async function train(config: FitConfig, data: DatasetSplits, out: string, resume
   }
   const how = { done: 'done', interrupted: 'interrupted', 'max-steps': 'stopped at --max-steps', 'early-stop': 'stopped early' }[result.reason];
   err.write(
-    `${how} after ${result.epochs} epochs (${result.step} steps) in ${formatDuration(result.seconds)}: best val top-1 ${pct(result.bestTop1)}, top-5 ${pct(result.bestTop5)} (epoch ${result.bestEpoch})\n` +
+    `${how} after ${result.epochs} epoch${result.epochs === 1 ? '' : 's'} (${result.step} steps) in ${formatDuration(result.seconds)}: best val top-1 ${pct(result.bestTop1)}, top-5 ${pct(result.bestTop5)} (epoch ${result.bestEpoch})\n` +
       `  checkpoints ${join(out, FILES.last)}${result.bestEpoch > 0 ? `, ${join(out, FILES.best)}` : ''}${existsSync(join(out, FILES.jsonl)) ? `; metrics ${join(out, FILES.jsonl)}, ${FILES.csv}, loss.png, accuracy.png, lr.png` : ''}; TensorBoard: tensorboard --logdir ${out}\n` +
       (result.reason === 'interrupted' ? `  continue with: ilsvrc train --resume ${join(out, FILES.last)}\n` : ''),
   );

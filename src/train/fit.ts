@@ -95,7 +95,9 @@ export interface FitHooks {
 export interface FitResult {
   bestTop1: number;
   bestTop5: number;
+  /** The epoch of the best validation, a fraction when it was measured mid-epoch (--max-steps). */
   bestEpoch: number;
+  /** Epochs done, with the fraction of one stopped mid-way. */
   epochs: number;
   step: number;
   seconds: number;
@@ -282,11 +284,56 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       pendingStep = undefined;
     };
 
+    let epochStart = Date.now();
+    /**
+     * Validation, then the epoch's records, then the checkpoints: last.safetensors is written last,
+     * so a crash before it repeats only work whose outcome is the same, and the validation loss
+     * vouches for the weights it holds. `partial`: a run stopping mid-epoch (--max-steps); its
+     * record is at the fraction of the epoch done, and it moves no schedule.
+     */
+    const closeEpoch = async (partial: boolean): Promise<void> => {
+      const v = await validate(session, val, o.data.classes.length);
+      if (!Number.isFinite(v.loss)) throw diverged(`Expected a finite validation loss after step ${step} (epoch ${epoch + 1}) but received ${v.loss}`);
+      const seconds = (Date.now() - epochStart) / 1000;
+      const at = partial ? Number((epoch + sInEpoch / spe).toFixed(4)) : epoch + 1;
+      if (!partial) prog.plateau = plateauAfterEpoch(c.schedule, prog.plateau, v.loss);
+      const improved = v.top1 > prog.bestTop1 || prog.bestEpoch === 0;
+      if (improved) prog = { ...prog, bestTop1: v.top1, bestTop5: v.top5, bestEpoch: at, bad: partial ? prog.bad : 0 };
+      else if (!partial) prog = { ...prog, bad: prog.bad + 1 };
+      const summary: EpochSummary = {
+        epoch: at,
+        step,
+        lr: sums.lr,
+        train_loss: sums.seen ? sums.loss / sums.seen : NaN,
+        train_top1: sums.seen ? sums.hits / sums.seen : NaN,
+        val_loss: v.loss,
+        val_top1: v.top1,
+        val_top5: v.top5,
+        seconds,
+        img_per_s: sums.seen / seconds,
+        data_wait_s: sums.dataWait,
+      };
+      appendText(join(o.out, FILES.jsonl), JSON.stringify(summary) + '\n');
+      for (const [tag, value] of [['val/loss', v.loss], ['val/top1', v.top1], ['val/top5', v.top5], ['train/epoch_top1', summary.train_top1]] as const) tb.scalar(tag, value, step);
+      await writeReports(o.out);
+      o.hooks.epochEnd?.(summary);
+      sums.seconds = seconds;
+      if (!partial) {
+        epoch++;
+        sInEpoch = 0;
+        sums = { ...NO_SUMS };
+      }
+      const m = { val_top1: v.top1, val_top5: v.top5, val_loss: v.loss };
+      const snap = await session.snapshot();
+      if (improved) await checkpoint(FILES.best, epoch, sInEpoch, m, snap);
+      await checkpoint(FILES.last, epoch, sInEpoch, m, snap);
+      pendingStep = undefined; // superseded
+    };
+
     outer: while (epoch < c.epochs) {
       const imagesPerStep = c.batch * c.accum;
-      const epochStart = Date.now() - sums.seconds * 1000;
+      epochStart = Date.now() - sums.seconds * 1000;
       o.hooks.epochStart?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep);
-      let lr = sums.lr;
       const prefetch = prefetcher(train, epoch, sInEpoch * c.accum, spe * c.accum);
       const fetch = async (i: number): Promise<Batch> => {
         const t = performance.now();
@@ -343,10 +390,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         }
         step += k;
         sInEpoch += k;
-        lr = sums.lr = lrs[lrs.length - 1]!;
-        o.hooks.progress?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep, { loss: (sums.loss / sums.seen).toFixed(3), acc: `${((100 * sums.hits) / sums.seen).toFixed(1)}%`, lr: lr.toPrecision(2) });
+        sums.lr = lrs[lrs.length - 1]!;
+        o.hooks.progress?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep, { loss: (sums.loss / sums.seen).toFixed(3), acc: `${((100 * sums.hits) / sums.seen).toFixed(1)}%`, lr: sums.lr.toPrecision(2) });
         if (c.maxSteps > 0 && step >= c.maxSteps) {
-          sums.seconds = (Date.now() - epochStart) / 1000;
           reason = 'max-steps';
           break outer;
         }
@@ -356,60 +402,15 @@ export async function fit(o: FitOptions): Promise<FitResult> {
           pendingStep = step;
         }
       }
-      // Validation, then the epoch's records; last.safetensors is written last, so a crash before it
-      // repeats only work whose outcome is the same.
-      const v = await validate(session, val, o.data.classes.length);
-      if (!Number.isFinite(v.loss)) throw diverged(`Expected a finite validation loss after epoch ${epoch + 1} but received ${v.loss}`);
-      const trainSecs = (Date.now() - epochStart) / 1000;
-      prog.plateau = plateauAfterEpoch(c.schedule, prog.plateau, v.loss);
-      const improved = v.top1 > prog.bestTop1 || prog.bestEpoch === 0;
-      if (improved) prog = { ...prog, bestTop1: v.top1, bestTop5: v.top5, bestEpoch: epoch + 1, bad: 0 };
-      else prog = { ...prog, bad: prog.bad + 1 };
-      const summary: EpochSummary = {
-        epoch: epoch + 1,
-        step,
-        lr,
-        train_loss: sums.seen ? sums.loss / sums.seen : NaN,
-        train_top1: sums.seen ? sums.hits / sums.seen : NaN,
-        val_loss: v.loss,
-        val_top1: v.top1,
-        val_top5: v.top5,
-        seconds: trainSecs,
-        img_per_s: sums.seen / trainSecs,
-        data_wait_s: sums.dataWait,
-      };
-      appendText(join(o.out, FILES.jsonl), JSON.stringify(summary) + '\n');
-      for (const [tag, value] of [['val/loss', v.loss], ['val/top1', v.top1], ['val/top5', v.top5], ['train/epoch_top1', summary.train_top1]] as const) tb.scalar(tag, value, step);
-      await writeReports(o.out);
-      o.hooks.epochEnd?.(summary);
-      epoch++;
-      sInEpoch = 0;
-      sums = { ...NO_SUMS };
-      const m = { val_top1: v.top1, val_top5: v.top5, val_loss: v.loss };
-      const snap = await session.snapshot();
-      if (improved) await checkpoint(FILES.best, epoch, 0, m, snap);
-      await checkpoint(FILES.last, epoch, 0, m, snap);
-      pendingStep = undefined; // superseded
+      await closeEpoch(false);
       if (c.earlyStop > 0 && prog.bad >= c.earlyStop && epoch < c.epochs) {
         o.hooks.log(`early stop: no better validation top-1 for ${prog.bad} epochs`);
         reason = 'early-stop';
         break;
       }
     }
-    if (reason === 'max-steps' && sInEpoch > 0) {
-      // A smoke run that stops mid-epoch still says how good the weights are, and the validation
-      // loss vouches for the weights before they are written.
-      const v = await validate(session, val, o.data.classes.length);
-      if (!Number.isFinite(v.loss)) throw diverged(`Expected a finite validation loss after step ${step} but received ${v.loss}`);
-      o.hooks.log(`validation after step ${step}: loss ${v.loss.toFixed(3)}, top-1 ${(100 * v.top1).toFixed(1)}%, top-5 ${(100 * v.top5).toFixed(1)}%`);
-      tb.scalar('val/top1', v.top1, step);
-      tb.scalar('val/top5', v.top5, step);
-      const snap = await checkpoint(FILES.last, epoch, sInEpoch);
-      if (v.top1 > prog.bestTop1 || prog.bestEpoch === 0) {
-        prog = { ...prog, bestTop1: v.top1, bestTop5: v.top5, bestEpoch: epoch + 1 };
-        await checkpoint(FILES.best, epoch, sInEpoch, { val_top1: v.top1, val_top5: v.top5, val_loss: v.loss }, snap);
-      }
-    }
+    // A smoke run that stops mid-epoch still records and plots what it did, and says how good the weights are.
+    if (reason === 'max-steps' && sInEpoch > 0) await closeEpoch(true);
   } catch (e) {
     // The user's disk or permissions: say which file, and that the last checkpoint is intact.
     const user = userFileError(e);
@@ -420,7 +421,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     if (failure === undefined && errors.length > 0) failure = errors[0];
   }
   if (failure !== undefined) throw failure;
-  return { bestTop1: prog.bestTop1, bestTop5: prog.bestTop5, bestEpoch: prog.bestEpoch, epochs: epoch, step, seconds: (Date.now() - t0) / 1000, out: o.out, reason };
+  return { bestTop1: prog.bestTop1, bestTop5: prog.bestTop5, bestEpoch: prog.bestEpoch, epochs: Number((epoch + sInEpoch / spe).toFixed(4)), step, seconds: (Date.now() - t0) / 1000, out: o.out, reason };
 }
 
 /** The running sums of an epoch (seconds: wall time spent in it so far). */

@@ -96,6 +96,18 @@ test('SIGINT finishes the current run, writes a checkpoint and exits 0', async (
   assert.ok(meta.step >= 0);
 });
 
+test('a --max-steps run says so in its header, records its part of an epoch and plots it', async () => {
+  const out = join(root, 'smoke');
+  const r = await ilsvrc([...TINY, '--max-steps', '6', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /10 epochs \(stopping at step 6: --max-steps\), batch 16/);
+  assert.match(r.stderr, /^epoch 0\.05\/10 \(step 6\): train loss \d/m);
+  assert.match(r.stderr, /^stopped at --max-steps after 0\.05 epochs \(6 steps\) in .*\(epoch 0\.05\)$/m);
+  for (const f of ['metrics.jsonl', 'metrics.csv', 'loss.png', 'accuracy.png', 'lr.png']) assert.ok(existsSync(join(out, f)), f);
+  const row = JSON.parse(readFileSync(join(out, 'metrics.jsonl'), 'utf8')) as { epoch: number; step: number };
+  assert.deepEqual([row.epoch, row.step], [0.05, 6]);
+});
+
 test('transfer learning: --from a checkpoint, --freeze features, --reset-classifier', async () => {
   const from = join(root, 'demo', 'best.safetensors'); // written by the demo test above
   const out = join(root, 'transfer');
