@@ -3,6 +3,8 @@
  * and the one-line rendering of commander's errors. Parsers throw InvalidArgumentError with
  * "Expected … but received …"; `errorLine` inserts the flag's name into that sentence.
  */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
 import type { ModelOptions } from '../../graphs/index.js';
 import { describe } from '../util/errors.js';
@@ -69,6 +71,16 @@ export function opset(value: string): 17 | 18 {
   if (value.trim() === '17') return 17;
   if (value.trim() === '18') return 18;
   return reject('17 or 18', value);
+}
+
+/**
+ * The file a path flag names: the path itself, or the file `name` inside it when it is a folder
+ * (an existing one, or a path ending in a separator), as `cp` does. Serves output flags (`-o`)
+ * and flags that read a run's file from its folder (`--resume`).
+ */
+export function fileInFolder(path: string, name: string): string {
+  if (/[\\/]$/.test(path) || statSync(path, { throwIfNoEntry: false })?.isDirectory() === true) return join(path, name);
+  return path;
 }
 
 /** What commander hands the action for the shared model flags. */

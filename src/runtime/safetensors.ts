@@ -307,7 +307,10 @@ export function loadSafetensors(path: string): Safetensors {
   assertLittleEndian();
   const fd = openSync(path, 'r');
   try {
-    const fileBytes = fstatSync(fd).size;
+    const stat = fstatSync(fd);
+    // Opening a directory succeeds on Linux; reading it would fail without naming it.
+    if (!stat.isFile()) throw new SafetensorsError(`Expected a safetensors file but ${path} is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}`);
+    const fileBytes = stat.size;
     const first8 = new Uint8Array(8);
     readExactly(fd, first8.subarray(0, Math.min(8, fileBytes)), 0, path);
     const n = headerLength(first8, fileBytes, path);
