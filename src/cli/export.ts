@@ -6,9 +6,9 @@ import { initParams } from '../graph/init.js';
 import { checkpointWeights, exportInferenceModel, inferenceParams, trainedAs } from '../runtime/export.js';
 import { loadSafetensors, type Safetensors } from '../runtime/safetensors.js';
 import { UsageError } from '../util/errors.js';
-import { ensureDir, writeFileAtomic } from '../util/fsx.js';
+import { writeFileAtomic } from '../util/fsx.js';
 import { thousands } from './format.js';
-import { addModelOptions, fileInFolder, modelOptionsFrom, opset, seed, type ModelFlags } from './options.js';
+import { addModelOptions, fileInFolder, makeFolder, modelOptionsFrom, opset, seed, type ModelFlags } from './options.js';
 
 interface ExportFlags extends ModelFlags {
   output: string;
@@ -49,7 +49,7 @@ export function makeExportCommand(): Command {
     }
     const bytes = exportInferenceModel(built, weights, { opset: flags.opset });
     const output = fileInFolder(flags.output, `${built.spec.name}.onnx`);
-    ensureDir(dirname(output));
+    makeFolder(dirname(output), '--output');
     writeFileAtomic(output, bytes);
     const count = params.reduce((n, p) => n + p.value.size, 0);
     const source = flags.checkpoint === undefined ? `seed ${flags.seed}` : flags.checkpoint;

@@ -4,10 +4,11 @@
  * "Expected … but received …"; `errorLine` inserts the flag's name into that sentence.
  */
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
 import type { ModelOptions } from '../../graphs/index.js';
-import { describe } from '../util/errors.js';
+import { describe, UsageError } from '../util/errors.js';
+import { ensureDir } from '../util/fsx.js';
 
 function reject(what: string, value: string): never {
   throw new InvalidArgumentError(`Expected ${what} but received ${describe(value)}`);
@@ -79,8 +80,46 @@ export function opset(value: string): 17 | 18 {
  * and flags that read a run's file from its folder (`--resume`).
  */
 export function fileInFolder(path: string, name: string): string {
-  if (/[\\/]$/.test(path) || statSync(path, { throwIfNoEntry: false })?.isDirectory() === true) return join(path, name);
+  if (/[\\/]$/.test(path) || isFolder(path)) return join(path, name);
   return path;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isFile() === true;
+  } catch {
+    return false;
+  }
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch (e) {
+    // A file where a folder of the path should be: not a folder; makeFolder names the culprit.
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+    throw e;
+  }
+}
+
+/**
+ * `mkdir -p` for the folder a flag names (or the folder of the file it names). A file where a
+ * folder should be is the user's mistake, named with the flag (EEXIST/ENOTDIR otherwise).
+ */
+export function makeFolder(dir: string, flag: string): void {
+  try {
+    ensureDir(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw e;
+    // The file in the way: the nearest ancestor (or the folder itself) that exists and is not a folder.
+    let blocking = dir;
+    for (let d = dir; ; d = dirname(d)) {
+      if (isFile(d)) blocking = d;
+      if (d === dirname(d)) break;
+    }
+    throw new UsageError(`Expected a folder (or a path where one can be made) for ${flag} but ${blocking} is a file`);
+  }
 }
 
 /** What commander hands the action for the shared model flags. */

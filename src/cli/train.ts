@@ -12,10 +12,11 @@ import { initParams } from '../graph/init.js';
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../optim/optimizer.js';
 import { loadCheckpoint, type Checkpoint } from '../runtime/checkpoint.js';
 import { defaultStepsPerRun, probeDevice, resolveDevice, type Device } from '../runtime/device.js';
+import { checkResumable } from '../train/inference.js';
 import { fit, FILES, type FitConfig, type FitResult } from '../train/fit.js';
 import { DEFAULT_SCHEDULE, parseMilestones, SCHEDULES, type ScheduleConfig, type ScheduleKind } from '../train/schedule.js';
 import { expected, UsageError } from '../util/errors.js';
-import { addModelOptions, choice, fileInFolder, modelOptionsFrom, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt, rate, seed, type ModelFlags } from './options.js';
+import { addModelOptions, choice, fileInFolder, makeFolder, modelOptionsFrom, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt, rate, seed, type ModelFlags } from './options.js';
 import { formatDuration, Progress } from './progress.js';
 
 /** The demo's settings (measured on 2 cores: see README "Quick start"). */
@@ -170,6 +171,7 @@ async function runTrain(name: string | undefined, flags: TrainFlags, given: (opt
     resume = readCheckpoint(path, '--resume');
     const saved = resume.meta.extra?.['fit'] as FitConfig | undefined;
     if (!saved) throw new UsageError(`Expected a checkpoint written by ilsvrc train for --resume but ${path} has no training state`);
+    checkResumable(resume, path);
     const args = (resume.meta.extra?.['args'] ?? {}) as { data?: string; out?: string; synthetic?: SyntheticOptions };
     synthetic = args.synthetic;
     config = { ...saved };
@@ -279,6 +281,7 @@ interface DataArgs {
 }
 
 async function train(config: FitConfig, data: DatasetSplits, out: string, resume: Checkpoint | undefined, init: Map<string, Float32Array> | undefined, d: DataArgs, json: boolean): Promise<number> {
+  makeFolder(out, '--out');
   const err = process.stderr;
   const mo = config.modelOptions;
   err.write(

@@ -11,12 +11,14 @@ import { dirname, join } from 'node:path';
 import { buildModel, findModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../../graphs/index.js';
 import { readClassIndex, type EvalRecipe, type TrainRecipe } from '../data/index.js';
 import { decodeModel, TensorDataType, type GraphProto, type ModelProto, type ValueInfoProto } from '../onnx/proto.js';
-import { loadCheckpoint, readModelOptions } from '../runtime/checkpoint.js';
+import { stateSuffixes } from '../optim/optimizer.js';
+import { loadCheckpoint, readModelOptions, type Checkpoint } from '../runtime/checkpoint.js';
 import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams, METADATA } from '../runtime/export.js';
 import { createSession, createSessionFromFile, modelFileError, tensor, type OrtSession } from '../runtime/ort.js';
 import type { Safetensors, Tensor } from '../runtime/safetensors.js';
 import { UsageError } from '../util/errors.js';
 import { evalViewFor } from './fit.js';
+import { stateName } from './graphs.js';
 
 /** A trained model file, read and checked: its model, options, weights and class names. */
 export interface TrainedModel {
@@ -153,6 +155,35 @@ export async function readTrained(file: string): Promise<TrainedModel> {
     throw new UsageError(`Expected ${built.options.classes} class names in ${namesFrom} (the classes of ${file}) but received ${classes.length}`);
   }
   return { file, model: spec.name, options: built.options, built, weights, classes, view, onnx };
+}
+
+/**
+ * A checkpoint that `train --resume` continues: every parameter of the training graph its metadata
+ * describes (auxiliary heads included) and every optimizer state of the trainable ones, each of its
+ * size. A missing state would otherwise restart silently at zero.
+ */
+export function checkResumable(ck: Checkpoint, file: string): void {
+  const spec = about(`in the "ilsvrc" metadata of ${file}`, () => findModel(ck.meta.model));
+  const o = ck.meta.modelOptions;
+  const built = about(`(the model the metadata of ${file} describes)`, () => buildModel(spec, { ...o, aux: o.aux ?? false }, { training: true, batch: 1 }));
+  const described = describeModel(spec, built.options);
+  const params = built.graph.params;
+  checkpointWeights(params, { tensors: flatTensors(ck.state.params) }, file, `the model its metadata describes (${described})`);
+  const frozen = new Set(ck.meta.frozen);
+  const bad: string[] = [];
+  for (const p of params) {
+    const name = p.value.name ?? '';
+    if (frozen.has(name)) continue;
+    for (const suffix of stateSuffixes(ck.meta.optimizer)) {
+      const key = stateName(name, suffix);
+      const got = ck.state.states.get(key);
+      if (got === undefined) bad.push(`optim/${key} is missing`);
+      else if (got.length !== p.value.size) bad.push(`optim/${key} has ${got.length} values, not ${p.value.size}`);
+    }
+  }
+  if (bad.length) {
+    throw new UsageError(`Expected the optimizer state of ${ck.meta.optimizer.kind} for every trainable parameter in ${file} but ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ` and ${bad.length - 3} more` : ''}`);
+  }
 }
 
 export interface InferenceModel {
