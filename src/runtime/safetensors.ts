@@ -180,7 +180,7 @@ function headerLength(first8: Uint8Array, fileBytes: number, file: string): numb
   }
   const n = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(fileBytes - 8)) {
-    throw new SafetensorsError(`${file}: header length ${n} is beyond the file size (${fileBytes} bytes)`);
+    throw new SafetensorsError(`${file}: not a safetensors file: header length ${n} is beyond the file size (${fileBytes} bytes)`);
   }
   if (n > BigInt(MAX_HEADER_BYTES)) {
     throw new SafetensorsError(`${file}: header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);

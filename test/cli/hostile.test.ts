@@ -98,7 +98,8 @@ describe('hostile inputs: one line, exit 2', () => {
     await expectUsageErrors([
       [() => ['predict', c.onnxs.noMetadata, c.image], 'no-metadata.onnx', 'exported by ilsvrc'],
       [() => ['predict', c.onnxs.hugeDims, c.image], 'huge-dims.onnx', 'initializer "conv1_1.weight"', '[1099511627776, 1048576]'],
-      [() => ['visualize', 'occlusion', c.onnxs.hugeInputSize, c.image], 'huge-input-size.onnx does not fit', '1000000 px', 'fc6.weight'],
+      [() => ['visualize', 'occlusion', c.onnxs.hugeInputSize, c.image], 'Expected a positive integer up to 16383 for inputSize in the "ilsvrc.options" metadata of', 'huge-input-size.onnx', 'received 1000000'],
+      [() => ['predict', c.onnxs.inputDims, c.image], 'Expected input [N, 3, 32, 32] in', 'input-dims.onnx', 'its graph declares [N, 3, 64, 64]'],
       [() => ['predict', c.onnxs.optionsDisagree, c.image], 'options-disagree.onnx does not fit', '10 classes', 'fc8.weight is 8×256, the graph has 10×256'],
       [() => ['evaluate', c.onnxs.noLogits], 'no-logits.onnx', 'compute "logits"', '["scores"]'],
     ]);

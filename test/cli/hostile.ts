@@ -38,7 +38,7 @@ export interface Corpus {
   >;
   /** Broken ONNX files. */
   onnxs: Record<
-    'truncated' | 'noNodes' | 'shortRawData' | 'unknownOp' | 'metaNotJson' | 'noMetadata' | 'hugeDims' | 'hugeInputSize' | 'optionsDisagree' | 'noLogits' | 'safetensorsNamedOnnx',
+    'truncated' | 'noNodes' | 'shortRawData' | 'unknownOp' | 'metaNotJson' | 'noMetadata' | 'hugeDims' | 'hugeInputSize' | 'optionsDisagree' | 'inputDims' | 'noLogits' | 'safetensorsNamedOnnx',
     string
   >;
   /** Folders holding the valid ONNX model beside a bad classes.json. */
@@ -161,6 +161,10 @@ export async function writeCorpus(prefix = 'ilsvrc-hostile-'): Promise<Corpus> {
     }),
     hugeInputSize: onnxWith('huge-input-size.onnx', (m) => setProp(m, METADATA.options, JSON.stringify({ ...built.options, inputSize: 1_000_000 }))),
     optionsDisagree: onnxWith('options-disagree.onnx', (m) => setProp(m, METADATA.options, JSON.stringify({ ...built.options, classes: 10 }))),
+    inputDims: onnxWith('input-dims.onnx', (m) => {
+      const dim = m.graph.input.find((v) => v.name === 'input')?.type?.tensorType?.shape?.dim;
+      if (dim) for (const i of [2, 3]) dim[i] = { dimValue: 64 };
+    }),
     noLogits: onnxWith('no-logits.onnx', (m) => {
       const o = m.graph.output[0];
       if (o) o.name = 'scores';
