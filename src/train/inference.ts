@@ -15,7 +15,7 @@ import { stateSuffixes } from '../optim/optimizer.js';
 import { loadCheckpoint, readModelOptions, type Checkpoint } from '../runtime/checkpoint.js';
 import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams, METADATA } from '../runtime/export.js';
 import { createSession, createSessionFromFile, modelFileError, tensor, type OrtSession } from '../runtime/ort.js';
-import type { Safetensors, Tensor } from '../runtime/safetensors.js';
+import type { Safetensors } from '../runtime/safetensors.js';
 import { UsageError } from '../util/errors.js';
 import { evalViewFor } from './fit.js';
 import { stateName } from './graphs.js';
@@ -51,24 +51,18 @@ function describeModel(spec: ModelSpec, o: ModelOptions): string {
   return `${spec.name}, width ${o.width}, ${o.inputSize} px, ${o.channels} channels, ${o.classes} classes`;
 }
 
-/** The ONNX tensor types an initializer may have, as safetensors names them (for the message when one is not float32). */
-const DTYPE_NAMES: Readonly<Record<number, string>> = { [TensorDataType.FLOAT]: 'F32', [TensorDataType.DOUBLE]: 'F64', [TensorDataType.INT64]: 'I64', [TensorDataType.INT32]: 'I32', [TensorDataType.UINT8]: 'U8', [TensorDataType.FLOAT16]: 'F16' };
-
-/** The initializers of an ONNX graph as the tensors `checkpointWeights` reads (float32 data viewed or copied aligned). */
+/**
+ * The float32 initializers of an ONNX graph as the tensors `checkpointWeights` reads (data viewed
+ * in place, or copied when misaligned). Others (shapes for Reshape, say) are not weights; one named
+ * like a parameter is then reported missing.
+ */
 function initializerTensors(g: GraphProto): Safetensors['tensors'] {
   const out: Safetensors['tensors'] = {};
   for (const t of g.initializer ?? []) {
-    const shape = t.dims ?? [];
-    if (t.dataType !== TensorDataType.FLOAT) {
-      // Only the dtype matters to the check: the data of a non-float initializer is never read.
-      out[t.name] = { dtype: (DTYPE_NAMES[t.dataType] ?? `type ${t.dataType}`) as 'U8', shape, data: new Uint8Array(0) };
-      continue;
-    }
-    let data: Float32Array;
+    if (t.dataType !== TensorDataType.FLOAT) continue;
     const r = t.rawData;
-    if (r && r.byteLength > 0) data = r.byteOffset % 4 === 0 ? new Float32Array(r.buffer, r.byteOffset, r.byteLength / 4) : new Float32Array(Uint8Array.from(r).buffer);
-    else data = Float32Array.from(t.floatData ?? []);
-    out[t.name] = { dtype: 'F32', shape, data } as Tensor;
+    const data = r && r.byteLength > 0 ? (r.byteOffset % 4 === 0 ? new Float32Array(r.buffer, r.byteOffset, r.byteLength / 4) : new Float32Array(Uint8Array.from(r).buffer)) : Float32Array.from(t.floatData ?? []);
+    out[t.name] = { dtype: 'F32', shape: t.dims ?? [], data };
   }
   return out;
 }
