@@ -62,13 +62,16 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isStrings = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'string');
 const oneOf = (...xs: readonly unknown[]) => (v: unknown): boolean => xs.includes(v);
 
+/**
+ * The largest input side a file may record: no image the pipeline decodes is larger (sharp's
+ * default limit is 16383 × 16383 pixels), so a larger one is damage that would only fail later,
+ * allocating its batches.
+ */
 const MAX_INPUT_SIZE = 16383;
 
 /** The model options an ilsvrc file records (a checkpoint's "modelOptions", an export's "ilsvrc.options"). */
 const MODEL_OPTION_FIELDS: Readonly<Record<keyof ModelOptions, Field>> = {
   classes: { what: 'a positive integer', ok: isPositiveInt },
-  // No image the pipeline decodes is larger (sharp's default limit is 16383 × 16383 pixels); a
-  // larger side in a file is damage, and would only fail later allocating its batches.
   inputSize: { what: `a positive integer up to ${MAX_INPUT_SIZE}`, ok: (v) => isPositiveInt(v) && (v as number) <= MAX_INPUT_SIZE },
   channels: { what: 'a positive integer', ok: isPositiveInt },
   width: { what: 'a positive number', ok: (v) => isNumber(v) && (v as number) > 0 },
