@@ -33,6 +33,9 @@ export function makeEvaluateCommand(): Command {
     .addOption(new Option('--threads <n>', 'ORT intra-op threads').argParser(positiveInt))
     .option('--json', 'print the result as one JSON object')
     .action(async (file: string, f: EvaluateFlags) => {
+      // The folder is made first, so that a file in its way is found before the evaluation, not after.
+      const out = f.out ?? dirname(file);
+      ensureDir(out, '--out');
       const m = await openInference(file, f.threads !== undefined ? { threads: f.threads } : {});
       try {
         const data = await openDataset(f.data, { channels: m.options.channels === 1 ? 1 : 3 });
@@ -48,8 +51,6 @@ export function makeEvaluateCommand(): Command {
         const secs = (Date.now() - t0) / 1000;
         bar.finish();
         await loader.close();
-        const out = f.out ?? dirname(file);
-        ensureDir(out);
         const names = data.classes;
         const csv = [['true\\predicted', ...names].join(','), ...r.confusion.map((row, i) => [names[i], ...row].join(','))].join('\n') + '\n';
         writeFileSync(join(out, 'confusion.csv'), csv);

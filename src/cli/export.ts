@@ -8,7 +8,7 @@ import { loadSafetensors, type Safetensors } from '../runtime/safetensors.js';
 import { UsageError } from '../util/errors.js';
 import { ensureDir, writeFileAtomic } from '../util/fsx.js';
 import { thousands } from './format.js';
-import { addModelOptions, modelOptionsFrom, opset, seed, type ModelFlags } from './options.js';
+import { addModelOptions, fileInFolder, modelOptionsFrom, opset, seed, type ModelFlags } from './options.js';
 
 interface ExportFlags extends ModelFlags {
   output: string;
@@ -21,14 +21,14 @@ export function makeExportCommand(): Command {
   const cmd = new Command('export')
     .description('write an ONNX inference model (dynamic batch, output "logits")')
     .argument('<model>', 'model name or alias (see `ilsvrc models`)')
-    .requiredOption('-o, --output <file>', 'the .onnx file to write')
+    .requiredOption('-o, --output <file>', 'the .onnx file to write (in a folder: <model>.onnx)')
     .addOption(new Option('--seed <n>', 'seed of the random initialisation').argParser(seed).default(0))
     .addOption(new Option('--opset <n>', 'ONNX opset, 17 or 18').argParser(opset).default(18))
     .option('--checkpoint <file>', 'weights from a training checkpoint (.safetensors); its model options are the defaults');
   return addModelOptions(cmd).action((name: string, flags: ExportFlags) => {
     let given = modelOptionsFrom(flags);
     const ckpt = flags.checkpoint === undefined ? undefined : readCheckpoint(flags.checkpoint);
-    const trained = ckpt && trainedAs(ckpt.metadata);
+    const trained = ckpt && flags.checkpoint !== undefined ? trainedAs(ckpt.metadata, flags.checkpoint) : undefined;
     if (trained) {
       const asked = findModel(name).name;
       if (trained.model !== asked) throw new UsageError(`${flags.checkpoint} is a ${trained.model} checkpoint, not ${asked}`);
@@ -48,12 +48,13 @@ export function makeExportCommand(): Command {
       weights = initParams(params, flags.seed);
     }
     const bytes = exportInferenceModel(built, weights, { opset: flags.opset });
-    ensureDir(dirname(flags.output));
-    writeFileAtomic(flags.output, bytes);
+    const output = fileInFolder(flags.output, `${built.spec.name}.onnx`);
+    ensureDir(dirname(output), '--output');
+    writeFileAtomic(output, bytes);
     const count = params.reduce((n, p) => n + p.value.size, 0);
     const source = flags.checkpoint === undefined ? `seed ${flags.seed}` : flags.checkpoint;
     process.stdout.write(
-      `wrote ${flags.output}: ${built.spec.name}, ${thousands(count)} params from ${source}, opset ${flags.opset}, ${(bytes.byteLength / 1e6).toFixed(1)} MB\n`,
+      `wrote ${output}: ${built.spec.name}, ${thousands(count)} params from ${source}, opset ${flags.opset}, ${(bytes.byteLength / 1e6).toFixed(1)} MB\n`,
     );
   });
 }

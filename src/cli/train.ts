@@ -12,11 +12,13 @@ import { initParams } from '../graph/init.js';
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../optim/optimizer.js';
 import { loadCheckpoint, type Checkpoint } from '../runtime/checkpoint.js';
 import { defaultStepsPerRun, probeDevice, resolveDevice, type Device } from '../runtime/device.js';
+import { checkResumable } from '../train/inference.js';
 import { fit, FILES, type FitConfig, type FitResult } from '../train/fit.js';
 import { DEFAULT_SCHEDULE, parseMilestones, SCHEDULES, type ScheduleConfig, type ScheduleKind } from '../train/schedule.js';
 import { expected, UsageError } from '../util/errors.js';
+import { ensureDir } from '../util/fsx.js';
 import { lockDir, type DirLock } from '../util/lock.js';
-import { addModelOptions, choice, modelOptionsFrom, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt, rate, seed, type ModelFlags } from './options.js';
+import { addModelOptions, choice, fileInFolder, modelOptionsFrom, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt, rate, seed, type ModelFlags } from './options.js';
 import { formatDuration, Progress } from './progress.js';
 
 /** The demo's settings (measured on 2 cores: see README "Quick start"). */
@@ -107,7 +109,7 @@ export function makeTrainCommand(): Command {
     .addOption(new Option('--threads <n>', 'ORT intra-op threads (0: all cores)').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--seed <n>', 'seed of weights, shuffles, augmentation, dropout').argParser(seed).default(0))
     .option('--out <dir>', 'output folder (default runs/<model>-<time>)')
-    .option('--resume [ckpt]', 'continue a run (default: <out>/last.safetensors)')
+    .option('--resume [ckpt]', 'continue a run from a checkpoint or a run folder (default: <out>/last.safetensors)')
     .addOption(new Option('--max-steps <n>', 'stop after this many optimizer steps').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--steps-per-run <k>', 'optimizer steps per session run (ONNX Loop; default 4 on cpu, 1 on webgpu, by memory on cuda)').argParser(positiveInt))
     .addOption(new Option('--checkpoint-every <steps>', 'also write last.safetensors every N steps').argParser(nonNegativeInt).default(0))
@@ -177,11 +179,12 @@ async function planAndTrain(name: string | undefined, flags: TrainFlags, given: 
   let synthetic: SyntheticOptions | undefined;
   let out = flags.out;
   if (flags.resume !== undefined && !fresh) {
-    const path = typeof flags.resume === 'string' ? flags.resume : out !== undefined ? join(out, FILES.last) : undefined;
+    const path = typeof flags.resume === 'string' ? fileInFolder(flags.resume, FILES.last) : out !== undefined ? join(out, FILES.last) : undefined;
     if (path === undefined) throw new UsageError('Expected --resume <ckpt> or --out <dir> holding last.safetensors but received neither');
     resume = readCheckpoint(path, '--resume');
     const saved = resume.meta.extra?.['fit'] as FitConfig | undefined;
     if (!saved) throw new UsageError(`Expected a checkpoint written by ilsvrc train for --resume but ${path} has no training state`);
+    checkResumable(resume, path);
     const args = (resume.meta.extra?.['args'] ?? {}) as { data?: string; out?: string; synthetic?: SyntheticOptions };
     synthetic = args.synthetic;
     config = { ...saved };
@@ -293,6 +296,7 @@ interface DataArgs {
 }
 
 async function train(config: FitConfig, data: DatasetSplits, out: string, resume: Checkpoint | undefined, init: Map<string, Float32Array> | undefined, d: DataArgs, json: boolean): Promise<number> {
+  ensureDir(out, '--out');
   const err = process.stderr;
   const mo = config.modelOptions;
   err.write(

@@ -17,7 +17,7 @@ import { defaultOcclusion, occlusion, renderOcclusion } from '../viz/occlusion.j
 import { projectImage, renderProjections } from '../viz/project.js';
 import { topActivations } from '../viz/top.js';
 import { gridRaster, toPng } from '../plot/image.js';
-import { choice, nonNegativeInt, positiveFloat, positiveInt } from './options.js';
+import { choice, fileInFolder, nonNegativeInt, positiveFloat, positiveInt } from './options.js';
 
 interface Common {
   out?: string;
@@ -44,7 +44,7 @@ export function channelList(value: string): number[] {
 function common(cmd: Command, what: string): Command {
   return cmd
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
-    .option('-o, --out <file>', `PNG to write (default ${what}-<layer>.png)`)
+    .option('-o, --out <file>', `PNG to write (default ${what}-<layer>.png; in a folder: that name)`)
     .option('--json', 'print the numbers behind the picture as one JSON object')
     .addOption(new Option('--threads <n>', 'ORT intra-op threads (0: all cores)').argParser(nonNegativeInt).default(0));
 }
@@ -56,12 +56,13 @@ async function network(file: string, f: Common): Promise<Network> {
 }
 
 function write(png: Buffer, file: string): void {
-  ensureDir(dirname(file));
+  ensureDir(dirname(file), '--out');
   writeFileAtomic(file, png);
 }
 
 function outFile(f: Common, what: string, layer: string): string {
-  return f.out ?? `${what}-${layer.replace(/[^\w.-]+/g, '_')}.png`;
+  const name = `${what}-${layer.replace(/[^\w.-]+/g, '_')}.png`;
+  return f.out === undefined ? name : fileInFolder(f.out, name);
 }
 
 function report(f: Common, file: string, json: object, lines: string[]): void {

@@ -205,7 +205,7 @@ export async function readClassIndex(file: string): Promise<string[]> {
   } catch (e) {
     throw new UsageError(`Expected a class-index JSON file at ${file} but could not read it: ${(e as Error).message}`);
   }
-  const p = parsed as { format?: unknown; classes?: unknown };
+  const p = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { format?: unknown; classes?: unknown };
   if (p.format !== CLASS_INDEX_FORMAT || !Array.isArray(p.classes) || !p.classes.every((c) => typeof c === 'string')) {
     throw new UsageError(`Expected {"format":"${CLASS_INDEX_FORMAT}","classes":[...]} in ${file} but found something else`);
   }

@@ -4,6 +4,7 @@
  * (every value we store fits in 2^53).
  */
 import protobuf from 'protobufjs';
+import { UsageError } from '../util/errors.js';
 
 export const TensorDataType = {
   FLOAT: 1,
@@ -202,15 +203,69 @@ export function encodeModel(model: ModelProto): Uint8Array {
   return Model.encode(model as unknown as protobuf.Message).finish();
 }
 
-export function decodeModel(bytes: Uint8Array): ModelProto {
+/**
+ * Decodes a ModelProto and checks what the decoder alone cannot: a graph is there, and every
+ * tensor's data agrees with its dims and type (a short or padded raw_data, a count of values that
+ * is not the product of the dims, absurd dims). `source` names the bytes in errors (a file name).
+ */
+export function decodeModel(bytes: Uint8Array, source = 'the ONNX bytes'): ModelProto {
   let message: protobuf.Message;
   try {
     message = Model.decode(bytes);
   } catch (e) {
-    throw new Error(`Expected an ONNX model (ModelProto) but the bytes do not decode: ${(e as Error).message}`);
+    throw new UsageError(`Expected an ONNX model (ModelProto) in ${source} but its bytes do not decode: ${(e as Error).message}`);
   }
   // longs → numbers; bytes stay as views into the input (no copy of the weights).
   const obj = Model.toObject(message, { longs: Number, defaults: false, arrays: false, oneofs: false });
-  if (!obj.graph) throw new Error('Expected an ONNX model with a graph but found none');
-  return obj as unknown as ModelProto;
+  if (!obj.graph) throw new UsageError(`Expected an ONNX model with a graph in ${source} but found none`);
+  const model = obj as unknown as ModelProto;
+  checkGraph(model.graph, source);
+  return model;
+}
+
+/** Bytes per element of the tensor types ilsvrc reads, and the repeated field that holds them when raw_data does not. */
+const ELEMENT: Readonly<Record<number, { bytes: number; field: 'floatData' | 'int32Data' | 'int64Data' | 'doubleData' }>> = {
+  [TensorDataType.FLOAT]: { bytes: 4, field: 'floatData' },
+  [TensorDataType.UINT8]: { bytes: 1, field: 'int32Data' },
+  [TensorDataType.INT8]: { bytes: 1, field: 'int32Data' },
+  [TensorDataType.INT32]: { bytes: 4, field: 'int32Data' },
+  [TensorDataType.INT64]: { bytes: 8, field: 'int64Data' },
+  [TensorDataType.BOOL]: { bytes: 1, field: 'int32Data' },
+  [TensorDataType.FLOAT16]: { bytes: 2, field: 'int32Data' },
+  [TensorDataType.DOUBLE]: { bytes: 8, field: 'doubleData' },
+};
+
+function checkGraph(g: GraphProto, source: string): void {
+  for (const t of g.initializer ?? []) checkTensor(t, `initializer ${JSON.stringify(t.name)}`, source);
+  for (const n of g.node ?? []) {
+    for (const a of n.attribute ?? []) {
+      const where = `attribute ${a.name} of node ${JSON.stringify(n.name ?? n.opType)}`;
+      if (a.t) checkTensor(a.t, where, source);
+      if (a.g) checkGraph(a.g, source);
+    }
+  }
+}
+
+function checkTensor(t: TensorProto, where: string, source: string): void {
+  const dims = t.dims ?? [];
+  if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new UsageError(`Expected non-negative integer dims for ${where} in ${source} but received [${dims.join(', ')}]`);
+  }
+  const count = dims.reduce((a, d) => a * d, 1);
+  const type = ELEMENT[t.dataType];
+  // Strings and types ilsvrc never writes are left to ONNX Runtime.
+  if (type === undefined) return;
+  // 2^31 elements of float32 are already 8 GiB: a larger count is a damaged file, not a weight.
+  if (!Number.isSafeInteger(count * type.bytes) || count > 2 ** 31) {
+    throw new UsageError(`Expected dims of a tensor that fits in memory for ${where} in ${source} but received [${dims.join(', ')}]`);
+  }
+  const shape = `[${dims.join(', ')}]`;
+  if (t.rawData !== undefined && t.rawData.byteLength > 0) {
+    if (t.rawData.byteLength !== count * type.bytes) {
+      throw new UsageError(`Expected ${count * type.bytes} bytes of raw_data for ${where} (dims ${shape}) in ${source} but received ${t.rawData.byteLength}`);
+    }
+    return;
+  }
+  const values = t[type.field]?.length ?? 0;
+  if (values !== count) throw new UsageError(`Expected ${count} values for ${where} (dims ${shape}) in ${source} but received ${values}`);
 }

@@ -9,6 +9,7 @@ import type { Graph, Param, Value } from '../graph/graph.js';
 import { liveNodes, toModel } from '../graph/serialize.js';
 import { encodeModel } from '../onnx/proto.js';
 import { UsageError } from '../util/errors.js';
+import { parseCheckpointMeta } from './checkpoint.js';
 import type { Safetensors } from './safetensors.js';
 
 export type Opset = 17 | 18;
@@ -63,12 +64,16 @@ export interface CheckpointWeights {
   ignored: string[];
 }
 
+/** What a file's tensors were checked against, for the message when they do not fit. */
+const AGAINST_FLAGS = 'this model (were the model options the same as in training?)';
+
 /**
  * Takes the tensors named like the parameters. Every parameter must be there as float32, with its
  * shape or flat with its size (the trainer stores flat buffers); otherwise one error lists what is
  * missing and what differs (usually the model options differ from the ones used in training).
+ * `against` says which model the tensors should fit, e.g. the one the file's own metadata describes.
  */
-export function checkpointWeights(params: readonly Param[], ckpt: Safetensors, file: string): CheckpointWeights {
+export function checkpointWeights(params: readonly Param[], ckpt: Pick<Safetensors, 'tensors'>, file: string, against = AGAINST_FLAGS): CheckpointWeights {
   const weights = new Map<string, Float32Array>();
   const missing: string[] = [];
   const differ: string[] = [];
@@ -80,7 +85,11 @@ export function checkpointWeights(params: readonly Param[], ckpt: Safetensors, f
     } else if (t.dtype !== 'F32') {
       differ.push(`${name} is ${t.dtype}, expected F32`);
     } else if (!fits(t.shape, p.value.shape)) {
-      differ.push(`${name} is ${formatShape(t.shape)}, the graph has ${formatShape(p.value.shape)}`);
+      differ.push(
+        t.shape.length === 1 && p.value.shape.length !== 1
+          ? `${name} has ${t.shape[0]} values, the graph's ${formatShape(p.value.shape)} needs ${p.value.size}`
+          : `${name} is ${formatShape(t.shape)}, the graph has ${formatShape(p.value.shape)}`,
+      );
     } else {
       weights.set(name, t.data);
     }
@@ -94,7 +103,7 @@ export function checkpointWeights(params: readonly Param[], ckpt: Safetensors, f
       ...(differ.length ? [`${list(differ)}`] : []),
       ...(ignored.length && missing.length ? [`not in the graph: ${list(ignored)}`] : []),
     ];
-    throw new UsageError(`${file} does not fit this model (were the model options the same as in training?): ${parts.join('; ')}`);
+    throw new UsageError(`${file} does not fit ${against}: ${parts.join('; ')}`);
   }
   return { weights, ignored };
 }
@@ -104,20 +113,20 @@ function fits(stored: readonly number[], wanted: readonly number[]): boolean {
   return stored.length === wanted.length && stored.every((d, i) => d === wanted[i]);
 }
 
+/** A checkpoint's flat parameters as the tensors `checkpointWeights` reads. */
+export function flatTensors(params: ReadonlyMap<string, Float32Array>): Safetensors['tensors'] {
+  const out: Safetensors['tensors'] = {};
+  for (const [name, data] of params) out[name] = { dtype: 'F32', shape: [data.length], data };
+  return out;
+}
+
 /**
  * The model and options a training checkpoint was made with, from the "ilsvrc" metadata entry that
- * src/runtime/checkpoint.ts writes; undefined for other safetensors files.
+ * src/runtime/checkpoint.ts writes (checked field by field); undefined for safetensors files
+ * without one (weights from elsewhere).
  */
-export function trainedAs(metadata: Readonly<Record<string, string>>): { model: string; options: Partial<ModelOptions> } | undefined {
-  let meta: unknown;
-  try {
-    meta = JSON.parse(metadata['ilsvrc'] ?? '');
-  } catch {
-    return undefined;
-  }
-  if (typeof meta !== 'object' || meta === null) return undefined;
-  const { model, modelOptions } = meta as { model?: unknown; modelOptions?: unknown };
-  if (typeof model !== 'string') return undefined;
-  const options = typeof modelOptions === 'object' && modelOptions !== null ? (modelOptions as Partial<ModelOptions>) : {};
-  return { model, options };
+export function trainedAs(metadata: Readonly<Record<string, string>>, file: string): { model: string; options: Partial<ModelOptions> } | undefined {
+  if (metadata['ilsvrc'] === undefined) return undefined;
+  const meta = parseCheckpointMeta(metadata['ilsvrc'], file);
+  return { model: meta.model, options: meta.modelOptions };
 }

@@ -180,7 +180,7 @@ function headerLength(first8: Uint8Array, fileBytes: number, file: string): numb
   }
   const n = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(fileBytes - 8)) {
-    throw new SafetensorsError(`${file}: header length ${n} is beyond the file size (${fileBytes} bytes)`);
+    throw new SafetensorsError(`${file}: not a safetensors file: header length ${n} is beyond the file size (${fileBytes} bytes)`);
   }
   if (n > BigInt(MAX_HEADER_BYTES)) {
     throw new SafetensorsError(`${file}: header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
@@ -307,7 +307,10 @@ export function loadSafetensors(path: string): Safetensors {
   assertLittleEndian();
   const fd = openSync(path, 'r');
   try {
-    const fileBytes = fstatSync(fd).size;
+    const stat = fstatSync(fd);
+    // Opening a directory succeeds on Linux; reading it would fail without naming it.
+    if (!stat.isFile()) throw new SafetensorsError(`Expected a safetensors file but ${path} is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}`);
+    const fileBytes = stat.size;
     const first8 = new Uint8Array(8);
     readExactly(fd, first8.subarray(0, Math.min(8, fileBytes)), 0, path);
     const n = headerLength(first8, fileBytes, path);

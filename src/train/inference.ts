@@ -1,18 +1,184 @@
 /**
- * A trained model for evaluate/predict, from a checkpoint or an exported ONNX file: both become the
- * same inference ONNX (a checkpoint's weights go through the exporter), run by onnxruntime, so a
- * checkpoint and its export answer identically.
+ * A trained model for evaluate/predict/visualize, from a checkpoint or an exported ONNX file. Both
+ * are read and checked in one place (`readTrained`): the metadata field by field, then every
+ * weight against the model the metadata describes, so a damaged or mismatched file is one line
+ * naming the file and the tensor, never a crash later on. A checkpoint's weights go through the
+ * exporter and an ONNX file runs as it is, both by onnxruntime, so a checkpoint and its export
+ * answer identically.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { buildModel, modelOptions, findModel, type ModelOptions } from '../../graphs/index.js';
+import { buildModel, findModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../../graphs/index.js';
 import { readClassIndex, type EvalRecipe, type TrainRecipe } from '../data/index.js';
-import { decodeModel } from '../onnx/proto.js';
-import { loadCheckpoint } from '../runtime/checkpoint.js';
-import { exportInferenceModel, METADATA } from '../runtime/export.js';
-import { createSession, tensor, type OrtSession } from '../runtime/ort.js';
+import { decodeModel, TensorDataType, type GraphProto, type ModelProto, type ValueInfoProto } from '../onnx/proto.js';
+import { stateSuffixes } from '../optim/optimizer.js';
+import { loadCheckpoint, readModelOptions, type Checkpoint } from '../runtime/checkpoint.js';
+import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams, METADATA } from '../runtime/export.js';
+import { createSession, createSessionFromFile, modelFileError, tensor, type OrtSession } from '../runtime/ort.js';
+import type { Safetensors } from '../runtime/safetensors.js';
 import { UsageError } from '../util/errors.js';
 import { evalViewFor } from './fit.js';
+import { stateName } from './graphs.js';
+
+/** A trained model file, read and checked: its model, options, weights and class names. */
+export interface TrainedModel {
+  file: string;
+  model: string;
+  options: ModelOptions;
+  /** The inference graph the metadata describes (no auxiliary heads). */
+  built: BuiltModel;
+  /** One float32 array per parameter of `built`, each of the parameter's size. */
+  weights: Map<string, Float32Array>;
+  /** Class names when the checkpoint or a classes.json beside the file has them (as many as the model's classes). */
+  classes: string[] | undefined;
+  /** The view that matches how it was trained (a checkpoint knows its augmentation; ONNX: center). */
+  view: EvalRecipe;
+  /** The file's own bytes when it is an ONNX model (run as they are); undefined for a checkpoint. */
+  onnx: Uint8Array | undefined;
+}
+
+/** Runs `f`; a usage error it throws (about "--input-size", "model") gains where the value came from. */
+function about<T>(where: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(`${e.message} ${where}`);
+    throw e;
+  }
+}
+
+function describeModel(spec: ModelSpec, o: ModelOptions): string {
+  return `${spec.name}, width ${o.width}, ${o.inputSize} px, ${o.channels} channels, ${o.classes} classes`;
+}
+
+/**
+ * The float32 initializers of an ONNX graph as the tensors `checkpointWeights` reads (data viewed
+ * in place, or copied when misaligned). Others (shapes for Reshape, say) are not weights; one named
+ * like a parameter is then reported missing.
+ */
+function initializerTensors(g: GraphProto): Safetensors['tensors'] {
+  const out: Safetensors['tensors'] = {};
+  for (const t of g.initializer ?? []) {
+    if (t.dataType !== TensorDataType.FLOAT) continue;
+    const r = t.rawData;
+    const data = r && r.byteLength > 0 ? (r.byteOffset % 4 === 0 ? new Float32Array(r.buffer, r.byteOffset, r.byteLength / 4) : new Float32Array(Uint8Array.from(r).buffer)) : Float32Array.from(t.floatData ?? []);
+    out[t.name] = { dtype: 'F32', shape: t.dims ?? [], data };
+  }
+  return out;
+}
+
+/** Declared dims of a graph input or output (undefined where symbolic or absent). */
+function dimsOf(v: ValueInfoProto): (number | undefined)[] | undefined {
+  return v.type?.tensorType?.shape?.dim.map((d) => d.dimValue);
+}
+
+/** The graph reads "input" [N, channels, size, size] and computes "logits" [N, classes], as ilsvrc exports it. */
+function checkInterface(m: ModelProto, o: ModelOptions, file: string, described: string): void {
+  const g = m.graph;
+  const input = g.input.find((v) => v.name === 'input');
+  const output = g.output.find((v) => v.name === 'logits');
+  if (!input || !output) {
+    throw new UsageError(`Expected ${file} to read "input" and compute "logits" (as ilsvrc exports a model) but its graph reads ${JSON.stringify(g.input.map((v) => v.name).filter((n) => !(g.initializer ?? []).some((t) => t.name === n)))} and computes ${JSON.stringify(g.output.map((v) => v.name))}`);
+  }
+  if (!(g.node ?? []).some((n) => n.output.includes('logits'))) throw new UsageError(`Expected a graph that computes "logits" in ${file} but no node does (${(g.node ?? []).length} nodes)`);
+  const show = (ds: readonly (number | undefined)[] | undefined) => (ds ? `[${ds.map((d) => d ?? 'N').join(', ')}]` : 'no shape');
+  const want = [o.channels, o.inputSize, o.inputSize];
+  const inDims = dimsOf(input);
+  if (!inDims || inDims.length !== 4 || want.some((d, i) => inDims[i + 1] !== d)) {
+    throw new UsageError(`Expected input [N, ${want.join(', ')}] in ${file} (the model its metadata describes: ${described}) but its graph declares ${show(inDims)}`);
+  }
+  const outDims = dimsOf(output);
+  if (!outDims || outDims.length !== 2 || outDims[1] !== o.classes) {
+    throw new UsageError(`Expected logits [N, ${o.classes}] in ${file} (the model its metadata describes: ${described}) but its graph declares ${show(outDims)}`);
+  }
+}
+
+/** Reads a checkpoint (.safetensors) or an ONNX file exported by ilsvrc, and checks it throughout. */
+export async function readTrained(file: string): Promise<TrainedModel> {
+  let isDir: boolean;
+  try {
+    isDir = statSync(file).isDirectory();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`Expected a checkpoint (.safetensors) or an .onnx file but ${file} does not exist`);
+    throw e;
+  }
+  if (isDir) throw new UsageError(`Expected a checkpoint (.safetensors) or an .onnx file but ${file} is a directory`);
+  let spec: ModelSpec;
+  let given: Partial<ModelOptions>;
+  let tensors: Safetensors['tensors'];
+  let classes: string[] | undefined;
+  let view: EvalRecipe = 'center';
+  let onnx: Uint8Array | undefined;
+  let proto: ModelProto | undefined;
+  if (file.toLowerCase().endsWith('.onnx')) {
+    onnx = readFileSync(file);
+    proto = decodeModel(onnx, file);
+    const props = Object.fromEntries((proto.metadataProps ?? []).map((p) => [p.key, p.value]));
+    const name = props[METADATA.model];
+    const opts = props[METADATA.options];
+    if (name === undefined || opts === undefined) throw new UsageError(`Expected ${file} to be exported by ilsvrc (metadata ${METADATA.model} and ${METADATA.options}) but it has no such entries`);
+    spec = about(`in the "${METADATA.model}" metadata of ${file}`, () => findModel(name));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(opts);
+    } catch (e) {
+      throw new UsageError(`Expected JSON in the "${METADATA.options}" metadata of ${file} but it does not parse: ${(e as Error).message}`);
+    }
+    given = readModelOptions(parsed, `in the "${METADATA.options}" metadata of ${file}`);
+    tensors = initializerTensors(proto.graph);
+  } else {
+    const ck = loadCheckpoint(file);
+    spec = about(`in the "ilsvrc" metadata of ${file}`, () => findModel(ck.meta.model));
+    given = ck.meta.modelOptions;
+    tensors = flatTensors(ck.state.params);
+    classes = ck.meta.classes;
+    const augment = (ck.meta.extra?.['fit'] as { augment?: TrainRecipe } | undefined)?.augment;
+    if (augment !== undefined) view = evalViewFor(augment);
+  }
+  const built = about(`(the model the metadata of ${file} describes)`, () => buildModel(spec, { ...given, aux: false }, { training: false }));
+  const described = describeModel(spec, built.options);
+  const { weights } = checkpointWeights(inferenceParams(built), { tensors }, file, `the model its metadata describes (${described})`);
+  if (proto) checkInterface(proto, built.options, file, described);
+  let namesFrom = `the "ilsvrc" metadata of ${file}`;
+  const beside = join(dirname(file), 'classes.json');
+  if (classes === undefined && statSync(beside, { throwIfNoEntry: false })?.isFile()) {
+    classes = await readClassIndex(beside);
+    namesFrom = beside;
+  }
+  if (classes !== undefined && classes.length !== built.options.classes) {
+    throw new UsageError(`Expected ${built.options.classes} class names in ${namesFrom} (the classes of ${file}) but received ${classes.length}`);
+  }
+  return { file, model: spec.name, options: built.options, built, weights, classes, view, onnx };
+}
+
+/**
+ * A checkpoint that `train --resume` continues: every parameter of the training graph its metadata
+ * describes (auxiliary heads included) and every optimizer state of the trainable ones, each of its
+ * size. A missing state would otherwise restart silently at zero.
+ */
+export function checkResumable(ck: Checkpoint, file: string): void {
+  const spec = about(`in the "ilsvrc" metadata of ${file}`, () => findModel(ck.meta.model));
+  const o = ck.meta.modelOptions;
+  const built = about(`(the model the metadata of ${file} describes)`, () => buildModel(spec, { ...o, aux: o.aux ?? false }, { training: true, batch: 1 }));
+  const described = describeModel(spec, built.options);
+  const params = built.graph.params;
+  checkpointWeights(params, { tensors: flatTensors(ck.state.params) }, file, `the model its metadata describes (${described})`);
+  const frozen = new Set(ck.meta.frozen);
+  const bad: string[] = [];
+  for (const p of params) {
+    const name = p.value.name ?? '';
+    if (frozen.has(name)) continue;
+    for (const suffix of stateSuffixes(ck.meta.optimizer)) {
+      const key = stateName(name, suffix);
+      const got = ck.state.states.get(key);
+      if (got === undefined) bad.push(`optim/${key} is missing`);
+      else if (got.length !== p.value.size) bad.push(`optim/${key} has ${got.length} values, not ${p.value.size}`);
+    }
+  }
+  if (bad.length) {
+    throw new UsageError(`Expected the optimizer state of ${ck.meta.optimizer.kind} for every trainable parameter in ${file} but ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ` and ${bad.length - 3} more` : ''}`);
+  }
+}
 
 export interface InferenceModel {
   model: string;
@@ -28,46 +194,27 @@ export interface InferenceModel {
 }
 
 export async function openInference(file: string, o: { threads?: number } = {}): Promise<InferenceModel> {
-  if (!existsSync(file)) throw new UsageError(`Expected a checkpoint (.safetensors) or an .onnx file but ${file} does not exist`);
-  let bytes: Uint8Array;
-  let model: string;
-  let options: ModelOptions;
-  let classes: string[] | undefined;
-  let view: EvalRecipe = 'center';
-  if (file.toLowerCase().endsWith('.onnx')) {
-    bytes = readFileSync(file);
-    let props: Record<string, string>;
-    try {
-      props = Object.fromEntries((decodeModel(bytes).metadataProps ?? []).map((p) => [p.key, p.value]));
-    } catch (e) {
-      throw new UsageError(`Expected an ONNX model in ${file} but it does not parse: ${(e as Error).message}`);
-    }
-    const name = props[METADATA.model];
-    const opts = props[METADATA.options];
-    if (name === undefined || opts === undefined) throw new UsageError(`Expected ${file} to be exported by ilsvrc (metadata ${METADATA.model}) but it has no such entry`);
-    model = findModel(name).name;
-    options = modelOptions(findModel(name), JSON.parse(opts) as Partial<ModelOptions>);
-  } else {
-    const ck = loadCheckpoint(file);
-    model = ck.meta.model;
-    options = modelOptions(findModel(model), { ...ck.meta.modelOptions, aux: false });
-    classes = ck.meta.classes;
-    const augment = (ck.meta.extra?.['fit'] as { augment?: TrainRecipe } | undefined)?.augment;
-    if (augment !== undefined) view = evalViewFor(augment);
-    bytes = exportInferenceModel(buildModel(model, options, { training: false }), ck.state.params);
-  }
-  const beside = join(dirname(file), 'classes.json');
-  if (classes === undefined && existsSync(beside)) classes = await readClassIndex(beside);
-  const session = await createSession(bytes, o.threads ? { threads: o.threads } : {});
-  const { channels, inputSize } = options;
+  const t = await readTrained(file);
+  const so = o.threads ? { threads: o.threads } : {};
+  // The user's ONNX graph runs as it is, so what ONNX Runtime rejects in it is theirs to fix; the
+  // graph exported from a checkpoint is ours.
+  const session = t.onnx ? await createSessionFromFile(t.onnx, file, so) : await createSession(exportInferenceModel(t.built, t.weights), so);
+  const { channels, inputSize } = t.options;
   return {
-    model,
-    options,
-    classes,
-    view,
+    model: t.model,
+    options: t.options,
+    classes: t.classes,
+    view: t.view,
     session,
     async logits(x, rows) {
-      const out = await session.run({ input: tensor('float32', x, [rows, channels, inputSize, inputSize]) });
+      const feeds = { input: tensor('float32', x, [rows, channels, inputSize, inputSize]) };
+      let out;
+      try {
+        out = await session.run(feeds);
+      } catch (e) {
+        if (t.onnx) throw modelFileError(file, e);
+        throw e;
+      }
       return out['logits']!.data as Float32Array;
     },
     release: () => session.release(),

@@ -1,4 +1,5 @@
-import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { UsageError } from './errors.js';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -20,9 +21,23 @@ export function appendText(path: string, text: string): void {
   withPath(path, () => appendFileSync(path, text));
 }
 
-/** `mkdir -p`. */
-export function ensureDir(dir: string): void {
-  mkdirSync(dir, { recursive: true });
+/**
+ * `mkdir -p`. A file where a folder of the path should be is the user's: one line naming that
+ * file and `what` asked for the folder (a flag such as "--out").
+ */
+export function ensureDir(dir: string, what = dir): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw e;
+    let blocking = dir; // the nearest ancestor (or the folder itself) that exists and is not a folder
+    for (let d = dir; ; d = dirname(d)) {
+      if (statSync(d, { throwIfNoEntry: false })?.isFile() === true) blocking = d;
+      if (d === dirname(d)) break;
+    }
+    throw new UsageError(`Expected a folder (or a path where one can be made) for ${what} but ${blocking} is a file`);
+  }
 }
 
 /**

@@ -49,7 +49,7 @@ function readOwner(path: string): Owner | undefined {
  * refusal ("--out runs/x"). Throws UsageError when a live process holds it.
  */
 export function lockDir(dir: string, what: string, command = process.argv.slice(1).join(' ')): DirLock {
-  ensureDir(dir);
+  ensureDir(dir, what);
   const path = join(dir, LOCK_FILE);
   const me: Owner = { pid: process.pid, host: hostname(), command, since: new Date().toISOString() };
   for (let attempt = 0; attempt < 3; attempt++) {

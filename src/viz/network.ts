@@ -4,18 +4,15 @@
  * Layers are named as `summary` names them; probes are inference sessions whose outputs are the
  * layer values a picture needs (or reductions of them, so large layers never leave ORT whole).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { buildModel, findModel, modelOptions, type ModelOptions } from '../../graphs/index.js';
-import { readClassIndex } from '../data/index.js';
+import { buildModel, type ModelOptions } from '../../graphs/index.js';
 import type { AnyNode, Graph, Value } from '../graph/graph.js';
 import { liveNodes, toModel } from '../graph/serialize.js';
 import { identity } from '../ops/elementwise.js';
 import { topLevel } from '../graph/summary.js';
-import { decodeModel, encodeModel, TensorDataType, type TensorProto } from '../onnx/proto.js';
-import { loadCheckpoint } from '../runtime/checkpoint.js';
-import { liveParams, METADATA } from '../runtime/export.js';
+import { encodeModel } from '../onnx/proto.js';
+import { liveParams } from '../runtime/export.js';
 import { createSession, type OrtSession } from '../runtime/ort.js';
+import { readTrained } from '../train/inference.js';
 import { expected, UsageError } from '../util/errors.js';
 
 /** One build of the network: the graph, its image input and its logits. */
@@ -54,47 +51,10 @@ export function zooNetwork(model: string, options: ModelOptions, weights: Readon
   };
 }
 
-/** Float32 values of an initializer (raw bytes are copied when they are not 4-byte aligned). */
-function initializerData(t: TensorProto): Float32Array | undefined {
-  if (t.dataType !== TensorDataType.FLOAT) return undefined;
-  if (t.rawData) {
-    const r = t.rawData;
-    if (r.byteOffset % 4 === 0) return new Float32Array(r.buffer, r.byteOffset, r.byteLength / 4);
-    return new Float32Array(new Uint8Array(r).buffer); // a copy: Buffer#slice would share the pool
-  }
-  return t.floatData ? Float32Array.from(t.floatData) : undefined;
-}
-
-/** A checkpoint (.safetensors) or an ONNX file exported by ilsvrc. */
+/** A checkpoint (.safetensors) or an ONNX file exported by ilsvrc, read and checked by `readTrained`. */
 export async function openNetwork(file: string): Promise<Network> {
-  if (!existsSync(file)) throw new UsageError(`Expected a checkpoint (.safetensors) or an .onnx file but ${file} does not exist`);
-  let net: Network;
-  if (file.toLowerCase().endsWith('.onnx')) {
-    let model;
-    try {
-      model = decodeModel(readFileSync(file));
-    } catch (e) {
-      throw new UsageError(`Expected an ONNX model in ${file} but it does not parse: ${(e as Error).message}`);
-    }
-    const props = Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key, p.value]));
-    const name = props[METADATA.model];
-    const opts = props[METADATA.options];
-    if (name === undefined || opts === undefined) throw new UsageError(`Expected ${file} to be exported by ilsvrc (metadata ${METADATA.model}) but it has no such entry`);
-    const spec = findModel(name);
-    const weights = new Map<string, Float32Array>();
-    for (const t of model.graph.initializer ?? []) {
-      const data = initializerData(t);
-      if (data) weights.set(t.name, data);
-    }
-    net = zooNetwork(spec.name, modelOptions(spec, JSON.parse(opts) as Partial<ModelOptions>), weights);
-  } else {
-    const ck = loadCheckpoint(file);
-    const spec = findModel(ck.meta.model);
-    net = zooNetwork(spec.name, modelOptions(spec, { ...ck.meta.modelOptions, aux: false }), ck.state.params, ck.meta.classes);
-  }
-  const beside = join(dirname(file), 'classes.json');
-  if (net.classes === undefined && existsSync(beside)) net.classes = await readClassIndex(beside);
-  return net;
+  const t = await readTrained(file);
+  return zooNetwork(t.model, t.options, t.weights, t.classes);
 }
 
 export interface Layer {

@@ -14,6 +14,8 @@ import { MODELS, buildModel, type BuiltModel } from '../../graphs/index.js';
 import { initParams } from '../../src/graph/init.js';
 import { decodeModel, encodeModel } from '../../src/onnx/proto.js';
 import { checkpointWeights, exportInferenceModel, inferenceParams, METADATA, trainedAs } from '../../src/runtime/export.js';
+import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
+import { CHECKPOINT_FORMAT } from '../../src/runtime/checkpoint.js';
 import { loadSafetensors, saveSafetensors, type Tensor } from '../../src/runtime/safetensors.js';
 import { UsageError } from '../../src/util/errors.js';
 
@@ -121,13 +123,18 @@ describe('checkpoint weights', () => {
 
   test('flat tensors of the right size fit (the trainer stores flat buffers)', () => {
     const flat = Object.fromEntries(Object.entries(tensors()).map(([k, t]) => [k, { ...t, shape: [t.data.length] }]));
-    assert.equal(checkpointWeights(params, { tensors: flat, metadata: {} }, 'f').weights.size, params.length);
+    assert.equal(checkpointWeights(params, { tensors: flat }, 'f').weights.size, params.length);
   });
 
-  test('trainedAs reads the model and options of a training checkpoint', () => {
-    assert.deepEqual(trainedAs({ ilsvrc: JSON.stringify({ model: 'nin', modelOptions: { width: 0.5 }, epoch: 3 }) }), { model: 'nin', options: { width: 0.5 } });
-    assert.equal(trainedAs({}), undefined);
-    assert.equal(trainedAs({ ilsvrc: '{not json' }), undefined);
+  test('trainedAs reads the model and options of a training checkpoint, and refuses a damaged entry', () => {
+    const meta = {
+      format: CHECKPOINT_FORMAT, model: 'nin', modelOptions: { classes: 10, inputSize: 224, channels: 3, width: 0.5 }, optimizer: DEFAULT_OPTIMIZER,
+      labelSmoothing: 0, frozen: [], seed: 0, epoch: 3, batchInEpoch: 0, step: 30, rng: 1, savedAt: '2026-01-01T00:00:00.000Z',
+    };
+    assert.deepEqual(trainedAs({ ilsvrc: JSON.stringify(meta) }, 'f'), { model: 'nin', options: meta.modelOptions });
+    assert.equal(trainedAs({}, 'f'), undefined);
+    assert.throws(() => trainedAs({ ilsvrc: '{not json' }, 'f.safetensors'), (e: unknown) => e instanceof UsageError && /^Expected JSON in the "ilsvrc" metadata of f\.safetensors/.test(e.message));
+    assert.throws(() => trainedAs({ ilsvrc: JSON.stringify({ ...meta, modelOptions: undefined }) }, 'f'), /Expected an object for modelOptions in the "ilsvrc" metadata of f but received undefined/);
   });
 
   test('missing and differently shaped tensors are named in one usage error', () => {
@@ -135,7 +142,7 @@ describe('checkpoint weights', () => {
     delete t['fc8.bias'];
     t['conv1.weight'] = { dtype: 'F32', shape: [1, 2], data: new Float32Array(2) };
     assert.throws(
-      () => checkpointWeights(params, { tensors: t, metadata: {} }, 'run.safetensors'),
+      () => checkpointWeights(params, { tensors: t }, 'run.safetensors'),
       (e: unknown) =>
         e instanceof UsageError &&
         /^run\.safetensors does not fit this model/.test(e.message) &&

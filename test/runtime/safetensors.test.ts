@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -190,4 +190,10 @@ test('a failure mid-write leaves the previous checkpoint intact and no temp file
   assert.deepEqual(readFileSync(p), before);
   assert.deepEqual(loadSafetensors(p).metadata, { epoch: '1' });
   assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), []);
+});
+
+test('a directory given as a checkpoint is named as such, not read', () => {
+  const folder = join(dir, 'a-run');
+  mkdirSync(folder);
+  assert.throws(() => loadSafetensors(folder), (e: unknown) => e instanceof UsageError && e.message === `Expected a safetensors file but ${folder} is a directory`);
 });
