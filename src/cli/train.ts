@@ -295,6 +295,8 @@ async function train(config: FitConfig, data: DatasetSplits, out: string, resume
   process.on('SIGTERM', onSignal);
   let bar: Progress | undefined;
   let result: FitResult;
+  // Unreadable images of the last epoch (the same files fail every epoch), for --json.
+  let skipped = { train: 0, val: 0, first: [] as string[] };
   try {
     result = await fit({
       config,
@@ -312,8 +314,10 @@ async function train(config: FitConfig, data: DatasetSplits, out: string, resume
         epochEnd: (s) => {
           bar?.finish();
           bar = undefined;
+          skipped = { train: s.skipped_train, val: s.skipped_val, first: s.skipped_first };
+          const unreadable = s.skipped_train + s.skipped_val > 0 ? ` | skipped unreadable images: ${s.skipped_train} train, ${s.skipped_val} val (${s.skipped_first.join('; ')})` : '';
           err.write(
-            `epoch ${s.epoch}/${config.epochs}: train loss ${s.train_loss.toFixed(3)} top-1 ${pct(s.train_top1)} | val loss ${s.val_loss.toFixed(3)} top-1 ${pct(s.val_top1)} top-5 ${pct(s.val_top5)} | ${Math.round(s.img_per_s)} img/s, ${formatDuration(s.seconds)}${s.data_wait_s > 0.1 * s.seconds ? `, ${Math.round((100 * s.data_wait_s) / s.seconds)}% waiting for data` : ''}\n`,
+            `epoch ${s.epoch}/${config.epochs}: train loss ${s.train_loss.toFixed(3)} top-1 ${pct(s.train_top1)} | val loss ${s.val_loss.toFixed(3)} top-1 ${pct(s.val_top1)} top-5 ${pct(s.val_top5)} | ${Math.round(s.img_per_s)} img/s, ${formatDuration(s.seconds)}${s.data_wait_s > 0.1 * s.seconds ? `, ${Math.round((100 * s.data_wait_s) / s.seconds)}% waiting for data` : ''}${unreadable}\n`,
           );
         },
         stopRequested: () => stop,
@@ -332,7 +336,7 @@ async function train(config: FitConfig, data: DatasetSplits, out: string, resume
   );
   if (json) {
     process.stdout.write(
-      JSON.stringify({ best_top1: result.bestTop1, best_top5: result.bestTop5, epochs: result.epochs, steps: result.step, seconds: Math.round(result.seconds * 10) / 10, out, reason: result.reason }) + '\n',
+      JSON.stringify({ best_top1: result.bestTop1, best_top5: result.bestTop5, epochs: result.epochs, steps: result.step, seconds: Math.round(result.seconds * 10) / 10, out, reason: result.reason, skipped }) + '\n',
     );
   }
   return 0;

@@ -80,6 +80,11 @@ export interface EpochSummary {
   img_per_s: number;
   /** Seconds the trainer waited for the loader in this epoch (0 when data keeps up). */
   data_wait_s: number;
+  /** Images that could not be read, so were skipped, in this epoch's training batches and in validation. */
+  skipped_train: number;
+  skipped_val: number;
+  /** The first few of them: path and reason. */
+  skipped_first: string[];
 }
 
 export interface FitHooks {
@@ -307,7 +312,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         step += k;
         sInEpoch += k;
         lr = lrs[lrs.length - 1]!;
-        o.hooks.progress?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep, { loss: (lossSum / seen).toFixed(3), acc: `${((100 * hitSum) / seen).toFixed(1)}%`, lr: lr.toPrecision(2) });
+        o.hooks.progress?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep, { loss: seen ? (lossSum / seen).toFixed(3) : '-', acc: seen ? `${((100 * hitSum) / seen).toFixed(1)}%` : '-', lr: lr.toPrecision(2) });
         if (c.checkpointEvery > 0 && step % c.checkpointEvery === 0 && sInEpoch < spe) await checkpoint(FILES.last, epoch, sInEpoch);
         if (c.maxSteps > 0 && step >= c.maxSteps) {
           await checkpoint(FILES.last, epoch, sInEpoch);
@@ -317,6 +322,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       }
       // Validation, then the epoch's records; last.safetensors is written last, so a crash before it
       // repeats only work whose outcome is the same.
+      const skippedTrain = train.skipped(epoch);
+      if (seen === 0 && skippedTrain.length > 0) throw new UsageError(`Expected readable images in the training set but every one tried failed (first: ${skippedTrain[0]!.path}: ${skippedTrain[0]!.reason})`);
       const v = await validate(session, val, o.data.classes.length);
       const trainSecs = (Date.now() - epochStart) / 1000;
       prog.plateau = plateauAfterEpoch(c.schedule, prog.plateau, v.loss);
@@ -335,6 +342,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         seconds: trainSecs,
         img_per_s: seen / trainSecs,
         data_wait_s: dataWait / 1000,
+        skipped_train: skippedTrain.length,
+        skipped_val: v.skipped.length,
+        skipped_first: [...skippedTrain, ...v.skipped].slice(0, 3).map((x) => `${x.path}: ${x.reason}`),
       };
       appendFileSync(join(o.out, FILES.jsonl), JSON.stringify(summary) + '\n');
       for (const [tag, value] of [['val/loss', v.loss], ['val/top1', v.top1], ['val/top5', v.top5], ['train/epoch_top1', summary.train_top1]] as const) tb.scalar(tag, value, step);
@@ -407,7 +417,7 @@ export async function writeReports(out: string): Promise<void> {
   const list = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
   const cols = ['epoch', 'step', 'lr', 'train_loss', 'train_top1', 'val_loss', 'val_top1', 'val_top5', 'seconds', 'img_per_s', 'data_wait_s'] as const;
   writeFileSync(join(out, FILES.csv), [cols.join(','), ...list.map((r) => cols.map((k) => r[k] ?? '').join(','))].join('\n') + '\n');
-  const pts = (k: keyof EpochSummary) => list.map((r) => [r.epoch, r[k]] as const).filter(([, v]) => Number.isFinite(v));
+  const pts = (k: Exclude<keyof EpochSummary, 'skipped_first'>) => list.map((r) => [r.epoch, r[k]] as const).filter(([, v]) => Number.isFinite(v));
   await writeChartPng(join(out, 'loss.png'), { title: 'Loss', xLabel: 'epoch', yLabel: 'cross-entropy', series: [{ name: 'train', points: pts('train_loss') }, { name: 'val', points: pts('val_loss') }] });
   await writeChartPng(join(out, 'accuracy.png'), {
     title: 'Accuracy',
