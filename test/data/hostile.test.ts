@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { encodeIdx } from '../../src/data/index.js';
+import { encodeCifar, encodeIdx, imageFolder, openDataset, UsageError, writeIdx } from '../../src/data/index.js';
+import { assertUsageError, ilsvrc, MAIN, type Run } from '../cli/run.js';
 
 let root: string;
 before(async () => {
@@ -101,5 +102,90 @@ describe('decompression bombs', () => {
       assert.ok(m.ms < 3000, `${m.ms} ms`);
       assert.ok(m.maxRssMb < 400, `peak RSS ${m.maxRssMb} MB`);
     }
+  });
+});
+
+async function png(file: string, value: number): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: value, g: value, b: value } } }).png().toFile(file);
+}
+
+describe('symbolic links in an ImageFolder', () => {
+  it('are followed, for class folders and for images (as torchvision does), in torchvision\'s order', async () => {
+    const store = path.join(root, 'store');
+    await png(path.join(store, 'cats', 'c1.png'), 10);
+    await png(path.join(store, 'cats', 'c2.png'), 20);
+    await png(path.join(store, 'dog.png'), 30);
+    const dir = path.join(root, 'linked');
+    await fs.mkdir(path.join(dir, 'dog', 'more'), { recursive: true });
+    await fs.symlink(path.join(store, 'cats'), path.join(dir, 'cat'));
+    await fs.symlink(path.join(store, 'dog.png'), path.join(dir, 'dog', 'a.png'));
+    await png(path.join(dir, 'dog', 'b.png'), 40);
+    await png(path.join(dir, 'dog', 'more', 'c.png'), 50);
+    await fs.symlink(path.join(store, 'nothing-here.png'), path.join(dir, 'dog', 'dangling.png'));
+    const s = await openDataset(dir, { valFraction: 0.5, seed: 0 });
+    assert.deepEqual(s.classes, ['cat', 'dog']);
+    const all = [s.train, s.val].flatMap((d) => Array.from({ length: d.length }, (_, i) => `${d.label(i)} ${path.relative(dir, d.name(i))}`)).sort();
+    // The dangling link is listed (and reported as unreadable when loaded), never silently dropped.
+    assert.deepEqual(all, ['0 cat/c1.png', '0 cat/c2.png', '1 dog/a.png', '1 dog/b.png', '1 dog/dangling.png', '1 dog/more/c.png']);
+    const { dataset } = await imageFolder(dir);
+    assert.deepEqual(Array.from({ length: dataset.length }, (_, i) => path.relative(dir, dataset.name(i))), ['cat/c1.png', 'cat/c2.png', 'dog/a.png', 'dog/b.png', 'dog/dangling.png', 'dog/more/c.png']);
+  });
+
+  it('a link back to a folder that contains it is one line naming the link, exit 2', async () => {
+    const dir = path.join(root, 'loop');
+    await png(path.join(dir, 'a', 'x.png'), 1);
+    await png(path.join(dir, 'b', 'y.png'), 2);
+    await fs.symlink(dir, path.join(dir, 'b', 'up'));
+    await assert.rejects(openDataset(dir), (e: unknown) => e instanceof UsageError && /without folder cycles but .*b\/up leads back to/.test(e.message));
+    const self = path.join(root, 'self');
+    await png(path.join(self, 'a', 'x.png'), 1);
+    await fs.symlink(self, path.join(self, 'c'));
+    assertUsageError(await ilsvrc(['train', 'vgg-a', '--data', self]), 'folder cycles', `${path.join(self, 'c')} leads back to`);
+  });
+});
+
+describe('missing and unreadable data files', () => {
+  it('CIFAR without its test split is one line naming the missing file, exit 2', async () => {
+    const dir = path.join(root, 'cifar-no-test');
+    await fs.mkdir(dir);
+    await fs.writeFile(path.join(dir, 'data_batch_1.bin'), encodeCifar({ labels: Uint8Array.of(1, 2), images: new Uint8Array(2 * 3072) }));
+    assertUsageError(await ilsvrc(['train', 'vgg-a', '--data', `cifar:${dir}`]), `Expected test_batch.bin (CIFAR-10's test split) in ${dir} but it is missing`);
+    const c100 = path.join(root, 'cifar100-no-test');
+    await fs.mkdir(c100);
+    await fs.writeFile(path.join(c100, 'train.bin'), encodeCifar({ labels: Uint8Array.of(1), images: new Uint8Array(3072) }, Uint8Array.of(0)));
+    assertUsageError(await ilsvrc(['train', 'vgg-a', '--data', `cifar:${c100}`]), 'Expected test.bin');
+  });
+
+  // Permission bits do not stop root: run the CLI as an unprivileged user where we can.
+  const asUser = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+  it('permission denied on a data folder or file is one line naming it, exit 2', { skip: process.platform === 'win32' && 'POSIX permissions' }, async () => {
+    const run = (args: string[]): Promise<Run> =>
+      asUser.length === 0
+        ? ilsvrc(args)
+        : new Promise((resolve) => {
+            execFile(asUser[0]!, [...asUser.slice(1), process.execPath, MAIN, ...args], { env: { ...process.env, ILSVRC_DEBUG: '', HOME: '/tmp' } }, (err, stdout, stderr) => {
+              resolve({ code: err && typeof err.code === 'number' ? err.code : err ? -1 : 0, stdout, stderr });
+            });
+          });
+    const dir = path.join(root, 'perm');
+    await fs.chmod(root, 0o755);
+    await png(path.join(dir, 'folder', 'a', 'x.png'), 1);
+    await fs.chmod(path.join(dir, 'folder'), 0o000);
+    const idx = path.join(dir, 'idx');
+    await fs.mkdir(idx);
+    for (const p of ['train', 't10k']) {
+      await writeIdx(path.join(idx, `${p}-images-idx3-ubyte`), { dims: [1, 28, 28], data: new Uint8Array(784) });
+      await writeIdx(path.join(idx, `${p}-labels-idx1-ubyte`), { dims: [1], data: Uint8Array.of(0) });
+    }
+    await fs.chmod(path.join(idx, 't10k-images-idx3-ubyte'), 0o000);
+    const cifar = path.join(dir, 'cifar');
+    await fs.mkdir(cifar);
+    await fs.writeFile(path.join(cifar, 'data_batch_1.bin'), encodeCifar({ labels: Uint8Array.of(1), images: new Uint8Array(3072) }));
+    await fs.writeFile(path.join(cifar, 'test_batch.bin'), encodeCifar({ labels: Uint8Array.of(1), images: new Uint8Array(3072) }), { mode: 0o000 });
+    assertUsageError(await run(['train', 'vgg-a', '--data', path.join(dir, 'folder')]), `cannot read ${path.join(dir, 'folder')}`, 'permission denied (EACCES)');
+    assertUsageError(await run(['train', 'vgg-a', '--data', `idx:${idx}`]), `cannot read ${path.join(idx, 't10k-images-idx3-ubyte')}`, 'permission denied (EACCES)');
+    assertUsageError(await run(['train', 'vgg-a', '--data', `cifar:${cifar}`]), `cannot read ${path.join(cifar, 'test_batch.bin')}`, 'permission denied (EACCES)');
+    await fs.chmod(path.join(dir, 'folder'), 0o755);
   });
 });
