@@ -104,7 +104,9 @@ export async function openCifar(dir: string): Promise<DatasetSplits> {
   } else {
     throw new UsageError(`Expected CIFAR binary batches (data_batch_1.bin… or train.bin) in ${dir} but found neither`);
   }
-  const maxLabel = Math.max(...train.labels);
+  const maxLabel = train.labels.reduce((a, v) => Math.max(a, v), 0);
+  const over = test.labels.findIndex((v) => v > maxLabel);
+  if (over >= 0) throw new UsageError(`Expected labels 0–${maxLabel} (the training set's classes) in ${test.file} but record ${over} has ${test.labels[over]}`);
   const classes = names && names.length > maxLabel ? names : Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
   const make = (r: CifarRecords & { file: string }): PixelDataset =>
     new PixelDataset({

@@ -196,6 +196,8 @@ export async function imageFolder(root: string, classes?: readonly string[]): Pr
   const found = (await listDir(root)).dirs;
   if (found.length === 0) throw new UsageError(`Expected an ImageFolder with one sub-folder per class in ${root} but found no class folders`);
   const names = classes ? [...classes] : found;
+  const extra = found.filter((c) => !names.includes(c));
+  if (extra.length > 0) throw new UsageError(`Expected only the training set's class folders in ${root} but ${extra.slice(0, 3).map((c) => `'${c}'`).join(', ')}${extra.length > 3 ? ` and ${extra.length - 3} more` : ''} ${extra.length === 1 ? 'is' : 'are'} not among them`);
   const top = new Set([await fs.realpath(root)]);
   const paths: string[] = [];
   const labels: number[] = [];

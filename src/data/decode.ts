@@ -6,7 +6,7 @@
  * window and can shrink JPEGs on load), then one JS pass into the batch layout. In-memory rows
  * skip sharp: the JS resampler is faster for tiny images.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import sharp from 'sharp';
 import type { Rng } from '../util/rng.js';
 import type { Dataset } from './dataset.js';
@@ -68,6 +68,10 @@ export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: 
   try {
     // Synchronous on purpose: an async read is four trips through the libuv pool that sharp's
     // decodes also wait in; reading ~100 kB here costs tens of microseconds.
+    // No image within the pixel limit takes more than 8 bytes a pixel (16-bit RGBA, uncompressed).
+    const size = statSync(file).size;
+    const most = o.limitInputPixels * 8 + (1 << 20);
+    if (size > most) return `file too large: ${size} bytes, more than an image of at most ${o.limitInputPixels} pixels can take (${most})`;
     buf = readFileSync(file);
   } catch (e) {
     return `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;

@@ -127,13 +127,15 @@ async function findFile(dir: string, stem: string): Promise<string> {
   throw new UsageError(`Expected ${stem}[.gz] in ${dir} (an MNIST/Fashion-MNIST IDX folder) but it is missing`);
 }
 
-async function loadPair(dir: string, prefix: string): Promise<{ images: IdxArray; labels: IdxArray; file: string }> {
+async function loadPair(dir: string, prefix: string): Promise<{ images: IdxArray; labels: IdxArray; file: string; labelFile: string }> {
   const imgFile = await findFile(dir, `${prefix}-images-idx3-ubyte`);
   const images = await readIdx(imgFile);
-  const labels = await readIdx(await findFile(dir, `${prefix}-labels-idx1-ubyte`));
+  const labelFile = await findFile(dir, `${prefix}-labels-idx1-ubyte`);
+  const labels = await readIdx(labelFile);
   if (images.dims.length !== 3) throw new UsageError(`Expected 3 dimensions (N, H, W) in ${imgFile} but received [${images.dims.join(', ')}]`);
+  if (labels.dims.length !== 1) throw new UsageError(`Expected 1 dimension (N) in ${labelFile} but received [${labels.dims.join(', ')}]`);
   if (labels.dims[0] !== images.dims[0]) throw new UsageError(`Expected ${images.dims[0]} labels for ${imgFile} but received ${labels.dims[0]}`);
-  return { images, labels, file: imgFile };
+  return { images, labels, file: imgFile, labelFile };
 }
 
 /** train-* and t10k-* files of an MNIST-format folder; Fashion-MNIST names when the path says "fashion". */
@@ -141,7 +143,11 @@ export async function openIdx(dir: string): Promise<DatasetSplits> {
   const tr = await loadPair(dir, 'train');
   const te = await loadPair(dir, 't10k');
   const [, h, w] = tr.images.dims as [number, number, number];
-  const maxLabel = Math.max(...tr.labels.data);
+  const [, th, tw] = te.images.dims as [number, number, number];
+  if (th !== h || tw !== w) throw new UsageError(`Expected ${h}×${w} images in ${te.file} (as in ${tr.file}) but they are ${th}×${tw}`);
+  const maxLabel = tr.labels.data.reduce((a, v) => Math.max(a, v), 0);
+  const over = te.labels.data.findIndex((v) => v > maxLabel);
+  if (over >= 0) throw new UsageError(`Expected labels 0–${maxLabel} (the training set's classes) in ${te.labelFile} but label ${over} is ${te.labels.data[over]}`);
   const classes = /fashion/i.test(dir) && maxLabel < 10 ? FASHION_MNIST_CLASSES : Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
   const make = (p: typeof tr): PixelDataset =>
     new PixelDataset({

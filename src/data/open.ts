@@ -44,7 +44,8 @@ async function inMemory(ds: Dataset, size: number, name: string): Promise<Datase
   const d = ds.descriptor;
   if (d.kind !== 'files') return ds;
   const n = size * size * 3;
-  const data = new Uint8Array(d.paths.length * n);
+  // Shared, so loader worker threads read the rows without a copy each.
+  const data = new Uint8Array(new SharedArrayBuffer(d.paths.length * n));
   await Promise.all(
     d.paths.map(async (file, i) => {
       const { data: px, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });

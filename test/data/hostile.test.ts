@@ -189,3 +189,41 @@ describe('missing and unreadable data files', () => {
     await fs.chmod(path.join(dir, 'folder'), 0o755);
   });
 });
+
+describe('inconsistent data is refused, not trained on', () => {
+  it('IDX and CIFAR test splits must match the training split; val must not have class folders that train lacks; huge files are skipped unread', async () => {
+    const idx = path.join(root, 'idx-mismatch');
+    await fs.mkdir(idx);
+    const pair = async (p: string, n: number, side: number, labels: number[]): Promise<void> => {
+      await writeIdx(path.join(idx, `${p}-images-idx3-ubyte`), { dims: [n, side, side], data: new Uint8Array(n * side * side) });
+      await writeIdx(path.join(idx, `${p}-labels-idx1-ubyte`), { dims: [n], data: Uint8Array.from(labels) });
+    };
+    await pair('train', 2, 28, [0, 1]);
+    await pair('t10k', 2, 32, [0, 1]);
+    await assert.rejects(openDataset(`idx:${idx}`), /Expected 28×28 images in .*t10k-images-idx3-ubyte .* but they are 32×32/);
+    await pair('t10k', 2, 28, [1, 7]);
+    await assert.rejects(openDataset(`idx:${idx}`), /Expected labels 0–1 .* in .*t10k-labels-idx1-ubyte but label 1 is 7/);
+
+    const cifar = path.join(root, 'cifar-labels');
+    await fs.mkdir(cifar);
+    await fs.writeFile(path.join(cifar, 'data_batch_1.bin'), encodeCifar({ labels: Uint8Array.of(0, 1), images: new Uint8Array(2 * 3072) }));
+    await fs.writeFile(path.join(cifar, 'test_batch.bin'), encodeCifar({ labels: Uint8Array.of(9), images: new Uint8Array(3072) }));
+    await assert.rejects(openDataset(`cifar:${cifar}`), /Expected labels 0–1 .*test_batch\.bin but record 0 has 9/);
+
+    const split = path.join(root, 'split');
+    for (const [s, c] of [['train', 'a'], ['train', 'b'], ['val', 'a'], ['val', 'b'], ['val', 'zebra']]) await png(path.join(split, s!, c!, 'x.png'), 5);
+    await assert.rejects(openDataset(split), /Expected only the training set's class folders in .*val but 'zebra' is not among them/);
+
+    const big = path.join(root, 'big.png');
+    const small = path.join(root, 'small.png');
+    await png(small, 9);
+    await fs.writeFile(big, Buffer.concat([await fs.readFile(small), Buffer.alloc(1 << 21)]));
+    const m = await measure(`
+      const l = new data.Loader(new data.FileDataset([${JSON.stringify(big)}, ${JSON.stringify(small)}], Int32Array.of(0, 1)), data.Transforms.create(3).resize(8, 8), { batchSize: 2, shuffle: false, seed: 0, dropLast: false, channels: 3, limitInputPixels: 1000 });
+      const b = await l.batch(0, 0);
+      return { labels: [...b.labels], skipped: l.skipped() };`);
+    const r = m.result as { labels: number[]; skipped: { path: string; reason: string }[] };
+    assert.deepEqual(r.labels, [-1, 1]);
+    assert.match(r.skipped[0]?.reason ?? '', /^file too large: \d+ bytes, more than an image of at most 1000 pixels can take/);
+  });
+});
