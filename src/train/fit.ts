@@ -106,6 +106,8 @@ export interface FitResult {
   seconds: number;
   out: string;
   reason: 'done' | 'interrupted' | 'max-steps' | 'early-stop';
+  /** Images that could not be read, so were skipped, over the whole run: counts and the first few ("path: reason"). */
+  skipped: { train: number; val: number; first: string[] };
 }
 
 export interface FitOptions {
@@ -380,7 +382,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     await train.close();
     await val.close();
   }
-  return { bestTop1: prog.bestTop1, bestTop5: prog.bestTop5, bestEpoch: prog.bestEpoch, epochs: epoch, step, seconds: (Date.now() - t0) / 1000, out: o.out, reason };
+  const skipped = { train: train.skipped(), val: val.skipped() };
+  const first = [...skipped.train, ...skipped.val].slice(0, 3).map((x) => `${x.path}: ${x.reason}`);
+  return { bestTop1: prog.bestTop1, bestTop5: prog.bestTop5, bestEpoch: prog.bestEpoch, epochs: epoch, step, seconds: (Date.now() - t0) / 1000, out: o.out, reason, skipped: { train: skipped.train.length, val: skipped.val.length, first } };
 }
 
 /** Batches by index with a few rendered ahead (the loader is deterministic per (seed, epoch, index)). */

@@ -65,6 +65,7 @@ test('train skips unreadable images (counted and named on the epoch line and in 
   // 22 files, a 10 % stratified split: where the two bad ones land depends on the seed, not on us.
   assert.equal(skipped.train + skipped.val, 2, JSON.stringify(skipped));
   assert.ok(skipped.first.some((f) => f.includes('broken.jpg')) && skipped.first.some((f) => f.includes('empty.png')), JSON.stringify(skipped));
+  assert.match(r.stderr, /\n  skipped unreadable images: \d+ train, \d+ val \(/, 'and in the summary at the end (a --max-steps run has no epoch line)');
 
   const all = join(root, 'all-bad');
   for (const c of ['a', 'b']) {
