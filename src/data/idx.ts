@@ -7,7 +7,7 @@ import path from 'node:path';
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { UsageError } from '../util/errors.js';
-import { type DatasetSplits, PixelDataset, toShared } from './dataset.js';
+import { type DatasetSplits, exists, PixelDataset, toShared } from './dataset.js';
 
 export interface IdxArray {
   dims: number[];
@@ -117,12 +117,7 @@ export async function writeIdx(file: string, a: IdxArray, gzip = file.endsWith('
 async function findFile(dir: string, stem: string): Promise<string> {
   for (const f of [stem, `${stem}.gz`]) {
     const p = path.join(dir, f);
-    try {
-      await fs.access(p);
-      return p;
-    } catch {
-      /* try the next name */
-    }
+    if (await exists(p)) return p;
   }
   throw new UsageError(`Expected ${stem}[.gz] in ${dir} (an MNIST/Fashion-MNIST IDX folder) but it is missing`);
 }

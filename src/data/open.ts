@@ -34,7 +34,11 @@ export async function openDataset(spec: string | undefined, opts: OpenOptions = 
   }
   if (spec.startsWith('idx:')) return openIdx(nonEmpty(spec.slice(4), spec));
   if (spec.startsWith('cifar:')) return openCifar(nonEmpty(spec.slice(6), spec));
-  const stat = await fs.stat(spec).catch(() => null);
+  // Only a missing path is "does not exist"; permissions and the like are the file-system error's to word.
+  const stat = await fs.stat(spec).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return null;
+    throw e;
+  });
   if (!stat) throw new UsageError(`Expected --data to be 'synthetic', 'idx:DIR', 'cifar:DIR' or an ImageFolder directory but ${spec} does not exist`);
   return openImageFolder(spec, folderOpts);
 }

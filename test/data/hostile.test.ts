@@ -186,7 +186,12 @@ describe('missing and unreadable data files', () => {
     assertUsageError(await run(['train', 'vgg-a', '--data', path.join(dir, 'folder')]), `cannot read ${path.join(dir, 'folder')}`, 'permission denied (EACCES)');
     assertUsageError(await run(['train', 'vgg-a', '--data', `idx:${idx}`]), `cannot read ${path.join(idx, 't10k-images-idx3-ubyte')}`, 'permission denied (EACCES)');
     assertUsageError(await run(['train', 'vgg-a', '--data', `cifar:${cifar}`]), `cannot read ${path.join(cifar, 'test_batch.bin')}`, 'permission denied (EACCES)');
+    // Behind a folder that cannot be entered: not "does not exist" (what a blanket catch said).
+    assertUsageError(await run(['train', 'vgg-a', '--data', path.join(dir, 'folder', 'a')]), `cannot read ${path.join(dir, 'folder', 'a')}`, 'permission denied (EACCES)');
     await fs.chmod(path.join(dir, 'folder'), 0o755);
+    await fs.chmod(idx, 0o000);
+    assertUsageError(await run(['train', 'vgg-a', '--data', `idx:${idx}`]), `cannot read ${path.join(idx, 'train-images-idx3-ubyte')}`, 'permission denied (EACCES)');
+    await fs.chmod(idx, 0o755);
   });
 });
 

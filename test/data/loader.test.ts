@@ -49,13 +49,15 @@ describe('determinism', () => {
     const u8: LoaderOptions<'nhwc-u8'> = { ...base, workers: 0, layout: 'nhwc-u8' };
     assert.deepEqual(await digest(s.train, tf, u8, 0, true), await digest(s.train, tf, u8), 'nhwc-u8');
     // The memory really is reused: a recycled batch's buffer comes back as a later batch's.
-    const l = new Loader(s.train, tf, { ...base, workers: 0, prefetch: 0 });
-    const first = await l.batch(0, 0);
-    const buf = first.x.buffer;
-    l.recycle(first);
-    const again = await l.batch(0, 1);
-    assert.equal(again.x.buffer, buf);
-    await l.close();
+    for (const workers of [0, 2]) {
+      const l = new Loader(s.train, tf, { ...base, workers, prefetch: 0 });
+      const first = await l.batch(0, 0);
+      const buf = first.x.buffer;
+      l.recycle(first);
+      const again = await l.batch(0, 1);
+      assert.equal(again.x.buffer, buf, `workers ${workers}`);
+      await l.close();
+    }
   });
 
   it('in-memory rows: identical across workers too', async () => {
