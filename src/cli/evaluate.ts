@@ -56,14 +56,16 @@ export function makeEvaluateCommand(): Command {
         writeFileSync(join(out, 'confusion.csv'), csv);
         await writeHeatmapPng(join(out, 'confusion.png'), { title: `Confusion (${m.model}, ${crop})`, rowLabels: names, colLabels: names, values: r.confusion });
         const perClass = Object.fromEntries(names.map((n, i) => [n, r.perClass[i] ?? null]));
+        const skipped = r.skipped.slice(0, 3).map((s) => `${s.path}: ${s.reason}`);
         if (f.json) {
           process.stdout.write(
-            JSON.stringify({ model: m.model, crop: crop, n: r.n, top1: r.top1, top5: r.top5, top1_error: 1 - r.top1, top5_error: 1 - r.top5, loss: r.loss, per_class: perClass, img_per_s: r.n / secs, confusion: join(out, 'confusion.csv') }) + '\n',
+            JSON.stringify({ model: m.model, crop: crop, n: r.n, top1: r.top1, top5: r.top5, top1_error: 1 - r.top1, top5_error: 1 - r.top5, loss: r.loss, per_class: perClass, img_per_s: r.n / secs, confusion: join(out, 'confusion.csv'), skipped: r.skipped.length, skipped_first: skipped }) + '\n',
           );
         } else {
           const w = Math.max(...names.map((n) => n.length));
           process.stdout.write(
             `${m.model} on ${data.source} (${f.split}, ${r.n} images, ${crop} crop): top-1 error ${pct(1 - r.top1)}, top-5 error ${pct(1 - r.top5)} (top-1 ${pct(r.top1)}), loss ${r.loss.toFixed(4)}, ${(r.n / secs).toFixed(1)} img/s\n` +
+              (r.skipped.length > 0 ? `  skipped ${r.skipped.length} unreadable image${r.skipped.length === 1 ? '' : 's'} (not scored): ${skipped.join('; ')}${r.skipped.length > 3 ? '; …' : ''}\n` : '') +
               names.map((n, i) => `  ${n.padEnd(w)}  ${pct(r.perClass[i] ?? NaN)}`).join('\n') +
               `\n  confusion matrix: ${join(out, 'confusion.csv')}, ${join(out, 'confusion.png')}\n`,
           );

@@ -330,8 +330,9 @@ async function train(config: FitConfig, data: DatasetSplits, out: string, resume
         epochEnd: (s) => {
           bar?.finish();
           bar = undefined;
+          const unreadable = s.skipped_train + s.skipped_val > 0 ? ` | skipped unreadable images: ${s.skipped_train} train, ${s.skipped_val} val (${s.skipped_first.join('; ')})` : '';
           err.write(
-            `epoch ${s.epoch}/${config.epochs}${Number.isInteger(s.epoch) ? '' : ` (step ${s.step})`}: train loss ${s.train_loss.toFixed(3)} top-1 ${pct(s.train_top1)} | val loss ${s.val_loss.toFixed(3)} top-1 ${pct(s.val_top1)} top-5 ${pct(s.val_top5)} | ${Math.round(s.img_per_s)} img/s, ${formatDuration(s.seconds)}${s.data_wait_s > 0.1 * s.seconds ? `, ${Math.round((100 * s.data_wait_s) / s.seconds)}% waiting for data` : ''}\n`,
+            `epoch ${s.epoch}/${config.epochs}${Number.isInteger(s.epoch) ? '' : ` (step ${s.step})`}: train loss ${s.train_loss.toFixed(3)} top-1 ${pct(s.train_top1)} | val loss ${s.val_loss.toFixed(3)} top-1 ${pct(s.val_top1)} top-5 ${pct(s.val_top5)} | ${Math.round(s.img_per_s)} img/s, ${formatDuration(s.seconds)}${s.data_wait_s > 0.1 * s.seconds ? `, ${Math.round((100 * s.data_wait_s) / s.seconds)}% waiting for data` : ''}${unreadable}\n`,
           );
         },
         stopRequested: () => stop,
@@ -346,11 +347,12 @@ async function train(config: FitConfig, data: DatasetSplits, out: string, resume
   err.write(
     `${how} after ${result.epochs} epoch${result.epochs === 1 ? '' : 's'} (${result.step} steps) in ${formatDuration(result.seconds)}: best val top-1 ${pct(result.bestTop1)}, top-5 ${pct(result.bestTop5)} (epoch ${result.bestEpoch})\n` +
       `  checkpoints ${join(out, FILES.last)}${result.bestEpoch > 0 ? `, ${join(out, FILES.best)}` : ''}${existsSync(join(out, FILES.jsonl)) ? `; metrics ${join(out, FILES.jsonl)}, ${FILES.csv}, loss.png, accuracy.png, lr.png` : ''}; TensorBoard: tensorboard --logdir ${out}\n` +
+      (result.skipped.train + result.skipped.val > 0 ? `  skipped unreadable images: ${result.skipped.train} train, ${result.skipped.val} val (${result.skipped.first.join('; ')})\n` : '') +
       (result.reason === 'interrupted' ? `  continue with: ilsvrc train --resume ${join(out, FILES.last)}\n` : ''),
   );
   if (json) {
     process.stdout.write(
-      JSON.stringify({ best_top1: result.bestTop1, best_top5: result.bestTop5, epochs: result.epochs, steps: result.step, seconds: Math.round(result.seconds * 10) / 10, out, reason: result.reason }) + '\n',
+      JSON.stringify({ best_top1: result.bestTop1, best_top5: result.bestTop5, epochs: result.epochs, steps: result.step, seconds: Math.round(result.seconds * 10) / 10, out, reason: result.reason, skipped: result.skipped }) + '\n',
     );
   }
   return 0;

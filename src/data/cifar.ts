@@ -55,12 +55,10 @@ export function encodeCifar(r: CifarRecords, coarse?: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The optional class-name file: null when there is none (the classes are then numbered). */
 async function readNames(file: string): Promise<string[] | null> {
-  try {
-    return (await fs.readFile(file, 'utf8')).split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0);
-  } catch {
-    return null;
-  }
+  if (!(await exists(file))) return null;
+  return (await fs.readFile(file, 'utf8')).split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
 async function load(files: string[], labelBytes: 1 | 2): Promise<CifarRecords & { file: string }> {
@@ -78,27 +76,37 @@ async function load(files: string[], labelBytes: 1 | 2): Promise<CifarRecords & 
   return { labels, images, file: files[0] ?? '' };
 }
 
-
+/** path.join(dir, name), which must exist: else one line naming it and what it holds. */
+async function required(dir: string, name: string, what: string): Promise<string> {
+  const p = path.join(dir, name);
+  if (!(await exists(p))) throw new UsageError(`Expected ${name} (${what}) in ${dir} but it is missing`);
+  return p;
+}
 
 /** CIFAR-10 (data_batch_1..5.bin + test_batch.bin) or CIFAR-100 (train.bin + test.bin) binary folder. */
 export async function openCifar(dir: string): Promise<DatasetSplits> {
+  if (!(await exists(dir))) throw new UsageError(`Expected a CIFAR binary folder for --data cifar:${dir} but ${dir} does not exist`);
   let train: CifarRecords & { file: string };
   let test: CifarRecords & { file: string };
   let names: string[] | null;
   if (await exists(path.join(dir, 'data_batch_1.bin'))) {
     const batches: string[] = [];
     for (let i = 1; i <= 5; i++) if (await exists(path.join(dir, `data_batch_${i}.bin`))) batches.push(path.join(dir, `data_batch_${i}.bin`));
+    const testFile = await required(dir, 'test_batch.bin', "CIFAR-10's test split");
     train = await load(batches, 1);
-    test = await load([path.join(dir, 'test_batch.bin')], 1);
+    test = await load([testFile], 1);
     names = await readNames(path.join(dir, 'batches.meta.txt'));
   } else if (await exists(path.join(dir, 'train.bin'))) {
+    const testFile = await required(dir, 'test.bin', "CIFAR-100's test split");
     train = await load([path.join(dir, 'train.bin')], 2);
-    test = await load([path.join(dir, 'test.bin')], 2);
+    test = await load([testFile], 2);
     names = await readNames(path.join(dir, 'fine_label_names.txt'));
   } else {
     throw new UsageError(`Expected CIFAR binary batches (data_batch_1.bin… or train.bin) in ${dir} but found neither`);
   }
-  const maxLabel = Math.max(...train.labels);
+  const maxLabel = train.labels.reduce((a, v) => Math.max(a, v), 0);
+  const over = test.labels.findIndex((v) => v > maxLabel);
+  if (over >= 0) throw new UsageError(`Expected labels 0–${maxLabel} (the training set's classes) in ${test.file} but record ${over} has ${test.labels[over]}`);
   const classes = names && names.length > maxLabel ? names : Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
   const make = (r: CifarRecords & { file: string }): PixelDataset =>
     new PixelDataset({

@@ -126,17 +126,57 @@ export function splitStratified(ds: Dataset, valFraction: number, seed: number):
 /** The extensions torchvision's ImageFolder accepts, less those sharp cannot read (bmp, ppm, pgm). */
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'] as const;
 
-async function listDirs(dir: string): Promise<string[]> {
-  const entries = await fs.readdir(dir, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+/**
+ * The folders and files in `dir` (hidden ones left out), sorted, following symbolic links as
+ * torchvision's ImageFolder does. A dangling link is listed as a file: loading it then reports it.
+ */
+async function listDir(dir: string): Promise<{ dirs: string[]; files: string[] }> {
+  const dirs: string[] = [];
+  const files: string[] = [];
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    if (e.name.startsWith('.')) continue;
+    let isDir = e.isDirectory();
+    let isFile = e.isFile();
+    if (e.isSymbolicLink()) {
+      const target = await fs.stat(path.join(dir, e.name)).catch(() => null);
+      isDir = target?.isDirectory() ?? false;
+      isFile = target ? target.isFile() : true;
+    }
+    if (isDir) dirs.push(e.name);
+    else if (isFile) files.push(e.name);
+  }
+  return { dirs: dirs.sort(), files: files.sort() };
 }
 
+/**
+ * Image files anywhere under `dir` (torchvision walks class folders with followlinks=True), in
+ * torchvision's order: folders by path, files by name within each. A link back to a folder that
+ * contains it would never end: that is an error naming the link.
+ */
+async function imagesUnder(dir: string, ancestors: ReadonlySet<string>): Promise<string[]> {
+  const found: [string, string[]][] = [];
+  const walk = async (d: string, above: ReadonlySet<string>): Promise<void> => {
+    const real = await fs.realpath(d);
+    if (above.has(real)) throw new UsageError(`Expected an ImageFolder without folder cycles but ${d} leads back to ${real}, which contains it`);
+    const inner = new Set(above).add(real);
+    const { dirs, files } = await listDir(d);
+    found.push([d, files.filter((f) => (IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(f).toLowerCase())).map((f) => path.join(d, f))]);
+    for (const sub of dirs) await walk(path.join(d, sub), inner);
+  };
+  await walk(dir, ancestors);
+  found.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return found.flatMap(([, f]) => f);
+}
+
+/** Whether `p` exists; a path that cannot be checked (permissions) is the file-system error's to report. */
 export async function exists(p: string): Promise<boolean> {
   try {
     await fs.access(p);
     return true;
-  } catch {
-    return false;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+    throw e;
   }
 }
 
@@ -148,25 +188,27 @@ export async function imageFolder(root: string, classes?: readonly string[]): Pr
   let stat;
   try {
     stat = await fs.stat(root);
-  } catch {
+  } catch (e) {
+    // Permissions and the like are the file-system error's to word (one line, exit 2).
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     throw new UsageError(`Expected an ImageFolder directory at ${root} but it does not exist`);
   }
   if (!stat.isDirectory()) throw new UsageError(`Expected an ImageFolder directory at ${root} but found a file`);
-  const found = await listDirs(root);
+  const found = (await listDir(root)).dirs;
   if (found.length === 0) throw new UsageError(`Expected an ImageFolder with one sub-folder per class in ${root} but found no class folders`);
   const names = classes ? [...classes] : found;
+  const extra = found.filter((c) => !names.includes(c));
+  if (extra.length > 0) throw new UsageError(`Expected only the training set's class folders in ${root} but ${extra.slice(0, 3).map((c) => `'${c}'`).join(', ')}${extra.length > 3 ? ` and ${extra.length - 3} more` : ''} ${extra.length === 1 ? 'is' : 'are'} not among them`);
+  const top = new Set([await fs.realpath(root)]);
   const paths: string[] = [];
   const labels: number[] = [];
   for (const [k, c] of names.entries()) {
     const dir = path.join(root, c);
     if (!found.includes(c)) throw new UsageError(`Expected a class folder ${dir} (class '${c}' of the training set) but it is missing`);
-    const files = (await fs.readdir(dir, { withFileTypes: true }))
-      .filter((e) => e.isFile() && !e.name.startsWith('.') && (IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(e.name).toLowerCase()))
-      .map((e) => e.name)
-      .sort();
+    const files = await imagesUnder(dir, top);
     if (files.length === 0) throw new UsageError(`Expected images (${IMAGE_EXTENSIONS.join(', ')}) in class folder ${dir} but found none`);
     for (const f of files) {
-      paths.push(path.join(dir, f));
+      paths.push(f);
       labels.push(k);
     }
   }

@@ -6,7 +6,7 @@
  * window and can shrink JPEGs on load), then one JS pass into the batch layout. In-memory rows
  * skip sharp: the JS resampler is faster for tiny images.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import sharp from 'sharp';
 import type { Rng } from '../util/rng.js';
 import type { Dataset } from './dataset.js';
@@ -42,6 +42,17 @@ export interface DecodeOptions {
 
 export const DEFAULT_DECODE: DecodeOptions = { limitInputPixels: 0x3fff * 0x3fff, kernel: 'linear' };
 
+/**
+ * The default pixel limit for a transform: an image whose side is up to 16× the largest side the
+ * transform resizes or crops to (beyond the 8× that JPEG shrink-on-load absorbs), and at least
+ * 8192×8192 (the largest photos), is decoded; anything larger is skipped before decoding. A
+ * progressive JPEG holds all its coefficients in memory whatever the output size (about 3 bytes
+ * a pixel), so a 52 kB file claiming 16000×16000 would cost close to a gigabyte.
+ */
+export function pixelLimitFor(tf: { largestSide: number }): number {
+  return Math.max(8192 * 8192, (16 * tf.largestSide) ** 2);
+}
+
 /** Renders item `i`; returns null, or why the item was skipped (unreadable, corrupt, too large). */
 export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: Rng, t: BatchTarget, slot: number, o: DecodeOptions): Promise<string | null> {
   if (ds instanceof PixelDataset) {
@@ -57,6 +68,10 @@ export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: 
   try {
     // Synchronous on purpose: an async read is four trips through the libuv pool that sharp's
     // decodes also wait in; reading ~100 kB here costs tens of microseconds.
+    // No image within the pixel limit takes more than 8 bytes a pixel (16-bit RGBA, uncompressed).
+    const size = statSync(file).size;
+    const most = o.limitInputPixels * 8 + (1 << 20);
+    if (size > most) return `file too large: ${size} bytes, more than an image of at most ${o.limitInputPixels} pixels can take (${most})`;
     buf = readFileSync(file);
   } catch (e) {
     return `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
@@ -79,7 +94,7 @@ export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: 
       return `not a readable image: ${firstLine(e)}`;
     }
   }
-  if (width * height > o.limitInputPixels) return `too many pixels: ${width}×${height} exceeds limitInputPixels ${o.limitInputPixels}`;
+  if (width * height > o.limitInputPixels) return `too many pixels: ${width}×${height} exceeds the limit of ${o.limitInputPixels} (limitInputPixels)`;
   const plan = tf.plan(rng, width, height);
   const single = plan.views.length === 1 ? plan.views[0] : undefined;
   const fast = single && single.w === t.width && single.h === t.height && head?.format === 'jpeg' && orientation === 1;

@@ -33,7 +33,7 @@ export {
   IMAGENET_MEAN,
   IMAGENET_STD,
 } from './transforms.js';
-export { Loader, type LoaderOptions, type Batch, type BatchU8, type BatchOf, type Skipped } from './loader.js';
-export { type Layout, type DecodeOptions, renderSample } from './decode.js';
+export { Loader, UNREADABLE, type LoaderOptions, type Batch, type BatchU8, type BatchOf, type Skipped } from './loader.js';
+export { type Layout, type DecodeOptions, pixelLimitFor, renderSample } from './decode.js';
 export { type View, type Image8 } from './pixels.js';
 export { probeImage, type ImageHeader } from './probe.js';

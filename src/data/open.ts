@@ -34,7 +34,11 @@ export async function openDataset(spec: string | undefined, opts: OpenOptions = 
   }
   if (spec.startsWith('idx:')) return openIdx(nonEmpty(spec.slice(4), spec));
   if (spec.startsWith('cifar:')) return openCifar(nonEmpty(spec.slice(6), spec));
-  const stat = await fs.stat(spec).catch(() => null);
+  // Only a missing path is "does not exist"; permissions and the like are the file-system error's to word.
+  const stat = await fs.stat(spec).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return null;
+    throw e;
+  });
   if (!stat) throw new UsageError(`Expected --data to be 'synthetic', 'idx:DIR', 'cifar:DIR' or an ImageFolder directory but ${spec} does not exist`);
   return openImageFolder(spec, folderOpts);
 }
@@ -44,7 +48,8 @@ async function inMemory(ds: Dataset, size: number, name: string): Promise<Datase
   const d = ds.descriptor;
   if (d.kind !== 'files') return ds;
   const n = size * size * 3;
-  const data = new Uint8Array(d.paths.length * n);
+  // Shared, so loader worker threads read the rows without a copy each.
+  const data = new Uint8Array(new SharedArrayBuffer(d.paths.length * n));
   await Promise.all(
     d.paths.map(async (file, i) => {
       const { data: px, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });

@@ -243,6 +243,18 @@ export class Transforms {
     return n;
   }
 
+  /** The largest side any step resizes or crops to (0 when no step sets a size): what decoding needs to serve. */
+  get largestSide(): number {
+    let m = 0;
+    for (const s of this.steps) {
+      if (s.op === 'resizeShorter') m = Math.max(m, s.max);
+      else if (s.op === 'resize') m = Math.max(m, s.width, s.height);
+      else if (s.op === 'multiScale') m = Math.max(m, s.size, ...s.scales);
+      else if (s.op === 'randomCrop' || s.op === 'centerCrop' || s.op === 'randomResizedCrop' || s.op === 'tenCrop') m = Math.max(m, s.size);
+    }
+    return m;
+  }
+
   /** Output [height, width] for a source of the given size (fixed unless the pipeline ends without a crop/resize). */
   outputSize(width: number, height: number): [number, number] {
     const p = this.plan(new Rng(0), width, height);

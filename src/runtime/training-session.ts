@@ -50,6 +50,7 @@ export interface StepMetrics {
   /** Samples whose label is the top-1 / in the top-5 prediction. */
   top1: number;
   top5: number;
+  /** Rows that count: those with a label >= 0 (an unreadable image's row is labelled -1). */
   n: number;
 }
 
@@ -163,6 +164,13 @@ export class TrainingSession {
     return b.labels.length;
   }
 
+  /** Rows that count in the metrics: a negative label marks an unreadable image, which the loss ignores. */
+  private validRows(b: StepBatch): number {
+    let n = 0;
+    for (const l of b.labels) if (l >= 0) n++;
+    return n;
+  }
+
   private labels64(l: Int32Array | BigInt64Array): BigInt64Array {
     return l instanceof BigInt64Array ? l : BigInt64Array.from(l, (v) => BigInt(v));
   }
@@ -240,7 +248,7 @@ export class TrainingSession {
     const loss = out['loss']!.data as Float32Array;
     const t1 = out['top1']!.data as Float32Array;
     const t5 = out['top5']!.data as Float32Array;
-    return Array.from({ length: k }, (_, i) => ({ loss: loss[i]!, top1: t1[i]!, top5: t5[i]!, n }));
+    return Array.from({ length: k }, (_, i) => ({ loss: loss[i]!, top1: t1[i]!, top5: t5[i]!, n: this.validRows(batches[i]!) }));
   }
 
   /** Forward + backward on one (micro-)batch; gradients are added to the accumulator. */
@@ -263,7 +271,7 @@ export class TrainingSession {
       else for (let i = 0; i < acc.length; i++) acc[i]! += g[i]!;
     }
     this.gradCount++;
-    return { loss: num(out['loss']), top1: num(out['top1']), top5: num(out['top5']), n };
+    return { loss: num(out['loss']), top1: num(out['top1']), top5: num(out['top5']), n: this.validRows(batch) };
   }
 
   /** Forgets accumulated gradients (lazily: the next runTrainStep starts a new sum). */
@@ -301,7 +309,7 @@ export class TrainingSession {
     };
     this.paramFeeds(tg, feeds, false);
     const out = await session.run(feeds);
-    return { loss: num(out['loss']), top1: num(out['top1']), top5: num(out['top5']), n, logits: out['logits']!.data as Float32Array };
+    return { loss: num(out['loss']), top1: num(out['top1']), top5: num(out['top5']), n: this.validRows(batch), logits: out['logits']!.data as Float32Array };
   }
 
   /**

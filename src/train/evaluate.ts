@@ -2,9 +2,10 @@
  * Scoring a model on a dataset: softmax averaged over each sample's views (one center crop, ten
  * crops, several scales), then top-1/top-5 hits, per-class accuracy and the confusion matrix. The
  * math is pure (`scoreViews`, `Tally`); `evaluateLoader` only feeds batches to something that
- * returns logits.
+ * returns logits. Images that cannot be read are not scored (their rows carry label -1): `n` counts
+ * the images actually scored, and `skipped` names the others.
  */
-import type { Loader } from '../data/index.js';
+import type { Loader, Skipped } from '../data/index.js';
 
 /** Softmax of each row of `logits` ([rows, classes]), averaged over groups of `views` rows. */
 export function scoreViews(logits: Float32Array, rows: number, classes: number, views: number): Float32Array {
@@ -30,6 +31,7 @@ export function topK(probs: ArrayLike<number>, k: number): number[] {
 }
 
 export interface EvalResult {
+  /** Images scored (unreadable ones are not). */
   n: number;
   /** Mean cross-entropy of the averaged probabilities. */
   loss: number;
@@ -38,6 +40,8 @@ export interface EvalResult {
   /** confusion[true][predicted] counts. */
   confusion: number[][];
   perClass: number[];
+  /** Images that could not be read, so were not scored (empty from a bare Tally). */
+  skipped: Skipped[];
 }
 
 export class Tally {
@@ -51,12 +55,13 @@ export class Tally {
     this.confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   }
 
-  /** Adds samples: `probs` [n, classes] (each row sums to 1), `labels` [n]. */
+  /** Adds samples: `probs` [n, classes] (each row sums to 1), `labels` [n]; rows labelled < 0 are not scored. */
   add(probs: Float32Array, labels: ArrayLike<number>, n: number): void {
     const C = this.classes;
     for (let i = 0; i < n; i++) {
       const row = probs.subarray(i * C, (i + 1) * C);
       const y = labels[i]!;
+      if (y < 0) continue;
       const top = topK(row, Math.min(5, C));
       this.n++;
       this.lossSum += -Math.log(Math.max(row[y] ?? 0, 1e-12));
@@ -72,7 +77,7 @@ export class Tally {
       return total ? row[c]! / total : NaN;
     });
     const n = Math.max(1, this.n);
-    return { n: this.n, loss: this.lossSum / n, top1: this.hits1 / n, top5: this.hits5 / n, confusion: this.confusion, perClass };
+    return { n: this.n, loss: this.lossSum / n, top1: this.hits1 / n, top5: this.hits5 / n, confusion: this.confusion, perClass, skipped: [] };
   }
 }
 
@@ -100,5 +105,5 @@ export async function evaluateLoader(
     done += b.n;
     onBatch?.(done, loader.dataset.length, t);
   }
-  return t.result();
+  return { ...t.result(), skipped: loader.skipped(0) };
 }

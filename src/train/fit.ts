@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelOptions } from '../../graphs/index.js';
-import { Loader, Transforms, writeClassIndex, type Batch, type DatasetSplits, type EvalRecipe, type TrainRecipe } from '../data/index.js';
+import { Loader, Transforms, writeClassIndex, type Batch, type DatasetSplits, type EvalRecipe, type Skipped, type TrainRecipe } from '../data/index.js';
 import type { OptimizerConfig } from '../optim/optimizer.js';
 import { writeChartPng } from '../plot/chart.js';
 import { firstNonFinite, saveCheckpoint, type Checkpoint, type CheckpointMeta } from '../runtime/checkpoint.js';
@@ -80,6 +80,11 @@ export interface EpochSummary {
   img_per_s: number;
   /** Seconds the trainer waited for the loader in this epoch (0 when data keeps up). */
   data_wait_s: number;
+  /** Images that could not be read, so were skipped, in this epoch's training batches and in validation. */
+  skipped_train: number;
+  skipped_val: number;
+  /** The first few of them: path and reason. */
+  skipped_first: string[];
 }
 
 export interface FitHooks {
@@ -103,6 +108,8 @@ export interface FitResult {
   seconds: number;
   out: string;
   reason: 'done' | 'interrupted' | 'max-steps' | 'early-stop';
+  /** Images that could not be read, so were skipped, over the whole run: counts and the first few ("path: reason"). */
+  skipped: { train: number; val: number; first: string[] };
 }
 
 export interface FitOptions {
@@ -211,6 +218,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   // so that a failed write (a full disk) can never leave the process hanging.
   const closers: (() => unknown)[] = [];
   let failure: unknown;
+  let skippedSoFar = (): { train: Skipped[]; val: Skipped[] } => ({ train: [], val: [] });
   try {
     const train = new Loader(o.data.train, Transforms.train(c.augment, { size, channels }), {
       batchSize: c.batch,
@@ -232,6 +240,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       workers: c.loaderWorkers,
     });
     closers.push(() => val.close());
+    skippedSoFar = () => ({ train: train.skipped(), val: val.skipped() });
     await writeClassIndex(join(o.out, FILES.classes), o.data.classes);
     // A resumed run continues the TensorBoard history after its checkpoint's step, never repeating one.
     if (o.resume) keepEventsUpTo(o.out, step);
@@ -292,6 +301,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
      * record is at the fraction of the epoch done, and it moves no schedule.
      */
     const closeEpoch = async (partial: boolean): Promise<void> => {
+      const skippedTrain = train.skipped(epoch);
+      if (sums.seen === 0 && skippedTrain.length > 0) throw new UsageError(`Expected readable images in the training set but every one tried failed (first: ${skippedTrain[0]!.path}: ${skippedTrain[0]!.reason})`);
       const v = await validate(session, val, o.data.classes.length);
       if (!Number.isFinite(v.loss)) throw diverged(`Expected a finite validation loss after step ${step} (epoch ${epoch + 1}) but received ${v.loss}`);
       const seconds = (Date.now() - epochStart) / 1000;
@@ -312,6 +323,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         seconds,
         img_per_s: sums.seen / seconds,
         data_wait_s: sums.dataWait,
+        skipped_train: skippedTrain.length,
+        skipped_val: v.skipped.length,
+        skipped_first: [...skippedTrain, ...v.skipped].slice(0, 3).map((x) => `${x.path}: ${x.reason}`),
       };
       appendText(join(o.out, FILES.jsonl), JSON.stringify(summary) + '\n');
       for (const [tag, value] of [['val/loss', v.loss], ['val/top1', v.top1], ['val/top5', v.top5], ['train/epoch_top1', summary.train_top1]] as const) tb.scalar(tag, value, step);
@@ -391,7 +405,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         step += k;
         sInEpoch += k;
         sums.lr = lrs[lrs.length - 1]!;
-        o.hooks.progress?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep, { loss: (sums.loss / sums.seen).toFixed(3), acc: `${((100 * sums.hits) / sums.seen).toFixed(1)}%`, lr: sums.lr.toPrecision(2) });
+        o.hooks.progress?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep, { loss: sums.seen ? (sums.loss / sums.seen).toFixed(3) : '-', acc: sums.seen ? `${((100 * sums.hits) / sums.seen).toFixed(1)}%` : '-', lr: sums.lr.toPrecision(2) });
         if (c.maxSteps > 0 && step >= c.maxSteps) {
           reason = 'max-steps';
           break outer;
@@ -421,7 +435,19 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     if (failure === undefined && errors.length > 0) failure = errors[0];
   }
   if (failure !== undefined) throw failure;
-  return { bestTop1: prog.bestTop1, bestTop5: prog.bestTop5, bestEpoch: prog.bestEpoch, epochs: Number((epoch + sInEpoch / spe).toFixed(4)), step, seconds: (Date.now() - t0) / 1000, out: o.out, reason };
+  const skipped = skippedSoFar();
+  const first = [...skipped.train, ...skipped.val].slice(0, 3).map((x) => `${x.path}: ${x.reason}`);
+  return {
+    bestTop1: prog.bestTop1,
+    bestTop5: prog.bestTop5,
+    bestEpoch: prog.bestEpoch,
+    epochs: Number((epoch + sInEpoch / spe).toFixed(4)),
+    step,
+    seconds: (Date.now() - t0) / 1000,
+    out: o.out,
+    reason,
+    skipped: { train: skipped.train.length, val: skipped.val.length, first },
+  };
 }
 
 /** The running sums of an epoch (seconds: wall time spent in it so far). */
@@ -487,7 +513,7 @@ export async function writeReports(out: string): Promise<void> {
   const list = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
   const cols = ['epoch', 'step', 'lr', 'train_loss', 'train_top1', 'val_loss', 'val_top1', 'val_top5', 'seconds', 'img_per_s', 'data_wait_s'] as const;
   writeFileAtomic(join(out, FILES.csv), new TextEncoder().encode([cols.join(','), ...list.map((r) => cols.map((k) => r[k] ?? '').join(','))].join('\n') + '\n'));
-  const pts = (k: keyof EpochSummary) => list.map((r) => [r.epoch, r[k]] as const).filter(([, v]) => Number.isFinite(v));
+  const pts = (k: Exclude<keyof EpochSummary, 'skipped_first'>) => list.map((r) => [r.epoch, r[k]] as const).filter(([, v]) => Number.isFinite(v));
   await writeChartPng(join(out, 'loss.png'), { title: 'Loss', xLabel: 'epoch', yLabel: 'cross-entropy', series: [{ name: 'train', points: pts('train_loss') }, { name: 'val', points: pts('val_loss') }] });
   await writeChartPng(join(out, 'accuracy.png'), {
     title: 'Accuracy',

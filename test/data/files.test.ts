@@ -125,17 +125,34 @@ describe('bad data', () => {
     await fs.writeFile(path.join(bad, 'notes.txt'), 'ignored: not an image extension');
   });
 
-  it('skips, counts and reports every bad file, keeps batches full, and continues', async () => {
+  it('skips (never replaces) every bad file: label -1, zero pixels; counts and reports it, and continues', async () => {
     const s = await openImageFolder(dir, { valFraction: 0.2, seed: 1 });
-    const all = new FileDataset([...(s.train.descriptor as { paths: string[] }).paths, ...(s.val.descriptor as { paths: string[] }).paths], Int32Array.from({ length: s.train.length + s.val.length }));
+    const paths = [...(s.train.descriptor as { paths: string[] }).paths, ...(s.val.descriptor as { paths: string[] }).paths];
+    const all = new FileDataset(paths, Int32Array.from(paths, (_, i) => i));
     assert.equal(all.length, 10, 'notes.txt is not listed');
-    const l = new Loader(all, Transforms.create(3).resize(8, 8), { batchSize: 4, shuffle: true, seed: 3, dropLast: false, channels: 3 });
-    let n = 0;
-    for await (const b of l.epoch(0)) {
-      n += b.n;
-      assert.equal(b.shape[0], b.n);
+    for (const workers of [0, 2]) {
+      const l = new Loader(all, Transforms.create(3).resize(8, 8), { batchSize: 4, shuffle: true, seed: 3, dropLast: false, channels: 3, workers });
+      const rows: { label: number; index: number; zero: boolean }[] = [];
+      let unreadable = 0;
+      for await (const b of l.epoch(0)) {
+        assert.equal(b.shape[0], b.n);
+        unreadable += b.unreadable;
+        for (let i = 0; i < b.n; i++) rows.push({ label: b.labels[i]!, index: b.indices[i]!, zero: b.x.subarray(i * 192, (i + 1) * 192).every((v) => v === 0) });
+      }
+      await l.close();
+      assert.equal(rows.length, 10, 'every item has its row, once');
+      assert.deepEqual(rows.map((r) => r.index).sort((a, b) => a - b), [...Array(10).keys()]);
+      const bad = rows.filter((r) => r.label === -1);
+      assert.equal(bad.length, 5, `workers ${workers}`);
+      assert.equal(unreadable, 5);
+      assert.ok(bad.every((r) => r.zero), 'an unreadable row has zero pixels');
+      // A readable row carries its own image's label: nothing was put in a bad item's place.
+      assert.ok(rows.filter((r) => r.label !== -1).every((r) => r.label === r.index && !/(bomb|corrupt|text|truncated|zero)\./.test(paths[r.index]!)));
+      assert.deepEqual(bad.map((r) => path.basename(paths[r.index]!)).sort(), ['bomb.png', 'corrupt.jpg', 'text.jpg', 'truncated.jpg', 'zero.jpg']);
+      assert.equal(l.skipped(0).length, 5);
     }
-    assert.equal(n, 10, 'bad items are replaced by readable ones, so every batch stays full');
+    const l = new Loader(all, Transforms.create(3).resize(8, 8), { batchSize: 4, shuffle: true, seed: 3, dropLast: false, channels: 3 });
+    for await (const b of l.epoch(0)) void b;
     const skipped = l.skipped();
     assert.deepEqual(skipped.map((s) => path.basename(s.path)).sort(), ['bomb.png', 'corrupt.jpg', 'text.jpg', 'truncated.jpg', 'zero.jpg']);
     const reason = (name: string): string => skipped.find((s) => path.basename(s.path) === name)?.reason ?? '';
@@ -151,7 +168,7 @@ describe('bad data', () => {
     const ok = path.join(root, 'small.png');
     await raw(rgb(10, 10, () => [1, 2, 3])).png().toFile(ok);
     const l = new Loader(new FileDataset([f, ok], Int32Array.of(0, 1)), Transforms.create(3).resize(8, 8), { batchSize: 2, shuffle: false, seed: 0, dropLast: false, channels: 3, limitInputPixels: 10000 });
-    for await (const b of l.epoch(0)) assert.deepEqual([...b.labels], [1, 1]);
+    for await (const b of l.epoch(0)) assert.deepEqual([...b.labels], [-1, 1]);
     assert.equal(l.skipped().length, 1);
   });
 

@@ -49,13 +49,15 @@ describe('determinism', () => {
     const u8: LoaderOptions<'nhwc-u8'> = { ...base, workers: 0, layout: 'nhwc-u8' };
     assert.deepEqual(await digest(s.train, tf, u8, 0, true), await digest(s.train, tf, u8), 'nhwc-u8');
     // The memory really is reused: a recycled batch's buffer comes back as a later batch's.
-    const l = new Loader(s.train, tf, { ...base, workers: 0, prefetch: 0 });
-    const first = await l.batch(0, 0);
-    const buf = first.x.buffer;
-    l.recycle(first);
-    const again = await l.batch(0, 1);
-    assert.equal(again.x.buffer, buf);
-    await l.close();
+    for (const workers of [0, 2]) {
+      const l = new Loader(s.train, tf, { ...base, workers, prefetch: 0 });
+      const first = await l.batch(0, 0);
+      const buf = first.x.buffer;
+      l.recycle(first);
+      const again = await l.batch(0, 1);
+      assert.equal(again.x.buffer, buf, `workers ${workers}`);
+      await l.close();
+    }
   });
 
   it('in-memory rows: identical across workers too', async () => {
@@ -155,5 +157,67 @@ describe('synthetic dataset', () => {
       if (d.indexOf(Math.min(...d)) === va.y[i]) right++;
     });
     assert.ok(right / va.m.length < 0.5, `mean-colour accuracy ${right}/${va.m.length}`);
+  });
+});
+
+describe('worker threads hand out memory the session can use', () => {
+  it('every dataset kind: batches with 2 workers are byte-identical to 0 workers and backed by plain ArrayBuffers (ONNX Runtime rejects shared memory)', async () => {
+    const { mkdtemp, mkdir, rm, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const sharp = (await import('sharp')).default;
+    const { encodeCifar, writeIdx } = await import('../../src/data/index.js');
+    const dir = await mkdtemp(join(tmpdir(), 'ilsvrc-loader-kinds-'));
+    try {
+      const n = 24;
+      const px = (k: number, size: number, ch: number): Uint8Array => Uint8Array.from({ length: size * size * ch }, (_, i) => (k * 53 + i * 7) & 0xff);
+      // IDX (gzip) and CIFAR-10 binary batches.
+      const idxDir = join(dir, 'idx');
+      await mkdir(idxDir);
+      for (const [p, m] of [['train', n], ['t10k', 8]] as const) {
+        const imgs = new Uint8Array(m * 28 * 28);
+        for (let k = 0; k < m; k++) imgs.set(px(k, 28, 1), k * 784);
+        await writeIdx(join(idxDir, `${p}-images-idx3-ubyte.gz`), { dims: [m, 28, 28], data: imgs });
+        await writeIdx(join(idxDir, `${p}-labels-idx1-ubyte.gz`), { dims: [m], data: Uint8Array.from({ length: m }, (_, k) => k % 10) });
+      }
+      const cifarDir = join(dir, 'cifar');
+      await mkdir(cifarDir);
+      const rec = (m: number) => {
+        const images = new Uint8Array(m * 3072);
+        for (let k = 0; k < m; k++) images.set(px(k, 32, 3), k * 3072);
+        return encodeCifar({ labels: Uint8Array.from({ length: m }, (_, k) => k % 10), images });
+      };
+      await writeFile(join(cifarDir, 'data_batch_1.bin'), rec(n));
+      await writeFile(join(cifarDir, 'test_batch.bin'), rec(8));
+      // An ImageFolder of JPEG and PNG files.
+      const folder = join(dir, 'folder');
+      for (let k = 0; k < n; k++) {
+        const cls = join(folder, `c${k % 3}`);
+        await mkdir(cls, { recursive: true });
+        const img = sharp(Buffer.from(px(k, 40, 3)), { raw: { width: 40, height: 40, channels: 3 } });
+        await (k % 2 ? img.png().toFile(join(cls, `${k}.png`)) : img.jpeg().toFile(join(cls, `${k}.jpg`)));
+      }
+      const kinds: [string, Dataset, 1 | 3][] = [
+        ['synthetic (in-memory pixels)', (await openDataset('synthetic', { synthetic: { classes: 3, perClass: 10, size: 32, seed: 7 } })).train, 3],
+        ['idx', (await openDataset(`idx:${idxDir}`)).train, 1],
+        ['cifar', (await openDataset(`cifar:${cifarDir}`)).train, 3],
+        ['image folder', (await openDataset(folder, { valFraction: 0.2 })).train, 3],
+      ];
+      for (const [name, ds, channels] of kinds) {
+        const tf = Transforms.train('googlenet', { size: 24, channels });
+        const base: LoaderOptions = { batchSize: 8, shuffle: true, seed: 4, dropLast: false, padLast: true, channels };
+        const l = new Loader(ds, tf, { ...base, workers: 2 });
+        const got: string[] = [];
+        for await (const b of l.epoch(0)) {
+          assert.ok(b.x.buffer instanceof ArrayBuffer && !(b.x.buffer instanceof SharedArrayBuffer), `${name}: a plain ArrayBuffer`);
+          got.push(createHash('sha256').update(new Uint8Array(b.x.buffer, b.x.byteOffset, b.x.byteLength)).update(new Uint8Array(b.labels.buffer)).digest('hex'));
+          l.recycle(b);
+        }
+        await l.close();
+        assert.deepEqual(got, await digest(ds, tf, { ...base, workers: 0 }), name);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -205,3 +205,47 @@ test('the auxiliary-loss weight: 0 leaves the aux heads untouched, 0.3 trains th
   assert.equal(await moved(0), false);
   assert.equal(await moved(0.3), true);
 });
+
+test('a row labelled -1 (an unreadable image) is ignored: loss is the mean over the other rows, n counts them, its pixels do not move the weights', async () => {
+  for (const smoothing of [0, 0.1]) {
+    const cfg = config('vgg-a', { labelSmoothing: smoothing });
+    const [b] = batches(cfg, 1);
+    const labels = Int32Array.from([1, 4, 2, -1]);
+    const s = await TrainingSession.create(cfg);
+    const ev = await s.runEvalStep({ x: b!.x, labels });
+    assert.equal(ev.n, 3);
+    let want = 0;
+    for (let r = 0; r < 3; r++) {
+      const row = ev.logits.subarray(r * 5, r * 5 + 5);
+      const m = Math.max(...row);
+      const lse = m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0));
+      const target = (c: number): number => (c === labels[r] ? 1 - smoothing : 0) + smoothing / 5;
+      for (let c = 0; c < 5; c++) want += (target(c) * (lse - row[c]!)) / 3;
+    }
+    assert.ok(Math.abs(ev.loss - want) < 1e-5, `smoothing ${smoothing}: loss ${ev.loss} vs ${want} over the 3 labelled rows`);
+    assert.ok(ev.top5 <= 3);
+    await s.release();
+
+    // Other pixels in the ignored row: the same update, to the bit.
+    const other = Float32Array.from(b!.x);
+    const plane = other.length / 4;
+    for (let i = 3 * plane; i < other.length; i++) other[i] = -other[i]! + 0.5;
+    const after = async (x: Float32Array): Promise<{ params: Map<string, Float32Array>; n: number }> => {
+      const t = await TrainingSession.create(cfg);
+      const [m] = await t.runFusedSteps([{ x: Float32Array.from(x), labels }], [0.05]);
+      const params = new Map(t.snapshot().params);
+      await t.release();
+      return { params, n: m!.n };
+    };
+    const p = await after(b!.x);
+    const q = await after(other);
+    assert.equal(p.n, 3);
+    assert.equal(maxDiff(p.params, q.params), 0);
+  }
+  // A batch with no labelled row: loss 0 (not NaN), nothing counted.
+  const cfg = config('vgg-a');
+  const s = await TrainingSession.create(cfg);
+  const ev = await s.runEvalStep({ x: batches(cfg, 1)[0]!.x, labels: Int32Array.from([-1, -1, -1, -1]) });
+  assert.deepEqual([ev.loss, ev.top1, ev.top5, ev.n], [0, 0, 0, 0]);
+  await s.release();
+});

@@ -13,7 +13,7 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/data/index.js';
 import { encodeModel } from '../../src/onnx/proto.js';
 import { METADATA } from '../../src/runtime/export.js';
 import { scoreViews, Tally, topK } from '../../src/train/evaluate.js';
-import { ilsvrc } from '../cli/run.js';
+import { assertUsageError, ilsvrc } from '../cli/run.js';
 
 test('scoreViews averages the softmax over each sample’s views', () => {
   const logits = Float32Array.from([0, 0, Math.log(3), 0, 5, 5]);
@@ -100,6 +100,59 @@ test('evaluate --crop ten equals the hand-computed average of ten softmaxes', as
     assert.equal(got.n, 3);
     assert.equal(got.top1, hits / 3);
     assert.ok(Math.abs(got.loss - loss) < 1e-5, `loss ${got.loss} vs hand-computed ${loss}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('evaluate skips an unreadable image (never scores another in its place), reports it, and n counts only scored images; all unreadable is one line, exit 2', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ilsvrc-eval-bad-'));
+  try {
+    const N = 16;
+    const classes = ['a', 'b', 'c'];
+    for (const root of ['clean', 'dirty']) {
+      for (let k = 0; k < 3; k++) {
+        for (let j = 0; j < 2; j++) {
+          const px = Buffer.alloc(N * N * 3);
+          for (let i = 0; i < px.length; i++) px[i] = (31 * k + 17 * j + 5 * i) % 256;
+          for (const split of ['train', 'val']) {
+            mkdirSync(join(dir, root, split, classes[k]!), { recursive: true });
+            await sharp(px, { raw: { width: N, height: N, channels: 3 } }).png().toFile(join(dir, root, split, classes[k]!, `${j}.png`));
+          }
+        }
+      }
+    }
+    // Sorted first in its class folder, and of class 'a': a replacement would be class b's image.
+    const broken = join(dir, 'dirty', 'val', 'c', '0-broken.png');
+    writeFileSync(broken, 'not a png');
+    writeFileSync(join(dir, 'm.onnx'), channelMeanModel(N));
+    const run = (root: string, json = true) => ilsvrc(['evaluate', join(dir, 'm.onnx'), '--data', join(dir, root), '--crop', 'full', '--batch-size', '4', '--out', dir, ...(json ? ['--json'] : [])]);
+    const clean = await run('clean');
+    const dirty = await run('dirty');
+    assert.equal(clean.code, 0, clean.stderr);
+    assert.equal(dirty.code, 0, dirty.stderr);
+    type Out = { n: number; top1: number; top5: number; loss: number; per_class: Record<string, number>; skipped: number; skipped_first: string[] };
+    const c = JSON.parse(clean.stdout) as Out;
+    const d = JSON.parse(dirty.stdout) as Out;
+    assert.equal(c.n, 6);
+    assert.equal(d.n, 6, 'the unreadable image is not counted');
+    assert.deepEqual([d.top1, d.top5, d.loss, d.per_class], [c.top1, c.top5, c.loss, c.per_class], 'the same images scored: the same result');
+    assert.equal(c.skipped, 0);
+    assert.equal(d.skipped, 1);
+    assert.match(d.skipped_first[0] ?? '', /0-broken\.png: /);
+    const text = await run('dirty', false);
+    assert.match(text.stdout, /\(val, 6 images, full crop\)/);
+    assert.match(text.stdout, /skipped 1 unreadable image \(not scored\): .*0-broken\.png/);
+
+    const bad = join(dir, 'bad');
+    for (const k of classes) {
+      for (const split of ['train', 'val']) {
+        mkdirSync(join(bad, split, k), { recursive: true });
+        writeFileSync(join(bad, split, k, 'x.png'), 'nope');
+      }
+    }
+    const r = await run('bad');
+    assertUsageError(r, 'at least one readable image', 'x.png');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
