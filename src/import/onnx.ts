@@ -67,7 +67,8 @@ export function readOnnx(file: string): Source {
     if ((e as NodeJS.ErrnoException).code !== undefined) throw e;
     throw new UsageError(`Expected an ONNX model in ${file} but it does not parse: ${(e as Error).message}`);
   }
-  const g = model.graph;
+  // Absent repeated fields decode as undefined.
+  const g = { ...model.graph, node: (model.graph.node ?? []).map((n) => ({ ...n, input: n.input ?? [], output: n.output ?? [] })), input: model.graph.input ?? [], output: model.graph.output ?? [] };
   const inits = new Map<string, TensorProto>();
   for (const t of g.initializer ?? []) inits.set(t.name, t);
   const producer = new Map<string, NodeProto>();

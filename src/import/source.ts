@@ -83,7 +83,11 @@ export function transpose2d(w: Float32Array, rows: number, cols: number): Float3
 /** Little-endian float32 or float64 bytes as a fresh (aligned) Float32Array. */
 export function floatsFromBytes(bytes: Uint8Array, double: boolean): Float32Array {
   // A copy (the file's bytes need not be 4-aligned); typed arrays are little-endian on every host Node supports here.
-  if (!double) return new Float32Array(bytes.slice(0, bytes.byteLength - (bytes.byteLength % 4)).buffer);
+  if (!double) {
+    const copy = new Uint8Array(bytes.byteLength - (bytes.byteLength % 4));
+    copy.set(bytes.subarray(0, copy.byteLength));
+    return new Float32Array(copy.buffer);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const step = double ? 8 : 4;
   const out = new Float32Array(Math.floor(bytes.byteLength / step));
