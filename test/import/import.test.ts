@@ -8,13 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { importWeights, saveImported } from '../../src/import/index.js';
+import { decodeModel, encodeModel } from '../../src/onnx/proto.js';
 import { loadCheckpoint } from '../../src/runtime/checkpoint.js';
 import { loadSafetensors, saveSafetensors } from '../../src/runtime/safetensors.js';
 import { openInference } from '../../src/train/inference.js';
@@ -110,6 +111,19 @@ describe('BVLC AlexNet (Caffe definition, two towers, 135 px, width 1/16)', { sk
       const err = relErr(await logitsOf(ckpt, dir), want);
       assert.ok(err <= 1e-5, `${f}: relative error ${err}`);
     }
+  });
+
+  test('weights in typed fields and in an external data file read the same; an external location outside the folder is refused', { skip: has('onnx') ? false : 'onnx (Debian python3-onnx) not installed' }, async () => {
+    const ref = (await importWeights(join(dir, 'alexnet.onnx'), 'alexnet', { width: 1 / 16, lrn: 'caffe' })).checkpoint.state.params;
+    for (const f of ['alexnet-typed.onnx', 'alexnet-external.onnx']) {
+      const got = (await importWeights(join(dir, f), 'alexnet', { width: 1 / 16, lrn: 'caffe' })).checkpoint.state.params;
+      for (const [name, w] of ref) assert.deepEqual(got.get(name), w, `${f}: ${name}`);
+    }
+    const m = decodeModel(readFileSync(join(dir, 'alexnet-external.onnx')));
+    for (const t of m.graph.initializer ?? []) for (const e of t.externalData ?? []) if (e.key === 'location') e.value = '../external.data';
+    const hostile = join(dir, 'hostile.onnx');
+    writeFileSync(hostile, encodeModel(m));
+    assertUsageError(await ilsvrc(['import', hostile, '--as', 'alexnet', '--width', '0.0625', '-o', join(dir, 'x.safetensors')]), 'Expected a relative external-data location beside', '"../external.data"');
   });
 
   test('the paper\'s LRN on Caffe\'s weights computes something else, and floor pooling does not fit', async () => {

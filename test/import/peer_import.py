@@ -233,6 +233,27 @@ def caffemodel(net, table, size, v1):
     return head + b''.join(layers)
 
 
+def onnx_variants(path):
+    """The same ONNX file with weights in typed fields (float_data) and in an external data file, as
+    published models store them; skipped without the onnx package (Debian python3-onnx)."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        return
+    m = onnx.load(path)
+    typed = onnx.ModelProto()
+    typed.CopyFrom(m)
+    for t in typed.graph.initializer:
+        a = numpy_helper.to_array(t)
+        if t.data_type == onnx.TensorProto.FLOAT:
+            t.ClearField('raw_data')
+            t.float_data.extend(a.flatten().tolist())
+    onnx.save(typed, path.replace('.onnx', '-typed.onnx'))
+    onnx.save_model(m, path.replace('.onnx', '-external.onnx'), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location='external.data', size_threshold=0)
+
+
 def randomize(net, seed):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -269,6 +290,7 @@ def main():
         if what == 'alexnet':
             with open(os.path.join(out, f'{what}-v1.caffemodel'), 'wb') as f:
                 f.write(caffemodel(net, table, size, v1=True))
+            onnx_variants(os.path.join(out, f'{what}.onnx'))
     with torch.no_grad():
         logits = net(x)
     save_safetensors(os.path.join(out, 'io.safetensors'), {'input': x, 'logits': logits})
