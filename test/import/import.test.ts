@@ -72,7 +72,9 @@ describe('BVLC AlexNet (Caffe definition, two towers, 135 px, width 1/16)', { sk
     dir = generate('alexnet', width, '135');
     const ckpt = join(dir, 'onnx.safetensors');
     // torch.onnx writes LRN as primitives, so the file cannot say which constants it uses: --lrn says.
-    const r = await ilsvrc(['import', join(dir, 'alexnet.onnx'), '--as', 'alexnet', '--width', width, '--lrn', 'caffe', '-o', ckpt]);
+    const labels = join(dir, 'synset_words.txt');
+    writeFileSync(labels, Array.from({ length: 1000 }, (_, i) => `n${String(i).padStart(8, '0')} class ${i}`).join('\n') + '\n');
+    const r = await ilsvrc(['import', join(dir, 'alexnet.onnx'), '--as', 'alexnet', '--width', width, '--lrn', 'caffe', '--labels', labels, '-o', ckpt]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /alexnet \(135 px, 1000 classes, width 0\.0625, --lrn caffe --pool ceil\), 8 weight layers/);
     const meta = loadCheckpoint(ckpt).meta;
@@ -92,11 +94,10 @@ describe('BVLC AlexNet (Caffe definition, two towers, 135 px, width 1/16)', { sk
     const b = await ilsvrc(['predict', onnx, image, '--top', '3', '--json']);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);
-    const [pa, pb] = [JSON.parse(a.stdout), JSON.parse(b.stdout)] as { top: { index: number }[] }[][];
+    const [pa, pb] = [JSON.parse(a.stdout), JSON.parse(b.stdout)] as { top: { index: number; class: string }[] }[][];
     assert.equal(pa![0]!.top.length, 3);
+    for (const t of pa![0]!.top) assert.equal(t.class, `n${String(t.index).padStart(8, '0')} class ${t.index}`);
     assert.deepEqual(pb![0]!.top.map((t) => t.index), pa![0]!.top.map((t) => t.index));
-    const s = await ilsvrc(['summary', 'alexnet', '--lrn', 'caffe', '--pool', 'ceil', '--input-size', '135']);
-    assert.match(s.stdout, /^alexnet \(lrn caffe, pool ceil\): input/);
   });
 
   test('.caffemodel, `layer` and legacy `layers` formats, imports to the same logits (LRN and pooling read from the file)', async () => {
@@ -172,6 +173,19 @@ describe('torchvision VGG-16 at full size', { skip: vision }, () => {
       for (const [name, w] of r.checkpoint.state.params) assert.ok(Buffer.from(w.buffer, w.byteOffset, w.byteLength).equals(Buffer.from(params.get(name)!.buffer, params.get(name)!.byteOffset, params.get(name)!.byteLength)), `opset ${opset}: ${name}`);
     }
   });
+});
+
+test('summary names the variant; CaffeNet normalises after pooling; ceil pooling changes the shapes', async () => {
+  const s = await ilsvrc(['summary', 'alexnet', '--lrn', 'caffenet', '--pool', 'ceil', '--input-size', '135', '--json']);
+  assert.equal(s.code, 0, s.stderr);
+  const j = JSON.parse(s.stdout) as { variant: string; layers: { name: string; output: number[] }[] };
+  assert.equal(j.variant, 'lrn caffenet, pool ceil');
+  assert.deepEqual(j.layers.slice(0, 3).map((l) => l.name), ['conv1', 'pool1', 'norm1']);
+  assert.deepEqual(j.layers[1]!.output.slice(-2), [16, 16]); // ⌈(32 − 3)/2⌉ + 1; the paper's floor gives 15
+  const paper = JSON.parse((await ilsvrc(['summary', 'alexnet', '--input-size', '135', '--json'])).stdout) as typeof j;
+  assert.equal(paper.variant, undefined);
+  assert.deepEqual(paper.layers.slice(0, 3).map((l) => l.name), ['conv1', 'norm1', 'pool1']);
+  assert.deepEqual(paper.layers[2]!.output.slice(-2), [15, 15]);
 });
 
 test('files that are not weights, or not these weights, are one line naming the file, exit 2', async () => {
