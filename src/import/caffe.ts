@@ -58,17 +58,21 @@ export function readCaffe(file: string): Source {
     const l = all[i]!;
     const name = l.name ?? `layer ${i}`;
     const type = typeOf(l);
+    const blobs = l.blobs ?? [];
+    if ((type === 'Convolution' || type === 'InnerProduct') && !blobs.length) {
+      throw new UsageError(`Expected trained weights in ${type} layer ${name} of ${file} but it has none (a network definition without weights?)`);
+    }
     if (type === 'Convolution') {
       const p = l.convolutionParam ?? {};
-      const w = blobOf(l.blobs![0]!, `${name} weights in ${file}`);
-      const b = l.blobs?.[1] ? blobOf(l.blobs[1], `${name} bias in ${file}`) : undefined;
+      const w = blobOf(blobs[0]!, `${name} weights in ${file}`);
+      const b = blobs[1] ? blobOf(blobs[1], `${name} bias in ${file}`) : undefined;
       if (p.dilation?.some((d) => d !== 1)) throw new UsageError(`Expected dilation 1 in ${name} of ${file} but received ${JSON.stringify(p.dilation)}`);
       const [ph, pw] = [p.padH ?? p.pad?.[0] ?? 0, p.padW ?? p.pad?.[1] ?? p.pad?.[0] ?? 0];
       const [sh, sw] = [p.strideH ?? p.stride?.[0] ?? 1, p.strideW ?? p.stride?.[1] ?? p.stride?.[0] ?? 1];
       layers.push({ name, weight: w.data, shape: w.shape, bias: b?.data, group: p.group ?? 1, strides: [sh, sw], pads: [ph, pw, ph, pw] });
     } else if (type === 'InnerProduct') {
-      const w = blobOf(l.blobs![0]!, `${name} weights in ${file}`);
-      const b = l.blobs?.[1] ? blobOf(l.blobs[1], `${name} bias in ${file}`) : undefined;
+      const w = blobOf(blobs[0]!, `${name} weights in ${file}`);
+      const b = blobs[1] ? blobOf(blobs[1], `${name} bias in ${file}`) : undefined;
       // Legacy blobs are (1, 1, out, in); newer ones (out, in); with `transpose` (in, out).
       const [r, c] = w.shape.length === 4 ? [w.shape[2]!, w.shape[3]!] : [w.shape[0]!, numel(w.shape.slice(1))];
       const t = l.innerProductParam?.transpose === true;

@@ -112,6 +112,9 @@ describe('BVLC AlexNet (Caffe definition, two towers, 135 px, width 1/16)', { sk
       const err = relErr(await logitsOf(ckpt, dir), want);
       assert.ok(err <= 1e-5, `${f}: relative error ${err}`);
     }
+    // Fine-tuning starts from it like from one of ours.
+    const t = await ilsvrc(['train', 'alexnet', '--data', 'synthetic', '--from', join(dir, 'alexnet.caffemodel.safetensors'), '--reset-classifier', '--width', width, '--input-size', '135', '--lrn', 'caffe', '--pool', 'ceil', '--max-steps', '1', '--batch-size', '4', '--threads', '1', '--out', join(dir, 'run')]);
+    assert.equal(t.code, 0, t.stderr);
   });
 
   test('weights in typed fields and in an external data file read the same; an external location outside the folder is refused', { skip: has('onnx') ? false : 'onnx (Debian python3-onnx) not installed' }, async () => {
