@@ -117,6 +117,17 @@ describe('BVLC AlexNet (Caffe definition, two towers, 135 px, width 1/16)', { sk
     assert.equal(t.code, 0, t.stderr);
   });
 
+  test('ONNX as the model zoo writes Caffe2 conversions (opset 8, LRN nodes, ceil pools as end padding) imports with no flags', { skip: has('onnx') ? false : 'onnx (Debian python3-onnx) not installed' }, async () => {
+    const r = await importWeights(join(dir, 'alexnet-zoo.onnx'), 'alexnet', { width: 1 / 16 });
+    assert.equal(r.checkpoint.meta.modelOptions.lrn, 'caffe');
+    assert.equal(r.checkpoint.meta.modelOptions.pool, 'ceil');
+    assert.equal(r.checkpoint.meta.modelOptions.inputSize, 135);
+    const ckpt = join(dir, 'zoo.safetensors');
+    saveImported(ckpt, r);
+    const err = relErr(await logitsOf(ckpt, dir), io(dir).logits);
+    assert.ok(err <= 1e-5, `relative error ${err}`);
+  });
+
   test('weights in typed fields and in an external data file read the same; an external location outside the folder is refused', { skip: has('onnx') ? false : 'onnx (Debian python3-onnx) not installed' }, async () => {
     const ref = (await importWeights(join(dir, 'alexnet.onnx'), 'alexnet', { width: 1 / 16, lrn: 'caffe' })).checkpoint.state.params;
     for (const f of ['alexnet-typed.onnx', 'alexnet-external.onnx']) {
@@ -141,6 +152,20 @@ describe('BVLC AlexNet (Caffe definition, two towers, 135 px, width 1/16)', { sk
     const g = await ilsvrc(['import', join(dir, 'alexnet.caffemodel'), '--as', 'alexnet-single', '--width', '0.0625', '-o', join(dir, 'x.safetensors')]);
     assertUsageError(g, /Expected 16×6×5×5 for conv2 in .*alexnet\.caffemodel \(conv2\.weight of alexnet-single with these options\) but received 16×3×5×5/);
   });
+});
+
+test('BVLC CaffeNet (.caffemodel, each norm after its pool) imports as alexnet --lrn caffenet to PyTorch\'s logits', { skip: torch }, async () => {
+  const dir = generate('caffenet', '0.0625', '135');
+  const r = await importWeights(join(dir, 'caffenet.caffemodel'), 'alexnet', { width: 1 / 16 });
+  assert.equal(r.checkpoint.meta.modelOptions.lrn, 'caffenet');
+  const ckpt = join(dir, 'caffenet.safetensors');
+  saveImported(ckpt, r);
+  const err = relErr(await logitsOf(ckpt, dir), io(dir).logits);
+  assert.ok(err <= 1e-5, `relative error ${err}`);
+  // The same weights with the norm before the pool (BVLC AlexNet's order) compute something else.
+  const other = join(dir, 'alexnet-order.safetensors');
+  saveImported(other, await importWeights(join(dir, 'caffenet.caffemodel'), 'alexnet', { width: 1 / 16, lrn: 'caffe' }));
+  assert.ok(relErr(await logitsOf(other, dir), io(dir).logits) > 1e-4);
 });
 
 describe('BVLC GoogLeNet (Caffe definition, 64 px, width 1/8)', { skip: torch }, () => {

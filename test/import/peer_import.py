@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Published-weight files for the import tests, written by PyTorch from random weights:
   vgg16 DIR                 torchvision's VGG-16: a state dict in safetensors, ONNX at opsets 11 and 17
-  alexnet DIR WIDTH SIZE    BVLC AlexNet (Caffe's definition): ONNX (opset 11), .caffemodel in both layer formats
+  alexnet DIR WIDTH SIZE    BVLC AlexNet (Caffe's definition): ONNX (opset 11), .caffemodel in both layer formats,
+                            and, with the onnx package, ONNX as the model zoo's Caffe2 conversions are written
+                            (opset 8, LRN nodes, ceil pooling as extra end padding), with typed and external weights
+  caffenet DIR WIDTH SIZE   BVLC CaffeNet (AlexNet with each norm after its pool): .caffemodel
   googlenet DIR WIDTH SIZE  BVLC GoogLeNet (Caffe's definition): ONNX (opset 17), .caffemodel (with an auxiliary head)
 Each writes DIR/io.safetensors with "input" and PyTorch's "logits" for it. The Caffe networks are
 tables of Caffe layers (name, type, bottoms, tops, parameters) run by one small module, so that the
@@ -30,7 +33,7 @@ def save_safetensors(path, tensors):
 
 # ---- Caffe networks as tables ------------------------------------------------------------------
 
-def caffe_alexnet(width, classes=1000):
+def caffe_alexnet(width, classes=1000, caffenet=False):
     c = lambda n: widen(n, width, 2)
     f = widen(4096, width)
     lrn = {'local_size': 5, 'alpha': 1e-4, 'beta': 0.75, 'k': 1.0}
@@ -38,13 +41,15 @@ def caffe_alexnet(width, classes=1000):
     def conv(name, bottom, out, k, s=1, p=0, g=1):
         L.append((name, 'Convolution', [bottom], [name], dict(num_output=out, kernel_size=k, stride=s, pad=p, group=g)))
         L.append((name.replace('conv', 'relu'), 'ReLU', [name], [name], {}))
+    def norm_pool(i, bottom):
+        n, p = f'norm{i}', f'pool{i}'
+        first, second = (p, n) if caffenet else (n, p)
+        L.append((first, 'LRN' if first == n else 'Pooling', [bottom], [first], lrn if first == n else dict(pool=0, kernel_size=3, stride=2)))
+        L.append((second, 'LRN' if second == n else 'Pooling', [first], [second], lrn if second == n else dict(pool=0, kernel_size=3, stride=2)))
+        return second
     conv('conv1', 'data', c(96), 11, 4)
-    L.append(('norm1', 'LRN', ['conv1'], ['norm1'], lrn))
-    L.append(('pool1', 'Pooling', ['norm1'], ['pool1'], dict(pool=0, kernel_size=3, stride=2)))
-    conv('conv2', 'pool1', c(256), 5, p=2, g=2)
-    L.append(('norm2', 'LRN', ['conv2'], ['norm2'], lrn))
-    L.append(('pool2', 'Pooling', ['norm2'], ['pool2'], dict(pool=0, kernel_size=3, stride=2)))
-    conv('conv3', 'pool2', c(384), 3, p=1)
+    conv('conv2', norm_pool(1, 'conv1'), c(256), 5, p=2, g=2)
+    conv('conv3', norm_pool(2, 'conv2'), c(384), 3, p=1)
     conv('conv4', 'conv3', c(384), 3, p=1, g=2)
     conv('conv5', 'conv4', c(256), 3, p=1, g=2)
     L.append(('pool5', 'Pooling', ['conv5'], ['pool5'], dict(pool=0, kernel_size=3, stride=2)))
@@ -112,7 +117,7 @@ class CaffeNet(nn.Module):
         super().__init__()
         self.table = table
         self.mods = nn.ModuleDict()
-        shapes = {'data': (channels, size, size)}
+        self.shapes = shapes = {'data': (channels, size, size)}
         for name, typ, bottoms, tops, p in table:
             key = name.replace('/', '__')
             if typ == 'Convolution':
@@ -254,6 +259,64 @@ def onnx_variants(path):
                     all_tensors_to_one_file=True, location='external.data', size_threshold=0)
 
 
+def zoo_onnx(net, table, path):
+    """The network as the ONNX model zoo's Caffe2 conversions are written: opset 8, IR 3 with the
+    weights also listed as graph inputs, LRN nodes, ceil-mode pools as floor pools with extra end
+    padding, Reshape or Flatten before Gemm (transB = 1)."""
+    try:
+        import onnx
+        from onnx import helper, numpy_helper, TensorProto
+    except ImportError:
+        return
+    nodes, inits = [], []
+    def init(name, t):
+        inits.append(numpy_helper.from_array(t.detach().numpy() if hasattr(t, 'detach') else t, name))
+        return name
+    names = {'data': 'data_0'}
+    for name, typ, bottoms, tops, p in table:
+        ins = [names[b] for b in bottoms]
+        out = name + '_' + str(len(nodes))
+        key = name.replace('/', '__')
+        if typ == 'Convolution':
+            m = net.mods[key]
+            k, pd = p['kernel_size'], p['pad']
+            nodes.append(helper.make_node('Conv', ins + [init(name + '_w_0', m.weight), init(name + '_b_0', m.bias)], [out],
+                                          kernel_shape=[k, k], strides=[p['stride']] * 2, pads=[pd] * 4, group=p['group']))
+        elif typ == 'InnerProduct':
+            m = net.mods[key]
+            flat = out + '_flat'
+            if len(net.shapes[bottoms[0]]) > 1 and name.endswith('6'):
+                import numpy as np
+                nodes.append(helper.make_node('Reshape', [ins[0], init(name + '_shape', np.array([0, -1], dtype=np.int64))], [flat]))
+            else:
+                nodes.append(helper.make_node('Flatten', ins, [flat], axis=1))
+            nodes.append(helper.make_node('Gemm', [flat, init(name + '_w_0', m.weight), init(name + '_b_0', m.bias)], [out], transB=1))
+        elif typ == 'ReLU':
+            nodes.append(helper.make_node('Relu', ins, [out]))
+        elif typ == 'Dropout':
+            nodes.append(helper.make_node('Dropout', ins, [out], ratio=0.5))
+        elif typ == 'LRN':
+            nodes.append(helper.make_node('LRN', ins, [out], size=p['local_size'], alpha=p['alpha'], beta=p['beta'], bias=p['k']))
+        elif typ == 'Pooling':
+            n = net.shapes[bottoms[0]][1]
+            o = net.shapes[tops[0]][1]
+            k, st, pd = p['kernel_size'], p['stride'], p.get('pad', 0)
+            extra = max(0, (o - 1) * st + k - (n + 2 * pd))
+            nodes.append(helper.make_node('MaxPool', ins, [out], kernel_shape=[k, k], strides=[st, st], pads=[pd, pd, pd + extra, pd + extra]))
+        else:
+            raise ValueError(typ)
+        names[tops[0]] = out
+    nodes.append(helper.make_node('Softmax', [out], ['prob_1']))
+    c, h, w = net.shapes['data']
+    inputs = [helper.make_tensor_value_info('data_0', TensorProto.FLOAT, [1, c, h, w])]
+    inputs += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits]
+    graph = helper.make_graph(nodes, 'caffe2_converted', inputs, [helper.make_tensor_value_info('prob_1', TensorProto.FLOAT, [1, *net.shapes[table[-1][3][0]]])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 8)], producer_name='test')
+    model.ir_version = 3
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
 def randomize(net, seed):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -277,20 +340,22 @@ def main():
                               input_names=['data'], output_names=['prob'], dynamic_axes={'data': {0: 'N'}})
     else:
         width, size = float(sys.argv[3]), int(sys.argv[4])
-        table = (caffe_alexnet if what == 'alexnet' else caffe_googlenet)(width)
+        table = caffe_googlenet(width) if what == 'googlenet' else caffe_alexnet(width, caffenet=what == 'caffenet')
         net = CaffeNet(table, 3, size).eval()
         randomize(net, 1)
         # Large enough activations that LRN changes the result visibly.
         x = torch.randn(2, 3, size, size) * 60
         opset = 11 if what == 'alexnet' else 17
-        torch.onnx.export(net, x[:1], os.path.join(out, f'{what}.onnx'), opset_version=opset,
-                          input_names=['data'], output_names=['prob'])
+        if what != 'caffenet':
+            torch.onnx.export(net, x[:1], os.path.join(out, f'{what}.onnx'), opset_version=opset,
+                              input_names=['data'], output_names=['prob'])
         with open(os.path.join(out, f'{what}.caffemodel'), 'wb') as f:
             f.write(caffemodel(net, table, size, v1=False))
         if what == 'alexnet':
             with open(os.path.join(out, f'{what}-v1.caffemodel'), 'wb') as f:
                 f.write(caffemodel(net, table, size, v1=True))
             onnx_variants(os.path.join(out, f'{what}.onnx'))
+            zoo_onnx(net, table, os.path.join(out, f'{what}-zoo.onnx'))
     with torch.no_grad():
         logits = net(x)
     save_safetensors(os.path.join(out, 'io.safetensors'), {'input': x, 'logits': logits})
