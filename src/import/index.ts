@@ -81,6 +81,10 @@ export function resolveOptions(model: string, src: Source, given: Partial<ModelO
       if (kind === undefined) throw new UsageError(`Expected the LRN constants of the paper (${showLrn(PAPER_LRN)}) or of Caffe (${showLrn(CAFFE_LRN)}) for ${first.name} in ${file} but received ${showLrn(first.attrs)}`);
       o.lrn = kind === 'caffe' && src.normAfterPool && spec.name.startsWith('alexnet') ? 'caffenet' : kind;
     }
+    if (spec.name.startsWith('alexnet') && (o.lrn === 'caffenet') !== src.normAfterPool) {
+      const [w, r] = src.normAfterPool ? ['each norm before its pool', 'pools first (--lrn caffenet)'] : ['each norm after its pool (--lrn caffenet)', 'normalises first'];
+      throw new UsageError(`Expected ${w} in ${file} but the file ${r}`);
+    }
     const want = o.lrn === 'paper' ? PAPER_LRN : CAFFE_LRN;
     for (const l of src.lrn) {
       if (!sameLrn(l.attrs, want)) throw new UsageError(`Expected LRN ${showLrn(want)} (--lrn ${o.lrn}) for ${l.name} in ${file} but received ${showLrn(l.attrs)}`);
