@@ -30,11 +30,11 @@ export const NIN: ModelSpec = {
   build(x, o) {
     const ceil = ceilPools(o, true);
     let h = mlpconv(x, o, 1, { out: 96, k: 11, stride: 4 }, [96, 96]); //  N×96×54×54
-    h = maxPool2d(h, 'pool1', 3, 2, { ceil }); //                     N×96×27×27
+    h = maxPool2d(h, 'pool1', 3, 2, { ceil }); //                           N×96×27×27
     h = mlpconv(h, o, 2, { out: 256, k: 5, pad: 2 }, [256, 256]);
-    h = maxPool2d(h, 'pool2', 3, 2, { ceil }); //                     N×256×13×13
+    h = maxPool2d(h, 'pool2', 3, 2, { ceil }); //                           N×256×13×13
     h = mlpconv(h, o, 3, { out: 384, k: 3, pad: 1 }, [384, 384]);
-    h = maxPool2d(h, 'pool3', 3, 2, { ceil }); //                     N×384×6×6
+    h = maxPool2d(h, 'pool3', 3, 2, { ceil }); //                           N×384×6×6
     h = dropout(h, 'drop', o.dropout ?? 0.5);
     const init = pick(o, { kind: 'normal', std: 0.01 });
     h = conv2d(h, 'conv4', { out: widen(1024, o), k: 3, pad: 1, init });
