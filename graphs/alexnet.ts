@@ -5,10 +5,15 @@
  */
 import type { Value } from '../src/graph/graph.js';
 import { conv2d, dropout, linear, maxPool2d, norm } from '../src/graph/layers.js';
-import { biasInit, pick, widen, type ModelOptions, type ModelOutputs, type ModelSpec } from './spec.js';
+import { biasInit, ceilPools, lrnOf, PAPER_LRN, pick, widen, type ModelOptions, type ModelOutputs, type ModelSpec } from './spec.js';
 
-// The paper's b = a / (k + α Σa²)^β sums without dividing by n; ONNX divides alpha by size, so α·n.
-export const ALEXNET_LRN = { size: 5, alpha: 1e-4 * 5, beta: 0.75, bias: 2 } as const;
+/** Norm then pool as in the paper and BVLC AlexNet; CaffeNet (--lrn caffenet) pools first. */
+function normPool(h: Value, o: ModelOptions, i: number): Value {
+  const lrn = lrnOf(o, PAPER_LRN);
+  const ceil = ceilPools(o, false);
+  if (o.lrn === 'caffenet') return norm(maxPool2d(h, `pool${i}`, 3, 2, { ceil }), `norm${i}`, lrn);
+  return maxPool2d(norm(h, `norm${i}`, lrn), `pool${i}`, 3, 2, { ceil });
+}
 
 function alexnet(x: Value, o: ModelOptions, towers: 1 | 2): ModelOutputs {
   const gauss = pick(o, { kind: 'normal', std: 0.01 });
@@ -16,15 +21,13 @@ function alexnet(x: Value, o: ModelOptions, towers: 1 | 2): ModelOutputs {
   const c = (n: number) => widen(n, o, towers);
   const p = o.dropout ?? 0.5;
   let h = conv2d(x, 'conv1', { out: c(96), k: 11, stride: 4, init: gauss }); // N×96×55×55
-  h = norm(h, 'norm1', ALEXNET_LRN);
-  h = maxPool2d(h, 'pool1', 3, 2); //                                             N×96×27×27
+  h = normPool(h, o, 1); //                                                        N×96×27×27
   h = conv2d(h, 'conv2', { out: c(256), k: 5, pad: 2, groups: towers, init: gauss, biasInit: one });
-  h = norm(h, 'norm2', ALEXNET_LRN);
-  h = maxPool2d(h, 'pool2', 3, 2); //                                             N×256×13×13
+  h = normPool(h, o, 2); //                                                        N×256×13×13
   h = conv2d(h, 'conv3', { out: c(384), k: 3, pad: 1, init: gauss });
   h = conv2d(h, 'conv4', { out: c(384), k: 3, pad: 1, groups: towers, init: gauss, biasInit: one });
   h = conv2d(h, 'conv5', { out: c(256), k: 3, pad: 1, groups: towers, init: gauss, biasInit: one });
-  h = maxPool2d(h, 'pool5', 3, 2); //                                             N×256×6×6
+  h = maxPool2d(h, 'pool5', 3, 2, { ceil: ceilPools(o, false) }); //              N×256×6×6
   h = dropout(h, 'drop6', p);
   h = linear(h, 'fc6', { out: widen(4096, o), init: gauss, biasInit: one, relu: true });
   h = dropout(h, 'drop7', p);

@@ -8,7 +8,7 @@ import type { Value } from '../src/graph/graph.js';
 import { conv2d, dropout, linear, maxPool2d, norm, avgPool2d } from '../src/graph/layers.js';
 import { concat, flatten } from '../src/ops/shape.js';
 import { globalAvgPool } from '../src/ops/pool.js';
-import { pick, widen, type ModelOptions, type ModelOutputs, type ModelSpec } from './spec.js';
+import { CAFFE_LRN, ceilPools, lrnOf, pick, widen, type ModelOptions, type ModelOutputs, type ModelSpec } from './spec.js';
 
 /** One row of Table 1: #1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj. */
 export type InceptionRow = readonly [number, number, number, number, number, number];
@@ -24,9 +24,6 @@ export const INCEPTION: Record<string, InceptionRow> = {
   '5a': [256, 160, 320, 32, 128, 128], // 7×7×832
   '5b': [384, 192, 384, 48, 128, 128], // 7×7×1024
 };
-
-// Caffe's LRN (alpha already divided by size, as ONNX does).
-const GOOGLENET_LRN = { size: 5, alpha: 1e-4, beta: 0.75, bias: 1 } as const;
 
 export function inception(x: Value, name: string, row: InceptionRow, o: ModelOptions, naive = false): Value {
   const init = pick(o, { kind: 'xavier' });
@@ -60,16 +57,19 @@ function auxHead(x: Value, name: string, o: ModelOptions): Value {
 function googlenet(x: Value, o: ModelOptions, naive: boolean): ModelOutputs {
   const init = pick(o, { kind: 'xavier' });
   const aux: ModelOutputs['aux'] = [];
+  const ceil = ceilPools(o, true);
+  // The paper gives no LRN constants; the model's own are those of its Caffe release.
+  const lrn = lrnOf(o, CAFFE_LRN);
   let h = conv2d(x, 'conv1/7x7_s2', { out: widen(64, o), k: 7, stride: 2, pad: 3, init }); // N×64×112×112
-  h = maxPool2d(h, 'pool1/3x3_s2', 3, 2, { ceil: true }); //                                 N×64×56×56
-  h = norm(h, 'pool1/norm1', GOOGLENET_LRN);
+  h = maxPool2d(h, 'pool1/3x3_s2', 3, 2, { ceil }); //                                         N×64×56×56
+  h = norm(h, 'pool1/norm1', lrn);
   h = conv2d(h, 'conv2/3x3_reduce', { out: widen(64, o), k: 1, init });
   h = conv2d(h, 'conv2/3x3', { out: widen(192, o), k: 3, pad: 1, init }); //                 N×192×56×56
-  h = norm(h, 'conv2/norm2', GOOGLENET_LRN);
-  h = maxPool2d(h, 'pool2/3x3_s2', 3, 2, { ceil: true }); //                                 N×192×28×28
+  h = norm(h, 'conv2/norm2', lrn);
+  h = maxPool2d(h, 'pool2/3x3_s2', 3, 2, { ceil }); //                                         N×192×28×28
   h = inception(h, 'inception_3a', INCEPTION['3a']!, o, naive);
   h = inception(h, 'inception_3b', INCEPTION['3b']!, o, naive);
-  h = maxPool2d(h, 'pool3/3x3_s2', 3, 2, { ceil: true }); //                                 N×480×14×14
+  h = maxPool2d(h, 'pool3/3x3_s2', 3, 2, { ceil }); //                                         N×480×14×14
   h = inception(h, 'inception_4a', INCEPTION['4a']!, o, naive);
   if (o.aux) aux.push({ logits: auxHead(h, 'loss1', o), weight: 0.3 });
   h = inception(h, 'inception_4b', INCEPTION['4b']!, o, naive);
@@ -77,7 +77,7 @@ function googlenet(x: Value, o: ModelOptions, naive: boolean): ModelOutputs {
   h = inception(h, 'inception_4d', INCEPTION['4d']!, o, naive);
   if (o.aux) aux.push({ logits: auxHead(h, 'loss2', o), weight: 0.3 });
   h = inception(h, 'inception_4e', INCEPTION['4e']!, o, naive);
-  h = maxPool2d(h, 'pool4/3x3_s2', 3, 2, { ceil: true }); //                                 N×832×7×7
+  h = maxPool2d(h, 'pool4/3x3_s2', 3, 2, { ceil }); //                                         N×832×7×7
   h = inception(h, 'inception_5a', INCEPTION['5a']!, o, naive);
   h = inception(h, 'inception_5b', INCEPTION['5b']!, o, naive);
   // The paper's 7×7/1 average pool; global so that other input sizes work too.

@@ -6,7 +6,7 @@ import { GoogLeNet, GoogLeNetNaive } from './googlenet.js';
 import { NIN } from './nin.js';
 import { VGG_A, VGG_A_LRN, VGG_B, VGG_C, VGG_D, VGG_E } from './vgg.js';
 import { ZFNet } from './zfnet.js';
-import type { ModelOptions, ModelSpec } from './spec.js';
+import { LRN_KINDS, POOL_MODES, type ModelOptions, type ModelSpec } from './spec.js';
 
 export type { ModelOptions, ModelSpec } from './spec.js';
 
@@ -69,6 +69,8 @@ export function modelOptions(spec: ModelSpec, given: Partial<ModelOptions> = {})
     aux: given.aux ?? false,
     init: given.init ?? 'paper',
   };
+  if (given.lrn !== undefined) o.lrn = given.lrn;
+  if (given.pool !== undefined) o.pool = given.pool;
   const posInt = (v: number, name: string) => {
     if (!Number.isInteger(v) || v < 1) throw expected('a positive integer', name, v);
   };
@@ -77,6 +79,8 @@ export function modelOptions(spec: ModelSpec, given: Partial<ModelOptions> = {})
   posInt(o.channels, '--channels');
   if (!(o.width > 0 && Number.isFinite(o.width))) throw expected('a positive number', '--width', o.width);
   if (o.dropout !== undefined && !(o.dropout >= 0 && o.dropout < 1)) throw expected('a rate in [0, 1)', '--dropout', o.dropout);
+  if (o.lrn !== undefined && !LRN_KINDS.includes(o.lrn)) throw expected(`one of ${LRN_KINDS.join(', ')}`, '--lrn', o.lrn);
+  if (o.pool !== undefined && !POOL_MODES.includes(o.pool)) throw expected(`one of ${POOL_MODES.join(', ')}`, '--pool', o.pool);
   return o;
 }
 

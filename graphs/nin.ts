@@ -8,7 +8,7 @@ import type { Value } from '../src/graph/graph.js';
 import { conv2d, dropout, maxPool2d } from '../src/graph/layers.js';
 import { globalAvgPool } from '../src/ops/pool.js';
 import { flatten } from '../src/ops/shape.js';
-import { pick, widen, type ModelOptions, type ModelSpec } from './spec.js';
+import { ceilPools, pick, widen, type ModelOptions, type ModelSpec } from './spec.js';
 
 function mlpconv(x: Value, o: ModelOptions, i: number, spec: { out: number; k: number; stride?: number; pad?: number }, cccp: [number, number]): Value {
   const init = pick(o, { kind: 'normal', std: 0.01 });
@@ -28,12 +28,13 @@ export const NIN: ModelSpec = {
   dropout: 0.5,
   recipe: { optimizer: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 5e-4, batchSize: 128, augment: 'alexnet' },
   build(x, o) {
+    const ceil = ceilPools(o, true);
     let h = mlpconv(x, o, 1, { out: 96, k: 11, stride: 4 }, [96, 96]); //  N×96×54×54
-    h = maxPool2d(h, 'pool1', 3, 2, { ceil: true }); //                     N×96×27×27
+    h = maxPool2d(h, 'pool1', 3, 2, { ceil }); //                           N×96×27×27
     h = mlpconv(h, o, 2, { out: 256, k: 5, pad: 2 }, [256, 256]);
-    h = maxPool2d(h, 'pool2', 3, 2, { ceil: true }); //                     N×256×13×13
+    h = maxPool2d(h, 'pool2', 3, 2, { ceil }); //                           N×256×13×13
     h = mlpconv(h, o, 3, { out: 384, k: 3, pad: 1 }, [384, 384]);
-    h = maxPool2d(h, 'pool3', 3, 2, { ceil: true }); //                     N×384×6×6
+    h = maxPool2d(h, 'pool3', 3, 2, { ceil }); //                           N×384×6×6
     h = dropout(h, 'drop', o.dropout ?? 0.5);
     const init = pick(o, { kind: 'normal', std: 0.01 });
     h = conv2d(h, 'conv4', { out: widen(1024, o), k: 3, pad: 1, init });

@@ -16,6 +16,32 @@ export interface ModelOptions {
   aux: boolean;
   /** "paper": each paper's initialisation; "kaiming": He-normal weights, zero biases (trains faster at small width). */
   init: 'paper' | 'kaiming';
+  /**
+   * Constants of local response normalisation; absent keeps the model's own. "paper": AlexNet's
+   * k = 2 with α = 1e-4 on the plain sum; "caffe": the BVLC models' k = 1 with α = 1e-4 divided by n;
+   * "caffenet": Caffe's constants with each norm after its pool (CaffeNet, BVLC's reference model).
+   */
+  lrn?: 'paper' | 'caffe' | 'caffenet';
+  /** Output size of max pools: "floor" (the papers' formula) or "ceil" (Caffe's only mode); absent keeps the model's own. */
+  pool?: 'floor' | 'ceil';
+}
+
+export const LRN_KINDS = ['paper', 'caffe', 'caffenet'] as const;
+export const POOL_MODES = ['floor', 'ceil'] as const;
+
+// The AlexNet paper's b = a / (k + α Σa²)^β sums without dividing by n; ONNX divides alpha by size, so α·n.
+export const PAPER_LRN = { size: 5, alpha: 1e-4 * 5, beta: 0.75, bias: 2 } as const;
+// Caffe's LRN layer divides α by n (as ONNX does) and its models keep the default k = 1.
+export const CAFFE_LRN = { size: 5, alpha: 1e-4, beta: 0.75, bias: 1 } as const;
+
+/** The LRN constants under the options: the model's own unless --lrn names a variant. */
+export function lrnOf(o: ModelOptions, own: typeof PAPER_LRN | typeof CAFFE_LRN): typeof PAPER_LRN | typeof CAFFE_LRN {
+  return o.lrn === undefined ? own : o.lrn === 'paper' ? PAPER_LRN : CAFFE_LRN;
+}
+
+/** Whether max pools round their output size up: the model's own unless --pool says. */
+export function ceilPools(o: ModelOptions, own: boolean): boolean {
+  return o.pool === undefined ? own : o.pool === 'ceil';
 }
 
 export interface ModelOutputs {

@@ -6,8 +6,7 @@
  */
 import type { Value } from '../src/graph/graph.js';
 import { conv2d, dropout, linear, maxPool2d, norm } from '../src/graph/layers.js';
-import { ALEXNET_LRN } from './alexnet.js';
-import { pick, widen, type ModelOptions, type ModelSpec } from './spec.js';
+import { ceilPools, lrnOf, PAPER_LRN, pick, widen, type ModelOptions, type ModelSpec } from './spec.js';
 
 type Layer = number | 'M' | 'LRN' | `1x1:${number}`;
 
@@ -27,11 +26,11 @@ function vgg(x: Value, o: ModelOptions, cfg: readonly Layer[]): Value {
   let inBlock = 0;
   for (const layer of cfg) {
     if (layer === 'M') {
-      h = maxPool2d(h, `pool${block}`, 2, 2);
+      h = maxPool2d(h, `pool${block}`, 2, 2, { ceil: ceilPools(o, false) });
       block++;
       inBlock = 0;
     } else if (layer === 'LRN') {
-      h = norm(h, `norm${block}`, ALEXNET_LRN);
+      h = norm(h, `norm${block}`, lrnOf(o, PAPER_LRN));
     } else {
       const oneByOne = typeof layer === 'string';
       const out = oneByOne ? Number(layer.slice(4)) : layer;

@@ -5,7 +5,7 @@
  * detail, not an architecture one).
  */
 import { conv2d, dropout, linear, maxPool2d } from '../src/graph/layers.js';
-import { pick, widen, type ModelSpec } from './spec.js';
+import { ceilPools, pick, widen, type ModelSpec } from './spec.js';
 
 export const ZFNet: ModelSpec = {
   name: 'zfnet',
@@ -21,14 +21,15 @@ export const ZFNet: ModelSpec = {
     const init = pick(o, { kind: 'normal', std: 0.01 });
     const c = (n: number) => widen(n, o);
     const p = o.dropout ?? 0.5;
+    const ceil = ceilPools(o, false);
     let h = conv2d(x, 'conv1', { out: c(96), k: 7, stride: 2, pad: 1, init }); // N×96×110×110
-    h = maxPool2d(h, 'pool1', 3, 2, { pad: 1 }); //                                 N×96×55×55
+    h = maxPool2d(h, 'pool1', 3, 2, { pad: 1, ceil }); //                           N×96×55×55
     h = conv2d(h, 'conv2', { out: c(256), k: 5, stride: 2, init }); //              N×256×26×26
-    h = maxPool2d(h, 'pool2', 3, 2, { pad: 1 }); //                                 N×256×13×13
+    h = maxPool2d(h, 'pool2', 3, 2, { pad: 1, ceil }); //                           N×256×13×13
     h = conv2d(h, 'conv3', { out: c(384), k: 3, pad: 1, init });
     h = conv2d(h, 'conv4', { out: c(384), k: 3, pad: 1, init });
     h = conv2d(h, 'conv5', { out: c(256), k: 3, pad: 1, init });
-    h = maxPool2d(h, 'pool5', 3, 2); //                                             N×256×6×6
+    h = maxPool2d(h, 'pool5', 3, 2, { ceil }); //                                     N×256×6×6
     h = dropout(h, 'drop6', p);
     h = linear(h, 'fc6', { out: widen(4096, o), init, relu: true });
     h = dropout(h, 'drop7', p);

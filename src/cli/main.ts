@@ -13,6 +13,7 @@ import { UsageError, userFileError } from '../util/errors.js';
 import { makeEvaluateCommand } from './evaluate.js';
 import { makeExplainCommand } from './explain.js';
 import { makeExportCommand } from './export.js';
+import { makeImportCommand } from './import.js';
 import { makeModelsCommand } from './models.js';
 import { makePredictCommand } from './predict.js';
 import { errorLine } from './options.js';
@@ -34,6 +35,7 @@ export function makeProgram(): Command {
   program.addCommand(makeVisualizeCommand());
   program.addCommand(makeEvaluateCommand());
   program.addCommand(makePredictCommand());
+  program.addCommand(makeImportCommand());
   // addCommand does not pass settings down, so every command is told here to throw, not exit.
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ outputError: () => {} });

@@ -7,8 +7,8 @@ import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
 import type { ModelOptions } from '../../graphs/index.js';
+import { LRN_KINDS, POOL_MODES } from '../../graphs/spec.js';
 import { describe, UsageError } from '../util/errors.js';
-import { ensureDir } from '../util/fsx.js';
 
 function reject(what: string, value: string): never {
   throw new InvalidArgumentError(`Expected ${what} but received ${describe(value)}`);
@@ -111,6 +111,8 @@ export interface ModelFlags {
   dropout?: number;
   aux?: boolean;
   init?: ModelOptions['init'];
+  lrn?: NonNullable<ModelOptions['lrn']>;
+  pool?: NonNullable<ModelOptions['pool']>;
 }
 
 /** Declares the options every model-taking command accepts (defaults come from the model's spec). */
@@ -122,7 +124,9 @@ export function addModelOptions(cmd: Command): Command {
     .addOption(new Option('--width <x>', 'width multiplier on every layer (default 1)').argParser(positiveFloat))
     .addOption(new Option('--dropout <p>', "classifier dropout rate (default: the paper's)").argParser(rate))
     .addOption(new Option('--aux', 'build the auxiliary classifiers (GoogLeNet)'))
-    .addOption(new Option('--init <scheme>', 'paper | kaiming (default paper)').argParser(choice(['paper', 'kaiming'] as const)));
+    .addOption(new Option('--init <scheme>', 'paper | kaiming (default paper)').argParser(choice(['paper', 'kaiming'] as const)))
+    .addOption(new Option('--lrn <kind>', "LRN constants: paper | caffe | caffenet (Caffe's, norm after pool) (default: the model's)").argParser(choice(LRN_KINDS)))
+    .addOption(new Option('--pool <mode>', "max-pool output size: floor | ceil (Caffe's) (default: the model's)").argParser(choice(POOL_MODES)));
 }
 
 /** The flags the user gave, as the partial options `buildModel` fills in (absent keys stay absent). */
@@ -135,6 +139,8 @@ export function modelOptionsFrom(f: ModelFlags): Partial<ModelOptions> {
   if (f.dropout !== undefined) o.dropout = f.dropout;
   if (f.aux !== undefined) o.aux = f.aux;
   if (f.init !== undefined) o.init = f.init;
+  if (f.lrn !== undefined) o.lrn = f.lrn;
+  if (f.pool !== undefined) o.pool = f.pool;
   return o;
 }
 

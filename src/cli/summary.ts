@@ -7,13 +7,17 @@ import { addModelOptions, modelOptionsFrom, type ModelFlags } from './options.js
 
 export interface ModelSummary extends Summary {
   model: string;
+  /** Where the network departs from its paper's definition (--lrn, --pool), e.g. "lrn caffe, pool ceil". */
+  variant?: string;
 }
 
 /** The analysis of a model's inference graph (plus its aux heads when built with `aux`). */
 export function summarizeModel(name: string, given: Partial<ModelOptions> = {}, detail = false): ModelSummary {
   const built: BuiltModel = buildModel(name, given);
   const outputs = [built.logits, ...built.aux.map((a) => a.logits)];
-  return { model: built.spec.name, ...summarize(built.graph, { outputs, detail }) };
+  const o = built.options;
+  const variant = [...(o.lrn !== undefined ? [`lrn ${o.lrn}`] : []), ...(o.pool !== undefined ? [`pool ${o.pool}`] : [])].join(', ');
+  return { model: built.spec.name, ...(variant ? { variant } : {}), ...summarize(built.graph, { outputs, detail }) };
 }
 
 function window(l: LayerRow): string {
@@ -23,7 +27,7 @@ function window(l: LayerRow): string {
 export function formatSummary(s: ModelSummary): string {
   const rows = s.layers.map((l) => [l.name, l.ops.join('+'), shape(l.output), window(l), thousands(l.params), thousands(l.macs), String(l.rf), String(l.jump)]);
   return (
-    `${s.model}: input ${shape(s.input)}\n` +
+    `${s.model}${s.variant ? ` (${s.variant})` : ''}: input ${shape(s.input)}\n` +
     table(['layer', 'ops', 'output', 'k/s', 'params', 'MACs', 'RF', 'jump'], rows, ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right']) +
     `total: ${thousands(s.params)} params, ${thousands(s.macs)} MACs (${gmacs(s.macs)} G)\n`
   );

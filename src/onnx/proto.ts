@@ -39,7 +39,13 @@ export interface TensorProto {
   int64Data?: number[];
   doubleData?: number[];
   int32Data?: number[];
+  /** Weights kept in a file beside the model: keys "location", "offset", "length" (onnx.proto's external data). */
+  externalData?: { key: string; value: string }[];
+  /** 1 (EXTERNAL) when the values are in `externalData`'s file. */
+  dataLocation?: number;
 }
+
+export const DataLocation = { DEFAULT: 0, EXTERNAL: 1 } as const;
 
 export interface DimProto {
   dimValue?: number;
@@ -189,6 +195,8 @@ const schema = {
             name: { type: 'string', id: 8 },
             rawData: { type: 'bytes', id: 9 },
             doubleData: { rule: 'repeated', type: 'double', id: 10 },
+            externalData: { rule: 'repeated', type: 'StringStringEntryProto', id: 13 },
+            dataLocation: { type: 'int32', id: 14 },
           },
         },
       },

@@ -5,6 +5,7 @@
  * Written atomically (temp file, fsync, rename): a crash or a full disk leaves the last good one.
  */
 import type { ModelOptions } from '../../graphs/index.js';
+import { LRN_KINDS, POOL_MODES } from '../../graphs/spec.js';
 import type { OptimizerConfig } from '../optim/optimizer.js';
 import { describe, expected, UsageError } from '../util/errors.js';
 import { loadSafetensors, saveSafetensors, type TensorInput } from './safetensors.js';
@@ -89,6 +90,8 @@ const MODEL_OPTION_FIELDS: Readonly<Record<keyof ModelOptions, Field>> = {
   dropout: { what: 'a rate in [0, 1)', ok: (v) => isNumber(v) && (v as number) >= 0 && (v as number) < 1, optional: true },
   aux: { what: 'a boolean', ok: (v) => typeof v === 'boolean', optional: true },
   init: { what: '"paper" or "kaiming"', ok: oneOf('paper', 'kaiming'), optional: true },
+  lrn: { what: LRN_KINDS.map((k) => `"${k}"`).join(', '), ok: oneOf(...LRN_KINDS), optional: true },
+  pool: { what: POOL_MODES.map((k) => `"${k}"`).join(' or '), ok: oneOf(...POOL_MODES), optional: true },
 };
 
 const OPTIMIZER_FIELDS: Readonly<Record<keyof OptimizerConfig, Field>> = {

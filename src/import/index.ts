@@ -1,0 +1,183 @@
+/**
+ * Published weights (ONNX model zoo, BVLC Caffe model zoo, torchvision/timm state dicts) as an
+ * ordinary ilsvrc checkpoint: the source's weight layers are matched, in the canonical order of
+ * `source.ts`, to the zoo model built with the options, every shape and convolution attribute is
+ * checked, and options the file settles (LRN constants, pooling mode, input size, classes) are
+ * taken from it unless given. The result starts like a training run: step 0, no optimizer state.
+ */
+import { basename } from 'node:path';
+import { buildModel, findModel, type BuiltModel, type ModelOptions } from '../../graphs/index.js';
+import { CAFFE_LRN, PAPER_LRN } from '../../graphs/spec.js';
+import { formatShape } from '../graph/dtype.js';
+import type { AnyNode, Value } from '../graph/graph.js';
+import type { LrnAttrs } from '../ops/lrn.js';
+import { DEFAULT_OPTIMIZER } from '../optim/optimizer.js';
+import { CHECKPOINT_FORMAT, saveCheckpoint, type Checkpoint, type CheckpointMeta } from '../runtime/checkpoint.js';
+import { UsageError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+import { readCaffe } from './caffe.js';
+import { readOnnx } from './onnx.js';
+import { numel, postOrder, type Source, type SourceFormat, type SourceLayer } from './source.js';
+import { readStateDict } from './torch.js';
+
+export type { Source, SourceFormat, SourceLayer } from './source.js';
+
+/** The reader for a file, by its extension. */
+export function readSource(file: string): Source {
+  const ext = file.toLowerCase().split('.').pop();
+  if (ext === 'onnx') return readOnnx(file);
+  if (ext === 'caffemodel') return readCaffe(file);
+  if (ext === 'safetensors') return readStateDict(file);
+  throw new UsageError(`Expected a .onnx, .caffemodel or .safetensors file but received ${JSON.stringify(file)}`);
+}
+
+/** One weight layer of our graph: parameter names, the weight's shape and the convolution attributes. */
+interface OurLayer {
+  weight: string;
+  bias: string;
+  shape: readonly number[];
+  conv: { group: number; strides: readonly number[]; pads: readonly number[] } | undefined;
+}
+
+function attrInts(n: AnyNode, key: string): readonly number[] {
+  const a = n.onnxAttrs()[key];
+  return a?.kind === 'ints' ? a.v : [];
+}
+
+/** Our weight layers in the same canonical order as the sources': a post-order walk back from the logits. */
+export function modelLayers(built: BuiltModel): OurLayer[] {
+  const inputsOf = (n: AnyNode): AnyNode[] => n.inputs.map((v) => v?.producer).filter((p): p is AnyNode => p !== undefined);
+  const root = built.logits.producer;
+  if (!root) return [];
+  const isParam = (v: Value | undefined): v is Value => v?.kind === 'param';
+  const out: OurLayer[] = [];
+  for (const n of postOrder([root], inputsOf)) {
+    const [w, b] = [n.inputs[1], n.inputs[2]];
+    if ((n.op !== 'Conv' && n.op !== 'Gemm') || !isParam(w) || !isParam(b)) continue;
+    const group = n.onnxAttrs()['group'];
+    out.push({
+      weight: w.name ?? '',
+      bias: b.name ?? '',
+      shape: w.shape,
+      conv: n.op === 'Conv' ? { group: group?.kind === 'int' ? group.v : 1, strides: attrInts(n, 'strides'), pads: attrInts(n, 'pads') } : undefined,
+    });
+  }
+  return out;
+}
+
+const close = (a: number, b: number) => Math.abs(a - b) <= 1e-6 * Math.max(Math.abs(a), Math.abs(b));
+const sameLrn = (a: LrnAttrs, b: LrnAttrs) => a.size === b.size && close(a.alpha, b.alpha) && close(a.beta, b.beta) && close(a.bias, b.bias);
+const showLrn = (a: LrnAttrs) => `size ${a.size}, alpha ${a.alpha}, beta ${a.beta}, bias ${a.bias}`;
+
+/** The model options the file settles, where the user did not: LRN constants, pooling, input, classes. */
+export function resolveOptions(model: string, src: Source, given: Partial<ModelOptions>, file: string): { options: Partial<ModelOptions>; notes: string[] } {
+  const spec = findModel(model);
+  const o: Partial<ModelOptions> = { ...given };
+  const notes: string[] = [];
+  const first = src.lrn[0];
+  if (first) {
+    const kind = sameLrn(first.attrs, CAFFE_LRN) ? 'caffe' : sameLrn(first.attrs, PAPER_LRN) ? 'paper' : undefined;
+    if (o.lrn === undefined) {
+      if (kind === undefined) throw new UsageError(`Expected the LRN constants of the paper (${showLrn(PAPER_LRN)}) or of Caffe (${showLrn(CAFFE_LRN)}) for ${first.name} in ${file} but received ${showLrn(first.attrs)}`);
+      o.lrn = kind === 'caffe' && src.normAfterPool && spec.name.startsWith('alexnet') ? 'caffenet' : kind;
+    }
+    if (spec.name.startsWith('alexnet') && (o.lrn === 'caffenet') !== src.normAfterPool) {
+      const [w, r] = src.normAfterPool ? ['each norm before its pool', 'pools first (--lrn caffenet)'] : ['each norm after its pool (--lrn caffenet)', 'normalises first'];
+      throw new UsageError(`Expected ${w} in ${file} but the file ${r}`);
+    }
+    const want = o.lrn === 'paper' ? PAPER_LRN : CAFFE_LRN;
+    for (const l of src.lrn) {
+      if (!sameLrn(l.attrs, want)) throw new UsageError(`Expected LRN ${showLrn(want)} (--lrn ${o.lrn}) for ${l.name} in ${file} but received ${showLrn(l.attrs)}`);
+    }
+  }
+  if (o.pool === undefined && src.pool !== undefined) {
+    // Only where the file's mode is not the model's own, so that summaries name real differences.
+    const own = buildModel(spec, { ...o, classes: 2, inputSize: 512, width: 1 / 64 }).graph.nodes.some((n) => n.op === 'MaxPool' && n.onnxAttrs()['ceil_mode']?.v === 1);
+    if ((src.pool === 'ceil') !== own) o.pool = src.pool;
+  }
+  const [, c, h, w] = src.inputShape ?? [];
+  if (o.inputSize === undefined && h !== undefined && h > 0 && h === w) o.inputSize = h;
+  if (o.channels === undefined && c !== undefined && c > 0) o.channels = c;
+  const last = src.layers[src.layers.length - 1];
+  if (o.classes === undefined && last) o.classes = last.shape[0]!;
+  if (src.unused.length) notes.push(`left out ${src.unused.length} weight layers of ${file} that do not feed its output (${src.unused.slice(0, 3).join(', ')}${src.unused.length > 3 ? ', …' : ''})`);
+  return { options: o, notes };
+}
+
+/** Weights by our parameter names, every shape checked; the first layer that does not fit is the error. */
+export function matchLayers(ours: readonly OurLayer[], src: Source, model: string, file: string): { weights: Map<string, Float32Array>; notes: string[] } {
+  const weights = new Map<string, Float32Array>();
+  const notes: string[] = [];
+  const theirs = src.layers;
+  for (let i = 0; i < Math.max(ours.length, theirs.length); i++) {
+    const [a, b] = [ours[i], theirs[i]];
+    if (!a) throw new UsageError(`Expected ${ours.length} weight layers for ${model} but ${file} has ${theirs.length}: ${b!.name} (${formatShape(b!.shape)}) is left over`);
+    if (!b) throw new UsageError(`Expected a weight layer for ${a.weight} (${formatShape(a.shape)}) of ${model} but ${file} has only ${theirs.length}`);
+    const where = `${b.name} in ${file} (${a.weight} of ${model} with these options)`;
+    const fc = a.conv === undefined;
+    // A fully connected layer stored as a convolution over the whole map (timm's VGG head) has the same layout.
+    const fits = b.shape.length === a.shape.length ? b.shape.every((d, k) => d === a.shape[k]) : fc && b.shape[0] === a.shape[0] && numel(b.shape) === numel(a.shape);
+    if (!fits) throw new UsageError(`Expected ${formatShape(a.shape)} for ${where} but received ${formatShape(b.shape)}`);
+    if (a.conv && b.group !== undefined && b.group !== a.conv.group) throw new UsageError(`Expected group ${a.conv.group} for ${where} but received ${b.group}`);
+    if (a.conv && b.strides !== undefined && b.strides.join() !== a.conv.strides.join()) throw new UsageError(`Expected strides ${a.conv.strides.join(',')} for ${where} but received ${b.strides.join(',')}`);
+    if (a.conv && b.pads !== undefined && b.pads.join() !== a.conv.pads.join()) throw new UsageError(`Expected pads ${a.conv.pads.join(',')} for ${where} but received ${b.pads.join(',')}`);
+    const out = a.shape[0]!;
+    if (b.bias !== undefined && b.bias.length !== out) throw new UsageError(`Expected ${out} bias values for ${where} but received ${b.bias.length}`);
+    if (b.bias === undefined) notes.push(`${b.name} has no bias: ${a.bias} is zero`);
+    weights.set(a.weight, b.weight);
+    weights.set(a.bias, b.bias ?? new Float32Array(out));
+  }
+  return { weights, notes };
+}
+
+export interface ImportResult {
+  checkpoint: Checkpoint;
+  source: { file: string; format: SourceFormat; layers: number };
+  /** Things the user should know (layers left out, zero biases). */
+  notes: string[];
+}
+
+/** Reads published weights and returns them as a checkpoint of `model` (write it with `saveImported`). */
+export async function importWeights(file: string, model: string, given: Partial<ModelOptions> = {}, o: { classes?: string[] } = {}): Promise<ImportResult> {
+  const spec = findModel(model);
+  const src = readSource(file);
+  const resolved = resolveOptions(spec.name, src, { ...given, aux: false }, file);
+  const built = buildModel(spec, resolved.options);
+  const norms = built.graph.nodes.some((n) => /(^|\/)norm\d+$/.test(n.scope));
+  if (src.lrn.length && !norms) throw new UsageError(`Expected no LRN in ${file} (${spec.name} has none) but received ${src.lrn[0]!.name}`);
+  if (norms && !src.lrn.length && src.format !== 'safetensors' && given.lrn === undefined) {
+    resolved.notes.push(`${file} does not state LRN constants (no LRN node): used ${spec.name}'s own; give --lrn if the source differs`);
+  }
+  const matched = matchLayers(modelLayers(built), src, spec.name, file);
+  if (o.classes && o.classes.length !== built.options.classes) {
+    throw new UsageError(`Expected ${built.options.classes} class names (the classes of ${file}) but received ${o.classes.length}`);
+  }
+  const r = spec.recipe;
+  const meta: CheckpointMeta = {
+    format: CHECKPOINT_FORMAT,
+    model: spec.name,
+    modelOptions: built.options,
+    optimizer: { ...DEFAULT_OPTIMIZER, kind: r.optimizer, momentum: r.momentum, weightDecay: r.weightDecay },
+    labelSmoothing: 0,
+    frozen: [],
+    seed: 0,
+    epoch: 0,
+    batchInEpoch: 0,
+    step: 0,
+    rng: new Rng(0).fork('dropout').state,
+    ...(o.classes ? { classes: o.classes } : {}),
+    extra: { imported: { file: basename(file), format: src.format } },
+    savedAt: new Date().toISOString(),
+  };
+  return {
+    checkpoint: { meta, state: { params: matched.weights, states: new Map(), step: 0, rng: meta.rng } },
+    source: { file, format: src.format, layers: src.layers.length },
+    notes: [...resolved.notes, ...matched.notes],
+  };
+}
+
+/** Writes an imported checkpoint (atomically, as training does). */
+export function saveImported(path: string, r: ImportResult): void {
+  const { format: _f, savedAt: _s, step: _t, rng: _r, ...meta } = r.checkpoint.meta;
+  saveCheckpoint(path, r.checkpoint.state, meta);
+}

@@ -1,0 +1,176 @@
+/**
+ * Weights of a published ONNX model (ONNX model zoo, torch.onnx.export, opsets 3–18): initializers
+ * as raw_data, typed fields or external data files, found through Identity and Constant nodes.
+ * Weight layers are Conv, Gemm (either transB) and MatMul (+ the Add of its bias).
+ */
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { dirname, isAbsolute, join, normalize } from 'node:path';
+import { DataLocation, decodeModel, TensorDataType, type AttributeProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { UsageError } from '../util/errors.js';
+import { floatsFromBytes, numel, postOrder, transpose2d, type Source, type SourceLayer, type SourceLrn } from './source.js';
+
+function attrOf(n: NodeProto, name: string): AttributeProto | undefined {
+  return n.attribute?.find((a) => a.name === name);
+}
+const int = (n: NodeProto, name: string, d: number): number => attrOf(n, name)?.i ?? d;
+const float = (n: NodeProto, name: string, d: number): number => attrOf(n, name)?.f ?? d;
+const ints = (n: NodeProto, name: string): number[] | undefined => attrOf(n, name)?.ints;
+
+/** A tensor's values as float32, from whichever field holds them. */
+function tensorValues(t: TensorProto, file: string): Float32Array {
+  const what = `tensor ${JSON.stringify(t.name)} in ${file}`;
+  const n = numel(t.dims ?? []);
+  const double = t.dataType === TensorDataType.DOUBLE;
+  if (t.dataType !== TensorDataType.FLOAT && !double) throw new UsageError(`Expected float32 or float64 weights for ${what} but received ONNX data type ${t.dataType}`);
+  let v: Float32Array;
+  if (t.dataLocation === DataLocation.EXTERNAL) {
+    v = floatsFromBytes(externalBytes(t, file, what), double);
+  } else if (t.rawData !== undefined && t.rawData.byteLength > 0) {
+    v = floatsFromBytes(t.rawData, double);
+  } else {
+    v = Float32Array.from(double ? (t.doubleData ?? []) : (t.floatData ?? []));
+  }
+  if (v.length !== n) throw new UsageError(`Expected ${n} values for ${what} (dims ${JSON.stringify(t.dims ?? [])}) but received ${v.length}`);
+  return v;
+}
+
+/** The bytes of an external tensor: a file beside the model, never outside its folder. */
+function externalBytes(t: TensorProto, file: string, what: string): Uint8Array {
+  const kv = Object.fromEntries((t.externalData ?? []).map((e) => [e.key, e.value]));
+  const location = kv['location'];
+  if (location === undefined || isAbsolute(location) || normalize(location).split(/[\\/]/).includes('..')) {
+    throw new UsageError(`Expected a relative external-data location beside ${file} for ${what} but received ${JSON.stringify(location ?? null)}`);
+  }
+  const path = join(dirname(file), location);
+  const offset = Number(kv['offset'] ?? 0);
+  const length = kv['length'] !== undefined ? Number(kv['length']) : undefined;
+  if (!Number.isSafeInteger(offset) || offset < 0 || (length !== undefined && (!Number.isSafeInteger(length) || length < 0))) {
+    throw new UsageError(`Expected a non-negative offset and length for ${what} but received ${JSON.stringify(kv)}`);
+  }
+  if (length === undefined) return readFileSync(path).subarray(offset);
+  const fd = openSync(path, 'r');
+  try {
+    const buf = new Uint8Array(length);
+    const got = readSync(fd, buf, 0, length, offset);
+    if (got !== length) throw new UsageError(`Expected ${length} bytes at offset ${offset} of ${path} for ${what} but the file ends after ${got}`);
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function readOnnx(file: string): Source {
+  let model;
+  try {
+    model = decodeModel(readFileSync(file));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== undefined) throw e;
+    throw new UsageError(`Expected an ONNX model in ${file} but it does not parse: ${(e as Error).message}`);
+  }
+  // Absent repeated fields decode as undefined.
+  const g = { ...model.graph, node: (model.graph.node ?? []).map((n) => ({ ...n, input: n.input ?? [], output: n.output ?? [] })), input: model.graph.input ?? [], output: model.graph.output ?? [] };
+  const inits = new Map<string, TensorProto>();
+  for (const t of g.initializer ?? []) inits.set(t.name, t);
+  const producer = new Map<string, NodeProto>();
+  const consumers = new Map<string, NodeProto[]>();
+  for (const n of g.node) {
+    for (const o of n.output) producer.set(o, n);
+    for (const i of n.input) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  }
+  /** The stored tensor behind a value name (through Identity and Constant), if any. */
+  const constant = (name: string | undefined): TensorProto | undefined => {
+    for (let hops = 0; name !== undefined && name !== '' && hops < 8; hops++) {
+      const t = inits.get(name);
+      if (t) return { ...t, name };
+      const p = producer.get(name);
+      if (p?.opType === 'Constant') {
+        const v = attrOf(p, 'value')?.t;
+        return v ? { ...v, name } : undefined;
+      }
+      if (p?.opType !== 'Identity') return undefined;
+      name = p.input[0];
+    }
+    return undefined;
+  };
+  const values = (t: TensorProto) => tensorValues(t, file);
+
+  const out = g.output[0]?.name;
+  const root = out === undefined ? undefined : producer.get(out);
+  if (!root) throw new UsageError(`Expected an ONNX graph with an output computed by its nodes in ${file} but found none`);
+  const inputsOf = (n: NodeProto): NodeProto[] => n.input.map((i) => producer.get(i)).filter((p): p is NodeProto => p !== undefined && p.opType !== 'Constant');
+  const order = postOrder([root], inputsOf);
+
+  const layers: SourceLayer[] = [];
+  const lrn: SourceLrn[] = [];
+  let pool: Source['pool'];
+  let firstPoolAt = -1;
+  let firstLrnAt = -1;
+  const weightNodes = new Set<NodeProto>();
+  for (const [at, n] of order.entries()) {
+    const label = n.name || n.output[0] || n.opType;
+    if (n.opType === 'Conv') {
+      const w = constant(n.input[1]);
+      if (!w) throw new UsageError(`Expected the weights of Conv ${label} stored in ${file} but ${n.input[1]} is computed, not stored`);
+      const b = constant(n.input[2]);
+      const autoPad = attrOf(n, 'auto_pad')?.s;
+      const auto = autoPad ? new TextDecoder().decode(autoPad) : 'NOTSET';
+      if (auto !== 'NOTSET' && auto !== 'VALID') throw new UsageError(`Expected explicit pads on Conv ${label} in ${file} but received auto_pad ${auto}`);
+      const dil = ints(n, 'dilations');
+      if (dil && dil.some((d) => d !== 1)) throw new UsageError(`Expected dilation 1 on Conv ${label} in ${file} but received ${JSON.stringify(dil)}`);
+      layers.push({
+        name: w.name,
+        weight: values(w),
+        shape: [...(w.dims ?? [])],
+        bias: b ? values(b) : undefined,
+        group: int(n, 'group', 1),
+        strides: ints(n, 'strides') ?? [1, 1],
+        pads: ints(n, 'pads') ?? [0, 0, 0, 0],
+      });
+      weightNodes.add(n);
+    } else if (n.opType === 'Gemm') {
+      const w = constant(n.input[1]);
+      if (!w) throw new UsageError(`Expected the weights of Gemm ${label} stored in ${file} but ${n.input[1]} is computed, not stored`);
+      if (int(n, 'transA', 0) !== 0) throw new UsageError(`Expected transA 0 on Gemm ${label} in ${file} but received 1`);
+      const [r, c] = [w.dims?.[0] ?? 0, w.dims?.[1] ?? 0];
+      let weight = values(w);
+      const transB = int(n, 'transB', 0) === 1;
+      if (!transB) weight = transpose2d(weight, r, c);
+      const alpha = float(n, 'alpha', 1);
+      const beta = float(n, 'beta', 1);
+      if (alpha !== 1) weight = weight.map((x) => x * alpha);
+      const b = constant(n.input[2]);
+      let bias = b ? values(b) : undefined;
+      if (bias && beta !== 1) bias = bias.map((x) => x * beta);
+      layers.push({ name: w.name, weight, shape: transB ? [r, c] : [c, r], bias });
+      weightNodes.add(n);
+    } else if (n.opType === 'MatMul') {
+      const wi = constant(n.input[1]) ? 1 : 0;
+      const w = constant(n.input[wi]);
+      if (!w || wi === 0) throw new UsageError(`Expected MatMul ${label} in ${file} to multiply by stored weights on the right but ${n.input[1]} is computed`);
+      const [r, c] = [w.dims?.[0] ?? 0, w.dims?.[1] ?? 0];
+      // The bias is the Add that alone consumes the product.
+      const next = consumers.get(n.output[0] ?? '') ?? [];
+      const add = next.length === 1 && next[0]!.opType === 'Add' ? next[0]! : undefined;
+      const b = add ? constant(add.input.find((i) => i !== n.output[0])) : undefined;
+      layers.push({ name: w.name, weight: transpose2d(values(w), r, c), shape: [c, r], bias: b ? values(b) : undefined });
+      weightNodes.add(n);
+    } else if (n.opType === 'LRN') {
+      if (firstLrnAt < 0) firstLrnAt = at;
+      lrn.push({ name: label, attrs: { size: int(n, 'size', 5), alpha: float(n, 'alpha', 1e-4), beta: float(n, 'beta', 0.75), bias: float(n, 'bias', 1) } });
+    } else if (n.opType === 'MaxPool') {
+      if (firstPoolAt < 0) firstPoolAt = at;
+      const p = ints(n, 'pads') ?? [0, 0, 0, 0];
+      const ceil = int(n, 'ceil_mode', 0) === 1 || (p.length === 4 && (p[2]! > p[0]! || p[3]! > p[1]!));
+      pool = ceil || pool === 'ceil' ? 'ceil' : 'floor';
+    }
+  }
+  const unused = g.node.filter((n) => (n.opType === 'Conv' || n.opType === 'Gemm') && !weightNodes.has(n)).map((n) => n.name || n.output[0] || n.opType);
+  const inputShape = graphInputShape(g.input.filter((i) => !inits.has(i.name)).map((i) => i.type?.tensorType?.shape?.dim ?? []));
+  return { format: 'onnx', layers, lrn, normAfterPool: firstLrnAt >= 0 && firstPoolAt >= 0 && firstPoolAt < firstLrnAt, pool, inputShape, unused };
+}
+
+function graphInputShape(inputs: { dimValue?: number; dimParam?: string }[][]): number[] | undefined {
+  const dims = inputs[0];
+  if (!dims || dims.length !== 4) return undefined;
+  return dims.map((d) => d.dimValue ?? 0);
+}
