@@ -27,6 +27,7 @@ export type Step =
   | { op: 'hflip'; p: number }
   | { op: 'tenCrop'; size: number }
   | { op: 'multiScale'; scales: number[]; size: number; ten: boolean }
+  | { op: 'withMirror' }
   | { op: 'colorJitter'; brightness: number; contrast: number; saturation: number }
   | { op: 'lighting'; alphaStd: number; eigval: number[]; eigvec: number[] }
   | { op: 'normalize'; mean: number[]; std: number[] };
@@ -146,9 +147,19 @@ export class Transforms {
     }
   }
 
+  /**
+   * VGG's dense evaluation at one scale: the whole image with its shorter side at `shorter` (the
+   * paper's Q), and its mirror image. The output size follows the image's aspect ratio, so a
+   * loader cannot batch it; src/train/evaluate.ts renders such views one image at a time.
+   */
+  static dense(shorter: number, o: Omit<RecipeOptions, 'size' | 'scales'>): Transforms {
+    const t = Transforms.create(o.channels).resizeShorter(posInt(shorter, 'dense scale')).withMirror();
+    return t.normalize(o.mean ?? defaultMean(o.channels), o.std ?? defaultStd(o.channels));
+  }
+
   private with(step: Step): Transforms {
-    if (this.steps.some((x) => x.op === 'tenCrop' || x.op === 'multiScale') && isGeometric(step)) {
-      throw expected('no geometric step after tenCrop/multiScale', 'transform', step.op);
+    if (this.steps.some((x) => x.op === 'tenCrop' || x.op === 'multiScale' || x.op === 'withMirror') && isGeometric(step)) {
+      throw expected('no geometric step after tenCrop/multiScale/withMirror', 'transform', step.op);
     }
     return new Transforms(this.channels, [...this.steps, step]);
   }
@@ -192,6 +203,11 @@ export class Transforms {
   /** The 4 corners and the center, each also mirrored: 10 views per image. */
   tenCrop(size: number): Transforms {
     return this.with({ op: 'tenCrop', size: posInt(size, 'tenCrop size') });
+  }
+
+  /** Each view and its mirror image: twice the views. */
+  withMirror(): Transforms {
+    return this.with({ op: 'withMirror' });
   }
 
   /** At each shorter side in `scales`, a center crop (or 10 crops with `ten`). */
@@ -238,6 +254,7 @@ export class Transforms {
     let n = 1;
     for (const s of this.steps) {
       if (s.op === 'tenCrop') n *= 10;
+      if (s.op === 'withMirror') n *= 2;
       if (s.op === 'multiScale') n *= s.scales.length * (s.ten ? 10 : 1);
     }
     return n;
@@ -293,6 +310,9 @@ export class Transforms {
         case 'tenCrop':
           geos = geos.flatMap((g) => tenCrops(g, s.size));
           break;
+        case 'withMirror':
+          geos = geos.flatMap((g) => [g, { ...g, flip: !g.flip }]);
+          break;
         case 'multiScale':
           geos = geos.flatMap((g) =>
             s.scales.flatMap((S) => {
@@ -338,7 +358,7 @@ export class Transforms {
 }
 
 function isGeometric(s: Step): boolean {
-  return ['resizeShorter', 'resize', 'randomCrop', 'centerCrop', 'randomResizedCrop', 'hflip', 'tenCrop', 'multiScale'].includes(s.op);
+  return ['resizeShorter', 'resize', 'randomCrop', 'centerCrop', 'randomResizedCrop', 'hflip', 'tenCrop', 'multiScale', 'withMirror'].includes(s.op);
 }
 
 export function defaultMean(channels: 1 | 3): number[] {
