@@ -10,16 +10,16 @@ import { Loader, openDataset, Transforms, type EvalRecipe } from '../data/index.
 import { writeHeatmapPng } from '../plot/chart.js';
 import { evaluateDense, evaluateLoader, type EvalResult } from '../train/evaluate.js';
 import { openInference } from '../train/inference.js';
-import { UsageError } from '../util/errors.js';
+import { expected, UsageError } from '../util/errors.js';
 import { ensureDir } from '../util/fsx.js';
 import { choice, positiveInt } from './options.js';
 import { Progress } from './progress.js';
 
 interface EvaluateFlags {
   data?: string;
-  crop?: 'center' | 'ten' | 'multiscale' | 'full' | 'dense';
+  crop?: 'center' | 'ten' | 'multiscale' | 'googlenet' | 'full' | 'dense';
   scales?: number[];
-  batchSize: number;
+  batchSize?: number;
   split: 'val' | 'train';
   out?: string;
   threads?: number;
@@ -32,13 +32,13 @@ export function makeEvaluateCommand(): Command {
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
     .option('--data <spec>', "'synthetic' (default), idx:DIR, cifar:DIR, ilsvrc:DIR (ILSVRC-2012 as distributed) or an ImageFolder DIR")
     .addOption(
-      new Option('--crop <mode>', 'center | ten (AlexNet) | multiscale | dense (VGG: whole image, fully convolutional, + flip) | full (whole image resized); default: as trained').argParser(
-        choice(['center', 'ten', 'multiscale', 'full', 'dense'] as const),
+      new Option('--crop <mode>', 'center | ten (AlexNet) | multiscale | googlenet (144 crops) | dense (VGG: whole image, fully convolutional, + flip) | full (whole image resized); default: as trained').argParser(
+        choice(['center', 'ten', 'multiscale', 'googlenet', 'full', 'dense'] as const),
       ),
     )
-    .addOption(new Option('--scales <list>', "shorter sides for multiscale and dense, e.g. 256,384,512 (default: inputSize·256/224, and ·288, ·320 for multiscale)").argParser(positiveInts))
+    .addOption(new Option('--scales <list>', 'shorter sides for multiscale, googlenet and dense, e.g. 256,384,512 (default at 224 px: dense 256; multiscale 256,288,320; googlenet 256,288,320,352)').argParser(positiveInts))
     .addOption(new Option('--split <s>', 'val | train').argParser(choice(['val', 'train'] as const)).default('val'))
-    .addOption(new Option('--batch-size <n>', 'images per run').argParser(positiveInt).default(32))
+    .addOption(new Option('--batch-size <n>', 'images per run (default 32; 2 for googlenet, whose 144 views per image make a large batch)').argParser(positiveInt))
     .option('--out <dir>', 'where confusion.csv/png go (default: beside the model)')
     .addOption(new Option('--threads <n>', 'ORT intra-op threads').argParser(positiveInt))
     .option('--json', 'print the result as one JSON object')
@@ -54,9 +54,14 @@ export function makeEvaluateCommand(): Command {
         if (ds.length === 0) throw new UsageError(`Expected images in the ${f.split} split of ${data.source} but it has none`);
         const view: EvalRecipe = f.crop === undefined || f.crop === 'dense' ? m.view : f.crop === 'full' ? 'none' : f.crop;
         const scales = f.scales ?? (dense ? [Math.round((size * 256) / 224)] : undefined);
-        if (f.scales && !(dense || view === 'multiscale')) throw new UsageError(`Expected --crop multiscale or dense with --scales but received --crop ${f.crop ?? view}`);
+        const scaled = dense || view === 'multiscale' || view === 'googlenet';
+        if (f.scales && !scaled) throw new UsageError(`Expected --crop multiscale, googlenet or dense with --scales but received --crop ${f.crop ?? view}`);
         const crop: string = dense ? 'dense' : view === 'none' ? 'full' : view;
-        const protocol = dense ? `dense, Q ${scales?.join('/')}, flip` : view === 'multiscale' ? `multiscale ${(scales ?? [256, 288, 320].map((x) => Math.round((size * x) / 224))).join('/')}` : crop;
+        if (f.scales?.some((q) => q < size)) throw expected(`scales of at least the model's input size ${size}`, '--scales', f.scales.join(','));
+        const tf = dense ? undefined : Transforms.eval(view, { size, channels, ...(scales ? { scales } : {}) });
+        const step = tf?.steps.find((x) => x.op === 'multiScale' || x.op === 'googlenetCrops');
+        const shown = step && 'scales' in step ? step.scales : scales;
+        const protocol = dense ? `dense, Q ${scales?.join('/')}, flip` : scaled ? `${crop} ${shown?.join('/')}, ${tf?.views} views` : crop;
         const bar = new Progress({ total: ds.length, label: `evaluate ${crop}`, unit: 'img' });
         const progress = (done: number, _t: number, t: { result(): EvalResult }): void => bar.update(done, { top1: `${(100 * t.result().top1).toFixed(1)}%` });
         const t0 = Date.now();
@@ -67,8 +72,8 @@ export function makeEvaluateCommand(): Command {
           r = d;
           skipped = d.skipped;
         } else {
-          const tf = Transforms.eval(view, { size, channels, ...(scales ? { scales } : {}) });
-          const loader = new Loader(ds, tf, { batchSize: f.batchSize, shuffle: false, seed: 0, dropLast: false, channels });
+          const t = tf ?? Transforms.eval(view, { size, channels });
+          const loader = new Loader(ds, t, { batchSize: f.batchSize ?? (t.views >= 100 ? 2 : 32), shuffle: false, seed: 0, dropLast: false, channels });
           r = await evaluateLoader(loader, data.classes.length, (x, rows) => m.logits(x, rows), progress);
           skipped = loader.skipped();
           await loader.close();
@@ -90,7 +95,7 @@ export function makeEvaluateCommand(): Command {
               model: m.model,
               crop: crop,
               protocol,
-              ...(scales && (dense || view === 'multiscale') ? { scales } : {}),
+              ...(shown && scaled ? { scales: shown } : {}),
               n: r.n,
               top1: r.top1,
               top5: r.top5,

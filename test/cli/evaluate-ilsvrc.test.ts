@@ -65,8 +65,8 @@ async function evaluate(dir: string, ...more: string[]): Promise<Out> {
 test('evaluate on ILSVRC-2012 folders, tars and the outer tar: the expected top-1 error, in the papers’ per cent too', async () => {
   const hits = LABELS.filter((l, k) => COLOURS[k] === l).length;
   assert.equal(hits, 4);
-  const [a, b, c] = await Promise.all([evaluate(L.folders), evaluate(L.tars, '--crop', 'ten'), evaluate(L.outer)]);
-  for (const r of [a, b, c]) {
+  const [a, b, c, g] = await Promise.all([evaluate(L.folders), evaluate(L.tars, '--crop', 'ten'), evaluate(L.outer), evaluate(L.tars, '--crop', 'googlenet')]);
+  for (const r of [a, b, c, g]) {
     assert.equal(r.n, 6);
     assert.equal(r.top1, hits / 6);
     assert.equal(r.top1_error_pct, 33.33);
@@ -74,6 +74,7 @@ test('evaluate on ILSVRC-2012 folders, tars and the outer tar: the expected top-
   }
   assert.equal(c.loss, a.loss, 'the same pixels from the val tar as from the folder');
   assert.equal(b.protocol, 'ten');
+  assert.equal(g.protocol, 'googlenet 14/15/17/19, 144 views'); // 256, 288, 320, 352 scaled to the 12 px model
   // Per class: tench 1/2 (image 4 is goldfish-coloured), goldfish 2/2, shark 1/2.
   assert.deepEqual(Object.values(a.per_class), [0.5, 1, 0.5]);
   assert.deepEqual(Object.keys(a.per_class), ['n01440764 tench', 'n01443537 goldfish', 'n01484850 great white shark']);
@@ -91,6 +92,6 @@ test('evaluate names what is missing in an ILSVRC-2012 directory, and a protocol
   assertUsageError(noData, /Expected the training set \(train, .*\) or the validation set \(val, .*\) in .*folders\/val but found neither/);
   assertUsageError(empty, "Expected a directory after the prefix in --data but received 'ilsvrc:'");
   assertUsageError(dense, /^ilsvrc: Expected a model with a fully convolutional form \(vgg-a, .*vgg-e\) for --crop dense but received alexnet$/);
-  assertUsageError(scales, 'Expected --crop multiscale or dense with --scales but received --crop center');
+  assertUsageError(scales, 'Expected --crop multiscale, googlenet or dense with --scales but received --crop center');
   assertUsageError(badScale, 'Expected a positive integer for --scales but received "x"');
 });
