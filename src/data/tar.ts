@@ -42,8 +42,8 @@ function indexFd(fd: number, file: string, start: number, end: number): TarEntry
   while (pos < end) {
     const got = readSync(fd, head, 0, Math.min(BLOCK, end - pos), pos);
     if (got < BLOCK) throw bad(file, pos - start, 'a 512-byte tar header', `the end of the archive after ${got} bytes`);
-    if (head.every((b) => b === 0)) break;
     const sum = octal(head, 148, 8);
+    if (sum === null && head.every((b) => b === 0)) break; // the end-of-archive marker
     if (sum === null || sum !== checksum(head)) {
       throw bad(file, pos - start, 'a tar header (ustar, GNU or pax)', 'bytes whose checksum does not match (not a tar archive, or a damaged one)');
     }
@@ -95,10 +95,21 @@ function checksum(h: Buffer): number {
   return s;
 }
 
-/** An octal field (NUL/space-terminated), or null when it holds no octal digits. */
+/** An octal field (digits, then NUL/space; leading spaces allowed), or null when it holds no digits. */
 function octal(h: Buffer, at: number, len: number): number | null {
-  const s = h.toString('latin1', at, at + len).replace(/[\0 ]+$/g, '').replace(/^[\0 ]+/, '');
-  return /^[0-7]+$/.test(s) ? parseInt(s, 8) : null;
+  let i = at;
+  const end = at + len;
+  while (i < end && h[i] === 0x20) i++;
+  let v = 0;
+  let digits = 0;
+  for (; i < end; i++) {
+    const c = h[i] ?? 0;
+    if (c < 0x30 || c > 0x37) break;
+    v = v * 8 + (c - 0x30);
+    digits++;
+  }
+  for (; i < end; i++) if (h[i] !== 0 && h[i] !== 0x20) return null;
+  return digits > 0 ? v : null;
 }
 
 /** The size field: octal, or GNU's base-256 (high bit set) for members of 8 GiB and more. */
