@@ -78,6 +78,8 @@ describe('ilsvrc:DIR', () => {
     assert.equal(s.train.length + s.val.length, 9);
     assert.equal(s.val.length, 3);
     assert.match(s.source, /no validation set: 3 training images held out/);
+    assert.match(s.val.name(0), /train\/n01\d+\.tar:n01\d+_10\d\.JPEG$/, 'the held-out items are still tar members');
+    assert.equal((await batches(s.val, 0)).labels.length, 3);
   });
 
   test('the devkit ground truth reads ids through synsets.txt; a sorted 1000-synset list is refused', () => {
