@@ -102,7 +102,9 @@ export async function evaluateLoader(
     const rowLabels = new Int32Array(rows);
     for (let r = 0; r < rows; r++) rowLabels[r] = b.labels[Math.floor(r / b.views)]!;
     const labels = b.labels.slice(0, b.n);
-    const logits = await logitsOf(b.x, rows, rowLabels);
+    // Batches from loader workers live in shared memory, which onnxruntime rejects as a tensor.
+    const x = b.x.buffer instanceof SharedArrayBuffer ? b.x.slice() : b.x;
+    const logits = await logitsOf(x, rows, rowLabels);
     loader.recycle(b);
     t.add(scoreViews(logits, rows, classes, b.views), labels, b.n);
     done += b.n;

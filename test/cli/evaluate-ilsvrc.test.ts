@@ -80,6 +80,18 @@ test('evaluate on ILSVRC-2012 folders, tars and the outer tar: the expected top-
   assert.deepEqual(Object.keys(a.per_class), ['n01440764 tench', 'n01443537 goldfish', 'n01484850 great white shark']);
 });
 
+test('train on ILSVRC-2012 tars with loader workers: tar members render on the workers, and validation runs on their batches', async () => {
+  const out = join(root, 'run');
+  const r = await ilsvrc(['train', 'alexnet-single', '--data', `ilsvrc:${L.tars}`, '--workers', '2', '--width', '0.0625', '--input-size', '67', '--epochs', '1', '--batch-size', '3', '--init', 'kaiming', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const log = r.stdout + r.stderr;
+  assert.match(log, /on ilsvrc:.*tars: 9 train \/ 6 val images/);
+  assert.match(log, /done after 1 epochs .* best val top-1 [\d.]+%/);
+  const ev = await ilsvrc(['evaluate', join(out, 'last.safetensors'), '--data', `ilsvrc:${L.outer}`, '--json', '--out', out]);
+  assert.equal(ev.code, 0, ev.stderr);
+  assert.equal((JSON.parse(ev.stdout.trim().split('\n').pop() ?? '') as Out).n, 6);
+});
+
 test('evaluate names what is missing in an ILSVRC-2012 directory, and a protocol the model cannot follow, exit 2', async () => {
   const run = (data: string, ...more: string[]) => ilsvrc(['evaluate', model, '--data', data, ...more]);
   const [noData, empty, dense, scales, badScale] = await Promise.all([
