@@ -53,6 +53,8 @@ function indexFd(fd: number, file: string, start: number, end: number): TarEntry
     const data = pos + BLOCK;
     if (data + size > end) throw bad(file, data - start, `${size} bytes of ${paxPath ?? longName ?? ustarName(head)}`, 'the end of the archive (truncated?)');
     if (type === 'L' || type === 'x') {
+      // A name or pax record larger than this is no name: a damaged or hostile archive.
+      if (size > 1 << 20) throw bad(file, pos - start, `a ${type === 'L' ? 'GNU long name' : 'pax header'} of at most 1 MiB`, `${size} bytes`);
       const body = Buffer.alloc(size);
       readSync(fd, body, 0, size, data);
       if (type === 'L') longName = cString(body, 0, size);
