@@ -137,8 +137,8 @@ export class Transforms {
     switch (recipe) {
       case 'center':
         return norm(t.resizeShorter(shorter).centerCrop(s));
-      case 'ten':
-        return norm(t.resizeShorter(shorter).tenCrop(s));
+      case 'ten': // AlexNet (Sec. 4.1): the central 256×256 square, its 4 corner and centre 224 crops, mirrored
+        return norm(t.resizeShorter(shorter).centerCrop(shorter).tenCrop(s));
       case 'multiscale':
         return norm(t.multiScale(o.scales ?? [256, 288, 320].map((x) => Math.round((s * x) / 224)), s));
       case 'googlenet':

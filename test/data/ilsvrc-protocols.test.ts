@@ -40,6 +40,15 @@ test('googlenet: 144 views of 224 px from a landscape and a portrait image, squa
   }
 });
 
+test('ten: AlexNet’s corners are those of the central 256 × 256 square, not of the whole image', () => {
+  const views = Transforms.eval('ten', { size: 224, channels: 3 }).plan(null, 500, 375).views;
+  assert.equal(views.length, 10);
+  // 500×375 → 341×256; the square starts at x = round((341.3 − 256) / 2) = 43.
+  assert.deepEqual([...new Set(views.map((v) => v.left))].sort((a, b) => a - b), [43, 59, 75]);
+  assert.deepEqual([...new Set(views.map((v) => v.top))].sort((a, b) => a - b), [0, 16, 32]);
+  assert.ok(views.every((v) => v.sw === 341 && v.sh === 256 && v.w === 224));
+});
+
 test('dense: the whole image at shorter side Q and its mirror, any aspect ratio', () => {
   const tf = Transforms.dense(256, { channels: 3 });
   assert.equal(tf.views, 2);
