@@ -75,6 +75,13 @@ export interface ModelSpec {
   hasAux?: boolean;
   recipe: Recipe;
   build(x: Value, o: ModelOptions): ModelOutputs;
+  /**
+   * The fully convolutional form for dense evaluation (VGG): the classifier as convolutions over
+   * the last feature map and the score map averaged over space, so any input at least
+   * o.inputSize on each side gives logits. Its parameters have build's names and sizes (only
+   * their shapes differ), so the same weights load into either.
+   */
+  dense?(x: Value, o: ModelOptions): ModelOutputs;
 }
 
 /** Scales a width by the multiplier, keeping it a positive multiple of `multiple`. */

@@ -4,8 +4,10 @@
  * Initialisation: the paper pre-trains A and copies its layers into deeper nets, noting Glorot's
  * random init works as well; we use that (Caffe's xavier) for every configuration.
  */
-import type { Value } from '../src/graph/graph.js';
+import type { Init, Value } from '../src/graph/graph.js';
 import { conv2d, dropout, linear, maxPool2d, norm } from '../src/graph/layers.js';
+import { globalAvgPool } from '../src/ops/pool.js';
+import { flatten } from '../src/ops/shape.js';
 import { ceilPools, lrnOf, PAPER_LRN, pick, widen, type ModelOptions, type ModelSpec } from './spec.js';
 
 type Layer = number | 'M' | 'LRN' | `1x1:${number}`;
@@ -19,7 +21,7 @@ export const VGG_CONFIGS: Record<'A' | 'A-LRN' | 'B' | 'C' | 'D' | 'E', readonly
   E: [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512, 'M'],
 };
 
-function vgg(x: Value, o: ModelOptions, cfg: readonly Layer[]): Value {
+function vgg(x: Value, o: ModelOptions, cfg: readonly Layer[], dense = false): Value {
   const init = pick(o, { kind: 'xavier' });
   let h = x;
   let block = 1;
@@ -37,12 +39,28 @@ function vgg(x: Value, o: ModelOptions, cfg: readonly Layer[]): Value {
       h = conv2d(h, `conv${block}_${++inBlock}`, { out: widen(out, o), k: oneByOne ? 1 : 3, pad: oneByOne ? 0 : 1, init });
     }
   } //                                                           N×512×7×7 at 224 px
+  if (dense) return denseClassifier(h, o, init);
   const p = o.dropout ?? 0.5;
   h = linear(h, 'fc6', { out: widen(4096, o), init, relu: true });
   h = dropout(h, 'drop6', p);
   h = linear(h, 'fc7', { out: widen(4096, o), init, relu: true });
   h = dropout(h, 'drop7', p);
   return linear(h, 'fc8', { out: o.classes, init });
+}
+
+/**
+ * The paper's dense evaluation (Sec. 3.2): "the fully-connected layers are first converted to
+ * convolutional layers (the first FC layer to a 7×7 conv. layer, the last two FC layers to 1×1
+ * conv. layers)", applied to the whole uncropped image; the class score map is "spatially
+ * averaged (sum-pooled)". fc6's kernel is the last feature map's size at o.inputSize (7 at 224),
+ * so each weight tensor holds the same numbers, in the same order, as the FC layer's (out, in).
+ */
+function denseClassifier(features: Value, o: ModelOptions, init: Init): Value {
+  const k = [features.shape[2] ?? 1, features.shape[3] ?? 1] as const;
+  let h = conv2d(features, 'fc6', { out: widen(4096, o), k, init, relu: true });
+  h = conv2d(h, 'fc7', { out: widen(4096, o), k: 1, init, relu: true });
+  h = conv2d(h, 'fc8', { out: o.classes, k: 1, init, relu: false }); //   N×classes×(H/32−k+1)×(W/32−k+1)
+  return h.graph.scope('score', () => flatten(globalAvgPool(h), 1));
 }
 
 const recipe = { optimizer: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 5e-4, batchSize: 256, augment: 'vgg' } as const;
@@ -61,6 +79,7 @@ function vggSpec(cfg: keyof typeof VGG_CONFIGS, numParams: number, gmacs: number
     dropout: 0.5,
     recipe,
     build: (x, o) => ({ logits: vgg(x, o, VGG_CONFIGS[cfg]), aux: [] }),
+    dense: (x, o) => ({ logits: vgg(x, o, VGG_CONFIGS[cfg], true), aux: [] }),
   };
 }
 

@@ -1,11 +1,13 @@
 /**
  * ZFNet (Zeiler & Fergus, ECCV 2014): AlexNet on one GPU with the first layers fixed after looking at
  * them with a deconvnet — conv1 7×7 stride 2 (was 11×11/4: aliasing, dead filters), conv2 stride 2.
- * No LRN in the standard reimplementations; the paper renormalises conv1 filters instead (a training
- * detail, not an architecture one).
+ * As published: Figure 3 of arXiv 1311.2901 has layers 1 and 2 rectify, max-pool 3×3/2 and then
+ * "contrast normalize across feature maps"; many reimplementations leave that out. The paper gives
+ * no constants for it: we use AlexNet's LRN, which it modifies. (Renormalising conv1 filters whose
+ * RMS exceeds 0.1 is a training detail, not part of the graph.)
  */
-import { conv2d, dropout, linear, maxPool2d } from '../src/graph/layers.js';
-import { ceilPools, pick, widen, type ModelSpec } from './spec.js';
+import { conv2d, dropout, linear, maxPool2d, norm } from '../src/graph/layers.js';
+import { ceilPools, lrnOf, PAPER_LRN, pick, widen, type ModelSpec } from './spec.js';
 
 export const ZFNet: ModelSpec = {
   name: 'zfnet',
@@ -24,8 +26,10 @@ export const ZFNet: ModelSpec = {
     const ceil = ceilPools(o, false);
     let h = conv2d(x, 'conv1', { out: c(96), k: 7, stride: 2, pad: 1, init }); // N×96×110×110
     h = maxPool2d(h, 'pool1', 3, 2, { pad: 1, ceil }); //                           N×96×55×55
+    h = norm(h, 'norm1', lrnOf(o, PAPER_LRN)); //                   after pooling, as in the paper's Figure 3
     h = conv2d(h, 'conv2', { out: c(256), k: 5, stride: 2, init }); //              N×256×26×26
     h = maxPool2d(h, 'pool2', 3, 2, { pad: 1, ceil }); //                           N×256×13×13
+    h = norm(h, 'norm2', lrnOf(o, PAPER_LRN));
     h = conv2d(h, 'conv3', { out: c(384), k: 3, pad: 1, init });
     h = conv2d(h, 'conv4', { out: c(384), k: 3, pad: 1, init });
     h = conv2d(h, 'conv5', { out: c(256), k: 3, pad: 1, init });

@@ -1,17 +1,25 @@
 /**
  * Datasets are index → (image source, label). Two kinds, both plain data so a worker thread can
- * rebuild them: files on disk (decoded by sharp) and rows of one in-memory uint8 array (IDX,
- * CIFAR; HWC, in a SharedArrayBuffer so workers read it without a copy).
+ * rebuild them: files on disk or tar members (decoded by sharp) and rows of one in-memory uint8
+ * array (IDX, CIFAR; HWC, in a SharedArrayBuffer so workers read it without a copy).
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Rng } from '../util/rng.js';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fsx.js';
+import { readMember } from './tar.js';
 
 export type DatasetDescriptor =
-  | { kind: 'files'; paths: string[]; labels: Int32Array }
+  | { kind: 'files'; paths: string[]; labels: Int32Array; members?: ArchiveMembers }
   | { kind: 'pixels'; data: Uint8Array; width: number; height: number; channels: 1 | 3; rows: Int32Array; labels: Int32Array; name: string };
+
+/** Items that are members of archives: paths[i] is the archive, these say where in it (tar.ts). */
+export interface ArchiveMembers {
+  names: string[];
+  offsets: Float64Array;
+  sizes: Float64Array;
+}
 
 export interface Dataset {
   readonly length: number;
@@ -34,9 +42,10 @@ export interface DatasetSplits {
 export class FileDataset implements Dataset {
   readonly descriptor: DatasetDescriptor & { kind: 'files' };
 
-  constructor(paths: string[], labels: Int32Array) {
+  constructor(paths: string[], labels: Int32Array, members?: ArchiveMembers) {
     if (paths.length !== labels.length) throw new Error(`FileDataset: ${paths.length} paths but ${labels.length} labels`);
-    this.descriptor = { kind: 'files', paths, labels };
+    if (members && members.names.length !== paths.length) throw new Error(`FileDataset: ${paths.length} paths but ${members.names.length} archive members`);
+    this.descriptor = members ? { kind: 'files', paths, labels, members } : { kind: 'files', paths, labels };
   }
 
   get length(): number {
@@ -48,7 +57,21 @@ export class FileDataset implements Dataset {
   }
 
   name(i: number): string {
-    return this.descriptor.paths[i] ?? `#${i}`;
+    const m = this.descriptor.members;
+    return m ? `${this.descriptor.paths[i] ?? ''}:${m.names[i] ?? `#${i}`}` : (this.descriptor.paths[i] ?? `#${i}`);
+  }
+
+  /** Item i's size in bytes, read before its bytes (a file too large for any image is not read). */
+  size(i: number): number {
+    const d = this.descriptor;
+    return d.members ? (d.members.sizes[i] ?? 0) : statSync(d.paths[i] ?? '').size;
+  }
+
+  /** Item i's bytes: the whole file, or its member's range of the archive. */
+  read(i: number): Buffer {
+    const d = this.descriptor;
+    const file = d.paths[i] ?? '';
+    return d.members ? readMember(file, d.members.offsets[i] ?? 0, d.members.sizes[i] ?? 0) : readFileSync(file);
   }
 }
 
@@ -81,14 +104,19 @@ export class PixelDataset implements Dataset {
 }
 
 export function datasetFromDescriptor(d: DatasetDescriptor): Dataset {
-  return d.kind === 'files' ? new FileDataset(d.paths, d.labels) : new PixelDataset(d);
+  return d.kind === 'files' ? new FileDataset(d.paths, d.labels, d.members) : new PixelDataset(d);
 }
 
 /** The items at `indices`, in that order. */
 export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
   const d = ds.descriptor;
   const labels = Int32Array.from({ length: indices.length }, (_, k) => d.labels[indices[k] ?? 0] ?? -1);
-  if (d.kind === 'files') return new FileDataset(Array.from({ length: indices.length }, (_, k) => d.paths[indices[k] ?? 0] ?? ''), labels);
+  if (d.kind === 'files') {
+    const pick = <T>(a: ArrayLike<T>, fill: T): T[] => Array.from({ length: indices.length }, (_, k) => a[indices[k] ?? 0] ?? fill);
+    const m = d.members;
+    const members = m && { names: pick(m.names, ''), offsets: Float64Array.from(pick(m.offsets, 0)), sizes: Float64Array.from(pick(m.sizes, 0)) };
+    return new FileDataset(pick(d.paths, ''), labels, members);
+  }
   return new PixelDataset({ ...d, rows: Int32Array.from({ length: indices.length }, (_, k) => d.rows[indices[k] ?? 0] ?? 0), labels });
 }
 

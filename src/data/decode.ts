@@ -10,7 +10,7 @@ import { readFileSync, statSync } from 'node:fs';
 import sharp from 'sharp';
 import type { Rng } from '../util/rng.js';
 import type { Dataset } from './dataset.js';
-import { PixelDataset } from './dataset.js';
+import { FileDataset, PixelDataset } from './dataset.js';
 import { UsageError } from '../util/errors.js';
 import { applyColourJitter, copyWindow, type Image8, renderView, type SourceFrame, toGray, type View, writeInterleavedU8, writePlanarF32 } from './pixels.js';
 import { endsWithEoi, renderJpegView } from './native-jpeg.js';
@@ -63,16 +63,15 @@ export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: 
     plan.views.forEach((v, k) => emit(src, { kx: d.width / v.sw, ky: d.height / v.sh, offX: 0, offY: 0 }, v, plan, t, slot * t.views + k));
     return null;
   }
-  const file = ds.name(i);
   let buf: Buffer;
   try {
     // Synchronous on purpose: an async read is four trips through the libuv pool that sharp's
     // decodes also wait in; reading ~100 kB here costs tens of microseconds.
     // No image within the pixel limit takes more than 8 bytes a pixel (16-bit RGBA, uncompressed).
-    const size = statSync(file).size;
+    const size = ds instanceof FileDataset ? ds.size(i) : statSync(ds.name(i)).size;
     const most = o.limitInputPixels * 8 + (1 << 20);
     if (size > most) return `file too large: ${size} bytes, more than an image of at most ${o.limitInputPixels} pixels can take (${most})`;
-    buf = readFileSync(file);
+    buf = ds instanceof FileDataset ? ds.read(i) : readFileSync(ds.name(i));
   } catch (e) {
     return `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
   }

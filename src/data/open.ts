@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { type Dataset, type DatasetSplits, openImageFolder, PixelDataset } from './dataset.js';
 import { UsageError } from '../util/errors.js';
 import { openIdx } from './idx.js';
+import { openIlsvrc } from './ilsvrc.js';
 import { generateSynthetic, type SyntheticOptions } from './synthetic.js';
 
 export interface OpenOptions {
@@ -20,7 +21,8 @@ export interface OpenOptions {
 
 /**
  * `undefined` or 'synthetic' → the built-in synthetic set; 'idx:DIR' → MNIST/Fashion-MNIST IDX
- * files; 'cifar:DIR' → CIFAR-10/100 binary batches; anything else → an ImageFolder directory.
+ * files; 'cifar:DIR' → CIFAR-10/100 binary batches; 'ilsvrc:DIR' → ILSVRC-2012 as distributed
+ * (ilsvrc.ts); anything else → an ImageFolder directory.
  */
 export async function openDataset(spec: string | undefined, opts: OpenOptions = {}): Promise<DatasetSplits> {
   const folderOpts = { ...(opts.valFraction !== undefined ? { valFraction: opts.valFraction } : {}), seed: opts.seed ?? 0, channels: opts.channels ?? 3 };
@@ -34,12 +36,13 @@ export async function openDataset(spec: string | undefined, opts: OpenOptions = 
   }
   if (spec.startsWith('idx:')) return openIdx(nonEmpty(spec.slice(4), spec));
   if (spec.startsWith('cifar:')) return openCifar(nonEmpty(spec.slice(6), spec));
+  if (spec.startsWith('ilsvrc:')) return openIlsvrc(nonEmpty(spec.slice(7), spec), folderOpts);
   // Only a missing path is "does not exist"; permissions and the like are the file-system error's to word.
   const stat = await fs.stat(spec).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return null;
     throw e;
   });
-  if (!stat) throw new UsageError(`Expected --data to be 'synthetic', 'idx:DIR', 'cifar:DIR' or an ImageFolder directory but ${spec} does not exist`);
+  if (!stat) throw new UsageError(`Expected --data to be 'synthetic', 'idx:DIR', 'cifar:DIR', 'ilsvrc:DIR' or an ImageFolder directory but ${spec} does not exist`);
   return openImageFolder(spec, folderOpts);
 }
 

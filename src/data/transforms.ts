@@ -27,6 +27,8 @@ export type Step =
   | { op: 'hflip'; p: number }
   | { op: 'tenCrop'; size: number }
   | { op: 'multiScale'; scales: number[]; size: number; ten: boolean }
+  | { op: 'withMirror' }
+  | { op: 'googlenetCrops'; scales: number[]; size: number }
   | { op: 'colorJitter'; brightness: number; contrast: number; saturation: number }
   | { op: 'lighting'; alphaStd: number; eigval: number[]; eigvec: number[] }
   | { op: 'normalize'; mean: number[]; std: number[] };
@@ -49,7 +51,7 @@ export interface Plan {
 }
 
 export type TrainRecipe = 'alexnet' | 'vgg' | 'googlenet' | 'cifar' | 'flip' | 'none';
-export type EvalRecipe = 'center' | 'ten' | 'multiscale' | 'none';
+export type EvalRecipe = 'center' | 'ten' | 'multiscale' | 'googlenet' | 'none';
 
 export interface RecipeOptions {
   size: number;
@@ -135,20 +137,32 @@ export class Transforms {
     switch (recipe) {
       case 'center':
         return norm(t.resizeShorter(shorter).centerCrop(s));
-      case 'ten':
-        return norm(t.resizeShorter(shorter).tenCrop(s));
+      case 'ten': // AlexNet (Sec. 4.1): the central 256×256 square, its 4 corner and centre 224 crops, mirrored
+        return norm(t.resizeShorter(shorter).centerCrop(shorter).tenCrop(s));
       case 'multiscale':
         return norm(t.multiScale(o.scales ?? [256, 288, 320].map((x) => Math.round((s * x) / 224)), s));
+      case 'googlenet':
+        return norm(t.googlenetCrops(o.scales ?? [256, 288, 320, 352].map((x) => Math.round((s * x) / 224)), s));
       case 'none':
         return norm(t.resize(s, s));
       default:
-        throw expected("'center', 'ten', 'multiscale' or 'none'", 'eval transform', recipe);
+        throw expected("'center', 'ten', 'multiscale', 'googlenet' or 'none'", 'eval transform', recipe);
     }
   }
 
+  /**
+   * VGG's dense evaluation at one scale: the whole image with its shorter side at `shorter` (the
+   * paper's Q), and its mirror image. The output size follows the image's aspect ratio, so a
+   * loader cannot batch it; src/train/evaluate.ts renders such views one image at a time.
+   */
+  static dense(shorter: number, o: Omit<RecipeOptions, 'size' | 'scales'>): Transforms {
+    const t = Transforms.create(o.channels).resizeShorter(posInt(shorter, 'dense scale')).withMirror();
+    return t.normalize(o.mean ?? defaultMean(o.channels), o.std ?? defaultStd(o.channels));
+  }
+
   private with(step: Step): Transforms {
-    if (this.steps.some((x) => x.op === 'tenCrop' || x.op === 'multiScale') && isGeometric(step)) {
-      throw expected('no geometric step after tenCrop/multiScale', 'transform', step.op);
+    if (this.steps.some((x) => x.op === 'tenCrop' || x.op === 'multiScale' || x.op === 'withMirror' || x.op === 'googlenetCrops') && isGeometric(step)) {
+      throw expected('no geometric step after tenCrop/multiScale/withMirror/googlenetCrops', 'transform', step.op);
     }
     return new Transforms(this.channels, [...this.steps, step]);
   }
@@ -194,11 +208,31 @@ export class Transforms {
     return this.with({ op: 'tenCrop', size: posInt(size, 'tenCrop size') });
   }
 
+  /** Each view and its mirror image: twice the views. */
+  withMirror(): Transforms {
+    return this.with({ op: 'withMirror' });
+  }
+
   /** At each shorter side in `scales`, a center crop (or 10 crops with `ten`). */
   multiScale(scales: readonly number[], size: number, o: { ten?: boolean } = {}): Transforms {
     if (scales.length === 0) throw expected('at least one scale', 'multiScale scales', scales);
     scales.forEach((s, i) => posInt(s, `multiScale scales[${i}]`));
     return this.with({ op: 'multiScale', scales: [...scales], size: posInt(size, 'multiScale size'), ten: o.ten ?? false });
+  }
+
+  /**
+   * GoogLeNet's 144 test crops (Szegedy et al. 2014, Sec. 7): at each shorter side in `scales`
+   * (the paper: 256, 288, 320, 352), the left, centre and right squares (top, centre, bottom for
+   * portrait images); of each square the 4 corner and the centre size×size crops and the whole
+   * square resized to size×size; each also mirrored. 4 scales × 3 × 6 × 2 = 144 views.
+   */
+  googlenetCrops(scales: readonly number[], size: number): Transforms {
+    if (scales.length === 0) throw expected('at least one scale', 'googlenetCrops scales', scales);
+    const n = posInt(size, 'googlenetCrops size');
+    scales.forEach((s, i) => {
+      if (posInt(s, `googlenetCrops scales[${i}]`) < n) throw expected(`scales of at least the crop size ${n}`, 'googlenetCrops scales', scales);
+    });
+    return this.with({ op: 'googlenetCrops', scales: [...scales], size: n });
   }
 
   /** Brightness/contrast/saturation factors drawn uniformly from [1 - x, 1 + x]. */
@@ -238,6 +272,8 @@ export class Transforms {
     let n = 1;
     for (const s of this.steps) {
       if (s.op === 'tenCrop') n *= 10;
+      if (s.op === 'withMirror') n *= 2;
+      if (s.op === 'googlenetCrops') n *= s.scales.length * 3 * 12;
       if (s.op === 'multiScale') n *= s.scales.length * (s.ten ? 10 : 1);
     }
     return n;
@@ -305,6 +341,12 @@ export class Transforms {
         case 'tenCrop':
           geos = geos.flatMap((g) => tenCrops(g, s.size));
           break;
+        case 'withMirror':
+          geos = geos.flatMap((g) => [g, { ...g, flip: !g.flip }]);
+          break;
+        case 'googlenetCrops':
+          geos = geos.flatMap((g) => s.scales.flatMap((S) => googlenetCrops(g, S, s.size)));
+          break;
         case 'multiScale':
           geos = geos.flatMap((g) =>
             s.scales.flatMap((S) => {
@@ -350,7 +392,7 @@ export class Transforms {
 }
 
 function isGeometric(s: Step): boolean {
-  return ['resizeShorter', 'resize', 'randomCrop', 'centerCrop', 'randomResizedCrop', 'hflip', 'tenCrop', 'multiScale'].includes(s.op);
+  return ['resizeShorter', 'resize', 'randomCrop', 'centerCrop', 'randomResizedCrop', 'hflip', 'tenCrop', 'multiScale', 'withMirror', 'googlenetCrops'].includes(s.op);
 }
 
 export function defaultMean(channels: 1 | 3): number[] {
@@ -383,6 +425,19 @@ function tenCrops(g: Geo, size: number): Geo[] {
   ];
   const mirrored = { ...g, flip: !g.flip };
   return [...at.map(([x, y]) => cropGeo(g, x, y, size, size)), ...at.map(([x, y]) => cropGeo(mirrored, x, y, size, size))];
+}
+
+/** One scale of GoogLeNet's test crops: 3 squares × (5 crops + the square resized) × 2 mirrors. */
+function googlenetCrops(g: Geo, shorter: number, size: number): Geo[] {
+  const f = shorter / Math.min(g.vw, g.vh);
+  const r = scaleGeo(g, f, f);
+  const landscape = r.vw >= r.vh;
+  const span = Math.round(landscape ? r.vw : r.vh) - shorter;
+  return [0, Math.round(span / 2), span].flatMap((o) => {
+    const square = cropGeo(r, landscape ? o : 0, landscape ? 0 : o, shorter, shorter);
+    const six = [...tenCrops(square, size).slice(0, 5), scaleGeo(square, size / shorter, size / shorter)];
+    return [...six, ...six.map((v) => ({ ...v, flip: !v.flip }))];
+  });
 }
 
 /** torchvision's RandomResizedCrop.get_params, including its center-crop fallback after 10 tries. */

@@ -17,6 +17,7 @@ import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams, 
 import { createSession, createSessionFromFile, modelFileError, tensor, type OrtSession } from '../runtime/ort.js';
 import type { Safetensors } from '../runtime/safetensors.js';
 import { UsageError } from '../util/errors.js';
+import { denseModel } from './evaluate.js';
 import { evalViewFor } from './fit.js';
 import { stateName } from './graphs.js';
 
@@ -188,17 +189,22 @@ export interface InferenceModel {
   /** The view that matches how it was trained (a checkpoint knows its augmentation; ONNX: center). */
   view: EvalRecipe;
   session: OrtSession;
-  /** Logits [rows, classes] of x [rows, C, H, W]. */
-  logits(x: Float32Array, rows: number): Promise<Float32Array>;
+  /** Logits [rows, classes] of x [rows, C, H, W]; H and W are inputSize unless the model is dense. */
+  logits(x: Float32Array, rows: number, height?: number, width?: number): Promise<Float32Array>;
   release(): Promise<void>;
 }
 
-export async function openInference(file: string, o: { threads?: number } = {}): Promise<InferenceModel> {
+/** With `dense`, the model's fully convolutional form (VGG's dense evaluation), for inputs of any size. */
+export async function openInference(file: string, o: { threads?: number; dense?: boolean } = {}): Promise<InferenceModel> {
   const t = await readTrained(file);
   const so = o.threads ? { threads: o.threads } : {};
   // The user's ONNX graph runs as it is, so what ONNX Runtime rejects in it is theirs to fix; the
-  // graph exported from a checkpoint is ours.
-  const session = t.onnx ? await createSessionFromFile(t.onnx, file, so) : await createSession(exportInferenceModel(t.built, t.weights), so);
+  // graph exported from a checkpoint (or made dense from either) is ours.
+  const session = o.dense
+    ? await createSession(denseModel(t.model, t.options, t.weights), so)
+    : t.onnx
+      ? await createSessionFromFile(t.onnx, file, so)
+      : await createSession(exportInferenceModel(t.built, t.weights), so);
   const { channels, inputSize } = t.options;
   return {
     model: t.model,
@@ -206,17 +212,29 @@ export async function openInference(file: string, o: { threads?: number } = {}):
     classes: t.classes,
     view: t.view,
     session,
-    async logits(x, rows) {
-      const feeds = { input: tensor('float32', x, [rows, channels, inputSize, inputSize]) };
+    async logits(x, rows, height = inputSize, width = inputSize) {
+      const feeds = { input: tensor('float32', x, [rows, channels, height, width]) };
       let out;
       try {
         out = await session.run(feeds);
       } catch (e) {
-        if (t.onnx) throw modelFileError(file, e);
+        if (t.onnx && !o.dense) throw modelFileError(file, e);
         throw e;
       }
       return out['logits']!.data as Float32Array;
     },
     release: () => session.release(),
   };
+}
+
+/** The float32 initializers of an ONNX model by name (raw bytes are copied when not 4-byte aligned). */
+function initializerWeights(proto: ModelProto): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const t of proto.graph.initializer ?? []) {
+    if (t.dataType !== TensorDataType.FLOAT) continue;
+    const r = t.rawData;
+    if (r) out.set(t.name, r.byteOffset % 4 === 0 ? new Float32Array(r.buffer, r.byteOffset, r.byteLength / 4) : new Float32Array(new Uint8Array(r).buffer));
+    else if (t.floatData) out.set(t.name, Float32Array.from(t.floatData));
+  }
+  return out;
 }

@@ -112,13 +112,17 @@ describe('output shapes and receptive fields per stage', () => {
 
   test('zfnet (224 px)', () => {
     // conv1 7 (2); pool1 7+2·2 = 11 (4); conv2 11+4·4 = 27 (8); pool2 27+2·8 = 43 (16).
-    assert.deepEqual(stages(analyse('zfnet'), ['conv1', 'pool1', 'conv2', 'pool2', 'pool5']), {
+    const s = analyse('zfnet');
+    assert.deepEqual(stages(s, ['conv1', 'pool1', 'norm1', 'conv2', 'pool2', 'norm2', 'pool5']), {
       conv1: ['96×110×110', 7, 2],
       pool1: ['96×55×55', 11, 4],
+      norm1: ['96×55×55', 11, 4], // the paper's Figure 3: normalised across maps after pooling
       conv2: ['256×26×26', 27, 8],
       pool2: ['256×13×13', 43, 16],
+      norm2: ['256×13×13', 43, 16],
       pool5: ['256×6×6', 171, 32], // conv3..5: 43+3·2·16 = 139; pool5 3/2: 139+2·16 = 171
     });
+    assert.deepEqual(s.layers.map((l) => l.name).filter((n) => /^(pool|norm)[12]$/.test(n)), ['pool1', 'norm1', 'pool2', 'norm2']);
   });
 
   test('nin (224 px)', () => {

@@ -1,0 +1,266 @@
+/**
+ * `--data ilsvrc:DIR`: ILSVRC-2012 as it is distributed. DIR may hold
+ * - the training set as one folder per synset, one tar per synset (`n01440764.tar`, the original
+ *   download unpacked once), or the original `ILSVRC2012_img_train.tar` itself; tars are read in
+ *   place (tar.ts);
+ * - the validation set as one flat folder or `ILSVRC2012_img_val.tar` (`ILSVRC2012_val_00000001.JPEG`
+ *   …) with its ground truth: `LOC_val_solution.csv` (Kaggle), or the devkit's
+ *   `ILSVRC2012_validation_ground_truth.txt` plus `synsets.txt`, the synsets in meta.mat's
+ *   ILSVRC2012_ID order (meta.mat itself needs a MATLAB reader); or a folder per synset;
+ * - class names: `synset_words.txt` or `LOC_synset_mapping.txt` (`n01440764 tench, Tinca tinca`).
+ * Classes are indexed by sorted synset id, as torchvision's ImageFolder, Caffe and Kaggle do.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { UsageError } from '../util/errors.js';
+import { type ArchiveMembers, type DatasetSplits, FileDataset, IMAGE_EXTENSIONS, splitStratified } from './dataset.js';
+import { indexTar, type TarEntry } from './tar.js';
+
+/** Where each part is looked for, relative to DIR, first match wins. */
+export const ILSVRC_LAYOUT = {
+  train: ['train', 'ILSVRC2012_img_train', 'ILSVRC/Data/CLS-LOC/train', 'ILSVRC2012_img_train.tar'],
+  val: ['val', 'ILSVRC2012_img_val', 'ILSVRC/Data/CLS-LOC/val', 'ILSVRC2012_img_val.tar'],
+  /** Folders searched for the text files below. */
+  meta: ['.', 'ILSVRC2012_devkit_t12/data', 'ILSVRC2012_devkit_t12', 'devkit'],
+  words: ['synset_words.txt', 'LOC_synset_mapping.txt'],
+  solution: 'LOC_val_solution.csv',
+  groundTruth: 'ILSVRC2012_validation_ground_truth.txt',
+  idOrder: 'synsets.txt',
+} as const;
+
+const WNID = /^n\d{8}$/;
+const isImage = (name: string): boolean => (IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(name).toLowerCase());
+
+/** One image: a file, or a member of an archive. */
+interface Item {
+  file: string;
+  member?: TarEntry;
+  label: number;
+}
+
+export async function openIlsvrc(root: string, o: { valFraction?: number; seed?: number; channels?: 1 | 3 } = {}): Promise<DatasetSplits> {
+  const stat = await fs.stat(root).catch(() => null);
+  if (!stat?.isDirectory()) throw new UsageError(`Expected an ILSVRC-2012 directory for --data ilsvrc:${root} but ${stat ? 'it is a file' : 'it does not exist'}`);
+  const trainAt = await firstExisting(root, ILSVRC_LAYOUT.train);
+  const valAt = await firstExisting(root, ILSVRC_LAYOUT.val);
+  if (!trainAt && !valAt) {
+    throw new UsageError(`Expected the training set (${ILSVRC_LAYOUT.train.join(', ')}) or the validation set (${ILSVRC_LAYOUT.val.join(', ')}) in ${root} but found neither`);
+  }
+  const wordsFile = await findMeta(root, ILSVRC_LAYOUT.words);
+  const words = wordsFile ? parseWords(await fs.readFile(wordsFile, 'utf8'), wordsFile) : null;
+
+  const train = trainAt ? await trainSynsets(trainAt) : null;
+  const val = valAt ? await valImages(valAt) : null;
+  let wnids: string[];
+  if (train) wnids = [...train.keys()].sort();
+  else if (words) wnids = [...words.keys()].sort();
+  else wnids = [];
+
+  // Validation labels, as synset ids per image.
+  let valItems: Item[] = [];
+  if (val?.kind === 'folders') {
+    if (wnids.length === 0) wnids = [...val.synsets.keys()].sort();
+    valItems = itemsOf(val.synsets, wnids, val.at, 'validation');
+  } else if (val) {
+    const truth = await groundTruth(root, val.at);
+    if (wnids.length === 0) wnids = [...new Set(truth.values())].sort();
+    const index = new Map(wnids.map((w, i) => [w, i]));
+    for (const img of val.images) {
+      const id = path.basename(img.name, path.extname(img.name));
+      const w = truth.get(id);
+      if (w === undefined) throw new UsageError(`Expected a ground-truth label for ${img.name} in ${truth.source} but it has none`);
+      const label = index.get(w);
+      if (label === undefined) throw new UsageError(`Expected the synset of ${img.name} (${w}, from ${truth.source}) among the ${wnids.length} classes of ${train ? trainAt : wordsFile} but it is not there`);
+      valItems.push({ ...img.item, label });
+    }
+  }
+  if (words) {
+    const missing = wnids.filter((w) => !words.has(w));
+    if (missing.length) throw new UsageError(`Expected ${wordsFile} to name every class but it lacks ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''}`);
+  }
+  const classes = wnids.map((w) => (words ? `${w} ${words.get(w)?.split(',')[0]?.trim() ?? ''}`.trim() : w));
+  const channels = o.channels ?? 3;
+  const trainSet = train ? dataset(itemsOf(train, wnids, trainAt ?? root, 'training')) : new FileDataset([], new Int32Array(0));
+  if (!val) {
+    // Only the training set: hold out a share of it, as an ImageFolder without val/ does.
+    const { train: tr, val: va } = splitStratified(trainSet, o.valFraction ?? 0.1, o.seed ?? 0);
+    return { classes, train: tr, val: va, channels, source: `ilsvrc:${root} (no validation set: ${va.length} training images held out)` };
+  }
+  return { classes, train: trainSet, val: dataset(valItems), channels, source: `ilsvrc:${root}` };
+}
+
+async function firstExisting(root: string, names: readonly string[]): Promise<string | null> {
+  for (const n of names) {
+    const p = path.join(root, n);
+    if (await fs.stat(p).catch(() => null)) return p;
+  }
+  return null;
+}
+
+async function findMeta(root: string, names: readonly string[]): Promise<string | null> {
+  for (const dir of ILSVRC_LAYOUT.meta) {
+    const p = await firstExisting(path.join(root, dir), names);
+    if (p) return p;
+  }
+  return null;
+}
+
+/** `n01440764 tench, Tinca tinca` lines → wnid → words, in file order. */
+export function parseWords(text: string, file: string): Map<string, string> {
+  const out = new Map<string, string>();
+  text.split(/\r?\n/).forEach((line, k) => {
+    if (!line.trim()) return;
+    const m = /^(\S+)\s*(.*)$/.exec(line.trim());
+    if (!m || !WNID.test(m[1] ?? '')) throw new UsageError(`Expected 'n######## words' on line ${k + 1} of ${file} but received ${JSON.stringify(line.slice(0, 40))}`);
+    out.set(m[1] ?? '', m[2] ?? '');
+  });
+  if (out.size === 0) throw new UsageError(`Expected synset lines ('n01440764 tench, Tinca tinca') in ${file} but it is empty`);
+  return out;
+}
+
+/** Training images per synset: folders, per-synset tars, or the one tar of per-synset tars. */
+async function trainSynsets(at: string): Promise<Map<string, Item[]>> {
+  const out = new Map<string, Item[]>();
+  if ((await fs.stat(at)).isFile()) {
+    for (const e of indexTar(at)) {
+      const wnid = path.basename(e.name, '.tar');
+      if (!e.name.endsWith('.tar') || !WNID.test(wnid)) continue;
+      out.set(wnid, imagesOfTar(at, e));
+    }
+    if (out.size === 0) throw new UsageError(`Expected per-synset tars (n01440764.tar …) inside ${at} but found none`);
+    return out;
+  }
+  const entries = (await fs.readdir(at, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const e of entries) {
+    const p = path.join(at, e.name);
+    if (e.isDirectory() && WNID.test(e.name)) {
+      const files = (await fs.readdir(p, { withFileTypes: true })).filter((f) => f.isFile() && isImage(f.name)).map((f) => f.name).sort();
+      out.set(e.name, files.map((f) => ({ file: path.join(p, f), label: -1 })));
+    }
+  }
+  // A synset both unpacked and as a tar: the folder is what the user made from the tar.
+  for (const e of entries) {
+    const wnid = path.basename(e.name, '.tar');
+    if (e.isFile() && e.name.endsWith('.tar') && WNID.test(wnid) && !out.has(wnid)) out.set(wnid, imagesOfTar(path.join(at, e.name)));
+  }
+  if (out.size === 0) throw new UsageError(`Expected one folder or tar per synset (n01440764/, n01440764.tar …) in ${at} but found none`);
+  for (const [w, items] of out) if (items.length === 0) throw new UsageError(`Expected images of synset ${w} in ${at} but ${w} has none`);
+  return out;
+}
+
+function imagesOfTar(file: string, within?: TarEntry): Item[] {
+  return indexTar(file, within)
+    .filter((m) => isImage(m.name))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((member) => ({ file, member, label: -1 }));
+}
+
+type ValImages = { kind: 'folders'; at: string; synsets: Map<string, Item[]> } | { kind: 'flat'; at: string; images: { name: string; item: Item }[] };
+
+async function valImages(at: string): Promise<ValImages> {
+  if ((await fs.stat(at)).isFile()) {
+    const images = imagesOfTar(at).map((item) => ({ name: path.basename(item.member?.name ?? ''), item }));
+    if (images.length === 0) throw new UsageError(`Expected validation images (ILSVRC2012_val_00000001.JPEG …) in ${at} but found none`);
+    return { kind: 'flat', at, images };
+  }
+  const entries = await fs.readdir(at, { withFileTypes: true });
+  const dirs = entries.filter((e) => e.isDirectory() && WNID.test(e.name));
+  if (dirs.length > 0) return { kind: 'folders', at, synsets: await trainSynsets(at) };
+  const images = entries
+    .filter((e) => e.isFile() && isImage(e.name))
+    .map((e) => e.name)
+    .sort()
+    .map((name) => ({ name, item: { file: path.join(at, name), label: -1 } }));
+  if (images.length === 0) throw new UsageError(`Expected validation images (ILSVRC2012_val_00000001.JPEG …) or one folder per synset in ${at} but found neither`);
+  return { kind: 'flat', at, images };
+}
+
+/** Image id (file name without extension) → synset id, with where it came from. */
+type Truth = Map<string, string> & { source: string };
+
+async function groundTruth(root: string, valAt: string): Promise<Truth> {
+  const csv = await findMeta(root, [ILSVRC_LAYOUT.solution]);
+  if (csv) return parseSolution(await fs.readFile(csv, 'utf8'), csv);
+  const txt = await findMeta(root, [ILSVRC_LAYOUT.groundTruth]);
+  if (!txt) {
+    throw new UsageError(
+      `Expected the validation ground truth for ${valAt} (${ILSVRC_LAYOUT.solution}, or ${ILSVRC_LAYOUT.groundTruth} with ${ILSVRC_LAYOUT.idOrder}) in ${root} or its devkit folder but found none`,
+    );
+  }
+  const order = await findMeta(root, [ILSVRC_LAYOUT.idOrder]);
+  if (!order) {
+    throw new UsageError(
+      `Expected ${ILSVRC_LAYOUT.idOrder} beside ${txt}: the synset ids in meta.mat's ILSVRC2012_ID order, one per line (${txt} holds those ids, and meta.mat cannot be read without a MATLAB reader) but it is missing`,
+    );
+  }
+  return parseGroundTruth(await fs.readFile(txt, 'utf8'), txt, await fs.readFile(order, 'utf8'), order);
+}
+
+/** Kaggle's `ImageId,PredictionString` where the string starts with the synset id. */
+export function parseSolution(text: string, file: string): Truth {
+  const out = new Map<string, string>() as Truth;
+  out.source = file;
+  const lines = text.split(/\r?\n/);
+  if (!/^ImageId,PredictionString\s*$/.test(lines[0] ?? '')) throw new UsageError(`Expected the header 'ImageId,PredictionString' in ${file} but received ${JSON.stringify((lines[0] ?? '').slice(0, 40))}`);
+  lines.slice(1).forEach((line, k) => {
+    if (!line.trim()) return;
+    const [id, pred] = line.split(',');
+    const wnid = pred?.trim().split(/\s+/)[0] ?? '';
+    if (!id || !WNID.test(wnid)) throw new UsageError(`Expected 'ImageId,n######## …' on line ${k + 2} of ${file} but received ${JSON.stringify(line.slice(0, 40))}`);
+    out.set(id.trim(), wnid);
+  });
+  return out;
+}
+
+/**
+ * The devkit's ground truth: line k holds the ILSVRC2012_ID (1-based) of ILSVRC2012_val_000000k;
+ * `order` lists the synsets by that id.
+ */
+export function parseGroundTruth(text: string, file: string, orderText: string, orderFile: string): Truth {
+  const ids = orderText.split(/\r?\n/).map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean);
+  ids.forEach((w, k) => {
+    if (!WNID.test(w)) throw new UsageError(`Expected a synset id (n########) on line ${k + 1} of ${orderFile} but received ${JSON.stringify(w.slice(0, 40))}`);
+  });
+  // The sorted order (Caffe's synsets.txt, LOC_synset_mapping.txt) is not meta.mat's: there,
+  // ILSVRC2012_ID 1 is n02119789 (kit fox). Reading the ids through it would mislabel silently.
+  if (ids.length === 1000 && ids.every((w, k) => k === 0 || (ids[k - 1] ?? '') < w)) {
+    throw new UsageError(`Expected ${orderFile} in meta.mat's ILSVRC2012_ID order (n02119789 first) but it is sorted by synset id, the order of Caffe's synsets.txt and LOC_synset_mapping.txt`);
+  }
+  const out = new Map<string, string>() as Truth;
+  out.source = file;
+  text.split(/\r?\n/).forEach((line, k) => {
+    if (!line.trim()) return;
+    const id = Number(line.trim());
+    const w = Number.isInteger(id) ? ids[id - 1] : undefined;
+    if (w === undefined) throw new UsageError(`Expected an ILSVRC2012_ID from 1 to ${ids.length} (the lines of ${orderFile}) on line ${k + 1} of ${file} but received ${JSON.stringify(line.trim().slice(0, 40))}`);
+    out.set(`ILSVRC2012_val_${String(k + 1).padStart(8, '0')}`, w);
+  });
+  return out;
+}
+
+function itemsOf(bySynset: Map<string, Item[]>, wnids: readonly string[], at: string, what: string): Item[] {
+  const out: Item[] = [];
+  const index = new Map(wnids.map((w, i) => [w, i]));
+  for (const [w, items] of [...bySynset].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    const label = index.get(w);
+    if (label === undefined) throw new UsageError(`Expected the ${what} synset ${w} in ${at} to be one of the ${wnids.length} classes but it is not`);
+    for (const it of items) out.push({ ...it, label });
+  }
+  return out;
+}
+
+/** Plain files, or archive members (every item then names its archive and range). */
+function dataset(items: readonly Item[]): FileDataset {
+  const paths = items.map((it) => it.file);
+  const labels = Int32Array.from(items, (it) => it.label);
+  if (!items.some((it) => it.member)) return new FileDataset(paths, labels);
+  if (!items.every((it) => it.member)) {
+    throw new UsageError(`Expected the synsets to be all folders or all tars but ${items.find((it) => !it.member)?.file ?? '?'} is a file and ${items.find((it) => it.member)?.file ?? '?'} an archive; unpack the rest, or remove the folders`);
+  }
+  const members: ArchiveMembers = {
+    names: items.map((it) => it.member?.name ?? ''),
+    offsets: Float64Array.from(items, (it) => it.member?.offset ?? 0),
+    sizes: Float64Array.from(items, (it) => it.member?.size ?? 0),
+  };
+  return new FileDataset(paths, labels, members);
+}
