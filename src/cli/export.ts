@@ -6,9 +6,9 @@ import { initParams } from '../graph/init.js';
 import { checkpointWeights, exportInferenceModel, inferenceParams, trainedAs } from '../runtime/export.js';
 import { loadSafetensors, type Safetensors } from '../runtime/safetensors.js';
 import { UsageError } from '../util/errors.js';
-import { ensureDir, writeFileAtomic } from '../util/fsx.js';
+import { fileInFolder, ensureDir, writeFileAtomic } from '../util/fsx.js';
 import { thousands } from './format.js';
-import { addModelOptions, fileInFolder, modelOptionsFrom, opset, seed, type ModelFlags } from './options.js';
+import { addModelOptions, modelOptionsFrom, opset, seed, type ModelFlags } from './options.js';
 
 interface ExportFlags extends ModelFlags {
   output: string;

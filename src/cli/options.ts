@@ -3,7 +3,6 @@
  * and the one-line rendering of commander's errors. Parsers throw InvalidArgumentError with
  * "Expected … but received …"; `errorLine` inserts the flag's name into that sentence.
  */
-import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
 import type { ModelOptions } from '../../graphs/index.js';
@@ -72,34 +71,6 @@ export function opset(value: string): 17 | 18 {
   if (value.trim() === '17') return 17;
   if (value.trim() === '18') return 18;
   return reject('17 or 18', value);
-}
-
-/**
- * The file a path flag names: the path itself, or the file `name` inside it when it is a folder
- * (an existing one, or a path ending in a separator), as `cp` does. Serves output flags (`-o`)
- * and flags that read a run's file from its folder (`--resume`).
- */
-export function fileInFolder(path: string, name: string): string {
-  if (/[\\/]$/.test(path) || isFolder(path)) return join(path, name);
-  return path;
-}
-
-function isFile(path: string): boolean {
-  try {
-    return statSync(path, { throwIfNoEntry: false })?.isFile() === true;
-  } catch {
-    return false;
-  }
-}
-
-function isFolder(path: string): boolean {
-  try {
-    return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
-  } catch (e) {
-    // A file where a folder of the path should be: not a folder; ensureDir names the culprit.
-    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
-    throw e;
-  }
 }
 
 /** What commander hands the action for the shared model flags. */

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { openDataset, subset, type Dataset } from '../data/index.js';
 import { UsageError } from '../util/errors.js';
-import { ensureDir, writeFileAtomic } from '../util/fsx.js';
+import { fileInFolder, ensureDir, writeFileAtomic } from '../util/fsx.js';
 import { activations, renderMaps } from '../viz/activations.js';
 import type { Mode } from '../viz/backward.js';
 import { convOf, filterStats, filterTiles } from '../viz/filters.js';
@@ -17,7 +17,7 @@ import { defaultOcclusion, occlusion, renderOcclusion } from '../viz/occlusion.j
 import { projectImage, renderProjections } from '../viz/project.js';
 import { topActivations } from '../viz/top.js';
 import { gridRaster, toPng } from '../plot/image.js';
-import { choice, fileInFolder, nonNegativeInt, positiveFloat, positiveInt } from './options.js';
+import { choice, nonNegativeInt, positiveFloat, positiveInt } from './options.js';
 
 interface Common {
   out?: string;

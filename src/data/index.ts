@@ -1,6 +1,6 @@
 /** The image pipeline: datasets, augmentations, batching. */
 export { UsageError } from '../util/errors.js';
-export { openDataset, type OpenOptions } from './open.js';
+export { openDataset, type OpenOptions, type DataIdentity } from './open.js';
 export {
   type Dataset,
   type DatasetDescriptor,
@@ -32,6 +32,7 @@ export {
   IMAGENET_EIGVEC,
   IMAGENET_MEAN,
   IMAGENET_STD,
+  evalViewFor,
 } from './transforms.js';
 export { Loader, UNREADABLE, type LoaderOptions, type Batch, type BatchU8, type BatchOf, type Skipped } from './loader.js';
 export { type Layout, type DecodeOptions, pixelLimitFor, renderSample } from './decode.js';

@@ -8,6 +8,15 @@ import { openIdx } from './idx.js';
 import { openIlsvrc } from './ilsvrc.js';
 import { generateSynthetic, type SyntheticOptions } from './synthetic.js';
 
+/**
+ * Which data a model learned from, as a checkpoint or model file records it: the --data spec
+ * (absent: the built-in synthetic set) and the synthetic set's options when it is that.
+ */
+export interface DataIdentity {
+  spec?: string;
+  synthetic?: SyntheticOptions;
+}
+
 export interface OpenOptions {
   /** Seed of the train/val split when a folder has no train/ and val/ (default 0). */
   seed?: number;

@@ -531,3 +531,12 @@ function jacobiEigen3(m: number[]): { values: number[]; vectors: number[] } {
   }
   return { values: [at(0, 0), at(1, 1), at(2, 2)], vectors: v };
 }
+
+/**
+ * The validation view that matches a training preset: the papers' crops come from a larger
+ * resize, so a center crop; `cifar` and `none` see the whole image resized, and a center crop
+ * would zoom in by 256/224.
+ */
+export function evalViewFor(augment: TrainRecipe): EvalRecipe {
+  return augment === 'cifar' || augment === 'flip' || augment === 'none' ? 'none' : 'center';
+}

@@ -157,16 +157,12 @@ export async function importWeights(file: string, model: string, given: Partial<
     format: CHECKPOINT_FORMAT,
     model: spec.name,
     modelOptions: built.options,
-    optimizer: { ...DEFAULT_OPTIMIZER, kind: r.optimizer, momentum: r.momentum, weightDecay: r.weightDecay },
-    labelSmoothing: 0,
-    frozen: [],
-    seed: 0,
     epoch: 0,
     batchInEpoch: 0,
     step: 0,
     rng: new Rng(0).fork('dropout').state,
     ...(o.classes ? { classes: o.classes } : {}),
-    extra: { imported: { file: basename(file), format: src.format } },
+    imported: { file: basename(file), format: src.format },
     savedAt: new Date().toISOString(),
   };
   return {

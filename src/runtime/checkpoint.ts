@@ -6,33 +6,47 @@
  */
 import type { ModelOptions } from '../../graphs/index.js';
 import { LRN_KINDS, POOL_MODES } from '../../graphs/spec.js';
+import { evalViewFor, type DataIdentity, type EvalRecipe, type TrainRecipe } from '../data/index.js';
 import type { OptimizerConfig } from '../optim/optimizer.js';
+import type { FitConfig, SavedProgress } from '../train/fit.js';
+import { SCHEDULES, type ScheduleConfig } from '../train/schedule.js';
 import { describe, expected, UsageError } from '../util/errors.js';
 import { loadSafetensors, saveSafetensors, type TensorInput } from './safetensors.js';
 import type { TrainingState } from './training-session.js';
 
-export const CHECKPOINT_FORMAT = 'ilsvrc-checkpoint/1';
+export const CHECKPOINT_FORMAT = 'ilsvrc-checkpoint/2';
+/** The format before the run config, progress and data had fields of their own (read, converted). */
+const CHECKPOINT_FORMAT_V1 = 'ilsvrc-checkpoint/1';
 const STATE_PREFIX = 'optim/';
 
+/**
+ * The "ilsvrc" metadata of a checkpoint (docs/file-formats.md): what the network is, how it is
+ * looked at, how it trains and where its run stands. Every field is checked when read.
+ */
 export interface CheckpointMeta {
   format: typeof CHECKPOINT_FORMAT;
+  /** The zoo model and its options: what `buildModel` rebuilds. */
   model: string;
   modelOptions: ModelOptions;
-  optimizer: OptimizerConfig;
-  labelSmoothing: number;
-  frozen: string[];
-  seed: number;
-  /** Epochs completed, and batches done in the current one (a mid-epoch checkpoint). */
+  classes?: string[];
+  /** The evaluation view that matches the training augmentation (evaluate, predict, visualize default to it). */
+  view?: EvalRecipe;
+  /** The data it learned from (evaluate and visualize top default to it). */
+  data?: DataIdentity;
+  /** The run config `train --resume` continues; absent in weights that no run of ilsvrc trained (import). */
+  run?: FitConfig;
+  /** The run's schedule state and best metrics so far, and the sums of a part-done epoch. */
+  progress?: SavedProgress;
+  /** Where the weights came from when they were imported. */
+  imported?: { file: string; format: string };
+  /** Epochs completed, and optimizer steps done in the current one (a mid-epoch checkpoint). */
   epoch: number;
   batchInEpoch: number;
   /** Optimizer steps taken. */
   step: number;
   /** Dropout-mask PRNG state. */
   rng: number;
-  classes?: string[];
   metrics?: Record<string, number>;
-  /** Anything else the trainer needs to resume (schedule state, best metric so far, arguments). */
-  extra?: Record<string, unknown>;
   savedAt: string;
 }
 
@@ -105,12 +119,13 @@ const OPTIMIZER_FIELDS: Readonly<Record<keyof OptimizerConfig, Field>> = {
   eps: { what: 'a number', ok: isNumber },
 };
 
-const META_FIELDS: Readonly<Record<Exclude<keyof CheckpointMeta, 'modelOptions' | 'optimizer'>, Field>> = {
+const META_FIELDS: Readonly<Record<Exclude<keyof CheckpointMeta, 'modelOptions' | 'run'>, Field>> = {
   format: { what: JSON.stringify(CHECKPOINT_FORMAT), ok: oneOf(CHECKPOINT_FORMAT) },
   model: { what: 'a model name', ok: (v) => typeof v === 'string' },
-  labelSmoothing: { what: 'a number', ok: isNumber },
-  frozen: { what: 'an array of parameter names', ok: isStrings },
-  seed: { what: 'a non-negative integer', ok: isCount },
+  view: { what: 'an evaluation view', ok: oneOf('center', 'ten', 'multiscale', 'googlenet', 'none'), optional: true },
+  data: { what: 'a data identity {spec?, synthetic?}', ok: (v) => isObject(v) && (v['spec'] === undefined || typeof v['spec'] === 'string') && (v['synthetic'] === undefined || isObject(v['synthetic'])), optional: true },
+  progress: { what: 'the run progress {plateau, bestTop1, bestTop5, bestEpoch, bad}', ok: (v) => isObject(v) && isObject(v['plateau']) && ['bestTop1', 'bestTop5', 'bestEpoch', 'bad'].every((k) => isNumber(v[k])), optional: true },
+  imported: { what: 'an object {file, format}', ok: (v) => isObject(v) && typeof v['file'] === 'string' && typeof v['format'] === 'string', optional: true },
   epoch: { what: 'a non-negative integer', ok: isCount },
   batchInEpoch: { what: 'a non-negative integer', ok: isCount },
   step: { what: 'a non-negative integer', ok: isCount },
@@ -118,9 +133,64 @@ const META_FIELDS: Readonly<Record<Exclude<keyof CheckpointMeta, 'modelOptions' 
   classes: { what: 'an array of class names', ok: isStrings, optional: true },
   // A NaN metric is written as null.
   metrics: { what: 'an object of numbers', ok: (v) => isObject(v) && Object.values(v).every((x) => x === null || typeof x === 'number'), optional: true },
-  extra: { what: 'an object', ok: isObject, optional: true },
   savedAt: { what: 'a date string', ok: (v) => typeof v === 'string' },
 };
+
+const isIntAtLeast = (min: number) => (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= min;
+
+/** The run config a checkpoint carries: every field, so `--resume` never meets a damaged one later. */
+const RUN_FIELDS: Readonly<Record<Exclude<keyof FitConfig, 'modelOptions' | 'optimizer' | 'schedule'>, Field>> = {
+  model: { what: 'a model name', ok: (v) => typeof v === 'string' },
+  batch: { what: 'a positive integer', ok: isPositiveInt },
+  accum: { what: 'a positive integer', ok: isPositiveInt },
+  epochs: { what: 'a positive integer', ok: isPositiveInt },
+  labelSmoothing: { what: 'a number in [0, 1)', ok: (v) => isNumber(v) && (v as number) >= 0 && (v as number) < 1 },
+  auxWeight: { what: 'a number', ok: isNumber, optional: true },
+  frozen: { what: 'an array of parameter names', ok: isStrings },
+  seed: { what: 'a non-negative integer', ok: isCount },
+  augment: { what: 'an augmentation preset', ok: oneOf('alexnet', 'vgg', 'googlenet', 'cifar', 'flip', 'none') },
+  stepsPerRun: { what: 'a positive integer', ok: isPositiveInt },
+  maxSteps: { what: 'a non-negative integer', ok: isIntAtLeast(0) },
+  checkpointEvery: { what: 'a non-negative integer', ok: isIntAtLeast(0) },
+  earlyStop: { what: 'a non-negative integer', ok: isIntAtLeast(0) },
+  loaderWorkers: { what: 'a non-negative integer', ok: isIntAtLeast(0) },
+  threads: { what: 'a non-negative integer', ok: isIntAtLeast(0) },
+  device: { what: 'a device name', ok: (v) => typeof v === 'string' },
+  worker: { what: 'a boolean', ok: (v) => typeof v === 'boolean' },
+};
+
+const SCHEDULE_FIELDS: Readonly<Record<keyof ScheduleConfig, Field>> = {
+  kind: { what: SCHEDULES.join(' | '), ok: oneOf(...SCHEDULES) },
+  lr: { what: 'a positive number', ok: (v) => isNumber(v) && (v as number) > 0 },
+  stepSize: { what: 'a positive integer', ok: isPositiveInt },
+  milestones: { what: 'an array of epochs', ok: (v) => Array.isArray(v) && v.every(isPositiveInt) },
+  gamma: { what: 'a number', ok: isNumber },
+  power: { what: 'a number', ok: isNumber },
+  patience: { what: 'a non-negative integer', ok: isIntAtLeast(0) },
+  warmupSteps: { what: 'a non-negative integer', ok: isIntAtLeast(0) },
+  minLr: { what: 'a number', ok: isNumber },
+};
+
+/**
+ * A version-1 entry (model, options and optimizer at the top, the run, progress and data in an
+ * untyped "extra") in today's form. Its data spec and run config come across unchanged.
+ */
+function fromV1(v1: Record<string, unknown>): Record<string, unknown> {
+  const extra = isObject(v1['extra']) ? v1['extra'] : {};
+  const run = isObject(extra['fit']) ? extra['fit'] : undefined;
+  const args = isObject(extra['args']) ? extra['args'] : {};
+  const { extra: _e, optimizer: _o, labelSmoothing: _l, frozen: _f, seed: _s, ...rest } = v1;
+  const data = { ...(typeof args['data'] === 'string' ? { spec: args['data'] } : {}), ...(isObject(args['synthetic']) ? { synthetic: args['synthetic'] } : {}) };
+  const augment = run?.['augment'];
+  return {
+    ...rest,
+    format: CHECKPOINT_FORMAT,
+    ...(run ? { run: { device: 'cpu', ...run } } : {}),
+    ...(isObject(extra['progress']) ? { progress: extra['progress'] } : {}),
+    ...(run ? { data } : {}),
+    ...(typeof augment === 'string' ? { view: evalViewFor(augment as TrainRecipe) } : {}),
+  };
+}
 
 /** `value` as an object whose fields pass `fields`; `name` is its key in the entry (none: the entry itself). */
 function checkFields(value: unknown, fields: Readonly<Record<string, Field>>, name: string | undefined, where: string): Record<string, unknown> {
@@ -162,9 +232,18 @@ export function parseCheckpointMeta(raw: string | undefined, file: string): Chec
     throw new UsageError(`Expected JSON in the "ilsvrc" metadata of ${file} but it does not parse: ${(e as Error).message}`);
   }
   const where = `in the "ilsvrc" metadata of ${file}`;
+  if (isObject(json) && json['format'] === CHECKPOINT_FORMAT_V1) json = fromV1(json);
+  if (isObject(json) && typeof json['format'] === 'string' && json['format'] !== CHECKPOINT_FORMAT && /^ilsvrc-checkpoint\//.test(json['format'])) {
+    throw new UsageError(`Expected checkpoint format ${CHECKPOINT_FORMAT} in ${file} but it is ${json['format']}, written by another version of ilsvrc`);
+  }
   const meta = checkFields(json, META_FIELDS, undefined, where);
   readModelOptions(meta['modelOptions'], where, 'modelOptions');
-  checkFields(meta['optimizer'], OPTIMIZER_FIELDS, 'optimizer', where);
+  if (meta['run'] !== undefined) {
+    const run = checkFields(meta['run'], RUN_FIELDS, 'run', where);
+    readModelOptions(run['modelOptions'], where, 'run.modelOptions');
+    checkFields(run['optimizer'], OPTIMIZER_FIELDS, 'run.optimizer', where);
+    checkFields(run['schedule'], SCHEDULE_FIELDS, 'run.schedule', where);
+  }
   return meta as unknown as CheckpointMeta;
 }
 

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelOptions } from '../../graphs/index.js';
-import { Loader, Transforms, writeClassIndex, type Batch, type DatasetSplits, type EvalRecipe, type Skipped, type TrainRecipe } from '../data/index.js';
+import { Loader, Transforms, writeClassIndex, type Batch, type DatasetSplits, type EvalRecipe, type Skipped, type TrainRecipe, evalViewFor, type DataIdentity } from '../data/index.js';
 import type { OptimizerConfig } from '../optim/optimizer.js';
 import { writeChartPng } from '../plot/chart.js';
 import { firstNonFinite, saveCheckpoint, type Checkpoint, type CheckpointMeta } from '../runtime/checkpoint.js';
@@ -57,8 +57,10 @@ export interface FitConfig {
   worker: boolean;
 }
 
-/** What the checkpoint's `extra` carries besides the config. */
-interface Progress {
+/** Where a run stands besides its weights: schedule state and best metrics (a checkpoint's `progress`). */
+export interface RunProgress {
+  /** A part-done epoch's running sums, so its record covers the whole epoch after a resume. */
+  epochSums?: EpochSums;
   plateau: PlateauState;
   bestTop1: number;
   bestTop5: number;
@@ -66,6 +68,9 @@ interface Progress {
   /** Epochs since the best. */
   bad: number;
 }
+
+/** RunProgress as a checkpoint stores it: JSON has no Infinity, so a plateau without a best has null. */
+export type SavedProgress = Omit<RunProgress, 'plateau'> & { plateau: Omit<PlateauState, 'best'> & { best: number | null } };
 
 export interface EpochSummary {
   epoch: number;
@@ -121,8 +126,8 @@ export interface FitOptions {
   /** Start from these weights (transfer learning); the rest from the seed. */
   initParams?: Map<string, Float32Array>;
   hooks: FitHooks;
-  /** Free-form arguments kept in the checkpoint (the data spec, for --resume). */
-  args?: Record<string, unknown>;
+  /** The data's identity, kept in the checkpoint (--resume, and evaluate's default --data). */
+  dataIdentity?: DataIdentity;
 }
 
 export const FILES = {
@@ -132,15 +137,6 @@ export const FILES = {
   csv: 'metrics.csv',
   classes: 'classes.json',
 } as const;
-
-/**
- * The validation view that matches a training preset: the papers' crops come from a larger
- * resize, so a center crop; `cifar` and `none` see the whole image resized, and a center crop
- * would zoom in by 256/224.
- */
-export function evalViewFor(augment: TrainRecipe): EvalRecipe {
-  return augment === 'cifar' || augment === 'flip' || augment === 'none' ? 'none' : 'center';
-}
 
 /** Optimizer steps per epoch: whole steps of `accum` full batches. */
 export function stepsPerEpoch(trainSize: number, batch: number, accum: number): number {
@@ -192,7 +188,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let state: Partial<TrainingState> | undefined;
   let epoch = 0;
   let sInEpoch = 0;
-  let prog: Progress = { plateau: INITIAL_PLATEAU, bestTop1: 0, bestTop5: 0, bestEpoch: 0, bad: 0 };
+  let prog: RunProgress = { plateau: INITIAL_PLATEAU, bestTop1: 0, bestTop5: 0, bestEpoch: 0, bad: 0 };
   // The running sums of the epoch in progress; a mid-epoch checkpoint carries them, so a resumed
   // epoch's record covers the whole epoch.
   let sums: EpochSums = { ...NO_SUMS };
@@ -200,7 +196,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     state = o.resume.state;
     epoch = o.resume.meta.epoch;
     sInEpoch = o.resume.meta.batchInEpoch;
-    const saved = o.resume.meta.extra?.['progress'] as (Progress & { epochSums?: EpochSums }) | undefined;
+    const saved = o.resume.meta.progress;
     if (saved) {
       const { epochSums, ...p } = saved;
       prog = { ...p, plateau: { ...p.plateau, best: p.plateau.best ?? Infinity } };
@@ -252,19 +248,15 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     const meta = (ep: number, inEpoch: number, metrics?: Record<string, number>): Omit<CheckpointMeta, 'format' | 'savedAt' | 'step' | 'rng'> => ({
       model: c.model,
       modelOptions: c.modelOptions,
-      optimizer: c.optimizer,
-      labelSmoothing: c.labelSmoothing,
-      frozen: c.frozen,
-      seed: c.seed,
+      classes: o.data.classes,
+      view: evalViewFor(c.augment),
+      ...(o.dataIdentity ? { data: o.dataIdentity } : {}),
+      run: c,
+      // JSON has no Infinity: a plateau with no best yet is written as null.
+      progress: { ...prog, plateau: { ...prog.plateau, best: Number.isFinite(prog.plateau.best) ? prog.plateau.best : null }, ...(inEpoch > 0 ? { epochSums: sums } : {}) },
       epoch: ep,
       batchInEpoch: inEpoch,
-      classes: o.data.classes,
       ...(metrics ? { metrics } : {}),
-      extra: {
-        fit: c,
-        progress: { ...prog, plateau: { ...prog.plateau, best: Number.isFinite(prog.plateau.best) ? prog.plateau.best : null }, ...(inEpoch > 0 ? { epochSums: sums } : {}) },
-        args: o.args ?? {},
-      },
     });
     const diverged = (what: string): UsageError => {
       const kept = savedStep !== undefined && existsSync(join(o.out, FILES.last)) ? `the last good checkpoint is ${join(o.out, FILES.last)} (step ${savedStep})` : 'no checkpoint had been written';
@@ -451,7 +443,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
 }
 
 /** The running sums of an epoch (seconds: wall time spent in it so far). */
-interface EpochSums {
+export interface EpochSums {
   loss: number;
   hits: number;
   seen: number;

@@ -9,7 +9,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { buildModel, findModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../../graphs/index.js';
-import { readClassIndex, type EvalRecipe, type TrainRecipe } from '../data/index.js';
+import { readClassIndex, type EvalRecipe } from '../data/index.js';
 import { decodeModel, TensorDataType, type GraphProto, type ModelProto, type ValueInfoProto } from '../onnx/proto.js';
 import { stateSuffixes } from '../optim/optimizer.js';
 import { loadCheckpoint, readModelOptions, type Checkpoint } from '../runtime/checkpoint.js';
@@ -18,7 +18,7 @@ import { createSession, createSessionFromFile, modelFileError, tensor, type OrtS
 import type { Safetensors } from '../runtime/safetensors.js';
 import { UsageError } from '../util/errors.js';
 import { denseModel } from './evaluate.js';
-import { evalViewFor } from './fit.js';
+import type { FitConfig } from './fit.js';
 import { stateName } from './graphs.js';
 
 /** A trained model file, read and checked: its model, options, weights and class names. */
@@ -133,8 +133,7 @@ export async function readTrained(file: string): Promise<TrainedModel> {
     given = ck.meta.modelOptions;
     tensors = flatTensors(ck.state.params);
     classes = ck.meta.classes;
-    const augment = (ck.meta.extra?.['fit'] as { augment?: TrainRecipe } | undefined)?.augment;
-    if (augment !== undefined) view = evalViewFor(augment);
+    if (ck.meta.view !== undefined) view = ck.meta.view;
   }
   const built = about(`(the model the metadata of ${file} describes)`, () => buildModel(spec, { ...given, aux: false }, { training: false }));
   const described = describeModel(spec, built.options);
@@ -157,19 +156,21 @@ export async function readTrained(file: string): Promise<TrainedModel> {
  * describes (auxiliary heads included) and every optimizer state of the trainable ones, each of its
  * size. A missing state would otherwise restart silently at zero.
  */
-export function checkResumable(ck: Checkpoint, file: string): void {
+export function checkResumable(ck: Checkpoint, file: string): FitConfig {
+  const run = ck.meta.run;
+  if (!run) throw new UsageError(`Expected a checkpoint written by ilsvrc train for --resume but ${file} has no run in it${ck.meta.imported ? ` (weights imported from ${ck.meta.imported.file}: start a run from them with --from)` : ''}`);
   const spec = about(`in the "ilsvrc" metadata of ${file}`, () => findModel(ck.meta.model));
   const o = ck.meta.modelOptions;
   const built = about(`(the model the metadata of ${file} describes)`, () => buildModel(spec, { ...o, aux: o.aux ?? false }, { training: true, batch: 1 }));
   const described = describeModel(spec, built.options);
   const params = built.graph.params;
   checkpointWeights(params, { tensors: flatTensors(ck.state.params) }, file, `the model its metadata describes (${described})`);
-  const frozen = new Set(ck.meta.frozen);
+  const frozen = new Set(run.frozen);
   const bad: string[] = [];
   for (const p of params) {
     const name = p.value.name ?? '';
     if (frozen.has(name)) continue;
-    for (const suffix of stateSuffixes(ck.meta.optimizer)) {
+    for (const suffix of stateSuffixes(run.optimizer)) {
       const key = stateName(name, suffix);
       const got = ck.state.states.get(key);
       if (got === undefined) bad.push(`optim/${key} is missing`);
@@ -177,8 +178,9 @@ export function checkResumable(ck: Checkpoint, file: string): void {
     }
   }
   if (bad.length) {
-    throw new UsageError(`Expected the optimizer state of ${ck.meta.optimizer.kind} for every trainable parameter in ${file} but ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ` and ${bad.length - 3} more` : ''}`);
+    throw new UsageError(`Expected the optimizer state of ${run.optimizer.kind} for every trainable parameter in ${file} but ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ` and ${bad.length - 3} more` : ''}`);
   }
+  return run;
 }
 
 export interface InferenceModel {

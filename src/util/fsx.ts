@@ -16,6 +16,22 @@ export function withPath<T>(path: string, fn: () => T, standIn?: string): T {
   }
 }
 
+/**
+ * The file a path names: the path itself, or the file `name` inside it when it is a folder (an
+ * existing one, or a path ending in a separator), as `cp` does. Serves output flags (`-o`) and
+ * flags that read a run's file from its folder (`--resume`).
+ */
+export function fileInFolder(path: string, name: string): string {
+  let folder: boolean;
+  try {
+    folder = statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw e;
+    folder = false; // a file where a folder of the path should be: ensureDir names it
+  }
+  return /[\\/]$/.test(path) || folder ? join(path, name) : path;
+}
+
 /** Appends text to a file, naming the file in any error. */
 export function appendText(path: string, text: string): void {
   withPath(path, () => appendFileSync(path, text));

@@ -80,7 +80,7 @@ test('evaluate --crop dense equals FC layers applied to every window of the conv
   const onnx = exportInferenceModel(built, weights);
   writeFileSync(join(dir, 'vgg.onnx'), onnx);
   const ckpt = join(dir, 'vgg.safetensors');
-  saveCheckpoint(ckpt, { params: weights, states: new Map(), step: 1, rng: 1 }, { model: 'vgg-a', modelOptions: options, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: [], seed: 0, epoch: 1, batchInEpoch: 0 });
+  saveCheckpoint(ckpt, { params: weights, states: new Map(), step: 1, rng: 1 }, { model: 'vgg-a', modelOptions: options, epoch: 1, batchInEpoch: 0 });
   for (const [k, [w, h]] of IMAGES.entries()) {
     for (const split of ['train', 'val']) {
       mkdirSync(join(dir, 'data', split, `c${k}`), { recursive: true });

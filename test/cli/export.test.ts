@@ -56,10 +56,6 @@ describe('ilsvrc export', { concurrency: true }, () => {
     saveCheckpoint(ckpt, { params, states, step: 10, rng: 1 }, {
       model: 'zfnet',
       modelOptions: options,
-      optimizer: DEFAULT_OPTIMIZER,
-      labelSmoothing: 0,
-      frozen: [],
-      seed: 0,
       epoch: 1,
       batchInEpoch: 0,
     });

@@ -50,10 +50,6 @@ function checkpointMeta(options: ModelOptions): Record<string, unknown> {
     format: CHECKPOINT_FORMAT,
     model: 'vgg-a',
     modelOptions: options,
-    optimizer: DEFAULT_OPTIMIZER,
-    labelSmoothing: 0,
-    frozen: [],
-    seed: 0,
     epoch: 1,
     batchInEpoch: 0,
     step: 3,
@@ -72,7 +68,7 @@ export async function writeCorpus(prefix = 'ilsvrc-hostile-'): Promise<Corpus> {
   const ckpt = p('tiny.safetensors');
   const meta = checkpointMeta(built.options);
   saveCheckpoint(ckpt, { params, states: new Map(), step: 3, rng: 7 }, {
-    model: 'vgg-a', modelOptions: built.options, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: [], seed: 0, epoch: 1, batchInEpoch: 0, classes: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'],
+    model: 'vgg-a', modelOptions: built.options, epoch: 1, batchInEpoch: 0, classes: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'],
   });
   mkdirSync(p('onnx'));
   const onnx = join(dir, 'onnx', 'tiny.onnx');

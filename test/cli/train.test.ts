@@ -117,7 +117,7 @@ test('transfer learning: --from a checkpoint, --freeze features, --reset-classif
   const b = loadCheckpoint(join(out, 'last.safetensors'));
   assert.deepEqual(b.state.params.get('conv3_1.weight'), a.get('conv3_1.weight'), 'frozen conv layers stay as loaded');
   assert.notDeepEqual(b.state.params.get('fc8.weight'), a.get('fc8.weight'));
-  assert.ok(b.meta.frozen.includes('conv1_1.bias') && !b.meta.frozen.includes('fc6.weight'));
+  assert.ok(b.meta.run?.frozen.includes('conv1_1.bias') && !b.meta.run.frozen.includes('fc6.weight'));
 });
 
 test('bad flags: one line, exit 2', async () => {

@@ -24,8 +24,7 @@ before(async () => {
   const v = buildModel('vgg-a', { ...OPTS, inputSize: 32 });
   const state = { params: initParams(v.graph.params, 2), states: new Map(), step: 0, rng: 0 };
   saveCheckpoint(ckpt, state, {
-    model: 'vgg-a', modelOptions: v.options, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: [], seed: 2,
-    epoch: 0, batchInEpoch: 0, classes: ['a', 'b', 'c', 'd'],
+    model: 'vgg-a', modelOptions: v.options, epoch: 0, batchInEpoch: 0, classes: ['a', 'b', 'c', 'd'],
   });
   const px = Buffer.alloc(40 * 40 * 3, 128);
   for (let y = 10; y < 22; y++) for (let x = 12; x < 26; x++) px[(y * 40 + x) * 3] = 250;

@@ -133,10 +133,6 @@ test('save → load → continue gives bit-identical parameters to an uninterrup
     saveCheckpoint(path, first.snapshot(), {
       model: cfg.model,
       modelOptions: { classes: 5, inputSize: o.inputSize ?? 64, channels: 3, width: o.width ?? 1, dropout: undefined, aux: false, init: 'kaiming' },
-      optimizer: cfg.optimizer,
-      labelSmoothing: 0,
-      frozen: [],
-      seed: cfg.seed,
       epoch: 0,
       batchInEpoch: 3,
     });
