@@ -5,7 +5,7 @@
  */
 import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
-import { Loader, openDataset, Transforms, type EvalRecipe } from '../data/index.js';
+import { Loader, openModelData, Transforms, type EvalRecipe } from '../data/index.js';
 import { writeHeatmapPng } from '../plot/chart.js';
 import { evaluateDense, evaluateLoader, type EvalResult } from '../train/evaluate.js';
 import { openInference } from '../train/inference.js';
@@ -29,7 +29,7 @@ export function makeEvaluateCommand(): Command {
   return new Command('evaluate')
     .description('accuracy of a checkpoint or exported ONNX model on a dataset (softmax averaged over the crops)')
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
-    .option('--data <spec>', "'synthetic' (default), idx:DIR, cifar:DIR, ilsvrc:DIR (ILSVRC-2012 as distributed) or an ImageFolder DIR")
+    .option('--data <spec>', "default: the data the model learned from, when its file records it (else 'synthetic'); idx:DIR, cifar:DIR, ilsvrc:DIR (ILSVRC-2012 as distributed) or an ImageFolder DIR")
     .addOption(
       new Option('--crop <mode>', 'center | ten (AlexNet) | multiscale | googlenet (144 crops) | dense (VGG: whole image, fully convolutional, + flip) | full (whole image resized); default: as trained').argParser(
         choice(['center', 'ten', 'multiscale', 'googlenet', 'full', 'dense'] as const),
@@ -48,7 +48,7 @@ export function makeEvaluateCommand(): Command {
       const dense = f.crop === 'dense';
       const m = await openInference(file, { ...(f.threads !== undefined ? { threads: f.threads } : {}), dense });
       try {
-        const data = await openDataset(f.data, { channels: m.options.channels === 1 ? 1 : 3 });
+        const data = await openModelData(f.data, m.data, { channels: m.options.channels === 1 ? 1 : 3 });
         if (data.classes.length !== m.options.classes) throw new UsageError(`Expected --data with ${m.options.classes} classes (as ${file}) but it has ${data.classes.length}`);
         const channels = m.options.channels === 1 ? 1 : 3;
         const size = m.options.inputSize;
@@ -118,7 +118,7 @@ export function makeEvaluateCommand(): Command {
         } else {
           const w = Math.max(...names.map((n) => n.length));
           process.stdout.write(
-            `${m.model} on ${data.source} (${f.split}, ${r.n} images, ${protocol}): top-1 error ${pct(1 - r.top1)}, top-5 error ${pct(1 - r.top5)} (top-1 ${pct(r.top1)}), loss ${r.loss.toFixed(4)}, ${(r.n / secs).toFixed(1)} img/s\n` +
+            `${m.model} on ${data.source} (${f.split}, ${r.n} images, ${scaled ? protocol : `${crop} crop`}): top-1 error ${pct(1 - r.top1)}, top-5 error ${pct(1 - r.top5)} (top-1 ${pct(r.top1)}), loss ${r.loss.toFixed(4)}, ${(r.n / secs).toFixed(1)} img/s\n` +
               (skipped.length > 0 ? `  skipped ${skipped.length} unreadable image${skipped.length === 1 ? '' : 's'} (not scored): ${skippedFirst.join('; ')}${skipped.length > 3 ? '; …' : ''}\n` : '') +
               names.map((n, i) => `  ${n.padEnd(w)}  ${pct(r.perClass[i] ?? NaN)}`).join('\n') +
               `\n  confusion matrix: ${join(out, 'confusion.csv')}, ${join(out, 'confusion.png')}\n`,

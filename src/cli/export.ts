@@ -1,10 +1,13 @@
 /** `ilsvrc export <model> -o file.onnx`: an inference model with seeded or trained weights. */
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command, Option } from 'commander';
 import { buildModel, findModel } from '../../graphs/index.js';
 import { initParams } from '../graph/init.js';
-import { checkpointWeights, exportInferenceModel, inferenceParams, trainedAs } from '../runtime/export.js';
-import { loadSafetensors, type Safetensors } from '../runtime/safetensors.js';
+import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams } from '../runtime/export.js';
+import { loadSafetensors } from '../runtime/safetensors.js';
+import { cardMetadata } from '../train/card.js';
+import { readTrained, zooModel } from '../train/inference.js';
 import { UsageError } from '../util/errors.js';
 import { fileInFolder, ensureDir, writeFileAtomic } from '../util/fsx.js';
 import { thousands } from './format.js';
@@ -25,29 +28,36 @@ export function makeExportCommand(): Command {
     .addOption(new Option('--seed <n>', 'seed of the random initialisation').argParser(seed).default(0))
     .addOption(new Option('--opset <n>', 'ONNX opset, 17 or 18').argParser(opset).default(18))
     .option('--checkpoint <file>', 'weights from a training checkpoint (.safetensors); its model options are the defaults');
-  return addModelOptions(cmd).action((name: string, flags: ExportFlags) => {
+  return addModelOptions(cmd).action(async (name: string, flags: ExportFlags) => {
     let given = modelOptionsFrom(flags);
-    const ckpt = flags.checkpoint === undefined ? undefined : readCheckpoint(flags.checkpoint);
-    const trained = ckpt && flags.checkpoint !== undefined ? trainedAs(ckpt.metadata, flags.checkpoint) : undefined;
+    const ckpt = flags.checkpoint;
+    if (ckpt !== undefined && !existsSync(ckpt)) throw new UsageError(`Expected a checkpoint for --checkpoint but ${ckpt} does not exist`);
+    // Weights by ilsvrc's parameter names without an "ilsvrc" entry (not a training run's) fit the flags' model.
+    const plain = ckpt !== undefined && /\.safetensors$/i.test(ckpt) && loadSafetensors(ckpt, { headerOnly: true }).metadata['ilsvrc'] === undefined;
+    // The one reader of trained models: metadata and every weight checked against the model it describes.
+    const trained = ckpt === undefined || plain ? undefined : zooModel(await readTrained(ckpt), 'export');
     if (trained) {
       const asked = findModel(name).name;
-      if (trained.model !== asked) throw new UsageError(`${flags.checkpoint} is a ${trained.model} checkpoint, not ${asked}`);
+      if (trained.model !== asked) throw new UsageError(`Expected a ${asked} model in --checkpoint ${trained.file} but it holds ${trained.model}`);
       // The training options are the defaults here; flags given on this command line win.
       given = { ...trained.options, ...given, aux: false };
     }
     const built = buildModel(name, given);
     const params = inferenceParams(built);
-    let weights: Map<string, Float32Array>;
-    if (ckpt && flags.checkpoint !== undefined) {
-      const loaded = checkpointWeights(params, ckpt, flags.checkpoint);
-      weights = loaded.weights;
-      if (loaded.ignored.length) {
-        process.stderr.write(`note: left out ${loaded.ignored.length} tensors of ${flags.checkpoint} that are not parameters of the inference graph (optimizer state, auxiliary heads)\n`);
-      }
-    } else {
-      weights = initParams(params, flags.seed);
-    }
-    const bytes = exportInferenceModel(built, weights, { opset: flags.opset });
+    const weights = trained
+      ? checkpointWeights(params, { tensors: flatTensors(trained.weights) }, trained.file).weights
+      : plain && ckpt !== undefined
+        ? checkpointWeights(params, loadSafetensors(ckpt), ckpt).weights
+        : initParams(params, flags.seed);
+    // The model card: what evaluate, predict and visualize need to treat the file as its checkpoint.
+    const metadata = cardMetadata({
+      ...(trained?.classes ? { classes: trained.classes } : {}),
+      ...(trained ? { view: trained.view } : {}),
+      ...(trained?.data ? { data: trained.data } : {}),
+      size: built.options.inputSize,
+      channels: built.options.channels,
+    });
+    const bytes = exportInferenceModel(built, weights, { opset: flags.opset, metadata });
     const output = fileInFolder(flags.output, `${built.spec.name}.onnx`);
     ensureDir(dirname(output), '--output');
     writeFileAtomic(output, bytes);
@@ -57,14 +67,4 @@ export function makeExportCommand(): Command {
       `wrote ${output}: ${built.spec.name}, ${thousands(count)} params from ${source}, opset ${flags.opset}, ${(bytes.byteLength / 1e6).toFixed(1)} MB\n`,
     );
   });
-}
-
-function readCheckpoint(file: string): Safetensors {
-  try {
-    return loadSafetensors(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') throw new UsageError(`cannot read --checkpoint ${file}: ${code}`);
-    throw e;
-  }
 }

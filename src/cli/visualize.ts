@@ -5,7 +5,7 @@
  */
 import { dirname } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { openDataset, subset, type Dataset } from '../data/index.js';
+import { openModelData, subset, type Dataset } from '../data/index.js';
 import { UsageError } from '../util/errors.js';
 import { fileInFolder, ensureDir, writeFileAtomic } from '../util/fsx.js';
 import { activations, renderMaps } from '../viz/activations.js';
@@ -151,13 +151,13 @@ function topCommand(): Command {
     .requiredOption('--layer <name>', 'layer with feature maps')
     .addOption(new Option('--channel <list>', 'channels, e.g. 0-3').argParser(channelList).default([0, 1, 2, 3]))
     .addOption(new Option('-k, --k <n>', 'images per channel').argParser(positiveInt).default(9))
-    .option('--data <spec>', "'synthetic' (default), idx:DIR, cifar:DIR or an ImageFolder DIR")
+    .option('--data <spec>', "default: the data the model learned from, when its file records it (else 'synthetic'); idx:DIR, cifar:DIR, ilsvrc:DIR or an ImageFolder DIR")
     .addOption(new Option('--split <name>', 'train | val').argParser(choice(['train', 'val'] as const)).default('val'))
     .addOption(new Option('--limit <n>', 'images searched (0: all)').argParser(nonNegativeInt).default(500))
     .addOption(new Option('--batch <n>', 'images per run').argParser(positiveInt).default(8))
     .action(async (file: string, f: Common & { layer: string; channel: number[]; k: number; data?: string; split: 'train' | 'val'; limit: number; batch: number }) => {
       const net = await network(file, f);
-      let ds: Dataset = (await openDataset(f.data, { channels: net.channels === 1 ? 1 : 3 }))[f.split];
+      let ds: Dataset = (await openModelData(f.data, net.data, { channels: net.channels === 1 ? 1 : 3 }))[f.split];
       // Evenly spaced over the split, so every class is in the sample, not just the first ones.
       if (f.limit && ds.length > f.limit) ds = subset(ds, Array.from({ length: f.limit }, (_, i) => Math.floor((i * ds.length) / f.limit)));
       const { result, png } = await topActivations(net, ds, { layer: f.layer, channels: f.channel, k: f.k, mode: 'deconvnet', batch: f.batch });

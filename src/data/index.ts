@@ -1,6 +1,6 @@
 /** The image pipeline: datasets, augmentations, batching. */
 export { UsageError } from '../util/errors.js';
-export { openDataset, type OpenOptions, type DataIdentity } from './open.js';
+export { openDataset, openModelData, type OpenOptions, type DataIdentity } from './open.js';
 export {
   type Dataset,
   type DatasetDescriptor,
@@ -33,6 +33,8 @@ export {
   IMAGENET_MEAN,
   IMAGENET_STD,
   evalViewFor,
+  defaultMean,
+  defaultStd,
 } from './transforms.js';
 export { Loader, UNREADABLE, type LoaderOptions, type Batch, type BatchU8, type BatchOf, type Skipped } from './loader.js';
 export { type Layout, type DecodeOptions, pixelLimitFor, renderSample } from './decode.js';

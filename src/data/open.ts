@@ -17,6 +17,15 @@ export interface DataIdentity {
   synthetic?: SyntheticOptions;
 }
 
+/**
+ * The data a command opens for a model: the --data flag when given, else what the model's file
+ * records it learned from (the same synthetic set, the same folder), else the default.
+ */
+export function openModelData(flag: string | undefined, recorded: DataIdentity | undefined, opts: OpenOptions = {}): Promise<DatasetSplits> {
+  if (flag !== undefined || recorded === undefined) return openDataset(flag, opts);
+  return openDataset(recorded.spec, { ...opts, ...(recorded.synthetic ? { synthetic: recorded.synthetic } : {}) });
+}
+
 export interface OpenOptions {
   /** Seed of the train/val split when a folder has no train/ and val/ (default 0). */
   seed?: number;

@@ -9,17 +9,25 @@ import type { Graph, Param, Value } from '../graph/graph.js';
 import { liveNodes, toModel } from '../graph/serialize.js';
 import { encodeModel } from '../onnx/proto.js';
 import { UsageError } from '../util/errors.js';
-import { parseCheckpointMeta } from './checkpoint.js';
 import type { Safetensors } from './safetensors.js';
 
 export type Opset = 17 | 18;
 
 export interface ExportOptions {
   opset?: Opset;
+  /** More metadata_props entries (the model card: src/train/card.ts). */
+  metadata?: Readonly<Record<string, string>>;
 }
 
-/** Metadata keys written into exported models. */
-export const METADATA = { model: 'ilsvrc.model', options: 'ilsvrc.options' } as const;
+/** Metadata keys of exported models (docs/file-formats.md); the exporter writes model and options. */
+export const METADATA = {
+  model: 'ilsvrc.model',
+  options: 'ilsvrc.options',
+  classes: 'ilsvrc.classes',
+  view: 'ilsvrc.view',
+  input: 'ilsvrc.input',
+  data: 'ilsvrc.data',
+} as const;
 
 /** The graph's `logits` output, declared on first use (aux heads are left out: they only train). */
 function logitsOutput(built: BuiltModel): Value {
@@ -53,7 +61,7 @@ export function exportInferenceModel(built: BuiltModel, weights: ReadonlyMap<str
     dynamicBatch: true,
     weights,
     docString: `${built.spec.title} — ${built.spec.paper} (${built.spec.year})`,
-    metadata: { [METADATA.model]: built.spec.name, [METADATA.options]: JSON.stringify(built.options) },
+    metadata: { ...o.metadata, [METADATA.model]: built.spec.name, [METADATA.options]: JSON.stringify(built.options) },
   });
   return encodeModel(model);
 }
@@ -118,15 +126,4 @@ export function flatTensors(params: ReadonlyMap<string, Float32Array>): Safetens
   const out: Safetensors['tensors'] = {};
   for (const [name, data] of params) out[name] = { dtype: 'F32', shape: [data.length], data };
   return out;
-}
-
-/**
- * The model and options a training checkpoint was made with, from the "ilsvrc" metadata entry that
- * src/runtime/checkpoint.ts writes (checked field by field); undefined for safetensors files
- * without one (weights from elsewhere).
- */
-export function trainedAs(metadata: Readonly<Record<string, string>>, file: string): { model: string; options: Partial<ModelOptions> } | undefined {
-  if (metadata['ilsvrc'] === undefined) return undefined;
-  const meta = parseCheckpointMeta(metadata['ilsvrc'], file);
-  return { model: meta.model, options: meta.modelOptions };
 }

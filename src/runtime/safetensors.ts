@@ -303,7 +303,7 @@ export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetens
  * Reads a checkpoint. Each tensor is read straight into its own freshly allocated typed array:
  * always aligned, no single allocation of the whole file, and each can be freed on its own.
  */
-export function loadSafetensors(path: string): Safetensors {
+export function loadSafetensors(path: string, o: { headerOnly?: boolean } = {}): Safetensors {
   assertLittleEndian();
   const fd = openSync(path, 'r');
   try {
@@ -319,6 +319,7 @@ export function loadSafetensors(path: string): Safetensors {
     const dataStart = 8 + n;
     const { entries, metadata } = parseHeader(headerBytes, fileBytes - dataStart, path);
     const tensors: Record<string, Tensor> = {};
+    if (o.headerOnly) return { tensors, metadata }; // the metadata alone: the tensors are not read
     for (const e of entries) {
       const data = new DTYPES[e.dtype]((e.end - e.begin) / bytesPer(e.dtype));
       readExactly(fd, bytesOf(data), dataStart + e.begin, path);

@@ -7,9 +7,9 @@
  * answer identically.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { buildModel, findModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../../graphs/index.js';
-import { readClassIndex, type EvalRecipe } from '../data/index.js';
+import { readClassIndex, type DataIdentity, type EvalRecipe } from '../data/index.js';
 import { decodeModel, TensorDataType, type GraphProto, type ModelProto, type ValueInfoProto } from '../onnx/proto.js';
 import { stateSuffixes } from '../optim/optimizer.js';
 import { loadCheckpoint, readModelOptions, type Checkpoint } from '../runtime/checkpoint.js';
@@ -17,6 +17,7 @@ import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams, 
 import { createSession, createSessionFromFile, modelFileError, tensor, type OrtSession } from '../runtime/ort.js';
 import type { Safetensors } from '../runtime/safetensors.js';
 import { UsageError } from '../util/errors.js';
+import { readCard } from './card.js';
 import { denseModel } from './evaluate.js';
 import type { FitConfig } from './fit.js';
 import { stateName } from './graphs.js';
@@ -26,8 +27,8 @@ export interface TrainedModel {
   file: string;
   model: string;
   options: ModelOptions;
-  /** The inference graph the metadata describes (no auxiliary heads). */
-  built: BuiltModel;
+  /** The inference graph the metadata describes (no auxiliary heads); undefined for a plain ONNX model from elsewhere. */
+  built: BuiltModel | undefined;
   /** One float32 array per parameter of `built`, each of the parameter's size. */
   weights: Map<string, Float32Array>;
   /** Class names when the checkpoint or a classes.json beside the file has them (as many as the model's classes). */
@@ -36,6 +37,35 @@ export interface TrainedModel {
   view: EvalRecipe;
   /** The file's own bytes when it is an ONNX model (run as they are); undefined for a checkpoint. */
   onnx: Uint8Array | undefined;
+  /** The data it learned from, when the file records it (evaluate's and visualize top's default --data). */
+  data: DataIdentity | undefined;
+  /** The graph's image input and its scores ("input" and "logits" in ilsvrc's files). */
+  io: { input: string; output: string };
+}
+
+/**
+ * An ONNX model that ilsvrc did not write (no ilsvrc.model metadata): it runs as it is, fed as
+ * evaluate feeds any model (the centre view, ImageNet normalisation), its input size and classes
+ * read from the graph's declared shapes (`inputSize` when the graph leaves the size open).
+ */
+function plainOnnx(file: string, bytes: Uint8Array, m: ModelProto, inputSize: number | undefined): TrainedModel {
+  const g = m.graph;
+  const inits = new Set((g.initializer ?? []).map((t) => t.name));
+  const input = g.input.find((v) => !inits.has(v.name));
+  const output = g.output[0];
+  if (!input || !output) throw new UsageError(`Expected an image input and a scores output in ${file} but its graph has ${input ? 'no output' : 'no input'}`);
+  const show = (ds: readonly (number | undefined)[] | undefined) => (ds ? `[${ds.map((d) => d ?? '?').join(', ')}]` : 'no shape');
+  const inDims = dimsOf(input);
+  const channels = inDims?.[1];
+  const [h, w] = [inDims?.[2] ?? inputSize, inDims?.[3] ?? inputSize];
+  if (!inDims || inDims.length !== 4 || (channels !== 1 && channels !== 3) || h === undefined || h !== w) {
+    throw new UsageError(`Expected ${file}'s input "${input.name}" to be [N, 1 or 3, S, S] (an open S needs --input-size) but its graph declares ${show(inDims)}`);
+  }
+  const outDims = dimsOf(output);
+  const classes = outDims?.[outDims.length - 1];
+  if (!outDims || outDims.length !== 2 || classes === undefined) throw new UsageError(`Expected ${file}'s output "${output.name}" to be scores [N, classes] but its graph declares ${show(outDims)}`);
+  const options: ModelOptions = { classes, inputSize: h, channels, width: 1, dropout: undefined, aux: false, init: 'paper' };
+  return { file, model: g.name || basename(file), options, built: undefined, weights: new Map(), classes: undefined, view: 'center', onnx: bytes, data: undefined, io: { input: input.name, output: output.name } };
 }
 
 /** Runs `f`; a usage error it throws (about "--input-size", "model") gains where the value came from. */
@@ -94,8 +124,11 @@ function checkInterface(m: ModelProto, o: ModelOptions, file: string, described:
   }
 }
 
-/** Reads a checkpoint (.safetensors) or an ONNX file exported by ilsvrc, and checks it throughout. */
-export async function readTrained(file: string): Promise<TrainedModel> {
+/**
+ * Reads a checkpoint (.safetensors) or an ONNX file, and checks it throughout: an ilsvrc export
+ * against the zoo model its metadata describes, any other ONNX model by its declared shapes.
+ */
+export async function readTrained(file: string, o: { inputSize?: number } = {}): Promise<TrainedModel> {
   let isDir: boolean;
   try {
     isDir = statSync(file).isDirectory();
@@ -109,6 +142,7 @@ export async function readTrained(file: string): Promise<TrainedModel> {
   let tensors: Safetensors['tensors'];
   let classes: string[] | undefined;
   let view: EvalRecipe = 'center';
+  let data: DataIdentity | undefined;
   let onnx: Uint8Array | undefined;
   let proto: ModelProto | undefined;
   if (file.toLowerCase().endsWith('.onnx')) {
@@ -117,7 +151,13 @@ export async function readTrained(file: string): Promise<TrainedModel> {
     const props = Object.fromEntries((proto.metadataProps ?? []).map((p) => [p.key, p.value]));
     const name = props[METADATA.model];
     const opts = props[METADATA.options];
-    if (name === undefined || opts === undefined) throw new UsageError(`Expected ${file} to be exported by ilsvrc (metadata ${METADATA.model} and ${METADATA.options}) but it has no such entries`);
+    if (name === undefined && opts === undefined) return withClassNames(plainOnnx(file, onnx, proto, o.inputSize));
+  }
+  if (onnx && proto) {
+    const props = Object.fromEntries((proto.metadataProps ?? []).map((p) => [p.key, p.value]));
+    const name = props[METADATA.model];
+    const opts = props[METADATA.options];
+    if (name === undefined || opts === undefined) throw new UsageError(`Expected ${file} to be exported by ilsvrc (metadata ${METADATA.model} and ${METADATA.options}) but it has only ${name === undefined ? METADATA.options : METADATA.model}`);
     spec = about(`in the "${METADATA.model}" metadata of ${file}`, () => findModel(name));
     let parsed: unknown;
     try {
@@ -127,6 +167,10 @@ export async function readTrained(file: string): Promise<TrainedModel> {
     }
     given = readModelOptions(parsed, `in the "${METADATA.options}" metadata of ${file}`);
     tensors = initializerTensors(proto.graph);
+    const card = readCard(props, file);
+    classes = card.classes;
+    view = card.view ?? view;
+    data = card.data;
   } else {
     const ck = loadCheckpoint(file);
     spec = about(`in the "ilsvrc" metadata of ${file}`, () => findModel(ck.meta.model));
@@ -134,21 +178,28 @@ export async function readTrained(file: string): Promise<TrainedModel> {
     tensors = flatTensors(ck.state.params);
     classes = ck.meta.classes;
     if (ck.meta.view !== undefined) view = ck.meta.view;
+    data = ck.meta.data;
   }
   const built = about(`(the model the metadata of ${file} describes)`, () => buildModel(spec, { ...given, aux: false }, { training: false }));
   const described = describeModel(spec, built.options);
   const { weights } = checkpointWeights(inferenceParams(built), { tensors }, file, `the model its metadata describes (${described})`);
   if (proto) checkInterface(proto, built.options, file, described);
-  let namesFrom = `the "ilsvrc" metadata of ${file}`;
-  const beside = join(dirname(file), 'classes.json');
+  return withClassNames({ file, model: spec.name, options: built.options, built, weights, classes, view, onnx, data, io: { input: 'input', output: 'logits' } });
+}
+
+/** The class names a model file has, else those of a classes.json beside it; as many as its classes. */
+async function withClassNames(t: TrainedModel): Promise<TrainedModel> {
+  let classes = t.classes;
+  let namesFrom = `the "ilsvrc" metadata of ${t.file}`;
+  const beside = join(dirname(t.file), 'classes.json');
   if (classes === undefined && statSync(beside, { throwIfNoEntry: false })?.isFile()) {
     classes = await readClassIndex(beside);
     namesFrom = beside;
   }
-  if (classes !== undefined && classes.length !== built.options.classes) {
-    throw new UsageError(`Expected ${built.options.classes} class names in ${namesFrom} (the classes of ${file}) but received ${classes.length}`);
+  if (classes !== undefined && classes.length !== t.options.classes) {
+    throw new UsageError(`Expected ${t.options.classes} class names in ${namesFrom} (the classes of ${t.file}) but received ${classes.length}`);
   }
-  return { file, model: spec.name, options: built.options, built, weights, classes, view, onnx };
+  return { ...t, classes };
 }
 
 /**
@@ -188,34 +239,43 @@ export interface InferenceModel {
   options: ModelOptions;
   /** Class names when the checkpoint or a classes.json beside the file has them. */
   classes: string[] | undefined;
-  /** The view that matches how it was trained (a checkpoint knows its augmentation; ONNX: center). */
+  /** The view that matches how it was trained (recorded in checkpoints and ilsvrc's ONNX files; else center). */
   view: EvalRecipe;
+  /** The data it learned from, when the file records it. */
+  data: DataIdentity | undefined;
   session: OrtSession;
   /** Logits [rows, classes] of x [rows, C, H, W]; H and W are inputSize unless the model is dense. */
   logits(x: Float32Array, rows: number, height?: number, width?: number): Promise<Float32Array>;
   release(): Promise<void>;
 }
 
+/** A trained model that is one of the zoo's (`what` needs its graph), or a one-line refusal for a plain ONNX file. */
+export function zooModel(t: TrainedModel, what: string): TrainedModel & { built: BuiltModel } {
+  if (t.built === undefined) throw new UsageError(`Expected a checkpoint or an ONNX file exported by ilsvrc for ${what} (it rebuilds the network) but ${t.file} is an ONNX model from elsewhere`);
+  return t as TrainedModel & { built: BuiltModel };
+}
+
 /** With `dense`, the model's fully convolutional form (VGG's dense evaluation), for inputs of any size. */
-export async function openInference(file: string, o: { threads?: number; dense?: boolean } = {}): Promise<InferenceModel> {
-  const t = await readTrained(file);
+export async function openInference(file: string, o: { threads?: number; dense?: boolean; inputSize?: number } = {}): Promise<InferenceModel> {
+  const t = await readTrained(file, o.inputSize !== undefined ? { inputSize: o.inputSize } : {});
   const so = o.threads ? { threads: o.threads } : {};
   // The user's ONNX graph runs as it is, so what ONNX Runtime rejects in it is theirs to fix; the
   // graph exported from a checkpoint (or made dense from either) is ours.
   const session = o.dense
-    ? await createSession(denseModel(t.model, t.options, t.weights), so)
+    ? await createSession(denseModel(zooModel(t, '--crop dense').built.spec.name, t.options, t.weights), so)
     : t.onnx
       ? await createSessionFromFile(t.onnx, file, so)
-      : await createSession(exportInferenceModel(t.built, t.weights), so);
+      : await createSession(exportInferenceModel(zooModel(t, 'a checkpoint').built, t.weights), so);
   const { channels, inputSize } = t.options;
   return {
     model: t.model,
     options: t.options,
     classes: t.classes,
     view: t.view,
+    data: t.data,
     session,
     async logits(x, rows, height = inputSize, width = inputSize) {
-      const feeds = { input: tensor('float32', x, [rows, channels, height, width]) };
+      const feeds = { [t.io.input]: tensor('float32', x, [rows, channels, height, width]) };
       let out;
       try {
         out = await session.run(feeds);
@@ -223,7 +283,7 @@ export async function openInference(file: string, o: { threads?: number; dense?:
         if (t.onnx && !o.dense) throw modelFileError(file, e);
         throw e;
       }
-      return out['logits']!.data as Float32Array;
+      return out[t.io.output]!.data as Float32Array;
     },
     release: () => session.release(),
   };

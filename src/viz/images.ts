@@ -1,6 +1,6 @@
 /**
- * Images in and out of the network: files decoded with the eval transform (centre crop at the
- * network's input size, normalised), back to RGB bytes for overlays, and raster helpers for grids.
+ * Images in and out of the network: files decoded with the eval transform (the network's view —
+ * a centre crop or the whole image — at its input size, normalised), back to RGB bytes for overlays, and raster helpers for grids.
  */
 import { existsSync } from 'node:fs';
 import { FileDataset, Loader, Transforms, type Dataset } from '../data/index.js';
@@ -20,7 +20,7 @@ export interface Loaded {
 export async function loadDataset(ds: Dataset, net: Network, onBatch?: (b: Loaded) => Promise<void>): Promise<Loaded> {
   const channels = net.channels === 1 ? 1 : 3;
   const size = net.inputSize;
-  const tf = Transforms.eval('center', { size, channels });
+  const tf = Transforms.eval(net.view, { size, channels });
   const loader = new Loader(ds, tf, { batchSize: 16, shuffle: false, seed: 0, dropLast: false, channels });
   const all: Loaded = { x: [], labels: [], names: [] };
   const plane = channels * size * size;

@@ -12,7 +12,8 @@ import { topLevel } from '../graph/summary.js';
 import { encodeModel } from '../onnx/proto.js';
 import { liveParams } from '../runtime/export.js';
 import { createSession, type OrtSession } from '../runtime/ort.js';
-import { readTrained } from '../train/inference.js';
+import { readTrained, zooModel } from '../train/inference.js';
+import type { DataIdentity, EvalRecipe } from '../data/index.js';
 import { expected, UsageError } from '../util/errors.js';
 
 /** One build of the network: the graph, its image input and its logits. */
@@ -31,12 +32,16 @@ export interface Network {
   inputSize: number;
   numClasses: number;
   classes: string[] | undefined;
+  /** How its images are viewed (as evaluate and predict view them): a centre crop, or the whole image. */
+  view: 'center' | 'none';
+  /** The data it learned from, when its file says (visualize top's default --data). */
+  data?: DataIdentity;
   /** ORT intra-op threads (undefined: all cores). */
   threads?: number;
 }
 
 /** A zoo model with the given weights. */
-export function zooNetwork(model: string, options: ModelOptions, weights: ReadonlyMap<string, Float32Array>, classes?: string[]): Network {
+export function zooNetwork(model: string, options: ModelOptions, weights: ReadonlyMap<string, Float32Array>, classes?: string[], view: EvalRecipe = 'center', data?: DataIdentity): Network {
   return {
     name: model,
     build: (batch) => {
@@ -48,13 +53,16 @@ export function zooNetwork(model: string, options: ModelOptions, weights: Readon
     inputSize: options.inputSize,
     numClasses: options.classes,
     classes,
+    // The views of one image each; a file trained on whole images is looked at whole.
+    view: view === 'none' ? 'none' : 'center',
+    ...(data ? { data } : {}),
   };
 }
 
 /** A checkpoint (.safetensors) or an ONNX file exported by ilsvrc, read and checked by `readTrained`. */
 export async function openNetwork(file: string): Promise<Network> {
-  const t = await readTrained(file);
-  return zooNetwork(t.model, t.options, t.weights, t.classes);
+  const t = zooModel(await readTrained(file), 'visualize');
+  return zooNetwork(t.model, t.options, t.weights, t.classes, t.view, t.data);
 }
 
 export interface Layer {

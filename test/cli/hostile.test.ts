@@ -96,7 +96,6 @@ describe('hostile inputs: one line, exit 2', () => {
 
   test('ONNX files whose metadata and tensors disagree', async () => {
     await expectUsageErrors([
-      [() => ['predict', c.onnxs.noMetadata, c.image], 'no-metadata.onnx', 'exported by ilsvrc'],
       [() => ['predict', c.onnxs.hugeDims, c.image], 'huge-dims.onnx', 'initializer "conv1_1.weight"', '[1099511627776, 1048576]'],
       [() => ['visualize', 'occlusion', c.onnxs.hugeInputSize, c.image], 'Expected a positive integer up to 16383 for inputSize in the "ilsvrc.options" metadata of', 'huge-input-size.onnx', 'received 1000000'],
       [() => ['predict', c.onnxs.inputDims, c.image], 'Expected input [N, 3, 32, 32] in', 'input-dims.onnx', 'its graph declares [N, 3, 64, 64]'],

@@ -38,7 +38,7 @@ export interface Corpus {
   >;
   /** Broken ONNX files. */
   onnxs: Record<
-    'truncated' | 'noNodes' | 'shortRawData' | 'unknownOp' | 'metaNotJson' | 'noMetadata' | 'hugeDims' | 'hugeInputSize' | 'optionsDisagree' | 'inputDims' | 'noLogits' | 'safetensorsNamedOnnx',
+    'truncated' | 'noNodes' | 'shortRawData' | 'unknownOp' | 'metaNotJson' | 'hugeDims' | 'hugeInputSize' | 'optionsDisagree' | 'inputDims' | 'noLogits' | 'safetensorsNamedOnnx',
     string
   >;
   /** Folders holding the valid ONNX model beside a bad classes.json. */
@@ -150,7 +150,6 @@ export async function writeCorpus(prefix = 'ilsvrc-hostile-'): Promise<Corpus> {
       if (n) n.opType = 'ConvolutionOfTheFuture';
     }),
     metaNotJson: onnxWith('meta-not-json.onnx', (m) => setProp(m, METADATA.options, '{width: 1/16')),
-    noMetadata: onnxWith('no-metadata.onnx', (m) => (m.metadataProps = [])),
     hugeDims: onnxWith('huge-dims.onnx', (m) => {
       const t = m.graph.initializer?.[0];
       if (t) t.dims = [2 ** 40, 2 ** 20];

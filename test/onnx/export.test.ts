@@ -13,7 +13,7 @@ import * as ort from 'onnxruntime-node';
 import { MODELS, buildModel, type BuiltModel } from '../../graphs/index.js';
 import { initParams } from '../../src/graph/init.js';
 import { decodeModel, encodeModel } from '../../src/onnx/proto.js';
-import { checkpointWeights, exportInferenceModel, inferenceParams, METADATA, trainedAs } from '../../src/runtime/export.js';
+import { checkpointWeights, exportInferenceModel, inferenceParams, METADATA } from '../../src/runtime/export.js';
 import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
 import { CHECKPOINT_FORMAT } from '../../src/runtime/checkpoint.js';
 import { loadSafetensors, saveSafetensors, type Tensor } from '../../src/runtime/safetensors.js';
@@ -126,16 +126,6 @@ describe('checkpoint weights', () => {
     assert.equal(checkpointWeights(params, { tensors: flat }, 'f').weights.size, params.length);
   });
 
-  test('trainedAs reads the model and options of a training checkpoint, and refuses a damaged entry', () => {
-    const meta = {
-      format: CHECKPOINT_FORMAT, model: 'nin', modelOptions: { classes: 10, inputSize: 224, channels: 3, width: 0.5 }, optimizer: DEFAULT_OPTIMIZER,
-      labelSmoothing: 0, frozen: [], seed: 0, epoch: 3, batchInEpoch: 0, step: 30, rng: 1, savedAt: '2026-01-01T00:00:00.000Z',
-    };
-    assert.deepEqual(trainedAs({ ilsvrc: JSON.stringify(meta) }, 'f'), { model: 'nin', options: meta.modelOptions });
-    assert.equal(trainedAs({}, 'f'), undefined);
-    assert.throws(() => trainedAs({ ilsvrc: '{not json' }, 'f.safetensors'), (e: unknown) => e instanceof UsageError && /^Expected JSON in the "ilsvrc" metadata of f\.safetensors/.test(e.message));
-    assert.throws(() => trainedAs({ ilsvrc: JSON.stringify({ ...meta, modelOptions: undefined }) }, 'f'), /Expected an object for modelOptions in the "ilsvrc" metadata of f but received undefined/);
-  });
 
   test('missing and differently shaped tensors are named in one usage error', () => {
     const t = tensors();

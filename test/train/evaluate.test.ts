@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/data/index.js';
-import { encodeModel } from '../../src/onnx/proto.js';
-import { METADATA } from '../../src/runtime/export.js';
 import { scoreViews, Tally, topK } from '../../src/train/evaluate.js';
 import { assertUsageError, ilsvrc } from '../cli/run.js';
+import { channelMeanModel } from '../cli/plain-onnx.js';
 
 test('scoreViews averages the softmax over each sample’s views', () => {
   const logits = Float32Array.from([0, 0, Math.log(3), 0, 5, 5]);
@@ -34,27 +33,6 @@ test('Tally: hits, per-class accuracy, confusion', () => {
   assert.deepEqual(r.perClass.slice(0, 2), [1, 0.5]);
 });
 
-/** A channel-mean "classifier" with ilsvrc's metadata, so evaluate treats it as an exported model. */
-function channelMeanModel(size: number): Uint8Array {
-  const dims = [{ dimParam: 'N' }, { dimValue: 3 }, { dimValue: size }, { dimValue: size }];
-  return encodeModel({
-    irVersion: 8,
-    opsetImport: [{ version: 18 }],
-    graph: {
-      name: 'channel-mean',
-      node: [
-        { input: ['input'], output: ['pooled'], opType: 'GlobalAveragePool', name: 'gap' },
-        { input: ['pooled'], output: ['logits'], opType: 'Flatten', name: 'flat' },
-      ],
-      input: [{ name: 'input', type: { tensorType: { elemType: 1, shape: { dim: dims } } } }],
-      output: [{ name: 'logits', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 3 }] } } } }],
-    },
-    metadataProps: [
-      { key: METADATA.model, value: 'vgg-a' },
-      { key: METADATA.options, value: JSON.stringify({ classes: 3, inputSize: size, channels: 3, width: 1 }) },
-    ],
-  });
-}
 
 test('evaluate --crop ten equals the hand-computed average of ten softmaxes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ilsvrc-eval-'));

@@ -42,6 +42,7 @@ function handNet(w2: readonly [number, number, number]): Network {
       return { graph: g, input, logits };
     },
     weights,
+    view: 'center',
     channels: 1,
     inputSize: 2,
     numClasses: 2,
@@ -125,6 +126,7 @@ describe('occlusion', () => {
     const S = 16;
     const net: Network = {
       name: 'red',
+      view: 'center',
       build(batch) {
         const g = new Graph('red');
         const input = g.input('input', 'float32', [batch, 3, S, S]);
