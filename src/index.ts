@@ -1,0 +1,69 @@
+/**
+ * ilsvrc from TypeScript: the classic ILSVRC classifiers as ONNX graphs — build, train, evaluate,
+ * predict, visualise and export them. Everything here is re-exported from where it lives; the
+ * CLI (`ilsvrc …`) is a thin layer over these same functions. See docs/api.md for a program.
+ *
+ * User mistakes (a bad option, a missing or corrupt file) throw `UsageError`, whose message says
+ * what was expected and what was received; any other error is a bug.
+ */
+
+/** The one error type for user mistakes. */
+export { UsageError } from './util/errors.js';
+
+// The zoo: `MODELS` lists the papers' networks; `buildModel('vgg-a', { width: 1 / 16, inputSize: 32 })`
+// builds one as a graph, `modelOptions` fills in a model's defaults and checks the rest.
+export { MODELS, findModel, buildModel, modelOptions, type ModelSpec, type ModelOptions, type BuiltModel, type BuildOptions } from '../graphs/index.js';
+
+// Per-layer output shapes, parameters, MACs and receptive fields: `summarize(built.graph, { outputs: [built.logits] })`.
+export { summarize, type Summary, type SummaryOptions, type LayerRow } from './graph/summary.js';
+
+// Weights and ONNX: seeded weights for a model's parameters (`initParams(inferenceParams(built), seed)`),
+// and the bytes of an inference .onnx file (dynamic batch, input "input", output "logits").
+export { initParams } from './graph/init.js';
+export { exportInferenceModel, inferenceParams, type ExportOptions, type Opset } from './runtime/export.js';
+
+// Data: `openDataset('synthetic' | 'idx:DIR' | 'cifar:DIR' | 'ilsvrc:DIR' | folder)` gives train/val
+// splits; a `Loader` batches a split through `Transforms` (the papers' augmentations and test views).
+export {
+  openDataset,
+  Loader,
+  Transforms,
+  FileDataset,
+  generateSynthetic,
+  type OpenOptions,
+  type Dataset,
+  type DatasetSplits,
+  type LoaderOptions,
+  type Batch,
+  type TransformSpec,
+  type TrainRecipe,
+  type EvalRecipe,
+  type SyntheticOptions,
+} from './data/index.js';
+
+// Training. `train` is `ilsvrc train`: options in (every one optional), a run folder out holding
+// last.safetensors and best.safetensors; `planRun` shows the config it would run without running it.
+export { train, planRun, RUN_DEFAULTS, type RunOptions, type TrainHooks, type RunStart } from './train/run.js';
+// The low level: `fit` runs a planned config on given data; `TrainingSession` is one model's
+// optimizer steps (ONNX Runtime's training-API names: runTrainStep, runEvalStep, ...).
+export { fit, FILES, type FitConfig, type FitOptions, type FitHooks, type FitResult, type EpochSummary } from './train/fit.js';
+export { TrainingSession, type TrainingConfig, type TrainingState, type StepBatch, type StepMetrics } from './runtime/training-session.js';
+
+// Evaluation and prediction, from a checkpoint (.safetensors) or an .onnx file exported by ilsvrc.
+// `readTrained` gives its model, options and weights (e.g. to export a checkpoint as ONNX).
+export { openInference, readTrained, type InferenceModel, type TrainedModel } from './train/inference.js';
+export { evaluateLoader, type EvalResult, type LogitsFn } from './train/evaluate.js';
+export { predict, type Prediction, type PredictOptions } from './train/predict.js';
+
+// Visualisation (ZFNet's microscope): open a trained file as a `Network`, load an image for it,
+// then look at its filters, occlusion maps, deconvnet/gradient projections and top activations.
+export { openNetwork, zooNetwork, layerNames, type Network, type NetworkGraph } from './viz/network.js';
+export { loadImage } from './viz/images.js';
+export { convOf, filterStats, filterTiles, type FilterStats, type FilterStat, type ConvWeight } from './viz/filters.js';
+export { occlusion, renderOcclusion, defaultOcclusion, type OcclusionOptions, type OcclusionResult } from './viz/occlusion.js';
+export { projectImage, renderProjections, type ProjectOptions, type ProjectResult } from './viz/project.js';
+export { topActivations, type TopOptions, type TopResult } from './viz/top.js';
+export { MODES as PROJECTION_MODES, type Mode as ProjectionMode } from './viz/backward.js';
+
+// Published weights (ONNX model zoo, Caffe .caffemodel, PyTorch state dicts) as a checkpoint.
+export { importWeights, saveImported, type ImportResult } from './import/index.js';
