@@ -17,8 +17,10 @@ export { MODELS, findModel, buildModel, modelOptions, type ModelSpec, type Model
 // Per-layer output shapes, parameters, MACs and receptive fields: `summarize(built.graph, { outputs: [built.logits] })`.
 export { summarize, type Summary, type SummaryOptions, type LayerRow } from './graph/summary.js';
 
-// Weights and ONNX: seeded weights for a model's parameters (`initParams(inferenceParams(built), seed)`),
-// and the bytes of an inference .onnx file (dynamic batch, input "input", output "logits").
+// ONNX: `exportModel('vgg-a', { checkpoint })` is `ilsvrc export` — the bytes of a self-describing
+// inference .onnx file (dynamic batch, input "input", output "logits", the model card in its
+// metadata); the low level: seeded weights for a model's parameters and the graph's bytes.
+export { exportModel, type ExportModelOptions, type ExportedModel } from './train/export.js';
 export { initParams } from './graph/init.js';
 export { exportInferenceModel, inferenceParams, type ExportOptions, type Opset } from './runtime/export.js';
 
@@ -49,8 +51,8 @@ export { train, planRun, RUN_DEFAULTS, type RunOptions, type TrainHooks, type Ru
 export { fit, FILES, type FitConfig, type FitOptions, type FitHooks, type FitResult, type EpochSummary } from './train/fit.js';
 export { TrainingSession, type TrainingConfig, type TrainingState, type StepBatch, type StepMetrics } from './runtime/training-session.js';
 
-// Evaluation and prediction, from a checkpoint (.safetensors) or an .onnx file exported by ilsvrc.
-// `readTrained` gives its model, options and weights (e.g. to export a checkpoint as ONNX).
+// Evaluation and prediction, from a checkpoint (.safetensors) or an .onnx file (ilsvrc's, or any
+// image classifier's). `readTrained` gives its model, options, weights, class names, view and data.
 export { openInference, readTrained, type InferenceModel, type TrainedModel } from './train/inference.js';
 export { evaluateLoader, type EvalResult, type LogitsFn } from './train/evaluate.js';
 export { predict, type Prediction, type PredictOptions } from './train/predict.js';

@@ -268,6 +268,8 @@ function checkTensor(t: TensorProto, where: string, source: string): void {
     throw new UsageError(`Expected dims of a tensor that fits in memory for ${where} in ${source} but received [${dims.join(', ')}]`);
   }
   const shape = `[${dims.join(', ')}]`;
+  // Values kept in a file beside the model are checked by whoever reads that file (src/import/onnx.ts).
+  if (t.dataLocation === DataLocation.EXTERNAL) return;
   if (t.rawData !== undefined && t.rawData.byteLength > 0) {
     if (t.rawData.byteLength !== count * type.bytes) {
       throw new UsageError(`Expected ${count * type.bytes} bytes of raw_data for ${where} (dims ${shape}) in ${source} but received ${t.rawData.byteLength}`);

@@ -171,6 +171,12 @@ describe('missing and unreadable data files', () => {
           });
     const dir = path.join(root, 'perm');
     await fs.chmod(root, 0o755);
+    // Run folders where the unprivileged user may write: the run's lock comes before the data.
+    const outs = path.join(root, 'perm-outs');
+    await fs.mkdir(outs, { mode: 0o777 });
+    await fs.chmod(outs, 0o777);
+    let runs = 0;
+    const out = (): string[] => ['--out', path.join(outs, `r${runs++}`)];
     await png(path.join(dir, 'folder', 'a', 'x.png'), 1);
     await fs.chmod(path.join(dir, 'folder'), 0o000);
     const idx = path.join(dir, 'idx');
@@ -184,14 +190,14 @@ describe('missing and unreadable data files', () => {
     await fs.mkdir(cifar);
     await fs.writeFile(path.join(cifar, 'data_batch_1.bin'), encodeCifar({ labels: Uint8Array.of(1), images: new Uint8Array(3072) }));
     await fs.writeFile(path.join(cifar, 'test_batch.bin'), encodeCifar({ labels: Uint8Array.of(1), images: new Uint8Array(3072) }), { mode: 0o000 });
-    assertUsageError(await run(['train', 'vgg-a', '--data', path.join(dir, 'folder')]), `cannot read ${path.join(dir, 'folder')}`, 'permission denied (EACCES)');
-    assertUsageError(await run(['train', 'vgg-a', '--data', `idx:${idx}`]), `cannot read ${path.join(idx, 't10k-images-idx3-ubyte')}`, 'permission denied (EACCES)');
-    assertUsageError(await run(['train', 'vgg-a', '--data', `cifar:${cifar}`]), `cannot read ${path.join(cifar, 'test_batch.bin')}`, 'permission denied (EACCES)');
+    assertUsageError(await run(['train', 'vgg-a', '--data', path.join(dir, 'folder'), ...out()]), `cannot read ${path.join(dir, 'folder')}`, 'permission denied (EACCES)');
+    assertUsageError(await run(['train', 'vgg-a', '--data', `idx:${idx}`, ...out()]), `cannot read ${path.join(idx, 't10k-images-idx3-ubyte')}`, 'permission denied (EACCES)');
+    assertUsageError(await run(['train', 'vgg-a', '--data', `cifar:${cifar}`, ...out()]), `cannot read ${path.join(cifar, 'test_batch.bin')}`, 'permission denied (EACCES)');
     // Behind a folder that cannot be entered: not "does not exist" (what a blanket catch said).
-    assertUsageError(await run(['train', 'vgg-a', '--data', path.join(dir, 'folder', 'a')]), `cannot read ${path.join(dir, 'folder', 'a')}`, 'permission denied (EACCES)');
+    assertUsageError(await run(['train', 'vgg-a', '--data', path.join(dir, 'folder', 'a'), ...out()]), `cannot read ${path.join(dir, 'folder', 'a')}`, 'permission denied (EACCES)');
     await fs.chmod(path.join(dir, 'folder'), 0o755);
     await fs.chmod(idx, 0o000);
-    assertUsageError(await run(['train', 'vgg-a', '--data', `idx:${idx}`]), `cannot read ${path.join(idx, 'train-images-idx3-ubyte')}`, 'permission denied (EACCES)');
+    assertUsageError(await run(['train', 'vgg-a', '--data', `idx:${idx}`, ...out()]), `cannot read ${path.join(idx, 'train-images-idx3-ubyte')}`, 'permission denied (EACCES)');
     await fs.chmod(idx, 0o755);
   });
 });
