@@ -1,0 +1,296 @@
+/*
+ * The optimizer update applied in place to parameter and state Float32Arrays (src/optim/native.ts).
+ *
+ * The arithmetic is the graph's (src/optim/optimizer.ts applyUpdate), operation by operation in
+ * float32 and in the same order — products with float32 constants, variadic Sums added left to
+ * right, no fused multiply-add (built with -ffp-contract=off) — so that parameters and state come
+ * out bit-identical to the update graph run by ONNX Runtime. ONNX Runtime's sessions flush
+ * denormals to zero (session.set_denormal_as_zero), and so does this code while it runs.
+ *
+ * Also: detach(typedArray) frees an ArrayBuffer's memory now instead of at the next garbage
+ * collection (the gradients a step returns), trim() hands the C heap's free pages back to the
+ * system (malloc_trim) once a step's activations are freed, and mmapThreshold(bytes) gives large
+ * blocks mappings of their own so that freeing them returns the memory.
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+/* Hyper-parameters of one call, already in the types the graph uses (float32 constants and inputs). */
+typedef struct {
+  int kind; /* 0 sgd (pytorch), 1 nesterov, 2 sgd (caffe), 3 adamw */
+  float lr, momentum, wd;
+  int decay; /* weight decay applies (λ > 0, tested in double as the graph builder does) */
+  float beta1, one_minus_beta1, beta2, one_minus_beta2, eps, bc1, bc2;
+  float *w;
+  const float *g;
+  float *s0, *s1;
+  size_t begin, end;
+} Job;
+
+static unsigned flush_denormals(void) {
+#if defined(__SSE__)
+  unsigned old = _mm_getcsr();
+  _mm_setcsr(old | 0x8040); /* FTZ | DAZ */
+  return old;
+#else
+  return 0;
+#endif
+}
+
+static void restore_denormals(unsigned old) {
+#if defined(__SSE__)
+  _mm_setcsr(old);
+#else
+  (void)old;
+#endif
+}
+
+static void sgd_pytorch(const Job *j) {
+  float *restrict w = j->w, *restrict v = j->s0;
+  const float *restrict g = j->g;
+  const float lr = j->lr, mu = j->momentum, wd = j->wd;
+  const int nesterov = j->kind == 1;
+  if (!v) {
+    /* No momentum: w − (g + w·λ)·lr */
+    if (j->decay)
+      for (size_t i = j->begin; i < j->end; i++) w[i] = w[i] - (g[i] + w[i] * wd) * lr;
+    else
+      for (size_t i = j->begin; i < j->end; i++) w[i] = w[i] - g[i] * lr;
+    return;
+  }
+  if (j->decay) {
+    for (size_t i = j->begin; i < j->end; i++) {
+      const float decay = w[i] * wd;
+      const float vn = (v[i] * mu + g[i]) + decay; /* Sum(μv, g, λw) */
+      const float dir = nesterov ? (g[i] + decay) + vn * mu : vn;
+      v[i] = vn;
+      w[i] = w[i] - dir * lr;
+    }
+  } else {
+    for (size_t i = j->begin; i < j->end; i++) {
+      const float vn = v[i] * mu + g[i];
+      const float dir = nesterov ? g[i] + vn * mu : vn;
+      v[i] = vn;
+      w[i] = w[i] - dir * lr;
+    }
+  }
+}
+
+static void sgd_caffe(const Job *j) {
+  float *restrict w = j->w, *restrict v = j->s0;
+  const float *restrict g = j->g;
+  const float lr = j->lr, mu = j->momentum, wd = j->wd;
+  if (!v) {
+    if (j->decay)
+      for (size_t i = j->begin; i < j->end; i++) w[i] = w[i] - (g[i] + w[i] * wd) * lr;
+    else
+      for (size_t i = j->begin; i < j->end; i++) w[i] = w[i] - g[i] * lr;
+    return;
+  }
+  for (size_t i = j->begin; i < j->end; i++) {
+    const float gi = j->decay ? g[i] + w[i] * wd : g[i];
+    const float vn = v[i] * mu + gi * lr;
+    v[i] = vn;
+    w[i] = w[i] - vn;
+  }
+}
+
+static void adamw(const Job *j) {
+  float *restrict w = j->w, *restrict m = j->s0, *restrict v = j->s1;
+  const float *restrict g = j->g;
+  const float lr = j->lr, wd = j->wd, b1 = j->beta1, c1 = j->one_minus_beta1, b2 = j->beta2, c2 = j->one_minus_beta2;
+  const float eps = j->eps, bc1 = j->bc1, bc2 = j->bc2;
+  for (size_t i = j->begin; i < j->end; i++) {
+    const float mn = m[i] * b1 + g[i] * c1;
+    const float vn = v[i] * b2 + (g[i] * g[i]) * c2;
+    const float denom = sqrtf(vn * bc2) + eps;
+    float step = (mn * bc1) / denom;
+    if (j->decay) step = step + w[i] * wd;
+    m[i] = mn;
+    v[i] = vn;
+    w[i] = w[i] - step * lr;
+  }
+}
+
+static void *run_job(void *arg) {
+  const Job *j = arg;
+  const unsigned csr = flush_denormals();
+  if (j->kind == 3) adamw(j);
+  else if (j->kind == 2) sgd_caffe(j);
+  else sgd_pytorch(j);
+  restore_denormals(csr);
+  return NULL;
+}
+
+#define MAX_THREADS 64
+/* Below this many elements one thread does it all: a thread's start costs more than the work. */
+#define PARALLEL_MIN (1u << 16)
+static int threads = 1;
+
+static void run_parallel(const Job *base, size_t n) {
+  int t = threads;
+  if (n < PARALLEL_MIN || t < 2) t = 1;
+  Job jobs[MAX_THREADS];
+  pthread_t ids[MAX_THREADS];
+  int started[MAX_THREADS] = {0};
+  /* Chunks of whole cache lines (16 floats) so no two threads write the same line. */
+  const size_t per = ((n + (size_t)t - 1) / (size_t)t + 15) & ~(size_t)15;
+  for (int k = 0; k < t; k++) {
+    jobs[k] = *base;
+    jobs[k].begin = per * (size_t)k < n ? per * (size_t)k : n;
+    jobs[k].end = per * (size_t)(k + 1) < n ? per * (size_t)(k + 1) : n;
+  }
+  for (int k = 1; k < t; k++) started[k] = pthread_create(&ids[k], NULL, run_job, &jobs[k]) == 0;
+  run_job(&jobs[0]);
+  for (int k = 1; k < t; k++) {
+    if (started[k]) pthread_join(ids[k], NULL);
+    else run_job(&jobs[k]); /* no thread to spare: do that chunk here */
+  }
+}
+
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, NULL, msg);
+  return NULL;
+}
+
+/* A Float32Array argument's data and length; null/undefined gives NULL when allowed. */
+static int f32(napi_env env, napi_value v, float **data, size_t *len, int nullable) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (nullable && (t == napi_null || t == napi_undefined)) {
+    *data = NULL;
+    *len = 0;
+    return 1;
+  }
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_typedarray_type type;
+  void *p;
+  if (napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL) != napi_ok || type != napi_float32_array) return 0;
+  *data = p;
+  return 1;
+}
+
+/*
+ * update(kind, w, g, s0, s1, hyper): kind 0 SGD, 1 Nesterov, 2 SGD (Caffe), 3 AdamW; s0/s1 the
+ * state arrays (null where the optimizer keeps none); hyper a Float64Array of lr, momentum, weight
+ * decay, beta1, 1 − beta1, beta2, 1 − beta2, eps, bias correction 1, bias correction 2.
+ */
+static napi_value update(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 6) return throw_type(env, "update(kind, w, g, s0, s1, hyper) takes 6 arguments");
+  int32_t kind;
+  if (napi_get_value_int32(env, argv[0], &kind) != napi_ok || kind < 0 || kind > 3) return throw_type(env, "kind must be 0..3");
+  float *w, *g, *s0, *s1;
+  size_t nw, ng, n0, n1;
+  if (!f32(env, argv[1], &w, &nw, 0) || !f32(env, argv[2], &g, &ng, 0)) return throw_type(env, "w and g must be Float32Arrays");
+  if (!f32(env, argv[3], &s0, &n0, 1) || !f32(env, argv[4], &s1, &n1, 1)) return throw_type(env, "s0 and s1 must be Float32Arrays or null");
+  if (ng != nw || (s0 && n0 != nw) || (s1 && n1 != nw)) return throw_type(env, "w, g and the state arrays must have one length");
+  if (kind == 3 && (!s0 || !s1)) return throw_type(env, "AdamW needs both moment arrays");
+  bool is;
+  napi_typedarray_type type;
+  size_t nh;
+  void *hp;
+  if (napi_is_typedarray(env, argv[5], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, argv[5], &type, &nh, &hp, NULL, NULL) != napi_ok || type != napi_float64_array || nh != 10)
+    return throw_type(env, "hyper must be a Float64Array of 10 values");
+  const double *h = hp;
+  Job j = {
+      .kind = kind,
+      .lr = (float)h[0],
+      .momentum = (float)h[1],
+      .wd = (float)h[2],
+      .decay = h[2] > 0,
+      .beta1 = (float)h[3],
+      .one_minus_beta1 = (float)h[4],
+      .beta2 = (float)h[5],
+      .one_minus_beta2 = (float)h[6],
+      .eps = (float)h[7],
+      .bc1 = (float)h[8],
+      .bc2 = (float)h[9],
+      .w = w,
+      .g = g,
+      .s0 = s0,
+      .s1 = s1,
+      .begin = 0,
+      .end = nw,
+  };
+  run_parallel(&j, nw);
+  return NULL;
+}
+
+static napi_value set_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t n;
+  if (argc != 1 || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1) return throw_type(env, "setThreads takes a positive integer");
+  threads = n > MAX_THREADS ? MAX_THREADS : n;
+  return NULL;
+}
+
+/* Frees a typed array's ArrayBuffer now; the array reads as empty afterwards. */
+static napi_value detach(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], buffer;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool is;
+  if (argc != 1 || napi_is_typedarray(env, argv[0], &is) != napi_ok || !is) return throw_type(env, "detach takes a typed array");
+  napi_get_typedarray_info(env, argv[0], NULL, NULL, NULL, &buffer, NULL);
+  bool ok = napi_detach_arraybuffer(env, buffer) == napi_ok;
+  napi_value r;
+  napi_get_boolean(env, ok, &r);
+  return r;
+}
+
+static napi_value trim(napi_env env, napi_callback_info info) {
+  int released = 0;
+#if defined(__GLIBC__)
+  released = malloc_trim(0);
+#endif
+  napi_value r;
+  napi_get_boolean(env, released != 0, &r);
+  return r;
+}
+
+/* Blocks of at least `bytes` get their own mapping, returned to the system when freed (glibc). */
+static napi_value mmap_threshold(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int64_t bytes;
+  if (argc != 1 || napi_get_value_int64(env, argv[0], &bytes) != napi_ok || bytes < 4096 || bytes > (1 << 30))
+    return throw_type(env, "mmapThreshold takes a byte count from 4096 to 2^30");
+  int ok = 0;
+#if defined(__GLIBC__)
+  ok = mallopt(M_MMAP_THRESHOLD, (int)bytes);
+#endif
+  napi_value r;
+  napi_get_boolean(env, ok != 0, &r);
+  return r;
+}
+
+NAPI_MODULE_INIT() {
+  const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {{"update", update}, {"setThreads", set_threads}, {"detach", detach}, {"trim", trim}, {"mmapThreshold", mmap_threshold}};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
+    napi_set_named_property(env, exports, fns[i].name, f);
+  }
+  return exports;
+}

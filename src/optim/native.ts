@@ -1,0 +1,99 @@
+/**
+ * The optimizer update in place, by native code (native/optim.c, built by scripts/build-native into
+ * build/native/optim.node): parameters and optimizer state live once, in these Float32Arrays, and a
+ * step only needs its gradients from ONNX Runtime. The arithmetic is applyUpdate's
+ * (./optimizer.ts), op by op in float32, so the result is bit-identical to the update graph.
+ *
+ * Absent when the build had no C compiler or Node headers, or when ILSVRC_NATIVE_OPTIM=0; training
+ * then runs the update as ONNX graphs (more copies of parameters and state in memory).
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { hyperValues, stateSuffixes, type OptimizerConfig } from './optimizer.js';
+
+interface Addon {
+  update(kind: number, w: Float32Array, g: Float32Array, s0: Float32Array | null, s1: Float32Array | null, hyper: Float64Array): void;
+  setThreads(n: number): void;
+  detach(a: Float32Array): boolean;
+  trim(): boolean;
+  mmapThreshold(bytes: number): boolean;
+}
+
+let addon: Addon | null | undefined;
+
+function load(): Addon | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  if (process.env['ILSVRC_NATIVE_OPTIM'] === '0') return addon;
+  // dist/src/optim/ → the repository root → build/native/.
+  const file = fileURLToPath(new URL('../../../build/native/optim.node', import.meta.url));
+  if (!existsSync(file)) return addon;
+  try {
+    addon = createRequire(import.meta.url)(file) as Addon;
+  } catch (e) {
+    process.emitWarning(`${file} did not load (${(e as Error).message.split('\n')[0]}); the optimizer runs as ONNX graphs. Rebuild with scripts/build-native.`);
+  }
+  return addon;
+}
+
+/** Whether the native update is built and enabled here. */
+export function hasNativeOptimizer(): boolean {
+  return load() !== null;
+}
+
+/** The native kernel's code for an optimizer; the Caffe convention wins over Nesterov as in applyUpdate. */
+function kindCode(c: OptimizerConfig): number {
+  if (c.kind === 'adamw') return 3;
+  if (c.convention === 'caffe') return 2;
+  return c.kind === 'nesterov' ? 1 : 0;
+}
+
+export class NativeOptimizer {
+  private constructor(
+    private readonly a: Addon,
+    readonly config: OptimizerConfig,
+  ) {}
+
+  /** The native optimizer for `config`, or null where the addon is not built (or disabled). */
+  static create(config: OptimizerConfig, threads: number): NativeOptimizer | null {
+    const a = load();
+    if (!a) return null;
+    a.setThreads(Math.max(1, Math.floor(threads)));
+    return new NativeOptimizer(a, config);
+  }
+
+  /**
+   * One step t (1-based) at rate lr on parameter `w` with gradient `g`, updating `w` and `states`
+   * (in stateSuffixes order) in place.
+   */
+  step(w: Float32Array, g: Float32Array, states: readonly Float32Array[], lr: number, t: number, isBias: boolean): void {
+    const c = this.config;
+    const n = stateSuffixes(c).length;
+    if (states.length !== n) throw new Error(`the ${c.kind} update keeps ${n} state arrays per parameter, not ${states.length}`);
+    const [h0, bc1 = 0, bc2 = 0] = hyperValues(c, lr, t);
+    const wd = isBias && !c.decayBiases ? 0 : c.weightDecay;
+    // The graph's float32 constants are these doubles rounded, as the kernel rounds them.
+    const hyper = Float64Array.of(h0!, c.momentum, wd, c.beta1, 1 - c.beta1, c.beta2, 1 - c.beta2, c.eps, bc1, bc2);
+    this.a.update(kindCode(c), w, g, states[0] ?? null, states[1] ?? null, hyper);
+  }
+
+  /** Frees a typed array's memory now rather than at the next garbage collection (it reads as empty after). */
+  release(a: Float32Array): void {
+    this.a.detach(a);
+  }
+
+  /**
+   * Heap policy for training without ORT's arena: blocks of `bytes` or more are mapped on their own
+   * and returned to the system when freed, and free pages left in the heap are returned after each
+   * step (trimHeap). Without it glibc raises its mapping threshold as large blocks come and go, and
+   * a step's activations stay resident between steps as heap fragments.
+   */
+  mapLargeBlocks(bytes: number): void {
+    this.a.mmapThreshold(bytes);
+  }
+
+  trimHeap(): void {
+    this.a.trim();
+  }
+}
