@@ -8,11 +8,11 @@
  * denormals to zero (session.set_denormal_as_zero), and so does this code while it runs.
  *
  * Also: detach(typedArray) frees an ArrayBuffer's memory now instead of at the next garbage
- * collection (the gradients a step returns), trim() hands the C heap's free pages back to the
- * system (malloc_trim) once a step's activations are freed, and mmapThreshold(bytes) gives large
- * blocks mappings of their own so that freeing them returns the memory.
+ * collection (the gradients a step returns), and retainFreedMemory() keeps what a step frees in the
+ * C heap for the next step (see there).
  */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <math.h>
 #include <node_api.h>
 #include <pthread.h>
@@ -255,27 +255,16 @@ static napi_value detach(napi_env env, napi_callback_info info) {
   return r;
 }
 
-static napi_value trim(napi_env env, napi_callback_info info) {
-  int released = 0;
-#if defined(__GLIBC__)
-  released = malloc_trim(0);
-#endif
-  napi_value r;
-  napi_get_boolean(env, released != 0, &r);
-  return r;
-}
-
-/* Blocks of at least `bytes` get their own mapping, returned to the system when freed (glibc). */
-static napi_value mmap_threshold(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int64_t bytes;
-  if (argc != 1 || napi_get_value_int64(env, argv[0], &bytes) != napi_ok || bytes < 4096 || bytes > (1 << 30))
-    return throw_type(env, "mmapThreshold takes a byte count from 4096 to 2^30");
+/*
+ * Freed blocks stay in the C heap for the next step instead of going back to the system: no block
+ * gets a mapping of its own (M_MMAP_MAX 0) and the heap's top is not given back (M_TRIM_THRESHOLD).
+ * A step frees and allocates the same sizes again, and on a virtual machine every page faulted
+ * back in is expensive (VGG-A batch 8 ran at half speed returning them). glibc only.
+ */
+static napi_value retain_freed_memory(napi_env env, napi_callback_info info) {
   int ok = 0;
 #if defined(__GLIBC__)
-  ok = mallopt(M_MMAP_THRESHOLD, (int)bytes);
+  ok = mallopt(M_MMAP_MAX, 0) && mallopt(M_TRIM_THRESHOLD, INT_MAX);
 #endif
   napi_value r;
   napi_get_boolean(env, ok != 0, &r);
@@ -286,7 +275,7 @@ NAPI_MODULE_INIT() {
   const struct {
     const char *name;
     napi_callback fn;
-  } fns[] = {{"update", update}, {"setThreads", set_threads}, {"detach", detach}, {"trim", trim}, {"mmapThreshold", mmap_threshold}};
+  } fns[] = {{"update", update}, {"setThreads", set_threads}, {"detach", detach}, {"retainFreedMemory", retain_freed_memory}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
