@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -122,13 +123,72 @@ static void adamw(const Job *j) {
   }
 }
 
-static void *run_job(void *arg) {
-  const Job *j = arg;
-  const unsigned csr = flush_denormals();
+static void apply(const Job *j) {
   if (j->kind == 3) adamw(j);
   else if (j->kind == 2) sgd_caffe(j);
   else sgd_pytorch(j);
+}
+
+static void *run_job(void *arg) {
+  const unsigned csr = flush_denormals();
+  apply(arg);
   restore_denormals(csr);
+  return NULL;
+}
+
+/*
+ * A fully connected weight W (rows × cols) whose gradient is dYᵀ·X, dY (n × rows), X (n × cols):
+ * each row's gradient is summed over the batch (in batch order, float32) into a scratch row and
+ * applied at once, so the whole gradient never exists.
+ */
+typedef struct {
+  Job base; /* hyper-parameters and the whole W, s0, s1 */
+  const float *dy, *x;
+  size_t rows, cols, n, row_begin, row_end;
+  int failed;
+} OuterJob;
+
+/* Wider vectors where the CPU has them (chosen at load time); still no fused multiply-add. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define WIDE
+#endif
+
+/* len columns of row o of dYᵀ·X: grow[i] = Σ_b dy[b, o]·x[b, i] in batch order (x's rows `stride` apart). */
+WIDE static void outer_row(float *restrict grow, const float *restrict dy, const float *restrict x, size_t rows, size_t stride, size_t len, size_t n, size_t o) {
+  const float d0 = dy[o];
+  for (size_t i = 0; i < len; i++) grow[i] = d0 * x[i];
+  for (size_t b = 1; b < n; b++) {
+    const float d = dy[b * rows + o];
+    const float *restrict xb = x + b * stride;
+    for (size_t i = 0; i < len; i++) grow[i] = grow[i] + d * xb[i];
+  }
+}
+
+static void *run_outer(void *arg) {
+  OuterJob *j = arg;
+  float *grow = malloc(j->cols * sizeof(float));
+  if (!grow) {
+    j->failed = 1;
+    return NULL;
+  }
+  const unsigned csr = flush_denormals();
+  const size_t cols = j->cols;
+  /* Row by row: W and its state stream through once; X (n × cols) is re-read from the cache. */
+  for (size_t o = j->row_begin; o < j->row_end; o++) {
+    outer_row(grow, j->dy, j->x, j->rows, cols, cols, j->n, o);
+    Job r = j->base;
+    r.w = j->base.w + o * cols;
+    r.g = grow;
+    r.s0 = j->base.s0 ? j->base.s0 + o * cols : NULL;
+    r.s1 = j->base.s1 ? j->base.s1 + o * cols : NULL;
+    r.begin = 0;
+    r.end = cols;
+    apply(&r);
+  }
+  restore_denormals(csr);
+  free(grow);
   return NULL;
 }
 
@@ -163,6 +223,31 @@ static napi_value throw_type(napi_env env, const char *msg) {
   return NULL;
 }
 
+/* Rows split between the threads; returns 0 when a scratch row could not be allocated. */
+static int run_outer_parallel(const OuterJob *base) {
+  int t = threads;
+  if (base->rows * base->cols < PARALLEL_MIN || t < 2) t = 1;
+  if ((size_t)t > base->rows) t = (int)base->rows;
+  OuterJob jobs[MAX_THREADS];
+  pthread_t ids[MAX_THREADS];
+  int started[MAX_THREADS] = {0};
+  const size_t per = (base->rows + (size_t)t - 1) / (size_t)t;
+  for (int k = 0; k < t; k++) {
+    jobs[k] = *base;
+    jobs[k].row_begin = per * (size_t)k < base->rows ? per * (size_t)k : base->rows;
+    jobs[k].row_end = per * (size_t)(k + 1) < base->rows ? per * (size_t)(k + 1) : base->rows;
+  }
+  for (int k = 1; k < t; k++) started[k] = pthread_create(&ids[k], NULL, run_outer, &jobs[k]) == 0;
+  run_outer(&jobs[0]);
+  int ok = !jobs[0].failed;
+  for (int k = 1; k < t; k++) {
+    if (started[k]) pthread_join(ids[k], NULL);
+    else run_outer(&jobs[k]);
+    ok = ok && !jobs[k].failed;
+  }
+  return ok;
+}
+
 /* A Float32Array argument's data and length; null/undefined gives NULL when allowed. */
 static int f32(napi_env env, napi_value v, float **data, size_t *len, int nullable) {
   napi_valuetype t;
@@ -180,6 +265,8 @@ static int f32(napi_env env, napi_value v, float **data, size_t *len, int nullab
   *data = p;
   return 1;
 }
+
+static int job(napi_env env, napi_value hyper, int32_t kind, float *w, float *g, float *s0, float *s1, size_t n, Job *out);
 
 /*
  * update(kind, w, g, s0, s1, hyper): kind 0 SGD, 1 Nesterov, 2 SGD (Caffe), 3 AdamW; s0/s1 the
@@ -199,13 +286,21 @@ static napi_value update(napi_env env, napi_callback_info info) {
   if (!f32(env, argv[3], &s0, &n0, 1) || !f32(env, argv[4], &s1, &n1, 1)) return throw_type(env, "s0 and s1 must be Float32Arrays or null");
   if (ng != nw || (s0 && n0 != nw) || (s1 && n1 != nw)) return throw_type(env, "w, g and the state arrays must have one length");
   if (kind == 3 && (!s0 || !s1)) return throw_type(env, "AdamW needs both moment arrays");
+  Job j;
+  if (!job(env, argv[5], kind, w, g, s0, s1, nw, &j)) return throw_type(env, "hyper must be a Float64Array of 10 values");
+  run_parallel(&j, nw);
+  return NULL;
+}
+
+/* The hyper-parameter array into a Job over the whole of w (0 when it is not 10 float64 values). */
+static int job(napi_env env, napi_value hyper, int32_t kind, float *w, float *g, float *s0, float *s1, size_t n, Job *out) {
   bool is;
   napi_typedarray_type type;
   size_t nh;
   void *hp;
-  if (napi_is_typedarray(env, argv[5], &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, argv[5], &type, &nh, &hp, NULL, NULL) != napi_ok || type != napi_float64_array || nh != 10)
-    return throw_type(env, "hyper must be a Float64Array of 10 values");
+  if (napi_is_typedarray(env, hyper, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, hyper, &type, &nh, &hp, NULL, NULL) != napi_ok || type != napi_float64_array || nh != 10)
+    return 0;
   const double *h = hp;
   Job j = {
       .kind = kind,
@@ -225,9 +320,42 @@ static napi_value update(napi_env env, napi_callback_info info) {
       .s0 = s0,
       .s1 = s1,
       .begin = 0,
-      .end = nw,
+      .end = n,
   };
-  run_parallel(&j, nw);
+  *out = j;
+  return 1;
+}
+
+/*
+ * updateOuter(kind, w, dy, x, s0, s1, hyper): as update, for a fully connected weight w (rows ×
+ * cols) whose gradient is dyᵀ·x, dy (n × rows) and x (n × cols) being the layer's output gradient
+ * and input over the batch.
+ */
+static napi_value update_outer(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 7) return throw_type(env, "updateOuter(kind, w, dy, x, s0, s1, hyper) takes 7 arguments");
+  int32_t kind;
+  if (napi_get_value_int32(env, argv[0], &kind) != napi_ok || kind < 0 || kind > 3) return throw_type(env, "kind must be 0..3");
+  float *w, *dy, *x, *s0, *s1;
+  size_t nw, ndy, nx, n0, n1;
+  if (!f32(env, argv[1], &w, &nw, 0) || !f32(env, argv[2], &dy, &ndy, 0) || !f32(env, argv[3], &x, &nx, 0))
+    return throw_type(env, "w, dy and x must be Float32Arrays");
+  if (!f32(env, argv[4], &s0, &n0, 1) || !f32(env, argv[5], &s1, &n1, 1)) return throw_type(env, "s0 and s1 must be Float32Arrays or null");
+  if ((s0 && n0 != nw) || (s1 && n1 != nw)) return throw_type(env, "the state arrays must have w's length");
+  if (kind == 3 && (!s0 || !s1)) return throw_type(env, "AdamW needs both moment arrays");
+  /* n × rows = |dy|, n × cols = |x|, rows × cols = |w|: n = sqrt(|dy|·|x| / |w|). */
+  if (nw == 0 || ndy == 0 || nx == 0) return throw_type(env, "w, dy and x must not be empty");
+  size_t n = 1;
+  while (n <= ndy && !(ndy % n == 0 && nx % n == 0 && (ndy / n) * (nx / n) == nw)) n++;
+  if (n > ndy) return throw_type(env, "dy (n × rows) and x (n × cols) do not match w (rows × cols)");
+  OuterJob j = {.dy = dy, .x = x, .rows = ndy / n, .cols = nx / n, .n = n, .row_begin = 0, .row_end = ndy / n, .failed = 0};
+  if (!job(env, argv[6], kind, w, NULL, s0, s1, nw, &j.base)) return throw_type(env, "hyper must be a Float64Array of 10 values");
+  if (!run_outer_parallel(&j)) {
+    napi_throw_error(env, NULL, "updateOuter: out of memory for a scratch row");
+    return NULL;
+  }
   return NULL;
 }
 
@@ -275,7 +403,7 @@ NAPI_MODULE_INIT() {
   const struct {
     const char *name;
     napi_callback fn;
-  } fns[] = {{"update", update}, {"setThreads", set_threads}, {"detach", detach}, {"retainFreedMemory", retain_freed_memory}};
+  } fns[] = {{"update", update}, {"updateOuter", update_outer}, {"setThreads", set_threads}, {"detach", detach}, {"retainFreedMemory", retain_freed_memory}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);

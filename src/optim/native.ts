@@ -14,6 +14,7 @@ import { hyperValues, stateSuffixes, type OptimizerConfig } from './optimizer.js
 
 interface Addon {
   update(kind: number, w: Float32Array, g: Float32Array, s0: Float32Array | null, s1: Float32Array | null, hyper: Float64Array): void;
+  updateOuter(kind: number, w: Float32Array, dy: Float32Array, x: Float32Array, s0: Float32Array | null, s1: Float32Array | null, hyper: Float64Array): void;
   setThreads(n: number): void;
   detach(a: Float32Array): boolean;
   retainFreedMemory(): boolean;
@@ -67,14 +68,27 @@ export class NativeOptimizer {
    * (in stateSuffixes order) in place.
    */
   step(w: Float32Array, g: Float32Array, states: readonly Float32Array[], lr: number, t: number, isBias: boolean): void {
+    this.a.update(kindCode(this.config), w, g, states[0] ?? null, states[1] ?? null, this.hyper(states, lr, t, isBias));
+  }
+
+  /**
+   * The same step for a fully connected weight w (rows × cols) whose gradient is dyᵀ·x over a batch
+   * of n (dy: n × rows, x: n × cols), summed row by row as it is applied: the gradient never exists
+   * whole. The sum runs in batch order in float32, not in ONNX Runtime's order: equal to the graph's
+   * gradient to rounding, not bit for bit.
+   */
+  stepOuter(w: Float32Array, dy: Float32Array, x: Float32Array, states: readonly Float32Array[], lr: number, t: number): void {
+    this.a.updateOuter(kindCode(this.config), w, dy, x, states[0] ?? null, states[1] ?? null, this.hyper(states, lr, t, false));
+  }
+
+  private hyper(states: readonly Float32Array[], lr: number, t: number, isBias: boolean): Float64Array {
     const c = this.config;
     const n = stateSuffixes(c).length;
     if (states.length !== n) throw new Error(`the ${c.kind} update keeps ${n} state arrays per parameter, not ${states.length}`);
     const [h0, bc1 = 0, bc2 = 0] = hyperValues(c, lr, t);
     const wd = isBias && !c.decayBiases ? 0 : c.weightDecay;
     // The graph's float32 constants are these doubles rounded, as the kernel rounds them.
-    const hyper = Float64Array.of(h0!, c.momentum, wd, c.beta1, 1 - c.beta1, c.beta2, 1 - c.beta2, c.eps, bc1, bc2);
-    this.a.update(kindCode(c), w, g, states[0] ?? null, states[1] ?? null, hyper);
+    return Float64Array.of(h0!, c.momentum, wd, c.beta1, 1 - c.beta1, c.beta2, 1 - c.beta2, c.eps, bc1, bc2);
   }
 
   /** Frees a typed array's memory now rather than at the next garbage collection (it reads as empty after). */

@@ -289,9 +289,9 @@ export class TrainingSession {
   }
 
   /** The gradient graph's run on one batch (dropout masks drawn here): loss, hit counts and gradients. */
-  private async gradients(batch: StepBatch): Promise<{ tg: TrainGraph; out: Record<string, OrtTensor>; metrics: StepMetrics }> {
+  private async gradients(batch: StepBatch, kind: 'grad' | 'outer' = 'grad'): Promise<{ tg: TrainGraph; out: Record<string, OrtTensor>; metrics: StepMetrics }> {
     const n = this.batchOf(batch);
-    const { tg, session } = await this.compiled('grad', n);
+    const { tg, session } = await this.compiled(kind, n);
     const feeds: Record<string, OrtTensor> = {
       input: tensor('float32', batch.x, tg.built!.input.shape),
       labels: tensor('int64', this.labels64(batch.labels), [n]),
@@ -319,9 +319,22 @@ export class TrainingSession {
     this.step++;
   }
 
+  /**
+   * One step from the "outer" gradient graph: fully connected weights are updated from their layers'
+   * inputs and output gradients (NativeOptimizer.stepOuter), every other parameter from its gradient.
+   */
   private async nativeStep(native: NativeOptimizer, batch: StepBatch, lr: number): Promise<StepMetrics> {
-    const { tg, out, metrics } = await this.gradients(batch);
-    this.applyInPlace(native, tg.trainable.map((p) => [p.value.name ?? '', out[gradName(p.value.name ?? '')]!.data as Float32Array] as const), lr);
+    const { tg, out, metrics } = await this.gradients(batch, 'outer');
+    const data = (name: string) => out[name]!.data as Float32Array;
+    for (const o of tg.outer) {
+      const name = o.param.value.name ?? '';
+      native.stepOuter(this.params.get(name)!, data(o.dy), data(o.x), this.statesOf(name), lr, this.step + 1);
+      native.release(data(o.dy));
+      native.release(data(o.x));
+    }
+    const factored = new Set(tg.outer.map((o) => o.param));
+    const rest = tg.trainable.filter((p) => !factored.has(p)).map((p) => [p.value.name ?? '', data(gradName(p.value.name ?? ''))] as const);
+    this.applyInPlace(native, rest, lr);
     return metrics;
   }
 
