@@ -72,15 +72,17 @@ function isGemm(n: AnyNode): n is OpNode<GemmAttrs> {
   return n instanceof OpNode && n.def === Gemm;
 }
 
-/** Fully connected layers (Y = X·Wᵀ + b, X a matrix) whose weight W is trainable. */
+/** Fully connected layers (Y = X·Wᵀ + b, X a matrix) whose weight W is trainable and used nowhere else. */
 function fullyConnected(g: Graph, trainable: readonly Param[]): { param: Param; x: Value; y: Value }[] {
   const byValue = new Map(trainable.map((p) => [p.value, p]));
+  const uses = new Map<Value, number>();
+  for (const n of g.nodes) for (const v of n.inputs) if (v) uses.set(v, (uses.get(v) ?? 0) + 1);
   const out: { param: Param; x: Value; y: Value }[] = [];
   for (const n of g.nodes) {
     if (!isGemm(n) || n.attrs.transA || !n.attrs.transB) continue;
     const [x, w] = n.inputs;
     const p = w && byValue.get(w);
-    if (x && p && x.rank === 2 && n.outputs[0]) out.push({ param: p, x, y: n.outputs[0] });
+    if (x && p && uses.get(p.value) === 1 && x.rank === 2 && n.outputs[0]) out.push({ param: p, x, y: n.outputs[0] });
   }
   return out;
 }

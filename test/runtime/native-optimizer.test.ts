@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { hasNativeOptimizer, NativeOptimizer } from '../../src/optim/native.js';
 import { DEFAULT_OPTIMIZER, hyperValues, type OptimizerConfig } from '../../src/optim/optimizer.js';
 import { TrainingSession, type StepBatch, type TrainingConfig } from '../../src/runtime/training-session.js';
+import { buildTrainGraph } from '../../src/train/graphs.js';
 import { Rng } from '../../src/util/rng.js';
 
 // With a C compiler and Node's headers, .ci/run sets this: a missing addon is then a failure, not a skip.
@@ -202,6 +203,20 @@ test('the outer-product update (W from dYᵀ·X) equals a float64 reference to 1
     assert.ok(off(w, W) <= 1e-6, `${c.kind}/${c.convention}: weights off by ${off(w, W)}`);
     states.forEach((a, i) => assert.ok(off(a, S[i]!) <= 1e-6, `${c.kind}/${c.convention}: state ${i} off by ${off(a, S[i]!)}`));
   }
+});
+
+test('the outer gradient graph: fully connected weights give X and dY, not a gradient; frozen and convolution weights as before', () => {
+  const c = config({}, 'native');
+  const tg = buildTrainGraph({ ...c, frozen: new Set(['conv1_1.weight', 'fc7.weight']) }, 'outer');
+  const outputs = tg.graph.outputs.map((v) => v.name);
+  assert.deepEqual(
+    tg.outer.map((o) => [o.param.value.name, o.x, o.dy]),
+    ['fc6', 'fc8'].map((l) => [`${l}.weight`, `${l}.weight.x`, `${l}.weight.dy`]),
+  );
+  for (const name of ['fc6.weight.x', 'fc6.weight.dy', 'fc6.bias.grad', 'fc7.bias.grad', 'conv1_1.bias.grad', 'conv2_1.weight.grad']) assert.ok(outputs.includes(name), name);
+  for (const name of ['fc6.weight.grad', 'fc7.weight.grad', 'fc7.weight.x', 'conv1_1.weight.grad']) assert.ok(!outputs.includes(name), name);
+  const shape = (n: string) => tg.graph.outputs.find((v) => v.name === n)!.shape;
+  assert.deepEqual([shape('fc6.weight.x'), shape('fc6.weight.dy')], [[2, tg.params.find((p) => p.value.name === 'fc6.weight')!.value.shape[1]], [2, 256]]);
 });
 
 test('without the addon (ILSVRC_NATIVE_OPTIM=0) training runs the update graph, and asking for native says why', () => {
