@@ -5,8 +5,9 @@
  *
  * Where the update happens:
  * - native (the default on the CPU where scripts/build-native built native/optim.c): a run computes
- *   the gradients only, and the optimizer updates parameters and state in place (src/optim/native.ts).
- *   Parameters, state and one step's gradients are the only copies (docs/memory.md);
+ *   the gradients only — for fully connected weights, their layers' inputs and output gradients, of
+ *   which the update forms the gradient row by row — and the optimizer updates parameters and state
+ *   in place (src/optim/native.ts). Parameters and state exist once (docs/memory.md);
  * - graph (other devices, or without the addon): the update is part of the ONNX graph and updated
  *   values come back as outputs, copied by onnxruntime-node into new arrays.
  *
@@ -15,14 +16,14 @@
  *   per batch. Graph: forward + backward + update in one graph; with more than one batch, K steps
  *   in one run through a Loop, so that parameters and state cross the boundary once per K steps;
  * - runTrainStep / lazyResetGrad / runOptimizerStep: gradients out, accumulated here over
- *   micro-batches, then the optimizer graph (gradient accumulation);
+ *   micro-batches, then the optimizer, native or graph (gradient accumulation);
  * - runEvalStep: loss, hit counts and logits without dropout.
  */
+import { availableParallelism } from 'node:os';
 import { sizeOf } from '../graph/dtype.js';
 import { initParams } from '../graph/init.js';
 import type { Param } from '../graph/graph.js';
 import { toModel } from '../graph/serialize.js';
-import { availableParallelism } from 'node:os';
 import { NativeOptimizer } from '../optim/native.js';
 import { hyperValues, stateSuffixes, type OptimizerConfig } from '../optim/optimizer.js';
 import { buildTrainGraph, buildUpdateGraph, gradName, nextName, stateName, type GraphKind, type TrainGraph, type TrainGraphOptions } from '../train/graphs.js';
