@@ -2,6 +2,11 @@
  * The graphs a training session runs, all built from the zoo model plus autodiff:
  * - "step": forward + backward + optimizer update, fused (the fast path);
  * - "grad": forward + backward, returning gradients (runTrainStep, gradient accumulation);
+ * - "outer": as "grad", except that each trainable fully connected weight's gradient (dYᵀ·X, an
+ *   outer-product sum over the batch) is not formed: the layer's input X and output gradient dY come
+ *   out instead, and the native update sums the product row by row as it applies it (src/optim/native.ts).
+ *   The weight gradients of those layers, most of AlexNet's and VGG's parameters, then never exist
+ *   whole, neither in ONNX Runtime nor copied out;
  * - "update": the optimizer alone (runOptimizerStep);
  * - "eval": forward, loss and hit counts, no dropout.
  * Parameters and optimizer state are graph inputs (fed each run); updated values are outputs named
@@ -9,14 +14,15 @@
  */
 import { buildModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../../graphs/index.js';
 import { gradients } from '../autodiff/grad.js';
-import { Graph, type Param, type Value } from '../graph/graph.js';
+import { Graph, OpNode, type AnyNode, type Param, type Value } from '../graph/graph.js';
 import { dropoutRates } from '../graph/layers.js';
 import { identity } from '../ops/elementwise.js';
+import { Gemm, type GemmAttrs } from '../ops/linalg.js';
 import { add, scale } from '../ops/elementwise.js';
 import { applyUpdate, hyperNames, stateSuffixes, type OptimizerConfig } from '../optim/optimizer.js';
 import { crossEntropy, hitCounts } from './objective.js';
 
-export type GraphKind = 'step' | 'grad' | 'update' | 'eval';
+export type GraphKind = 'step' | 'grad' | 'outer' | 'update' | 'eval';
 
 export interface TrainGraphOptions {
   model: string | ModelSpec;
@@ -36,6 +42,13 @@ export interface MaskInput {
   rate: number;
 }
 
+/** A weight whose gradient is dYᵀ·X (Y = X·Wᵀ + b): the names of the X and dY outputs. */
+export interface OuterGrad {
+  param: Param;
+  x: string;
+  dy: string;
+}
+
 export interface TrainGraph {
   kind: GraphKind;
   graph: Graph;
@@ -46,11 +59,33 @@ export interface TrainGraph {
   /** Optimizer state input names, in feed order (per trainable parameter, per suffix). */
   states: string[];
   hyper: string[];
+  /** "outer" graphs: the weights whose gradients come out as factors (no "<name>.grad" output). */
+  outer: OuterGrad[];
 }
 
 export const nextName = (name: string): string => `${name}.next`;
 export const gradName = (name: string): string => `${name}.grad`;
 export const stateName = (param: string, suffix: string): string => `${param}.${suffix}`;
+export const outerNames = (param: string): { x: string; dy: string } => ({ x: `${param}.x`, dy: `${param}.dy` });
+
+function isGemm(n: AnyNode): n is OpNode<GemmAttrs> {
+  return n instanceof OpNode && n.def === Gemm;
+}
+
+/** Fully connected layers (Y = X·Wᵀ + b, X a matrix) whose weight W is trainable and used nowhere else. */
+function fullyConnected(g: Graph, trainable: readonly Param[]): { param: Param; x: Value; y: Value }[] {
+  const byValue = new Map(trainable.map((p) => [p.value, p]));
+  const uses = new Map<Value, number>();
+  for (const n of g.nodes) for (const v of n.inputs) if (v) uses.set(v, (uses.get(v) ?? 0) + 1);
+  const out: { param: Param; x: Value; y: Value }[] = [];
+  for (const n of g.nodes) {
+    if (!isGemm(n) || n.attrs.transA || !n.attrs.transB) continue;
+    const [x, w] = n.inputs;
+    const p = w && byValue.get(w);
+    if (x && p && uses.get(p.value) === 1 && x.rank === 2 && n.outputs[0]) out.push({ param: p, x, y: n.outputs[0] });
+  }
+  return out;
+}
 
 function objective(built: BuiltModel, labels: Value, smoothing: number, auxWeight: number | undefined): Value {
   let loss = crossEntropy(built.logits, labels, smoothing);
@@ -59,7 +94,7 @@ function objective(built: BuiltModel, labels: Value, smoothing: number, auxWeigh
 }
 
 export function buildTrainGraph(o: TrainGraphOptions, kind: GraphKind): TrainGraph {
-  const training = kind === 'step' || kind === 'grad';
+  const training = kind === 'step' || kind === 'grad' || kind === 'outer';
   const built = buildModel(o.model, { ...o.modelOptions, aux: training && (o.modelOptions.aux ?? false) }, { training, batch: o.batch });
   const g = built.graph;
   for (const p of g.params) p.trainable = !o.frozen.has(p.value.name ?? '');
@@ -70,6 +105,7 @@ export function buildTrainGraph(o: TrainGraphOptions, kind: GraphKind): TrainGra
   const labels = g.input('labels', 'int64', [o.batch]);
   const states: string[] = [];
   const hyper: string[] = [];
+  const outer: OuterGrad[] = [];
 
   if (kind === 'update') throw new Error('use buildUpdateGraph for the optimizer alone');
   const loss = objective(built, labels, o.labelSmoothing, o.auxWeight);
@@ -80,6 +116,20 @@ export function buildTrainGraph(o: TrainGraphOptions, kind: GraphKind): TrainGra
 
   if (kind === 'eval') {
     g.output(identity(built.logits), 'logits');
+  } else if (kind === 'outer') {
+    const fc = fullyConnected(g, trainable);
+    const factored = new Set(fc.map((f) => f.param));
+    // The layers' outputs take the weights' place among the values differentiated for.
+    const grads = gradients(loss, [...trainable.filter((p) => !factored.has(p)).map((p) => p.value), ...fc.map((f) => f.y)]);
+    for (const p of trainable) if (!factored.has(p)) g.output(gradOf(grads, p), gradName(p.value.name ?? ''));
+    for (const f of fc) {
+      const names = outerNames(f.param.value.name ?? '');
+      const dy = grads.get(f.y);
+      if (!dy) throw new Error(`no gradient reaches ${f.param.value.name}`);
+      g.output(identity(f.x), names.x);
+      g.output(dy.producer ? dy : identity(dy), names.dy);
+      outer.push({ param: f.param, ...names });
+    }
   } else {
     const grads = gradients(loss, trainable.map((p) => p.value));
     if (kind === 'grad') {
@@ -90,7 +140,7 @@ export function buildTrainGraph(o: TrainGraphOptions, kind: GraphKind): TrainGra
       emitUpdates(g, o.optimizer, trainable, (p) => gradOf(grads, p), hv, states);
     }
   }
-  return { kind, graph: g, built, params: g.params, trainable, masks, states, hyper };
+  return { kind, graph: g, built, params: g.params, trainable, masks, states, hyper, outer };
 }
 
 function gradOf(grads: Map<Value, Value>, p: Param): Value {
@@ -137,5 +187,5 @@ export function buildUpdateGraph(o: TrainGraphOptions): TrainGraph {
   const hv = hyperNames(o.optimizer).map((n) => g.input(n, 'float32', []));
   const states: string[] = [];
   emitUpdates(g, o.optimizer, trainable, (p) => gradInputs.get(p)!, hv, states);
-  return { kind: 'update', graph: g, built: undefined, params, trainable, masks: [], states, hyper: hyperNames(o.optimizer) };
+  return { kind: 'update', graph: g, built: undefined, params, trainable, masks: [], states, hyper: hyperNames(o.optimizer), outer: [] };
 }
