@@ -1,7 +1,9 @@
 /**
  * Training and inference throughput of zoo models at paper resolution on the CPU, next to the
- * PyTorch peer (scripts/peer_torch.py) when /usr/bin/python3 has torch. Each measurement runs in a
- * child process of its own so that its peak RSS is its own.
+ * PyTorch peer (scripts/peer_torch.py; the newest PyTorch available, see scripts/peer.ts:
+ * ILSVRC_PEER_PYTHON, else .venv-peer, else Debian's python3-torch). Each measurement runs in a
+ * child process of its own so that its peak RSS is its own. It first prints the CPU model and ISA,
+ * the peer's version, BLAS and oneDNN, and environment variables that force the peer's kernels.
  *
  *   scripts/bench-train [--models alexnet,googlenet,nin,vgg-a] [--steps N] [--threads 2] [--k auto|K] [--profile]
  *
@@ -12,7 +14,7 @@
  *
  * The last line is one JSON object: {"results":[{model, batch, train_img_s, infer_img_s,
  * peer_train_img_s, peer_infer_img_s, peak_rss_mb, peer_peak_rss_mb, train_gflop_s,
- * peer_train_gflop_s, ...}], "copy": {...}, "peak": {...}}.
+ * peer_train_gflop_s, ...}], "copy": {...}, "peak": {...}, "cpu": {...}, "peer": {...}, "forced_env": {...}}.
  *
  * GFLOP/s count the multiply-adds of the convolutions and fully connected layers (×2): forward,
  * weight gradients, and input gradients wherever the layer's input depends on a parameter. "peak"
@@ -38,6 +40,7 @@ import { kernelTime, takeProfile } from '../src/runtime/profile.js';
 import { TrainingSession, type StepBatch } from '../src/runtime/training-session.js';
 import { Rng } from '../src/util/rng.js';
 import { arg, intArg } from './args.js';
+import { describeSetup, peerPython, peerScript, setup } from './peer.js';
 
 const BATCH: Record<string, number> = { alexnet: 16, googlenet: 16, nin: 16, 'vgg-a': 8 };
 const self = fileURLToPath(import.meta.url);
@@ -166,7 +169,7 @@ function runChild(args: string[]): ChildOut | null {
 function peer(model: string, batch: number, mode: 'train' | 'infer' | 'peak', steps: number, threads: number): Record<string, number> | null {
   const which = mode === 'peak' ? [] : ['--model', model, '--batch', String(batch)];
   try {
-    const out = execFileSync('/usr/bin/python3', [fileURLToPath(new URL('../../scripts/peer_torch.py', import.meta.url)), ...which, '--mode', mode, '--steps', String(steps), '--threads', String(threads)], {
+    const out = execFileSync(peerPython().python, [peerScript('peer_torch.py'), ...which, '--mode', mode, '--steps', String(steps), '--threads', String(threads)], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -174,10 +177,6 @@ function peer(model: string, batch: number, mode: 'train' | 'infer' | 'peak', st
   } catch {
     return null;
   }
-}
-
-function hasTorch(): boolean {
-  return spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 }
 
 async function orchestrate(): Promise<void> {
@@ -189,8 +188,9 @@ async function orchestrate(): Promise<void> {
   const kFor = (model: string, batch: number): number =>
     kArg === 'auto' ? defaultStepsPerRun(parseDevice('cpu'), { model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER }).k : kArg;
   const profile = process.argv.includes('--profile');
-  const torch = hasTorch();
-  if (!torch) console.log('note: /usr/bin/python3 has no torch (Debian python3-torch); peer columns are null');
+  const machine = setup();
+  for (const line of describeSetup(machine.cpu, machine.peer, machine.forced_env)) console.log(line);
+  const torch = machine.peer.torch !== null;
   const results = [];
   const r2 = (v: number | undefined | null) => (v == null ? null : Math.round(v * 100) / 100);
   const r1 = (v: number | undefined | null) => (v == null ? null : Math.round(v * 10) / 10);
@@ -249,7 +249,7 @@ async function orchestrate(): Promise<void> {
   const share = copy && step32 ? copy['copy_s']! / (k * step32['step_s']! + copy['copy_s']!) : null;
   const copyRow = { model: 'alexnet', batch: 32, k, copy_s: r2(copy?.['copy_s'] ?? null), step_s: r2(step32?.['step_s'] ?? null), copy_share: share == null ? null : Math.round(share * 1000) / 1000 };
   console.log(`alexnet b32: parameter+momentum round trip ${copyRow.copy_s} s per run of ${k} steps of ${copyRow.step_s} s → ${(100 * (share ?? NaN)).toFixed(1)} % of step time`);
-  console.log(JSON.stringify({ results, copy: copyRow, peak }));
+  console.log(JSON.stringify({ results, copy: copyRow, peak, ...machine }));
 }
 
 if (process.argv.includes('--child')) {
