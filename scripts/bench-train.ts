@@ -9,6 +9,12 @@
  *
  * --k: steps per session run; auto (default) is what `ilsvrc train` picks on the CPU.
  *
+ * --peer torch (default) | ort-training: the training peer. ort-training is ONNX Runtime's own
+ * training stack (Python onnxruntime-training 1.19.2, scripts/peer_ort_training.py) on the model
+ * ilsvrc exports: its interpreter is ILSVRC_ORT_TRAINING_PYTHON, else .venv-ortt/bin/python at the
+ * repository root. Its artifacts offer plain SGD (no momentum) and AdamW only, so it runs plain
+ * SGD; the inference column stays PyTorch's.
+ *
  * --profile: ORT profiles the timed training runs (a little slower); each row gains time_by_op,
  * the share of kernel time per ONNX op type, and the top ones are printed.
  *
@@ -22,6 +28,7 @@
  * says how close to the machine each side runs, and so how much faster either could be.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +47,7 @@ import { kernelTime, takeProfile } from '../src/runtime/profile.js';
 import { TrainingSession, type StepBatch } from '../src/runtime/training-session.js';
 import { Rng } from '../src/util/rng.js';
 import { arg, intArg } from './args.js';
-import { describeSetup, peerPython, peerScript, setup } from './peer.js';
+import { describeSetup, peerPython, peerScript, REPO, setup } from './peer.js';
 
 const BATCH: Record<string, number> = { alexnet: 16, googlenet: 16, nin: 16, 'vgg-a': 8 };
 const self = fileURLToPath(import.meta.url);
@@ -179,8 +186,32 @@ function peer(model: string, batch: number, mode: 'train' | 'infer' | 'peak', st
   }
 }
 
+/** ONNX Runtime training's step on ilsvrc's exported model (scripts/peer_ort_training.py). */
+async function ortTrainingPeer(model: string, batch: number, steps: number, threads: number): Promise<Record<string, number> | null> {
+  const python = process.env['ILSVRC_ORT_TRAINING_PYTHON'] || path.join(REPO, '.venv-ortt', 'bin', 'python');
+  const file = path.join(os.tmpdir(), `ilsvrc-bench-ortt-${process.pid}-${model}.onnx`);
+  const s = await TrainingSession.create({ model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: [], seed: 1 });
+  writeFileSync(file, s.exportModelForInferencing());
+  await s.release();
+  try {
+    const r = spawnSync(python, [peerScript('peer_ort_training.py'), '--onnx', file, '--batch', String(batch), '--steps', String(steps), '--threads', String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) {
+      process.stderr.write(`ort-training peer (${python}) failed: ${(r.error?.message ?? r.stderr).trim().split('\n').slice(-3).join(' | ')}\n`);
+      return null;
+    }
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Record<string, number>;
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
 async function orchestrate(): Promise<void> {
   const models = arg('models', 'alexnet,googlenet,nin,vgg-a').split(',');
+  const peerKind = arg('peer', 'torch');
+  if (peerKind !== 'torch' && peerKind !== 'ort-training') {
+    process.stderr.write(`Expected torch or ort-training for --peer but received "${peerKind}"\n`);
+    process.exit(2);
+  }
   const steps = intArg('steps', 8);
   const threads = intArg('threads', 2);
   const kArg = arg('k', 'auto') === 'auto' ? 'auto' : intArg('k', 4);
@@ -207,7 +238,7 @@ async function orchestrate(): Promise<void> {
     const k = kFor(model, batch);
     const tr = runChild(['train', model, String(batch), String(steps), String(threads), String(k), ...(profile ? ['profile'] : [])]);
     const inf = runChild(['infer', model, String(batch), String(steps), String(threads), '1']);
-    const ptr = torch ? peer(model, batch, 'train', Math.min(steps, 6), threads) : null;
+    const ptr = peerKind === 'ort-training' ? await ortTrainingPeer(model, batch, Math.min(steps, 6), threads) : torch ? peer(model, batch, 'train', Math.min(steps, 6), threads) : null;
     const pinf = torch ? peer(model, batch, 'infer', steps, threads) : null;
     const macs = macsPerImage(model);
     const gflop = (imgS: number | undefined, perImage: number) => (imgS === undefined ? null : r1((imgS * 2 * perImage) / 1e9));
@@ -215,6 +246,7 @@ async function orchestrate(): Promise<void> {
       model,
       batch,
       k,
+      train_peer: peerKind === 'ort-training' ? 'onnxruntime-training (plain SGD)' : 'pytorch',
       train_gflop_per_img: r2((2 * macs.train) / 1e9),
       train_gflop_s: gflop(tr?.['img_s'], macs.train),
       peer_train_gflop_s: gflop(ptr?.['img_s'], macs.train),
@@ -230,7 +262,7 @@ async function orchestrate(): Promise<void> {
       peer_peak_rss_mb: r2(ptr?.['peak_rss_mb']),
       ...(tr?.time_by_op ? { time_by_op: tr.time_by_op } : {}),
     };
-    console.log(`${model.padEnd(10)} b${batch}  train ${row.train_img_s} img/s (peer ${row.peer_train_img_s}, ×${row.train_ratio})  infer ${row.infer_img_s} img/s (peer ${row.peer_infer_img_s}, ×${row.infer_ratio})  RSS ${row.peak_rss_mb} MB (peer ${row.peer_peak_rss_mb})`);
+    console.log(`${model.padEnd(10)} b${batch}  train ${row.train_img_s} img/s (${peerKind} ${row.peer_train_img_s}, ×${row.train_ratio})  infer ${row.infer_img_s} img/s (peer ${row.peer_infer_img_s}, ×${row.infer_ratio})  RSS ${row.peak_rss_mb} MB (peer ${row.peer_peak_rss_mb})`);
     console.log(`           GFLOP/s  train ${row.train_gflop_s} (peer ${row.peer_train_gflop_s})  infer ${row.infer_gflop_s} (peer ${row.peer_infer_gflop_s}), ${row.train_gflop_per_img} GFLOP per training image`);
     if (row.time_by_op) {
       const top = Object.entries(row.time_by_op).slice(0, 8).map(([op, share]) => `${op} ${(100 * share).toFixed(1)} %`);
