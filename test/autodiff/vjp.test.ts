@@ -77,6 +77,11 @@ test('the input gradient of a stride-1 Conv is a Conv, of a strided one a ConvTr
   assert.ok(backwardOps(2).includes('ConvTranspose'), backwardOps(2).join(' '));
 });
 
+test('Conv 5×5 stride 2 with asymmetric pads and a remainder (dW by one Conv over the batch)', async () => {
+  const a = { strides: [2, 2], pads: [2, 1, 0, 2], dilations: [1, 1], group: 1 } as const;
+  await gradcheck((x, w, b) => conv(x, w, b, a), [{ shape: [2, 2, 9, 10] }, { shape: [3, 2, 5, 5] }, { shape: [3] }], { dtype: 'float32', maxElements: 120 });
+});
+
 test('Conv 1×1 (im2col is the input itself)', async () => {
   await gradcheck((x, w, b) => conv(x, w, b, convAttrs(1, 0)), [{ shape: [2, 3, 4, 4] }, { shape: [5, 3, 1, 1] }, { shape: [5] }], {
     dtype: 'float32',
