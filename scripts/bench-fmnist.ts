@@ -15,12 +15,23 @@
  *
  * The last line is one JSON object: {epoch_s, peer_epoch_s, ratio, top1, peer_top1, img_s,
  * peer_img_s, runs: [...], cpu, peer, forced_env}; epoch_s is the mean over epochs of the best run.
+ *
+ * --breakdown [--steps 40]: instead, where an epoch of ilsvrc's side goes, measured part by part
+ * in this process through the API the CLI uses: rendering the training batches (the loader, on
+ * this thread), the training steps at K = 1, the CPU default and 16 steps per run (the
+ * difference is the per-run cost), and validation over the test split; each scaled to one epoch.
+ * Wall and CPU (this process, all threads) milliseconds.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { number } from '../src/cli/options.js';
+import { Loader, openIdx, Transforms } from '../src/data/index.js';
+import { DEFAULT_OPTIMIZER } from '../src/optim/optimizer.js';
+import { defaultStepsPerRun, parseDevice } from '../src/runtime/device.js';
+import { TrainingSession, type StepBatch } from '../src/runtime/training-session.js';
+import { evaluateLoader } from '../src/train/evaluate.js';
 import { arg, intArg } from './args.js';
 import { describeSetup, peerPython, peerScript, REPO, setup } from './peer.js';
 
@@ -93,6 +104,66 @@ const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
 const r2 = (v: number): number => Math.round(v * 100) / 100;
 const r4 = (v: number): number => Math.round(v * 10000) / 10000;
 
+async function breakdown(r: Recipe, steps: number): Promise<void> {
+  const data = await openIdx(r.dir);
+  const modelOptions = { width: r.width, inputSize: r.size, channels: 1 as const, classes: data.classes.length };
+  const optimizer = { ...DEFAULT_OPTIMIZER, momentum: MOMENTUM, weightDecay: WEIGHT_DECAY };
+  const spe = Math.floor(data.train.length / r.batch);
+  const clock = (): { wall: number; cpu: number } => {
+    const c = process.cpuUsage();
+    return { wall: performance.now(), cpu: (c.user + c.system) / 1000 };
+  };
+  const since = (t: { wall: number; cpu: number }) => {
+    const n = clock();
+    return { wall: n.wall - t.wall, cpu: n.cpu - t.cpu };
+  };
+  const train = new Loader(data.train, Transforms.train('flip', { size: r.size, channels: 1 }), { batchSize: r.batch, shuffle: true, seed: 0, dropLast: true, channels: 1, workers: 0 });
+  await train.batch(0, 0);
+  let t = clock();
+  const batches: StepBatch[] = [];
+  for (let i = 0; i < steps; i++) {
+    const b = await train.batch(0, i);
+    batches.push({ x: b.x, labels: b.labels });
+  }
+  const loader = since(t);
+  await train.close();
+  const auto = defaultStepsPerRun(parseDevice('cpu'), { model: 'vgg-a', modelOptions, batch: r.batch, optimizer }).k;
+  const s = await TrainingSession.create({ model: 'vgg-a', modelOptions, batch: r.batch, optimizer, labelSmoothing: 0, frozen: [], seed: 0, session: { threads: r.threads, providers: ['cpu'] } });
+  const perStep: Record<string, { wall: number; cpu: number }> = {};
+  // Each K twice, in the order 1, auto, 16, 16, auto, 1, the better of the two kept: a neighbour's
+  // load moves any single figure.
+  const ks = [...new Set([1, auto, 16])];
+  for (const k of [...ks, ...ks.slice().reverse()]) {
+    await s.runFusedSteps(batches.slice(0, k), new Array<number>(k).fill(LR));
+    t = clock();
+    let done = 0;
+    for (let i = 0; i + k <= steps; i += k, done += k) await s.runFusedSteps(batches.slice(i, i + k), new Array<number>(k).fill(LR));
+    const d = since(t);
+    const prev = perStep[`k${k}`];
+    if (!prev || d.wall / done < prev.wall) perStep[`k${k}`] = { wall: d.wall / done, cpu: d.cpu / done };
+  }
+  const val = new Loader(data.val, Transforms.eval('none', { size: r.size, channels: 1 }), { batchSize: r.batch, shuffle: false, seed: 0, dropLast: false, padLast: true, channels: 1, workers: 0 });
+  s.loadParametersBuffer(s.getContiguousParameters()); // new weights: validation builds its session, as after every epoch
+  t = clock();
+  await evaluateLoader(val, data.classes.length, (x, rows) => s.runInference(x, rows));
+  const validation = since(t);
+  await val.close();
+  await s.release();
+  const epoch = (x: { wall: number; cpu: number }, per: number) => ({ wall_s: r2((x.wall * per) / 1000), cpu_s: r2((x.cpu * per) / 1000) });
+  const result = {
+    steps_per_epoch: spe,
+    k_auto: auto,
+    loader: epoch(loader, spe / steps),
+    train_k1: epoch(perStep['k1']!, spe),
+    train_auto: epoch(perStep[`k${auto}`]!, spe),
+    train_k16: epoch(perStep['k16']!, spe),
+    validation: epoch(validation, 1),
+  };
+  console.log(`per epoch (${spe} steps of ${r.batch}), wall / CPU seconds:`);
+  for (const [name, v] of Object.entries(result)) if (typeof v === 'object') console.log(`  ${name.padEnd(12)} ${String(v.wall_s).padStart(7)} / ${v.cpu_s}`);
+  console.log(JSON.stringify(result));
+}
+
 async function main(): Promise<void> {
   const dir = arg('dir', DEFAULT_DIR);
   if (!existsSync(path.join(dir, 'train-images-idx3-ubyte.gz')) && !existsSync(path.join(dir, 'train-images-idx3-ubyte'))) {
@@ -100,6 +171,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const recipe: Recipe = { dir, epochs: intArg('epochs', 2), threads: intArg('threads', 2), batch: intArg('batch', 128), width: floatArg('width', 0.25), size: intArg('size', 32) };
+  if (process.argv.includes('--breakdown')) {
+    await breakdown(recipe, intArg('steps', 40));
+    return;
+  }
   const repeat = intArg('repeat', 1);
   const s = setup();
   for (const line of describeSetup(s.cpu, s.peer, s.forced_env)) console.log(line);
