@@ -29,7 +29,7 @@ import path from 'node:path';
 import { number } from '../src/cli/options.js';
 import { Loader, openIdx, Transforms } from '../src/data/index.js';
 import { DEFAULT_OPTIMIZER } from '../src/optim/optimizer.js';
-import { defaultStepsPerRun, parseDevice } from '../src/runtime/device.js';
+import { defaultStepsPerRun, parseDevice, resolveDevice } from '../src/runtime/device.js';
 import { TrainingSession, type StepBatch } from '../src/runtime/training-session.js';
 import { evaluateLoader } from '../src/train/evaluate.js';
 import { arg, intArg } from './args.js';
@@ -128,7 +128,7 @@ async function breakdown(r: Recipe, steps: number): Promise<void> {
   const loader = since(t);
   await train.close();
   const auto = defaultStepsPerRun(parseDevice('cpu'), { model: 'vgg-a', modelOptions, batch: r.batch, optimizer }).k;
-  const s = await TrainingSession.create({ model: 'vgg-a', modelOptions, batch: r.batch, optimizer, labelSmoothing: 0, frozen: [], seed: 0, session: { threads: r.threads, providers: ['cpu'] } });
+  const s = await TrainingSession.create({ model: 'vgg-a', modelOptions, batch: r.batch, optimizer, labelSmoothing: 0, frozen: [], seed: 0, session: resolveDevice('cpu', { threads: r.threads }).session });
   const perStep: Record<string, { wall: number; cpu: number }> = {};
   // Each K twice, in the order 1, auto, 16, 16, auto, 1, the better of the two kept: a neighbour's
   // load moves any single figure.

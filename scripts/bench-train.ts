@@ -7,7 +7,8 @@
  *
  *   scripts/bench-train [--models alexnet,googlenet,nin,vgg-a] [--steps N] [--threads 2] [--k auto|K] [--profile]
  *
- * --k: steps per session run; auto (default) is what `ilsvrc train` picks on the CPU.
+ * --k: steps per session run; auto (default) is what `ilsvrc train` picks on the CPU. Training and
+ * inference sessions take the options `ilsvrc train --device cpu` gives them (resolveDevice).
  *
  * --peer torch (default) | ort-training: the training peer. ort-training is ONNX Runtime's own
  * training stack (Python onnxruntime-training 1.19.2, scripts/peer_ort_training.py) on the model
@@ -41,7 +42,7 @@ import { encodeModel } from '../src/onnx/proto.js';
 import { conv } from '../src/ops/conv.js';
 import { identity } from '../src/ops/elementwise.js';
 import { DEFAULT_OPTIMIZER } from '../src/optim/optimizer.js';
-import { defaultStepsPerRun, parseDevice } from '../src/runtime/device.js';
+import { defaultStepsPerRun, parseDevice, resolveDevice } from '../src/runtime/device.js';
 import { createSession, tensor } from '../src/runtime/ort.js';
 import { kernelTime, takeProfile } from '../src/runtime/profile.js';
 import { TrainingSession, type StepBatch } from '../src/runtime/training-session.js';
@@ -108,7 +109,7 @@ async function child(mode: string, model: string, batch: number, steps: number, 
       labelSmoothing: 0,
       frozen: [],
       seed: 1,
-      session: { threads, ...(profile ? { profile: prefix } : {}) },
+      session: { ...resolveDevice('cpu', { threads }).session, ...(profile ? { profile: prefix } : {}) },
     });
     // Fresh batches every run: re-fed batches drive the loss to 0 and the timings off.
     const runs = Math.max(1, Math.ceil(steps / k));
@@ -130,7 +131,7 @@ async function child(mode: string, model: string, batch: number, steps: number, 
     console.log(JSON.stringify({ img_s: (runs * k * batch) / secs, step_s: secs / (runs * k), peak_rss_mb: peakMb(), time_by_op }));
   } else if (mode === 'infer') {
     const s = await TrainingSession.create({ model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: [], seed: 1 });
-    const session = await createSession(s.exportModelForInferencing(), { threads });
+    const session = await createSession(s.exportModelForInferencing(), resolveDevice('cpu', { threads }).session);
     const data = freshBatches(batch, 2, size, 5);
     await session.run({ input: tensor('float32', data[0]!.x, [batch, 3, size, size]) });
     const t = performance.now();
