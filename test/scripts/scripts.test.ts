@@ -62,7 +62,7 @@ describe('scripts', () => {
     }
   });
 
-  it('bench-data on a small corpus: all four figures (the peer ones null without torchvision)', () => {
+  it('bench-data on a small corpus: all four figures (the peer ones null without torchvision), the CPU and the peer named', () => {
     const j = lastJson(join(root, 'scripts/bench-data'), ['--images', '24', '--epochs', '1', '--repeat', '1', '--dir', join(work, 'corpus')], 300_000);
     assert.deepEqual(Object.keys(j).sort(), ['cpu', 'forced_env', 'img_s_1core', 'img_s_2core', 'peer', 'peer_img_s_1core', 'peer_img_s_2core']);
     assert.ok((j['img_s_1core'] as number) > 0 && (j['img_s_2core'] as number) > 0);
