@@ -3,7 +3,9 @@
  * (RandomResizedCrop 224 + flip + PCA lighting + normalise), ours on 1 and 2 cores against
  * PIL/torchvision in the same run, plus whether the loader keeps up with a trainer that blocks
  * the main thread. Each measurement runs in a child process pinned with taskset, with libuv's
- * pool sized to the cores. The last line is one JSON object.
+ * pool sized to the cores. It first prints the CPU, the peer (scripts/peer.ts: ILSVRC_PEER_PYTHON,
+ * else .venv-peer, else Debian's python3) and environment variables forcing the peer's kernels.
+ * The last line is one JSON object.
  *
  * Options: --images N (default 400), --epochs N (default 2), --repeat N (default 3: each figure is
  * the best of N runs, for both sides), --dir DIR (corpus cache).
@@ -16,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { Rng } from '../src/util/rng.js';
 import { arg, intArg } from './args.js';
+import { describeSetup, peerPython, setup } from './peer.js';
 import { FileDataset, Loader, Transforms } from '../src/data/index.js';
 import type { Layout } from '../src/data/index.js';
 
@@ -107,11 +110,15 @@ function child(cores: number, args: string[]): string | null {
   return r.stdout.trim().split('\n').pop() ?? null;
 }
 
+/** The peer's interpreter (scripts/peer.ts) when it has torchvision and PIL, else null. */
+function peerWithVision(): string | null {
+  const { python } = peerPython();
+  return spawnSync(python, ['-c', 'import torch, torchvision, PIL'], { encoding: 'utf8' }).status === 0 ? python : null;
+}
+
 function peer(dir: string, cores: number, workers: number, epochs: number): number | null {
-  const py = '/usr/bin/python3';
-  if (!existsSync(py)) return null;
-  const probe = spawnSync(py, ['-c', 'import torch, torchvision, PIL'], { encoding: 'utf8' });
-  if (probe.status !== 0) return null;
+  const py = peerWithVision();
+  if (py === null) return null;
   const r = spawnSync('taskset', ['-c', cores === 1 ? '0' : '0-1', py, path.join(repo, 'scripts', 'bench-data-peer.py'), dir, String(workers), String(epochs)], { encoding: 'utf8' });
   if (r.status !== 0) {
     process.stderr.write(r.stderr);
@@ -133,6 +140,13 @@ async function main(): Promise<void> {
   if (process.argv[2] === '--keep-up') {
     await keepUp(dir, n, Number(process.argv[3]), Number(process.argv[4]));
     return;
+  }
+  const machine = setup();
+  for (const line of describeSetup(machine.cpu, machine.peer, machine.forced_env)) console.log(line);
+  const vision = peerWithVision();
+  if (machine.peer.torch) {
+    const tv = vision ? spawnSync(vision, ['-c', 'import torchvision, PIL; print(torchvision.__version__, PIL.__version__)'], { encoding: 'utf8' }).stdout.trim().split(' ') : [];
+    console.log(vision ? `peer pipeline: torchvision ${tv[0]}, Pillow ${tv[1]}` : `peer pipeline: none (${machine.peer.python} has no torchvision or PIL); torchvision columns are null`);
   }
   const t0 = performance.now();
   await makeCorpus(dir, n);
@@ -177,7 +191,7 @@ async function main(): Promise<void> {
     const k = child(2, ['--keep-up', String(workers), '40', ...common]);
     console.log(`keep-up (trainer blocks the main thread 40 ms per batch, workers=${workers}): ${k ?? 'failed'}`);
   }
-  console.log(JSON.stringify({ img_s_1core: one && Math.round(one), img_s_2core: two && Math.round(two), peer_img_s_1core: p1 && Math.round(p1), peer_img_s_2core: p2 && Math.round(p2) }));
+  console.log(JSON.stringify({ img_s_1core: one && Math.round(one), img_s_2core: two && Math.round(two), peer_img_s_1core: p1 && Math.round(p1), peer_img_s_2core: p2 && Math.round(p2), ...machine }));
 }
 
 await main();

@@ -1,18 +1,27 @@
 /**
  * Training and inference throughput of zoo models at paper resolution on the CPU, next to the
- * PyTorch peer (scripts/peer_torch.py) when /usr/bin/python3 has torch. Each measurement runs in a
- * child process of its own so that its peak RSS is its own.
+ * PyTorch peer (scripts/peer_torch.py; the newest PyTorch available, see scripts/peer.ts:
+ * ILSVRC_PEER_PYTHON, else .venv-peer, else Debian's python3-torch). Each measurement runs in a
+ * child process of its own so that its peak RSS is its own. It first prints the CPU model and ISA,
+ * the peer's version, BLAS and oneDNN, and environment variables that force the peer's kernels.
  *
  *   scripts/bench-train [--models alexnet,googlenet,nin,vgg-a] [--steps N] [--threads 2] [--k auto|K] [--profile]
  *
- * --k: steps per session run; auto (default) is what `ilsvrc train` picks on the CPU.
+ * --k: steps per session run; auto (default) is what `ilsvrc train` picks on the CPU. Training and
+ * inference sessions take the options `ilsvrc train --device cpu` gives them (resolveDevice).
+ *
+ * --peer torch (default) | ort-training: the training peer. ort-training is ONNX Runtime's own
+ * training stack (Python onnxruntime-training 1.19.2, scripts/peer_ort_training.py) on the model
+ * ilsvrc exports: its interpreter is ILSVRC_ORT_TRAINING_PYTHON, else .venv-ortt/bin/python at the
+ * repository root. Its artifacts offer plain SGD (no momentum) and AdamW only, so it runs plain
+ * SGD; the inference column stays PyTorch's.
  *
  * --profile: ORT profiles the timed training runs (a little slower); each row gains time_by_op,
  * the share of kernel time per ONNX op type, and the top ones are printed.
  *
  * The last line is one JSON object: {"results":[{model, batch, train_img_s, infer_img_s,
  * peer_train_img_s, peer_infer_img_s, peak_rss_mb, peer_peak_rss_mb, train_gflop_s,
- * peer_train_gflop_s, ...}], "copy": {...}, "peak": {...}}.
+ * peer_train_gflop_s, ...}], "copy": {...}, "peak": {...}, "cpu": {...}, "peer": {...}, "forced_env": {...}}.
  *
  * GFLOP/s count the multiply-adds of the convolutions and fully connected layers (×2): forward,
  * weight gradients, and input gradients wherever the layer's input depends on a parameter. "peak"
@@ -20,6 +29,7 @@
  * says how close to the machine each side runs, and so how much faster either could be.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,12 +42,13 @@ import { encodeModel } from '../src/onnx/proto.js';
 import { conv } from '../src/ops/conv.js';
 import { identity } from '../src/ops/elementwise.js';
 import { DEFAULT_OPTIMIZER } from '../src/optim/optimizer.js';
-import { defaultStepsPerRun, parseDevice } from '../src/runtime/device.js';
+import { defaultStepsPerRun, parseDevice, resolveDevice } from '../src/runtime/device.js';
 import { createSession, tensor } from '../src/runtime/ort.js';
 import { kernelTime, takeProfile } from '../src/runtime/profile.js';
 import { TrainingSession, type StepBatch } from '../src/runtime/training-session.js';
 import { Rng } from '../src/util/rng.js';
 import { arg, intArg } from './args.js';
+import { describeSetup, peerPython, peerScript, REPO, setup } from './peer.js';
 
 const BATCH: Record<string, number> = { alexnet: 16, googlenet: 16, nin: 16, 'vgg-a': 8 };
 const self = fileURLToPath(import.meta.url);
@@ -98,7 +109,7 @@ async function child(mode: string, model: string, batch: number, steps: number, 
       labelSmoothing: 0,
       frozen: [],
       seed: 1,
-      session: { threads, ...(profile ? { profile: prefix } : {}) },
+      session: { ...resolveDevice('cpu', { threads }).session, ...(profile ? { profile: prefix } : {}) },
     });
     // Fresh batches every run: re-fed batches drive the loss to 0 and the timings off.
     const runs = Math.max(1, Math.ceil(steps / k));
@@ -120,7 +131,7 @@ async function child(mode: string, model: string, batch: number, steps: number, 
     console.log(JSON.stringify({ img_s: (runs * k * batch) / secs, step_s: secs / (runs * k), peak_rss_mb: peakMb(), time_by_op }));
   } else if (mode === 'infer') {
     const s = await TrainingSession.create({ model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: [], seed: 1 });
-    const session = await createSession(s.exportModelForInferencing(), { threads });
+    const session = await createSession(s.exportModelForInferencing(), resolveDevice('cpu', { threads }).session);
     const data = freshBatches(batch, 2, size, 5);
     await session.run({ input: tensor('float32', data[0]!.x, [batch, 3, size, size]) });
     const t = performance.now();
@@ -166,7 +177,7 @@ function runChild(args: string[]): ChildOut | null {
 function peer(model: string, batch: number, mode: 'train' | 'infer' | 'peak', steps: number, threads: number): Record<string, number> | null {
   const which = mode === 'peak' ? [] : ['--model', model, '--batch', String(batch)];
   try {
-    const out = execFileSync('/usr/bin/python3', [fileURLToPath(new URL('../../scripts/peer_torch.py', import.meta.url)), ...which, '--mode', mode, '--steps', String(steps), '--threads', String(threads)], {
+    const out = execFileSync(peerPython().python, [peerScript('peer_torch.py'), ...which, '--mode', mode, '--steps', String(steps), '--threads', String(threads)], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -176,12 +187,32 @@ function peer(model: string, batch: number, mode: 'train' | 'infer' | 'peak', st
   }
 }
 
-function hasTorch(): boolean {
-  return spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+/** ONNX Runtime training's step on ilsvrc's exported model (scripts/peer_ort_training.py). */
+async function ortTrainingPeer(model: string, batch: number, steps: number, threads: number): Promise<Record<string, number> | null> {
+  const python = process.env['ILSVRC_ORT_TRAINING_PYTHON'] || path.join(REPO, '.venv-ortt', 'bin', 'python');
+  const file = path.join(os.tmpdir(), `ilsvrc-bench-ortt-${process.pid}-${model}.onnx`);
+  const s = await TrainingSession.create({ model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: [], seed: 1 });
+  writeFileSync(file, s.exportModelForInferencing());
+  await s.release();
+  try {
+    const r = spawnSync(python, [peerScript('peer_ort_training.py'), '--onnx', file, '--batch', String(batch), '--steps', String(steps), '--threads', String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) {
+      process.stderr.write(`ort-training peer (${python}) failed: ${(r.error?.message ?? r.stderr).trim().split('\n').slice(-3).join(' | ')}\n`);
+      return null;
+    }
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Record<string, number>;
+  } finally {
+    rmSync(file, { force: true });
+  }
 }
 
 async function orchestrate(): Promise<void> {
   const models = arg('models', 'alexnet,googlenet,nin,vgg-a').split(',');
+  const peerKind = arg('peer', 'torch');
+  if (peerKind !== 'torch' && peerKind !== 'ort-training') {
+    process.stderr.write(`Expected torch or ort-training for --peer but received "${peerKind}"\n`);
+    process.exit(2);
+  }
   const steps = intArg('steps', 8);
   const threads = intArg('threads', 2);
   const kArg = arg('k', 'auto') === 'auto' ? 'auto' : intArg('k', 4);
@@ -189,8 +220,9 @@ async function orchestrate(): Promise<void> {
   const kFor = (model: string, batch: number): number =>
     kArg === 'auto' ? defaultStepsPerRun(parseDevice('cpu'), { model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER }).k : kArg;
   const profile = process.argv.includes('--profile');
-  const torch = hasTorch();
-  if (!torch) console.log('note: /usr/bin/python3 has no torch (Debian python3-torch); peer columns are null');
+  const machine = setup();
+  for (const line of describeSetup(machine.cpu, machine.peer, machine.forced_env)) console.log(line);
+  const torch = machine.peer.torch !== null;
   const results = [];
   const r2 = (v: number | undefined | null) => (v == null ? null : Math.round(v * 100) / 100);
   const r1 = (v: number | undefined | null) => (v == null ? null : Math.round(v * 10) / 10);
@@ -207,7 +239,7 @@ async function orchestrate(): Promise<void> {
     const k = kFor(model, batch);
     const tr = runChild(['train', model, String(batch), String(steps), String(threads), String(k), ...(profile ? ['profile'] : [])]);
     const inf = runChild(['infer', model, String(batch), String(steps), String(threads), '1']);
-    const ptr = torch ? peer(model, batch, 'train', Math.min(steps, 6), threads) : null;
+    const ptr = peerKind === 'ort-training' ? await ortTrainingPeer(model, batch, Math.min(steps, 6), threads) : torch ? peer(model, batch, 'train', Math.min(steps, 6), threads) : null;
     const pinf = torch ? peer(model, batch, 'infer', steps, threads) : null;
     const macs = macsPerImage(model);
     const gflop = (imgS: number | undefined, perImage: number) => (imgS === undefined ? null : r1((imgS * 2 * perImage) / 1e9));
@@ -215,6 +247,7 @@ async function orchestrate(): Promise<void> {
       model,
       batch,
       k,
+      train_peer: peerKind === 'ort-training' ? 'onnxruntime-training (plain SGD)' : 'pytorch',
       train_gflop_per_img: r2((2 * macs.train) / 1e9),
       train_gflop_s: gflop(tr?.['img_s'], macs.train),
       peer_train_gflop_s: gflop(ptr?.['img_s'], macs.train),
@@ -230,7 +263,7 @@ async function orchestrate(): Promise<void> {
       peer_peak_rss_mb: r2(ptr?.['peak_rss_mb']),
       ...(tr?.time_by_op ? { time_by_op: tr.time_by_op } : {}),
     };
-    console.log(`${model.padEnd(10)} b${batch}  train ${row.train_img_s} img/s (peer ${row.peer_train_img_s}, ×${row.train_ratio})  infer ${row.infer_img_s} img/s (peer ${row.peer_infer_img_s}, ×${row.infer_ratio})  RSS ${row.peak_rss_mb} MB (peer ${row.peer_peak_rss_mb})`);
+    console.log(`${model.padEnd(10)} b${batch}  train ${row.train_img_s} img/s (${peerKind} ${row.peer_train_img_s}, ×${row.train_ratio})  infer ${row.infer_img_s} img/s (peer ${row.peer_infer_img_s}, ×${row.infer_ratio})  RSS ${row.peak_rss_mb} MB (peer ${row.peer_peak_rss_mb})`);
     console.log(`           GFLOP/s  train ${row.train_gflop_s} (peer ${row.peer_train_gflop_s})  infer ${row.infer_gflop_s} (peer ${row.peer_infer_gflop_s}), ${row.train_gflop_per_img} GFLOP per training image`);
     if (row.time_by_op) {
       const top = Object.entries(row.time_by_op).slice(0, 8).map(([op, share]) => `${op} ${(100 * share).toFixed(1)} %`);
@@ -249,7 +282,7 @@ async function orchestrate(): Promise<void> {
   const share = copy && step32 ? copy['copy_s']! / (k * step32['step_s']! + copy['copy_s']!) : null;
   const copyRow = { model: 'alexnet', batch: 32, k, copy_s: r2(copy?.['copy_s'] ?? null), step_s: r2(step32?.['step_s'] ?? null), copy_share: share == null ? null : Math.round(share * 1000) / 1000 };
   console.log(`alexnet b32: parameter+momentum round trip ${copyRow.copy_s} s per run of ${k} steps of ${copyRow.step_s} s → ${(100 * (share ?? NaN)).toFixed(1)} % of step time`);
-  console.log(JSON.stringify({ results, copy: copyRow, peak }));
+  console.log(JSON.stringify({ results, copy: copyRow, peak, ...machine }));
 }
 
 if (process.argv.includes('--child')) {

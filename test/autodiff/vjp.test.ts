@@ -1,7 +1,8 @@
 /** Every vector-Jacobian rule against finite differences, on tiny shapes. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { OpDef, Value } from '../../src/graph/graph.js';
+import { gradients } from '../../src/autodiff/grad.js';
+import { Graph, type OpDef, type Value } from '../../src/graph/graph.js';
 import { conv } from '../../src/ops/conv.js';
 import { add, div, exp, greater, identity, log, mul, neg, pow, relu, Relu, sqrt, sub, sumOf, where, type NoAttrs } from '../../src/ops/elementwise.js';
 import { differentiableOps } from '../../src/ops/index.js';
@@ -51,6 +52,34 @@ test('Conv with more filters than positions (batch folded into one contraction),
     dtype: 'float32',
     maxElements: 120,
   });
+});
+
+test('Conv stride 1 with a non-square kernel and asymmetric pads, grouped (dx by a Conv of the mirrored, transposed weights)', async () => {
+  const a = { strides: [1, 1], pads: [2, 0, 1, 1], dilations: [1, 1], group: 2 } as const;
+  await gradcheck((x, w, b) => conv(x, w, b, a), [{ shape: [2, 4, 5, 6] }, { shape: [6, 2, 3, 2] }, { shape: [6] }], { dtype: 'float32', maxElements: 120 });
+});
+
+test('Conv stride 1 padded by the kernel size or more (dx by ConvTranspose)', async () => {
+  await gradcheck((x, w) => conv(x, w, undefined, convAttrs(1, 1)), [{ shape: [2, 3, 4, 4] }, { shape: [5, 3, 1, 1] }], { dtype: 'float32' });
+});
+
+test('the input gradient of a stride-1 Conv is a Conv, of a strided one a ConvTranspose', () => {
+  const backwardOps = (stride: number): string[] => {
+    const g = new Graph('ops');
+    const x = g.input('x', 'float32', [2, 4, 6, 6]);
+    const w = g.input('w', 'float32', [8, 4, 3, 3]);
+    const loss = reduceSum(conv(x, w, undefined, convAttrs(stride, 1)), [0, 1, 2, 3]);
+    const before = g.nodes.length;
+    gradients(loss, [x]);
+    return g.nodes.slice(before).map((n) => n.op);
+  };
+  assert.ok(backwardOps(1).includes('Conv') && !backwardOps(1).includes('ConvTranspose'), backwardOps(1).join(' '));
+  assert.ok(backwardOps(2).includes('ConvTranspose'), backwardOps(2).join(' '));
+});
+
+test('Conv 5×5 stride 2 with asymmetric pads and a remainder (dW by one Conv over the batch)', async () => {
+  const a = { strides: [2, 2], pads: [2, 1, 0, 2], dilations: [1, 1], group: 1 } as const;
+  await gradcheck((x, w, b) => conv(x, w, b, a), [{ shape: [2, 2, 9, 10] }, { shape: [3, 2, 5, 5] }, { shape: [3] }], { dtype: 'float32', maxElements: 120 });
 });
 
 test('Conv 1×1 (im2col is the input itself)', async () => {

@@ -70,8 +70,9 @@ describe('parseDevice', () => {
 
 describe('resolveDevice', () => {
   it('cpu: the CPU provider, threads passed on, no extra config', () => {
-    assert.deepEqual(resolveDevice('cpu', { threads: 2 }).session, { threads: 2, providers: ['cpu'] });
-    assert.deepEqual(resolveDevice('cpu').session, { providers: ['cpu'] });
+    const noSpin = { 'session.intra_op.allow_spinning': '0' };
+    assert.deepEqual(resolveDevice('cpu', { threads: 2 }).session, { threads: 2, providers: ['cpu'], extra: noSpin });
+    assert.deepEqual(resolveDevice('cpu').session, { providers: ['cpu'], extra: noSpin });
   });
 
   it('cuda without the provider libraries: a UsageError with the install hint', () => {
@@ -197,6 +198,10 @@ describe('steps per run from device memory', () => {
     assert.equal(at('alexnet', 16).k, CPU_STEPS_PER_RUN);
     assert.equal(at('vgg-a', 8).k, CPU_STEPS_PER_RUN);
     assert.match(at('alexnet', 16).reason, /parameters and state take ~\d+ ms to move per run against ~\d+ ms per step/);
+    // Small models at small sizes: short steps, so as many per run as fill about a second, at most 16.
+    const small = (batch: number) => defaultStepsPerRun(cpu, { model: 'vgg-a', modelOptions: { width: 0.25, inputSize: 32, channels: 1, classes: 10 }, batch, optimizer: DEFAULT_OPTIMIZER }).k;
+    assert.ok(small(128) >= 8 && small(128) <= MAX_STEPS_PER_RUN, String(small(128)));
+    assert.equal(small(16), MAX_STEPS_PER_RUN);
     // A bigger batch never asks for more steps per run.
     const ks = [8, 16, 32, 64, 128, 256].map((b) => at('alexnet', b).k);
     for (let i = 1; i < ks.length; i++) assert.ok(ks[i]! <= ks[i - 1]!, ks.join(','));
