@@ -24,7 +24,6 @@ COPY package.json package-lock.json .npmrc ./
 RUN ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --ignore-scripts=false --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-COPY graphs ./graphs
 COPY scripts ./scripts
 COPY native ./native
 RUN npm run build && test -f build/native/jpeg_view.node && npm prune --omit=dev --no-audit --no-fund \

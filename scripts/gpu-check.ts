@@ -14,9 +14,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_OPTIMIZER } from '../src/optim/optimizer.js';
 import { parseDevice, probeDevice, resolveDevice } from '../src/runtime/device.js';
-import { TrainingSession, type StepBatch } from '../src/runtime/training-session.js';
+import { TrainingSession, type StepBatch } from '../src/train/training-session.js';
 import { Rng } from '../src/util/rng.js';
-import { buildModel, type ModelOptions } from '../graphs/index.js';
+import { buildModel, type ModelOptions } from '../src/zoo/index.js';
 
 interface Setting {
   model: string;

@@ -16,12 +16,12 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { buildModel, type ModelOptions } from '../graphs/index.js';
+import { buildModel, type ModelOptions } from '../src/zoo/index.js';
 import { number } from '../src/cli/options.js';
 import { DEFAULT_OPTIMIZER } from '../src/optim/optimizer.js';
 import { probeDevice, resolveDevice } from '../src/runtime/device.js';
 import { kernelTime, profileRuns, takeProfile } from '../src/runtime/profile.js';
-import { TrainingSession } from '../src/runtime/training-session.js';
+import { TrainingSession } from '../src/train/training-session.js';
 import { Rng } from '../src/util/rng.js';
 import { arg, intArg } from './args.js';
 

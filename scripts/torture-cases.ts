@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadCheckpoint } from '../src/runtime/checkpoint.js';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { readEvents } from '../src/train/tensorboard.js';
 import { LOCK_FILE } from '../src/util/lock.js';
 import { Rng } from '../src/util/rng.js';

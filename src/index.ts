@@ -12,7 +12,7 @@ export { UsageError } from './util/errors.js';
 
 // The zoo: `MODELS` lists the papers' networks; `buildModel('vgg-a', { width: 1 / 16, inputSize: 32 })`
 // builds one as a graph, `modelOptions` fills in a model's defaults and checks the rest.
-export { MODELS, findModel, buildModel, modelOptions, type ModelSpec, type ModelOptions, type BuiltModel, type BuildOptions } from '../graphs/index.js';
+export { MODELS, findModel, buildModel, modelOptions, type ModelSpec, type ModelOptions, type BuiltModel, type BuildOptions } from './zoo/index.js';
 
 // Per-layer output shapes, parameters, MACs and receptive fields: `summarize(built.graph, { outputs: [built.logits] })`.
 export { summarize, type Summary, type SummaryOptions, type LayerRow } from './graph/summary.js';
@@ -22,7 +22,7 @@ export { summarize, type Summary, type SummaryOptions, type LayerRow } from './g
 // metadata); the low level: seeded weights for a model's parameters and the graph's bytes.
 export { exportModel, type ExportModelOptions, type ExportedModel } from './train/export.js';
 export { initParams } from './graph/init.js';
-export { exportInferenceModel, inferenceParams, type ExportOptions, type Opset } from './runtime/export.js';
+export { exportInferenceModel, inferenceParams, type ExportOptions, type Opset } from './zoo/export.js';
 
 // Data: `openDataset('synthetic' | 'idx:DIR' | 'cifar:DIR' | 'ilsvrc:DIR' | folder)` gives train/val
 // splits; a `Loader` batches a split through `Transforms` (the papers' augmentations and test views).
@@ -49,7 +49,7 @@ export { train, planRun, RUN_DEFAULTS, type RunOptions, type TrainHooks, type Ru
 // The low level: `fit` runs a planned config on given data; `TrainingSession` is one model's
 // optimizer steps (ONNX Runtime's training-API names: runTrainStep, runEvalStep, ...).
 export { fit, FILES, type FitConfig, type FitOptions, type FitHooks, type FitResult, type EpochSummary } from './train/fit.js';
-export { TrainingSession, type TrainingConfig, type TrainingState, type StepBatch, type StepMetrics } from './runtime/training-session.js';
+export { TrainingSession, type TrainingConfig, type TrainingState, type StepBatch, type StepMetrics } from './train/training-session.js';
 
 // Evaluation and prediction, from a checkpoint (.safetensors) or an .onnx file (ilsvrc's, or any
 // image classifier's). `readTrained` gives its model, options, weights, class names, view and data.

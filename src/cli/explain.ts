@@ -4,10 +4,10 @@
  * inception module's 1×1 reductions, and ZFNet's changes to AlexNet's first layers.
  */
 import { Command } from 'commander';
-import { findModel, modelOptions, type ModelOptions } from '../../graphs/index.js';
-import { INCEPTION, inception } from '../../graphs/googlenet.js';
+import { findModel, modelOptions, type ModelOptions } from '../zoo/index.js';
+import { INCEPTION, inception } from '../zoo/googlenet.js';
 import { Graph, type Value } from '../graph/graph.js';
-import { conv2d, gap, linear } from '../graph/layers.js';
+import { conv2d, gap, linear } from '../nn/layers.js';
 import { summarize, type LayerRow, type Summary } from '../graph/summary.js';
 import { expected } from '../util/errors.js';
 import { gmacs, shape, table, thousands } from './format.js';

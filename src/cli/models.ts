@@ -1,6 +1,6 @@
 /** `ilsvrc models`: the zoo with parameter counts and MACs measured on the built graphs. */
 import { Command } from 'commander';
-import { MODELS, buildModel, type ModelSpec } from '../../graphs/index.js';
+import { MODELS, buildModel, type ModelSpec } from '../zoo/index.js';
 import { gmacs, table, thousands } from './format.js';
 
 export interface ModelRow {

@@ -5,8 +5,8 @@
  */
 import { dirname, join } from 'node:path';
 import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
-import type { ModelOptions } from '../../graphs/index.js';
-import { LRN_KINDS, POOL_MODES } from '../../graphs/spec.js';
+import type { ModelOptions } from '../zoo/index.js';
+import { LRN_KINDS, POOL_MODES } from '../zoo/spec.js';
 import { describe, UsageError } from '../util/errors.js';
 
 function reject(what: string, value: string): never {

@@ -1,6 +1,6 @@
 /** `ilsvrc summary <model>`: per-layer shapes, parameters, MACs and receptive fields. */
 import { Command } from 'commander';
-import { buildModel, type BuiltModel, type ModelOptions } from '../../graphs/index.js';
+import { buildModel, type BuiltModel, type ModelOptions } from '../zoo/index.js';
 import { summarize, type LayerRow, type Summary } from '../graph/summary.js';
 import { gmacs, shape, table, thousands } from './format.js';
 import { addModelOptions, modelOptionsFrom, type ModelFlags } from './options.js';

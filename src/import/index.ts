@@ -6,13 +6,13 @@
  * taken from it unless given. The result starts like a training run: step 0, no optimizer state.
  */
 import { basename } from 'node:path';
-import { buildModel, findModel, type BuiltModel, type ModelOptions } from '../../graphs/index.js';
-import { CAFFE_LRN, PAPER_LRN } from '../../graphs/spec.js';
+import { buildModel, findModel, type BuiltModel, type ModelOptions } from '../zoo/index.js';
+import { CAFFE_LRN, PAPER_LRN } from '../zoo/spec.js';
 import { formatShape } from '../graph/dtype.js';
 import type { AnyNode, Value } from '../graph/graph.js';
 import type { LrnAttrs } from '../ops/lrn.js';
 import { DEFAULT_OPTIMIZER } from '../optim/optimizer.js';
-import { CHECKPOINT_FORMAT, saveCheckpoint, type Checkpoint, type CheckpointMeta } from '../runtime/checkpoint.js';
+import { CHECKPOINT_FORMAT, saveCheckpoint, type Checkpoint, type CheckpointMeta } from '../train/checkpoint.js';
 import { UsageError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { readCaffe } from './caffe.js';

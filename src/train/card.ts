@@ -6,7 +6,7 @@
  * spelled out for other tools) and the identity of the data it learned from.
  */
 import { defaultMean, defaultStd, type DataIdentity, type EvalRecipe } from '../data/index.js';
-import { METADATA } from '../runtime/export.js';
+import { METADATA } from '../zoo/export.js';
 import { describe, UsageError } from '../util/errors.js';
 
 /** The fields beyond model and options, as a reader gets them back. */

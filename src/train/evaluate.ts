@@ -8,11 +8,11 @@
  */
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
-import { buildModel, findModel, MODELS, type ModelOptions } from '../../graphs/index.js';
+import { buildModel, findModel, MODELS, type ModelOptions } from '../zoo/index.js';
 import { type Dataset, FileDataset, type Loader, PixelDataset, probeImage, renderSample, type Skipped, Transforms } from '../data/index.js';
 import { type BatchTarget, DEFAULT_DECODE } from '../data/decode.js';
 import { decodeModel, encodeModel } from '../onnx/proto.js';
-import { exportInferenceModel } from '../runtime/export.js';
+import { exportInferenceModel } from '../zoo/export.js';
 import { UsageError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 

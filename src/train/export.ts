@@ -4,9 +4,9 @@
  * view and data carried over. What `ilsvrc export` writes and the API's `exportModel` returns.
  */
 import { existsSync } from 'node:fs';
-import { buildModel, findModel, type BuiltModel, type ModelOptions } from '../../graphs/index.js';
+import { buildModel, findModel, type BuiltModel, type ModelOptions } from '../zoo/index.js';
 import { initParams } from '../graph/init.js';
-import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams, type Opset } from '../runtime/export.js';
+import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams, type Opset } from '../zoo/export.js';
 import { loadSafetensors } from '../runtime/safetensors.js';
 import { UsageError } from '../util/errors.js';
 import { cardMetadata } from './card.js';

@@ -8,14 +8,14 @@
  */
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ModelOptions } from '../../graphs/index.js';
+import type { ModelOptions } from '../zoo/index.js';
 import { Loader, Transforms, writeClassIndex, type Batch, type DatasetSplits, type EvalRecipe, type Skipped, type TrainRecipe, evalViewFor, type DataIdentity } from '../data/index.js';
 import type { OptimizerConfig } from '../optim/optimizer.js';
 import { writeChartPng } from '../plot/chart.js';
-import { firstNonFinite, saveCheckpoint, type Checkpoint, type CheckpointMeta } from '../runtime/checkpoint.js';
-import type { StepMetrics, TrainingConfig, TrainingState } from '../runtime/training-session.js';
+import { firstNonFinite, saveCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint.js';
+import type { StepMetrics, TrainingConfig, TrainingState } from './training-session.js';
 import { resolveDevice } from '../runtime/device.js';
-import { openSession, type SessionHandle } from '../runtime/worker-session.js';
+import { openSession, type SessionHandle } from './worker-session.js';
 import { UsageError, userFileError } from '../util/errors.js';
 import { appendText, ensureDir, withPath, writeFileAtomic } from '../util/fsx.js';
 import { evaluateLoader, type EvalResult } from './evaluate.js';

@@ -12,10 +12,10 @@
  * Parameters and optimizer state are graph inputs (fed each run); updated values are outputs named
  * "<name>.next".
  */
-import { buildModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../../graphs/index.js';
+import { buildModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../zoo/index.js';
 import { gradients } from '../autodiff/grad.js';
 import { Graph, OpNode, type AnyNode, type Param, type Value } from '../graph/graph.js';
-import { dropoutRates } from '../graph/layers.js';
+import { dropoutRates } from '../nn/layers.js';
 import { identity } from '../ops/elementwise.js';
 import { Gemm, type GemmAttrs } from '../ops/linalg.js';
 import { add, scale } from '../ops/elementwise.js';

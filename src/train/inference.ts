@@ -8,14 +8,13 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { buildModel, findModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../../graphs/index.js';
+import { buildModel, findModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../zoo/index.js';
 import { readClassIndex, type DataIdentity, type EvalRecipe } from '../data/index.js';
 import { decodeModel, TensorDataType, type GraphProto, type ModelProto, type ValueInfoProto } from '../onnx/proto.js';
 import { stateSuffixes } from '../optim/optimizer.js';
-import { loadCheckpoint, readModelOptions, type Checkpoint } from '../runtime/checkpoint.js';
-import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams, METADATA } from '../runtime/export.js';
+import { loadCheckpoint, readModelOptions, type Checkpoint } from './checkpoint.js';
+import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams, METADATA, type NamedTensors } from '../zoo/export.js';
 import { createSession, createSessionFromFile, modelFileError, tensor, type OrtSession } from '../runtime/ort.js';
-import type { Safetensors } from '../runtime/safetensors.js';
 import { UsageError } from '../util/errors.js';
 import { readCard } from './card.js';
 import { denseModel } from './evaluate.js';
@@ -87,8 +86,8 @@ function describeModel(spec: ModelSpec, o: ModelOptions): string {
  * in place, or copied when misaligned). Others (shapes for Reshape, say) are not weights; one named
  * like a parameter is then reported missing.
  */
-function initializerTensors(g: GraphProto): Safetensors['tensors'] {
-  const out: Safetensors['tensors'] = {};
+function initializerTensors(g: GraphProto): NamedTensors['tensors'] {
+  const out: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
   for (const t of g.initializer ?? []) {
     if (t.dataType !== TensorDataType.FLOAT) continue;
     const r = t.rawData;
@@ -139,7 +138,7 @@ export async function readTrained(file: string, o: { inputSize?: number } = {}):
   if (isDir) throw new UsageError(`Expected a checkpoint (.safetensors) or an .onnx file but ${file} is a directory`);
   let spec: ModelSpec;
   let given: Partial<ModelOptions>;
-  let tensors: Safetensors['tensors'];
+  let tensors: NamedTensors['tensors'];
   let classes: string[] | undefined;
   let view: EvalRecipe = 'center';
   let data: DataIdentity | undefined;

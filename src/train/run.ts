@@ -6,17 +6,18 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { buildModel, findModel, modelOptions, type ModelOptions, type ModelSpec } from '../../graphs/index.js';
+import { buildModel, findModel, modelOptions, type ModelOptions, type ModelSpec } from '../zoo/index.js';
 import { openDataset, type DataIdentity, type DatasetSplits, type SyntheticOptions, type TrainRecipe } from '../data/index.js';
 import { initParams } from '../graph/init.js';
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../optim/optimizer.js';
-import { loadCheckpoint, type Checkpoint } from '../runtime/checkpoint.js';
-import { defaultStepsPerRun, probeDevice, resolveDevice, type Device } from '../runtime/device.js';
+import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
+import { probeDevice, resolveDevice, type Device } from '../runtime/device.js';
 import { expected, UsageError } from '../util/errors.js';
 import { fileInFolder } from '../util/fsx.js';
 import { lockDir, type DirLock } from '../util/lock.js';
 import { fit, FILES, type FitConfig, type FitHooks, type FitResult } from './fit.js';
 import { checkResumable } from './inference.js';
+import { defaultStepsPerRun } from './steps-per-run.js';
 import { DEFAULT_SCHEDULE, type ScheduleConfig, type ScheduleKind } from './schedule.js';
 
 /** The demo's settings (measured on 2 cores: see README "Quick start"). */

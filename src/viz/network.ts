@@ -4,13 +4,13 @@
  * Layers are named as `summary` names them; probes are inference sessions whose outputs are the
  * layer values a picture needs (or reductions of them, so large layers never leave ORT whole).
  */
-import { buildModel, type ModelOptions } from '../../graphs/index.js';
+import { buildModel, type ModelOptions } from '../zoo/index.js';
 import type { AnyNode, Graph, Value } from '../graph/graph.js';
 import { liveNodes, toModel } from '../graph/serialize.js';
 import { identity } from '../ops/elementwise.js';
 import { topLevel } from '../graph/summary.js';
 import { encodeModel } from '../onnx/proto.js';
-import { liveParams } from '../runtime/export.js';
+import { liveParams } from '../zoo/export.js';
 import { createSession, type OrtSession } from '../runtime/ort.js';
 import { readTrained, zooModel } from '../train/inference.js';
 import type { DataIdentity, EvalRecipe } from '../data/index.js';

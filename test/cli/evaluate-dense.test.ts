@@ -12,13 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
-import { buildModel, findModel, modelOptions } from '../../graphs/index.js';
+import { buildModel, findModel, modelOptions } from '../../src/zoo/index.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/data/index.js';
 import { initParams } from '../../src/graph/init.js';
 import { decodeModel, encodeModel, type ModelProto } from '../../src/onnx/proto.js';
 import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
-import { saveCheckpoint } from '../../src/runtime/checkpoint.js';
-import { exportInferenceModel, inferenceParams } from '../../src/runtime/export.js';
+import { saveCheckpoint } from '../../src/train/checkpoint.js';
+import { exportInferenceModel, inferenceParams } from '../../src/zoo/export.js';
 import { createSession, tensor } from '../../src/runtime/ort.js';
 import { ilsvrc } from './run.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { loadCheckpoint } from '../../src/runtime/checkpoint.js';
+import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { loadSafetensors, saveSafetensors } from '../../src/runtime/safetensors.js';
 import { writeCorpus, type Corpus } from './hostile.js';
 import { assertUsageError, ilsvrc, type Run } from './run.js';

@@ -8,13 +8,13 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { buildModel, type ModelOptions } from '../../graphs/index.js';
+import { buildModel, type ModelOptions } from '../../src/zoo/index.js';
 import { writeClassIndex } from '../../src/data/index.js';
 import { initParams } from '../../src/graph/init.js';
 import { decodeModel, encodeModel, type ModelProto } from '../../src/onnx/proto.js';
 import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
-import { CHECKPOINT_FORMAT, saveCheckpoint } from '../../src/runtime/checkpoint.js';
-import { exportInferenceModel, inferenceParams, METADATA } from '../../src/runtime/export.js';
+import { CHECKPOINT_FORMAT, saveCheckpoint } from '../../src/train/checkpoint.js';
+import { exportInferenceModel, inferenceParams, METADATA } from '../../src/zoo/export.js';
 import { loadSafetensors, saveSafetensors, type TensorInput } from '../../src/runtime/safetensors.js';
 
 /** The tiny model every valid file holds: VGG-A at 1/16 width, 32 px, 8 classes (as the synthetic data). */

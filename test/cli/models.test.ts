@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MODELS } from '../../graphs/index.js';
+import { MODELS } from '../../src/zoo/index.js';
 import { formatModels, modelRow, type ModelRow } from '../../src/cli/models.js';
 import { ilsvrc } from './run.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
-import { loadCheckpoint } from '../../src/runtime/checkpoint.js';
+import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { ilsvrc } from './run.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ilsvrc-train-data-'));

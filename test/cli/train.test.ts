@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { loadCheckpoint } from '../../src/runtime/checkpoint.js';
+import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { readEvents } from '../../src/train/tensorboard.js';
 import { assertUsageError, ilsvrc, MAIN, TINY } from './run.js';
 

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { buildModel } from '../../graphs/index.js';
+import { buildModel } from '../../src/zoo/index.js';
 import { initParams } from '../../src/graph/init.js';
 import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
-import { saveCheckpoint } from '../../src/runtime/checkpoint.js';
-import { exportInferenceModel, inferenceParams } from '../../src/runtime/export.js';
+import { saveCheckpoint } from '../../src/train/checkpoint.js';
+import { exportInferenceModel, inferenceParams } from '../../src/zoo/export.js';
 import { assertUsageError, ilsvrc } from './run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ilsvrc-cli-visualize-'));

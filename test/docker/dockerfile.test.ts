@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 
 const KEYWORDS = new Set(['FROM', 'ARG', 'RUN', 'COPY', 'ADD', 'WORKDIR', 'ENV', 'USER', 'ENTRYPOINT', 'CMD', 'VOLUME', 'EXPOSE', 'LABEL', 'HEALTHCHECK', 'SHELL', 'STOPSIGNAL', 'ONBUILD']);

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Graph, type Value } from '../../src/graph/graph.js';
-import { conv2d, gap, linear, maxPool2d } from '../../src/graph/layers.js';
+import { conv2d, gap, linear, maxPool2d } from '../../src/nn/layers.js';
 import { summarize, topLevel } from '../../src/graph/summary.js';
 import { concat } from '../../src/ops/shape.js';
 

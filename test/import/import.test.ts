@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { importWeights, saveImported } from '../../src/import/index.js';
 import { decodeModel, encodeModel } from '../../src/onnx/proto.js';
-import { loadCheckpoint } from '../../src/runtime/checkpoint.js';
+import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { loadSafetensors, saveSafetensors } from '../../src/runtime/safetensors.js';
 import { openInference } from '../../src/train/inference.js';
 import { assertUsageError, ilsvrc } from '../cli/run.js';

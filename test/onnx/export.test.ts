@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { MODELS, buildModel, type BuiltModel } from '../../graphs/index.js';
+import { MODELS, buildModel, type BuiltModel } from '../../src/zoo/index.js';
 import { initParams } from '../../src/graph/init.js';
 import { decodeModel, encodeModel } from '../../src/onnx/proto.js';
-import { checkpointWeights, exportInferenceModel, inferenceParams, METADATA } from '../../src/runtime/export.js';
+import { checkpointWeights, exportInferenceModel, inferenceParams, METADATA } from '../../src/zoo/export.js';
 import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
-import { CHECKPOINT_FORMAT } from '../../src/runtime/checkpoint.js';
+import { CHECKPOINT_FORMAT } from '../../src/train/checkpoint.js';
 import { loadSafetensors, saveSafetensors, type Tensor } from '../../src/runtime/safetensors.js';
 import { UsageError } from '../../src/util/errors.js';
 

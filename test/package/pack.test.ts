@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { SYNTHETIC_CLASSES } from '../../src/data/index.js';
 import { buildModel, predict, summarize } from '../../src/index.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
+const root = fileURLToPath(new URL('../../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'ilsvrc-pack-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 

@@ -4,17 +4,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { buildModel } from '../../graphs/index.js';
+import { buildModel } from '../../src/zoo/index.js';
 import { toModel } from '../../src/graph/serialize.js';
 import type { ModelProto } from '../../src/onnx/proto.js';
 import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
+import { CPU_STEPS_PER_RUN, cudaMemoryBytes, defaultStepsPerRun, MAX_STEPS_PER_RUN, stepFootprint, stepsPerRunFor } from '../../src/train/steps-per-run.js';
 import {
   CUDA_INSTALL_HINT,
   createDeviceSession,
-  CPU_STEPS_PER_RUN,
-  cudaMemoryBytes,
-  defaultStepsPerRun,
-  MAX_STEPS_PER_RUN,
   missingCudaLibraries,
   parseDevice,
   parseLdd,
@@ -22,8 +19,6 @@ import {
   rephraseProviderError,
   resolveDevice,
   sessionOptionsFor,
-  stepFootprint,
-  stepsPerRunFor,
   sumsAsAdds,
 } from '../../src/runtime/device.js';
 import { createSession, tensor } from '../../src/runtime/ort.js';

@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { hasNativeOptimizer, NativeOptimizer } from '../../src/optim/native.js';
 import { DEFAULT_OPTIMIZER, hyperValues, type OptimizerConfig } from '../../src/optim/optimizer.js';
-import { TrainingSession, type StepBatch, type TrainingConfig } from '../../src/runtime/training-session.js';
+import { TrainingSession, type StepBatch, type TrainingConfig } from '../../src/train/training-session.js';
 import { buildTrainGraph } from '../../src/train/graphs.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -220,7 +220,7 @@ test('the outer gradient graph: fully connected weights give X and dY, not a gra
 });
 
 test('without the addon (ILSVRC_NATIVE_OPTIM=0) training runs the update graph, and asking for native says why', () => {
-  const session = fileURLToPath(new URL('../../src/runtime/training-session.js', import.meta.url));
+  const session = fileURLToPath(new URL('../../src/train/training-session.js', import.meta.url));
   const script = `
     const { TrainingSession } = await import(${JSON.stringify(session)});
     const cfg = ${JSON.stringify(config({}, 'graph'))};

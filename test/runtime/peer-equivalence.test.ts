@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
 import { loadSafetensors, saveSafetensors, type TensorInput } from '../../src/runtime/safetensors.js';
-import { TrainingSession } from '../../src/runtime/training-session.js';
+import { TrainingSession } from '../../src/train/training-session.js';
 import { Rng } from '../../src/util/rng.js';
 
 const script = fileURLToPath(new URL('../../../scripts/peer_step.py', import.meta.url));

@@ -1,7 +1,7 @@
 /** The training graphs of every zoo model use only ops with CPU and CUDA kernels. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MODELS } from '../../graphs/index.js';
+import { MODELS } from '../../src/zoo/index.js';
 import { toModel } from '../../src/graph/serialize.js';
 import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
 import { opUses, unsupportedOps } from '../../src/runtime/providers.js';

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { encodeIdx } from '../../src/data/idx.js';
 import { Rng } from '../../src/util/rng.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
+const root = fileURLToPath(new URL('../../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'ilsvrc-scripts-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 

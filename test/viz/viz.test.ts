@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Graph, type Value } from '../../src/graph/graph.js';
-import { conv2d, gap, linear, maxPool2d } from '../../src/graph/layers.js';
-import { buildModel } from '../../graphs/index.js';
+import { conv2d, gap, linear, maxPool2d } from '../../src/nn/layers.js';
+import { buildModel } from '../../src/zoo/index.js';
 import { MODES, projectionGraph, type Mode } from '../../src/viz/backward.js';
 import { bandEnergy, filterStats } from '../../src/viz/filters.js';
 import { findLayer, type Network } from '../../src/viz/network.js';

@@ -4,10 +4,10 @@
  * The last 1×1 conv has one channel per class; GAP turns each map into that class's score.
  * Pools use ceil mode, as in the released Caffe model.
  */
-import type { Value } from '../src/graph/graph.js';
-import { conv2d, dropout, maxPool2d } from '../src/graph/layers.js';
-import { globalAvgPool } from '../src/ops/pool.js';
-import { flatten } from '../src/ops/shape.js';
+import type { Value } from '../graph/graph.js';
+import { conv2d, dropout, maxPool2d } from '../nn/layers.js';
+import { globalAvgPool } from '../ops/pool.js';
+import { flatten } from '../ops/shape.js';
 import { ceilPools, pick, widen, type ModelOptions, type ModelSpec } from './spec.js';
 
 function mlpconv(x: Value, o: ModelOptions, i: number, spec: { out: number; k: number; stride?: number; pad?: number }, cccp: [number, number]): Value {

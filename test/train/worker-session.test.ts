@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
-import type { StepBatch, TrainingConfig } from '../../src/runtime/training-session.js';
-import { LocalSession, WorkerSession } from '../../src/runtime/worker-session.js';
+import type { StepBatch, TrainingConfig } from '../../src/train/training-session.js';
+import { LocalSession, WorkerSession } from '../../src/train/worker-session.js';
 import { Rng } from '../../src/util/rng.js';
 
 function config(width: number, size: number, batch: number): TrainingConfig {

@@ -4,10 +4,10 @@
  * Initialisation: the paper pre-trains A and copies its layers into deeper nets, noting Glorot's
  * random init works as well; we use that (Caffe's xavier) for every configuration.
  */
-import type { Init, Value } from '../src/graph/graph.js';
-import { conv2d, dropout, linear, maxPool2d, norm } from '../src/graph/layers.js';
-import { globalAvgPool } from '../src/ops/pool.js';
-import { flatten } from '../src/ops/shape.js';
+import type { Init, Value } from '../graph/graph.js';
+import { conv2d, dropout, linear, maxPool2d, norm } from '../nn/layers.js';
+import { globalAvgPool } from '../ops/pool.js';
+import { flatten } from '../ops/shape.js';
 import { ceilPools, lrnOf, PAPER_LRN, pick, widen, type ModelOptions, type ModelSpec } from './spec.js';
 
 type Layer = number | 'M' | 'LRN' | `1x1:${number}`;

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MODELS, buildModel } from '../../graphs/index.js';
+import { MODELS, buildModel } from '../../src/zoo/index.js';
 import { summarize, type Summary } from '../../src/graph/summary.js';
 
 /** From shared/DESIGN.md, "Reference figures" (parameters include biases). */

@@ -6,7 +6,7 @@
  * no constants for it: we use AlexNet's LRN, which it modifies. (Renormalising conv1 filters whose
  * RMS exceeds 0.1 is a training detail, not part of the graph.)
  */
-import { conv2d, dropout, linear, maxPool2d, norm } from '../src/graph/layers.js';
+import { conv2d, dropout, linear, maxPool2d, norm } from '../nn/layers.js';
 import { ceilPools, lrnOf, PAPER_LRN, pick, widen, type ModelSpec } from './spec.js';
 
 export const ZFNet: ModelSpec = {

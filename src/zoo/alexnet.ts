@@ -3,8 +3,8 @@
  * and conv5 see only their own tower's channels (groups = 2). Input 227 px: the paper's 224 does not
  * give its 55×55 conv1 map with an 11×11/4 kernel and no padding.
  */
-import type { Value } from '../src/graph/graph.js';
-import { conv2d, dropout, linear, maxPool2d, norm } from '../src/graph/layers.js';
+import type { Value } from '../graph/graph.js';
+import { conv2d, dropout, linear, maxPool2d, norm } from '../nn/layers.js';
 import { biasInit, ceilPools, lrnOf, PAPER_LRN, pick, widen, type ModelOptions, type ModelOutputs, type ModelSpec } from './spec.js';
 
 /** Norm then pool as in the paper and BVLC AlexNet; CaffeNet (--lrn caffenet) pools first. */

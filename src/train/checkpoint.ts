@@ -4,14 +4,14 @@
  * optimizer, epoch, step, dropout PRNG state, metrics, class names) as JSON under "ilsvrc".
  * Written atomically (temp file, fsync, rename): a crash or a full disk leaves the last good one.
  */
-import type { ModelOptions } from '../../graphs/index.js';
-import { LRN_KINDS, POOL_MODES } from '../../graphs/spec.js';
+import type { ModelOptions } from '../zoo/index.js';
+import { LRN_KINDS, POOL_MODES } from '../zoo/spec.js';
 import { evalViewFor, type DataIdentity, type EvalRecipe, type TrainRecipe } from '../data/index.js';
 import type { OptimizerConfig } from '../optim/optimizer.js';
-import type { FitConfig, SavedProgress } from '../train/fit.js';
-import { SCHEDULES, type ScheduleConfig } from '../train/schedule.js';
+import type { FitConfig, SavedProgress } from './fit.js';
+import { SCHEDULES, type ScheduleConfig } from './schedule.js';
 import { describe, expected, UsageError } from '../util/errors.js';
-import { loadSafetensors, saveSafetensors, type TensorInput } from './safetensors.js';
+import { loadSafetensors, saveSafetensors, type TensorInput } from '../runtime/safetensors.js';
 import type { TrainingState } from './training-session.js';
 
 export const CHECKPOINT_FORMAT = 'ilsvrc-checkpoint/2';

@@ -1,6 +1,6 @@
 /** The zoo's registry, and `buildModel`, which turns a name and options into a graph. */
-import { Graph, type Value } from '../src/graph/graph.js';
-import { expected, UsageError } from '../src/util/errors.js';
+import { Graph, type Value } from '../graph/graph.js';
+import { expected, UsageError } from '../util/errors.js';
 import { AlexNet, AlexNetSingle } from './alexnet.js';
 import { GoogLeNet, GoogLeNetNaive } from './googlenet.js';
 import { NIN } from './nin.js';

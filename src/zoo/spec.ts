@@ -1,5 +1,5 @@
 /** What every zoo entry declares, and the options every model takes. */
-import type { Init, Value } from '../src/graph/graph.js';
+import type { Init, Value } from '../graph/graph.js';
 
 export interface ModelOptions {
   /** Output classes (1000 for ImageNet). */

@@ -2,7 +2,7 @@
  * Layers with parameters, named the way the papers name them ("conv1.weight", "fc6.bias").
  * Each helper opens a scope, creates its parameters and emits the ops.
  */
-import type { Graph, Init, Value } from './graph.js';
+import type { Graph, Init, Value } from '../graph/graph.js';
 import { conv } from '../ops/conv.js';
 import { gemm } from '../ops/linalg.js';
 import { relu, mul } from '../ops/elementwise.js';

@@ -4,10 +4,10 @@
  * `googlenet-naive` swaps every module for the naive one (no 1×1 reductions, pooled input passed
  * through), to show why the reductions were needed. Pools use ceil mode, as in the Caffe model.
  */
-import type { Value } from '../src/graph/graph.js';
-import { conv2d, dropout, linear, maxPool2d, norm, avgPool2d } from '../src/graph/layers.js';
-import { concat, flatten } from '../src/ops/shape.js';
-import { globalAvgPool } from '../src/ops/pool.js';
+import type { Value } from '../graph/graph.js';
+import { conv2d, dropout, linear, maxPool2d, norm, avgPool2d } from '../nn/layers.js';
+import { concat, flatten } from '../ops/shape.js';
+import { globalAvgPool } from '../ops/pool.js';
 import { CAFFE_LRN, ceilPools, lrnOf, pick, widen, type ModelOptions, type ModelOutputs, type ModelSpec } from './spec.js';
 
 /** One row of Table 1: #1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj. */

@@ -3,13 +3,12 @@
  * `logits`, and metadata saying which model and options made it (so a reader can rebuild the graph).
  * Weights come from a seed (`initParams`) or a training checkpoint (`checkpointWeights`).
  */
-import type { BuiltModel, ModelOptions } from '../../graphs/index.js';
+import type { BuiltModel, ModelOptions } from './index.js';
 import { formatShape, sizeOf } from '../graph/dtype.js';
 import type { Graph, Param, Value } from '../graph/graph.js';
 import { liveNodes, toModel } from '../graph/serialize.js';
 import { encodeModel } from '../onnx/proto.js';
 import { UsageError } from '../util/errors.js';
-import type { Safetensors } from './safetensors.js';
 
 export type Opset = 17 | 18;
 
@@ -81,7 +80,15 @@ const AGAINST_FLAGS = 'this model (were the model options the same as in trainin
  * missing and what differs (usually the model options differ from the ones used in training).
  * `against` says which model the tensors should fit, e.g. the one the file's own metadata describes.
  */
-export function checkpointWeights(params: readonly Param[], ckpt: Pick<Safetensors, 'tensors'>, file: string, against = AGAINST_FLAGS): CheckpointWeights {
+/**
+ * Tensors by name as a weights file holds them (the structure of a safetensors file's: the dtype's
+ * name, a shape, the values); only float32 ones ("F32", data a Float32Array) can be weights.
+ */
+export interface NamedTensors {
+  tensors: Readonly<Record<string, { dtype: string; shape: readonly number[]; data: ArrayLike<number | bigint> }>>;
+}
+
+export function checkpointWeights(params: readonly Param[], ckpt: NamedTensors, file: string, against = AGAINST_FLAGS): CheckpointWeights {
   const weights = new Map<string, Float32Array>();
   const missing: string[] = [];
   const differ: string[] = [];
@@ -99,7 +106,7 @@ export function checkpointWeights(params: readonly Param[], ckpt: Pick<Safetenso
           : `${name} is ${formatShape(t.shape)}, the graph has ${formatShape(p.value.shape)}`,
       );
     } else {
-      weights.set(name, t.data);
+      weights.set(name, t.data as Float32Array); // an F32 tensor's data is a Float32Array
     }
   }
   const names = new Set(params.map((p) => p.value.name ?? ''));
@@ -122,8 +129,8 @@ function fits(stored: readonly number[], wanted: readonly number[]): boolean {
 }
 
 /** A checkpoint's flat parameters as the tensors `checkpointWeights` reads. */
-export function flatTensors(params: ReadonlyMap<string, Float32Array>): Safetensors['tensors'] {
-  const out: Safetensors['tensors'] = {};
+export function flatTensors(params: ReadonlyMap<string, Float32Array>): NamedTensors['tensors'] {
+  const out: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
   for (const [name, data] of params) out[name] = { dtype: 'F32', shape: [data.length], data };
   return out;
 }

@@ -26,15 +26,15 @@ import type { Param } from '../graph/graph.js';
 import { toModel } from '../graph/serialize.js';
 import { NativeOptimizer } from '../optim/native.js';
 import { hyperValues, stateSuffixes, type OptimizerConfig } from '../optim/optimizer.js';
-import { buildTrainGraph, buildUpdateGraph, gradName, nextName, stateName, type GraphKind, type TrainGraph, type TrainGraphOptions } from '../train/graphs.js';
-import { loopModel } from '../train/loop.js';
-import { buildModel, type ModelOptions } from '../../graphs/index.js';
+import { buildTrainGraph, buildUpdateGraph, gradName, nextName, stateName, type GraphKind, type TrainGraph, type TrainGraphOptions } from './graphs.js';
+import { loopModel } from './loop.js';
+import { buildModel, type ModelOptions } from '../zoo/index.js';
 import { expected } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { createDeviceSession } from './device.js';
+import { createDeviceSession } from '../runtime/device.js';
 import { decodeModel } from '../onnx/proto.js';
-import { scalar, tensor, type OrtSession, type OrtTensor, type SessionOptions } from './ort.js';
-import { exportInferenceModel } from './export.js';
+import { scalar, tensor, type OrtSession, type OrtTensor, type SessionOptions } from '../runtime/ort.js';
+import { exportInferenceModel } from '../zoo/export.js';
 
 export interface TrainingConfig {
   model: string;

@@ -1,0 +1,157 @@
+/**
+ * How many optimizer steps one session run takes (K, the ONNX Loop's trip count): on a GPU the
+ * most whose run fits in device memory; on the CPU from the measured cost of moving parameters and
+ * state against the step's compute. A planner of training runs, so it lives with training.
+ */
+import { execFileSync } from 'node:child_process';
+import { buildModel, type ModelOptions } from '../zoo/index.js';
+import { sizeOf } from '../graph/dtype.js';
+import { trainingMacs } from '../graph/summary.js';
+import { hasNativeOptimizer } from '../optim/native.js';
+import { stateSuffixes, type OptimizerConfig } from '../optim/optimizer.js';
+import type { Device } from '../runtime/device.js';
+
+/** Float counts of one training step of a model (per sample where it scales with the batch). */
+export interface StepFootprint {
+  /** Trainable + frozen parameters. */
+  params: number;
+  /** Optimizer state (momentum, Adam moments). */
+  state: number;
+  /** Forward activations of one sample (every node output). */
+  activationsPerSample: number;
+  /** Per-step inputs of one sample fed to the Loop (image, dropout masks), stacked K deep. */
+  inputsPerSample: number;
+  /** Multiply-adds of one training step per sample (summary.ts trainingMacs). */
+  trainMacsPerSample: number;
+}
+
+export function stepFootprint(model: string, modelOptions: Partial<ModelOptions>, optimizer: OptimizerConfig): StepFootprint {
+  const built = buildModel(model, { ...modelOptions, aux: modelOptions.aux ?? false }, { training: true, batch: 1 });
+  const g = built.graph;
+  const params = g.params.reduce((a, p) => a + p.value.size, 0);
+  let activations = 0;
+  for (const n of g.nodes) for (const v of n.outputs) activations += v.size;
+  const inputs = g.inputs.reduce((a, v) => a + sizeOf(v.shape), 0);
+  const trainMacsPerSample = trainingMacs(g, [built.logits, ...built.aux.map((a) => a.logits)]).training;
+  return { params, state: params * stateSuffixes(optimizer).length, activationsPerSample: activations, inputsPerSample: inputs, trainMacsPerSample };
+}
+
+/**
+ * Bytes one run of K steps needs on the device, by parts. The Loop holds parameters and state as
+ * fed inputs, loop-carried values and outputs (≈ 3 copies, the CPU measurement in the design notes),
+ * plus one set of gradients; activations are kept for backward and about doubled by the gradients
+ * flowing back; the K stacked batches sit on the device for the whole run.
+ */
+export function stepMemory(f: StepFootprint, batch: number, k: number): { fixed: number; perStep: number; total: number } {
+  const B = 4;
+  const fixed = B * (3 * (f.params + f.state) + f.params) + B * 3 * f.activationsPerSample * batch + CUDA_OVERHEAD;
+  const perStep = B * f.inputsPerSample * batch + 8 * batch;
+  return { fixed, perStep, total: fixed + k * perStep };
+}
+
+/** CUDA context, cuDNN workspaces and arena slack, measured loosely: kept out of K's budget. */
+const CUDA_OVERHEAD = 1.5 * 2 ** 30;
+
+/** More steps per run save little once the parameter round trip is amortised; checkpoints and the display get coarser. */
+export const MAX_STEPS_PER_RUN = 16;
+
+/** Largest K ≤ cap whose run fits in `share` of the device memory; 1 when even one step may not fit. */
+export function stepsPerRunFor(f: StepFootprint, batch: number, deviceBytes: number, cap = MAX_STEPS_PER_RUN, share = 0.85): number {
+  const { fixed, perStep } = stepMemory(f, batch, 0);
+  const room = share * deviceBytes - fixed;
+  if (room < perStep) return 1;
+  return Math.max(1, Math.min(cap, Math.floor(room / perStep)));
+}
+
+/** Total memory of CUDA device `id` in bytes from nvidia-smi, or undefined where it is absent. */
+export function cudaMemoryBytes(id = 0, run: (cmd: string, args: string[]) => string = nvidiaSmi): number | undefined {
+  let out: string;
+  try {
+    out = run('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits', `--id=${id}`]);
+  } catch {
+    return undefined;
+  }
+  const mib = Number.parseFloat(out.trim().split('\n')[0] ?? '');
+  return Number.isFinite(mib) && mib > 0 ? mib * 2 ** 20 : undefined;
+}
+
+function nvidiaSmi(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+}
+
+/** Assumed when nvidia-smi cannot say: a small card, so K stays safe. */
+export const ASSUMED_CUDA_BYTES = 8 * 2 ** 30;
+
+/** The most steps per run the CPU rule picks (more measured no faster, and each costs memory). */
+export const CPU_STEPS_PER_RUN = 4;
+
+/**
+ * The CPU's costs behind its K, measured with scripts/bench-train on 2 cores: moving parameters and
+ * optimizer state into a run and back out costs about 1 ms per MB (AlexNet, 488 MB: 0.45 s more per
+ * run at K = 1 than at K = 4), and a training step about 10 ms per GFLOP (NIN 9.3, VGG-A 8.7).
+ */
+const CPU_COPY_MS_PER_MB = 1;
+const CPU_STEP_MS_PER_GFLOP = 10;
+/** The round trip's share of a run that K is chosen to stay under. */
+const CPU_COPY_SHARE = 0.08;
+
+/**
+ * A run should hold at least this much compute. Each run also pays a fixed cost apart from the
+ * parameters: the worker round trip, the feeds, waking ORT's threads, the progress line — about
+ * 2 ms on an idle machine, far more on a busy one, where every hand-off waits for a core. For
+ * Fashion-MNIST's VGG-A (width 1/4, 32 px, batch 128: ~80 ms steps) `ilsvrc train` with 13 steps
+ * per run took 0.82–0.86× the time of 2, with identical weights.
+ */
+const CPU_RUN_MS = 1000;
+
+/**
+ * K on the CPU: the fewest steps per run (each one more holds more memory: the Loop keeps copies of
+ * the loop-carried parameters and state) that bring the parameter round trip under 8 % of the run,
+ * at most CPU_STEPS_PER_RUN; and when even those runs are short (small models, small images), as
+ * many as fill CPU_RUN_MS, at most MAX_STEPS_PER_RUN — their parameters and batches are small, so
+ * the Loop's copies cost little. NIN and GoogLeNet at 224 px get 1, AlexNet and VGG-A at small
+ * batches 4, VGG-D at batch 32 1 (its 30 s step dwarfs the copy), VGG-A width 1/4 at 32 px 13.
+ */
+export function cpuStepsPerRun(f: StepFootprint, batch: number): { k: number; copyMs: number; stepMs: number } {
+  const copyMs = (CPU_COPY_MS_PER_MB * 4 * (f.params + f.state)) / 2 ** 20;
+  const stepMs = (CPU_STEP_MS_PER_GFLOP * 2 * f.trainMacsPerSample * batch) / 1e9;
+  let k = 1;
+  while (k < CPU_STEPS_PER_RUN && copyMs / (k * stepMs + copyMs) > CPU_COPY_SHARE) k++;
+  if (k > 1 || 2 * stepMs < CPU_RUN_MS) k = Math.max(k, Math.min(MAX_STEPS_PER_RUN, Math.ceil(CPU_RUN_MS / stepMs)));
+  return { k, copyMs, stepMs };
+}
+
+export interface StepsPlan {
+  k: number;
+  /** Why this K, for the log. */
+  reason: string;
+}
+
+/**
+ * Default K for a device: on the CPU from the measured costs (cpuStepsPerRun); 1 on WebGPU (no Loop kernel); on CUDA the largest
+ * K ≤ 16 whose stacked batches fit beside the step in device memory.
+ */
+export function defaultStepsPerRun(
+  device: Device,
+  t: { model: string; modelOptions: Partial<ModelOptions>; batch: number; optimizer: OptimizerConfig },
+  deviceBytes: number | undefined = device.kind === 'cuda' ? cudaMemoryBytes(device.id) : undefined,
+): StepsPlan {
+  if (device.kind === 'cpu') {
+    const c = cpuStepsPerRun(stepFootprint(t.model, t.modelOptions, t.optimizer), t.batch);
+    // With the update in place (native/optim.c) nothing crosses per run but the K batches (a few MB),
+    // so the same K costs no memory to speak of and keeps the progress and checkpoint rhythm.
+    const inPlace = hasNativeOptimizer() ? '; updated in place here, so K only stacks batches' : '';
+    return { k: c.k, reason: `parameters and state take ~${Math.round(c.copyMs)} ms to move per run against ~${Math.round(c.stepMs)} ms per step${inPlace}` };
+  }
+  if (device.kind === 'webgpu') return { k: 1, reason: 'WebGPU has no Loop kernel' };
+  const bytes = deviceBytes ?? ASSUMED_CUDA_BYTES;
+  const f = stepFootprint(t.model, t.modelOptions, t.optimizer);
+  const k = stepsPerRunFor(f, t.batch, bytes);
+  const est = stepMemory(f, t.batch, k).total;
+  const gib = (b: number) => (b / 2 ** 30).toFixed(1);
+  return {
+    k,
+    reason: `${gib(est)} GiB estimated for ${k} steps per run of ${gib(bytes)} GiB${deviceBytes === undefined ? ' (assumed: nvidia-smi not found)' : ''}`,
+  };
+}
+
