@@ -177,6 +177,8 @@ export type Init =
   | { kind: 'kaiming' };
 
 export interface Param {
+  /** Its name, unique in the graph ("conv1_1.weight"): how checkpoints and ONNX files know it. */
+  readonly name: string;
   readonly value: Value;
   readonly init: Init;
   /** Frozen parameters get no gradient and no update. */
@@ -193,6 +195,8 @@ export class Graph {
   readonly consts = new Map<Value, TypedArray>();
   /** Build-mode switch read by ops such as dropout (training graphs take masks as inputs). */
   training = false;
+  /** Dropout's keep-mask inputs and their drop rates: the trainer draws the masks. */
+  readonly dropoutMasks = new Map<Value, number>();
   private readonly scopes: string[] = [];
   private readonly names = new Set<string>();
 
@@ -246,7 +250,7 @@ export class Graph {
     const scope = this.scopeName;
     const name = this.claim(scope ? `${scope}.${local}` : local);
     const v = new Value(this, 'float32', [...shape], 'param', undefined, name);
-    this.params.push({ value: v, init, trainable: true, isBias });
+    this.params.push({ name, value: v, init, trainable: true, isBias });
     return v;
   }
 

@@ -12,7 +12,7 @@ export function fanIn(shape: readonly number[]): number {
 export function initParam(p: Param, seed: number): Float32Array {
   const shape = p.value.shape;
   const out = new Float32Array(sizeOf(shape));
-  const rng = new Rng(seed).fork(p.value.name ?? '');
+  const rng = new Rng(seed).fork(p.name);
   const init = p.init;
   switch (init.kind) {
     case 'constant':
@@ -41,6 +41,6 @@ export function initParam(p: Param, seed: number): Float32Array {
 /** All parameters of a graph, by name. */
 export function initParams(params: readonly Param[], seed: number): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
-  for (const p of params) out.set(p.value.name ?? '', initParam(p, seed));
+  for (const p of params) out.set(p.name, initParam(p, seed));
   return out;
 }

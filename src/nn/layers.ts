@@ -93,10 +93,8 @@ export function dropout(x: Value, name: string, p: number): Value {
   if (!g.training || p <= 0) return x;
   return g.scope(name, () => {
     const mask = g.input(`${g.scopeName}.mask`, x.dtype, x.shape);
-    dropoutRates.set(mask, p);
+    g.dropoutMasks.set(mask, p);
     return mul(x, mask);
   });
 }
 
-/** The drop probability behind each dropout-mask input (read by the trainer to draw masks). */
-export const dropoutRates = new WeakMap<Value, number>();

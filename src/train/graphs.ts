@@ -15,7 +15,6 @@
 import { buildModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../zoo/index.js';
 import { gradients } from '../autodiff/grad.js';
 import { Graph, OpNode, type AnyNode, type Param, type Value } from '../graph/graph.js';
-import { dropoutRates } from '../nn/layers.js';
 import { identity } from '../ops/elementwise.js';
 import { Gemm, type GemmAttrs } from '../ops/linalg.js';
 import { add, scale } from '../ops/elementwise.js';
@@ -97,11 +96,9 @@ export function buildTrainGraph(o: TrainGraphOptions, kind: GraphKind): TrainGra
   const training = kind === 'step' || kind === 'grad' || kind === 'outer';
   const built = buildModel(o.model, { ...o.modelOptions, aux: training && (o.modelOptions.aux ?? false) }, { training, batch: o.batch });
   const g = built.graph;
-  for (const p of g.params) p.trainable = !o.frozen.has(p.value.name ?? '');
+  for (const p of g.params) p.trainable = !o.frozen.has(p.name);
   const trainable = g.params.filter((p) => p.trainable);
-  const masks: MaskInput[] = g.inputs
-    .filter((v) => dropoutRates.has(v))
-    .map((v) => ({ name: v.name ?? '', shape: v.shape, rate: dropoutRates.get(v) ?? 0 }));
+  const masks: MaskInput[] = [...g.dropoutMasks].map(([v, rate]) => ({ name: v.name ?? '', shape: v.shape, rate }));
   const labels = g.input('labels', 'int64', [o.batch]);
   const states: string[] = [];
   const hyper: string[] = [];
@@ -121,9 +118,9 @@ export function buildTrainGraph(o: TrainGraphOptions, kind: GraphKind): TrainGra
     const factored = new Set(fc.map((f) => f.param));
     // The layers' outputs take the weights' place among the values differentiated for.
     const grads = gradients(loss, [...trainable.filter((p) => !factored.has(p)).map((p) => p.value), ...fc.map((f) => f.y)]);
-    for (const p of trainable) if (!factored.has(p)) g.output(gradOf(grads, p), gradName(p.value.name ?? ''));
+    for (const p of trainable) if (!factored.has(p)) g.output(gradOf(grads, p), gradName(p.name));
     for (const f of fc) {
-      const names = outerNames(f.param.value.name ?? '');
+      const names = outerNames(f.param.name);
       const dy = grads.get(f.y);
       if (!dy) throw new Error(`no gradient reaches ${f.param.value.name}`);
       g.output(identity(f.x), names.x);
@@ -133,7 +130,7 @@ export function buildTrainGraph(o: TrainGraphOptions, kind: GraphKind): TrainGra
   } else {
     const grads = gradients(loss, trainable.map((p) => p.value));
     if (kind === 'grad') {
-      for (const p of trainable) g.output(gradOf(grads, p), gradName(p.value.name ?? ''));
+      for (const p of trainable) g.output(gradOf(grads, p), gradName(p.name));
     } else {
       const hv = hyperNames(o.optimizer).map((n) => g.input(n, 'float32', []));
       hyper.push(...hyperNames(o.optimizer));
@@ -159,7 +156,7 @@ function emitUpdates(
   stateNames: string[],
 ): void {
   for (const p of trainable) {
-    const name = p.value.name ?? '';
+    const name = p.name;
     const st = stateSuffixes(c).map((s) => {
       stateNames.push(stateName(name, s));
       return g.input(stateName(name, s), 'float32', p.value.shape);
@@ -176,14 +173,14 @@ export function buildUpdateGraph(o: TrainGraphOptions): TrainGraph {
   const g = new Graph('update');
   const params: Param[] = [];
   for (const rp of ref.graph.params) {
-    const v = g.param(rp.value.name ?? '', rp.value.shape, rp.init, rp.isBias);
+    const v = g.param(rp.name, rp.value.shape, rp.init, rp.isBias);
     const p = g.params[g.params.length - 1]!;
-    p.trainable = !o.frozen.has(rp.value.name ?? '');
+    p.trainable = !o.frozen.has(rp.name);
     params.push(p);
     void v;
   }
   const trainable = params.filter((p) => p.trainable);
-  const gradInputs = new Map<Param, Value>(trainable.map((p) => [p, g.input(gradName(p.value.name ?? ''), 'float32', p.value.shape)]));
+  const gradInputs = new Map<Param, Value>(trainable.map((p) => [p, g.input(gradName(p.name), 'float32', p.value.shape)]));
   const hv = hyperNames(o.optimizer).map((n) => g.input(n, 'float32', []));
   const states: string[] = [];
   emitUpdates(g, o.optimizer, trainable, (p) => gradInputs.get(p)!, hv, states);

@@ -218,7 +218,7 @@ export function checkResumable(ck: Checkpoint, file: string): FitConfig {
   const frozen = new Set(run.frozen);
   const bad: string[] = [];
   for (const p of params) {
-    const name = p.value.name ?? '';
+    const name = p.name;
     if (frozen.has(name)) continue;
     for (const suffix of stateSuffixes(run.optimizer)) {
       const key = stateName(name, suffix);

@@ -51,7 +51,7 @@ function prefixBody(body: GraphProto, outerNames: ReadonlySet<string>): void {
 export function loopModel(tg: TrainGraph, opset = 18): ModelProto {
   if (tg.kind !== 'step') throw new Error('a Loop is built from the fused step graph');
   const body = graphProto(tg.graph, new Namer(), { paramsAsInputs: true });
-  const carried = [...tg.trainable.map((p) => p.value.name ?? ''), ...tg.states];
+  const carried = [...tg.trainable.map((p) => p.name), ...tg.states];
   const carriedSet = new Set(carried);
   const perStep = body.input.filter((v) => !carriedSet.has(v.name) && !tg.params.some((p) => p.value.name === v.name && !p.trainable));
   const frozen = body.input.filter((v) => tg.params.some((p) => p.value.name === v.name && !p.trainable));

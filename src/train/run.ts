@@ -203,12 +203,12 @@ export function frozenNames(spec: ModelSpec, opts: ModelOptions, what: string): 
   const params = buildModel(spec, opts, { training: true, batch: 1 }).graph.params;
   const layer = (n: string) => n.slice(0, n.lastIndexOf('.'));
   if (what === 'features') {
-    const convs = new Set(params.filter((p) => p.value.shape.length === 4).map((p) => layer(p.value.name ?? '')));
-    return params.map((p) => p.value.name ?? '').filter((n) => convs.has(layer(n)));
+    const convs = new Set(params.filter((p) => p.value.shape.length === 4).map((p) => layer(p.name)));
+    return params.map((p) => p.name).filter((n) => convs.has(layer(n)));
   }
   const wanted = what.split(',').map((s) => s.trim()).filter(Boolean);
-  const out = params.map((p) => p.value.name ?? '').filter((n) => wanted.some((w) => n === w || n.startsWith(`${w}.`) || n.startsWith(w)));
-  const unmatched = wanted.filter((w) => !params.some((p) => (p.value.name ?? '').startsWith(w)));
+  const out = params.map((p) => p.name).filter((n) => wanted.some((w) => n === w || n.startsWith(`${w}.`) || n.startsWith(w)));
+  const unmatched = wanted.filter((w) => !params.some((p) => (p.name).startsWith(w)));
   if (unmatched.length) throw expected(`'features' or parameter names of ${spec.name}`, '--freeze', unmatched.join(','));
   return out;
 }
@@ -218,11 +218,11 @@ function transferWeights(config: FitConfig, ck: Checkpoint, file: string, reset:
   const spec = findModel(config.model);
   const params = buildModel(spec, config.modelOptions, { training: true, batch: 1 }).graph.params;
   const fresh = initParams(params, config.seed);
-  const last = params.filter((p) => p.value.name?.startsWith('loss1') !== true && p.value.name?.startsWith('loss2') !== true).slice(-2).map((p) => p.value.name ?? '');
+  const last = params.filter((p) => p.name.startsWith('loss1') !== true && p.name.startsWith('loss2') !== true).slice(-2).map((p) => p.name);
   const out = new Map<string, Float32Array>();
   const bad: string[] = [];
   for (const p of params) {
-    const n = p.value.name ?? '';
+    const n = p.name;
     const w = ck.state.params.get(n);
     if (reset && last.includes(n)) out.set(n, fresh.get(n)!);
     else if (w && w.length === p.value.size) out.set(n, w);

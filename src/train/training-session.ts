@@ -116,8 +116,8 @@ export class TrainingSession {
       frozen: new Set(config.frozen),
     };
     for (const p of params) {
-      this.shapes.set(p.value.name ?? '', p.value.shape);
-      if (p.isBias) this.biases.add(p.value.name ?? '');
+      this.shapes.set(p.name, p.value.shape);
+      if (p.isBias) this.biases.add(p.name);
     }
     this.trainable = [...this.shapes.keys()].filter((n) => !this.opts.frozen.has(n));
     this.params = state.params;
@@ -225,7 +225,7 @@ export class TrainingSession {
 
   private paramFeeds(tg: TrainGraph, feeds: Record<string, OrtTensor>, withStates: boolean): void {
     for (const p of tg.params) {
-      const name = p.value.name ?? '';
+      const name = p.name;
       feeds[name] = tensor('float32', this.params.get(name)!, p.value.shape);
     }
     if (withStates) for (const s of tg.states) feeds[s] = tensor('float32', this.states.get(s)!, this.shapeOfState(s));
@@ -253,7 +253,7 @@ export class TrainingSession {
   private adopt(tg: TrainGraph, out: Record<string, OrtTensor>): void {
     this.dropInference();
     for (const p of tg.trainable) {
-      const name = p.value.name ?? '';
+      const name = p.name;
       this.params.set(name, out[nextName(name)]!.data as Float32Array);
     }
     for (const s of tg.states) this.states.set(s, out[nextName(s)]!.data as Float32Array);
@@ -336,13 +336,13 @@ export class TrainingSession {
     const { tg, out, metrics } = await this.gradients(batch, 'outer');
     const data = (name: string) => out[name]!.data as Float32Array;
     for (const o of tg.outer) {
-      const name = o.param.value.name ?? '';
+      const name = o.param.name;
       native.stepOuter(this.params.get(name)!, data(o.dy), data(o.x), this.statesOf(name), lr, this.step + 1);
       native.release(data(o.dy));
       native.release(data(o.x));
     }
     const factored = new Set(tg.outer.map((o) => o.param));
-    const rest = tg.trainable.filter((p) => !factored.has(p)).map((p) => [p.value.name ?? '', data(gradName(p.value.name ?? ''))] as const);
+    const rest = tg.trainable.filter((p) => !factored.has(p)).map((p) => [p.name, data(gradName(p.name))] as const);
     this.applyInPlace(native, rest, lr);
     return metrics;
   }
@@ -352,7 +352,7 @@ export class TrainingSession {
     const { tg, out, metrics } = await this.gradients(batch);
     this.grads ??= new Map();
     for (const p of tg.trainable) {
-      const name = p.value.name ?? '';
+      const name = p.name;
       const g = out[gradName(name)]!.data as Float32Array;
       const acc = this.grads.get(name);
       if (!acc) this.grads.set(name, g);
@@ -385,7 +385,7 @@ export class TrainingSession {
     const feeds: Record<string, OrtTensor> = {};
     this.paramFeeds(tg, feeds, true);
     for (const p of tg.trainable) {
-      const name = p.value.name ?? '';
+      const name = p.name;
       const g = this.grads.get(name)!;
       if (this.gradCount > 1) for (let i = 0; i < g.length; i++) g[i]! /= this.gradCount;
       feeds[gradName(name)] = tensor('float32', g, p.value.shape);

@@ -138,7 +138,7 @@ export async function compile(net: Network, ng: NetworkGraph, outputs: Record<st
     values.push(ng.graph.output(v.kind === 'node' && !ng.graph.outputs.includes(v) ? v : identity(v), name));
   }
   for (const p of liveParams(ng.graph, values)) {
-    const name = p.value.name ?? '';
+    const name = p.name;
     const w = net.weights.get(name);
     if (!w || w.length !== p.value.size) throw new UsageError(`Expected weights for ${name} (${p.value.size} values) in ${net.name} but ${w ? `found ${w.length}` : 'found none'}`);
   }

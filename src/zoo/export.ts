@@ -49,7 +49,7 @@ export function liveParams(graph: Graph, outputs: readonly Value[]): Param[] {
 export function exportInferenceModel(built: BuiltModel, weights: ReadonlyMap<string, Float32Array>, o: ExportOptions = {}): Uint8Array {
   const logits = logitsOutput(built);
   for (const p of liveParams(built.graph, [logits])) {
-    const name = p.value.name ?? '';
+    const name = p.name;
     const w = weights.get(name);
     // A missing weight would silently become a graph input; a short one, a corrupt initializer.
     if (!w) throw new Error(`no weights for parameter ${name}`);
@@ -93,7 +93,7 @@ export function checkpointWeights(params: readonly Param[], ckpt: NamedTensors, 
   const missing: string[] = [];
   const differ: string[] = [];
   for (const p of params) {
-    const name = p.value.name ?? '';
+    const name = p.name;
     const t = ckpt.tensors[name];
     if (!t) {
       missing.push(name);
@@ -109,7 +109,7 @@ export function checkpointWeights(params: readonly Param[], ckpt: NamedTensors, 
       weights.set(name, t.data as Float32Array); // an F32 tensor's data is a Float32Array
     }
   }
-  const names = new Set(params.map((p) => p.value.name ?? ''));
+  const names = new Set(params.map((p) => p.name));
   const ignored = Object.keys(ckpt.tensors).filter((n) => !names.has(n));
   if (missing.length || differ.length) {
     const list = (xs: readonly string[]) => (xs.length > 4 ? `${xs.slice(0, 4).join(', ')} and ${xs.length - 4} more` : xs.join(', '));

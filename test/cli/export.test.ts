@@ -36,7 +36,7 @@ describe('ilsvrc export', { concurrency: true }, () => {
     const params = inferenceParams(built);
     const weights = initParams(params, 42);
     const tensors: Record<string, Tensor> = {};
-    for (const p of params) tensors[p.value.name ?? ''] = { dtype: 'F32', shape: [...p.value.shape], data: weights.get(p.value.name ?? '') ?? new Float32Array() };
+    for (const p of params) tensors[p.name] = { dtype: 'F32', shape: [...p.value.shape], data: weights.get(p.name) ?? new Float32Array() };
     const ckpt = join(dir, 'alexnet.safetensors');
     saveSafetensors(ckpt, tensors);
     const out = join(dir, 'alexnet.onnx');

@@ -78,7 +78,7 @@ test('metadata, output name, dynamic batch; aux heads are not exported', () => {
   assert.deepEqual(out.map((o) => o.name), ['logits']);
   assert.equal(out[0]?.type?.tensorType?.shape?.dim?.[0]?.dimParam, 'N');
   const names = new Set((model.graph?.initializer ?? []).map((t) => t.name));
-  for (const p of params) assert.ok(names.has(p.value.name ?? ''), `${p.value.name} is an initializer`);
+  for (const p of params) assert.ok(names.has(p.name), `${p.value.name} is an initializer`);
   assert.ok(![...names].some((n) => n?.startsWith('loss1') || n?.startsWith('loss2')));
   assert.deepEqual((model.graph?.input ?? []).map((i) => i.name), ['input'], 'no parameter left as a graph input');
 });
@@ -111,7 +111,7 @@ describe('checkpoint weights', () => {
   const params = inferenceParams(built);
   const weights = initParams(params, 3);
   const tensors = (): Record<string, Tensor> =>
-    Object.fromEntries(params.map((p) => [p.value.name ?? '', { dtype: 'F32', shape: [...p.value.shape], data: weights.get(p.value.name ?? '') ?? new Float32Array() }]));
+    Object.fromEntries(params.map((p) => [p.name, { dtype: 'F32', shape: [...p.value.shape], data: weights.get(p.name) ?? new Float32Array() }]));
 
   test('tensors named like the parameters become the weights; others are ignored', () => {
     const file = join(dir, 'ok.safetensors');
