@@ -22,8 +22,7 @@ export type Attr =
   | { kind: 'float'; v: number }
   | { kind: 'ints'; v: readonly number[] }
   | { kind: 'floats'; v: readonly number[] }
-  | { kind: 'string'; v: string }
-  | { kind: 'graph'; v: Graph };
+  | { kind: 'string'; v: string };
 export type OnnxAttrs = Record<string, Attr>;
 
 export const attr = {
@@ -32,7 +31,6 @@ export const attr = {
   ints: (v: readonly number[]): Attr => ({ kind: 'ints', v }),
   floats: (v: readonly number[]): Attr => ({ kind: 'floats', v }),
   string: (v: string): Attr => ({ kind: 'string', v }),
-  graph: (v: Graph): Attr => ({ kind: 'graph', v }),
 };
 
 export interface TypeShape {
@@ -200,24 +198,7 @@ export class Graph {
   private readonly scopes: string[] = [];
   private readonly names = new Set<string>();
 
-  constructor(
-    readonly name = 'graph',
-    /** Set for subgraphs (a Loop body): their nodes may read values of the enclosing graphs. */
-    readonly parent?: Graph,
-  ) {}
-
-  /** Whether `v` is visible here: made in this graph or an enclosing one. */
-  sees(v: Value): boolean {
-    for (let g: Graph | undefined = this; g; g = g.parent) if (v.graph === g) return true;
-    return false;
-  }
-
-  /** Values of enclosing graphs that this subgraph's nodes read. */
-  outerReferences(): Value[] {
-    const out = new Set<Value>();
-    for (const n of this.nodes) for (const x of n.inputs) if (x && x.graph !== this) out.add(x);
-    return [...out];
-  }
+  constructor(readonly name = 'graph') {}
 
   get scopeName(): string {
     return this.scopes.join('/');
@@ -288,7 +269,7 @@ export class Graph {
   /** Makes a node: checks inputs belong here, infers output types/shapes, records it. */
   add<A>(def: OpDef<A>, inputs: readonly (Value | undefined)[], attrs: A): Value[] {
     for (const x of inputs) {
-      if (x && !this.sees(x)) throw new GraphError(this.scopeName, `${def.type}: input ${x} belongs to another graph`);
+      if (x && x.graph !== this) throw new GraphError(this.scopeName, `${def.type}: input ${x} belongs to another graph`);
     }
     let types: TypeShape[];
     try {

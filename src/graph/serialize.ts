@@ -47,10 +47,8 @@ export class Namer {
   private readonly used = new Set<string>();
   private counter = 0;
 
-  constructor(private readonly parent?: Namer) {}
-
   name(v: Value, hint?: string): string {
-    const known = this.names.get(v) ?? this.parent?.lookup(v);
+    const known = this.names.get(v);
     if (known) return known;
     let name = v.name;
     if (!name) {
@@ -65,7 +63,7 @@ export class Namer {
   }
 
   lookup(v: Value): string | undefined {
-    return this.names.get(v) ?? this.parent?.lookup(v);
+    return this.names.get(v);
   }
 }
 
@@ -82,14 +80,11 @@ export function liveNodes(g: Graph, outputs: readonly Value[]): AnyNode[] {
     if (!node || live.has(node)) continue;
     live.add(node);
     for (const x of node.inputs) if (x) stack.push(x);
-    for (const a of Object.values(node.onnxAttrs())) {
-      if (a.kind === 'graph') for (const x of a.v.outerReferences()) stack.push(x);
-    }
   }
   return g.nodes.filter((n) => live.has(n));
 }
 
-function attrProto(name: string, a: Attr, namer: Namer, opts: SerializeOptions): AttributeProto {
+function attrProto(name: string, a: Attr): AttributeProto {
   switch (a.kind) {
     case 'int':
       return { name, type: AttributeType.INT, i: a.v };
@@ -101,16 +96,14 @@ function attrProto(name: string, a: Attr, namer: Namer, opts: SerializeOptions):
       return { name, type: AttributeType.FLOATS, floats: [...a.v] };
     case 'string':
       return { name, type: AttributeType.STRING, s: new TextEncoder().encode(a.v) };
-    case 'graph':
-      return { name, type: AttributeType.GRAPH, g: graphProto(a.v, new Namer(namer), { ...opts, dynamicBatch: false }, true) };
   }
 }
 
-export function graphProto(g: Graph, namer: Namer, opts: SerializeOptions, isSubgraph = false): GraphProto {
+export function graphProto(g: Graph, namer: Namer, opts: SerializeOptions): GraphProto {
   const dyn = opts.dynamicBatch ?? false;
   const nodes = liveNodes(g, g.outputs);
   const initializer: TensorProto[] = [];
-  const input: ValueInfoProto[] = g.inputs.map((v) => valueInfo(v, namer.name(v), dyn && !isSubgraph));
+  const input: ValueInfoProto[] = g.inputs.map((v) => valueInfo(v, namer.name(v), dyn));
   const used = new Set<Value>();
   for (const n of nodes) for (const x of n.inputs) if (x) used.add(x);
   for (const v of g.outputs) used.add(v);
@@ -134,7 +127,7 @@ export function graphProto(g: Graph, namer: Namer, opts: SerializeOptions, isSub
       while (last > 0 && !consumed.has(n.outputs[last]!)) last--;
       outs = outs.slice(0, last + 1);
     }
-    const attrs = Object.entries(n.onnxAttrs()).map(([k, a]) => attrProto(k, a, namer, opts));
+    const attrs = Object.entries(n.onnxAttrs()).map(([k, a]) => attrProto(k, a));
     return {
       input: n.inputs.map((x) => (x ? namer.name(x) : '')),
       output: outs,
@@ -152,7 +145,7 @@ export function graphProto(g: Graph, namer: Namer, opts: SerializeOptions, isSub
     node: nodeProtos,
     initializer,
     input,
-    output: g.outputs.map((v) => valueInfo(v, namer.name(v), dyn && !isSubgraph)),
+    output: g.outputs.map((v) => valueInfo(v, namer.name(v), dyn)),
   };
 }
 
