@@ -7,13 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { readEvents } from '../src/train/tensorboard.js';
 import { LOCK_FILE } from '../src/util/lock.js';
 import { Rng } from '../src/util/rng.js';
+import { writeCorpus } from '../test/cli/hostile.js';
 import { ilsvrc, MAIN, TINY, type Run } from '../test/cli/run.js';
+import { jpegBomb, writeIdxBomb } from '../test/data/bombs.js';
 
 
 /** No run may take longer than this: a hang is a failure, not a stuck suite. */
@@ -294,6 +296,60 @@ export const CASES: Case[] = [
       assertOk(r);
       assert.doesNotMatch(r.stderr, /NaN| 0 img\/s/);
       return 'no NaN, no 0 img/s';
+    },
+  },
+  {
+    name: 'hostile-files',
+    what: 'a corpus of broken, foreign and lying files',
+    async run(ctx) {
+      const c = await writeCorpus();
+      try {
+        // Every bad model file, with a good image; every bad image, with a good model.
+        const models = [...Object.values(c.files), ...Object.values(c.ckpts), ...Object.values(c.onnxs)];
+        const runs: [string[], string][] = [
+          ...models.map((m): [string[], string] => [['predict', m, c.image], m]),
+          ...Object.values(c.images).map((i): [string[], string] => [['predict', c.ckpt, i], i]),
+          ...Object.values(c.classesJson).map((d): [string[], string] => [['predict', join(d, 'tiny.onnx'), c.image], d]),
+        ];
+        // Two at a time: each is a process of its own.
+        for (let i = 0; i < runs.length; i += 2) {
+          await Promise.all(
+            runs.slice(i, i + 2).map(async ([args, file]) => {
+              const r = await cli(args);
+              const line = assertRefused(r);
+              assert.ok(line.includes(file) || line.includes(file.split('/').pop()!), `names ${file}: ${line}`);
+            }),
+          );
+        }
+        return `${runs.length} files, each one line naming it, exit 2`;
+      } finally {
+        rmSync(c.dir, { recursive: true, force: true });
+      }
+    },
+  },
+  {
+    name: 'decompression-bombs',
+    what: 'a gzip IDX bomb and a 16000² JPEG header',
+    async run(ctx) {
+      const idx = join(ctx.dir, 'idx');
+      mkdirSync(idx, { recursive: true });
+      await writeIdxBomb(join(idx, 'train-images-idx3-ubyte.gz'));
+      const r = await cli(['train', 'vgg-a', '--data', `idx:${idx}`, '--out', join(ctx.dir, 'idx-run')]);
+      assertRefused(r, /train-images-idx3-ubyte\.gz/);
+      assert.ok(r.seconds < 30, `refused after ${r.seconds} s`);
+      // An image folder with one bomb among good images: the bomb is skipped and named, the run goes on.
+      const { bomb, small } = await jpegBomb();
+      for (const cls of ['a', 'b']) {
+        for (const split of ['train', 'val']) {
+          mkdirSync(join(ctx.dir, 'img', split, cls), { recursive: true });
+          for (let k = 0; k < 4; k++) writeFileSync(join(ctx.dir, 'img', split, cls, `${k}.jpg`), small);
+        }
+      }
+      writeFileSync(join(ctx.dir, 'img', 'train', 'a', 'bomb.jpg'), bomb);
+      const t = await cli(['train', 'vgg-a', '--data', join(ctx.dir, 'img'), '--width', '0.0625', '--input-size', '32', '--batch-size', '4', '--epochs', '1', '--threads', '1', '--out', join(ctx.dir, 'img-run'), '--json']);
+      assertOk(t);
+      assert.match(t.stderr, /skipped unreadable images: 1 train, 0 val \(.*bomb\.jpg/);
+      return `IDX bomb refused in ${r.seconds.toFixed(1)} s; JPEG bomb skipped and named`;
     },
   },
 ];

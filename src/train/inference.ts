@@ -12,7 +12,7 @@ import { buildModel, findModel, type BuiltModel, type ModelOptions, type ModelSp
 import { readClassIndex, type DataIdentity, type EvalRecipe } from '../data/index.js';
 import { decodeModel, TensorDataType, type GraphProto, type ModelProto, type ValueInfoProto } from '../onnx/proto.js';
 import { stateSuffixes } from '../optim/optimizer.js';
-import { loadCheckpoint, readModelOptions, type Checkpoint } from './checkpoint.js';
+import { firstNonFinite, loadCheckpoint, readModelOptions, type Checkpoint } from './checkpoint.js';
 import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams, METADATA, type NamedTensors } from '../zoo/export.js';
 import { createSession, createSessionFromFile, modelFileError, tensor, type OrtSession } from '../runtime/ort.js';
 import { UsageError } from '../util/errors.js';
@@ -183,6 +183,8 @@ export async function readTrained(file: string, o: { inputSize?: number } = {}):
   const described = describeModel(spec, built.options);
   const { weights } = checkpointWeights(inferenceParams(built), { tensors }, file, `the model its metadata describes (${described})`);
   if (proto) checkInterface(proto, built.options, file, described);
+  const bad = firstNonFinite({ params: weights, states: new Map() });
+  if (bad) throw new UsageError(`Expected finite values in ${file} but tensor ${bad} holds NaN or Infinity (weights of a diverged run)`);
   return withClassNames({ file, model: spec.name, options: built.options, built, weights, classes, view, onnx, data, io: { input: 'input', output: 'logits' } });
 }
 

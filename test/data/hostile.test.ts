@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { encodeCifar, encodeIdx, imageFolder, openDataset, UsageError, writeIdx } from '../../src/data/index.js';
 import { assertUsageError, ilsvrc, MAIN, type Run } from '../cli/run.js';
+import { jpegBomb, writeIdxBomb } from './bombs.js';
 
 let root: string;
 before(async () => {
@@ -54,13 +55,9 @@ describe('decompression bombs', () => {
   it('a 1.5 MB gzipped IDX that inflates to 1.5 GiB is refused after reading no more than its header declares', async () => {
     const dir = path.join(root, 'idx-bomb');
     await fs.mkdir(dir);
-    // gzip members concatenate: the header's 28×28 image, then 96 members of 16 MiB of zeros each.
-    const zeros = gzipSync(Buffer.alloc(16 << 20), { level: 9 });
-    const head = gzipSync(encodeIdx({ dims: [1, 28, 28], data: new Uint8Array(784) }));
-    const bomb = Buffer.concat([head, ...Array.from({ length: 96 }, () => zeros)]);
-    assert.ok(bomb.length < 2e6, `${bomb.length} bytes on disk`);
     const file = path.join(dir, 'train-images-idx3-ubyte.gz');
-    await fs.writeFile(file, bomb);
+    await writeIdxBomb(file);
+    assert.ok((await fs.stat(file)).size < 2e6, 'small on disk');
     const m = await measure(`return (await data.readIdx(${JSON.stringify(file)})).dims;`);
     assert.match(m.error ?? '', /^UsageError: Expected 784 bytes of data for dims \[1, 28, 28\] in .*train-images-idx3-ubyte\.gz but it inflates to more/);
     assert.ok(m.ms < 3000, `${m.ms} ms`);
@@ -76,13 +73,7 @@ describe('decompression bombs', () => {
   it('a small progressive JPEG whose header claims 16000×16000 is skipped, named, without decoding it', async () => {
     const dir = path.join(root, 'jpeg-bomb');
     await fs.mkdir(dir);
-    const small = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 200, g: 30, b: 90 } } }).jpeg({ progressive: true }).toBuffer();
-    // SOF2 (progressive): FF C2, length, precision, then height and width.
-    const sof = small.indexOf(Buffer.from([0xff, 0xc2]));
-    assert.ok(sof > 0);
-    const bomb = Buffer.from(small);
-    bomb.writeUInt16BE(16000, sof + 5);
-    bomb.writeUInt16BE(16000, sof + 7);
+    const { bomb, small } = await jpegBomb();
     const file = path.join(dir, 'bomb.jpg');
     const ok = path.join(dir, 'ok.jpg');
     await fs.writeFile(file, bomb);
