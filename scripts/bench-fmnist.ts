@@ -110,6 +110,10 @@ async function breakdown(r: Recipe, steps: number): Promise<void> {
   const modelOptions = { width: r.width, inputSize: r.size, channels: 1 as const, classes: data.classes.length };
   const optimizer = { ...DEFAULT_OPTIMIZER, momentum: MOMENTUM, weightDecay: WEIGHT_DECAY };
   const spe = Math.floor(data.train.length / r.batch);
+  if (steps < 16 || steps > spe) {
+    process.stderr.write(`Expected an integer in [16, ${spe}] (whole batches of one epoch) for --steps but received "${steps}"\n`);
+    process.exit(2);
+  }
   const clock = (): { wall: number; cpu: number } => {
     const c = process.cpuUsage();
     return { wall: performance.now(), cpu: (c.user + c.system) / 1000 };

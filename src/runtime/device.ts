@@ -104,11 +104,7 @@ export function resolveDevice(spec: string | Device, o: ResolveOptions = {}): Re
   const threads = o.threads && o.threads > 0 ? { threads: o.threads } : {};
   switch (device.kind) {
     case 'cpu':
-      // ORT's idle intra-op threads spin by default, taking the cycles that the loader and the
-      // other threads need on a small machine: without spinning a training step took 0.65× the
-      // CPU time, and 78 steps of Fashion-MNIST's VGG-A through `ilsvrc train` 0.55–0.69× the wall
-      // time on 2 busy cores, with identical weights.
-      return { device, session: { ...threads, providers: ['cpu'], extra: { 'session.intra_op.allow_spinning': '0' } } };
+      return { device, session: { ...threads, providers: ['cpu'] } };
     case 'cuda': {
       const dir = o.bindingDir ?? bindingDir();
       const missing = missingCudaLibraries(dir);
@@ -266,6 +262,3 @@ export async function probeDevice(r: ResolvedDevice): Promise<void> {
     await s.release();
   }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Steps per run (K) on a device from a memory estimate.

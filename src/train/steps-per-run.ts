@@ -98,9 +98,10 @@ const CPU_COPY_SHARE = 0.08;
 /**
  * A run should hold at least this much compute. Each run also pays a fixed cost apart from the
  * parameters: the worker round trip, the feeds, waking ORT's threads, the progress line — about
- * 2 ms on an idle machine, far more on a busy one, where every hand-off waits for a core. For
- * Fashion-MNIST's VGG-A (width 1/4, 32 px, batch 128: ~80 ms steps) `ilsvrc train` with 13 steps
- * per run took 0.82–0.86× the time of 2, with identical weights.
+ * 2 ms of CPU on an idle machine, far more wall time on a busy one, where every hand-off waits for
+ * a core. For Fashion-MNIST's VGG-A (width 1/4, 32 px, batch 128: ~80 ms steps) `ilsvrc train`
+ * with 13 steps per run took 0.56–0.89× the time of 2 on a busy 2-core host (four rounds), and
+ * 1.09× in the one round measured idle; the weights are identical.
  */
 const CPU_RUN_MS = 1000;
 
@@ -154,4 +155,3 @@ export function defaultStepsPerRun(
     reason: `${gib(est)} GiB estimated for ${k} steps per run of ${gib(bytes)} GiB${deviceBytes === undefined ? ' (assumed: nvidia-smi not found)' : ''}`,
   };
 }
-

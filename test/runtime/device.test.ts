@@ -65,9 +65,8 @@ describe('parseDevice', () => {
 
 describe('resolveDevice', () => {
   it('cpu: the CPU provider, threads passed on, no extra config', () => {
-    const noSpin = { 'session.intra_op.allow_spinning': '0' };
-    assert.deepEqual(resolveDevice('cpu', { threads: 2 }).session, { threads: 2, providers: ['cpu'], extra: noSpin });
-    assert.deepEqual(resolveDevice('cpu').session, { providers: ['cpu'], extra: noSpin });
+    assert.deepEqual(resolveDevice('cpu', { threads: 2 }).session, { threads: 2, providers: ['cpu'] });
+    assert.deepEqual(resolveDevice('cpu').session, { providers: ['cpu'] });
   });
 
   it('cuda without the provider libraries: a UsageError with the install hint', () => {
