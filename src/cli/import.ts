@@ -37,7 +37,7 @@ export function makeImportCommand(): Command {
     const m = r.checkpoint.meta;
     const o = m.modelOptions;
     const count = [...r.checkpoint.state.params.values()].reduce((n, w) => n + w.length, 0);
-    const variant = [...(o.lrn ? [`--lrn ${o.lrn}`] : []), ...(o.pool ? [`--pool ${o.pool}`] : [])].join(' ');
+    const variant = [...(o.lrn ? [`--lrn ${o.lrn}`] : []), ...(o.pool ? [`--pool ${o.pool}`] : []), ...(o.input ? [`--input ${o.input}`] : [])].join(' ');
     process.stdout.write(
       `wrote ${flags.output}: ${m.model} (${o.inputSize} px, ${o.classes} classes, width ${o.width}${variant ? `, ${variant}` : ''}), ${r.source.layers} weight layers, ${thousands(count)} params from ${file} (${r.source.format})\n`,
     );

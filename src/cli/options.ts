@@ -6,7 +6,7 @@
 import { dirname, join } from 'node:path';
 import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
 import type { ModelOptions } from '../zoo/index.js';
-import { LRN_KINDS, POOL_MODES } from '../zoo/spec.js';
+import { INPUT_KINDS, LRN_KINDS, POOL_MODES } from '../zoo/spec.js';
 import { describe, UsageError } from '../util/errors.js';
 
 function reject(what: string, value: string): never {
@@ -84,6 +84,7 @@ export interface ModelFlags {
   init?: ModelOptions['init'];
   lrn?: NonNullable<ModelOptions['lrn']>;
   pool?: NonNullable<ModelOptions['pool']>;
+  input?: NonNullable<ModelOptions['input']>;
 }
 
 /** Declares the options every model-taking command accepts (defaults come from the model's spec). */
@@ -97,7 +98,8 @@ export function addModelOptions(cmd: Command): Command {
     .addOption(new Option('--aux', 'build the auxiliary classifiers (GoogLeNet)'))
     .addOption(new Option('--init <scheme>', 'paper | kaiming (default paper)').argParser(choice(['paper', 'kaiming'] as const)))
     .addOption(new Option('--lrn <kind>', "LRN constants: paper | caffe | caffenet (Caffe's, norm after pool) (default: the model's)").argParser(choice(LRN_KINDS)))
-    .addOption(new Option('--pool <mode>', "max-pool output size: floor | ceil (Caffe's) (default: the model's)").argParser(choice(POOL_MODES)));
+    .addOption(new Option('--pool <mode>', "max-pool output size: floor | ceil (Caffe's) (default: the model's)").argParser(choice(POOL_MODES)))
+    .addOption(new Option('--input <kind>', 'the pixels the network takes: torchvision (RGB, normalised) | caffe (BGR 0–255 less the mean; the BVLC models) (default torchvision)').argParser(choice(INPUT_KINDS)));
 }
 
 /** The flags the user gave, as the partial options `buildModel` fills in (absent keys stay absent). */
@@ -112,6 +114,7 @@ export function modelOptionsFrom(f: ModelFlags): Partial<ModelOptions> {
   if (f.init !== undefined) o.init = f.init;
   if (f.lrn !== undefined) o.lrn = f.lrn;
   if (f.pool !== undefined) o.pool = f.pool;
+  if (f.input !== undefined) o.input = f.input;
   return o;
 }
 

@@ -7,7 +7,7 @@ import { addModelOptions, modelOptionsFrom, type ModelFlags } from './options.js
 
 export interface ModelSummary extends Summary {
   model: string;
-  /** Where the network departs from its paper's definition (--lrn, --pool), e.g. "lrn caffe, pool ceil". */
+  /** Where the network departs from its paper's definition (--lrn, --pool, --input), e.g. "lrn caffe, pool ceil, input caffe". */
   variant?: string;
 }
 
@@ -16,7 +16,7 @@ export function summarizeModel(name: string, given: Partial<ModelOptions> = {}, 
   const built: BuiltModel = buildModel(name, given);
   const outputs = [built.logits, ...built.aux.map((a) => a.logits)];
   const o = built.options;
-  const variant = [...(o.lrn !== undefined ? [`lrn ${o.lrn}`] : []), ...(o.pool !== undefined ? [`pool ${o.pool}`] : [])].join(', ');
+  const variant = [...(o.lrn !== undefined ? [`lrn ${o.lrn}`] : []), ...(o.pool !== undefined ? [`pool ${o.pool}`] : []), ...(o.input !== undefined ? [`input ${o.input}`] : [])].join(', ');
   return { model: built.spec.name, ...(variant ? { variant } : {}), ...summarize(built.graph, { outputs, detail }) };
 }
 

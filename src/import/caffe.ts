@@ -93,5 +93,6 @@ export function readCaffe(file: string): Source {
   const unused = all.flatMap((l, i) => (isWeight(i) && !used.has(i) ? [l.name ?? `layer ${i}`] : []));
   const inputLayer = all.find((l) => typeOf(l) === 'Input')?.inputParam?.shape?.[0]?.dim;
   const dims = net.inputShape?.[0]?.dim ?? (net.inputDim?.length ? net.inputDim.slice(0, 4) : inputLayer);
-  return { format: 'caffemodel', layers, lrn, normAfterPool: firstLrnAt >= 0 && firstPoolAt >= 0 && firstPoolAt < firstLrnAt, pool, inputShape: dims?.length === 4 ? dims : undefined, unused };
+  // Caffe's data layers feed BGR pixels in 0–255 less the mean: every BVLC model was trained so.
+  return { format: 'caffemodel', input: 'caffe', layers, lrn, normAfterPool: firstLrnAt >= 0 && firstPoolAt >= 0 && firstPoolAt < firstLrnAt, pool, inputShape: dims?.length === 4 ? dims : undefined, unused };
 }

@@ -95,6 +95,12 @@ export function resolveOptions(model: string, src: Source, given: Partial<ModelO
     const own = buildModel(spec, { ...o, classes: 2, inputSize: 512, width: 1 / 64 }).graph.nodes.some((n) => n.op === 'MaxPool' && n.onnxAttrs()['ceil_mode']?.v === 1);
     if ((src.pool === 'ceil') !== own) o.pool = src.pool;
   }
+  if (src.input !== undefined) {
+    if (o.input === undefined) o.input = src.input;
+    else if (o.input !== src.input) throw new UsageError(`Expected --input ${src.input} for ${file} (${src.format === 'caffemodel' ? 'a Caffe network takes BGR pixels in 0–255 less the mean' : 'its options say so'}) but received --input ${o.input}`);
+  } else if (o.input === undefined && src.format === 'onnx') {
+    notes.push(`${file} does not state the pixels it takes: used torchvision's (RGB, normalised); a file converted from Caffe (the model zoo's bvlc_*, caffenet, zfnet512) needs --input caffe`);
+  }
   const [, c, h, w] = src.inputShape ?? [];
   if (o.inputSize === undefined && h !== undefined && h > 0 && h === w) o.inputSize = h;
   if (o.channels === undefined && c !== undefined && c > 0) o.channels = c;

@@ -6,7 +6,9 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { DataLocation, decodeModel, TensorDataType, type AttributeProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { readModelOptions } from '../train/checkpoint.js';
 import { UsageError } from '../util/errors.js';
+import { METADATA } from '../zoo/export.js';
 import { floatsFromBytes, numel, postOrder, transpose2d, type Source, type SourceLayer, type SourceLrn } from './source.js';
 
 function attrOf(n: NodeProto, name: string): AttributeProto | undefined {
@@ -166,7 +168,25 @@ export function readOnnx(file: string): Source {
   }
   const unused = g.node.filter((n) => (n.opType === 'Conv' || n.opType === 'Gemm') && !weightNodes.has(n)).map((n) => n.name || n.output[0] || n.opType);
   const inputShape = graphInputShape(g.input.filter((i) => !inits.has(i.name)).map((i) => i.type?.tensorType?.shape?.dim ?? []));
-  return { format: 'onnx', layers, lrn, normAfterPool: firstLrnAt >= 0 && firstPoolAt >= 0 && firstPoolAt < firstLrnAt, pool, inputShape, unused };
+  const input = statedInput(model.metadataProps ?? [], file);
+  return { format: 'onnx', ...(input ? { input } : {}), layers, lrn, normAfterPool: firstLrnAt >= 0 && firstPoolAt >= 0 && firstPoolAt < firstLrnAt, pool, inputShape, unused };
+}
+
+/**
+ * The input convention an ilsvrc export states in its options metadata (absent there: torchvision's);
+ * other files state none (model-zoo files converted from Caffe included), so the user says.
+ */
+function statedInput(props: readonly { key: string; value: string }[], file: string): Source['input'] {
+  const raw = props.find((p) => p.key === METADATA.options)?.value;
+  if (raw === undefined) return undefined;
+  let o: unknown;
+  try {
+    o = JSON.parse(raw);
+  } catch {
+    throw new UsageError(`Expected JSON in the ${JSON.stringify(METADATA.options)} metadata of ${file} but received ${JSON.stringify(raw.slice(0, 40))}`);
+  }
+  const input = readModelOptions(o, `in the ${JSON.stringify(METADATA.options)} metadata of ${file}`).input;
+  return input ?? 'torchvision';
 }
 
 function graphInputShape(inputs: { dimValue?: number; dimParam?: string }[][]): number[] | undefined {

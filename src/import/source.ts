@@ -38,6 +38,8 @@ export interface Source {
   pool: 'floor' | 'ceil' | undefined;
   /** N, C, H, W when the file states it. */
   inputShape: number[] | undefined;
+  /** The pixels the network takes when the file states it: a .caffemodel always, an ilsvrc export in its options. */
+  input?: 'torchvision' | 'caffe';
   /** Weight layers present in the file but not on the path to its output (e.g. GoogLeNet's auxiliary heads). */
   unused: string[];
 }

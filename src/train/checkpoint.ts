@@ -5,7 +5,7 @@
  * Written atomically (temp file, fsync, rename): a crash or a full disk leaves the last good one.
  */
 import type { ModelOptions } from '../zoo/index.js';
-import { LRN_KINDS, POOL_MODES } from '../zoo/spec.js';
+import { INPUT_KINDS, LRN_KINDS, POOL_MODES } from '../zoo/spec.js';
 import { evalViewFor, type DataIdentity, type EvalRecipe, type TrainRecipe } from '../data/index.js';
 import type { OptimizerConfig } from '../optim/optimizer.js';
 import type { FitConfig, SavedProgress } from './fit.js';
@@ -106,6 +106,7 @@ const MODEL_OPTION_FIELDS: Readonly<Record<keyof ModelOptions, Field>> = {
   init: { what: '"paper" or "kaiming"', ok: oneOf('paper', 'kaiming'), optional: true },
   lrn: { what: LRN_KINDS.map((k) => `"${k}"`).join(', '), ok: oneOf(...LRN_KINDS), optional: true },
   pool: { what: POOL_MODES.map((k) => `"${k}"`).join(' or '), ok: oneOf(...POOL_MODES), optional: true },
+  input: { what: INPUT_KINDS.map((k) => `"${k}"`).join(' or '), ok: oneOf(...INPUT_KINDS), optional: true },
 };
 
 const OPTIMIZER_FIELDS: Readonly<Record<keyof OptimizerConfig, Field>> = {

@@ -6,7 +6,10 @@ import { GoogLeNet, GoogLeNetNaive } from './googlenet.js';
 import { NIN } from './nin.js';
 import { VGG_A, VGG_A_LRN, VGG_B, VGG_C, VGG_D, VGG_E } from './vgg.js';
 import { ZFNet } from './zfnet.js';
-import { LRN_KINDS, POOL_MODES, type ModelOptions, type ModelSpec } from './spec.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.js';
+import { concat, slice } from '../ops/shape.js';
+import { add, mul } from '../ops/elementwise.js';
+import { CAFFE_MEAN_BGR, INPUT_KINDS, LRN_KINDS, POOL_MODES, type ModelOptions, type ModelSpec } from './spec.js';
 
 export type { ModelOptions, ModelSpec } from './spec.js';
 
@@ -71,6 +74,7 @@ export function modelOptions(spec: ModelSpec, given: Partial<ModelOptions> = {})
   };
   if (given.lrn !== undefined) o.lrn = given.lrn;
   if (given.pool !== undefined) o.pool = given.pool;
+  if (given.input !== undefined) o.input = given.input;
   const posInt = (v: number, name: string) => {
     if (!Number.isInteger(v) || v < 1) throw expected('a positive integer', name, v);
   };
@@ -81,7 +85,29 @@ export function modelOptions(spec: ModelSpec, given: Partial<ModelOptions> = {})
   if (o.dropout !== undefined && !(o.dropout >= 0 && o.dropout < 1)) throw expected('a rate in [0, 1)', '--dropout', o.dropout);
   if (o.lrn !== undefined && !LRN_KINDS.includes(o.lrn)) throw expected(`one of ${LRN_KINDS.join(', ')}`, '--lrn', o.lrn);
   if (o.pool !== undefined && !POOL_MODES.includes(o.pool)) throw expected(`one of ${POOL_MODES.join(', ')}`, '--pool', o.pool);
+  if (o.input !== undefined && !INPUT_KINDS.includes(o.input)) throw expected(`one of ${INPUT_KINDS.join(', ')}`, '--input', o.input);
+  if (o.input === 'torchvision') delete o.input; // the default has one form: absent
+  if (o.input === 'caffe' && o.channels !== 3) {
+    throw new UsageError(`Expected 3 channels for --input caffe (Caffe networks take BGR images) but received --channels ${o.channels}`);
+  }
   return o;
+}
+
+/**
+ * The pipeline's tensor (RGB, (x/255 − mean)/std per channel) as a Caffe network's input: BGR in
+ * 0–255 less Caffe's mean pixel. Channels reversed by slices and a concat, then one affine map per
+ * channel, 255·std·x + (255·mean − Caffe's mean), as constants: no parameters, and every op has a
+ * gradient rule, so a training graph builds through it.
+ */
+export function caffeInput(x: Value): Value {
+  const g = x.graph;
+  return g.scope('caffe_input', () => {
+    const bgr = concat([2, 1, 0].map((c) => slice(x, [c], [c + 1], [1])), 1);
+    const rgbOf = (c: number) => 2 - c; // BGR channel c holds RGB channel 2 − c
+    const scale = [0, 1, 2].map((c) => 255 * IMAGENET_STD[rgbOf(c)]!);
+    const shift = [0, 1, 2].map((c) => 255 * IMAGENET_MEAN[rgbOf(c)]! - CAFFE_MEAN_BGR[c]!);
+    return add(mul(bgr, g.floats(scale, [1, 3, 1, 1], x.dtype)), g.floats(shift, [1, 3, 1, 1], x.dtype));
+  });
 }
 
 export interface BuiltModel {
@@ -108,7 +134,7 @@ export function buildModel(name: string | ModelSpec, given: Partial<ModelOptions
   const input = graph.input('input', 'float32', [b.batch ?? 1, options.channels, options.inputSize, options.inputSize]);
   let out;
   try {
-    out = spec.build(input, options);
+    out = spec.build(options.input === 'caffe' ? caffeInput(input) : input, options);
   } catch (e) {
     if (e instanceof Error && e.name === 'GraphError') {
       throw new UsageError(`${spec.name} at --input-size ${options.inputSize}: ${e.message}`);

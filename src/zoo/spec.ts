@@ -24,10 +24,24 @@ export interface ModelOptions {
   lrn?: 'paper' | 'caffe' | 'caffenet';
   /** Output size of max pools: "floor" (the papers' formula) or "ceil" (Caffe's only mode); absent keeps the model's own. */
   pool?: 'floor' | 'ceil';
+  /**
+   * The pixels the network was trained on; absent means "torchvision": RGB, (x/255 − mean)/std with
+   * ImageNet's mean and std, as the pipeline feeds. "caffe": BGR in 0–255 less Caffe's ImageNet mean
+   * (the BVLC models): the graph turns the pipeline's tensor into that as its first layer.
+   */
+  input?: 'torchvision' | 'caffe';
 }
 
 export const LRN_KINDS = ['paper', 'caffe', 'caffenet'] as const;
 export const POOL_MODES = ['floor', 'ceil'] as const;
+export const INPUT_KINDS = ['torchvision', 'caffe'] as const;
+
+/**
+ * Caffe's ImageNet mean pixel in B, G, R order (0–255): the per-channel mean of BVLC's
+ * ilsvrc_2012_mean (caffe/imagenet_mean.hpp: B 104.00, G 116.66, R 122.67), which the BVLC models'
+ * mean image or mean_value 104/117/123 subtracted.
+ */
+export const CAFFE_MEAN_BGR = [104.00698793, 116.66876762, 122.67891434] as const;
 
 // The AlexNet paper's b = a / (k + α Σa²)^β sums without dividing by n; ONNX divides alpha by size, so α·n.
 export const PAPER_LRN = { size: 5, alpha: 1e-4 * 5, beta: 0.75, bias: 2 } as const;

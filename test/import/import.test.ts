@@ -20,6 +20,7 @@ import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { loadSafetensors, saveSafetensors } from '../../src/runtime/safetensors.js';
 import { openInference } from '../../src/train/inference.js';
 import { assertUsageError, ilsvrc } from '../cli/run.js';
+import { fromCaffe } from './caffe-files.js';
 
 const peer = fileURLToPath(new URL('../../../test/import/peer_import.py', import.meta.url));
 const has = (mod: string) => spawnSync('/usr/bin/python3', ['-c', `import ${mod}`], { stdio: 'ignore' }).status === 0;
@@ -55,11 +56,13 @@ function relErr(a: Float32Array, b: Float32Array): number {
   return d / m;
 }
 
+/** The checkpoint's logits for the peer's input: Caffe's pixels (BGR, 0–255 less the mean) as the pipeline gives them to a Caffe-input model. */
 async function logitsOf(ckpt: string, dir: string): Promise<Float32Array> {
   const { x, rows } = io(dir);
+  const caffe = loadCheckpoint(ckpt).meta.modelOptions.input === 'caffe';
   const m = await openInference(ckpt, { threads: 2 });
   try {
-    return Float32Array.from(await m.logits(x, rows));
+    return Float32Array.from(await m.logits(caffe ? fromCaffe(x, rows, x.length / rows / 3) : x, rows));
   } finally {
     await m.release();
   }
@@ -107,13 +110,14 @@ describe('BVLC AlexNet (Caffe definition, two towers, 135 px, width 1/16)', { sk
       assert.equal(r.checkpoint.meta.modelOptions.lrn, 'caffe', f);
       assert.equal(r.checkpoint.meta.modelOptions.pool, 'ceil', f);
       assert.equal(r.checkpoint.meta.modelOptions.inputSize, 135, f);
+      assert.equal(r.checkpoint.meta.modelOptions.input, 'caffe', f);
       const ckpt = join(dir, `${f}.safetensors`);
       saveImported(ckpt, r);
       const err = relErr(await logitsOf(ckpt, dir), want);
       assert.ok(err <= 1e-5, `${f}: relative error ${err}`);
     }
     // Fine-tuning starts from it like from one of ours.
-    const t = await ilsvrc(['train', 'alexnet', '--data', 'synthetic', '--from', join(dir, 'alexnet.caffemodel.safetensors'), '--reset-classifier', '--width', width, '--input-size', '135', '--lrn', 'caffe', '--pool', 'ceil', '--max-steps', '1', '--batch-size', '4', '--threads', '1', '--out', join(dir, 'run')]);
+    const t = await ilsvrc(['train', 'alexnet', '--data', 'synthetic', '--from', join(dir, 'alexnet.caffemodel.safetensors'), '--reset-classifier', '--width', width, '--input-size', '135', '--lrn', 'caffe', '--pool', 'ceil', '--input', 'caffe', '--max-steps', '1', '--batch-size', '4', '--threads', '1', '--out', join(dir, 'run')]);
     assert.equal(t.code, 0, t.stderr);
   });
 
