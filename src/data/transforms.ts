@@ -10,13 +10,13 @@
 import { Rng } from '../util/rng.js';
 import { expected } from '../util/errors.js';
 import type { ColourJitter, Image8, View } from './pixels.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
 
 /** AlexNet's PCA lighting: eigen-decomposition of ImageNet's RGB covariance (pixels in [0, 1]). */
 export const IMAGENET_EIGVAL = [0.2175, 0.0188, 0.0045] as const;
 /** Columns are eigenvectors, row-major 3×3. */
 export const IMAGENET_EIGVEC = [-0.5675, 0.7192, 0.4009, -0.5808, -0.0045, -0.814, -0.5836, -0.6948, 0.4203] as const;
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+export { IMAGENET_MEAN, IMAGENET_STD };
 
 export type Step =
   | { op: 'resizeShorter'; min: number; max: number }

@@ -6,7 +6,7 @@ import { GoogLeNet, GoogLeNetNaive } from './googlenet.js';
 import { NIN } from './nin.js';
 import { VGG_A, VGG_A_LRN, VGG_B, VGG_C, VGG_D, VGG_E } from './vgg.js';
 import { ZFNet } from './zfnet.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
 import { concat, slice } from '../ops/shape.js';
 import { add, mul } from '../ops/elementwise.js';
 import { CAFFE_MEAN_BGR, INPUT_KINDS, LRN_KINDS, POOL_MODES, type ModelOptions, type ModelSpec } from './spec.js';
