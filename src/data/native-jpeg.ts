@@ -4,9 +4,7 @@
  * mirrored and normalised into the batch on a libuv thread. Absent when the build had no C
  * compiler or libjpeg headers, or when ILSVRC_NATIVE_JPEG=0; the pipeline then uses sharp alone.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { nativeAddon } from '../util/native.js';
 import type { View } from './pixels.js';
 
 interface Addon {
@@ -17,24 +15,8 @@ interface Addon {
 /** What one call did: 'ok' (written), 'unsupported' (decode another way), or libjpeg's error. */
 export type NativeResult = { kind: 'ok'; dct: number } | { kind: 'unsupported' } | { kind: 'error'; message: string };
 
-let addon: Addon | null | undefined;
-
 /** The addon, or null (not built, or disabled with ILSVRC_NATIVE_JPEG=0). */
-export function nativeJpeg(): Addon | null {
-  if (addon !== undefined) return addon;
-  addon = null;
-  if (process.env['ILSVRC_NATIVE_JPEG'] === '0') return addon;
-  // dist/src/data/ → the repository root → build/native/.
-  const file = fileURLToPath(new URL('../../../build/native/jpeg_view.node', import.meta.url));
-  if (!existsSync(file)) return addon;
-  try {
-    addon = createRequire(import.meta.url)(file) as Addon;
-  } catch (e) {
-    // Built against a libjpeg that is gone, say: decode with sharp, and say why once.
-    process.emitWarning(`${file} did not load (${(e as Error).message.split('\n')[0]}); JPEGs are decoded with sharp. Rebuild with scripts/build-native.`);
-  }
-  return addon;
-}
+export const nativeJpeg = nativeAddon<Addon>('jpeg_view', 'ILSVRC_NATIVE_JPEG', 'JPEGs are decoded with sharp');
 
 /** A JPEG's last marker is EOI (FF D9), possibly followed by padding; a truncated file has none. */
 export function endsWithEoi(buf: Uint8Array): boolean {

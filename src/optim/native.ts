@@ -7,9 +7,7 @@
  * Absent when the build had no C compiler or Node headers, or when ILSVRC_NATIVE_OPTIM=0; training
  * then runs the update as ONNX graphs (more copies of parameters and state in memory).
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { nativeAddon } from '../util/native.js';
 import { hyperValues, stateSuffixes, type OptimizerConfig } from './optimizer.js';
 
 interface Addon {
@@ -20,22 +18,7 @@ interface Addon {
   retainFreedMemory(): boolean;
 }
 
-let addon: Addon | null | undefined;
-
-function load(): Addon | null {
-  if (addon !== undefined) return addon;
-  addon = null;
-  if (process.env['ILSVRC_NATIVE_OPTIM'] === '0') return addon;
-  // dist/src/optim/ → the repository root → build/native/.
-  const file = fileURLToPath(new URL('../../../build/native/optim.node', import.meta.url));
-  if (!existsSync(file)) return addon;
-  try {
-    addon = createRequire(import.meta.url)(file) as Addon;
-  } catch (e) {
-    process.emitWarning(`${file} did not load (${(e as Error).message.split('\n')[0]}); the optimizer runs as ONNX graphs. Rebuild with scripts/build-native.`);
-  }
-  return addon;
-}
+const load = nativeAddon<Addon>('optim', 'ILSVRC_NATIVE_OPTIM', 'the optimizer runs as ONNX graphs');
 
 /** Whether the native update is built and enabled here. */
 export function hasNativeOptimizer(): boolean {
