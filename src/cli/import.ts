@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { importWeights, saveImported } from '../import/index.js';
 import { UsageError } from '../util/errors.js';
-import { ensureDir } from '../util/fsx.js';
+import { ensureDir, fileInFolder } from '../util/fsx.js';
 import { thousands } from './format.js';
 import { addModelOptions, modelOptionsFrom, type ModelFlags } from './options.js';
 
@@ -26,20 +26,22 @@ export function makeImportCommand(): Command {
     .description('published weights (.onnx, .caffemodel, torchvision .safetensors) as an ilsvrc checkpoint')
     .argument('<file>', 'an ONNX model, a Caffe .caffemodel, or a PyTorch state dict in .safetensors')
     .requiredOption('--as <model>', 'the zoo model the weights belong to (see `ilsvrc models`)')
-    .requiredOption('-o, --output <file>', 'the checkpoint (.safetensors) to write')
+    .requiredOption('-o, --output <file>', 'the checkpoint (.safetensors) to write (in a folder: <model>.safetensors)')
     .option('--labels <file>', 'class names, one per line, in the order of the outputs');
   return addModelOptions(cmd).action(async (file: string, flags: ImportFlags) => {
     const classes = flags.labels === undefined ? undefined : readLabels(flags.labels);
     const r = await importWeights(file, flags.as, modelOptionsFrom(flags), classes ? { classes } : {});
-    ensureDir(dirname(flags.output));
-    saveImported(flags.output, r);
+    // Like export's -o: a folder gets the default name inside it.
+    const output = fileInFolder(flags.output, `${r.checkpoint.meta.model}.safetensors`);
+    ensureDir(dirname(output), '--output');
+    saveImported(output, r);
     for (const n of r.notes) process.stderr.write(`note: ${n}\n`);
     const m = r.checkpoint.meta;
     const o = m.modelOptions;
     const count = [...r.checkpoint.state.params.values()].reduce((n, w) => n + w.length, 0);
     const variant = [...(o.lrn ? [`--lrn ${o.lrn}`] : []), ...(o.pool ? [`--pool ${o.pool}`] : []), ...(o.input ? [`--input ${o.input}`] : [])].join(' ');
     process.stdout.write(
-      `wrote ${flags.output}: ${m.model} (${o.inputSize} px, ${o.classes} classes, width ${o.width}${variant ? `, ${variant}` : ''}), ${r.source.layers} weight layers, ${thousands(count)} params from ${file} (${r.source.format})\n`,
+      `wrote ${output}: ${m.model} (${o.inputSize} px, ${o.classes} classes, width ${o.width}${variant ? `, ${variant}` : ''}), ${r.source.layers} weight layers, ${thousands(count)} params from ${file} (${r.source.format})\n`,
     );
   });
 }

@@ -137,7 +137,6 @@ const META_FIELDS: Readonly<Record<Exclude<keyof CheckpointMeta, 'modelOptions' 
   savedAt: { what: 'a date string', ok: (v) => typeof v === 'string' },
 };
 
-const isIntAtLeast = (min: number) => (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= min;
 
 /** The run config a checkpoint carries: every field, so `--resume` never meets a damaged one later. */
 const RUN_FIELDS: Readonly<Record<Exclude<keyof FitConfig, 'modelOptions' | 'optimizer' | 'schedule'>, Field>> = {
@@ -151,11 +150,11 @@ const RUN_FIELDS: Readonly<Record<Exclude<keyof FitConfig, 'modelOptions' | 'opt
   seed: { what: 'a non-negative integer', ok: isCount },
   augment: { what: 'an augmentation preset', ok: oneOf('alexnet', 'vgg', 'googlenet', 'cifar', 'flip', 'none') },
   stepsPerRun: { what: 'a positive integer', ok: isPositiveInt },
-  maxSteps: { what: 'a non-negative integer', ok: isIntAtLeast(0) },
-  checkpointEvery: { what: 'a non-negative integer', ok: isIntAtLeast(0) },
-  earlyStop: { what: 'a non-negative integer', ok: isIntAtLeast(0) },
-  loaderWorkers: { what: 'a non-negative integer', ok: isIntAtLeast(0) },
-  threads: { what: 'a non-negative integer', ok: isIntAtLeast(0) },
+  maxSteps: { what: 'a non-negative integer', ok: isCount },
+  checkpointEvery: { what: 'a non-negative integer', ok: isCount },
+  earlyStop: { what: 'a non-negative integer', ok: isCount },
+  loaderWorkers: { what: 'a non-negative integer', ok: isCount },
+  threads: { what: 'a non-negative integer', ok: isCount },
   device: { what: 'a device name', ok: (v) => typeof v === 'string' },
   worker: { what: 'a boolean', ok: (v) => typeof v === 'boolean' },
 };
@@ -167,8 +166,8 @@ const SCHEDULE_FIELDS: Readonly<Record<keyof ScheduleConfig, Field>> = {
   milestones: { what: 'an array of epochs', ok: (v) => Array.isArray(v) && v.every(isPositiveInt) },
   gamma: { what: 'a number', ok: isNumber },
   power: { what: 'a number', ok: isNumber },
-  patience: { what: 'a non-negative integer', ok: isIntAtLeast(0) },
-  warmupSteps: { what: 'a non-negative integer', ok: isIntAtLeast(0) },
+  patience: { what: 'a non-negative integer', ok: isCount },
+  warmupSteps: { what: 'a non-negative integer', ok: isCount },
   minLr: { what: 'a number', ok: isNumber },
 };
 

@@ -72,6 +72,11 @@ test('the export carries input caffe in ilsvrc.options, and importing it reads t
   assert.equal(r.code, 0, r.stderr);
   assert.equal(loadCheckpoint(back).meta.modelOptions.input, 'caffe');
   assert.doesNotMatch(r.stderr, /does not state the pixels/);
+  // -o given a folder writes <model>.safetensors inside it, as export's -o does.
+  const folder = join(root, 'into') + '/';
+  const f = await ilsvrc(['import', onnx, '--as', 'nin', ...FLAGS, '-o', folder]);
+  assert.equal(f.code, 0, f.stderr);
+  assert.equal(loadCheckpoint(join(folder, 'nin.safetensors')).meta.model, 'nin');
   assertUsageError(await ilsvrc(['import', onnx, '--as', 'nin', ...FLAGS, '--input', 'torchvision', '-o', join(root, 'x.safetensors')]), 'Expected --input caffe for', 'but received --input torchvision');
 });
 
