@@ -54,6 +54,8 @@ export interface TrainingConfig {
    * CPU session) or 'graph' (ONNX graphs). Default: native where it can, else graph.
    */
   update?: 'native' | 'graph' | undefined;
+  /** With the native update: the fewest weights a fully connected layer needs for the row-by-row sum (src/train/graphs.ts). */
+  outerMinElements?: number | undefined;
 }
 
 export interface StepBatch {
@@ -114,6 +116,7 @@ export class TrainingSession {
       labelSmoothing: config.labelSmoothing,
       auxWeight: config.auxWeight,
       frozen: new Set(config.frozen),
+      outerMinElements: config.outerMinElements,
     };
     for (const p of params) {
       this.shapes.set(p.name, p.value.shape);

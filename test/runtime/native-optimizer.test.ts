@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { hasNativeOptimizer, NativeOptimizer } from '../../src/optim/native.js';
 import { DEFAULT_OPTIMIZER, hyperValues, type OptimizerConfig } from '../../src/optim/optimizer.js';
 import { TrainingSession, type StepBatch, type TrainingConfig } from '../../src/train/training-session.js';
-import { buildTrainGraph } from '../../src/train/graphs.js';
+import { buildTrainGraph, OUTER_MIN_ELEMENTS } from '../../src/train/graphs.js';
 import { Rng } from '../../src/util/rng.js';
 
 // With a C compiler and Node's headers, .ci/run sets this: a missing addon is then a failure, not a skip.
@@ -33,6 +33,7 @@ function config(opt: Partial<OptimizerConfig>, update: 'native' | 'graph'): Trai
     seed: 5,
     session: { threads: 1 },
     update,
+    outerMinElements: 0, // these layers are small: every one takes the row-by-row sum here
   };
 }
 
@@ -217,6 +218,16 @@ test('the outer gradient graph: fully connected weights give X and dY, not a gra
   for (const name of ['fc6.weight.grad', 'fc7.weight.grad', 'fc7.weight.x', 'conv1_1.weight.grad']) assert.ok(!outputs.includes(name), name);
   const shape = (n: string) => tg.graph.outputs.find((v) => v.name === n)!.shape;
   assert.deepEqual([shape('fc6.weight.x'), shape('fc6.weight.dy')], [[2, tg.params.find((p) => p.value.name === 'fc6.weight')!.value.shape[1]], [2, 256]]);
+});
+
+test('by default only fully connected layers of 2 M weights or more come out as X and dY', () => {
+  const { outerMinElements: _, ...c } = config({}, 'native');
+  const small = buildTrainGraph({ ...c, frozen: new Set() }, 'outer');
+  assert.deepEqual(small.outer, []);
+  assert.ok(small.graph.outputs.some((v) => v.name === 'fc6.weight.grad'));
+  const alexnet = buildTrainGraph({ ...c, model: 'alexnet', modelOptions: { classes: 1000 }, frozen: new Set() }, 'outer');
+  assert.deepEqual(alexnet.outer.map((o) => o.param.value.name), ['fc6.weight', 'fc7.weight', 'fc8.weight']);
+  assert.ok(alexnet.outer.every((o) => o.param.value.size >= OUTER_MIN_ELEMENTS));
 });
 
 test('without the addon (ILSVRC_NATIVE_OPTIM=0) training runs the update graph, and asking for native says why', () => {
