@@ -6,8 +6,9 @@
  *   (MatMul over (N, C, H·W) reshapes measured no faster than either); a whole NIN step ~5 % less CPU;
  * - dx otherwise by ConvTranspose(dy, W) with the same strides/pads/dilations/group and
  *   output_padding = (H + pads − dil·(k−1) − 1) mod stride (never `output_shape`: ORT then ignores pads);
- * - dW for ungrouped kernels of 5×5 and more by one Conv over the batch (x and dy transposed to
- *   channel-major, dy as the kernel dilated by the stride); otherwise by im2col (k·k strided Slices
+ * - dW for ungrouped kernels of 7×7 and more by one Conv over the batch (x and dy transposed to
+ *   channel-major, dy as the kernel dilated by the stride); for 5×5 by one MatMul per kernel
+ *   offset (dy against that offset's Slice of the input); otherwise by im2col (k·k strided Slices
  *   of the padded input, concatenated; the input itself for 1×1/stride-1 convs) and one batched
  *   MatMul per group, summed over the batch. The Slices replaced a depthwise Conv with one-hot
  *   kernels, which cost more than the forward layer: a Fashion-MNIST VGG-A step went from 579 to
@@ -138,25 +139,43 @@ export function convWeightGrad(x: Value, dy: Value, wShape: readonly number[], a
   const [, , ho, wo] = dy.shape as [number, number, number, number];
   const l = ho * wo;
   const kk = kh * kw;
-  if (a.group === 1 && kk >= 25 && a.dilations[0] === 1 && a.dilations[1] === 1) {
+  if (a.group === 1 && kk >= 49 && a.dilations[0] === 1 && a.dilations[1] === 1) {
     // A large kernel's im2col is kk copies of the input. As one Conv over the batch instead (x and
     // dy channel-major, dy as the kernel dilated by the stride; the output is kh×kw plus the
-    // stride's remainder, sliced off) it was 0.6–0.95× the time for 5×5, 7×7 and 11×11 layers on
-    // 2 cores, and 1.45× for 3×3, which keep im2col.
+    // stride's remainder, sliced off) it was 0.6–0.95× the time for 7×7 and 11×11 layers on 2 cores.
     let wT = conv(transpose(x, [1, 0, 2, 3]), transpose(dy, [1, 0, 2, 3]), undefined, { strides: [1, 1], pads: a.pads, dilations: a.strides, group: 1 });
     if (wT.shape[2] !== kh || wT.shape[3] !== kw) wT = slice(wT, [0, 0], [kh, kw], [2, 3]);
     return transpose(wT, [1, 0, 2, 3]);
   }
   const grp = a.group;
   const mg = m / grp;
+  const dyF = () => reshape(transpose(reshape(dy, [n, grp, mg, l]), [1, 2, 0, 3]), [grp, mg, n * l]);
+  if (kk >= 25) {
+    // 5×5: one product per kernel offset, dy (grp, mg, n·l) by that offset's strided Slice of the
+    // padded, channel-major input, no patches tensor. NIN's conv2 (96 → 256 at 27×27, batch 16):
+    // ~1.3 s → ~1.2 s per step, where one Conv over the batch spent twice its forward layer.
+    const [pt, pl, pb, pr] = a.pads;
+    const xT = transpose(x, [1, 0, 2, 3]);
+    const xP = a.pads.some((v) => v > 0) ? pad(xT, [0, 0, pt, pl, 0, 0, pb, pr]) : xT;
+    const [sh, sw] = a.strides;
+    const [dh, dw] = a.dilations;
+    const d = dyF();
+    const pieces: Value[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const at = slice(xP, [i * dh, j * dw], [i * dh + sh * (ho - 1) + 1, j * dw + sw * (wo - 1) + 1], [2, 3], [sh, sw]);
+        pieces.push(reshape(matmul(d, transpose(reshape(at, [grp, cg, n * l]), [0, 2, 1])), [grp, mg, cg, 1]));
+      }
+    }
+    return reshape(concat(pieces, 3), [m, cg, kh, kw]);
+  }
   const plain = kk === 1 && a.strides[0] === 1 && a.strides[1] === 1 && a.pads.every((p) => p === 0);
   if (l < mg) {
     // Small maps, many filters: fold the batch into one contraction of length n·l, which is a far
     // better-shaped GEMM than n products of depth l, and needs no (n, cg·kk, mg) partial sums. The
     // patches are cut channel-major, so they need no transpose of their own.
     const cols = reshape(im2col(transpose(x, [1, 0, 2, 3]), [kh, kw], a, plain, 'fold'), [grp, cg * kk, n * l]);
-    const dyF = reshape(transpose(reshape(dy, [n, grp, mg, l]), [1, 2, 0, 3]), [grp, mg, n * l]);
-    return reshape(matmul(dyF, transpose(cols, [0, 2, 1])), [m, cg, kh, kw]);
+    return reshape(matmul(dyF(), transpose(cols, [0, 2, 1])), [m, cg, kh, kw]);
   }
   const colsG = reshape(im2col(x, [kh, kw], a, plain, 'rows'), [n, grp, cg * kk, l]);
   const dyT = transpose(reshape(dy, [n, grp, mg, l]), [0, 1, 3, 2]); // [n, grp, l, mg]

@@ -98,7 +98,9 @@ export const Identity: OpDef<NoAttrs> = unary('Identity', (_node, [dy]) => [dy])
 export const Relu: OpDef<NoAttrs> = unary('Relu', (node, [dy]) => {
   const y = node.outputs[0];
   if (!dy || !y) return [undefined];
-  return [where(greater(y, zerosLike(y)), dy, zerosLike(dy))];
+  // dy times the mask as 0/1 floats: three vectorised passes took 63 ms of a NIN step where one
+  // Where with a scalar zero took 147 (2 cores). Unlike Where, an infinite dy becomes NaN where masked.
+  return [mul(dy, cast(greater(y, zerosLike(y)), dy.dtype))];
 });
 
 export const Exp: OpDef<NoAttrs> = unary('Exp', (node, [dy]) => {

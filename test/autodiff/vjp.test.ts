@@ -77,9 +77,19 @@ test('the input gradient of a stride-1 Conv is a Conv, of a strided one a ConvTr
   assert.ok(backwardOps(2).includes('ConvTranspose'), backwardOps(2).join(' '));
 });
 
-test('Conv 5×5 stride 2 with asymmetric pads and a remainder (dW by one Conv over the batch)', async () => {
+test('Conv 5×5 stride 2 with asymmetric pads and a remainder (dW by one product per kernel offset)', async () => {
   const a = { strides: [2, 2], pads: [2, 1, 0, 2], dilations: [1, 1], group: 1 } as const;
   await gradcheck((x, w, b) => conv(x, w, b, a), [{ shape: [2, 2, 9, 10] }, { shape: [3, 2, 5, 5] }, { shape: [3] }], { dtype: 'float32', maxElements: 120 });
+});
+
+test('Conv 5×5 grouped (AlexNet conv2 geometry: group 2, pad 2), dW by one product per kernel offset', async () => {
+  const a = { strides: [1, 1], pads: [2, 2, 2, 2], dilations: [1, 1], group: 2 } as const;
+  await gradcheck((x, w) => conv(x, w, undefined, a), [{ shape: [2, 4, 6, 6] }, { shape: [4, 2, 5, 5] }], { dtype: 'float32', maxElements: 120 });
+});
+
+test('Conv 7×7 stride 2 (GoogLeNet conv1 geometry), dW by one Conv over the batch', async () => {
+  const a = { strides: [2, 2], pads: [3, 3, 3, 3], dilations: [1, 1], group: 1 } as const;
+  await gradcheck((x, w) => conv(x, w, undefined, a), [{ shape: [2, 2, 11, 11] }, { shape: [3, 2, 7, 7] }], { dtype: 'float32', maxElements: 120 });
 });
 
 test('Conv 1×1 (im2col is the input itself)', async () => {
