@@ -52,6 +52,8 @@ function resolve(o: SyntheticOptions): Required<SyntheticOptions> {
 }
 
 /** Renders (or reuses) the synthetic ImageFolder. */
+let partials = 0;
+
 export async function generateSynthetic(opts: SyntheticOptions = {}): Promise<SyntheticResult> {
   const o = resolve(opts);
   const names = SYNTHETIC_CLASSES.slice(0, o.classes).map(String);
@@ -62,7 +64,7 @@ export async function generateSynthetic(opts: SyntheticOptions = {}): Promise<Sy
     /* not generated yet */
   }
   // Render into a private folder and rename, so concurrent runs never see half a dataset.
-  const tmp = `${o.dir}.partial-${process.pid}-${Date.now()}`;
+  const tmp = `${o.dir}.partial-${process.pid}-${Date.now()}-${++partials}`;
   const nVal = Math.max(1, Math.round(o.perClass * o.valFraction));
   for (const [c, name] of names.entries()) {
     for (const split of ['train', 'val']) await fs.mkdir(path.join(tmp, split, name), { recursive: true });
@@ -78,14 +80,24 @@ export async function generateSynthetic(opts: SyntheticOptions = {}): Promise<Sy
     await Promise.all(jobs);
   }
   await fs.writeFile(path.join(tmp, '.complete'), marker);
-  await fs.rm(o.dir, { recursive: true, force: true });
   await fs.mkdir(path.dirname(o.dir), { recursive: true });
-  try {
-    await fs.rename(tmp, o.dir);
-  } catch (e) {
-    // Another process finished first: keep theirs.
-    await fs.rm(tmp, { recursive: true, force: true });
-    if ((await fs.readFile(path.join(o.dir, '.complete'), 'utf8').catch(() => '')) !== marker) throw e;
+  // A folder renames only onto a missing (or empty) one. A complete folder another run finished
+  // first is kept (that run may be reading it); only an incomplete or older one is moved away.
+  const complete = async () => (await fs.readFile(path.join(o.dir, '.complete'), 'utf8').catch(() => '')) === marker;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fs.rename(tmp, o.dir);
+      break;
+    } catch (e) {
+      if (await complete()) {
+        await fs.rm(tmp, { recursive: true, force: true });
+        break;
+      }
+      if (attempt > 0) throw e;
+      const stale = `${o.dir}.stale-${process.pid}-${Date.now()}`;
+      await fs.rename(o.dir, stale).catch(() => undefined);
+      await fs.rm(stale, { recursive: true, force: true });
+    }
   }
   return { dir: o.dir, classes: names, generated: true };
 }

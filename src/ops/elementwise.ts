@@ -100,8 +100,13 @@ export const Relu: OpDef<NoAttrs> = unary('Relu', (node, [dy]) => {
   if (!dy || !y) return [undefined];
   // dy times the mask as 0/1 floats: three vectorised passes took 63 ms of a NIN step where one
   // Where with a scalar zero took 147 (2 cores). Unlike Where, an infinite dy becomes NaN where masked.
-  return [mul(dy, cast(greater(y, zerosLike(y)), dy.dtype))];
+  return [mul(dy, reluOpen(y))];
 });
+
+/** 1 where a ReLU's output y is positive (its gradient passes), else 0, in y's dtype. */
+export function reluOpen(y: Value): Value {
+  return cast(greater(y, zerosLike(y)), y.dtype);
+}
 
 export const Exp: OpDef<NoAttrs> = unary('Exp', (node, [dy]) => {
   const y = node.outputs[0];

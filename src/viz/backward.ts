@@ -10,7 +10,7 @@
 import { gradients, type VjpRule } from '../autodiff/grad.js';
 import { sizeOf } from '../graph/dtype.js';
 import type { Value } from '../graph/graph.js';
-import { greater, mul, relu, where, zerosLike } from '../ops/elementwise.js';
+import { mul, relu, reluOpen } from '../ops/elementwise.js';
 import { reduceSum } from '../ops/shape.js';
 import { tensor, type OrtSession } from '../runtime/ort.js';
 import { compile, findLayer, logitsLayer, type Network, type NetworkGraph } from './network.js';
@@ -18,15 +18,13 @@ import { compile, findLayer, logitsLayer, type Network, type NetworkGraph } from
 export const MODES = ['gradient', 'deconvnet', 'guided'] as const;
 export type Mode = (typeof MODES)[number];
 
-const open = (y: Value): Value => greater(y, zerosLike(y));
-
 /** The one switch: Relu's backward rule per mode (every other op keeps its training rule). */
 export const RELU_RULES: Record<Mode, VjpRule> = {
   gradient: (node, dy, ctx) => node.vjp(dy, ctx), // Relu's own (training) rule
   deconvnet: (_node, [dy]) => [dy ? relu(dy) : undefined],
   guided: (node, [dy]) => {
     const y = node.outputs[0];
-    return [dy && y ? where(open(y), relu(dy), zerosLike(dy)) : undefined];
+    return [dy && y ? mul(relu(dy), reluOpen(y)) : undefined];
   },
 };
 

@@ -2,6 +2,9 @@
 // epochs reshuffle; last-batch policies; the raw uint8 layout matches the float one.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { generateSynthetic, Loader, openDataset, PixelDataset, Transforms } from '../../src/data/index.js';
 import type { Dataset, Layout, LoaderOptions } from '../../src/data/index.js';
@@ -127,6 +130,24 @@ describe('synthetic dataset', () => {
     assert.equal(s.train.length + s.val.length, 30);
     assert.equal(s.val.length, 6);
     assert.match(s.source, /^synthetic:/);
+  });
+
+  it('renders once under concurrent runs: the first complete folder is kept, not replaced under its reader', async () => {
+    const dir = path.join(os.tmpdir(), `ilsvrc-synthetic-race-${process.pid}`);
+    rmSync(dir, { recursive: true, force: true });
+    try {
+      const o = { classes: 2, perClass: 30, size: 16, seed: 3, dir };
+      let firstInode: number | undefined;
+      await Promise.all([0, 1, 2].map(async () => {
+        await generateSynthetic(o);
+        firstInode ??= statSync(dir).ino; // the folder a run would now be reading
+      }));
+      assert.equal(statSync(dir).ino, firstInode);
+      assert.equal(readdirSync(path.join(dir, 'train', 'circle')).length + readdirSync(path.join(dir, 'val', 'circle')).length, 30);
+      assert.deepEqual(readdirSync(path.dirname(dir)).filter((f) => f.startsWith(`${path.basename(dir)}.`)), [], 'no partial or stale folder left');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('is not solvable by mean colour (nearest class-mean colour is near chance)', async () => {
