@@ -220,10 +220,7 @@ export class TrainingSession {
   }
 
   private mask(shape: readonly number[], rate: number): Float32Array {
-    const m = new Float32Array(sizeOf(shape));
-    const keep = 1 / (1 - rate);
-    for (let i = 0; i < m.length; i++) m[i] = this.rng.next() >= rate ? keep : 0;
-    return m;
+    return this.rng.fillMask(new Float32Array(sizeOf(shape)), rate, 1 / (1 - rate));
   }
 
   private paramFeeds(tg: TrainGraph, feeds: Record<string, OrtTensor>, withStates: boolean): void {

@@ -2,6 +2,15 @@
  * A small seeded PRNG (mulberry32) whose whole state is one uint32, so it can be stored in a
  * checkpoint and restored exactly. Period 2^32: ample for initialisation, shuffles and masks.
  */
+const STEP = 0x6d2b79f5;
+
+/** mulberry32's output for a state. */
+function mix(s: number): number {
+  let t = Math.imul(s ^ (s >>> 15), s | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return (t ^ (t >>> 14)) >>> 0;
+}
+
 export class Rng {
   private s: number;
 
@@ -27,16 +36,28 @@ export class Rng {
   }
 
   nextUint32(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
+    this.s = (this.s + STEP) >>> 0;
+    return mix(this.s);
   }
 
   /** Uniform in [0, 1). */
   next(): number {
     return this.nextUint32() / 4294967296;
+  }
+
+  /**
+   * Fills out with a dropout mask: keep where next() >= rate, else 0 — the same draws, in order, as
+   * calling next() per element (u / 2³² >= rate is exactly u >= rate·2³²), with the state in a local.
+   */
+  fillMask(out: Float32Array, rate: number, keep: number): Float32Array {
+    let s = this.s;
+    const threshold = rate * 4294967296;
+    for (let i = 0; i < out.length; i++) {
+      s = (s + STEP) >>> 0;
+      out[i] = mix(s) >= threshold ? keep : 0;
+    }
+    this.s = s;
+    return out;
   }
 
   /** Uniform in [lo, hi). */
