@@ -51,18 +51,15 @@ function resolve(o: SyntheticOptions): Required<SyntheticOptions> {
   return { dir, classes, perClass, size, seed, valFraction };
 }
 
-/** Renders (or reuses) the synthetic ImageFolder. */
 let partials = 0;
 
+/** Renders (or reuses) the synthetic ImageFolder. */
 export async function generateSynthetic(opts: SyntheticOptions = {}): Promise<SyntheticResult> {
   const o = resolve(opts);
   const names = SYNTHETIC_CLASSES.slice(0, o.classes).map(String);
   const marker = JSON.stringify({ version: VERSION, classes: o.classes, perClass: o.perClass, size: o.size, seed: o.seed, valFraction: o.valFraction });
-  try {
-    if ((await fs.readFile(path.join(o.dir, '.complete'), 'utf8')) === marker) return { dir: o.dir, classes: names, generated: false };
-  } catch {
-    /* not generated yet */
-  }
+  const complete = async () => (await fs.readFile(path.join(o.dir, '.complete'), 'utf8').catch(() => '')) === marker;
+  if (await complete()) return { dir: o.dir, classes: names, generated: false };
   // Render into a private folder and rename, so concurrent runs never see half a dataset.
   const tmp = `${o.dir}.partial-${process.pid}-${Date.now()}-${++partials}`;
   const nVal = Math.max(1, Math.round(o.perClass * o.valFraction));
@@ -83,7 +80,6 @@ export async function generateSynthetic(opts: SyntheticOptions = {}): Promise<Sy
   await fs.mkdir(path.dirname(o.dir), { recursive: true });
   // A folder renames only onto a missing (or empty) one. A complete folder another run finished
   // first is kept (that run may be reading it); only an incomplete or older one is moved away.
-  const complete = async () => (await fs.readFile(path.join(o.dir, '.complete'), 'utf8').catch(() => '')) === marker;
   for (let attempt = 0; ; attempt++) {
     try {
       await fs.rename(tmp, o.dir);

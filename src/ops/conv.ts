@@ -134,7 +134,7 @@ export function convInputGrad(dy: Value, w: Value, xShape: readonly number[], a:
 
 /** dL/dW for a Conv by im2col + batched MatMul (per group), summed over the batch. */
 export function convWeightGrad(x: Value, dy: Value, wShape: readonly number[], a: ConvAttrs): Value {
-  const [n, c] = x.shape as [number, number];
+  const [n] = x.shape as [number];
   const [m, cg, kh, kw] = wShape as [number, number, number, number];
   const [, , ho, wo] = dy.shape as [number, number, number, number];
   const l = ho * wo;
@@ -154,60 +154,61 @@ export function convWeightGrad(x: Value, dy: Value, wShape: readonly number[], a
     // 5×5: one product per kernel offset, dy (grp, mg, n·l) by that offset's strided Slice of the
     // padded, channel-major input, no patches tensor. NIN's conv2 (96 → 256 at 27×27, batch 16):
     // ~1.3 s → ~1.2 s per step, where one Conv over the batch spent twice its forward layer.
-    const [pt, pl, pb, pr] = a.pads;
-    const xT = transpose(x, [1, 0, 2, 3]);
-    const xP = a.pads.some((v) => v > 0) ? pad(xT, [0, 0, pt, pl, 0, 0, pb, pr]) : xT;
-    const [sh, sw] = a.strides;
-    const [dh, dw] = a.dilations;
     const d = dyF();
-    const pieces: Value[] = [];
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const at = slice(xP, [i * dh, j * dw], [i * dh + sh * (ho - 1) + 1, j * dw + sw * (wo - 1) + 1], [2, 3], [sh, sw]);
-        pieces.push(reshape(matmul(d, transpose(reshape(at, [grp, cg, n * l]), [0, 2, 1])), [grp, mg, cg, 1]));
-      }
-    }
+    const pieces = offsetSlices(transpose(x, [1, 0, 2, 3]), [kh, kw], a).map((at) =>
+      reshape(matmul(d, transpose(reshape(at, [grp, cg, n * l]), [0, 2, 1])), [grp, mg, cg, 1]),
+    );
     return reshape(concat(pieces, 3), [m, cg, kh, kw]);
   }
-  const plain = kk === 1 && a.strides[0] === 1 && a.strides[1] === 1 && a.pads.every((p) => p === 0);
   if (l < mg) {
     // Small maps, many filters: fold the batch into one contraction of length n·l, which is a far
     // better-shaped GEMM than n products of depth l, and needs no (n, cg·kk, mg) partial sums. The
     // patches are cut channel-major, so they need no transpose of their own.
-    const cols = reshape(im2col(transpose(x, [1, 0, 2, 3]), [kh, kw], a, plain, 'fold'), [grp, cg * kk, n * l]);
+    const cols = reshape(im2col(transpose(x, [1, 0, 2, 3]), [kh, kw], a, 'fold'), [grp, cg * kk, n * l]);
     return reshape(matmul(dyF(), transpose(cols, [0, 2, 1])), [m, cg, kh, kw]);
   }
-  const colsG = reshape(im2col(x, [kh, kw], a, plain, 'rows'), [n, grp, cg * kk, l]);
+  const colsG = reshape(im2col(x, [kh, kw], a, 'rows'), [n, grp, cg * kk, l]);
   const dyT = transpose(reshape(dy, [n, grp, mg, l]), [0, 1, 3, 2]); // [n, grp, l, mg]
   const prod = reduceSum(matmul(colsG, dyT), [0]); // [grp, cg·kk, mg]
   return reshape(transpose(prod, [0, 2, 1]), [m, cg, kh, kw]);
 }
 
 /**
- * The patches a Conv's kernel sees, for v of shape (A, B, H, W), from kk strided Slices of the
- * padded input (a 1×1 stride-1 unpadded conv's patches are the input itself): 'rows' (v is x):
- * (A, B·kk, ho·wo), row b·kk + j holding kernel offset j of v[:, b]; 'fold' (v is x channel-major,
- * (C, N, H, W)): (A, kk, B·ho·wo), offset j of all of v[a] in one row.
+ * The patches a Conv's kernel sees, for v of shape (A, B, H, W): 'rows' (v is x): (A, B·kk, ho·wo),
+ * row b·kk + j holding kernel offset j of v[:, b]; 'fold' (v is x channel-major, (C, N, H, W)):
+ * (A, kk, B·ho·wo), offset j of all of v[a] in one row. A 1×1 stride-1 unpadded conv's patches are
+ * the input itself; otherwise the offsetSlices, concatenated.
  */
-function im2col(v: Value, [kh, kw]: readonly [number, number], a: ConvAttrs, plain: boolean, layout: 'rows' | 'fold'): Value {
-  const [p, q, h, w] = v.shape as [number, number, number, number];
+function im2col(v: Value, [kh, kw]: readonly [number, number], a: ConvAttrs, layout: 'rows' | 'fold'): Value {
+  const [p, q] = v.shape as [number, number];
+  const pieces = offsetSlices(v, [kh, kw], a);
+  const l = (pieces[0]!.shape[2] ?? 1) * (pieces[0]!.shape[3] ?? 1);
+  const piece = layout === 'rows' ? [p, q, 1, l] : [p, 1, q * l];
+  const cols = pieces.length === 1 ? reshape(pieces[0]!, piece) : concat(pieces.map((s) => reshape(s, piece)), layout === 'rows' ? 2 : 1);
+  return layout === 'rows' ? reshape(cols, [p, q * kh * kw, l]) : cols;
+}
+
+/**
+ * For v of shape (A, B, H, W), what kernel offset (i, j) of a Conv sees at each output position:
+ * kh·kw strided Slices of v padded once, (A, B, ho, wo) each, in row-major offset order (an
+ * unpadded 1×1 stride-1 conv's only one is v itself).
+ */
+function offsetSlices(v: Value, [kh, kw]: readonly [number, number], a: ConvAttrs): Value[] {
+  const [, , h, w] = v.shape as [number, number, number, number];
   const [pt, pl, pb, pr] = a.pads;
   const [sh, sw] = a.strides;
   const [dh, dw] = a.dilations;
   const ho = convOutSize(h, kh, sh, dh, pt, pb);
   const wo = convOutSize(w, kw, sw, dw, pl, pr);
-  const piece = layout === 'rows' ? [p, q, 1, ho * wo] : [p, 1, q * ho * wo];
-  if (plain) return reshape(v, layout === 'rows' ? [p, q, ho * wo] : piece);
+  if (kh * kw === 1 && sh === 1 && sw === 1 && a.pads.every((x) => x === 0)) return [v];
   const padded = a.pads.some((x) => x > 0) ? pad(v, [0, 0, pt, pl, 0, 0, pb, pr]) : v;
-  const pieces: Value[] = [];
+  const out: Value[] = [];
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
-      const s = slice(padded, [i * dh, j * dw], [i * dh + sh * (ho - 1) + 1, j * dw + sw * (wo - 1) + 1], [2, 3], [sh, sw]);
-      pieces.push(reshape(s, piece));
+      out.push(slice(padded, [i * dh, j * dw], [i * dh + sh * (ho - 1) + 1, j * dw + sw * (wo - 1) + 1], [2, 3], [sh, sw]));
     }
   }
-  const cols = pieces.length === 1 ? pieces[0]! : concat(pieces, layout === 'rows' ? 2 : 1);
-  return layout === 'rows' ? reshape(cols, [p, q * kh * kw, ho * wo]) : cols;
+  return out;
 }
 
 // ---- emitters ----

@@ -25,10 +25,10 @@ import { initParams } from '../graph/init.js';
 import type { Param } from '../graph/graph.js';
 import { toModel } from '../graph/serialize.js';
 import { NativeOptimizer } from '../optim/native.js';
-import { hyperValues, stateSuffixes, type OptimizerConfig } from '../optim/optimizer.js';
+import { hyperValues, stateSuffixes } from '../optim/optimizer.js';
 import { buildTrainGraph, buildUpdateGraph, gradName, nextName, stateName, type GraphKind, type TrainGraph, type TrainGraphOptions } from './graphs.js';
 import { loopModel } from './loop.js';
-import { buildModel, type ModelOptions } from '../zoo/index.js';
+import { buildModel } from '../zoo/index.js';
 import { expected } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { createDeviceSession } from '../runtime/device.js';
@@ -36,14 +36,9 @@ import { decodeModel } from '../onnx/proto.js';
 import { scalar, tensor, type OrtSession, type OrtTensor, type SessionOptions } from '../runtime/ort.js';
 import { exportInferenceModel } from '../zoo/export.js';
 
-export interface TrainingConfig {
+/** The graphs' options as TrainGraphOptions declares them, with the model by name and the frozen parameters as a list. */
+export interface TrainingConfig extends Pick<TrainGraphOptions, 'modelOptions' | 'batch' | 'optimizer' | 'labelSmoothing' | 'auxWeight' | 'outerMinElements'> {
   model: string;
-  modelOptions: Partial<ModelOptions>;
-  batch: number;
-  optimizer: OptimizerConfig;
-  labelSmoothing: number;
-  /** Auxiliary-loss weight (GoogLeNet); undefined keeps the paper's 0.3. */
-  auxWeight?: number | undefined;
   /** Parameters kept fixed (transfer learning). */
   frozen: readonly string[];
   /** Seeds the initial weights and the dropout masks. */
@@ -54,8 +49,6 @@ export interface TrainingConfig {
    * CPU session) or 'graph' (ONNX graphs). Default: native where it can, else graph.
    */
   update?: 'native' | 'graph' | undefined;
-  /** With the native update: the fewest weights a fully connected layer needs for the row-by-row sum (src/train/graphs.ts). */
-  outerMinElements?: number | undefined;
 }
 
 export interface StepBatch {
