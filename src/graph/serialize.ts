@@ -17,6 +17,8 @@ export interface SerializeOptions {
   paramsAsInputs?: boolean;
   docString?: string;
   metadata?: Record<string, string>;
+  /** Declare every node output's type and shape (value_info), for rewrites that need them (src/runtime/nchwc.ts). */
+  shapes?: boolean;
 }
 
 export const DEFAULT_OPSET = 18;
@@ -140,14 +142,21 @@ export function graphProto(g: Graph, namer: Namer, opts: SerializeOptions): Grap
   // Trailing empty optional inputs are dropped, as ONNX allows.
   for (const np of nodeProtos) while (np.input.length && np.input[np.input.length - 1] === '') np.input.pop();
 
+  const outputs = new Set(g.outputs);
+  const valueInfos: ValueInfoProto[] = [];
+  if (opts.shapes) {
+    for (const n of nodes) for (const o of n.outputs) if (consumed.has(o) && !outputs.has(o)) valueInfos.push(valueInfo(o, namer.name(o), dyn));
+  }
   return {
     name: g.name,
     node: nodeProtos,
     initializer,
     input,
     output: g.outputs.map((v) => valueInfo(v, namer.name(v), dyn)),
+    ...(valueInfos.length ? { valueInfo: valueInfos } : {}),
   };
 }
+
 
 export function toModel(g: Graph, opts: SerializeOptions = {}): ModelProto {
   const opset = opts.opset ?? DEFAULT_OPSET;

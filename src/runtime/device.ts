@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import type ort from 'onnxruntime-node';
 import { encodeModel, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js';
 import { expected, UsageError } from '../util/errors.js';
+import { nchwcBlockSize, nchwcConvs } from './nchwc.js';
 import { createSession, tensor, type OrtSession, type SessionOptions } from './ort.js';
 import { unsupportedOps, type Provider } from './providers.js';
 
@@ -225,6 +226,7 @@ function firstLine(s: string): string {
 /** createSession for a model on its device: kernel checks first, provider failures rephrased. */
 export async function createDeviceSession(model: ModelProto, o: SessionOptions, device?: Device): Promise<OrtSession> {
   if (providerOf(o) === 'webgpu') model = sumsAsAdds(model);
+  if (providerOf(o) === 'cpu') model = nchwcConvs(model, await nchwcBlockSize());
   const opts = sessionOptionsFor(o, model);
   try {
     return await createSession(encodeModel(model), opts);

@@ -39,6 +39,7 @@ function prefixBody(body: GraphProto, outerNames: ReadonlySet<string>): void {
   const r = (name: string) => (name && defined.has(name) && !outerNames.has(name) ? BODY + name : name);
   for (const v of body.input) v.name = r(v.name);
   for (const v of body.output) v.name = r(v.name);
+  for (const v of body.valueInfo ?? []) v.name = r(v.name);
   for (const t of body.initializer ?? []) t.name = r(t.name);
   for (const n of body.node) {
     n.input = n.input.map(r);
@@ -50,7 +51,7 @@ function prefixBody(body: GraphProto, outerNames: ReadonlySet<string>): void {
 /** The K-step model: same feed names as the single step, with per-step inputs stacked [K, …]. */
 export function loopModel(tg: TrainGraph, opset = 18): ModelProto {
   if (tg.kind !== 'step') throw new Error('a Loop is built from the fused step graph');
-  const body = graphProto(tg.graph, new Namer(), { paramsAsInputs: true });
+  const body = graphProto(tg.graph, new Namer(), { paramsAsInputs: true, shapes: true });
   const carried = [...tg.trainable.map((p) => p.name), ...tg.states];
   const carriedSet = new Set(carried);
   const perStep = body.input.filter((v) => !carriedSet.has(v.name) && !tg.params.some((p) => p.value.name === v.name && !p.trainable));
@@ -71,6 +72,8 @@ export function loopModel(tg: TrainGraph, opset = 18): ModelProto {
   const carriedOuter = carriedInfo.map((v) => info(v.name, DTYPES.float32.onnx, dimsOf(v)));
   const frozenOuter = frozen.map((v) => info(v.name, DTYPES.float32.onnx, dimsOf(v)));
   body.input = [info('iter', DTYPES.int64.onnx, []), info('cond', DTYPES.bool.onnx, []), ...carriedInfo];
+  // The picked per-step values keep their declared shapes inside the body.
+  body.valueInfo = [...(body.valueInfo ?? []), ...perStep.map((v) => ({ ...v }))];
   body.node = [...gathers, ...body.node, { input: ['cond'], output: ['cond_out'], opType: 'Identity', name: 'cond_out' }];
   const outByName = new Map(body.output.map((v) => [v.name, v]));
   body.output = [

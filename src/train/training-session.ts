@@ -179,7 +179,7 @@ export class TrainingSession {
       c = (async () => {
         const o = { ...this.opts, batch };
         const tg = kind === 'update' ? buildUpdateGraph(o) : buildTrainGraph(o, kind === 'loop' ? 'step' : kind);
-        const proto = kind === 'loop' ? loopModel(tg) : toModel(tg.graph, { paramsAsInputs: true });
+        const proto = kind === 'loop' ? loopModel(tg) : toModel(tg.graph, { paramsAsInputs: true, shapes: true });
         // Checks the graph against the device's kernels and rephrases provider failures.
         const session = await createDeviceSession(proto, this.sessionOptions());
         return { tg, session };
