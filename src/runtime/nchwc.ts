@@ -18,12 +18,11 @@
  * or whose channels do not fit the block is left as it is. ILSVRC_NCHWC=0 turns the rewrite off.
  */
 import { AttributeType, encodeModel, type AttributeProto, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js';
+import { BLOCKED_MAX_KERNEL } from '../graph/graph.js';
 import { createSession, tensor } from './ort.js';
 
 export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
 
-/** The largest kernel side rewritten (the batch-as-channels weight-gradient Convs have kernels of a whole feature map). */
-const MAX_KERNEL = 11;
 
 function probeModel(): ModelProto {
   const vi = (name: string, c: number | string) => ({
@@ -78,8 +77,19 @@ function int(n: NodeProto, name: string): number | undefined {
   return n.attribute?.find((a) => a.name === name)?.i;
 }
 
-/** The nodes that compute `n` (a standard Conv) through the blocked kernels, or undefined when it does not fit. */
-function blocked(n: NodeProto, shape: (name: string) => Dims | undefined, isInit: (name: string) => boolean, block: number): NodeProto[] | undefined {
+/**
+ * The nodes that compute `n` (a standard Conv) through the blocked kernels, or undefined when it
+ * does not fit. Weights made by a Transpose (the input gradient's and the weight gradient's Convs)
+ * are reordered from the Transpose's input in one permutation; `folded` receives that Transpose.
+ */
+function blocked(
+  n: NodeProto,
+  shape: (name: string) => Dims | undefined,
+  isInit: (name: string) => boolean,
+  producer: (name: string) => NodeProto | undefined,
+  block: number,
+  folded: Set<NodeProto>,
+): NodeProto[] | undefined {
   const [x, w, b] = n.input;
   const y = n.output[0];
   if (!x || !w || !y || isInit(w)) return undefined;
@@ -91,11 +101,30 @@ function blocked(n: NodeProto, shape: (name: string) => Dims | undefined, isInit
   const group = int(n, 'group') ?? 1;
   const [o, ig, kh, kw] = ws as [number, number, number, number];
   const c = xs[1]!;
-  if (kh > MAX_KERNEL || kw > MAX_KERNEL || ig * group !== c || o % group !== 0) return undefined;
+  if (kh > BLOCKED_MAX_KERNEL || kw > BLOCKED_MAX_KERNEL || ig * group !== c || o % group !== 0) return undefined;
   // Input in blocks (OIHWBiBo weights), or a plain NCHW input of fewer channels than a block (OIHWBo).
   const inBlocks = ig % block === 0 && (o / group) % block === 0;
   const plain = group === 1 && c < block && o % block === 0;
   if (!inBlocks && !plain) return undefined;
+
+  // W = Transpose(V, p) (W's axis k is V's axis p[k]) where that can be read through; else V = W.
+  const t = producer(w);
+  const p = t?.opType === 'Transpose' && (t.domain ?? '') === '' ? ints(t, 'perm') : undefined;
+  const through = p?.length === 4 && t?.input[0] && shape(t.input[0])?.length === 4;
+  const v = through ? t!.input[0]! : w;
+  const perm4 = through ? p! : [0, 1, 2, 3];
+  // Split O (and I, for blocked inputs) where they lie in V, then one permutation to the blocked order.
+  const split: number[] = [];
+  const labels: string[] = [];
+  for (let d = 0; d < 4; d++) {
+    const k = perm4.indexOf(d);
+    if (k === 0) split.push(o / block, block), labels.push('o1', 'o0');
+    else if (k === 1 && inBlocks) split.push(ig / block, block), labels.push('i1', 'i0');
+    else split.push(ws[k]!), labels.push('oihw'[k]!);
+  }
+  const order = inBlocks ? ['o1', 'i1', 'h', 'w', 'i0', 'o0'] : ['o1', 'i', 'h', 'w', 'o0'];
+  const perm = order.map((l) => labels.indexOf(l));
+  if (through) folded.add(t!);
 
   const base = `${y}/nchwc`;
   const constInts = (name: string, values: number[]): NodeProto => ({
@@ -105,14 +134,11 @@ function blocked(n: NodeProto, shape: (name: string) => Dims | undefined, isInit
     output: [name],
     attribute: [{ name: 'value_ints', type: AttributeType.INTS, ints: values }],
   });
-  const [split, perm] = inBlocks
-    ? [[o / block, block, ig / block, block, kh, kw], [0, 2, 4, 5, 3, 1]]
-    : [[o / block, block, ig, kh, kw], [0, 2, 3, 4, 1]];
   const attrs: AttributeProto[] = (n.attribute ?? []).filter((a) => ['strides', 'pads', 'dilations', 'group', 'kernel_shape'].includes(a.name));
   const nodes: NodeProto[] = [
     constInts(`${base}/split`, split),
     constInts(`${base}/shape`, [o, ig, kh, kw]),
-    { opType: 'Reshape', name: `${base}/w_split`, input: [w, `${base}/split`], output: [`${base}/w_split`] },
+    { opType: 'Reshape', name: `${base}/w_split`, input: [v, `${base}/split`], output: [`${base}/w_split`] },
     { opType: 'Transpose', name: `${base}/w_blocks`, input: [`${base}/w_split`], output: [`${base}/w_blocks`], attribute: [{ name: 'perm', type: AttributeType.INTS, ints: perm }] },
     { opType: 'Reshape', name: `${base}/w`, input: [`${base}/w_blocks`, `${base}/shape`], output: [`${base}/w`] },
   ];
@@ -126,6 +152,16 @@ function blocked(n: NodeProto, shape: (name: string) => Dims | undefined, isInit
     { opType: 'ReorderOutput', domain: NCHWC_DOMAIN, name: `${base}/y_out`, input: [`${base}/y`], output: [y], attribute: [{ name: 'channels', type: AttributeType.INT, i: o }] },
   );
   return nodes;
+}
+
+/** Names a graph's nodes read, its subgraphs' included (a subgraph may read an outer value). */
+function readNames(g: GraphProto, into: Set<string>): Set<string> {
+  for (const n of g.node) {
+    for (const i of n.input) if (i) into.add(i);
+    for (const a of n.attribute ?? []) if (a.g) readNames(a.g, into);
+  }
+  for (const v of g.output) into.add(v.name);
+  return into;
 }
 
 /**
@@ -146,15 +182,23 @@ export function nchwcConvs(model: ModelProto, block: number): ModelProto {
       inits.add(t.name);
       shapes.set(t.name, t.dims ?? []);
     }
-    const node = g.node.flatMap((n): NodeProto[] => {
+    const producers = new Map<string, NodeProto>();
+    for (const n of g.node) for (const o of n.output) if (o) producers.set(o, n);
+    const folded = new Set<NodeProto>();
+    let node = g.node.flatMap((n): NodeProto[] => {
       const sub = n.attribute?.some((a) => a.g);
       const m = sub ? { ...n, attribute: n.attribute!.map((a) => (a.g ? { ...a, g: rewrite(a.g, shapes, inits) } : a)) } : n;
       if (m.opType !== 'Conv' || (m.domain ?? '') !== '') return [m];
-      const out = blocked(m, (name) => shapes.get(name), (name) => inits.has(name), block);
+      const out = blocked(m, (name) => shapes.get(name), (name) => inits.has(name), (name) => producers.get(name), block, folded);
       if (!out) return [m];
       changed++;
       return out;
     });
+    // A Transpose read through is dropped where nothing else reads it.
+    if (folded.size) {
+      const read = readNames({ ...g, node }, new Set());
+      node = node.filter((n) => !folded.has(n) || n.output.some((o) => read.has(o)));
+    }
     return { ...g, node };
   };
   const graph = rewrite(model.graph, new Map(), new Set());

@@ -142,7 +142,7 @@ function trainConfig(): TrainingConfig {
     model: 'vgg-a',
     // Width 1/4 at 32 px: 16 to 128 channels, every Conv past the first a multiple of 8 and of 16.
     modelOptions: { width: 1 / 4, classes: 10, inputSize: 32, channels: 1, init: 'kaiming' },
-    batch: 8,
+    batch: 16,
     optimizer: { ...DEFAULT_OPTIMIZER },
     labelSmoothing: 0,
     frozen: [],
@@ -153,14 +153,17 @@ function trainConfig(): TrainingConfig {
 
 test('a training session on the CPU runs its Convs blocked, with the losses and parameters of the standard Convs', { skip }, async () => {
   const cfg = trainConfig();
-  const tg = buildTrainGraph({ ...cfg, frozen: new Set() }, 'step');
-  // VGG-A: 8 forward Convs and 7 input gradients (the first layer has none), inside the Loop body.
-  assert.equal(blockedConvs(nchwcConvs(loopModel(tg), block)), 15);
+  // VGG-A: 8 forward Convs and 7 input gradients (the first layer has none), inside the Loop body;
+  // built for the blocked kernels, the weight gradients of the six layers on maps of 8×8 and less
+  // are Convs over the batch (16, a multiple of the block) that the rewrite takes too.
+  const tg = (convBlock: number) => buildTrainGraph({ ...cfg, frozen: new Set(), convBlock }, 'step');
+  assert.equal(blockedConvs(nchwcConvs(loopModel(tg(0)), block)), 15);
+  assert.equal(blockedConvs(nchwcConvs(loopModel(tg(block)), block)), 21);
 
   const rng = new Rng(2);
   const data: StepBatch[] = Array.from({ length: 3 }, () => ({
-    x: Float32Array.from({ length: 8 * 32 * 32 }, () => rng.normal()),
-    labels: Int32Array.from({ length: 8 }, () => rng.int(10)),
+    x: Float32Array.from({ length: 16 * 32 * 32 }, () => rng.normal()),
+    labels: Int32Array.from({ length: 16 }, () => rng.int(10)),
   }));
   const train = async (): Promise<{ losses: number[]; params: Map<string, Float32Array> }> => {
     const s = await TrainingSession.create(cfg);
