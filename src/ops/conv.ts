@@ -7,7 +7,9 @@
  * - dx otherwise by ConvTranspose(dy, W) with the same strides/pads/dilations/group and
  *   output_padding = (H + pads − dil·(k−1) − 1) mod stride (never `output_shape`: ORT then ignores pads);
  * - dW for ungrouped kernels of 7×7 and more by one Conv over the batch (x and dy transposed to
- *   channel-major, dy as the kernel dilated by the stride); for 5×5 by one MatMul per kernel
+ *   channel-major, dy as the kernel dilated by the stride), and so for any ungrouped kernel in a
+ *   graph built for the CPU's blocked-layout kernels (Graph.convBlock) where they take that Conv;
+ *   for 5×5 by one MatMul per kernel
  *   offset (dy against that offset's Slice of the input); otherwise by im2col (k·k strided Slices
  *   of the padded input, concatenated; the input itself for 1×1/stride-1 convs) and one batched
  *   MatMul per group, summed over the batch. The Slices replaced a depthwise Conv with one-hot

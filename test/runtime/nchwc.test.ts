@@ -38,6 +38,8 @@ interface Case {
   a: Partial<ConvAttrs>;
   /** Convs the rewrite takes: the forward one, and the gradients' where they are Convs that fit. */
   blocked: number;
+  /** The input gradient's mirrored weights are mirrored after reordering (the weights' Slice is gone). */
+  mirrorFolded?: boolean;
 }
 
 const B = Math.max(block, 4);
@@ -45,7 +47,7 @@ const CASES: Case[] = [
   { name: 'one input channel (the plain NCHW path), 3×3 pad 1', x: [2, 1, 12, 12], w: [B, 1, 3, 3], a: { pads: [1, 1, 1, 1] }, blocked: 1 },
   // Its weight gradient is a Conv too: the batch (2) as channels, dy as a 6×6 kernel dilated by 4.
   { name: 'RGB 11×11 stride 4 pad 2 (AlexNet conv1)', x: [2, 3, 27, 27], w: [2 * B, 3, 11, 11], a: { strides: [4, 4], pads: [2, 2, 2, 2] }, blocked: 2 },
-  { name: 'blocked 3×3 pad 1, input gradient blocked too', x: [2, B, 8, 8], w: [2 * B, B, 3, 3], a: { pads: [1, 1, 1, 1] }, blocked: 2 },
+  { name: 'blocked 3×3 pad 1, input gradient blocked too', x: [2, B, 8, 8], w: [2 * B, B, 3, 3], a: { pads: [1, 1, 1, 1] }, blocked: 2, mirrorFolded: true },
   { name: 'blocked 1×1', x: [2, 2 * B, 5, 5], w: [B, 2 * B, 1, 1], a: {}, blocked: 2 },
   { name: 'blocked 3×3 stride 2, asymmetric pads', x: [2, B, 9, 9], w: [B, B, 3, 3], a: { strides: [2, 2], pads: [0, 1, 1, 0] }, blocked: 1 },
   { name: 'grouped 3×3 (two towers)', x: [2, 2 * B, 6, 6], w: [2 * B, B, 3, 3], a: { pads: [1, 1, 1, 1], group: 2 }, blocked: 2 },
@@ -82,6 +84,14 @@ for (const c of CASES) {
     const model = convModel(c);
     const rewritten = nchwcConvs(model, block);
     assert.equal(blockedConvs(rewritten), c.blocked, 'blocked Convs in the rewritten graph');
+    if (c.mirrorFolded) {
+      const mirrors = (m: ModelProto) => m.graph.node.filter((n) => n.opType === 'Slice' && n.input[0] === 'w').length;
+      assert.equal(mirrors(model), 1);
+      assert.equal(mirrors(rewritten), 0, 'the Slice that mirrors the weights is still there');
+      assert.equal(rewritten.graph.node.filter((n) => n.name?.endsWith('/w_flip')).length, 1);
+      const read = new Set(rewritten.graph.node.flatMap((n) => n.input));
+      assert.deepEqual(rewritten.graph.initializer?.filter((t) => !read.has(t.name)).map((t) => t.name), [], 'unread initializers');
+    }
     assert.equal(rewritten.opsetImport.some((o) => o.domain === NCHWC_DOMAIN), c.blocked > 0, 'the NCHWc opset import');
     const rng = new Rng(9);
     const feeds = {
