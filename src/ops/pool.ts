@@ -2,7 +2,8 @@
  * MaxPool, AveragePool, GlobalAveragePool (2-D, NCHW).
  * MaxPool's gradient scatters dy to the recorded argmax (the Indices output, flat over N·C·H·W, ties to
  * the first element) with ScatterElements(reduction='add'), which is right for overlapping windows and
- * ceil_mode (MaxUnpool is not: its last write wins). AveragePool's gradient spreads dy/count with a
+ * ceil_mode (MaxUnpool is not: its last write wins; on the CPU, src/runtime/unpool.ts swaps in
+ * MaxUnpool where the windows tile the input, which is then exact). AveragePool's gradient spreads dy/count with a
  * ConvTranspose of a ones kernel per channel.
  */
 import { sizeOf } from '../graph/dtype.js';

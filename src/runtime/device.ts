@@ -20,6 +20,7 @@ import type ort from 'onnxruntime-node';
 import { encodeModel, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js';
 import { expected, UsageError } from '../util/errors.js';
 import { nchwcBlockSize, nchwcConvs } from './nchwc.js';
+import { unpoolGradients } from './unpool.js';
 import { createSession, tensor, type OrtSession, type SessionOptions } from './ort.js';
 import { unsupportedOps, type Provider } from './providers.js';
 
@@ -226,7 +227,8 @@ function firstLine(s: string): string {
 /** createSession for a model on its device: kernel checks first, provider failures rephrased. */
 export async function createDeviceSession(model: ModelProto, o: SessionOptions, device?: Device): Promise<OrtSession> {
   if (providerOf(o) === 'webgpu') model = sumsAsAdds(model);
-  if (providerOf(o) === 'cpu') model = nchwcConvs(model, await nchwcBlockSize());
+  // CPU only: the blocked Convs' kernels and MaxUnpool exist on no other provider.
+  if (providerOf(o) === 'cpu') model = unpoolGradients(nchwcConvs(model, await nchwcBlockSize()));
   const opts = sessionOptionsFor(o, model);
   try {
     return await createSession(encodeModel(model), opts);

@@ -19,6 +19,7 @@
  */
 import { AttributeType, encodeModel, type AttributeProto, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js';
 import { BLOCKED_MAX_KERNEL } from '../graph/graph.js';
+import { dropUnread } from './graph-rewrite.js';
 import { createSession, tensor } from './ort.js';
 
 export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
@@ -243,16 +244,6 @@ function mirrored(m: NodeProto, kernel: readonly [number, number], constant: (na
   return ok && new Set(axes).size === axes.length ? [...axes].sort() : undefined;
 }
 
-/** Names a graph's nodes read, its subgraphs' included (a subgraph may read an outer value). */
-function readNames(g: GraphProto, into: Set<string>): Set<string> {
-  for (const n of g.node) {
-    for (const i of n.input) if (i) into.add(i);
-    for (const a of n.attribute ?? []) if (a.g) readNames(a.g, into);
-  }
-  for (const v of g.output) into.add(v.name);
-  return into;
-}
-
 /**
  * `model` with each standard Conv whose weights are a run-time value, and whose input and weight
  * shapes are declared and fit the block, computed by the NCHWc kernels (subgraphs included).
@@ -285,7 +276,7 @@ export function nchwcConvs(model: ModelProto, block: number): ModelProto {
     const producers = new Map<string, NodeProto>();
     for (const n of g.node) for (const o of n.output) if (o) producers.set(o, n);
     const folded = new Set<NodeProto>();
-    let node = g.node.flatMap((n): NodeProto[] => {
+    const node = g.node.flatMap((n): NodeProto[] => {
       const sub = n.attribute?.some((a) => a.g);
       const m = sub ? { ...n, attribute: n.attribute!.map((a) => (a.g ? { ...a, g: rewrite(a.g, shapes, inits) } : a)) } : n;
       if (m.opType !== 'Conv' || (m.domain ?? '') !== '') return [m];
@@ -294,22 +285,8 @@ export function nchwcConvs(model: ModelProto, block: number): ModelProto {
       changed++;
       return out;
     });
-    // What the blocked weights read through is dropped where nothing else reads it, with the
-    // constants only it read (ORT warns of unused initializers).
-    if (!folded.size) return { ...g, node };
-    const dropped = new Set<string>();
-    for (let size = -1; size !== node.length; ) {
-      size = node.length;
-      const read = readNames({ ...g, node }, new Set());
-      node = node.filter((n) => {
-        const keep = !folded.has(n) || n.output.some((o) => read.has(o));
-        if (!keep) for (const i of n.input) dropped.add(i);
-        return keep;
-      });
-    }
-    const read = readNames({ ...g, node }, new Set());
-    const initializer = g.initializer?.filter((t) => !dropped.has(t.name) || read.has(t.name));
-    return { ...g, node, ...(initializer ? { initializer } : {}) };
+    // What the blocked weights read through is dropped where nothing else reads it.
+    return dropUnread({ ...g, node }, folded);
   };
   const graph = rewrite(model.graph, new Map(), new Set());
   if (!changed) return model;
