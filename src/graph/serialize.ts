@@ -157,7 +157,6 @@ export function graphProto(g: Graph, namer: Namer, opts: SerializeOptions): Grap
   };
 }
 
-
 export function toModel(g: Graph, opts: SerializeOptions = {}): ModelProto {
   const opset = opts.opset ?? DEFAULT_OPSET;
   return {

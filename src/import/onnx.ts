@@ -5,18 +5,15 @@
  */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
-import { DataLocation, decodeModel, TensorDataType, type AttributeProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { attribute, DataLocation, decodeModel, stringAttribute, TensorDataType, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import { readModelOptions } from '../train/checkpoint.js';
 import { UsageError } from '../util/errors.js';
 import { METADATA } from '../zoo/export.js';
 import { floatsFromBytes, numel, postOrder, transpose2d, type Source, type SourceLayer, type SourceLrn } from './source.js';
 
-function attrOf(n: NodeProto, name: string): AttributeProto | undefined {
-  return n.attribute?.find((a) => a.name === name);
-}
-const int = (n: NodeProto, name: string, d: number): number => attrOf(n, name)?.i ?? d;
-const float = (n: NodeProto, name: string, d: number): number => attrOf(n, name)?.f ?? d;
-const ints = (n: NodeProto, name: string): number[] | undefined => attrOf(n, name)?.ints;
+const int = (n: NodeProto, name: string, d: number): number => attribute(n, name)?.i ?? d;
+const float = (n: NodeProto, name: string, d: number): number => attribute(n, name)?.f ?? d;
+const ints = (n: NodeProto, name: string): number[] | undefined => attribute(n, name)?.ints;
 
 /** A tensor's values as float32, from whichever field holds them. */
 function tensorValues(t: TensorProto, file: string): Float32Array {
@@ -86,7 +83,7 @@ export function readOnnx(file: string): Source {
       if (t) return { ...t, name };
       const p = producer.get(name);
       if (p?.opType === 'Constant') {
-        const v = attrOf(p, 'value')?.t;
+        const v = attribute(p, 'value')?.t;
         return v ? { ...v, name } : undefined;
       }
       if (p?.opType !== 'Identity') return undefined;
@@ -114,8 +111,7 @@ export function readOnnx(file: string): Source {
       const w = constant(n.input[1]);
       if (!w) throw new UsageError(`Expected the weights of Conv ${label} stored in ${file} but ${n.input[1]} is computed, not stored`);
       const b = constant(n.input[2]);
-      const autoPad = attrOf(n, 'auto_pad')?.s;
-      const auto = autoPad ? new TextDecoder().decode(autoPad) : 'NOTSET';
+      const auto = stringAttribute(n, 'auto_pad') ?? 'NOTSET';
       if (auto !== 'NOTSET' && auto !== 'VALID') throw new UsageError(`Expected explicit pads on Conv ${label} in ${file} but received auto_pad ${auto}`);
       const dil = ints(n, 'dilations');
       if (dil && dil.some((d) => d !== 1)) throw new UsageError(`Expected dilation 1 on Conv ${label} in ${file} but received ${JSON.stringify(dil)}`);

@@ -207,6 +207,22 @@ const schema = {
 const root = protobuf.Root.fromJSON(schema);
 const Model = root.lookupType('onnx.ModelProto');
 
+/** Node `n`'s attribute `name`, where it is set. */
+export function attribute(n: NodeProto, name: string): AttributeProto | undefined {
+  return n.attribute?.find((a) => a.name === name);
+}
+
+/** A string attribute's text, where it is set. */
+export function stringAttribute(n: NodeProto, name: string): string | undefined {
+  const s = attribute(n, name)?.s;
+  return s && new TextDecoder().decode(s);
+}
+
+/** The dims a value declares (0 for a symbolic or missing dim). */
+export function declaredDims(v: ValueInfoProto): number[] {
+  return (v.type?.tensorType?.shape?.dim ?? []).map((d) => d.dimValue ?? 0);
+}
+
 export function encodeModel(model: ModelProto): Uint8Array {
   return Model.encode(model as unknown as protobuf.Message).finish();
 }

@@ -224,11 +224,16 @@ function firstLine(s: string): string {
   return cut.length > 200 ? `${cut.slice(0, 197)}...` : cut;
 }
 
+/** The channel block of the blocked-layout Conv kernels a session with these options runs (CPU only; 0: none). */
+export async function convBlockFor(o: SessionOptions): Promise<number> {
+  return providerOf(o) === 'cpu' ? nchwcBlockSize() : 0;
+}
+
 /** createSession for a model on its device: kernel checks first, provider failures rephrased. */
 export async function createDeviceSession(model: ModelProto, o: SessionOptions, device?: Device): Promise<OrtSession> {
   if (providerOf(o) === 'webgpu') model = sumsAsAdds(model);
   // CPU only: the blocked Convs' kernels and MaxUnpool exist on no other provider.
-  if (providerOf(o) === 'cpu') model = unpoolGradients(nchwcConvs(model, await nchwcBlockSize()));
+  if (providerOf(o) === 'cpu') model = unpoolGradients(nchwcConvs(model, await convBlockFor(o)));
   const opts = sessionOptionsFor(o, model);
   try {
     return await createSession(encodeModel(model), opts);

@@ -17,13 +17,12 @@
  * (SerializeOptions.shapes); a Conv whose shapes are not declared, whose weights are initializers,
  * or whose channels do not fit the block is left as it is. ILSVRC_NCHWC=0 turns the rewrite off.
  */
-import { AttributeType, encodeModel, type AttributeProto, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js';
+import { attribute, AttributeType, encodeModel, stringAttribute, type AttributeProto, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js';
 import { BLOCKED_MAX_KERNEL } from '../graph/graph.js';
-import { dropUnread } from './graph-rewrite.js';
+import { constInts, dropUnread, GraphScope, withSubgraphs } from './graph-rewrite.js';
 import { createSession, tensor } from './ort.js';
 
 export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
-
 
 function probeModel(): ModelProto {
   const vi = (name: string, c: number | string) => ({
@@ -68,39 +67,20 @@ export function nchwcBlockSize(): Promise<number> {
   return blockSize;
 }
 
-type Dims = readonly number[];
-
-function ints(n: NodeProto, name: string): number[] | undefined {
-  return n.attribute?.find((a) => a.name === name)?.ints;
-}
-
-function int(n: NodeProto, name: string): number | undefined {
-  return n.attribute?.find((a) => a.name === name)?.i;
-}
-
 /**
  * The nodes that compute `n` (a standard Conv) through the blocked kernels, or undefined when it
  * does not fit: the weights reordered (blockedWeights), the input reordered where it has blocks of
  * channels, the blocked Conv, and its output reordered back.
  */
-function blocked(
-  n: NodeProto,
-  shape: (name: string) => Dims | undefined,
-  isInit: (name: string) => boolean,
-  producer: (name: string) => NodeProto | undefined,
-  constant: (name: string) => number[] | undefined,
-  block: number,
-  folded: Set<NodeProto>,
-): NodeProto[] | undefined {
+function blocked(n: NodeProto, scope: GraphScope, block: number, folded: Set<NodeProto>): NodeProto[] | undefined {
   const [x, w, b] = n.input;
   const y = n.output[0];
-  if (!x || !w || !y || isInit(w)) return undefined;
-  const xs = shape(x);
-  const ws = shape(w);
+  if (!x || !w || !y || scope.isInitializer(w)) return undefined;
+  const xs = scope.shape(x);
+  const ws = scope.shape(w);
   if (xs?.length !== 4 || ws?.length !== 4 || xs.some((d) => !(d > 0)) || ws.some((d) => !(d > 0))) return undefined;
-  const autoPad = n.attribute?.find((a) => a.name === 'auto_pad')?.s;
-  if (autoPad && autoPad.length && new TextDecoder().decode(autoPad) !== 'NOTSET') return undefined;
-  const group = int(n, 'group') ?? 1;
+  if (stringAttribute(n, 'auto_pad') && stringAttribute(n, 'auto_pad') !== 'NOTSET') return undefined;
+  const group = attribute(n, 'group')?.i ?? 1;
   const [o, ig, kh, kw] = ws as [number, number, number, number];
   const c = xs[1]!;
   if (kh > BLOCKED_MAX_KERNEL || kw > BLOCKED_MAX_KERNEL || ig * group !== c || o % group !== 0) return undefined;
@@ -110,7 +90,7 @@ function blocked(
   if (!inBlocks && !plain) return undefined;
 
   const base = `${y}/nchwc`;
-  const nodes = blockedWeights(w, [o, ig, kh, kw], inBlocks, base, shape, producer, constant, block, folded);
+  const nodes = blockedWeights(w, [o, ig, kh, kw], inBlocks, base, scope, block, folded);
   const attrs: AttributeProto[] = (n.attribute ?? []).filter((a) => ['strides', 'pads', 'dilations', 'group', 'kernel_shape'].includes(a.name));
   let xin = x;
   if (inBlocks) {
@@ -122,10 +102,6 @@ function blocked(
     { opType: 'ReorderOutput', domain: NCHWC_DOMAIN, name: `${base}/y_out`, input: [`${base}/y`], output: [y], attribute: [{ name: 'channels', type: AttributeType.INT, i: o }] },
   );
   return nodes;
-}
-
-function constInts(name: string, values: readonly number[]): NodeProto {
-  return { opType: 'Constant', name, input: [], output: [name], attribute: [{ name: 'value_ints', type: AttributeType.INTS, ints: [...values] }] };
 }
 
 function transposeNode(name: string, input: string, perm: readonly number[]): NodeProto {
@@ -156,30 +132,22 @@ function blockedWeights(
   [o, ig, kh, kw]: readonly [number, number, number, number],
   inBlocks: boolean,
   base: string,
-  shape: (name: string) => Dims | undefined,
-  producer: (name: string) => NodeProto | undefined,
-  constant: (name: string) => number[] | undefined,
+  scope: GraphScope,
   block: number,
   folded: Set<NodeProto>,
 ): NodeProto[] {
   const out = `${base}/w`;
   const kk = kh * kw;
-  const t = producer(w);
-  const p = t?.opType === 'Transpose' && (t.domain ?? '') === '' ? ints(t, 'perm') : undefined;
+  const t = scope.producer(w);
+  const p = t?.opType === 'Transpose' && (t.domain ?? '') === '' ? attribute(t, 'perm')?.ints : undefined;
   const v = t?.input[0];
-  const through = p?.length === 4 && v !== undefined && shape(v)?.length === 4;
+  const through = p?.length === 4 && v !== undefined && scope.shape(v)?.length === 4;
 
   if (!through) {
-    if (inBlocks) {
-      return [
-        { opType: 'ReorderInput', domain: NCHWC_DOMAIN, name: `${base}/w_rows`, input: [w], output: [`${base}/w_rows`] },
-        ...reshapeNode(`${base}/w_split`, `${base}/w_rows`, [o / block, block, ig * kk]),
-        transposeNode(`${base}/w_blocks`, `${base}/w_split`, [0, 2, 1]),
-        ...reshapeNode(out, `${base}/w_blocks`, [o, ig, kh, kw]),
-      ];
-    }
+    const rows = inBlocks ? `${base}/w_rows` : w;
     return [
-      ...reshapeNode(`${base}/w_split`, w, [o / block, block, ig * kk]),
+      ...(inBlocks ? [{ opType: 'ReorderInput', domain: NCHWC_DOMAIN, name: rows, input: [w], output: [rows] }] : []),
+      ...reshapeNode(`${base}/w_split`, rows, [o / block, block, ig * kk]),
       transposeNode(`${base}/w_blocks`, `${base}/w_split`, [0, 2, 1]),
       ...reshapeNode(out, `${base}/w_blocks`, [o, ig, kh, kw]),
     ];
@@ -187,8 +155,8 @@ function blockedWeights(
   folded.add(t!);
   if (inBlocks && p!.join() === '1,0,2,3') {
     // V is [ig, o, kh, kw]; a mirrored V is read from before its Slice.
-    const m = producer(v!);
-    const mirror = m?.opType === 'Slice' && (m.domain ?? '') === '' && m.input[0] !== undefined ? mirrored(m, [kh, kw], constant) : undefined;
+    const m = scope.producer(v!);
+    const mirror = m?.opType === 'Slice' && (m.domain ?? '') === '' && m.input[0] !== undefined ? mirrored(m, [kh, kw], scope) : undefined;
     const src = mirror ? m!.input[0]! : v!;
     if (mirror) folded.add(m!);
     const nodes: NodeProto[] = [
@@ -218,7 +186,7 @@ function blockedWeights(
   // Split O (and I, for blocked inputs) where they lie in V, then one permutation to the blocked order.
   const split: number[] = [];
   const labels: string[] = [];
-  const vs = shape(v!)!;
+  const vs = scope.shape(v!)!;
   for (let d = 0; d < 4; d++) {
     const k = p!.indexOf(d);
     if (k === 0) split.push(o / block, block), labels.push('o1', 'o0');
@@ -237,8 +205,8 @@ function blockedWeights(
  * The kernel axes (2, 3) that Slice `m` mirrors whole (starts −1, ends −k−1, steps −1) when it does
  * nothing else, or undefined.
  */
-function mirrored(m: NodeProto, kernel: readonly [number, number], constant: (name: string) => number[] | undefined): number[] | undefined {
-  const [starts, ends, axes, steps] = [1, 2, 3, 4].map((i) => (m.input[i] ? constant(m.input[i]!) : undefined));
+function mirrored(m: NodeProto, kernel: readonly [number, number], scope: GraphScope): number[] | undefined {
+  const [starts, ends, axes, steps] = [1, 2, 3, 4].map((i) => (m.input[i] ? scope.ints(m.input[i]!) : undefined));
   if (!starts || !ends || !axes || !steps || axes.length === 0) return undefined;
   const ok = axes.every((a, i) => (a === 2 || a === 3) && starts[i] === -1 && ends[i] === -kernel[a - 2]! - 1 && steps[i] === -1);
   return ok && new Set(axes).size === axes.length ? [...axes].sort() : undefined;
@@ -252,35 +220,13 @@ function mirrored(m: NodeProto, kernel: readonly [number, number], constant: (na
 export function nchwcConvs(model: ModelProto, block: number): ModelProto {
   if (block <= 1) return model;
   let changed = 0;
-  const rewrite = (g: GraphProto, outer: ReadonlyMap<string, Dims>, outerInits: ReadonlySet<string>): GraphProto => {
-    const shapes = new Map(outer);
-    const dimsOf = (v: { type?: { tensorType?: { shape?: { dim?: { dimValue?: number }[] } } } }) =>
-      (v.type?.tensorType?.shape?.dim ?? []).map((d) => d.dimValue ?? 0);
-    for (const v of [...g.input, ...(g.valueInfo ?? []), ...g.output]) shapes.set(v.name, dimsOf(v));
-    const inits = new Set(outerInits);
-    for (const t of g.initializer ?? []) {
-      inits.add(t.name);
-      shapes.set(t.name, t.dims ?? []);
-    }
-    const ints64 = new Map<string, number[]>();
-    for (const t of g.initializer ?? []) {
-      if (t.dataType !== 7) continue;
-      if (t.int64Data) ints64.set(t.name, t.int64Data.map(Number));
-      else if (t.rawData && t.rawData.byteLength % 8 === 0) {
-        // A copy: raw bytes may be a view into a larger (Buffer pool) allocation, at any offset.
-        const bytes = new Uint8Array(t.rawData.byteLength);
-        bytes.set(t.rawData);
-        ints64.set(t.name, Array.from(new BigInt64Array(bytes.buffer), Number));
-      }
-    }
-    const producers = new Map<string, NodeProto>();
-    for (const n of g.node) for (const o of n.output) if (o) producers.set(o, n);
+  const rewrite = (g: GraphProto, outer?: GraphScope): GraphProto => {
+    const scope = new GraphScope(g, outer);
     const folded = new Set<NodeProto>();
     const node = g.node.flatMap((n): NodeProto[] => {
-      const sub = n.attribute?.some((a) => a.g);
-      const m = sub ? { ...n, attribute: n.attribute!.map((a) => (a.g ? { ...a, g: rewrite(a.g, shapes, inits) } : a)) } : n;
+      const m = withSubgraphs(n, (sub) => rewrite(sub, scope));
       if (m.opType !== 'Conv' || (m.domain ?? '') !== '') return [m];
-      const out = blocked(m, (name) => shapes.get(name), (name) => inits.has(name), (name) => producers.get(name), (name) => ints64.get(name), block, folded);
+      const out = blocked(m, scope, block, folded);
       if (!out) return [m];
       changed++;
       return out;
@@ -288,7 +234,7 @@ export function nchwcConvs(model: ModelProto, block: number): ModelProto {
     // What the blocked weights read through is dropped where nothing else reads it.
     return dropUnread({ ...g, node }, folded);
   };
-  const graph = rewrite(model.graph, new Map(), new Set());
+  const graph = rewrite(model.graph);
   if (!changed) return model;
   const opsetImport = model.opsetImport.some((o) => o.domain === NCHWC_DOMAIN) ? model.opsetImport : [...model.opsetImport, { domain: NCHWC_DOMAIN, version: 1 }];
   return { ...model, opsetImport, graph };

@@ -8,12 +8,10 @@
  * a 2×2/2 pool of 128×16×32×32 with its gradient, 16.9 ms with the scatter and 11.2 with MaxUnpool on
  * 2 cores. The CUDA and WebGPU providers have no MaxUnpool, so this is for the CPU only.
  */
-import { AttributeType, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js';
-import { dropUnread } from './graph-rewrite.js';
+import { attribute, stringAttribute, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js';
+import { constInts, dropUnread, GraphScope, withSubgraphs } from './graph-rewrite.js';
 
-function intsAttr(n: NodeProto, name: string): number[] | undefined {
-  return n.attribute?.find((a) => a.name === name)?.ints;
-}
+const intsAttr = (n: NodeProto, name: string): number[] | undefined => attribute(n, name)?.ints;
 
 /** Whether MaxPool `n`'s windows tile its input without overlap or padding. */
 function tiles(n: NodeProto): boolean {
@@ -21,7 +19,7 @@ function tiles(n: NodeProto): boolean {
   const s = intsAttr(n, 'strides') ?? k?.map(() => 1);
   const pads = intsAttr(n, 'pads') ?? [];
   const dil = intsAttr(n, 'dilations') ?? [];
-  const autoPad = n.attribute?.find((a) => a.name === 'auto_pad')?.s;
+  const autoPad = stringAttribute(n, 'auto_pad');
   return (
     k !== undefined &&
     s !== undefined &&
@@ -29,7 +27,7 @@ function tiles(n: NodeProto): boolean {
     k.every((d, i) => d === s[i]) &&
     pads.every((p) => p === 0) &&
     dil.every((d) => d === 1) &&
-    (!autoPad || autoPad.length === 0 || new TextDecoder().decode(autoPad) === 'NOTSET')
+    (!autoPad || autoPad === 'NOTSET')
   );
 }
 
@@ -41,43 +39,30 @@ function tiles(n: NodeProto): boolean {
  */
 export function unpoolGradients(model: ModelProto): ModelProto {
   let changed = 0;
-  const rewrite = (g: GraphProto, outer: ReadonlyMap<string, number[]>): GraphProto => {
-    const shapes = new Map(outer);
-    for (const v of [...g.input, ...(g.valueInfo ?? []), ...g.output]) {
-      shapes.set(v.name, (v.type?.tensorType?.shape?.dim ?? []).map((d) => d.dimValue ?? 0));
-    }
-    const producers = new Map<string, NodeProto>();
-    for (const n of g.node) for (const o of n.output) if (o) producers.set(o, n);
+  const rewrite = (g: GraphProto, outer?: GraphScope): GraphProto => {
+    const scope = new GraphScope(g, outer);
     const unread = new Set<NodeProto>();
     const node = g.node.map((n): NodeProto | NodeProto[] => {
-      const m = n.attribute?.some((a) => a.g) ? { ...n, attribute: n.attribute!.map((a) => (a.g ? { ...a, g: rewrite(a.g, shapes) } : a)) } : n;
+      const m = withSubgraphs(n, (sub) => rewrite(sub, scope));
       if (m.opType !== 'ScatterElements' || (m.domain ?? '') !== '') return m;
-      const reduction = m.attribute?.find((a) => a.name === 'reduction')?.s;
-      if (!reduction || new TextDecoder().decode(reduction) !== 'add' || (m.attribute?.find((a) => a.name === 'axis')?.i ?? 0) !== 0) return m;
-      const [data, indices, updates] = m.input.map((i) => (i ? producers.get(i) : undefined));
+      if (stringAttribute(m, 'reduction') !== 'add' || (attribute(m, 'axis')?.i ?? 0) !== 0) return m;
+      const [data, indices, updates] = m.input.map((i) => (i ? scope.producer(i) : undefined));
       if (data?.opType !== 'Expand' || indices?.opType !== 'Reshape' || updates?.opType !== 'Reshape') return m;
-      const pool = indices.input[0] ? producers.get(indices.input[0]) : undefined;
+      const pool = indices.input[0] ? scope.producer(indices.input[0]) : undefined;
       if (pool?.opType !== 'MaxPool' || pool.output[1] !== indices.input[0] || !tiles(pool)) return m;
       // dy itself, of the pooled shape, is what the flattened updates were made from.
       const dy = updates.input[0];
-      const xs = pool.input[0] ? shapes.get(pool.input[0]) : undefined;
-      const ys = shapes.get(pool.output[1]!);
-      const ds = dy ? shapes.get(dy) : undefined;
+      const xs = pool.input[0] ? scope.shape(pool.input[0]) : undefined;
+      const ys = scope.shape(pool.output[1]!);
+      const ds = dy ? scope.shape(dy) : undefined;
       if (!dy || !xs || !ys || !ds || xs.length < 3 || xs.some((d) => !(d > 0)) || ds.join() !== ys.join()) return m;
       const out = m.output[0]!;
       const base = `${out}/unpool`;
-      const ints = (name: string, values: number[]): NodeProto => ({
-        opType: 'Constant',
-        name,
-        input: [],
-        output: [name],
-        attribute: [{ name: 'value_ints', type: AttributeType.INTS, ints: values }],
-      });
       changed++;
       unread.add(data).add(indices).add(updates);
       return [
-        ints(`${base}/shape`, xs),
-        ints(`${base}/flat`, [xs.reduce((a, b) => a * b, 1)]),
+        constInts(`${base}/shape`, xs),
+        constInts(`${base}/flat`, [xs.reduce((a, b) => a * b, 1)]),
         {
           opType: 'MaxUnpool',
           name: base,
@@ -91,6 +76,6 @@ export function unpoolGradients(model: ModelProto): ModelProto {
     // The zeros, and the flattened indices and gradient, where nothing else reads them.
     return dropUnread({ ...g, node: node.flat() }, unread);
   };
-  const graph = rewrite(model.graph, new Map());
+  const graph = rewrite(model.graph);
   return changed ? { ...model, graph } : model;
 }

@@ -8,7 +8,7 @@
  */
 import { DTYPES } from '../graph/dtype.js';
 import { Namer, graphProto, tensorProto } from '../graph/serialize.js';
-import { AttributeType, type GraphProto, type ModelProto, type NodeProto, type ValueInfoProto } from '../onnx/proto.js';
+import { AttributeType, declaredDims, type GraphProto, type ModelProto, type NodeProto, type ValueInfoProto } from '../onnx/proto.js';
 import { nextName, type TrainGraph } from './graphs.js';
 
 const BODY = 'body/';
@@ -26,9 +26,6 @@ function info(name: string, elemType: number, dims: readonly (number | string)[]
   };
 }
 
-function dimsOf(v: ValueInfoProto): number[] {
-  return (v.type?.tensorType?.shape?.dim ?? []).map((d) => d.dimValue ?? 0);
-}
 
 /** Renames every name defined inside the body; references to the outer graph keep their names. */
 function prefixBody(body: GraphProto, outerNames: ReadonlySet<string>): void {
@@ -68,9 +65,9 @@ export function loopModel(tg: TrainGraph, opset = 18): ModelProto {
   }));
   const carriedInfo = carried.map((name) => body.input.find((v) => v.name === name)!);
   // Outer declarations are made before the body's names get their prefix.
-  const stacked = perStep.map((v) => info(v.name, v.type?.tensorType?.elemType ?? DTYPES.float32.onnx, ['K', ...dimsOf(v)]));
-  const carriedOuter = carriedInfo.map((v) => info(v.name, DTYPES.float32.onnx, dimsOf(v)));
-  const frozenOuter = frozen.map((v) => info(v.name, DTYPES.float32.onnx, dimsOf(v)));
+  const stacked = perStep.map((v) => info(v.name, v.type?.tensorType?.elemType ?? DTYPES.float32.onnx, ['K', ...declaredDims(v)]));
+  const carriedOuter = carriedInfo.map((v) => info(v.name, DTYPES.float32.onnx, declaredDims(v)));
+  const frozenOuter = frozen.map((v) => info(v.name, DTYPES.float32.onnx, declaredDims(v)));
   body.input = [info('iter', DTYPES.int64.onnx, []), info('cond', DTYPES.bool.onnx, []), ...carriedInfo];
   // The picked per-step values keep their declared shapes inside the body.
   body.valueInfo = [...(body.valueInfo ?? []), ...perStep.map((v) => ({ ...v }))];
@@ -112,7 +109,7 @@ export function loopModel(tg: TrainGraph, opset = 18): ModelProto {
       initializer: [tensorProto('trip_axes', [1], BigInt64Array.from([0n]), 'int64')],
       input: outerInputs,
       output: [
-        ...carriedOuter.map((v) => info(nextName(v.name), DTYPES.float32.onnx, dimsOf(v))),
+        ...carriedOuter.map((v) => info(nextName(v.name), DTYPES.float32.onnx, declaredDims(v))),
         ...SCAN.map((n) => info(n, DTYPES.float32.onnx, ['K'])),
       ],
     },
