@@ -10,6 +10,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { UsageError, userFileError } from '../util/errors.js';
+import { Stopped } from '../util/stop.js';
 import { makeEvaluateCommand } from './evaluate.js';
 import { makeExplainCommand } from './explain.js';
 import { makeExportCommand } from './export.js';
@@ -45,7 +46,7 @@ export function makeProgram(): Command {
   return program;
 }
 
-/** Runs the CLI and returns the exit status (0 ok, 1 a bug, 2 a usage mistake). */
+/** Runs the CLI and returns the exit status (0 ok, 1 a bug, 2 a usage mistake, 130 stopped by a signal with nothing to save). */
 export async function main(argv: readonly string[]): Promise<number> {
   try {
     await makeProgram().parseAsync([...argv], { from: 'user' });
@@ -63,6 +64,10 @@ export function report(err: unknown, debug: boolean, write: (text: string) => vo
     if (err.code === 'commander.help') return err.exitCode === 0 ? 0 : 2;
     write(`ilsvrc: ${errorLine(err)}\n`);
     return 2;
+  }
+  if (err instanceof Stopped) {
+    write(`ilsvrc: ${err.message}\n`);
+    return 130;
   }
   const user = err instanceof UsageError ? err : userFileError(err);
   if (user) {

@@ -1,0 +1,61 @@
+/**
+ * A request to stop, polled by every long loop (training runs, validation, evaluation, predicting
+ * over many files, visualize's search, imports of large files). The CLI arms it on SIGINT/SIGTERM:
+ * the first signal asks the loops to write what they promised and return; a second one exits at
+ * once (130). A loop polls `requested` at least every second of its work — per batch, per file,
+ * per tensor — so a stop is acted on within a second, not when a long phase ends.
+ */
+import { UsageError } from './errors.js';
+
+export class StopSignal {
+  #reason: string | undefined;
+
+  /** True once a stop was asked for. */
+  get requested(): boolean {
+    return this.#reason !== undefined;
+  }
+
+  /** What asked for the stop ("SIGTERM"), or undefined. */
+  get reason(): string | undefined {
+    return this.#reason;
+  }
+
+  request(reason: string): void {
+    this.#reason ??= reason;
+  }
+
+  /** For loops that have nothing to save: throws `Stopped` once a stop was asked for. */
+  throwIfRequested(what: string): void {
+    if (this.#reason !== undefined) throw new Stopped(`${what} stopped by ${this.#reason}`);
+  }
+}
+
+/**
+ * A loop gave up because the user asked it to stop. The CLI prints its one line and exits 130
+ * (128 + SIGINT, as shells report an interrupted command).
+ */
+export class Stopped extends UsageError {
+  override readonly name: string = 'Stopped';
+}
+
+/** A signal that is never raised, for library callers that do not stop. */
+export const NEVER: StopSignal = new StopSignal();
+
+/**
+ * Arms `stop` on SIGINT and SIGTERM for the duration of a command: the first signal requests the
+ * stop (and calls `onFirst`, e.g. to say what will be written); a second one exits 130 at once.
+ * Returns the function that disarms it.
+ */
+export function stopOnSignals(stop: StopSignal, onFirst: (signal: NodeJS.Signals) => void = () => {}): () => void {
+  const handler = (signal: NodeJS.Signals): void => {
+    if (stop.requested) process.exit(130);
+    stop.request(signal);
+    onFirst(signal);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
