@@ -15,15 +15,17 @@ export interface Run {
   stderr: string;
   /** Wall seconds until the process had exited. */
   seconds: number;
+  /** The process's id (a lock's refusal names its holder by it). */
+  pid?: number;
 }
 
 /** `timeoutMs`: SIGKILL the process after this long (code -1): a hang fails the test instead of the suite. */
 export function ilsvrc(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 0): Promise<Run> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, ILSVRC_DEBUG: '', ...env }, maxBuffer: 1 << 26, timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, ILSVRC_DEBUG: '', ...env }, maxBuffer: 1 << 26, timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       const code = err && typeof err.code === 'number' ? err.code : err ? -1 : 0;
-      resolve({ code, stdout, stderr, seconds: (Date.now() - t0) / 1000 });
+      resolve({ code, stdout, stderr, seconds: (Date.now() - t0) / 1000, ...(child.pid !== undefined ? { pid: child.pid } : {}) });
     });
   });
 }
