@@ -6,6 +6,7 @@
  * second winner of that folder, however late, is a double take-over.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,11 @@ export const DEAD_PID = 2 ** 22 + 12345;
 /** A lock as a process of this host that has since died left it (in the format before tokens). */
 export function deadLock(since: string): string {
   return JSON.stringify({ pid: DEAD_PID, host: hostname(), command: 'ilsvrc train', since }) + '\n';
+}
+
+/** The claim that takes over the lock with these bytes (the name src/util/lock.ts links a taker's lock to). */
+export function claimOf(dir: string, stale: string): string {
+  return join(dir, `${LOCK_FILE}.${createHash('sha256').update(stale).digest('hex').slice(0, 16)}.next`);
 }
 
 const CHILD = `
@@ -71,6 +77,8 @@ export interface RaceOptions {
   /** How long a winner holds the lock (plain race). */
   holdMs: number;
   stale: boolean;
+  /** Beside each dead lock, the claim of a taker that died before finishing its take-over. */
+  deadClaim?: boolean;
   /** The lock module the children use (another build's, to compare). */
   lockModule?: string;
 }
@@ -83,7 +91,9 @@ export async function raceLock(dir: string, o: RaceOptions): Promise<Attempt[]> 
   if (o.stale) {
     for (let r = 0; r < o.rounds; r++) {
       mkdirSync(join(target, String(r)), { recursive: true });
-      writeFileSync(join(target, String(r), LOCK_FILE), deadLock(`round ${r}`));
+      const stale = deadLock(`round ${r}`);
+      writeFileSync(join(target, String(r), LOCK_FILE), stale);
+      if (o.deadClaim === true) writeFileSync(claimOf(join(target, String(r)), stale), deadLock(`claim ${r}`));
     }
   }
   const lockUrl = o.lockModule ?? new URL('../../src/util/lock.js', import.meta.url).href;

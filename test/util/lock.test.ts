@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -7,7 +6,7 @@ import { after, test } from 'node:test';
 import { writeTemp } from '../../src/util/fsx.js';
 import { clearStaleTemps, LOCK_FILE, lockDir } from '../../src/util/lock.js';
 import { assertUsageError, ilsvrc, TINY } from '../cli/run.js';
-import { DEAD_PID, deadLock, overlaps, raceLock, winners } from './lock-race.js';
+import { claimOf, DEAD_PID, deadLock, overlaps, raceLock, winners } from './lock-race.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ilsvrc-lock-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -23,10 +22,14 @@ test('six processes racing 50 rounds for one folder never hold its lock at the s
 });
 
 test('a dead process lock raced by six processes is taken over by exactly one of them', async () => {
-  const rounds = 20;
-  const attempts = await raceLock(join(root, 'stale-race'), { procs: 6, rounds, holdMs: 20, stale: true });
-  assert.deepEqual(winners(attempts, rounds), new Array<number>(rounds).fill(1), 'winners per round');
-  for (const a of attempts) if (a.refused !== undefined) assert.match(a.refused, REFUSED);
+  for (const deadClaim of [false, true]) {
+    const rounds = deadClaim ? 8 : 16;
+    const dir = join(root, `stale-race-${deadClaim}`);
+    const attempts = await raceLock(dir, { procs: 6, rounds, holdMs: 20, stale: true, deadClaim });
+    assert.deepEqual(winners(attempts, rounds), new Array<number>(rounds).fill(1), `winners per round${deadClaim ? ', a dead claim beside the lock' : ''}`);
+    for (const a of attempts) if (a.refused !== undefined) assert.match(a.refused, REFUSED);
+    assert.deepEqual(readdirSync(join(dir, 'folder')), [], 'every folder emptied and removed with its lock');
+  }
 });
 
 test('a taker that died during its take-over is taken over in turn, and its claim removed', () => {
@@ -34,9 +37,7 @@ test('a taker that died during its take-over is taken over in turn, and its clai
   mkdirSync(dir);
   const stale = deadLock('then');
   writeFileSync(join(dir, LOCK_FILE), stale);
-  // The claim a taker links before renaming it over the stale lock, named by the stale lock's bytes.
-  const claim = join(dir, `${LOCK_FILE}.${createHash('sha256').update(stale).digest('hex').slice(0, 16)}.next`);
-  writeFileSync(claim, deadLock('later'));
+  writeFileSync(claimOf(dir, stale), deadLock('later'));
   const lock = lockDir(dir, 'the folder', 'test');
   assert.equal((JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')) as { pid: number }).pid, process.pid);
   assert.deepEqual(readdirSync(dir), [LOCK_FILE]);
