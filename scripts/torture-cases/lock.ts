@@ -16,7 +16,8 @@ async function trainsAtOnce(out: string, procs: number): Promise<void> {
   const runs = await Promise.all(Array.from({ length: procs }, () => ilsvrc([...TINY, '--max-steps', '12', '--out', out], {}, HANG_MS)));
   const ok = runs.filter((r) => r.code === 0);
   assert.equal(ok.length, 1, `exactly one run goes ahead; exit codes ${runs.map((r) => r.code).join(' ')}`);
-  for (const r of runs.filter((x) => x !== ok[0])) assertRefused(r, new RegExp(`^ilsvrc: Expected no other run in --out .* but process ${ok[0]!.pid} \\(`));
+  const holder = new RegExp(`^ilsvrc: Expected no other run in --out .* but process ${ok[0]!.pid} \\(`);
+  for (const r of runs.filter((x) => x !== ok[0])) assertRefused(r, holder);
   assert.equal(readdirSync(out).filter((n) => n.startsWith('events.out.tfevents.')).length, 1, 'one event file');
   assert.deepEqual(readdirSync(out).filter((n) => n.startsWith(LOCK_FILE)), [], 'no lock, claim or temp left');
 }
@@ -56,7 +57,8 @@ export const LOCK: Case[] = [
       const stale = await raceLock(join(ctx.dir, 'stale'), { procs: 6, rounds: m, holdMs: 20, stale: true });
       assert.deepEqual(winners(stale, m), new Array<number>(m).fill(1), 'one taker of each dead lock');
       assert.ok(!existsSync(join(ctx.dir, 'live', 'folder', LOCK_FILE)));
-      return `${live.filter((a) => a.start !== undefined).length} holds in ${n} rounds, none overlapping; ${m} dead locks, each taken by one of six`;
+      const holds = live.filter((a) => a.start !== undefined).length;
+      return `${holds} holds in ${n} rounds, none overlapping; ${m} dead locks, each taken by one of six`;
     },
   },
 ];

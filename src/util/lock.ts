@@ -102,7 +102,8 @@ function linked(from: string, to: string): boolean {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return false;
     if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') {
-      throw new UsageError(`Expected the folder of ${to} on a file system with hard links (the lock is linked into place) but link() failed (${code})`);
+      const why = `link() failed (${code})`;
+      throw new UsageError(`Expected the folder of ${to} on a file system with hard links (the lock is linked into place) but ${why}`);
     }
     throw e;
   }
@@ -125,7 +126,7 @@ export function lockDir(dir: string, what: string, command = process.argv.slice(
       try {
         taken = linked(temp, path) || takeOver(dir, host, temp, path, what, mine);
       } catch (e) {
-        // The temp vanished (a release removed the empty folder, or a cleaner on another host): write it again.
+        // The temp vanished (a cleaner on another host sharing the folder took it for a dead one): write it again.
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
         rmSync(temp, { force: true });
         temp = undefined;
@@ -165,7 +166,8 @@ function takeOver(dir: string, host: string, temp: string, path: string, what: s
   if (found.kind === 'free') return false;
   if (found.kind === 'unreadable') {
     const why = 'it is empty or unreadable (written by an older ilsvrc, or cut short by a crash)';
-    throw new UsageError(`Expected ${found.file} to name the run holding ${what} but ${why}; if no run is using the folder, remove ${found.file}`);
+    const hint = `if no run is using the folder, remove ${found.file}`;
+    throw new UsageError(`Expected ${found.file} to name the run holding ${what} but ${why}; ${hint}`);
   }
   if (found.kind === 'held') throw refusal(found.owner, found.file, path, what, host);
   if (!linked(temp, found.claim)) return false; // another taker claimed first: the next look names it
@@ -182,11 +184,14 @@ function takeOver(dir: string, host: string, temp: string, path: string, what: s
 }
 
 function refusal(owner: Owner, file: string, path: string, what: string, host: string): UsageError {
+  const run = `(${owner.command}, since ${owner.since})`;
   if (owner.host !== host) {
-    return new UsageError(`Expected no other run in ${what} but process ${owner.pid} on ${owner.host} (${owner.command}, since ${owner.since}) holds ${file}; if that run is gone, remove ${file}`);
+    const hint = `if that run is gone, remove ${file}`;
+    return new UsageError(`Expected no other run in ${what} but process ${owner.pid} on ${owner.host} ${run} holds ${file}; ${hint}`);
   }
   if (owner.pid === process.pid) return new UsageError(`Expected ${what} to be free but this process already holds ${path}`);
-  return new UsageError(`Expected no other run in ${what} but process ${owner.pid} (${owner.command}, since ${owner.since}) holds ${path}; wait for it, stop it, or choose another folder`);
+  const hint = 'wait for it, stop it, or choose another folder';
+  return new UsageError(`Expected no other run in ${what} but process ${owner.pid} ${run} holds ${path}; ${hint}`);
 }
 
 function held(dir: string, path: string, mine: Buffer): DirLock {

@@ -23,7 +23,8 @@ export interface Run {
 export function ilsvrc(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 0): Promise<Run> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, ILSVRC_DEBUG: '', ...env }, maxBuffer: 1 << 26, timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+    const options = { env: { ...process.env, ILSVRC_DEBUG: '', ...env }, maxBuffer: 1 << 26, timeout: timeoutMs };
+    const child = execFile(process.execPath, [MAIN, ...args], { ...options, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       const code = err && typeof err.code === 'number' ? err.code : err ? -1 : 0;
       resolve({ code, stdout, stderr, seconds: (Date.now() - t0) / 1000, ...(child.pid !== undefined ? { pid: child.pid } : {}) });
     });

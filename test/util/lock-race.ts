@@ -99,8 +99,12 @@ export async function raceLock(dir: string, o: RaceOptions): Promise<Attempt[]> 
   const lockUrl = o.lockModule ?? new URL('../../src/util/lock.js', import.meta.url).href;
   const limit = 30_000 + o.rounds * (o.holdMs + 30) * 4;
   const exits = Array.from({ length: o.procs }, (_, id) => new Promise<void>((resolve, reject) => {
-    const args = ['--input-type=module', '-e', CHILD, lockUrl, target, logs, String(id), String(o.procs), String(o.rounds), String(o.holdMs), o.stale ? '1' : '0'];
-    execFile(process.execPath, args, { timeout: limit, killSignal: 'SIGKILL' }, (err, _out, stderr) => (err ? reject(new Error(`racer ${id} failed: ${stderr.slice(-1500) || err.message}`)) : resolve()));
+    const args = [lockUrl, target, logs, String(id), String(o.procs), String(o.rounds), String(o.holdMs), o.stale ? '1' : '0'];
+    const child = ['--input-type=module', '-e', CHILD, ...args];
+    execFile(process.execPath, child, { timeout: limit, killSignal: 'SIGKILL' }, (err, _out, stderr) => {
+      if (err) reject(new Error(`racer ${id} failed: ${stderr.slice(-1500) || err.message}`));
+      else resolve();
+    });
   }));
   const failed = Promise.all(exits).then(() => undefined);
   const deadline = Date.now() + limit;
@@ -116,7 +120,8 @@ export async function raceLock(dir: string, o: RaceOptions): Promise<Attempt[]> 
     if (!existsSync(file)) continue;
     for (const line of readFileSync(file, 'utf8').split('\n').filter(Boolean)) {
       const j = JSON.parse(line) as { id: number; pid: number; round: number; start?: string; end?: string; refused?: string };
-      attempts.push({ id: j.id, pid: j.pid, round: j.round, ...(j.start !== undefined && j.end !== undefined ? { start: BigInt(j.start), end: BigInt(j.end) } : {}), ...(j.refused !== undefined ? { refused: j.refused } : {}) });
+      const held = j.start !== undefined && j.end !== undefined ? { start: BigInt(j.start), end: BigInt(j.end) } : {};
+      attempts.push({ id: j.id, pid: j.pid, round: j.round, ...held, ...(j.refused !== undefined ? { refused: j.refused } : {}) });
     }
   }
   return attempts;
@@ -128,7 +133,8 @@ export function overlaps(attempts: readonly Attempt[]): string[] {
   const found: string[] = [];
   for (let i = 1; i < holds.length; i++) {
     const [a, b] = [holds[i - 1]!, holds[i]!];
-    if (b.start! <= a.end!) found.push(`round ${a.round} racer ${a.id} and round ${b.round} racer ${b.id} held it together for ${Number(a.end! - b.start!) / 1e6} ms`);
+    const ms = Number(a.end! - b.start!) / 1e6;
+    if (b.start! <= a.end!) found.push(`round ${a.round} racer ${a.id} and round ${b.round} racer ${b.id} held it together for ${ms} ms`);
   }
   return found;
 }

@@ -26,7 +26,8 @@ test('a dead process lock raced by six processes is taken over by exactly one of
     const rounds = deadClaim ? 8 : 16;
     const dir = join(root, `stale-race-${deadClaim}`);
     const attempts = await raceLock(dir, { procs: 6, rounds, holdMs: 20, stale: true, deadClaim });
-    assert.deepEqual(winners(attempts, rounds), new Array<number>(rounds).fill(1), `winners per round${deadClaim ? ', a dead claim beside the lock' : ''}`);
+    const what = `winners per round${deadClaim ? ', a dead claim beside the lock' : ''}`;
+    assert.deepEqual(winners(attempts, rounds), new Array<number>(rounds).fill(1), what);
     for (const a of attempts) if (a.refused !== undefined) assert.match(a.refused, REFUSED);
     assert.deepEqual(readdirSync(join(dir, 'folder')), [], 'every folder emptied and removed with its lock');
   }
@@ -94,10 +95,12 @@ test('train refuses an empty or torn lock, naming the file to remove', async () 
 });
 
 test('train --resume refuses a torn lock too', async () => {
-  await refusedWith('torn-resume', '', (o) => ['train', '--resume', '--out', o, '--max-steps', '3'], 'is empty or unreadable', 'remove <lock>');
+  const resume = (out: string): string[] => ['train', '--resume', '--out', out, '--max-steps', '3'];
+  await refusedWith('torn-resume', '', resume, 'is empty or unreadable', 'remove <lock>');
 });
 
 test('train refuses a lock held on another host, naming the host, the pid and the file to remove', async () => {
   const owner = JSON.stringify({ pid: 4242, host: 'gpu-box-7', command: 'ilsvrc train vgg-a', since: '2026-01-01T00:00:00.000Z' });
-  await refusedWith('other-host', owner, (o) => [...TINY, '--max-steps', '3', '--out', o], 'process 4242 on gpu-box-7 (ilsvrc train vgg-a', 'if that run is gone, remove <lock>');
+  const fresh = (out: string): string[] => [...TINY, '--max-steps', '3', '--out', out];
+  await refusedWith('other-host', owner, fresh, 'process 4242 on gpu-box-7 (ilsvrc train vgg-a', 'if that run is gone, remove <lock>');
 });
