@@ -46,11 +46,11 @@ export function makeEvaluateCommand(): Command {
     .addOption(new Option('--threads <n>', 'ORT intra-op threads').argParser(count))
     .option('--json', 'print the result as one JSON object')
     .action(async (file: string, f: EvaluateFlags) => {
+      if (f.threads !== undefined) requireThreads('--threads', f.threads);
       // The folder is made first, so that a file in its way is found before the evaluation, not after.
       const out = f.out ?? dirname(file);
       ensureDir(out, '--out');
       const dense = f.crop === 'dense';
-      if (f.threads !== undefined) requireThreads('--threads', f.threads);
       const m = await openInference(file, { ...(f.threads !== undefined ? { threads: f.threads } : {}), dense });
       try {
         const data = await openModelData(f.data, m.data, { channels: m.options.channels === 1 ? 1 : 3 });
