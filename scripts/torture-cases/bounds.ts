@@ -35,7 +35,8 @@ export const BOUNDS: Case[] = [
   {
     name: 'step-beyond-memory',
     what: 'train --batch-size 1000000 at 224 px',
-    run: (ctx) => refusedRun(ctx, ['--batch-size', '1000000', '--input-size', '224'], {}, /a training step of --batch-size 1000000 at --input-size 224/, /memory budget/),
+    run: (ctx) =>
+      refusedRun(ctx, ['--batch-size', '1000000', '--input-size', '224'], {}, /training step of --batch-size 1000000 at --input-size 224/),
   },
   {
     name: 'weights-beyond-memory',
@@ -43,7 +44,8 @@ export const BOUNDS: Case[] = [
     async run(ctx) {
       const a = await refusedRun(ctx, ['--width', '1000'], {}, /the weights and optimizer state of vgg-a at --width 1000/, /memory budget/);
       const onnx = join(ctx.dir, 'wide.onnx');
-      assertRefused(await ilsvrc(['export', 'vgg-a', '--classes', '1000000', '-o', onnx], { ILSVRC_MEMORY_BUDGET: '8G' }, HANG_MS), /the weights of vgg-a/, /memory budget/);
+      const r = await ilsvrc(['export', 'vgg-a', '--classes', '1000000', '-o', onnx], { ILSVRC_MEMORY_BUDGET: '8G' }, HANG_MS);
+      assertRefused(r, /the weights of vgg-a/, /memory budget/);
       assert.equal(existsSync(onnx), false);
       return a;
     },
@@ -51,7 +53,8 @@ export const BOUNDS: Case[] = [
   {
     name: 'steps-per-run-beyond-memory',
     what: 'train --steps-per-run 1000 in 30 MB',
-    run: (ctx) => refusedRun(ctx, ['--steps-per-run', '1000'], { ILSVRC_MEMORY_BUDGET: '30M' }, /--steps-per-run 1000 \(120 stacked batches/, /memory budget/),
+    run: (ctx) =>
+      refusedRun(ctx, ['--steps-per-run', '1000'], { ILSVRC_MEMORY_BUDGET: '30M' }, /--steps-per-run 1000 \(120 stacked batches/),
   },
   {
     name: 'counts-past-ceiling',
@@ -61,7 +64,8 @@ export const BOUNDS: Case[] = [
       await refusedRun(ctx, ['--width', '2000'], {}, /Expected a positive number up to 1024 for --width/);
       // Flags are parsed before any file is read.
       assertRefused(await cli(['predict', 'absent.safetensors', 'absent.png', '--top', '2000000']), /up to 1048576 for --top/);
-      assertRefused(await cli(['visualize', 'deconvnet', 'absent.safetensors', 'absent.png', '--channel', '0-1000000000']), /for --channel/, /at most 1048576/);
+      const channels = await cli(['visualize', 'deconvnet', 'absent.safetensors', 'absent.png', '--channel', '0-1000000000']);
+      assertRefused(channels, /for --channel/, /at most 1048576/);
       return 'four refusals by the parsers';
     },
   },
@@ -78,7 +82,8 @@ export const BOUNDS: Case[] = [
       assertOk(p);
       assert.match(p.stderr, /note: --top 1000000 is more than the model's 8 classes: showing 8/);
       const png = join(ctx.dir, 'o.png');
-      const o = await ilsvrc(['visualize', 'occlusion', ckpt, image, '--size', '1', '--stride', '1', '--batch', '1', '-o', png], { ILSVRC_MEMORY_BUDGET: '10M' }, HANG_MS);
+      const grid = ['visualize', 'occlusion', ckpt, image, '--size', '1', '--stride', '1', '--batch', '1', '-o', png];
+      const o = await ilsvrc(grid, { ILSVRC_MEMORY_BUDGET: '10M' }, HANG_MS);
       const line = assertRefused(o, /--stride 1 with --size 1/, /memory budget/);
       assert.equal(existsSync(png), false);
       return `--top clamped to 8 with a note; ${line.slice(0, 80)}`;

@@ -68,7 +68,10 @@ export function makeEvaluateCommand(): Command {
         // A scale is the shorter side an image is resized to (at least square); dense runs the whole of it through the network.
         const outputs = isZoo(m.model) ? outputFloats(buildModel(m.model, { ...m.options, aux: false }).graph) : 0;
         const q = Math.max(0, ...(scales ?? []));
-        if (q > 0) requireMemory(4 * q * q * (channels + (dense ? outputs / (size * size) : 0)), `--scales ${q} (an image resized to ${q} px${dense ? ' through the whole network' : ''})`, 'smaller --scales');
+        if (q > 0) {
+          const what = `--scales ${q} (an image resized to ${q} px${dense ? ' through the whole network' : ''})`;
+          requireMemory(4 * q * q * (channels + (dense ? outputs / (size * size) : 0)), what, 'smaller --scales');
+        }
         const tf = dense ? undefined : Transforms.eval(view, { size, channels, ...(scales ? { scales } : {}) });
         const step = tf?.steps.find((x) => x.op === 'multiScale' || x.op === 'googlenetCrops');
         const shown = step && 'scales' in step ? step.scales : scales;
@@ -85,9 +88,11 @@ export function makeEvaluateCommand(): Command {
         } else {
           const t = tf ?? Transforms.eval(view, { size, channels });
           const batchSize = f.batchSize ?? (t.views >= 100 ? 2 : 32);
-          // Each view: the loader's three batches and the feed, and the network's outputs (a zoo model's; ONNX files from elsewhere count the input only).
-          // A batch never holds more images than the split has.
-          requireBatchMemory('--batch-size', Math.min(batchSize, ds.length), t.views * 4 * (4 * channels * size * size + outputs), `images per run, ${t.views} view${t.views === 1 ? '' : 's'} each`);
+          // Each view: the loader's three batches and the feed, and the network's outputs (a zoo model's;
+          // ONNX files from elsewhere count the input only). A batch never holds more images than the split has.
+          const perImage = t.views * 4 * (4 * channels * size * size + outputs);
+          const what = `images per run, ${t.views} view${t.views === 1 ? '' : 's'} each`;
+          requireBatchMemory('--batch-size', Math.min(batchSize, ds.length), perImage, what);
           const loader = new Loader(ds, t, { batchSize, shuffle: false, seed: 0, dropLast: false, channels });
           try {
             r = await evaluateLoader(loader, data.classes.length, (x, rows) => m.logits(x, rows), progress);

@@ -30,7 +30,8 @@ export function makeExportCommand(): Command {
     if (flags.checkpoint === undefined) {
       const params = inferenceParams(buildModel(name, given)).reduce((n, p) => n + p.value.size, 0);
       // The weights, their serialised copy and the file's bytes.
-      requireMemory(3 * 4 * params, `the weights of ${name} with these options (${thousands(params)} parameters)`, 'a smaller --width, --input-size or --classes');
+      const what = `the weights of ${name} with these options (${thousands(params)} parameters)`;
+      requireMemory(3 * 4 * params, what, 'a smaller --width, --input-size or --classes');
     }
     const { bytes, built, params } = await exportModel(name, {
       ...(Object.keys(given).length ? { modelOptions: given } : {}),

@@ -37,7 +37,10 @@ export function channelList(value: string): number[] {
     if (!m) throw new InvalidArgumentError(`Expected channel numbers like 3, 0,4,7 or 0-3 but received ${JSON.stringify(value)}`);
     const a = Number(m[1]);
     const b = m[2] === undefined ? a : Number(m[2]);
-    if (b >= MAX_COUNT || out.length + b - a >= MAX_COUNT) throw new InvalidArgumentError(`Expected channel numbers below ${MAX_COUNT} and at most ${MAX_COUNT} of them but received ${JSON.stringify(value)}`);
+    if (b >= MAX_COUNT || out.length + b - a >= MAX_COUNT) {
+      const what = `channel numbers below ${MAX_COUNT}, at most ${MAX_COUNT} of them,`;
+      throw new InvalidArgumentError(`Expected ${what} but received ${JSON.stringify(value)}`);
+    }
     if (b < a) throw new InvalidArgumentError(`Expected a rising range like 0-3 but received ${JSON.stringify(part)}`);
     for (let c = a; c <= b; c++) out.push(c);
   }
@@ -178,8 +181,9 @@ function topCommand(): Command {
       // Evenly spaced over the split, so every class is in the sample, not just the first ones.
       if (f.limit && ds.length > f.limit) ds = subset(ds, Array.from({ length: f.limit }, (_, i) => Math.floor((i * ds.length) / f.limit)));
       // The winners' images stay in memory for the picture: each channel's k, at most the images searched.
-      const kept = Math.min(f.k, ds.length) * f.channel.length;
-      requireBatchMemory('-k', kept, 4 * net.channels * net.inputSize ** 2, `images kept: ${Math.min(f.k, ds.length)} for each of ${f.channel.length} channels`);
+      const k = Math.min(f.k, ds.length);
+      const what = `images kept: ${k} for each of ${f.channel.length} channels`;
+      requireBatchMemory('-k', k * f.channel.length, 4 * net.channels * net.inputSize ** 2, what);
       const { result, png } = await topActivations(net, ds, { layer: f.layer, channels: f.channel, k: f.k, mode: 'deconvnet', batch: f.batch });
       const out = outFile(f, 'top', result.layer);
       write(png, out);
@@ -207,7 +211,8 @@ function occlusionCommand(): Command {
       // Four batches of copies go through the probe per run, and every position's copy is made first.
       requireImages(net, '--batch', 4 * f.batch, 'occluded copies per run, 4 × --batch', false);
       const side = Math.ceil(Math.max(0, net.inputSize - size) / stride) + 1;
-      requireMemory(side ** 2 * 4 * net.channels * net.inputSize ** 2, `--stride ${stride} with --size ${size} (${side}×${side} occluded copies of the ${net.inputSize} px image)`, 'a larger --stride');
+      const what = `--stride ${stride} with --size ${size} (${side}×${side} occluded copies of the ${net.inputSize} px image)`;
+      requireMemory(side ** 2 * 4 * net.channels * net.inputSize ** 2, what, 'a larger --stride');
       let target: number | undefined;
       if (f.class !== undefined) {
         const byName = net.classes?.indexOf(f.class) ?? -1;

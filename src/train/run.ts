@@ -219,24 +219,29 @@ export function requireRunThreads(threads: number, workers: number): void {
 export function boundRun(c: FitConfig, o: { trainImages?: number; stepsGiven: boolean }): FitConfig {
   requireRunThreads(c.threads, c.loaderWorkers);
   if (o.trainImages !== undefined && c.batch * c.accum > o.trainImages) {
-    throw new UsageError(`Expected at least ${c.batch * c.accum} training images for --batch-size ${c.batch} × --accum ${c.accum} but the data has ${o.trainImages}`);
+    const what = `--batch-size ${c.batch} × --accum ${c.accum}`;
+    throw new UsageError(`Expected at least ${c.batch * c.accum} training images for ${what} but the data has ${o.trainImages}`);
   }
   const mo = c.modelOptions;
   const f = stepFootprint(c.model, mo, c.optimizer);
   const model = `${c.model} at --width ${mo.width}, --input-size ${mo.inputSize}, --classes ${mo.classes}`;
-  requireMemory(weightMemory(f), `the weights and optimizer state of ${model} (${millions(f.params)} parameters)`, 'a smaller --width, --input-size or --classes');
+  const weights = `the weights and optimizer state of ${model} (${millions(f.params)} parameters)`;
+  requireMemory(weightMemory(f), weights, 'a smaller --width, --input-size or --classes');
   // The loaders hold three batches each (two prefetched, one in use), train and val.
   const loaders = 2 * 3 * c.batch * 4 * mo.channels * mo.inputSize ** 2;
   const cpu = (c.device ?? 'cpu').startsWith('cpu');
   const step = (cpu ? stepMemory(f, c.batch, 0, 0).fixed : weightMemory(f)) + loaders;
-  requireMemory(step, `a training step of --batch-size ${c.batch} at --input-size ${mo.inputSize} (${model})`, 'a smaller --batch-size (--accum keeps the images per step) or --input-size');
+  const what = `a training step of --batch-size ${c.batch} at --input-size ${mo.inputSize} (${model})`;
+  requireMemory(step, what, 'a smaller --batch-size (--accum keeps the images per step) or --input-size');
   if (!cpu || c.accum > 1) return c;
   // Each stacked batch is held twice: as the loader's batch and as the Loop's input.
   const per = 2 * stepMemory(f, c.batch, 1, 0).perStep;
-  const k = Math.min(c.stepsPerRun, o.trainImages !== undefined ? Math.max(1, stepsPerEpoch(o.trainImages, c.batch, c.accum)) : c.stepsPerRun);
+  const epoch = o.trainImages !== undefined ? Math.max(1, stepsPerEpoch(o.trainImages, c.batch, c.accum)) : c.stepsPerRun;
+  const k = Math.min(c.stepsPerRun, epoch);
   if (step + k * per <= machineBudget().memory) return c;
   if (o.stepsGiven) {
-    requireMemory(step + k * per, `--steps-per-run ${c.stepsPerRun} (${k} stacked batches of ${formatBytes(per)} beside a step of ${formatBytes(step)})`, 'a smaller --steps-per-run');
+    const what = `--steps-per-run ${c.stepsPerRun} (${k} stacked batches of ${formatBytes(per)} beside a step of ${formatBytes(step)})`;
+    requireMemory(step + k * per, what, 'a smaller --steps-per-run');
   }
   return { ...c, stepsPerRun: Math.max(1, Math.floor((machineBudget().memory - step) / per)) };
 }

@@ -49,7 +49,12 @@ export function stepFootprint(model: string, modelOptions: Partial<ModelOptions>
  * plus one set of gradients; activations are kept for backward and about doubled by the gradients
  * flowing back; the K stacked batches sit on the device for the whole run.
  */
-export function stepMemory(f: StepFootprint, batch: number, k: number, overhead = CUDA_OVERHEAD): { fixed: number; perStep: number; total: number } {
+export function stepMemory(
+  f: StepFootprint,
+  batch: number,
+  k: number,
+  overhead = CUDA_OVERHEAD,
+): { fixed: number; perStep: number; total: number } {
   const B = 4;
   const fixed = weightMemory(f) + B * 3 * f.activationsPerSample * batch + overhead;
   const perStep = B * f.inputsPerSample * batch + 8 * batch;

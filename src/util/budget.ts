@@ -90,6 +90,7 @@ export function formatBytes(n: number): string {
 export function requireMemory(bytes: number, what: string, hint = ''): void {
   const b = machineBudget();
   if (bytes > b.memory) {
+    // The variable's figure is the budget itself; a measured one is shared.
     const from = b.memorySource === 'ILSVRC_MEMORY_BUDGET' ? b.memorySource : `80% of the ${b.memorySource}`;
     throw new UsageError(`Expected ${what} to fit the memory budget (${formatBytes(b.memory)}, ${from}) but it needs ${formatBytes(bytes)}${hint ? `; ${hint}` : ''}`);
   }

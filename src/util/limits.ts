@@ -36,14 +36,16 @@ export function requireThreads(flag: string, n: number): void {
   const max = maxThreads();
   if (n > max) {
     const { cores } = machineBudget();
-    throw new UsageError(`Expected at most ${max} for ${flag} (${THREADS_PER_CORE} × the ${cores} core${cores === 1 ? '' : 's'} of this machine) but received ${n}`);
+    const why = `${THREADS_PER_CORE} × the ${cores} core${cores === 1 ? '' : 's'} of this machine`;
+    throw new UsageError(`Expected at most ${max} for ${flag} (${why}) but received ${n}`);
   }
 }
 
 /** Refuses a loader worker count above the thread bound, or whose `pools` × n threads do not fit the memory budget. */
 export function requireWorkers(flag: string, n: number, pools = 1): void {
   requireThreads(flag, n);
-  requireMemory(pools * n * LOADER_THREAD_BYTES, `${flag} ${n} (${pools > 1 ? `${pools} pools × ` : ''}${n} threads × ${formatBytes(LOADER_THREAD_BYTES)})`, `fewer ${flag}`);
+  const what = `${flag} ${n} (${pools > 1 ? `${pools} pools × ` : ''}${n} threads × ${formatBytes(LOADER_THREAD_BYTES)})`;
+  requireMemory(pools * n * LOADER_THREAD_BYTES, what, `fewer ${flag}`);
 }
 
 /**

@@ -44,17 +44,20 @@ async function refusedRun(args: readonly string[], env: NodeJS.ProcessEnv, ...pa
 }
 
 test('train --threads above 4 × the cores is refused in one line before the run folder is made', async () => {
-  for (const n of [1_000_000, MAX_THREADS + 1]) await refusedRun(['--threads', String(n)], {}, `for --threads`, `Expected at most ${MAX_THREADS}`, 'cores', `received ${n}`);
+  for (const n of [1_000_000, MAX_THREADS + 1]) {
+    await refusedRun(['--threads', String(n)], {}, `Expected at most ${MAX_THREADS} for --threads`, 'cores', `received ${n}`);
+  }
 });
 
-test('train --workers above 4 × the cores, or more loader threads than the memory budget holds, is refused before the run folder is made', async () => {
+test('train --workers above 4 × the cores, or beyond the memory budget, is refused before the run folder is made', async () => {
   await refusedRun(['--workers', '10000'], {}, `Expected at most ${MAX_THREADS} for --workers`, 'received 10000');
   // Two pools (train and val) of 2 threads at ~24 MB each do not fit 64 MB.
   await refusedRun(['--workers', '2'], { ILSVRC_MEMORY_BUDGET: '64M' }, '--workers 2', 'memory budget (64.0 MB, ILSVRC_MEMORY_BUDGET)');
 });
 
 test('a training step that does not fit the memory budget is refused naming --batch-size, before the data is read', async () => {
-  await refusedRun(['--batch-size', '1000000', '--input-size', '224'], {}, 'a training step of --batch-size 1000000 at --input-size 224', 'memory budget');
+  const step = 'a training step of --batch-size 1000000 at --input-size 224';
+  await refusedRun(['--batch-size', '1000000', '--input-size', '224'], {}, step, 'memory budget');
 });
 
 test('--width and --classes whose weights do not fit are refused: by the parser past its ceiling, by the budget below it', async () => {
@@ -69,8 +72,9 @@ test('--width and --classes whose weights do not fit are refused: by the parser 
 
 test('--steps-per-run whose stacked batches do not fit the budget is refused; a run never stacks more than an epoch', async () => {
   // 120 steps per epoch at batch 16: --steps-per-run 1000 stacks 120 batches (~54 MB), 3 stack 1.4 MB.
-  await refusedRun(['--steps-per-run', '1000'], { ILSVRC_MEMORY_BUDGET: '30M' }, '--steps-per-run 1000 (120 stacked batches', 'memory budget');
-  const ok = await bounded([...TINY, '--max-steps', '1', '--out', join(root, 'k-ok')], { ILSVRC_MEMORY_BUDGET: '30M' });
+  const budget = { ILSVRC_MEMORY_BUDGET: '30M' };
+  await refusedRun(['--steps-per-run', '1000'], budget, '--steps-per-run 1000 (120 stacked batches', 'memory budget');
+  const ok = await bounded([...TINY, '--max-steps', '1', '--out', join(root, 'k-ok')], budget);
   assert.equal(ok.code, 0, ok.stderr);
 });
 
@@ -95,16 +99,20 @@ test('predict --top above the model\'s classes shows them all with a note; above
 
 test('visualize: channel ranges, threads, occlusion grids and batches beyond the machine are refused in one line', async () => {
   assertUsageError(await bounded(['visualize', 'deconvnet', ckpt, image, '--channel', '0-1000000000']), 'for --channel', 'at most 1048576');
-  assertUsageError(await bounded(['visualize', 'filters', ckpt, '--threads', '1000000', '-o', join(root, 'f.png')]), `Expected at most ${MAX_THREADS} for --threads`);
+  const threads = await bounded(['visualize', 'filters', ckpt, '--threads', '1000000', '-o', join(root, 'f.png')]);
+  assertUsageError(threads, `Expected at most ${MAX_THREADS} for --threads`);
   // 32 × 32 positions of a 1 px square: 1024 copies of the 12 KB image.
-  const grid = await bounded(['visualize', 'occlusion', ckpt, image, '--size', '1', '--stride', '1', '--batch', '1', '-o', join(root, 'o.png')], { ILSVRC_MEMORY_BUDGET: '10M' });
+  const png = join(root, 'o.png');
+  const occlusion = ['visualize', 'occlusion', ckpt, image, '-o', png];
+  const grid = await bounded([...occlusion, '--size', '1', '--stride', '1', '--batch', '1'], { ILSVRC_MEMORY_BUDGET: '10M' });
   assertUsageError(grid, '--stride 1 with --size 1 (32×32 occluded copies', 'memory budget');
-  assertUsageError(await bounded(['visualize', 'occlusion', ckpt, image, '--batch', '1000000', '-o', join(root, 'o.png')]), '--batch 4000000', 'memory budget');
-  assert.equal(existsSync(join(root, 'o.png')), false);
+  assertUsageError(await bounded([...occlusion, '--batch', '1000000']), '--batch 4000000', 'memory budget');
+  assert.equal(existsSync(png), false);
 });
 
 test('evaluate --threads above 4 × the cores is refused before a session or the --out folder', async () => {
   const out = join(root, 'eval');
-  assertUsageError(await bounded(['evaluate', ckpt, '--threads', '1000000', '--out', out]), `Expected at most ${MAX_THREADS} for --threads`);
+  const r = await bounded(['evaluate', ckpt, '--threads', '1000000', '--out', out]);
+  assertUsageError(r, `Expected at most ${MAX_THREADS} for --threads`);
   assert.equal(existsSync(out), false);
 });
