@@ -340,10 +340,6 @@ export async function train(o: RunOptions, hooks: TrainHooks = { log: () => {} }
       const synthetic = o.synthetic ?? (isDemo(o) ? { ...DEMO.synthetic } : undefined);
       identity = { ...(o.data !== undefined ? { spec: o.data } : {}), ...(synthetic ? { synthetic } : {}) };
       out = o.out ?? defaultOut(o);
-      // The machine's bounds at the least the data can add (one class, one channel, one step per run:
-      // a run never takes more steps than an epoch has), before the data is read.
-      const given = o.modelOptions ?? {};
-      planRun({ ...o, stepsPerRun: 1 }, { classes: given.classes ?? 1, channels: given.channels === 3 ? 3 : 1 }, device);
       data = await openDataset(o.data, { seed: o.seed ?? RUN_DEFAULTS.seed, ...(synthetic ? { synthetic } : {}) });
       config = planRun(o, { classes: data.classes.length, channels: data.channels, trainImages: data.train.length }, device);
       take(out);

@@ -55,9 +55,10 @@ test('train --workers above 4 × the cores, or beyond the memory budget, is refu
   await refusedRun(['--workers', '2'], { ILSVRC_MEMORY_BUDGET: '64M' }, '--workers 2', 'memory budget (64.0 MB, ILSVRC_MEMORY_BUDGET)');
 });
 
-test('a training step that does not fit the memory budget is refused naming --batch-size, before the data is read', async () => {
-  const step = 'a training step of --batch-size 1000000 at --input-size 224';
-  await refusedRun(['--batch-size', '1000000', '--input-size', '224'], {}, step, 'memory budget');
+test('a batch beyond the data or a training step beyond the memory budget is refused naming --batch-size, before the run folder is made', async () => {
+  await refusedRun(['--batch-size', '1000000', '--input-size', '224'], {}, 'for --batch-size 1000000', 'the data has 1920');
+  const step = 'a training step of --batch-size 1024 at --input-size 224';
+  await refusedRun(['--batch-size', '1024', '--input-size', '224'], { ILSVRC_MEMORY_BUDGET: '2G' }, step, 'memory budget (2.0 GB');
 });
 
 test('--width and --classes whose weights do not fit are refused: by the parser past its ceiling, by the budget below it', async () => {
