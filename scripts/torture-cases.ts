@@ -4,9 +4,10 @@
  * `test/cli/faults.test.ts` runs each as a test.
  */
 import type { Case } from './torture-cases/harness.js';
+import { BOUNDS } from './torture-cases/bounds.js';
 import { LOCK } from './torture-cases/lock.js';
 import { ROUND_ONE } from './torture-cases/round-one.js';
 
 export type { Case, Context } from './torture-cases/harness.js';
 
-export const CASES: Case[] = [...ROUND_ONE, ...LOCK];
+export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS];

@@ -11,7 +11,11 @@ import { evaluateDense, evaluateLoader, type EvalResult } from '../train/evaluat
 import { openInference } from '../train/inference.js';
 import { expected, UsageError } from '../util/errors.js';
 import { ensureDir, writeFileAtomic } from '../util/fsx.js';
-import { choice, positiveInt } from './options.js';
+import { choice, count } from './options.js';
+import { requireBatchMemory, requireThreads } from '../util/limits.js';
+import { requireMemory } from '../util/budget.js';
+import { findModel, buildModel } from '../zoo/index.js';
+import { outputFloats } from '../train/steps-per-run.js';
 import { Progress } from './progress.js';
 
 interface EvaluateFlags {
@@ -37,11 +41,12 @@ export function makeEvaluateCommand(): Command {
     )
     .addOption(new Option('--scales <list>', 'shorter sides for multiscale, googlenet and dense, e.g. 256,384,512 (default at 224 px: dense 256; multiscale 256,288,320; googlenet 256,288,320,352)').argParser(positiveInts))
     .addOption(new Option('--split <s>', 'val | train').argParser(choice(['val', 'train'] as const)).default('val'))
-    .addOption(new Option('--batch-size <n>', 'images per run (default 32; 2 for googlenet, whose 144 views per image make a large batch)').argParser(positiveInt))
+    .addOption(new Option('--batch-size <n>', 'images per run (default 32; 2 for googlenet, whose 144 views per image make a large batch)').argParser(count))
     .option('--out <dir>', 'where confusion.csv/png go (default: beside the model)')
-    .addOption(new Option('--threads <n>', 'ORT intra-op threads').argParser(positiveInt))
+    .addOption(new Option('--threads <n>', 'ORT intra-op threads').argParser(count))
     .option('--json', 'print the result as one JSON object')
     .action(async (file: string, f: EvaluateFlags) => {
+      if (f.threads !== undefined) requireThreads('--threads', f.threads);
       // The folder is made first, so that a file in its way is found before the evaluation, not after.
       const out = f.out ?? dirname(file);
       ensureDir(out, '--out');
@@ -60,6 +65,13 @@ export function makeEvaluateCommand(): Command {
         if (f.scales && !scaled) throw new UsageError(`Expected --crop multiscale, googlenet or dense with --scales but received --crop ${f.crop ?? view}`);
         const crop: string = dense ? 'dense' : view === 'none' ? 'full' : view;
         if (f.scales?.some((q) => q < size)) throw expected(`scales of at least the model's input size ${size}`, '--scales', f.scales.join(','));
+        // A scale is the shorter side an image is resized to (at least square); dense runs the whole of it through the network.
+        const outputs = isZoo(m.model) ? outputFloats(buildModel(m.model, { ...m.options, aux: false }).graph) : 0;
+        const q = Math.max(0, ...(scales ?? []));
+        if (q > 0) {
+          const what = `--scales ${q} (an image resized to ${q} px${dense ? ' through the whole network' : ''})`;
+          requireMemory(4 * q * q * (channels + (dense ? outputs / (size * size) : 0)), what, 'smaller --scales');
+        }
         const tf = dense ? undefined : Transforms.eval(view, { size, channels, ...(scales ? { scales } : {}) });
         const step = tf?.steps.find((x) => x.op === 'multiScale' || x.op === 'googlenetCrops');
         const shown = step && 'scales' in step ? step.scales : scales;
@@ -75,7 +87,13 @@ export function makeEvaluateCommand(): Command {
           skipped = d.skipped;
         } else {
           const t = tf ?? Transforms.eval(view, { size, channels });
-          const loader = new Loader(ds, t, { batchSize: f.batchSize ?? (t.views >= 100 ? 2 : 32), shuffle: false, seed: 0, dropLast: false, channels });
+          const batchSize = f.batchSize ?? (t.views >= 100 ? 2 : 32);
+          // Each view: the loader's three batches and the feed, and the network's outputs (a zoo model's;
+          // ONNX files from elsewhere count the input only). A batch never holds more images than the split has.
+          const perImage = t.views * 4 * (4 * channels * size * size + outputs);
+          const what = `images per run, ${t.views} view${t.views === 1 ? '' : 's'} each`;
+          requireBatchMemory('--batch-size', Math.min(batchSize, ds.length), perImage, what);
+          const loader = new Loader(ds, t, { batchSize, shuffle: false, seed: 0, dropLast: false, channels });
           try {
             r = await evaluateLoader(loader, data.classes.length, (x, rows) => m.logits(x, rows), progress);
           } finally {
@@ -132,7 +150,16 @@ export function makeEvaluateCommand(): Command {
 
 /** "256,384,512" → [256, 384, 512]. */
 function positiveInts(value: string): number[] {
-  return value.split(',').map((v) => positiveInt(v.trim()));
+  return value.split(',').map((v) => count(v.trim()));
+}
+
+function isZoo(name: string): boolean {
+  try {
+    findModel(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function round2(x: number): number {

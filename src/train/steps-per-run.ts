@@ -10,6 +10,7 @@ import { trainingMacs } from '../graph/summary.js';
 import { hasNativeOptimizer } from '../optim/native.js';
 import { stateSuffixes, type OptimizerConfig } from '../optim/optimizer.js';
 import type { Device } from '../runtime/device.js';
+import type { Graph } from '../graph/graph.js';
 
 /** Float counts of one training step of a model (per sample where it scales with the batch). */
 export interface StepFootprint {
@@ -25,12 +26,18 @@ export interface StepFootprint {
   trainMacsPerSample: number;
 }
 
+/** Floats of every node output of a graph: what a run may hold at once, as a rough upper estimate (ORT reuses some). */
+export function outputFloats(g: Graph): number {
+  let n = 0;
+  for (const node of g.nodes) for (const v of node.outputs) n += v.size;
+  return n;
+}
+
 export function stepFootprint(model: string, modelOptions: Partial<ModelOptions>, optimizer: OptimizerConfig): StepFootprint {
   const built = buildModel(model, { ...modelOptions, aux: modelOptions.aux ?? false }, { training: true, batch: 1 });
   const g = built.graph;
   const params = g.params.reduce((a, p) => a + p.value.size, 0);
-  let activations = 0;
-  for (const n of g.nodes) for (const v of n.outputs) activations += v.size;
+  const activations = outputFloats(g);
   const inputs = g.inputs.reduce((a, v) => a + sizeOf(v.shape), 0);
   const trainMacsPerSample = trainingMacs(g, [built.logits, ...built.aux.map((a) => a.logits)]).training;
   return { params, state: params * stateSuffixes(optimizer).length, activationsPerSample: activations, inputsPerSample: inputs, trainMacsPerSample };
@@ -42,11 +49,21 @@ export function stepFootprint(model: string, modelOptions: Partial<ModelOptions>
  * plus one set of gradients; activations are kept for backward and about doubled by the gradients
  * flowing back; the K stacked batches sit on the device for the whole run.
  */
-export function stepMemory(f: StepFootprint, batch: number, k: number): { fixed: number; perStep: number; total: number } {
+export function stepMemory(
+  f: StepFootprint,
+  batch: number,
+  k: number,
+  overhead = CUDA_OVERHEAD,
+): { fixed: number; perStep: number; total: number } {
   const B = 4;
-  const fixed = B * (3 * (f.params + f.state) + f.params) + B * 3 * f.activationsPerSample * batch + CUDA_OVERHEAD;
+  const fixed = weightMemory(f) + B * 3 * f.activationsPerSample * batch + overhead;
   const perStep = B * f.inputsPerSample * batch + 8 * batch;
   return { fixed, perStep, total: fixed + k * perStep };
+}
+
+/** Bytes of the parameters and optimizer state a run holds: the Loop's three copies plus one set of gradients. */
+export function weightMemory(f: StepFootprint): number {
+  return 4 * (3 * (f.params + f.state) + f.params);
 }
 
 /** CUDA context, cuDNN workspaces and arena slack, measured loosely: kept out of K's budget. */
