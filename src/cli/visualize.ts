@@ -18,6 +18,7 @@ import { projectImage, renderProjections } from '../viz/project.js';
 import { topActivations } from '../viz/top.js';
 import { gridRaster, toPng } from '../plot/image.js';
 import { choice, nonNegativeInt, positiveFloat, positiveInt } from './options.js';
+import { StopSignal, stopOnSignals } from '../util/stop.js';
 
 interface Common {
   out?: string;
@@ -160,7 +161,16 @@ function topCommand(): Command {
       let ds: Dataset = (await openModelData(f.data, net.data, { channels: net.channels === 1 ? 1 : 3 }))[f.split];
       // Evenly spaced over the split, so every class is in the sample, not just the first ones.
       if (f.limit && ds.length > f.limit) ds = subset(ds, Array.from({ length: f.limit }, (_, i) => Math.floor((i * ds.length) / f.limit)));
-      const { result, png } = await topActivations(net, ds, { layer: f.layer, channels: f.channel, k: f.k, mode: 'deconvnet', batch: f.batch });
+      // A stop ends the search within a batch, writing nothing: exit 130 with one line.
+      const stop = new StopSignal();
+      const disarm = stopOnSignals(stop);
+      let found: Awaited<ReturnType<typeof topActivations>>;
+      try {
+        found = await topActivations(net, ds, { layer: f.layer, channels: f.channel, k: f.k, mode: 'deconvnet', batch: f.batch }, stop);
+      } finally {
+        disarm();
+      }
+      const { result, png } = found;
       const out = outFile(f, 'top', result.layer);
       write(png, out);
       report(f, out, result, [

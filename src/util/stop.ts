@@ -9,6 +9,8 @@ import { UsageError } from './errors.js';
 
 export class StopSignal {
   #reason: string | undefined;
+  /** Waits in progress (`race`), woken by the request; each removes itself when its work settles. */
+  readonly #waiting = new Set<() => void>();
 
   /** True once a stop was asked for. */
   get requested(): boolean {
@@ -21,12 +23,57 @@ export class StopSignal {
   }
 
   request(reason: string): void {
-    this.#reason ??= reason;
+    if (this.#reason !== undefined) return;
+    this.#reason = reason;
+    for (const wake of [...this.#waiting]) wake();
+    this.#waiting.clear();
   }
 
   /** For loops that have nothing to save: throws `Stopped` once a stop was asked for. */
   throwIfRequested(what: string): void {
     if (this.#reason !== undefined) throw new Stopped(`${what} stopped by ${this.#reason}`);
+  }
+
+  /**
+   * `work`'s value, or `Stopped` as soon as a stop is asked for — for waits that can be long (a
+   * batch of large images). The work itself goes on; its outcome is dropped.
+   */
+  race<T>(work: Promise<T>, what: string): Promise<T> {
+    this.throwIfRequested(what);
+    return new Promise<T>((resolve, reject) => {
+      // Removed once the work settles: a long run races every batch and must not keep them alive.
+      const wake = (): void => reject(new Stopped(`${what} stopped by ${this.#reason}`));
+      this.#waiting.add(wake);
+      work.then(
+        (v) => {
+          this.#waiting.delete(wake);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.#waiting.delete(wake);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  /** `source`'s items, polling before each and racing each wait (`race`): throws `Stopped` within a wait of a stop. */
+  async *each<T>(source: AsyncIterable<T>, what: string): AsyncGenerator<T> {
+    const it = source[Symbol.asyncIterator]();
+    let finished = false;
+    try {
+      for (;;) {
+        const r = await this.race(it.next(), what);
+        if (r.done === true) {
+          finished = true;
+          return;
+        }
+        yield r.value;
+      }
+    } finally {
+      // Stopped or left early: end the source without waiting for the item it is still making.
+      if (!finished) it.return?.().catch(() => undefined);
+    }
   }
 }
 
