@@ -85,6 +85,12 @@ export class Stopped extends UsageError {
   override readonly name: string = 'Stopped';
 }
 
+/** Whether SIGINT or SIGTERM came while a command was armed (stopOnSignals): what is left running is not wanted. */
+let signalled = false;
+export function wasSignalled(): boolean {
+  return signalled;
+}
+
 /** A signal that is never raised, for library callers that do not stop. */
 export const NEVER: StopSignal = new StopSignal();
 
@@ -96,6 +102,7 @@ export const NEVER: StopSignal = new StopSignal();
 export function stopOnSignals(stop: StopSignal, onFirst: (signal: NodeJS.Signals) => void = () => {}): () => void {
   const handler = (signal: NodeJS.Signals): void => {
     if (stop.requested) process.exit(130);
+    signalled = true;
     stop.request(signal);
     onFirst(signal);
   };
