@@ -39,8 +39,12 @@ export class StopSignal {
    * batch of large images). The work itself goes on; its outcome is dropped.
    */
   race<T>(work: Promise<T>, what: string): Promise<T> {
-    this.throwIfRequested(what);
     return new Promise<T>((resolve, reject) => {
+      if (this.#reason !== undefined) {
+        work.catch(() => undefined); // dropped
+        reject(new Stopped(`${what} stopped by ${this.#reason}`));
+        return;
+      }
       // Removed once the work settles: a long run races every batch and must not keep them alive.
       const wake = (): void => reject(new Stopped(`${what} stopped by ${this.#reason}`));
       this.#waiting.add(wake);
