@@ -52,7 +52,6 @@ export function makeEvaluateCommand(): Command {
       const stop = new StopSignal();
       const disarm = stopOnSignals(stop);
       let done = 0;
-      let bar: Progress | undefined;
       try {
         const data = await openModelData(f.data, m.data, { channels: m.options.channels === 1 ? 1 : 3 });
         if (data.classes.length !== m.options.classes) throw new UsageError(`Expected --data with ${m.options.classes} classes (as ${file}) but it has ${data.classes.length}`);
@@ -70,10 +69,10 @@ export function makeEvaluateCommand(): Command {
         const step = tf?.steps.find((x) => x.op === 'multiScale' || x.op === 'googlenetCrops');
         const shown = step && 'scales' in step ? step.scales : scales;
         const protocol = dense ? `dense, Q ${scales?.join('/')}, flip` : scaled ? `${crop} ${shown?.join('/')}, ${tf?.views} views` : crop;
-        bar = new Progress({ total: ds.length, label: `evaluate ${crop}`, unit: 'img' });
+        const bar = new Progress({ total: ds.length, label: `evaluate ${crop}`, unit: 'img' });
         const progress = (n: number, _t: number, t: { result(): EvalResult }): void => {
           done = n;
-          bar?.update(n, { top1: `${(100 * t.result().top1).toFixed(1)}%` });
+          bar.update(n, { top1: `${(100 * t.result().top1).toFixed(1)}%` });
         };
         const t0 = Date.now();
         let r: EvalResult;
@@ -134,7 +133,6 @@ export function makeEvaluateCommand(): Command {
           );
         }
       } catch (e) {
-        bar?.finish();
         if (e instanceof Stopped) throw new Stopped(`evaluate stopped by ${stop.reason} after ${done} images; nothing written`);
         throw e;
       } finally {

@@ -51,6 +51,7 @@ export interface Started {
   signal(signal: NodeJS.Signals): Promise<{ code: number | null; seconds: number }>;
   /** Resolves true once `pattern` is on stderr, false after `ms` (or when the process ended first). */
   waitFor(pattern: RegExp, ms: number): Promise<boolean>;
+
   /** Resolves when the process has exited. */
   exited: Promise<number | null>;
 }
