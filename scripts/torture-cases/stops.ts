@@ -130,6 +130,31 @@ export const STOPS: Case[] = [
     },
   },
   {
+    name: 'stop-while-loading',
+    what: 'SIGTERM while training waits for slow images',
+    async run(ctx) {
+      // An ImageFolder of large noisy PNGs (links to one file): a batch of 16 takes seconds to
+      // decode, far longer than the tiny model's step, so the trainer is waiting for the loader.
+      const root = join(ctx.dir, 'slow');
+      mkdirSync(root, { recursive: true });
+      const side = 2000;
+      const file = join(ctx.dir, 'noise.png');
+      let x = 3;
+      const noise = Buffer.alloc(side * side, 0).map(() => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24);
+      await sharp(noise, { raw: { width: side, height: side, channels: 1 } }).png().toFile(file);
+      for (const c of ['a', 'b']) {
+        mkdirSync(join(root, c), { recursive: true });
+        for (let i = 0; i < 60; i++) symlinkSync(file, join(root, c, `${i}.png`));
+      }
+      const out = join(ctx.dir, 'run');
+      const p = start(['train', 'vgg-a', '--data', root, '--width', '0.0625', '--input-size', '32', '--init', 'kaiming', '--batch-size', '16', '--threads', '1', '--steps-per-run', '2', '--out', out]);
+      const r = await stopAt(p, 15_000, /^training vgg-a/m, 3000);
+      assert.equal(r.code, 0, p.stderr().slice(-600));
+      const at = loadCheckpoint(join(out, 'last.safetensors')).meta;
+      return `exit 0 ${r.seconds.toFixed(2)} s after SIGTERM, checkpoint at step ${at.step}`;
+    },
+  },
+  {
     name: 'stop-during-evaluate',
     what: 'SIGTERM while evaluate scores a large set',
     async run(ctx) {
