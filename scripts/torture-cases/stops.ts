@@ -21,9 +21,12 @@ const PROMPT_S = 2;
 /** Validation images: a pass takes 20–40 s at one thread. */
 const BIG_VAL = 40_000;
 
+/** TINY's model and threads. */
+const TINY_MODEL = ['--width', '0.0625', '--input-size', '32', '--init', 'kaiming', '--batch-size', '16', '--threads', '1'];
+
 /** TINY's model on an IDX folder (1 channel, 10 classes). */
 function tiny(data: string): string[] {
-  return ['train', 'vgg-a', '--data', `idx:${data}`, '--width', '0.0625', '--input-size', '32', '--init', 'kaiming', '--batch-size', '16', '--threads', '1', '--seed', '5', '--steps-per-run', '2'];
+  return ['train', 'vgg-a', '--data', `idx:${data}`, ...TINY_MODEL, '--seed', '5', '--steps-per-run', '2'];
 }
 
 /** An IDX folder: `train` training images and `val` validation images of seeded noise, labels k mod 10. */
@@ -117,14 +120,16 @@ export const STOPS: Case[] = [
       assert.deepEqual([row.epoch, row.step], [1, 4]);
       assert.ok(Number.isFinite(row.train_loss), 'the record covers the epoch trained before the stop');
       sameWeights(stopped, join(out, 'last.safetensors'));
-      assert.deepEqual([loadCheckpoint(join(out, 'last.safetensors')).meta.epoch, loadCheckpoint(join(out, 'last.safetensors')).meta.batchInEpoch], [1, 0]);
+      const after = loadCheckpoint(join(out, 'last.safetensors')).meta;
+      assert.deepEqual([after.epoch, after.batchInEpoch], [1, 0]);
       if (!ctx.quick) {
         // And an uninterrupted run of the same epoch ends with the same weights and record.
         const straight = join(ctx.dir, 'straight');
         assertOk(await cli([...tiny(d.small), '--epochs', '1', '--out', straight]));
         sameWeights(join(straight, 'last.safetensors'), join(out, 'last.safetensors'));
         const a = JSON.parse(readFileSync(join(straight, 'metrics.jsonl'), 'utf8')) as Record<string, number>;
-        for (const k of ['train_loss', 'train_top1', 'val_loss', 'val_top1', 'val_top5']) assert.equal((row as unknown as Record<string, number>)[k], a[k], k);
+        const b = row as unknown as Record<string, number>;
+        for (const k of ['train_loss', 'train_top1', 'val_loss', 'val_top1', 'val_top5']) assert.equal(b[k], a[k], k);
       }
       return `exit 0 ${r.seconds.toFixed(2)} s after SIGTERM mid-validation; --resume validated epoch 1`;
     },
@@ -147,7 +152,7 @@ export const STOPS: Case[] = [
         for (let i = 0; i < 60; i++) symlinkSync(file, join(root, c, `${i}.png`));
       }
       const out = join(ctx.dir, 'run');
-      const p = start(['train', 'vgg-a', '--data', root, '--width', '0.0625', '--input-size', '32', '--init', 'kaiming', '--batch-size', '16', '--threads', '1', '--steps-per-run', '2', '--out', out]);
+      const p = start(['train', 'vgg-a', '--data', root, ...TINY_MODEL, '--steps-per-run', '2', '--out', out]);
       const r = await stopAt(p, 15_000, /^training vgg-a/m, 3000);
       assert.equal(r.code, 0, p.stderr().slice(-600));
       const at = loadCheckpoint(join(out, 'last.safetensors')).meta;
@@ -206,7 +211,8 @@ export const STOPS: Case[] = [
     async run(ctx) {
       const d = await stopData(ctx.dir);
       const png = join(ctx.dir, 'top.png');
-      const p = start(['visualize', 'top', d.ckpt, '--layer', 'conv3_1', '--data', `idx:${d.big}`, '--limit', '0', '--threads', '1', '-o', png]);
+      const p = start(['visualize', 'top', d.ckpt, '--layer', 'conv3_1', '--data', `idx:${d.big}`, 
+        '--limit', '0', '--threads', '1', '-o', png]);
       const r = await stopAt(p, 5000);
       assertStopped(p, r.code, /^ilsvrc: visualize top stopped by SIGTERM after \d+ of 40000 images; nothing written$/);
       assert.ok(!existsSync(png), 'no picture of a partial search');

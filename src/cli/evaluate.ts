@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { Loader, openModelData, Transforms, type EvalRecipe } from '../data/index.js';
 import { writeHeatmapPng } from '../plot/chart.js';
-import { evaluateDense, evaluateLoader, type EvalResult } from '../train/evaluate.js';
+import { type DenseOptions, evaluateDense, evaluateLoader, type EvalResult } from '../train/evaluate.js';
 import { openInference } from '../train/inference.js';
 import { expected, UsageError } from '../util/errors.js';
 import { ensureDir, writeFileAtomic } from '../util/fsx.js';
@@ -78,7 +78,8 @@ export function makeEvaluateCommand(): Command {
         let r: EvalResult;
         let skipped: { path: string; reason: string }[];
         if (dense) {
-          const d = await evaluateDense(ds, data.classes.length, (x, rows, h, w) => m.logits(x, rows, h, w), { scales: scales ?? [], channels, minSide: size }, progress, stop);
+          const o: DenseOptions = { scales: scales ?? [], channels, minSide: size };
+          const d = await evaluateDense(ds, data.classes.length, (x, rows, h, w) => m.logits(x, rows, h, w), o, progress, stop);
           r = d;
           skipped = d.skipped;
         } else {

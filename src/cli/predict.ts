@@ -32,6 +32,8 @@ export function makePredictCommand(): Command {
           process.stdout.write(`${p.image}\n${p.top.map((t) => `  ${(100 * t.probability).toFixed(2).padStart(6)}%  ${t.class}`).join('\n')}\n`);
         }
       }
-      if (stop.requested && preds.length < images.length) throw new Stopped(`predict stopped by ${stop.reason} after ${preds.length} of ${images.length} images`);
+      if (stop.requested && preds.length < images.length) {
+        throw new Stopped(`predict stopped by ${stop.reason} after ${preds.length} of ${images.length} images`);
+      }
     });
 }

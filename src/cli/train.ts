@@ -47,7 +47,13 @@ export function makeTrainCommand(): Command {
     .option('--out <dir>', 'output folder (default runs/<model>-<time>)')
     .option('--resume [ckpt]', 'continue a run from a checkpoint or a run folder (default: <out>/last.safetensors)')
     .addOption(new Option('--max-steps <n>', 'stop after this many optimizer steps (default 0: no limit)').argParser(nonNegativeInt))
-    .addOption(new Option('--steps-per-run <k>', 'optimizer steps per session run (ONNX Loop; default: on cpu from the cost of a step, up to 16; 1 on webgpu; by memory on cuda; runs of about a second at most, as a stop waits for the run)').argParser(positiveInt))
+    .addOption(
+      new Option(
+        '--steps-per-run <k>',
+        'optimizer steps per session run (ONNX Loop; default: on cpu from the cost of a step, up to 16; 1 on webgpu; by memory on cuda; ' +
+          'runs of about a second at most, as a stop waits for the run)',
+      ).argParser(positiveInt),
+    )
     .addOption(new Option('--checkpoint-every <steps>', 'also write last.safetensors every N steps (default 0: at epoch ends only)').argParser(nonNegativeInt))
     .addOption(new Option('--early-stop <epochs>', 'stop after N epochs without a better val top-1 (default 0: never)').argParser(nonNegativeInt))
     .option('--from <ckpt>', 'initial weights from a checkpoint (transfer learning)')

@@ -509,7 +509,13 @@ function prefetcher(loader: Loader, epoch: number, from: number, end: number, ah
   };
 }
 
-async function validate(session: SessionHandle, val: Loader, classes: number, stop: StopSignal, onBatch: (done: number, total: number) => void): Promise<EvalResult> {
+async function validate(
+  session: SessionHandle,
+  val: Loader,
+  classes: number,
+  stop: StopSignal,
+  onBatch: (done: number, total: number) => void,
+): Promise<EvalResult> {
   return evaluateLoader(val, classes, (x, rows) => session.runInference(x, rows), onBatch, stop);
 }
 

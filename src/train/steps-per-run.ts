@@ -174,6 +174,6 @@ export function defaultStepsPerRun(
     k,
     reason:
       `${gib(est)} GiB estimated for ${k} steps per run of ${gib(bytes)} GiB${deviceBytes === undefined ? ' (assumed: nvidia-smi not found)' : ''}` +
-      (k === stopBound(stepMs) && k < MAX_STEPS_PER_RUN ? `; ~${Math.round(stepMs)} ms per step, runs kept to about a second for a prompt stop` : ''),
+      (k === stopBound(stepMs) && k < MAX_STEPS_PER_RUN ? `; ~${Math.round(stepMs)} ms per step, runs kept to about a second` : ''),
   };
 }

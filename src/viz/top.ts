@@ -40,7 +40,12 @@ export interface TopResult {
 }
 
 /** `stop` ends the search between batches (Stopped): a partial search is not the dataset's top images. */
-export async function topActivations(net: Network, ds: Dataset, o: TopOptions, stop: StopSignal = NEVER): Promise<{ result: TopResult; png: Buffer }> {
+export async function topActivations(
+  net: Network,
+  ds: Dataset,
+  o: TopOptions,
+  stop: StopSignal = NEVER,
+): Promise<{ result: TopResult; png: Buffer }> {
   let shape: number[] = [];
   const probe = await Probe.create(net, o.batch, (ng) => {
     const v = findLayer(ng, o.layer, net.name, { spatial: true }).value;
@@ -53,7 +58,9 @@ export async function topActivations(net: Network, ds: Dataset, o: TopOptions, s
   let seen = 0;
   try {
     await loadDataset(ds, net, async (b) => {
-      if (stop.requested) throw new Stopped(`visualize top stopped by ${stop.reason} after ${seen} of ${ds.length} images; nothing written`);
+      if (stop.requested) {
+        throw new Stopped(`visualize top stopped by ${stop.reason} after ${seen} of ${ds.length} images; nothing written`);
+      }
       const r = (await probe.run(b.x))['max']!.data;
       b.x.forEach((_, i) => {
         o.channels.forEach((ch, j) => {

@@ -57,7 +57,8 @@ export interface Started {
 }
 
 export function start(args: readonly string[], env: NodeJS.ProcessEnv = {}): Started {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ILSVRC_DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env2 = { ...process.env, ILSVRC_DEBUG: '', ...env };
+  const child = spawn(process.execPath, [MAIN, ...args], { env: env2, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

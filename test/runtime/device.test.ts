@@ -8,7 +8,16 @@ import { buildModel } from '../../src/zoo/index.js';
 import { toModel } from '../../src/graph/serialize.js';
 import type { ModelProto } from '../../src/onnx/proto.js';
 import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
-import { CPU_STEPS_PER_RUN, cpuStepsPerRun, cudaMemoryBytes, defaultStepsPerRun, MAX_STEPS_PER_RUN, STOP_RUN_MS, stepFootprint, stepsPerRunFor } from '../../src/train/steps-per-run.js';
+import {
+  CPU_STEPS_PER_RUN,
+  cpuStepsPerRun,
+  cudaMemoryBytes,
+  defaultStepsPerRun,
+  MAX_STEPS_PER_RUN,
+  STOP_RUN_MS,
+  stepFootprint,
+  stepsPerRunFor,
+} from '../../src/train/steps-per-run.js';
 import {
   CUDA_INSTALL_HINT,
   createDeviceSession,
