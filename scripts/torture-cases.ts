@@ -7,7 +7,8 @@ import type { Case } from './torture-cases/harness.js';
 import { BOUNDS } from './torture-cases/bounds.js';
 import { LOCK } from './torture-cases/lock.js';
 import { ROUND_ONE } from './torture-cases/round-one.js';
+import { STOPS } from './torture-cases/stops.js';
 
 export type { Case, Context } from './torture-cases/harness.js';
 
-export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS];
+export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS, ...STOPS];

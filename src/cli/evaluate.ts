@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { Loader, openModelData, Transforms, type EvalRecipe } from '../data/index.js';
 import { writeHeatmapPng } from '../plot/chart.js';
-import { evaluateDense, evaluateLoader, type EvalResult } from '../train/evaluate.js';
+import { type DenseOptions, evaluateDense, evaluateLoader, type EvalResult } from '../train/evaluate.js';
 import { openInference } from '../train/inference.js';
 import { expected, UsageError } from '../util/errors.js';
 import { ensureDir, writeFileAtomic } from '../util/fsx.js';
@@ -16,6 +16,7 @@ import { requireBatchMemory, requireThreads } from '../util/limits.js';
 import { requireMemory } from '../util/budget.js';
 import { findModel, buildModel } from '../zoo/index.js';
 import { outputFloats } from '../train/steps-per-run.js';
+import { StopSignal, stopOnSignals, Stopped } from '../util/stop.js';
 import { Progress } from './progress.js';
 
 interface EvaluateFlags {
@@ -52,6 +53,10 @@ export function makeEvaluateCommand(): Command {
       ensureDir(out, '--out');
       const dense = f.crop === 'dense';
       const m = await openInference(file, { ...(f.threads !== undefined ? { threads: f.threads } : {}), dense });
+      // A stop ends the pass within a batch; partial numbers are not the model's: nothing is written.
+      const stop = new StopSignal();
+      const disarm = stopOnSignals(stop);
+      let done = 0;
       try {
         const data = await openModelData(f.data, m.data, { channels: m.options.channels === 1 ? 1 : 3 });
         if (data.classes.length !== m.options.classes) throw new UsageError(`Expected --data with ${m.options.classes} classes (as ${file}) but it has ${data.classes.length}`);
@@ -77,12 +82,16 @@ export function makeEvaluateCommand(): Command {
         const shown = step && 'scales' in step ? step.scales : scales;
         const protocol = dense ? `dense, Q ${scales?.join('/')}, flip` : scaled ? `${crop} ${shown?.join('/')}, ${tf?.views} views` : crop;
         const bar = new Progress({ total: ds.length, label: `evaluate ${crop}`, unit: 'img' });
-        const progress = (done: number, _t: number, t: { result(): EvalResult }): void => bar.update(done, { top1: `${(100 * t.result().top1).toFixed(1)}%` });
+        const progress = (n: number, _t: number, t: { result(): EvalResult }): void => {
+          done = n;
+          bar.update(n, { top1: `${(100 * t.result().top1).toFixed(1)}%` });
+        };
         const t0 = Date.now();
         let r: EvalResult;
         let skipped: { path: string; reason: string }[];
         if (dense) {
-          const d = await evaluateDense(ds, data.classes.length, (x, rows, h, w) => m.logits(x, rows, h, w), { scales: scales ?? [], channels, minSide: size }, progress);
+          const o: DenseOptions = { scales: scales ?? [], channels, minSide: size };
+          const d = await evaluateDense(ds, data.classes.length, (x, rows, h, w) => m.logits(x, rows, h, w), o, progress, stop);
           r = d;
           skipped = d.skipped;
         } else {
@@ -95,7 +104,7 @@ export function makeEvaluateCommand(): Command {
           requireBatchMemory('--batch-size', Math.min(batchSize, ds.length), perImage, what);
           const loader = new Loader(ds, t, { batchSize, shuffle: false, seed: 0, dropLast: false, channels });
           try {
-            r = await evaluateLoader(loader, data.classes.length, (x, rows) => m.logits(x, rows), progress);
+            r = await evaluateLoader(loader, data.classes.length, (x, rows) => m.logits(x, rows), progress, stop);
           } finally {
             await loader.close();
           }
@@ -142,7 +151,11 @@ export function makeEvaluateCommand(): Command {
               `\n  confusion matrix: ${join(out, 'confusion.csv')}, ${join(out, 'confusion.png')}\n`,
           );
         }
+      } catch (e) {
+        if (e instanceof Stopped) throw new Stopped(`evaluate stopped by ${stop.reason} after ${done} images; nothing written`);
+        throw e;
       } finally {
+        disarm();
         await m.release();
       }
     });

@@ -21,6 +21,7 @@ import { choice, count, countOrZero, positiveFloat } from './options.js';
 import { requireMemory } from '../util/budget.js';
 import { MAX_COUNT, requireBatchMemory, requireThreads } from '../util/limits.js';
 import { outputFloats } from '../train/steps-per-run.js';
+import { StopSignal, stopOnSignals } from '../util/stop.js';
 
 interface Common {
   out?: string;
@@ -184,7 +185,16 @@ function topCommand(): Command {
       const k = Math.min(f.k, ds.length);
       const what = `images kept: ${k} for each of ${f.channel.length} channels`;
       requireBatchMemory('-k', k * f.channel.length, 4 * net.channels * net.inputSize ** 2, what);
-      const { result, png } = await topActivations(net, ds, { layer: f.layer, channels: f.channel, k: f.k, mode: 'deconvnet', batch: f.batch });
+      // A stop ends the search within a batch, writing nothing: exit 130 with one line.
+      const stop = new StopSignal();
+      const disarm = stopOnSignals(stop);
+      let found: Awaited<ReturnType<typeof topActivations>>;
+      try {
+        found = await topActivations(net, ds, { layer: f.layer, channels: f.channel, k: f.k, mode: 'deconvnet', batch: f.batch }, stop);
+      } finally {
+        disarm();
+      }
+      const { result, png } = found;
       const out = outFile(f, 'top', result.layer);
       write(png, out);
       report(f, out, result, [

@@ -96,6 +96,12 @@ function nvidiaSmi(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
 }
 
+/**
+ * A training step on a CUDA device, for stopBound only: 10 TFLOP/s of fp32, an assumption (not
+ * measured) well under what current cards reach, so that runs stay short rather than long.
+ */
+const CUDA_STEP_MS_PER_GFLOP = 0.1;
+
 /** Assumed when nvidia-smi cannot say: a small card, so K stays safe. */
 export const ASSUMED_CUDA_BYTES = 8 * 2 ** 30;
 
@@ -123,12 +129,25 @@ const CPU_COPY_SHARE = 0.08;
 const CPU_RUN_MS = 1000;
 
 /**
+ * A stop (Ctrl-C, SIGTERM) is acted on between runs, never inside one (the Loop cannot be cut short):
+ * K is kept to runs of about this long, so that a stop is acted on within about a second. A single
+ * step that takes longer (VGG-D at 224 px on a CPU) is one run; a user's --steps-per-run is taken as given.
+ */
+export const STOP_RUN_MS = 1000;
+
+/** The most steps of `stepMs` that fit in STOP_RUN_MS; at least 1. */
+export function stopBound(stepMs: number): number {
+  return Math.max(1, Math.floor(STOP_RUN_MS / stepMs));
+}
+
+/**
  * K on the CPU: the fewest steps per run (each one more holds more memory: the Loop keeps copies of
  * the loop-carried parameters and state) that bring the parameter round trip under 8 % of the run,
  * at most CPU_STEPS_PER_RUN; and when even those runs are short (small models, small images), as
  * many as fill CPU_RUN_MS, at most MAX_STEPS_PER_RUN — their parameters and batches are small, so
  * the Loop's copies cost little. NIN and GoogLeNet at 224 px get 1, AlexNet and VGG-A at small
  * batches 4, VGG-D at batch 32 1 (its 30 s step dwarfs the copy), VGG-A width 1/4 at 32 px 13.
+ * Then at most as many as fit in a second (stopBound): AlexNet at batch 8 3, at 16 and more 1.
  */
 export function cpuStepsPerRun(f: StepFootprint, batch: number): { k: number; copyMs: number; stepMs: number } {
   const copyMs = (CPU_COPY_MS_PER_MB * 4 * (f.params + f.state)) / 2 ** 20;
@@ -136,7 +155,7 @@ export function cpuStepsPerRun(f: StepFootprint, batch: number): { k: number; co
   let k = 1;
   while (k < CPU_STEPS_PER_RUN && copyMs / (k * stepMs + copyMs) > CPU_COPY_SHARE) k++;
   if (k > 1 || 2 * stepMs < CPU_RUN_MS) k = Math.max(k, Math.min(MAX_STEPS_PER_RUN, Math.ceil(CPU_RUN_MS / stepMs)));
-  return { k, copyMs, stepMs };
+  return { k: Math.min(k, stopBound(stepMs)), copyMs, stepMs };
 }
 
 export interface StepsPlan {
@@ -147,7 +166,7 @@ export interface StepsPlan {
 
 /**
  * Default K for a device: on the CPU from the measured costs (cpuStepsPerRun); 1 on WebGPU (no Loop kernel); on CUDA the largest
- * K ≤ 16 whose stacked batches fit beside the step in device memory.
+ * K ≤ 16 whose stacked batches fit beside the step in device memory, and whose run takes about a second at most (stopBound).
  */
 export function defaultStepsPerRun(
   device: Device,
@@ -164,11 +183,14 @@ export function defaultStepsPerRun(
   if (device.kind === 'webgpu') return { k: 1, reason: 'WebGPU has no Loop kernel' };
   const bytes = deviceBytes ?? ASSUMED_CUDA_BYTES;
   const f = stepFootprint(t.model, t.modelOptions, t.optimizer);
-  const k = stepsPerRunFor(f, t.batch, bytes);
+  const stepMs = (CUDA_STEP_MS_PER_GFLOP * 2 * f.trainMacsPerSample * t.batch) / 1e9;
+  const k = Math.min(stepsPerRunFor(f, t.batch, bytes), stopBound(stepMs));
   const est = stepMemory(f, t.batch, k).total;
   const gib = (b: number) => (b / 2 ** 30).toFixed(1);
   return {
     k,
-    reason: `${gib(est)} GiB estimated for ${k} steps per run of ${gib(bytes)} GiB${deviceBytes === undefined ? ' (assumed: nvidia-smi not found)' : ''}`,
+    reason:
+      `${gib(est)} GiB estimated for ${k} steps per run of ${gib(bytes)} GiB${deviceBytes === undefined ? ' (assumed: nvidia-smi not found)' : ''}` +
+      (k === stopBound(stepMs) && k < MAX_STEPS_PER_RUN ? `; ~${Math.round(stepMs)} ms per step, runs kept to about a second` : ''),
   };
 }
