@@ -8,17 +8,24 @@ import { AttributeType, declaredDims, TensorDataType, type GraphProto, type Node
  */
 export class GraphScope {
   private readonly shapes: Map<string, number[]>;
+  private readonly types: Map<string, number>;
   private readonly initializers: Set<string>;
   private readonly producers = new Map<string, NodeProto>();
   private readonly int64s = new Map<string, number[]>();
 
   constructor(g: GraphProto, outer?: GraphScope) {
     this.shapes = new Map(outer?.shapes);
+    this.types = new Map(outer?.types);
     this.initializers = new Set(outer?.initializers);
-    for (const v of [...g.input, ...(g.valueInfo ?? []), ...g.output]) this.shapes.set(v.name, declaredDims(v));
+    for (const v of [...g.input, ...(g.valueInfo ?? []), ...g.output]) {
+      this.shapes.set(v.name, declaredDims(v));
+      const t = v.type?.tensorType?.elemType;
+      if (t !== undefined) this.types.set(v.name, t);
+    }
     for (const t of g.initializer ?? []) {
       this.initializers.add(t.name);
       this.shapes.set(t.name, t.dims ?? []);
+      this.types.set(t.name, t.dataType);
       if (t.dataType !== TensorDataType.INT64) continue;
       if (t.int64Data) this.int64s.set(t.name, t.int64Data.map(Number));
       else if (t.rawData && t.rawData.byteLength % 8 === 0) {
@@ -34,6 +41,11 @@ export class GraphScope {
   /** The declared dims of `name`, where declared. */
   shape(name: string): readonly number[] | undefined {
     return this.shapes.get(name);
+  }
+
+  /** The declared ONNX element type of `name`, where declared. */
+  elemType(name: string): number | undefined {
+    return this.types.get(name);
   }
 
   producer(name: string): NodeProto | undefined {

@@ -8,9 +8,10 @@ import { gradients } from '../../src/autodiff/grad.js';
 import { sizeOf, type DType } from '../../src/graph/dtype.js';
 import { Graph, type Value } from '../../src/graph/graph.js';
 import { toModel } from '../../src/graph/serialize.js';
-import { encodeModel } from '../../src/onnx/proto.js';
+import { encodeModel, type ModelProto } from '../../src/onnx/proto.js';
 import { identity, mul } from '../../src/ops/elementwise.js';
 import { reduceSum } from '../../src/ops/shape.js';
+import { DEFAULT_TABLE, lower } from '../../src/runtime/lower/index.js';
 import { createSession, tensor } from '../../src/runtime/ort.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -30,6 +31,10 @@ export interface CheckOptions {
   seed?: number;
   /** Check at most this many elements per input (chosen at random). */
   maxElements?: number;
+  /** The NCHWc block the composites are lowered for (default 0: the forms every provider takes). */
+  block?: number;
+  /** Sees the lowered model before it runs. */
+  inspect?: (model: ModelProto) => void;
 }
 
 /** Op types seen in checked forward graphs (the meta-test reads this). */
@@ -66,7 +71,9 @@ export async function gradcheck(
     g.output(d.name === undefined && d.kind === 'node' ? d : identity(d), `grad${xs.indexOf(x)}`);
   });
 
-  const session = await createSession(encodeModel(toModel(g)), { threads: 1 });
+  const model = lower(toModel(g), DEFAULT_TABLE, { block: opts.block ?? 0 });
+  opts.inspect?.(model);
+  const session = await createSession(encodeModel(model), { threads: 1 });
   const data = inputs.map((c) => {
     const a = make(sizeOf(c.shape));
     for (let i = 0; i < a.length; i++) a[i] = c.data?.[i] ?? rng.uniform(-1, 1);

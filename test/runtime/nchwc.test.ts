@@ -1,5 +1,5 @@
 /**
- * The blocked-layout (NCHWc) rewrite of Convs with run-time weights (src/runtime/nchwc.ts): each
+ * The blocked-layout (NCHWc) rewrite of Convs with run-time weights (src/runtime/lower/nchwc-conv.ts): each
  * geometry it takes gives the forward output and all three gradients (the stride-1 input gradient
  * is itself a Conv, rewritten too) equal to the standard Conv's to float32 rounding; what does not
  * fit is left alone; and a training session on the CPU runs the rewritten graph with the same
@@ -14,7 +14,7 @@ import { encodeModel, type GraphProto, type ModelProto } from '../../src/onnx/pr
 import { conv, type ConvAttrs } from '../../src/ops/conv.js';
 import { identity, mul } from '../../src/ops/elementwise.js';
 import { reduceSum } from '../../src/ops/shape.js';
-import { NCHWC_DOMAIN, nchwcBlockSize, nchwcConvs } from '../../src/runtime/nchwc.js';
+import { DEFAULT_TABLE, lower, NCHWC_DOMAIN, nchwcBlockSize, nchwcConvs } from '../../src/runtime/lower/index.js';
 import { createSession, tensor } from '../../src/runtime/ort.js';
 import { buildTrainGraph } from '../../src/train/graphs.js';
 import { loopModel } from '../../src/train/loop.js';
@@ -69,7 +69,8 @@ function convModel(c: Case): ModelProto {
   const grads = gradients(loss, [x, w, b]);
   g.output(identity(y), 'y');
   for (const [name, v] of [['dx', x], ['dw', w], ['db', b]] as const) g.output(identity(grads.get(v)!), name);
-  return toModel(g, { shapes: true });
+  // The weight gradient in the form it takes off the blocked kernels (im2col and MatMul).
+  return lower(toModel(g, { shapes: true }), DEFAULT_TABLE, { block: 0 });
 }
 
 async function run(model: ModelProto, feeds: Record<string, Float32Array>, shapes: Record<string, readonly number[]>): Promise<Record<string, Float32Array>> {
@@ -164,11 +165,11 @@ function trainConfig(): TrainingConfig {
 test('a training session on the CPU runs its Convs blocked, with the losses and parameters of the standard Convs', { skip }, async () => {
   const cfg = trainConfig();
   // VGG-A: 8 forward Convs and 7 input gradients (the first layer has none), inside the Loop body;
-  // built for the blocked kernels, the weight gradients of the six layers on maps of 8×8 and less
+  // lowered for the blocked kernels, the weight gradients of the six layers on maps of 8×8 and less
   // are Convs over the batch (16, a multiple of the block) that the rewrite takes too.
-  const tg = (convBlock: number) => buildTrainGraph({ ...cfg, frozen: new Set(), convBlock }, 'step');
-  assert.equal(blockedConvs(nchwcConvs(loopModel(tg(0)), block)), 15);
-  assert.equal(blockedConvs(nchwcConvs(loopModel(tg(block)), block)), 21);
+  const loop = loopModel(buildTrainGraph({ ...cfg, frozen: new Set() }, 'step'));
+  assert.equal(blockedConvs(nchwcConvs(lower(loop, DEFAULT_TABLE, { block: 0 }), block)), 15);
+  assert.equal(blockedConvs(nchwcConvs(lower(loop, DEFAULT_TABLE, { block }), block)), 21);
 
   const rng = new Rng(2);
   const data: StepBatch[] = Array.from({ length: 3 }, () => ({

@@ -17,10 +17,11 @@
  * (SerializeOptions.shapes); a Conv whose shapes are not declared, whose weights are initializers,
  * or whose channels do not fit the block is left as it is. ILSVRC_NCHWC=0 turns the rewrite off.
  */
-import { attribute, AttributeType, encodeModel, stringAttribute, type AttributeProto, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js';
-import { BLOCKED_MAX_KERNEL } from '../graph/graph.js';
-import { constInts, dropUnread, GraphScope, withSubgraphs } from './graph-rewrite.js';
-import { createSession, tensor } from './ort.js';
+import { attribute, AttributeType, encodeModel, stringAttribute, type AttributeProto, type ModelProto, type NodeProto } from '../../onnx/proto.js';
+import { BLOCKED_MAX_KERNEL } from '../../graph/graph.js';
+import { constInts, type GraphScope } from '../graph-rewrite.js';
+import { createSession, tensor } from '../ort.js';
+import { isOp, runStage, type Rule } from './rule.js';
 
 export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
 
@@ -212,30 +213,23 @@ function mirrored(m: NodeProto, kernel: readonly [number, number], scope: GraphS
   return ok && new Set(axes).size === axes.length ? [...axes].sort() : undefined;
 }
 
+export const nchwcConv: Rule = {
+  name: 'Conv with run-time weights as the NCHWc kernels',
+  match: (n) => isOp(n, 'Conv'),
+  applies: (n, { scope, params }) => params.block > 1 && blocked(n, scope, params.block, new Set()) !== undefined,
+  replace(n, { scope, params }) {
+    // What the blocked weights read through is dropped where nothing else reads it.
+    const folded = new Set<NodeProto>();
+    const nodes = blocked(n, scope, params.block, folded)!;
+    return { nodes, unread: [...folded], opset: { domain: NCHWC_DOMAIN, version: 1 } };
+  },
+};
+
 /**
  * `model` with each standard Conv whose weights are a run-time value, and whose input and weight
  * shapes are declared and fit the block, computed by the NCHWc kernels (subgraphs included).
  * Returns the model itself when nothing fits.
  */
 export function nchwcConvs(model: ModelProto, block: number): ModelProto {
-  if (block <= 1) return model;
-  let changed = 0;
-  const rewrite = (g: GraphProto, outer?: GraphScope): GraphProto => {
-    const scope = new GraphScope(g, outer);
-    const folded = new Set<NodeProto>();
-    const node = g.node.flatMap((n): NodeProto[] => {
-      const m = withSubgraphs(n, (sub) => rewrite(sub, scope));
-      if (m.opType !== 'Conv' || (m.domain ?? '') !== '') return [m];
-      const out = blocked(m, scope, block, folded);
-      if (!out) return [m];
-      changed++;
-      return out;
-    });
-    // What the blocked weights read through is dropped where nothing else reads it.
-    return dropUnread({ ...g, node }, folded);
-  };
-  const graph = rewrite(model.graph);
-  if (!changed) return model;
-  const opsetImport = model.opsetImport.some((o) => o.domain === NCHWC_DOMAIN) ? model.opsetImport : [...model.opsetImport, { domain: NCHWC_DOMAIN, version: 1 }];
-  return { ...model, opsetImport, graph };
+  return runStage(model, [nchwcConv], { block });
 }
