@@ -1,18 +1,14 @@
 /**
  * Conv and ConvTranspose (2-D, NCHW). Conv's gradients:
- * - dx at stride 1 (no dilation) by a plain Conv of dy with the weights transposed per group and
- *   flipped, pads k−1−p (a 1×1 conv's is the matrix product Wᵀ·dy): 0.5–0.8× ConvTranspose's
- *   time alone on 2 cores for NIN's cccp layers, VGG's 3×3 layers and GoogLeNet's reductions
- *   (MatMul over (N, C, H·W) reshapes measured no faster than either); a whole NIN step ~5 % less CPU;
- * - dx otherwise by ConvTranspose(dy, W) with the same strides/pads/dilations/group and
- *   output_padding = (H + pads − dil·(k−1) − 1) mod stride (never `output_shape`: ORT then ignores pads);
- * - dW by one ConvWeightGrad node (composite; its forms are src/runtime/lower/conv-weight-grad.ts's);
+ * - dx by one ConvInputGrad node and dW by one ConvWeightGrad node: composites that carry the Conv's
+ *   attributes and shapes, written per provider by src/runtime/lower/ (conv-input-grad.ts,
+ *   conv-weight-grad.ts, which hold the forms and their measurements);
  * - db by ReduceSum over N, H, W.
  */
 import { formatShape } from '../graph/dtype.js';
 import { attr, COMPOSITE_DOMAIN, type OnnxAttrs, type OpDef, type Value, type Window } from '../graph/graph.js';
 import { expectRank, req, sameDtype } from './util.js';
-import { reduceSum, reshape, slice, transpose } from './shape.js';
+import { reduceSum } from './shape.js';
 
 export interface ConvAttrs {
   strides: readonly [number, number];
@@ -105,33 +101,48 @@ export const ConvTranspose: OpDef<ConvTransposeAttrs> = {
   },
 };
 
-/** dL/dx for a Conv: at stride 1 a Conv of dy with the flipped, transposed weights; else a ConvTranspose of dy. */
-export function convInputGrad(dy: Value, w: Value, xShape: readonly number[], a: ConvAttrs): Value {
-  const [kh, kw] = [w.shape[2] ?? 1, w.shape[3] ?? 1];
-  const [pt, pl, pb, pr] = a.pads;
-  const unitStride = a.strides[0] === 1 && a.strides[1] === 1 && a.dilations[0] === 1 && a.dilations[1] === 1;
-  if (unitStride && pt < kh && pb < kh && pl < kw && pr < kw) {
-    const [m, cg] = w.shape as [number, number];
-    const grp = a.group;
-    const mg = m / grp;
-    // The window is mirrored, then per group W (mg, cg, kh, kw) becomes (cg, mg, kh, kw). Mirrored
-    // first, the channel Transpose is what the Conv reads, which the blocked-layout rewrite
-    // (src/runtime/nchwc.ts) folds into its own reorder of the weights.
-    const flip = [kh, kw].flatMap((k, i) => (k > 1 ? [i + 2] : []));
-    const wf = flip.length ? slice(w, flip.map(() => -1), flip.map((ax) => -(w.shape[ax] ?? 1) - 1), flip, flip.map(() => -1)) : w;
-    const wt = grp === 1 ? transpose(wf, [1, 0, 2, 3]) : reshape(transpose(reshape(wf, [grp, mg, cg, kh, kw]), [0, 2, 1, 3, 4]), [grp * cg, mg, kh, kw]);
-    return conv(dy, wt, undefined, { strides: [1, 1], dilations: [1, 1], group: grp, pads: [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr] });
-  }
-  const rem = (i: 0 | 1, k: number) =>
-    ((xShape[2 + i] ?? 0) + a.pads[i] + a.pads[i + 2]! - a.dilations[i] * (k - 1) - 1) % a.strides[i];
-  return convTranspose(dy, w, { ...a, outputPadding: [rem(0, kh), rem(1, kw)] });
+export interface ConvGradAttrs extends ConvAttrs {
+  /** The Conv's input, weight and output shapes. */
+  xShape: readonly number[];
+  wShape: readonly [number, number, number, number];
+  dyShape: readonly number[];
 }
 
-export interface ConvWeightGradAttrs extends ConvAttrs {
-  /** The Conv's weight shape (M, C/group, kH, kW): the gradient's. */
-  wShape: readonly [number, number, number, number];
-  xShape: readonly number[];
-  dyShape: readonly number[];
+const convGradOnnxAttrs = (a: ConvGradAttrs): OnnxAttrs => ({
+  ...convOnnxAttrs(a),
+  kernel_shape: attr.ints(a.wShape.slice(2)),
+  x_shape: attr.ints(a.xShape),
+  w_shape: attr.ints(a.wShape),
+  dy_shape: attr.ints(a.dyShape),
+});
+
+function convGradAttrs(a: ConvAttrs, xShape: readonly number[], wShape: readonly number[], dyShape: readonly number[]): ConvGradAttrs {
+  const [m, cg, kh, kw] = wShape as [number, number, number, number];
+  return { strides: a.strides, pads: a.pads, dilations: a.dilations, group: a.group, xShape, wShape: [m, cg, kh, kw], dyShape };
+}
+
+/**
+ * dL/dx of a Conv, from dy and the weights: one composite node, which
+ * src/runtime/lower/conv-input-grad.ts writes as a Conv of dy with the weights transposed per group
+ * and mirrored (stride 1), or a ConvTranspose; on the CPU, blocked where the layer is.
+ */
+export const ConvInputGrad: OpDef<ConvGradAttrs> = {
+  type: 'ConvInputGrad',
+  domain: COMPOSITE_DOMAIN,
+  infer(inputs, a) {
+    const dy = req(inputs, 0, 'dY');
+    const w = req(inputs, 1, 'W');
+    expectRank(dy, 4, 'output gradient (N, M, H, W)');
+    expectRank(w, 4, 'weight (M, C/group, kH, kW)');
+    sameDtype(dy, w, 'ConvInputGrad');
+    return [{ dtype: dy.dtype, shape: [...a.xShape] }];
+  },
+  onnxAttrs: convGradOnnxAttrs,
+};
+
+/** dL/dx for a Conv (a ConvInputGrad node). */
+export function convInputGrad(dy: Value, w: Value, xShape: readonly number[], a: ConvAttrs): Value {
+  return dy.graph.add1(ConvInputGrad, [dy, w], convGradAttrs(a, xShape, w.shape, dy.shape));
 }
 
 /**
@@ -140,7 +151,7 @@ export interface ConvWeightGradAttrs extends ConvAttrs {
  * (one Conv over the batch, one product per kernel offset, or im2col and a batched MatMul). It
  * carries the Conv's attributes and the shapes of x, dy and the weights.
  */
-export const ConvWeightGrad: OpDef<ConvWeightGradAttrs> = {
+export const ConvWeightGrad: OpDef<ConvGradAttrs> = {
   type: 'ConvWeightGrad',
   domain: COMPOSITE_DOMAIN,
   infer(inputs, a) {
@@ -151,27 +162,12 @@ export const ConvWeightGrad: OpDef<ConvWeightGradAttrs> = {
     sameDtype(x, dy, 'ConvWeightGrad');
     return [{ dtype: x.dtype, shape: [...a.wShape] }];
   },
-  onnxAttrs: (a) => ({
-    ...convOnnxAttrs(a),
-    kernel_shape: attr.ints(a.wShape.slice(2)),
-    w_shape: attr.ints(a.wShape),
-    x_shape: attr.ints(a.xShape),
-    dy_shape: attr.ints(a.dyShape),
-  }),
+  onnxAttrs: convGradOnnxAttrs,
 };
 
 /** dL/dW for a Conv (a ConvWeightGrad node). */
 export function convWeightGrad(x: Value, dy: Value, wShape: readonly number[], a: ConvAttrs): Value {
-  const [m, cg, kh, kw] = wShape as [number, number, number, number];
-  return x.graph.add1(ConvWeightGrad, [x, dy], {
-    strides: a.strides,
-    pads: a.pads,
-    dilations: a.dilations,
-    group: a.group,
-    wShape: [m, cg, kh, kw],
-    xShape: x.shape,
-    dyShape: dy.shape,
-  });
+  return x.graph.add1(ConvWeightGrad, [x, dy], convGradAttrs(a, x.shape, wShape, dy.shape));
 }
 
 // ---- emitters ----

@@ -14,7 +14,8 @@ import { encodeModel, type GraphProto, type ModelProto } from '../../src/onnx/pr
 import { conv, type ConvAttrs } from '../../src/ops/conv.js';
 import { identity, mul } from '../../src/ops/elementwise.js';
 import { reduceSum } from '../../src/ops/shape.js';
-import { DEFAULT_TABLE, lower, NCHWC_DOMAIN, nchwcBlockSize, nchwcConvs } from '../../src/runtime/lower/index.js';
+import { COMPOSITES, DEFAULT_TABLE, TABLES, lower, NCHWC_DOMAIN, nchwcBlockSize, nchwcConvs } from '../../src/runtime/lower/index.js';
+import { nchwcConv } from '../../src/runtime/lower/nchwc-conv.js';
 import { createSession, tensor } from '../../src/runtime/ort.js';
 import { buildTrainGraph } from '../../src/train/graphs.js';
 import { loopModel } from '../../src/train/loop.js';
@@ -69,8 +70,7 @@ function convModel(c: Case): ModelProto {
   const grads = gradients(loss, [x, w, b]);
   g.output(identity(y), 'y');
   for (const [name, v] of [['dx', x], ['dw', w], ['db', b]] as const) g.output(identity(grads.get(v)!), name);
-  // The weight gradient in the form it takes off the blocked kernels (im2col and MatMul).
-  return lower(toModel(g, { shapes: true }), DEFAULT_TABLE, { block: 0 });
+  return toModel(g, { shapes: true });
 }
 
 async function run(model: ModelProto, feeds: Record<string, Float32Array>, shapes: Record<string, readonly number[]>): Promise<Record<string, Float32Array>> {
@@ -82,8 +82,9 @@ async function run(model: ModelProto, feeds: Record<string, Float32Array>, shape
 
 for (const c of CASES) {
   test(`NCHWc rewrite: ${c.name} — output and gradients equal the standard Conv's`, { skip }, async () => {
-    const model = convModel(c);
-    const rewritten = nchwcConvs(model, block);
+    // The gradients as any provider takes them, against the CPU's lowering at its block.
+    const model = lower(convModel(c), DEFAULT_TABLE, { block: 0 });
+    const rewritten = lower(convModel(c), [COMPOSITES, [nchwcConv]], { block });
     assert.equal(blockedConvs(rewritten), c.blocked, 'blocked Convs in the rewritten graph');
     if (c.mirrorFolded) {
       const mirrors = (m: ModelProto) => m.graph.node.filter((n) => n.opType === 'Slice' && n.input[0] === 'w').length;
@@ -168,8 +169,8 @@ test('a training session on the CPU runs its Convs blocked, with the losses and 
   // lowered for the blocked kernels, the weight gradients of the six layers on maps of 8×8 and less
   // are Convs over the batch (16, a multiple of the block) that the rewrite takes too.
   const loop = loopModel(buildTrainGraph({ ...cfg, frozen: new Set() }, 'step'));
-  assert.equal(blockedConvs(nchwcConvs(lower(loop, DEFAULT_TABLE, { block: 0 }), block)), 15);
-  assert.equal(blockedConvs(nchwcConvs(lower(loop, DEFAULT_TABLE, { block }), block)), 21);
+  assert.equal(blockedConvs(nchwcConvs(lower(loop, DEFAULT_TABLE, { block: 0 }), block)), 15, 'the weight gradients lowered for no block');
+  assert.equal(blockedConvs(lower(loop, TABLES.cpu, { block })), 21);
 
   const rng = new Rng(2);
   const data: StepBatch[] = Array.from({ length: 3 }, () => ({

@@ -18,17 +18,19 @@
  */
 import { BLOCKED_MAX_KERNEL } from '../../graph/graph.js';
 import { attribute, type NodeProto } from '../../onnx/proto.js';
-import { convOutSize, Emitter, type Val } from './emit.js';
+import { convOutSize, declaredType, Emitter, type Val } from './emit.js';
+import { emitConv } from './nchwc-conv.js';
 import { COMPOSITE_DOMAIN, isOp, type Rule } from './rule.js';
 
-interface Geometry {
+export interface Geometry {
   strides: readonly [number, number];
   pads: readonly [number, number, number, number];
   dilations: readonly [number, number];
   group: number;
 }
 
-function geometry(n: NodeProto): Geometry {
+/** A ConvWeightGrad's or ConvInputGrad's Conv attributes. */
+export function geometry(n: NodeProto): Geometry {
   const ints = (name: string, fallback: number[]) => attribute(n, name)?.ints ?? fallback;
   const [s0 = 1, s1 = 1] = ints('strides', [1, 1]);
   const [p0 = 0, p1 = 0, p2 = 0, p3 = 0] = ints('pads', [0, 0, 0, 0]);
@@ -45,7 +47,7 @@ export function overTheBatch(xShape: readonly number[], dyShape: readonly number
   return a.group === 1 && (kh * kw >= 49 || blocked) && a.dilations[0] === 1 && a.dilations[1] === 1;
 }
 
-/** The nodes computing dW from x and dy, its value written as `out`. */
+/** The nodes computing dW from x and dy. */
 export function weightGradNodes(e: Emitter, x: Val, dy: Val, wShape: readonly number[], a: Geometry, block: number): Val {
   const [n] = x.shape as [number];
   const [m, cg, kh, kw] = wShape as [number, number, number, number];
@@ -53,7 +55,8 @@ export function weightGradNodes(e: Emitter, x: Val, dy: Val, wShape: readonly nu
   const l = ho * wo;
   const kk = kh * kw;
   if (overTheBatch(x.shape, dy.shape, wShape, a, block)) {
-    let wT = e.conv(e.transpose(x, [1, 0, 2, 3]), e.transpose(dy, [1, 0, 2, 3]), { strides: [1, 1], pads: a.pads, dilations: a.strides, group: 1 });
+    // The CPU's blocked kernels reorder dy itself as the kernel; elsewhere it is transposed.
+    let wT = emitConv(e, e.transpose(x, [1, 0, 2, 3]), { v: dy, perm: [1, 0, 2, 3] }, { strides: [1, 1], pads: a.pads, dilations: a.strides, group: 1 }, block);
     if (wT.shape[2] !== kh || wT.shape[3] !== kw) wT = e.slice(wT, [0, 0], [kh, kw], [2, 3]);
     return e.transpose(wT, [1, 0, 2, 3]);
   }
@@ -118,17 +121,21 @@ function offsetSlices(e: Emitter, v: Val, [kh, kw]: readonly [number, number], a
   return out;
 }
 
+/** The x, w and dy shapes a ConvWeightGrad or ConvInputGrad carries. */
+export function gradShapes(n: NodeProto): [number[], number[], number[]] {
+  const [xs, ws, ds] = ['x_shape', 'w_shape', 'dy_shape'].map((k) => attribute(n, k)?.ints);
+  if (!xs || !ws || !ds) throw new Error(`${n.name ?? n.opType}: no x_shape, w_shape or dy_shape attribute`);
+  return [xs, ws, ds];
+}
+
 export const convWeightGrad: Rule = {
   name: 'ConvWeightGrad as Conv over the batch, per-offset MatMul or im2col',
   match: (n) => isOp(n, 'ConvWeightGrad', COMPOSITE_DOMAIN),
   applies: () => true,
   replace(n, { scope, params }) {
     const [x, dy] = n.input as [string, string];
-    const wShape = attribute(n, 'w_shape')?.ints;
-    const xs = attribute(n, 'x_shape')?.ints;
-    const ds = attribute(n, 'dy_shape')?.ints;
-    if (!wShape || !xs || !ds) throw new Error(`${n.name ?? 'ConvWeightGrad'}: no w_shape, x_shape or dy_shape attribute`);
-    const e = new Emitter(`${n.output[0]}/dw`, scope.elemType(x));
+    const [xs, wShape, ds] = gradShapes(n);
+    const e = new Emitter(`${n.output[0]}/dw`, declaredType(scope, dy));
     const out = weightGradNodes(e, { name: x, shape: xs }, { name: dy, shape: ds }, wShape, geometry(n), params.block);
     return e.finish(out, n.output[0]!);
   },

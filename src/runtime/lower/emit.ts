@@ -4,7 +4,14 @@
  * nodes, which ONNX Runtime folds at session creation as it does initializers.
  */
 import { AttributeType, type AttributeProto, type NodeProto, type ValueInfoProto } from '../../onnx/proto.js';
-import { constInts } from '../graph-rewrite.js';
+import { constInts, type GraphScope } from '../graph-rewrite.js';
+
+export interface ConvGeometry {
+  strides: readonly number[];
+  pads: readonly number[];
+  dilations: readonly number[];
+  group: number;
+}
 
 export interface Val {
   name: string;
@@ -20,6 +27,15 @@ export function convOutSize(size: number, k: number, s: number, d: number, p0: n
   return Math.floor((size + p0 + p1 - d * (k - 1) - 1) / s) + 1;
 }
 
+/**
+ * The element type of `dy`, an output gradient, where the graph declares its shape (training
+ * graphs declare every value's: SerializeOptions.shapes), else undefined: a lowering then declares
+ * nothing either, and the shape-reading forms (the blocked Convs) are not taken.
+ */
+export function declaredType(scope: GraphScope, dy: string): number | undefined {
+  return scope.shape(dy) ? scope.elemType(dy) : undefined;
+}
+
 export class Emitter {
   readonly nodes: NodeProto[] = [];
   private readonly shapes: Val[] = [];
@@ -33,6 +49,24 @@ export class Emitter {
 
   private fresh(op: string): string {
     return `${this.base}/${op}${this.count++}`;
+  }
+
+  /** A new value name. */
+  name(op: string): string {
+    return this.fresh(op);
+  }
+
+  /** Whether the values' shapes are declared (the element type is known). */
+  get declares(): boolean {
+    return this.elemType !== undefined;
+  }
+
+  /** Nodes written elsewhere, the last making `output` of `shape`. */
+  raw(nodes: readonly NodeProto[], output: string, shape: readonly number[]): Val {
+    this.nodes.push(...nodes);
+    const v = { name: output, shape };
+    this.shapes.push(v);
+    return v;
   }
 
   /** An int64 vector operand. */
@@ -61,12 +95,21 @@ export class Emitter {
   slice(x: Val, starts: readonly number[], ends: readonly number[], axes: readonly number[], steps?: readonly number[]): Val {
     const shape = [...x.shape];
     axes.forEach((ax, i) => {
+      // ONNX's clamping: negative positions count from the end; a negative step walks back.
+      const dim = x.shape[ax]!;
       const step = steps?.[i] ?? 1;
-      const end = Math.min(ends[i]!, x.shape[ax]!);
-      shape[ax] = Math.max(0, Math.ceil((end - starts[i]!) / step));
+      const at = (p: number, lo: number, hi: number) => Math.min(Math.max(p < 0 ? p + dim : p, lo), hi);
+      const start = step > 0 ? at(starts[i]!, 0, dim) : at(starts[i]!, 0, dim - 1);
+      const end = step > 0 ? at(ends[i]!, 0, dim) : at(ends[i]!, -1, dim - 1);
+      shape[ax] = Math.max(0, Math.ceil((end - start) / step));
     });
     const input = [x.name, this.ints(starts), this.ints(ends), this.ints(axes), ...(steps ? [this.ints(steps)] : [])];
     return this.node('Slice', input, shape);
+  }
+
+  /** `x` mirrored whole over `axes` (Slice with steps −1). */
+  mirror(x: Val, axes: readonly number[]): Val {
+    return this.slice(x, axes.map(() => -1), axes.map((ax) => -x.shape[ax]! - 1), axes, axes.map(() => -1));
   }
 
   pad(x: Val, pads: readonly number[]): Val {
@@ -91,12 +134,23 @@ export class Emitter {
     return this.node('ReduceSum', [x.name, this.ints(axes)], x.shape.filter((_, i) => !axes.includes(i)), [int('keepdims', 0)]);
   }
 
-  conv(x: Val, w: Val, a: { strides: readonly number[]; pads: readonly number[]; dilations: readonly number[]; group: number }): Val {
-    const [n, , h, wd] = x.shape as [number, number, number, number];
-    const [m, , kh, kw] = w.shape as [number, number, number, number];
-    const shape = [n, m, convOutSize(h, kh, a.strides[0]!, a.dilations[0]!, a.pads[0]!, a.pads[2]!), convOutSize(wd, kw, a.strides[1]!, a.dilations[1]!, a.pads[1]!, a.pads[3]!)];
-    const attrs = [ints('strides', a.strides), ints('pads', a.pads), ints('dilations', a.dilations), int('group', a.group)];
-    return this.node('Conv', [x.name, w.name], shape, attrs);
+  /** A Conv's output height and width. */
+  convOut(xShape: readonly number[], wShape: readonly number[], a: ConvGeometry): [number, number] {
+    const [, , h, wd] = xShape as [number, number, number, number];
+    const [, , kh, kw] = wShape as [number, number, number, number];
+    return [convOutSize(h, kh, a.strides[0]!, a.dilations[0]!, a.pads[0]!, a.pads[2]!), convOutSize(wd, kw, a.strides[1]!, a.dilations[1]!, a.pads[1]!, a.pads[3]!)];
+  }
+
+  convAttributes(a: ConvGeometry): AttributeProto[] {
+    return [ints('strides', a.strides), ints('pads', a.pads), ints('dilations', a.dilations), int('group', a.group)];
+  }
+
+  conv(x: Val, w: Val, a: ConvGeometry): Val {
+    return this.node('Conv', [x.name, w.name], [x.shape[0]!, w.shape[0]!, ...this.convOut(x.shape, w.shape, a)], this.convAttributes(a));
+  }
+
+  convTranspose(x: Val, w: Val, a: ConvGeometry & { outputPadding: readonly number[] }, shape: readonly number[]): Val {
+    return this.node('ConvTranspose', [x.name, w.name], shape, [...this.convAttributes(a), ints('output_padding', a.outputPadding)]);
   }
 
   /** The nodes, the one making `result` renamed to write `output`, and the declared shapes of the others. */

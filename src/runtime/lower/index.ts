@@ -6,6 +6,7 @@
  */
 import type { ModelProto } from '../../onnx/proto.js';
 import type { Provider } from '../providers.js';
+import { convInputGrad } from './conv-input-grad.js';
 import { convWeightGrad } from './conv-weight-grad.js';
 import { maxPoolGradScatter } from './max-pool-grad.js';
 import { maxUnpool } from './max-unpool.js';
@@ -14,7 +15,7 @@ import { lower, type LowerParams, type Table } from './rule.js';
 import { sumAsAdds } from './sum-as-adds.js';
 
 /** Every composite as standard ONNX ops that any provider runs. */
-export const COMPOSITES = [convWeightGrad, maxPoolGradScatter] as const;
+export const COMPOSITES = [convInputGrad, convWeightGrad, maxPoolGradScatter] as const;
 
 /** What any provider runs: the composites written out, nothing else. */
 export const DEFAULT_TABLE: Table = [COMPOSITES];

@@ -5,7 +5,7 @@
 import { tensorProto } from '../../graph/serialize.js';
 import { attribute, AttributeType, TensorDataType, type NodeProto } from '../../onnx/proto.js';
 import { COMPOSITE_DOMAIN, isOp, type Rule } from './rule.js';
-import { Emitter } from './emit.js';
+import { declaredType, Emitter } from './emit.js';
 
 /** The pool's input (x_shape) or output (y_shape) shape a MaxPoolGrad node carries. */
 export function poolShape(n: NodeProto, which: 'x_shape' | 'y_shape'): number[] {
@@ -25,7 +25,7 @@ export const maxPoolGradScatter: Rule = {
     const size = xs.reduce((a, b) => a * b, 1);
     const pooled = ys.reduce((a, b) => a * b, 1);
     const dtype = attribute(n, 'dtype')?.i ?? TensorDataType.FLOAT;
-    const e = new Emitter(`${n.output[0]}/scatter`, scope.elemType(dy));
+    const e = new Emitter(`${n.output[0]}/scatter`, declaredType(scope, dy));
     const zero = `${n.output[0]}/scatter/zero`;
     const value = tensorProto('', [], dtype === TensorDataType.DOUBLE ? new Float64Array(1) : new Float32Array(1), dtype === TensorDataType.DOUBLE ? 'float64' : 'float32');
     e.nodes.push({ opType: 'Constant', name: zero, input: [], output: [zero], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: value }] });

@@ -27,8 +27,6 @@ export interface Replacement {
   valueInfo?: ValueInfoProto[];
   /** Nodes of the graph the replacement stopped reading: dropped where nothing else reads them. */
   unread?: readonly NodeProto[];
-  /** An operator set the new nodes need. */
-  opset?: { domain: string; version: number };
 }
 
 export interface Rule {
@@ -50,6 +48,7 @@ export function isOp(n: NodeProto, op: string, domain = ''): boolean {
 
 /** One stage over `model`, subgraphs included; the model itself when no rule applied. Counts applications per rule in `applied`. */
 export function runStage(model: ModelProto, stage: Stage, params: LowerParams, applied = new Map<string, number>()): ModelProto {
+  // Domains the new nodes use (com.microsoft.nchwc), each at version 1.
   const opsets = new Map<string, number>();
   let changed = 0;
   const rewrite = (g: GraphProto, outer?: GraphScope): GraphProto => {
@@ -66,7 +65,7 @@ export function runStage(model: ModelProto, stage: Stage, params: LowerParams, a
       applied.set(rule.name, (applied.get(rule.name) ?? 0) + 1);
       for (const u of r.unread ?? []) unread.add(u);
       if (r.valueInfo) valueInfo.push(...r.valueInfo);
-      if (r.opset) opsets.set(r.opset.domain, r.opset.version);
+      for (const d of r.nodes) if (d.domain && d.domain !== COMPOSITE_DOMAIN) opsets.set(d.domain, 1);
       return r.nodes;
     });
     const out = valueInfo.length ? { ...g, node, valueInfo: [...(g.valueInfo ?? []), ...valueInfo] } : { ...g, node };
