@@ -12,9 +12,10 @@ import { avgPool, globalAvgPool, maxPool } from '../../src/ops/pool.js';
 import { concat, flatten, pad, reduceMean, reduceSum, reshape, slice, transpose } from '../../src/ops/shape.js';
 import { logSoftmax, softmax } from '../../src/ops/softmax.js';
 import { crossEntropy } from '../../src/train/objective.js';
-import { covered, gradcheck, separated } from './gradcheck.js';
+import { covered, coveredComposites, gradcheck, separated } from './gradcheck.js';
 import { toModel } from '../../src/graph/serialize.js';
-import { DEFAULT_TABLE, lower } from '../../src/runtime/lower/index.js';
+import { COMPOSITE_DOMAIN, DEFAULT_TABLE, lower } from '../../src/runtime/lower/index.js';
+import { readdirSync } from 'node:fs';
 
 const convAttrs = (s: number, p: number, group = 1, d = 1) =>
   ({ strides: [s, s], pads: [p, p, p, p], dilations: [d, d], group }) as const;
@@ -243,6 +244,24 @@ test('a small network end to end: conv → relu → LRN → max pool → fc', as
 test('every registered gradient rule has a finite-difference check above', () => {
   const missing = differentiableOps().filter((op) => !covered.has(op));
   assert.deepEqual(missing, [], `rules without a gradient check: ${missing.join(', ')}`);
+});
+
+test('every composite op a gradient rule emits has a lowering every provider takes, checked against finite differences above', async () => {
+  // Every OpDef of the composite domain that src/ops exports, found by reading the modules.
+  const dir = new URL('../../src/ops/', import.meta.url);
+  const defs = new Set<string>();
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.js'))) {
+    for (const v of Object.values(await import(new URL(f, dir).href))) {
+      const d = v as { type?: unknown; domain?: unknown; infer?: unknown };
+      if (d && typeof d === 'object' && d.domain === COMPOSITE_DOMAIN && typeof d.type === 'string' && typeof d.infer === 'function') defs.add(d.type);
+    }
+  }
+  assert.ok(defs.size > 0, 'no composite ops found');
+  for (const op of defs) {
+    assert.ok(DEFAULT_TABLE.flat().some((r) => r.match({ opType: op, domain: COMPOSITE_DOMAIN, input: [], output: [] })), `${op} has no default lowering`);
+  }
+  const missing = [...defs].filter((op) => !coveredComposites.has(op));
+  assert.deepEqual(missing, [], `composites without a gradient check: ${missing.join(', ')}`);
 });
 
 test('the check catches a wrong rule (ReLU without its mask)', async () => {
