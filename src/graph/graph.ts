@@ -185,7 +185,7 @@ export interface Param {
   readonly isBias: boolean;
 }
 
-/** The largest kernel side the CPU's blocked-layout Conv lowering takes (src/runtime/nchwc.ts). */
+/** The largest kernel side the CPU's blocked-layout Conv lowering takes (src/runtime/lower/nchwc-conv.ts). */
 export const BLOCKED_MAX_KERNEL = 11;
 
 /**

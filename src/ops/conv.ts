@@ -121,49 +121,40 @@ function convGradAttrs(a: ConvAttrs, xShape: readonly number[], wShape: readonly
   return { strides: a.strides, pads: a.pads, dilations: a.dilations, group: a.group, xShape, wShape: [m, cg, kh, kw], dyShape };
 }
 
+/** A composite gradient of a Conv: inputs `names` (rank 4, described by `what`), the output shaped as `out` says. */
+function convGradDef(type: string, names: readonly [string, string], what: readonly [string, string], out: (a: ConvGradAttrs) => readonly number[]): OpDef<ConvGradAttrs> {
+  return {
+    type,
+    domain: COMPOSITE_DOMAIN,
+    infer(inputs, a) {
+      const [p, q] = [req(inputs, 0, names[0]), req(inputs, 1, names[1])];
+      expectRank(p, 4, what[0]);
+      expectRank(q, 4, what[1]);
+      sameDtype(p, q, type);
+      return [{ dtype: p.dtype, shape: [...out(a)] }];
+    },
+    onnxAttrs: convGradOnnxAttrs,
+  };
+}
+
 /**
  * dL/dx of a Conv, from dy and the weights: one composite node, which
  * src/runtime/lower/conv-input-grad.ts writes as a Conv of dy with the weights transposed per group
  * and mirrored (stride 1), or a ConvTranspose; on the CPU, blocked where the layer is.
  */
-export const ConvInputGrad: OpDef<ConvGradAttrs> = {
-  type: 'ConvInputGrad',
-  domain: COMPOSITE_DOMAIN,
-  infer(inputs, a) {
-    const dy = req(inputs, 0, 'dY');
-    const w = req(inputs, 1, 'W');
-    expectRank(dy, 4, 'output gradient (N, M, H, W)');
-    expectRank(w, 4, 'weight (M, C/group, kH, kW)');
-    sameDtype(dy, w, 'ConvInputGrad');
-    return [{ dtype: dy.dtype, shape: [...a.xShape] }];
-  },
-  onnxAttrs: convGradOnnxAttrs,
-};
+export const ConvInputGrad = convGradDef('ConvInputGrad', ['dY', 'W'], ['output gradient (N, M, H, W)', 'weight (M, C/group, kH, kW)'], (a) => a.xShape);
+
+/**
+ * dL/dW of a Conv, from its input x and output gradient dy: one composite node, which
+ * src/runtime/lower/conv-weight-grad.ts writes as the form the session's provider runs fastest
+ * (one Conv over the batch, one product per kernel offset, or im2col and a batched MatMul).
+ */
+export const ConvWeightGrad = convGradDef('ConvWeightGrad', ['X', 'dY'], ['input (N, C, H, W)', 'output gradient (N, M, H, W)'], (a) => a.wShape);
 
 /** dL/dx for a Conv (a ConvInputGrad node). */
 export function convInputGrad(dy: Value, w: Value, xShape: readonly number[], a: ConvAttrs): Value {
   return dy.graph.add1(ConvInputGrad, [dy, w], convGradAttrs(a, xShape, w.shape, dy.shape));
 }
-
-/**
- * dL/dW of a Conv, from its input x and output gradient dy: one composite node, which
- * src/runtime/lower/conv-weight-grad.ts writes as the form the session's provider runs fastest
- * (one Conv over the batch, one product per kernel offset, or im2col and a batched MatMul). It
- * carries the Conv's attributes and the shapes of x, dy and the weights.
- */
-export const ConvWeightGrad: OpDef<ConvGradAttrs> = {
-  type: 'ConvWeightGrad',
-  domain: COMPOSITE_DOMAIN,
-  infer(inputs, a) {
-    const x = req(inputs, 0, 'X');
-    const dy = req(inputs, 1, 'dY');
-    expectRank(x, 4, 'input (N, C, H, W)');
-    expectRank(dy, 4, 'output gradient (N, M, H, W)');
-    sameDtype(x, dy, 'ConvWeightGrad');
-    return [{ dtype: x.dtype, shape: [...a.wShape] }];
-  },
-  onnxAttrs: convGradOnnxAttrs,
-};
 
 /** dL/dW for a Conv (a ConvWeightGrad node). */
 export function convWeightGrad(x: Value, dy: Value, wShape: readonly number[], a: ConvAttrs): Value {

@@ -9,10 +9,9 @@
  * - otherwise ConvTranspose(dy, W) with the same strides/pads/dilations/group and
  *   output_padding = (H + pads − dil·(k−1) − 1) mod stride (never `output_shape`: ORT then ignores pads).
  */
-import { declaredType, Emitter, type Val } from './emit.js';
-import { geometry, gradShapes, type Geometry } from './conv-weight-grad.js';
+import type { Emitter, Val } from './emit.js';
+import { convGradRule, type Geometry } from './conv-weight-grad.js';
 import { emitConv } from './nchwc-conv.js';
-import { COMPOSITE_DOMAIN, isOp, type Rule } from './rule.js';
 
 /** The nodes computing dx from dy and the weights w. */
 export function inputGradNodes(e: Emitter, dy: Val, w: Val, xShape: readonly number[], a: Geometry, block: number): Val {
@@ -34,15 +33,6 @@ export function inputGradNodes(e: Emitter, dy: Val, w: Val, xShape: readonly num
   return e.convTranspose(dy, w, { ...a, outputPadding: [rem(0, kh), rem(1, kw)] }, xShape);
 }
 
-export const convInputGrad: Rule = {
-  name: 'ConvInputGrad as a Conv of dy with mirrored weights, or ConvTranspose',
-  match: (n) => isOp(n, 'ConvInputGrad', COMPOSITE_DOMAIN),
-  applies: () => true,
-  replace(n, { scope, params }) {
-    const [dy, w] = n.input as [string, string];
-    const [xs, ws, ds] = gradShapes(n);
-    const e = new Emitter(`${n.output[0]}/dx`, declaredType(scope, dy));
-    const out = inputGradNodes(e, { name: dy, shape: ds }, { name: w, shape: ws }, xs, geometry(n), params.block);
-    return e.finish(out, n.output[0]!);
-  },
-};
+export const convInputGrad = convGradRule('ConvInputGrad as a Conv of dy with mirrored weights, or ConvTranspose', 'ConvInputGrad', 'dx', (e, dy, w, xs, _ws, a, block) =>
+  inputGradNodes(e, dy, w, xs, a, block),
+);

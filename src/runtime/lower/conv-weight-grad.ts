@@ -121,22 +121,32 @@ function offsetSlices(e: Emitter, v: Val, [kh, kw]: readonly [number, number], a
   return out;
 }
 
-/** The x, w and dy shapes a ConvWeightGrad or ConvInputGrad carries. */
-export function gradShapes(n: NodeProto): [number[], number[], number[]] {
-  const [xs, ws, ds] = ['x_shape', 'w_shape', 'dy_shape'].map((k) => attribute(n, k)?.ints);
-  if (!xs || !ws || !ds) throw new Error(`${n.name ?? n.opType}: no x_shape, w_shape or dy_shape attribute`);
-  return [xs, ws, ds];
+/**
+ * The rule that writes the Conv gradient composite `op` by `build`, from its two inputs (with their
+ * shapes) and the Conv's: the values named under `<output>/<suffix>`.
+ */
+export function convGradRule(
+  name: string,
+  op: 'ConvWeightGrad' | 'ConvInputGrad',
+  suffix: string,
+  build: (e: Emitter, p: Val, q: Val, xShape: readonly number[], wShape: readonly number[], a: Geometry, block: number) => Val,
+): Rule {
+  return {
+    name,
+    match: (n) => isOp(n, op, COMPOSITE_DOMAIN),
+    applies: () => true,
+    replace(n, { scope, params }) {
+      const [p, q] = n.input as [string, string];
+      const [xs, ws, ds] = ['x_shape', 'w_shape', 'dy_shape'].map((k) => attribute(n, k)?.ints);
+      if (!xs || !ws || !ds) throw new Error(`${n.name ?? op}: no x_shape, w_shape or dy_shape attribute`);
+      // dy is the second input of ConvWeightGrad (x, dy), the first of ConvInputGrad (dy, w).
+      const [ps, qs] = op === 'ConvWeightGrad' ? [xs, ds] : [ds, ws];
+      const e = new Emitter(`${n.output[0]}/${suffix}`, declaredType(scope, op === 'ConvWeightGrad' ? q : p));
+      return e.finish(build(e, { name: p, shape: ps }, { name: q, shape: qs }, xs, ws, geometry(n), params.block), n.output[0]!);
+    },
+  };
 }
 
-export const convWeightGrad: Rule = {
-  name: 'ConvWeightGrad as Conv over the batch, per-offset MatMul or im2col',
-  match: (n) => isOp(n, 'ConvWeightGrad', COMPOSITE_DOMAIN),
-  applies: () => true,
-  replace(n, { scope, params }) {
-    const [x, dy] = n.input as [string, string];
-    const [xs, wShape, ds] = gradShapes(n);
-    const e = new Emitter(`${n.output[0]}/dw`, declaredType(scope, dy));
-    const out = weightGradNodes(e, { name: x, shape: xs }, { name: dy, shape: ds }, wShape, geometry(n), params.block);
-    return e.finish(out, n.output[0]!);
-  },
-};
+export const convWeightGrad = convGradRule('ConvWeightGrad as Conv over the batch, per-offset MatMul or im2col', 'ConvWeightGrad', 'dw', (e, x, dy, _xs, ws, a, block) =>
+  weightGradNodes(e, x, dy, ws, a, block),
+);

@@ -7,7 +7,7 @@
  */
 import { COMPOSITE_DOMAIN } from '../../graph/graph.js';
 import type { GraphProto, ModelProto, NodeProto, ValueInfoProto } from '../../onnx/proto.js';
-import { dropUnread, GraphScope, withSubgraphs } from '../graph-rewrite.js';
+import { GraphScope, withSubgraphs } from '../graph-rewrite.js';
 
 export { COMPOSITE_DOMAIN };
 
@@ -25,8 +25,6 @@ export interface Replacement {
   nodes: NodeProto[];
   /** Declared types of new values, for the rules of later stages that read shapes. */
   valueInfo?: ValueInfoProto[];
-  /** Nodes of the graph the replacement stopped reading: dropped where nothing else reads them. */
-  unread?: readonly NodeProto[];
 }
 
 export interface Rule {
@@ -54,7 +52,6 @@ export function runStage(model: ModelProto, stage: Stage, params: LowerParams, a
   const rewrite = (g: GraphProto, outer?: GraphScope): GraphProto => {
     const scope = new GraphScope(g, outer);
     const ctx: RuleContext = { scope, params };
-    const unread = new Set<NodeProto>();
     const valueInfo: ValueInfoProto[] = [];
     const node = g.node.flatMap((n): NodeProto[] => {
       const m = withSubgraphs(n, (sub) => rewrite(sub, scope));
@@ -63,13 +60,11 @@ export function runStage(model: ModelProto, stage: Stage, params: LowerParams, a
       const r = rule.replace(m, ctx);
       changed++;
       applied.set(rule.name, (applied.get(rule.name) ?? 0) + 1);
-      for (const u of r.unread ?? []) unread.add(u);
       if (r.valueInfo) valueInfo.push(...r.valueInfo);
       for (const d of r.nodes) if (d.domain && d.domain !== COMPOSITE_DOMAIN) opsets.set(d.domain, 1);
       return r.nodes;
     });
-    const out = valueInfo.length ? { ...g, node, valueInfo: [...(g.valueInfo ?? []), ...valueInfo] } : { ...g, node };
-    return dropUnread(out, unread);
+    return valueInfo.length ? { ...g, node, valueInfo: [...(g.valueInfo ?? []), ...valueInfo] } : { ...g, node };
   };
   const graph = rewrite(model.graph);
   if (!changed) return model;
