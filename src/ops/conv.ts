@@ -122,7 +122,12 @@ function convGradAttrs(a: ConvAttrs, xShape: readonly number[], wShape: readonly
 }
 
 /** A composite gradient of a Conv: inputs `names` (rank 4, described by `what`), the output shaped as `out` says. */
-function convGradDef(type: string, names: readonly [string, string], what: readonly [string, string], out: (a: ConvGradAttrs) => readonly number[]): OpDef<ConvGradAttrs> {
+function convGradDef(
+  type: string,
+  names: readonly [string, string],
+  what: readonly [string, string],
+  out: (a: ConvGradAttrs) => readonly number[],
+): OpDef<ConvGradAttrs> {
   return {
     type,
     domain: COMPOSITE_DOMAIN,
@@ -142,14 +147,24 @@ function convGradDef(type: string, names: readonly [string, string], what: reado
  * src/runtime/lower/conv-input-grad.ts writes as a Conv of dy with the weights transposed per group
  * and mirrored (stride 1), or a ConvTranspose; on the CPU, blocked where the layer is.
  */
-export const ConvInputGrad = convGradDef('ConvInputGrad', ['dY', 'W'], ['output gradient (N, M, H, W)', 'weight (M, C/group, kH, kW)'], (a) => a.xShape);
+export const ConvInputGrad = convGradDef(
+  'ConvInputGrad',
+  ['dY', 'W'],
+  ['output gradient (N, M, H, W)', 'weight (M, C/group, kH, kW)'],
+  (a) => a.xShape,
+);
 
 /**
  * dL/dW of a Conv, from its input x and output gradient dy: one composite node, which
  * src/runtime/lower/conv-weight-grad.ts writes as the form the session's provider runs fastest
  * (one Conv over the batch, one product per kernel offset, or im2col and a batched MatMul).
  */
-export const ConvWeightGrad = convGradDef('ConvWeightGrad', ['X', 'dY'], ['input (N, C, H, W)', 'output gradient (N, M, H, W)'], (a) => a.wShape);
+export const ConvWeightGrad = convGradDef(
+  'ConvWeightGrad',
+  ['X', 'dY'],
+  ['input (N, C, H, W)', 'output gradient (N, M, H, W)'],
+  (a) => a.wShape,
+);
 
 /** dL/dx for a Conv (a ConvInputGrad node). */
 export function convInputGrad(dy: Value, w: Value, xShape: readonly number[], a: ConvAttrs): Value {

@@ -89,7 +89,12 @@ export const MaxPoolGrad: OpDef<MaxPoolGradAttrs> = {
   infer(inputs, a) {
     return [{ dtype: req(inputs, 0, 'dY').dtype, shape: [...a.xShape] }];
   },
-  onnxAttrs: (a) => ({ ...poolAttrs(a), x_shape: attr.ints(a.xShape), y_shape: attr.ints(a.yShape), dtype: attr.int(DTYPES[a.dtype].onnx) }),
+  onnxAttrs: (a) => ({
+    ...poolAttrs(a),
+    x_shape: attr.ints(a.xShape),
+    y_shape: attr.ints(a.yShape),
+    dtype: attr.int(DTYPES[a.dtype].onnx),
+  }),
 };
 
 export const AveragePool: OpDef<AvgPoolAttrs> = {

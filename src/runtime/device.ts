@@ -15,7 +15,14 @@ import { providerOf, sessionOptionsFor, type ResolvedDevice } from './session-op
 
 export { parseDevice, type Device } from './device-spec.js';
 export { bindingDir, CUDA_INSTALL_HINT, CUDA_LIBRARIES, missingCudaLibraries, parseLdd, unresolvedLibraries } from './cuda-libraries.js';
-export { providerOf, resolveDevice, sessionOptionsFor, webgpuCpuNodes, type ResolvedDevice, type ResolveOptions } from './session-options.js';
+export {
+  providerOf,
+  resolveDevice,
+  sessionOptionsFor,
+  webgpuCpuNodes,
+  type ResolvedDevice,
+  type ResolveOptions,
+} from './session-options.js';
 export { rephraseProviderError } from './provider-errors.js';
 
 /**

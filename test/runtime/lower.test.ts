@@ -59,10 +59,19 @@ async function run(m: ModelProto, feeds: Record<string, [Float32Array, number[]]
 }
 
 /**
- * The Conv's gradients by their definition, in float64: y[n, m, i, j] = Σ w[m, c, p, q]·x[n, g·cg + c, i·s + p·d − pt, j·s + q·d − pl],
- * so dW and dx are the same sum with dy in y's place.
+ * The Conv's gradients by their definition, in float64:
+ * y[n, m, i, j] = Σ w[m, c, p, q]·x[n, g·cg + c, i·s + p·d − pt, j·s + q·d − pl], so dW and dx are
+ * the same sum with dy in y's place.
  */
-function reference(x: Float32Array, w: Float32Array, dy: Float32Array, xs: number[], ws: number[], ys: number[], a: ConvAttrs): { dw: Float64Array; dx: Float64Array } {
+function reference(
+  x: Float32Array,
+  w: Float32Array,
+  dy: Float32Array,
+  xs: number[],
+  ws: number[],
+  ys: number[],
+  a: ConvAttrs,
+): { dw: Float64Array; dx: Float64Array } {
   const [n, c, h, wd] = xs as [number, number, number, number];
   const [m, cg, kh, kw] = ws as [number, number, number, number];
   const [, , ho, wo] = ys as [number, number, number, number];
@@ -110,16 +119,29 @@ interface Geometry {
 
 const GEOMETRIES: Geometry[] = [
   { name: '7×7 stride 2: one Conv over the batch', x: [2, 2, 11, 11], w: [3, 2, 7, 7], a: attrsOf(2, [3, 3, 3, 3]), form: ['Conv', 1] },
-  { name: '5×5 grouped: one MatMul per kernel offset', x: [2, 4, 6, 6], w: [4, 2, 5, 5], a: attrsOf(1, [2, 2, 2, 2], 2), form: ['MatMul', 25] },
-  { name: '3×3 on a small map, many filters: im2col folded over the batch', x: [2, 3, 3, 3], w: [16, 3, 3, 3], a: attrsOf(1, [1, 1, 1, 1]), form: ['ReduceSum', 0], blocked: ['Conv', 1] },
-  { name: '3×3 stride 2, uneven pads: im2col rows summed over the batch', x: [2, 3, 7, 7], w: [4, 3, 3, 3], a: attrsOf(2, [0, 1, 1, 0]), form: ['ReduceSum', 1], blocked: ['Conv', 1] },
-  { name: '3×3 dilation 2: im2col rows', x: [2, 2, 9, 9], w: [4, 2, 3, 3], a: attrsOf(1, [2, 2, 2, 2], 1, 2), form: ['ReduceSum', 1], blocked: ['ReduceSum', 1] },
+  {
+    name: '5×5 grouped: one MatMul per kernel offset',
+    ...{ x: [2, 4, 6, 6], w: [4, 2, 5, 5], a: attrsOf(1, [2, 2, 2, 2], 2), form: ['MatMul', 25] },
+  },
+  {
+    name: '3×3 on a small map, many filters: im2col folded over the batch',
+    ...{ x: [2, 3, 3, 3], w: [16, 3, 3, 3], a: attrsOf(1, [1, 1, 1, 1]), form: ['ReduceSum', 0], blocked: ['Conv', 1] },
+  },
+  {
+    name: '3×3 stride 2, uneven pads: im2col rows summed over the batch',
+    ...{ x: [2, 3, 7, 7], w: [4, 3, 3, 3], a: attrsOf(2, [0, 1, 1, 0]), form: ['ReduceSum', 1], blocked: ['Conv', 1] },
+  },
+  {
+    name: '3×3 dilation 2: im2col rows',
+    ...{ x: [2, 2, 9, 9], w: [4, 2, 3, 3], a: attrsOf(1, [2, 2, 2, 2], 1, 2), form: ['ReduceSum', 1], blocked: ['ReduceSum', 1] },
+  },
   { name: '1×1: the input itself', x: [2, 3, 4, 4], w: [5, 3, 1, 1], a: attrsOf(1, [0, 0, 0, 0]), form: ['Slice', 0] },
 ];
 
 for (const c of GEOMETRIES) {
   test(`ConvWeightGrad and ConvInputGrad, ${c.name}: every form equals the gradient by definition`, async () => {
-    const ys = [c.x[0]!, c.w[0]!, ...[0, 1].map((i) => convOutSize(c.x[2 + i]!, c.w[2 + i]!, c.a.strides[i as 0 | 1], c.a.dilations[i as 0 | 1], c.a.pads[i as 0 | 1], c.a.pads[i + 2]!))];
+    const side = (i: 0 | 1) => convOutSize(c.x[2 + i]!, c.w[2 + i]!, c.a.strides[i], c.a.dilations[i], c.a.pads[i], c.a.pads[i + 2]!);
+    const ys = [c.x[0]!, c.w[0]!, side(0), side(1)];
     const rng = new Rng(5);
     const x = random(size(c.x), rng);
     const w = random(size(c.w), rng);
@@ -138,7 +160,7 @@ for (const c of GEOMETRIES) {
   });
 }
 
-test('MaxPoolGrad as the scatter and, for tiling pools on the CPU, as MaxUnpool: dy lands on the first maximum of each window', async () => {
+test('MaxPoolGrad as the scatter, and as MaxUnpool for tiling pools on the CPU: dy lands on the first maximum of each window', async () => {
   for (const [k, s] of [[2, 2], [3, 2]] as const) {
     const shape = [2, 3, 8, 8];
     const g = new Graph('pool');
@@ -146,7 +168,8 @@ test('MaxPoolGrad as the scatter and, for tiling pools on the CPU, as MaxUnpool:
     const [, idx] = g.add(MaxPool, [relu(xv)], { kernel: [k, k], strides: [s, s], pads: [0, 0, 0, 0], ceil: false });
     const ysh = [...idx!.shape];
     const dyv = g.input('dy', 'float32', ysh);
-    g.output(g.add1(MaxPoolGrad, [dyv, idx!], { kernel: [k, k], strides: [s, s], pads: [0, 0, 0, 0], ceil: false, xShape: shape, yShape: ysh, dtype: 'float32' }), 'dx');
+    const window = { kernel: [k, k], strides: [s, s], pads: [0, 0, 0, 0], ceil: false } as const;
+    g.output(g.add1(MaxPoolGrad, [dyv, idx!], { ...window, xShape: shape, yShape: ysh, dtype: 'float32' }), 'dx');
     const model = toModel(g);
     const rng = new Rng(3);
     // Quantised values: ties inside windows, which go to the first element.

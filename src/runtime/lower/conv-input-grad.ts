@@ -33,6 +33,9 @@ export function inputGradNodes(e: Emitter, dy: Val, w: Val, xShape: readonly num
   return e.convTranspose(dy, w, { ...a, outputPadding: [rem(0, kh), rem(1, kw)] }, xShape);
 }
 
-export const convInputGrad = convGradRule('ConvInputGrad as a Conv of dy with mirrored weights, or ConvTranspose', 'ConvInputGrad', 'dx', (e, dy, w, xs, _ws, a, block) =>
-  inputGradNodes(e, dy, w, xs, a, block),
+export const convInputGrad = convGradRule(
+  'ConvInputGrad as a Conv of dy with mirrored weights, or ConvTranspose',
+  'ConvInputGrad',
+  'dx',
+  (e, dy, w, xs, _ws, a, block) => inputGradNodes(e, dy, w, xs, a, block),
 );

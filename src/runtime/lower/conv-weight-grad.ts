@@ -39,7 +39,13 @@ export function geometry(n: NodeProto): Geometry {
 }
 
 /** Whether dW of these shapes takes the one Conv over the batch, with the CPU's channel block `block` (0: none). */
-export function overTheBatch(xShape: readonly number[], dyShape: readonly number[], wShape: readonly number[], a: Geometry, block: number): boolean {
+export function overTheBatch(
+  xShape: readonly number[],
+  dyShape: readonly number[],
+  wShape: readonly number[],
+  a: Geometry,
+  block: number,
+): boolean {
   const [n] = xShape as [number];
   const [m, , kh, kw] = wShape as [number, number, number, number];
   const [, , ho, wo] = dyShape as [number, number, number, number];
@@ -56,7 +62,8 @@ export function weightGradNodes(e: Emitter, x: Val, dy: Val, wShape: readonly nu
   const kk = kh * kw;
   if (overTheBatch(x.shape, dy.shape, wShape, a, block)) {
     // The CPU's blocked kernels reorder dy itself as the kernel; elsewhere it is transposed.
-    let wT = emitConv(e, e.transpose(x, [1, 0, 2, 3]), { v: dy, perm: [1, 0, 2, 3] }, { strides: [1, 1], pads: a.pads, dilations: a.strides, group: 1 }, block);
+    const at = { strides: [1, 1], pads: a.pads, dilations: a.strides, group: 1 };
+    let wT = emitConv(e, e.transpose(x, [1, 0, 2, 3]), { v: dy, perm: [1, 0, 2, 3] }, at, block);
     if (wT.shape[2] !== kh || wT.shape[3] !== kw) wT = e.slice(wT, [0, 0], [kh, kw], [2, 3]);
     return e.transpose(wT, [1, 0, 2, 3]);
   }
@@ -94,7 +101,8 @@ function im2col(e: Emitter, v: Val, [kh, kw]: readonly [number, number], a: Geom
   const pieces = offsetSlices(e, v, [kh, kw], a);
   const l = (pieces[0]!.shape[2] ?? 1) * (pieces[0]!.shape[3] ?? 1);
   const piece = layout === 'rows' ? [p, q, 1, l] : [p, 1, q * l];
-  const cols = pieces.length === 1 ? e.reshape(pieces[0]!, piece) : e.concat(pieces.map((s) => e.reshape(s, piece)), layout === 'rows' ? 2 : 1);
+  const cols =
+    pieces.length === 1 ? e.reshape(pieces[0]!, piece) : e.concat(pieces.map((s) => e.reshape(s, piece)), layout === 'rows' ? 2 : 1);
   return layout === 'rows' ? e.reshape(cols, [p, q * kh * kw, l]) : cols;
 }
 
@@ -147,6 +155,9 @@ export function convGradRule(
   };
 }
 
-export const convWeightGrad = convGradRule('ConvWeightGrad as Conv over the batch, per-offset MatMul or im2col', 'ConvWeightGrad', 'dw', (e, x, dy, _xs, ws, a, block) =>
-  weightGradNodes(e, x, dy, ws, a, block),
+export const convWeightGrad = convGradRule(
+  'ConvWeightGrad as Conv over the batch, per-offset MatMul or im2col',
+  'ConvWeightGrad',
+  'dw',
+  (e, x, dy, _xs, ws, a, block) => weightGradNodes(e, x, dy, ws, a, block),
 );

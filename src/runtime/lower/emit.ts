@@ -138,7 +138,10 @@ export class Emitter {
   convOut(xShape: readonly number[], wShape: readonly number[], a: ConvGeometry): [number, number] {
     const [, , h, wd] = xShape as [number, number, number, number];
     const [, , kh, kw] = wShape as [number, number, number, number];
-    return [convOutSize(h, kh, a.strides[0]!, a.dilations[0]!, a.pads[0]!, a.pads[2]!), convOutSize(wd, kw, a.strides[1]!, a.dilations[1]!, a.pads[1]!, a.pads[3]!)];
+    return [
+      convOutSize(h, kh, a.strides[0]!, a.dilations[0]!, a.pads[0]!, a.pads[2]!),
+      convOutSize(wd, kw, a.strides[1]!, a.dilations[1]!, a.pads[1]!, a.pads[3]!),
+    ];
   }
 
   convAttributes(a: ConvGeometry): AttributeProto[] {
@@ -159,12 +162,11 @@ export class Emitter {
     if (!last) throw new Error(`${this.base}: the lowering's result ${result.name} is not one of its nodes`);
     last.output = [output];
     const elemType = this.elemType;
-    const valueInfo =
-      elemType === undefined
-        ? []
-        : this.shapes
-            .filter((v) => v !== result)
-            .map((v) => ({ name: v.name, type: { tensorType: { elemType: v.elemType ?? elemType, shape: { dim: v.shape.map((d) => ({ dimValue: d })) } } } }));
+    const declare = (v: Val, t: number): ValueInfoProto => ({
+      name: v.name,
+      type: { tensorType: { elemType: v.elemType ?? t, shape: { dim: v.shape.map((d) => ({ dimValue: d })) } } },
+    });
+    const valueInfo = elemType === undefined ? [] : this.shapes.filter((v) => v !== result).map((v) => declare(v, elemType));
     return { nodes: this.nodes, valueInfo };
   }
 }

@@ -27,8 +27,10 @@ export const maxPoolGradScatter: Rule = {
     const dtype = attribute(n, 'dtype')?.i ?? TensorDataType.FLOAT;
     const e = new Emitter(`${n.output[0]}/scatter`, declaredType(scope, dy));
     const zero = `${n.output[0]}/scatter/zero`;
-    const value = tensorProto('', [], dtype === TensorDataType.DOUBLE ? new Float64Array(1) : new Float32Array(1), dtype === TensorDataType.DOUBLE ? 'float64' : 'float32');
-    e.nodes.push({ opType: 'Constant', name: zero, input: [], output: [zero], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: value }] });
+    const double = dtype === TensorDataType.DOUBLE;
+    const t = double ? tensorProto('', [], new Float64Array(1), 'float64') : tensorProto('', [], new Float32Array(1), 'float32');
+    const value = { name: 'value', type: AttributeType.TENSOR, t };
+    e.nodes.push({ opType: 'Constant', name: zero, input: [], output: [zero], attribute: [value] });
     const zeros = e.node('Expand', [zero, e.ints([size])], [size]);
     const at = e.reshape({ name: indices, shape: ys, elemType: TensorDataType.INT64 }, [pooled]);
     const updates = e.reshape({ name: dy, shape: ys }, [pooled]);

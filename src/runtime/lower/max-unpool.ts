@@ -37,6 +37,7 @@ export const maxUnpool: Rule = {
     const out = n.output[0]!;
     const shape = `${out}/unpool/shape`;
     const attribute = (n.attribute ?? []).filter((a) => a.name === 'kernel_shape' || a.name === 'strides');
-    return { nodes: [constInts(shape, poolShape(n, 'x_shape')), { opType: 'MaxUnpool', name: `${out}/unpool`, input: [dy, indices, shape], output: [out], attribute }] };
+    const unpool: NodeProto = { opType: 'MaxUnpool', name: `${out}/unpool`, input: [dy, indices, shape], output: [out], attribute };
+    return { nodes: [constInts(shape, poolShape(n, 'x_shape')), unpool] };
   },
 };

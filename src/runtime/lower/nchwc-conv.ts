@@ -19,7 +19,15 @@
  * (SerializeOptions.shapes); a Conv whose shapes are not declared, whose weights are initializers,
  * or whose channels do not fit the block is left as it is. ILSVRC_NCHWC=0 turns them off.
  */
-import { attribute, AttributeType, encodeModel, stringAttribute, type AttributeProto, type ModelProto, type NodeProto } from '../../onnx/proto.js';
+import {
+  attribute,
+  AttributeType,
+  encodeModel,
+  stringAttribute,
+  type AttributeProto,
+  type ModelProto,
+  type NodeProto,
+} from '../../onnx/proto.js';
 import { BLOCKED_MAX_KERNEL } from '../../graph/graph.js';
 import { constInts, type GraphScope } from '../graph-rewrite.js';
 import { createSession, tensor } from '../ort.js';
@@ -85,8 +93,14 @@ export interface WeightSource {
 }
 
 /** The weights' layout the blocked kernels take for a Conv of these shapes, or undefined when they take none. */
-export function blockedFit(xShape: readonly number[], wShape: readonly number[], group: number, block: number): { inBlocks: boolean } | undefined {
-  if (block <= 1 || xShape.length !== 4 || wShape.length !== 4 || xShape.some((d) => !(d > 0)) || wShape.some((d) => !(d > 0))) return undefined;
+export function blockedFit(
+  xShape: readonly number[],
+  wShape: readonly number[],
+  group: number,
+  block: number,
+): { inBlocks: boolean } | undefined {
+  const known = (s: readonly number[]) => s.length === 4 && s.every((d) => d > 0);
+  if (block <= 1 || !known(xShape) || !known(wShape)) return undefined;
   const [o, ig, kh, kw] = wShape as [number, number, number, number];
   const c = xShape[1]!;
   if (kh > BLOCKED_MAX_KERNEL || kw > BLOCKED_MAX_KERNEL || ig * group !== c || o % group !== 0) return undefined;
@@ -120,7 +134,14 @@ export function blockedConvNodes(
   }
   nodes.push(
     { opType: 'Conv', domain: NCHWC_DOMAIN, name: `${base}/conv`, input: b ? [xin, `${base}/w`, b] : [xin, `${base}/w`], output: [`${base}/y`], attribute: attrs },
-    { opType: 'ReorderOutput', domain: NCHWC_DOMAIN, name: `${base}/y_out`, input: [`${base}/y`], output: [y], attribute: [{ name: 'channels', type: AttributeType.INT, i: wShape[0] }] },
+    {
+      opType: 'ReorderOutput',
+      domain: NCHWC_DOMAIN,
+      name: `${base}/y_out`,
+      input: [`${base}/y`],
+      output: [y],
+      attribute: [{ name: 'channels', type: AttributeType.INT, i: wShape[0] }],
+    },
   );
   return nodes;
 }
@@ -173,7 +194,9 @@ function blockedWeights(
   const kk = kh * kw;
   const p = src.perm;
   const v = src.v;
-  if (src.mirror && !(inBlocks && p?.join() === '1,0,2,3')) throw new Error(`${base}: mirrored weights are read whole only for blocked inputs`);
+  if (src.mirror && !(inBlocks && p?.join() === '1,0,2,3')) {
+    throw new Error(`${base}: mirrored weights are read whole only for blocked inputs`);
+  }
 
   if (!p) {
     const rows = inBlocks ? `${base}/w_rows` : v;
@@ -250,7 +273,13 @@ export function nchwcConvs(model: ModelProto, block: number): ModelProto {
  * kernels, which reorder v itself, where the shapes are declared and fit `block`; otherwise the
  * mirror, the Transpose and the Conv as standard ops.
  */
-export function emitConv(e: Emitter, x: Val, src: { v: Val; perm?: readonly number[]; mirror?: readonly number[] }, a: ConvGeometry, block: number): Val {
+export function emitConv(
+  e: Emitter,
+  x: Val,
+  src: { v: Val; perm?: readonly number[]; mirror?: readonly number[] },
+  a: ConvGeometry,
+  block: number,
+): Val {
   const { v, perm } = src;
   const wShape = (perm ? perm.map((i) => v.shape[i]!) : [...v.shape]) as [number, number, number, number];
   const fit = e.declares ? blockedFit(x.shape, wShape, a.group, block) : undefined;
