@@ -185,8 +185,15 @@ export interface Param {
   readonly isBias: boolean;
 }
 
-/** The largest kernel side the CPU's blocked-layout Conv rewrite takes (src/runtime/nchwc.ts; Graph.convBlock). */
+/** The largest kernel side the CPU's blocked-layout Conv lowering takes (src/runtime/lower/nchwc-conv.ts). */
 export const BLOCKED_MAX_KERNEL = 11;
+
+/**
+ * The domain of the composite nodes that gradient rules emit (ConvWeightGrad, MaxPoolGrad): each
+ * names what it computes and carries the shapes a lowering needs; src/runtime/lower/ turns it into
+ * the form the session's provider runs fastest. No provider runs one as it is.
+ */
+export const COMPOSITE_DOMAIN = 'ai.ilsvrc';
 
 export class Graph {
   readonly nodes: AnyNode[] = [];
@@ -196,11 +203,6 @@ export class Graph {
   readonly consts = new Map<Value, TypedArray>();
   /** Build-mode switch read by ops such as dropout (training graphs take masks as inputs). */
   training = false;
-  /**
-   * The channel block of the CPU's blocked-layout Conv kernels this graph's Convs will run on
-   * (src/runtime/nchwc.ts), or 0: read by the Conv weight gradient to take the form they run fastest.
-   */
-  convBlock = 0;
   /** Dropout's keep-mask inputs and their drop rates: the trainer draws the masks. */
   readonly dropoutMasks = new Map<Value, number>();
   private readonly scopes: string[] = [];

@@ -1,16 +1,16 @@
 /**
  * MaxPool, AveragePool, GlobalAveragePool (2-D, NCHW).
- * MaxPool's gradient scatters dy to the recorded argmax (the Indices output, flat over N·C·H·W, ties to
- * the first element) with ScatterElements(reduction='add'), which is right for overlapping windows and
- * ceil_mode (MaxUnpool is not: its last write wins; on the CPU, src/runtime/unpool.ts swaps in
- * MaxUnpool where the windows tile the input, which is then exact). AveragePool's gradient spreads dy/count with a
+ * MaxPool's gradient sends dy to the recorded argmax (the Indices output, flat over N·C·H·W, ties to
+ * the first element): one MaxPoolGrad node (composite), written by src/runtime/lower/ as a
+ * ScatterElements(reduction='add'), right for overlapping windows and ceil_mode, or on the CPU as
+ * MaxUnpool where the windows tile the input. AveragePool's gradient spreads dy/count with a
  * ConvTranspose of a ones kernel per channel.
  */
-import { sizeOf } from '../graph/dtype.js';
-import { attr, type OpDef, type Value, type Window } from '../graph/graph.js';
+import { DTYPES, sizeOf, type DType } from '../graph/dtype.js';
+import { attr, COMPOSITE_DOMAIN, type OpDef, type Value, type Window } from '../graph/graph.js';
 import { expectRank, req } from './util.js';
-import { expand, reshape, slice } from './shape.js';
-import { mul, scale, scalarLike } from './elementwise.js';
+import { expand, slice } from './shape.js';
+import { mul, scale } from './elementwise.js';
 import { convTranspose } from './conv.js';
 
 export interface PoolAttrs {
@@ -69,10 +69,32 @@ export const MaxPool: OpDef<PoolAttrs> = {
     const x = req(node.inputs, 0, 'X');
     const idx = req(node.outputs, 1, 'Indices');
     if (!dy) return [undefined];
-    const zeros = expand(scalarLike(dy, 0), [x.size]);
-    const flat = scatterAdd(zeros, reshape(idx, [idx.size]), reshape(dy, [dy.size]));
-    return [reshape(flat, x.shape)];
+    return [x.graph.add1(MaxPoolGrad, [dy, idx], { ...node.attrs, xShape: x.shape, yShape: dy.shape, dtype: dy.dtype })];
   },
+};
+
+export interface MaxPoolGradAttrs extends PoolAttrs {
+  /** The pool's input shape: the gradient's. */
+  xShape: readonly number[];
+  /** The pool's output shape: dy's and the Indices'. */
+  yShape: readonly number[];
+  /** dy's element type (the zeros the scatter writes into take it). */
+  dtype: DType;
+}
+
+/** dL/dx of a MaxPool from dy and its Indices: a composite node carrying the pool's window and input shape. */
+export const MaxPoolGrad: OpDef<MaxPoolGradAttrs> = {
+  type: 'MaxPoolGrad',
+  domain: COMPOSITE_DOMAIN,
+  infer(inputs, a) {
+    return [{ dtype: req(inputs, 0, 'dY').dtype, shape: [...a.xShape] }];
+  },
+  onnxAttrs: (a) => ({
+    ...poolAttrs(a),
+    x_shape: attr.ints(a.xShape),
+    y_shape: attr.ints(a.yShape),
+    dtype: attr.int(DTYPES[a.dtype].onnx),
+  }),
 };
 
 export const AveragePool: OpDef<AvgPoolAttrs> = {

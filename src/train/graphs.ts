@@ -35,8 +35,6 @@ export interface TrainGraphOptions {
   auxWeight?: number | undefined;
   /** "outer" graphs: the fewest weights a fully connected layer needs to come out as X and dY (default OUTER_MIN_ELEMENTS). */
   outerMinElements?: number | undefined;
-  /** The CPU's blocked-layout Conv block the graph will run on (Graph.convBlock; default 0, none). */
-  convBlock?: number | undefined;
 }
 
 export interface MaskInput {
@@ -108,7 +106,6 @@ export function buildTrainGraph(o: TrainGraphOptions, kind: GraphKind): TrainGra
   const training = kind === 'step' || kind === 'grad' || kind === 'outer';
   const built = buildModel(o.model, { ...o.modelOptions, aux: training && (o.modelOptions.aux ?? false) }, { training, batch: o.batch });
   const g = built.graph;
-  g.convBlock = o.convBlock ?? 0;
   for (const p of g.params) p.trainable = !o.frozen.has(p.name);
   const trainable = g.params.filter((p) => p.trainable);
   const masks: MaskInput[] = [...g.dropoutMasks].map(([v, rate]) => ({ name: v.name ?? '', shape: v.shape, rate }));

@@ -31,7 +31,7 @@ import { loopModel } from './loop.js';
 import { buildModel } from '../zoo/index.js';
 import { expected } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { convBlockFor, createDeviceSession } from '../runtime/device.js';
+import { createDeviceSession } from '../runtime/device.js';
 import { decodeModel } from '../onnx/proto.js';
 import { scalar, tensor, type OrtSession, type OrtTensor, type SessionOptions } from '../runtime/ort.js';
 import { exportInferenceModel } from '../zoo/export.js';
@@ -177,7 +177,7 @@ export class TrainingSession {
     let c = this.sessions.get(key);
     if (!c) {
       c = (async () => {
-        const o = { ...this.opts, batch, convBlock: await convBlockFor(this.sessionOptions()) };
+        const o = { ...this.opts, batch };
         const tg = kind === 'update' ? buildUpdateGraph(o) : buildTrainGraph(o, kind === 'loop' ? 'step' : kind);
         const proto = kind === 'loop' ? loopModel(tg) : toModel(tg.graph, { paramsAsInputs: true, shapes: true });
         // Checks the graph against the device's kernels and rephrases provider failures.

@@ -11,7 +11,8 @@ import { identity } from '../ops/elementwise.js';
 import { topLevel } from '../graph/summary.js';
 import { encodeModel } from '../onnx/proto.js';
 import { liveParams } from '../zoo/export.js';
-import { createSession, type OrtSession } from '../runtime/ort.js';
+import { createDeviceSession } from '../runtime/device.js';
+import type { OrtSession } from '../runtime/ort.js';
 import { readTrained, zooModel } from '../train/inference.js';
 import type { DataIdentity, EvalRecipe } from '../data/index.js';
 import { expected, UsageError } from '../util/errors.js';
@@ -142,6 +143,6 @@ export async function compile(net: Network, ng: NetworkGraph, outputs: Record<st
     const w = net.weights.get(name);
     if (!w || w.length !== p.value.size) throw new UsageError(`Expected weights for ${name} (${p.value.size} values) in ${net.name} but ${w ? `found ${w.length}` : 'found none'}`);
   }
-  const bytes = encodeModel(toModel(ng.graph, { weights: net.weights }));
-  return createSession(bytes, net.threads ? { threads: net.threads } : {});
+  // Lowered as the CPU runs it: the backward projections hold gradient composites.
+  return createDeviceSession(toModel(ng.graph, { weights: net.weights }), net.threads ? { threads: net.threads } : {});
 }

@@ -8,9 +8,10 @@ import { gradients } from '../../src/autodiff/grad.js';
 import { sizeOf, type DType } from '../../src/graph/dtype.js';
 import { Graph, type Value } from '../../src/graph/graph.js';
 import { toModel } from '../../src/graph/serialize.js';
-import { encodeModel } from '../../src/onnx/proto.js';
+import { encodeModel, type ModelProto } from '../../src/onnx/proto.js';
 import { identity, mul } from '../../src/ops/elementwise.js';
 import { reduceSum } from '../../src/ops/shape.js';
+import { composites, DEFAULT_TABLE, lower } from '../../src/runtime/lower/index.js';
 import { createSession, tensor } from '../../src/runtime/ort.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -30,10 +31,16 @@ export interface CheckOptions {
   seed?: number;
   /** Check at most this many elements per input (chosen at random). */
   maxElements?: number;
+  /** The NCHWc block the composites are lowered for (default 0: the forms every provider takes). */
+  block?: number;
+  /** Sees the lowered model before it runs. */
+  inspect?: (model: ModelProto) => void;
 }
 
 /** Op types seen in checked forward graphs (the meta-test reads this). */
 export const covered = new Set<string>();
+/** Composite ops (ai.ilsvrc) the checked gradients were built of, lowered and run. */
+export const coveredComposites = new Set<string>();
 
 type Arr = Float32Array | Float64Array;
 
@@ -66,7 +73,11 @@ export async function gradcheck(
     g.output(d.name === undefined && d.kind === 'node' ? d : identity(d), `grad${xs.indexOf(x)}`);
   });
 
-  const session = await createSession(encodeModel(toModel(g)), { threads: 1 });
+  const built = toModel(g);
+  for (const op of composites(built)) coveredComposites.add(op);
+  const model = lower(built, DEFAULT_TABLE, { block: opts.block ?? 0 });
+  opts.inspect?.(model);
+  const session = await createSession(encodeModel(model), { threads: 1 });
   const data = inputs.map((c) => {
     const a = make(sizeOf(c.shape));
     for (let i = 0; i < a.length; i++) a[i] = c.data?.[i] ?? rng.uniform(-1, 1);

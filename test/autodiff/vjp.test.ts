@@ -12,7 +12,10 @@ import { avgPool, globalAvgPool, maxPool } from '../../src/ops/pool.js';
 import { concat, flatten, pad, reduceMean, reduceSum, reshape, slice, transpose } from '../../src/ops/shape.js';
 import { logSoftmax, softmax } from '../../src/ops/softmax.js';
 import { crossEntropy } from '../../src/train/objective.js';
-import { covered, gradcheck, separated } from './gradcheck.js';
+import { covered, coveredComposites, gradcheck, separated } from './gradcheck.js';
+import { toModel } from '../../src/graph/serialize.js';
+import { COMPOSITE_DOMAIN, DEFAULT_TABLE, lower } from '../../src/runtime/lower/index.js';
+import { readdirSync } from 'node:fs';
 
 const convAttrs = (s: number, p: number, group = 1, d = 1) =>
   ({ strides: [s, s], pads: [p, p, p, p], dilations: [d, d], group }) as const;
@@ -69,9 +72,10 @@ test('the input gradient of a stride-1 Conv is a Conv, of a strided one a ConvTr
     const x = g.input('x', 'float32', [2, 4, 6, 6]);
     const w = g.input('w', 'float32', [8, 4, 3, 3]);
     const loss = reduceSum(conv(x, w, undefined, convAttrs(stride, 1)), [0, 1, 2, 3]);
-    const before = g.nodes.length;
-    gradients(loss, [x]);
-    return g.nodes.slice(before).map((n) => n.op);
+    g.output(gradients(loss, [x]).get(x)!, 'dx');
+    const lowered = lower(toModel(g), DEFAULT_TABLE, { block: 0 });
+    // The forward Conv feeds only the loss, which the gradient does not read.
+    return lowered.graph.node.map((n) => n.opType);
   };
   assert.ok(backwardOps(1).includes('Conv') && !backwardOps(1).includes('ConvTranspose'), backwardOps(1).join(' '));
   assert.ok(backwardOps(2).includes('ConvTranspose'), backwardOps(2).join(' '));
@@ -92,26 +96,20 @@ test('Conv 7×7 stride 2 (GoogLeNet conv1 geometry), dW by one Conv over the bat
   await gradcheck((x, w) => conv(x, w, undefined, a), [{ shape: [2, 2, 11, 11] }, { shape: [3, 2, 7, 7] }], { dtype: 'float32', maxElements: 120 });
 });
 
-test('Conv 3×3 built for blocked-layout kernels (Graph.convBlock): dW by one Conv over the batch, stride 1 and stride 2 with uneven pads', async () => {
+test('Conv 3×3 lowered for blocked-layout kernels (block 2): dW by one Conv over the batch, stride 1 and stride 2 with uneven pads', async () => {
   for (const a of [
     { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group: 1 },
     { strides: [2, 2], pads: [0, 1, 1, 0], dilations: [1, 1], group: 1 },
   ] as const) {
     // Batch 2 and 4 filters are multiples of the block 2: dW takes the Conv-over-batch form.
-    const g = new Graph('form');
-    const gx = g.input('x', 'float32', [2, 3, 7, 7]);
-    const gw = g.input('w', 'float32', [4, 3, 3, 3]);
-    g.convBlock = 2;
-    gradients(reduceSum(conv(gx, gw, undefined, a), [0, 1, 2, 3]), [gw]);
-    assert.ok(g.nodes.some((n) => n.op === 'Conv' && n.inputs[0]?.shape[0] === 3 && n.inputs[0]?.shape[1] === 2), 'no Conv over the batch was built');
-    await gradcheck(
-      (x, w) => {
-        x.graph.convBlock = 2;
-        return conv(x, w, undefined, a);
-      },
-      [{ shape: [2, 3, 7, 7] }, { shape: [4, 3, 3, 3] }],
-      { dtype: 'float32', maxElements: 120 },
-    );
+    let overBatch = false;
+    await gradcheck((x, w) => conv(x, w, undefined, a), [{ shape: [2, 3, 7, 7] }, { shape: [4, 3, 3, 3] }], {
+      dtype: 'float32',
+      maxElements: 120,
+      block: 2,
+      inspect: (m) => (overBatch = m.graph.node.some((n) => n.opType === 'Conv' && n.output[0]?.includes('/dw'))),
+    });
+    assert.ok(overBatch, 'no Conv over the batch was built');
   }
 });
 
@@ -246,6 +244,24 @@ test('a small network end to end: conv → relu → LRN → max pool → fc', as
 test('every registered gradient rule has a finite-difference check above', () => {
   const missing = differentiableOps().filter((op) => !covered.has(op));
   assert.deepEqual(missing, [], `rules without a gradient check: ${missing.join(', ')}`);
+});
+
+test('every composite op a gradient rule emits has a lowering every provider takes, checked against finite differences above', async () => {
+  // Every OpDef of the composite domain that src/ops exports, found by reading the modules.
+  const dir = new URL('../../src/ops/', import.meta.url);
+  const defs = new Set<string>();
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.js'))) {
+    for (const v of Object.values(await import(new URL(f, dir).href))) {
+      const d = v as { type?: unknown; domain?: unknown; infer?: unknown };
+      if (d && typeof d === 'object' && d.domain === COMPOSITE_DOMAIN && typeof d.type === 'string' && typeof d.infer === 'function') defs.add(d.type);
+    }
+  }
+  assert.ok(defs.size > 0, 'no composite ops found');
+  for (const op of defs) {
+    assert.ok(DEFAULT_TABLE.flat().some((r) => r.match({ opType: op, domain: COMPOSITE_DOMAIN, input: [], output: [] })), `${op} has no default lowering`);
+  }
+  const missing = [...defs].filter((op) => !coveredComposites.has(op));
+  assert.deepEqual(missing, [], `composites without a gradient check: ${missing.join(', ')}`);
 });
 
 test('the check catches a wrong rule (ReLU without its mask)', async () => {

@@ -28,8 +28,9 @@ import {
   rephraseProviderError,
   resolveDevice,
   sessionOptionsFor,
-  sumsAsAdds,
 } from '../../src/runtime/device.js';
+import { DEFAULT_TABLE, lower, runStage } from '../../src/runtime/lower/index.js';
+import { sumAsAdds } from '../../src/runtime/lower/sum-as-adds.js';
 import { createSession, tensor } from '../../src/runtime/ort.js';
 import { Rng } from '../../src/util/rng.js';
 import { encodeModel } from '../../src/onnx/proto.js';
@@ -54,7 +55,8 @@ function trainModel(model: string, loop: boolean): ModelProto {
     { model, modelOptions: { width: 0.125, inputSize: model === 'vgg-a' ? 32 : 127, classes: 10 }, batch: 2, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: new Set() },
     'step',
   );
-  return loop ? loopModel(tg) : toModel(tg.graph, { paramsAsInputs: true });
+  // As CUDA and WebGPU take it: the composites written out.
+  return lower(loop ? loopModel(tg) : toModel(tg.graph, { paramsAsInputs: true }), DEFAULT_TABLE, { block: 0 });
 }
 
 describe('parseDevice', () => {
@@ -237,12 +239,12 @@ describe('steps per run from device memory', () => {
   });
 });
 
-describe('sumsAsAdds (WebGPU has no Sum kernel)', () => {
+describe('sumAsAdds (WebGPU has no Sum kernel)', () => {
   it('turns every Sum of a training step into Adds and computes the same step', async () => {
     const model = trainModel('alexnet', false);
     const ops = (m: ModelProto) => m.graph.node.map((n) => n.opType);
     assert.ok(ops(model).filter((o) => o === 'Sum').length > 0, 'the SGD update uses Sum');
-    const rewritten = sumsAsAdds(model);
+    const rewritten = runStage(model, [sumAsAdds], { block: 0 });
     assert.equal(ops(rewritten).filter((o) => o === 'Sum').length, 0);
     assert.equal(ops(model).length, model.graph.node.length, 'the original is left as it was');
     const rng = new Rng(4);

@@ -1,5 +1,5 @@
 /**
- * The blocked-layout (NCHWc) rewrite of Convs with run-time weights (src/runtime/nchwc.ts): each
+ * The blocked-layout (NCHWc) rewrite of Convs with run-time weights (src/runtime/lower/nchwc-conv.ts): each
  * geometry it takes gives the forward output and all three gradients (the stride-1 input gradient
  * is itself a Conv, rewritten too) equal to the standard Conv's to float32 rounding; what does not
  * fit is left alone; and a training session on the CPU runs the rewritten graph with the same
@@ -14,7 +14,8 @@ import { encodeModel, type GraphProto, type ModelProto } from '../../src/onnx/pr
 import { conv, type ConvAttrs } from '../../src/ops/conv.js';
 import { identity, mul } from '../../src/ops/elementwise.js';
 import { reduceSum } from '../../src/ops/shape.js';
-import { NCHWC_DOMAIN, nchwcBlockSize, nchwcConvs } from '../../src/runtime/nchwc.js';
+import { COMPOSITES, DEFAULT_TABLE, TABLES, lower, NCHWC_DOMAIN, nchwcBlockSize, nchwcConvs } from '../../src/runtime/lower/index.js';
+import { nchwcConv } from '../../src/runtime/lower/nchwc-conv.js';
 import { createSession, tensor } from '../../src/runtime/ort.js';
 import { buildTrainGraph } from '../../src/train/graphs.js';
 import { loopModel } from '../../src/train/loop.js';
@@ -81,8 +82,9 @@ async function run(model: ModelProto, feeds: Record<string, Float32Array>, shape
 
 for (const c of CASES) {
   test(`NCHWc rewrite: ${c.name} — output and gradients equal the standard Conv's`, { skip }, async () => {
-    const model = convModel(c);
-    const rewritten = nchwcConvs(model, block);
+    // The gradients as any provider takes them, against the CPU's lowering at its block.
+    const model = lower(convModel(c), DEFAULT_TABLE, { block: 0 });
+    const rewritten = lower(convModel(c), [COMPOSITES, [nchwcConv]], { block });
     assert.equal(blockedConvs(rewritten), c.blocked, 'blocked Convs in the rewritten graph');
     if (c.mirrorFolded) {
       const mirrors = (m: ModelProto) => m.graph.node.filter((n) => n.opType === 'Slice' && n.input[0] === 'w').length;
@@ -164,11 +166,11 @@ function trainConfig(): TrainingConfig {
 test('a training session on the CPU runs its Convs blocked, with the losses and parameters of the standard Convs', { skip }, async () => {
   const cfg = trainConfig();
   // VGG-A: 8 forward Convs and 7 input gradients (the first layer has none), inside the Loop body;
-  // built for the blocked kernels, the weight gradients of the six layers on maps of 8×8 and less
+  // lowered for the blocked kernels, the weight gradients of the six layers on maps of 8×8 and less
   // are Convs over the batch (16, a multiple of the block) that the rewrite takes too.
-  const tg = (convBlock: number) => buildTrainGraph({ ...cfg, frozen: new Set(), convBlock }, 'step');
-  assert.equal(blockedConvs(nchwcConvs(loopModel(tg(0)), block)), 15);
-  assert.equal(blockedConvs(nchwcConvs(loopModel(tg(block)), block)), 21);
+  const loop = loopModel(buildTrainGraph({ ...cfg, frozen: new Set() }, 'step'));
+  assert.equal(blockedConvs(nchwcConvs(lower(loop, DEFAULT_TABLE, { block: 0 }), block)), 15, 'the weight gradients lowered for no block');
+  assert.equal(blockedConvs(lower(loop, TABLES.cpu, { block })), 21);
 
   const rng = new Rng(2);
   const data: StepBatch[] = Array.from({ length: 3 }, () => ({

@@ -1,7 +1,7 @@
 /**
- * Max-pooling gradients as MaxUnpool on the CPU (src/runtime/unpool.ts): for pools whose windows
- * tile the input, the rewritten gradient equals the scatter's, ties included (they go to the first
- * element either way); overlapping pools keep the scatter; nothing the scatter needed is left behind.
+ * Max-pooling gradients (MaxPoolGrad composites) as MaxUnpool on the CPU (src/runtime/lower/max-unpool.ts):
+ * for pools whose windows tile the input, the gradient equals the scatter's that every provider
+ * takes, ties included (they go to the first element either way); overlapping pools keep the scatter.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -13,7 +13,8 @@ import { identity, mul, relu } from '../../src/ops/elementwise.js';
 import { maxPool } from '../../src/ops/pool.js';
 import { reduceSum } from '../../src/ops/shape.js';
 import { createSession, tensor } from '../../src/runtime/ort.js';
-import { unpoolGradients } from '../../src/runtime/unpool.js';
+import { COMPOSITES, DEFAULT_TABLE, lower, TABLES } from '../../src/runtime/lower/index.js';
+import { maxUnpool } from '../../src/runtime/lower/max-unpool.js';
 import { Rng } from '../../src/util/rng.js';
 
 const SHAPE = [2, 3, 8, 8] as const;
@@ -40,23 +41,30 @@ async function run(model: ModelProto, x: Float32Array): Promise<Float32Array> {
 
 const ops = (m: ModelProto) => m.graph.node.map((n) => n.opType);
 
-test('a 2×2/2 pool gradient becomes MaxUnpool, equal to the scatter bit for bit, with nothing of the scatter left', async () => {
+const count = (m: ModelProto, op: string) => ops(m).filter((o) => o === op).length;
+const onCpu = (m: ModelProto) => lower(m, [[maxUnpool, ...COMPOSITES]], { block: 0 });
+
+test('the CPU table takes MaxUnpool for tiling pools', () => {
+  assert.ok(TABLES.cpu[0]!.includes(maxUnpool));
+  assert.ok(!TABLES.cuda.flat().includes(maxUnpool) && !TABLES.webgpu.flat().includes(maxUnpool), 'no MaxUnpool kernel on CUDA or WebGPU');
+});
+
+test('a 2×2/2 pool gradient becomes MaxUnpool, equal to the scatter bit for bit', async () => {
   const model = poolModel(2, 2);
-  const rewritten = unpoolGradients(model);
-  assert.ok(ops(model).includes('ScatterElements'));
-  const count = (m: ModelProto, op: string) => ops(m).filter((o) => o === op).length;
-  assert.equal(count(rewritten, 'ScatterElements'), 0, ops(rewritten).join(' '));
-  assert.equal(count(rewritten, 'Expand'), count(model, 'Expand') - 1, 'the zeros the scatter wrote into');
-  assert.equal(ops(rewritten).filter((o) => o === 'MaxUnpool').length, 1);
-  const read = new Set(rewritten.graph.node.flatMap((n) => n.input));
-  assert.deepEqual(rewritten.graph.initializer?.filter((t) => !read.has(t.name)).map((t) => t.name), []);
+  assert.equal(count(model, 'MaxPoolGrad'), 1);
+  const scatter = lower(model, DEFAULT_TABLE, { block: 0 });
+  const unpool = onCpu(model);
+  assert.equal(count(scatter, 'ScatterElements'), 1);
+  assert.equal(count(unpool, 'ScatterElements'), 0, ops(unpool).join(' '));
+  assert.equal(count(unpool, 'MaxUnpool'), 1);
   const rng = new Rng(6);
   // Quantised values: exact ties inside windows, not only at zero.
   const x = Float32Array.from({ length: SHAPE.reduce((a, b) => a * b, 1) }, () => Math.round(rng.uniform(-2, 3)));
-  assert.deepEqual(await run(rewritten, x), await run(model, x));
+  assert.deepEqual(await run(unpool, x), await run(scatter, x));
 });
 
 test('an overlapping 3×3/2 pool keeps its scatter', () => {
-  const model = poolModel(3, 2);
-  assert.equal(unpoolGradients(model), model);
+  const unpool = onCpu(poolModel(3, 2));
+  assert.equal(count(unpool, 'MaxUnpool'), 0);
+  assert.equal(count(unpool, 'ScatterElements'), 1);
 });

@@ -13,14 +13,26 @@
  * 64→128 at 8×8 went from 34.4 and 22.6 ms to 32.9 and 11.9 ms (weights as inputs vs. the blocked
  * kernels); scripts/profile-step and scripts/bench-train give whole steps.
  *
- * The rewrite needs the shapes of each Conv's input and weights, which the training graphs declare
+ * The gradients' Convs are written blocked by their lowerings (emitConv), which know where their
+ * weights come from (a transposed, mirrored copy of the layer's); the rule here takes the other
+ * Convs. Both need the shapes of the Conv's input and weights, which the training graphs declare
  * (SerializeOptions.shapes); a Conv whose shapes are not declared, whose weights are initializers,
- * or whose channels do not fit the block is left as it is. ILSVRC_NCHWC=0 turns the rewrite off.
+ * or whose channels do not fit the block is left as it is. ILSVRC_NCHWC=0 turns them off.
  */
-import { attribute, AttributeType, encodeModel, stringAttribute, type AttributeProto, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js';
-import { BLOCKED_MAX_KERNEL } from '../graph/graph.js';
-import { constInts, dropUnread, GraphScope, withSubgraphs } from './graph-rewrite.js';
-import { createSession, tensor } from './ort.js';
+import {
+  attribute,
+  AttributeType,
+  encodeModel,
+  stringAttribute,
+  type AttributeProto,
+  type ModelProto,
+  type NodeProto,
+} from '../../onnx/proto.js';
+import { BLOCKED_MAX_KERNEL } from '../../graph/graph.js';
+import { constInts, type GraphScope } from '../graph-rewrite.js';
+import { createSession, tensor } from '../ort.js';
+import { isOp, runStage, type Rule } from './rule.js';
+import type { ConvGeometry, Emitter, Val } from './emit.js';
 
 export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
 
@@ -68,30 +80,53 @@ export function nchwcBlockSize(): Promise<number> {
 }
 
 /**
- * The nodes that compute `n` (a standard Conv) through the blocked kernels, or undefined when it
- * does not fit: the weights reordered (blockedWeights), the input reordered where it has blocks of
- * channels, the blocked Conv, and its output reordered back.
+ * Where a Conv's weights come from: `v` itself, or `v` mirrored over its kernel axes (`mirror`,
+ * input gradients) and then transposed by `perm` (input gradients, and weight gradients as a Conv
+ * over the batch). A lowering that makes such weights says so, and the blocked form reorders `v`
+ * once instead of the transposed copy.
  */
-function blocked(n: NodeProto, scope: GraphScope, block: number, folded: Set<NodeProto>): NodeProto[] | undefined {
-  const [x, w, b] = n.input;
-  const y = n.output[0];
-  if (!x || !w || !y || scope.isInitializer(w)) return undefined;
-  const xs = scope.shape(x);
-  const ws = scope.shape(w);
-  if (xs?.length !== 4 || ws?.length !== 4 || xs.some((d) => !(d > 0)) || ws.some((d) => !(d > 0))) return undefined;
-  if (stringAttribute(n, 'auto_pad') && stringAttribute(n, 'auto_pad') !== 'NOTSET') return undefined;
-  const group = attribute(n, 'group')?.i ?? 1;
-  const [o, ig, kh, kw] = ws as [number, number, number, number];
-  const c = xs[1]!;
+export interface WeightSource {
+  v: string;
+  vShape: readonly number[];
+  perm?: readonly number[];
+  mirror?: readonly number[];
+}
+
+/** The weights' layout the blocked kernels take for a Conv of these shapes, or undefined when they take none. */
+export function blockedFit(
+  xShape: readonly number[],
+  wShape: readonly number[],
+  group: number,
+  block: number,
+): { inBlocks: boolean } | undefined {
+  const known = (s: readonly number[]) => s.length === 4 && s.every((d) => d > 0);
+  if (block <= 1 || !known(xShape) || !known(wShape)) return undefined;
+  const [o, ig, kh, kw] = wShape as [number, number, number, number];
+  const c = xShape[1]!;
   if (kh > BLOCKED_MAX_KERNEL || kw > BLOCKED_MAX_KERNEL || ig * group !== c || o % group !== 0) return undefined;
   // Input in blocks (OIHWBiBo weights), or a plain NCHW input of fewer channels than a block (OIHWBo).
   const inBlocks = ig % block === 0 && (o / group) % block === 0;
   const plain = group === 1 && c < block && o % block === 0;
-  if (!inBlocks && !plain) return undefined;
+  return inBlocks || plain ? { inBlocks } : undefined;
+}
 
+/**
+ * The nodes that compute the Conv y = Conv(x, w, b) through the blocked kernels: the weights
+ * reordered (blockedWeights), the input reordered where it has blocks of channels, the blocked
+ * Conv, and its output reordered back. `attrs`: the Conv's strides, pads, dilations and group.
+ */
+export function blockedConvNodes(
+  y: string,
+  x: string,
+  w: WeightSource,
+  wShape: readonly [number, number, number, number],
+  b: string | undefined,
+  attrs: AttributeProto[],
+  inBlocks: boolean,
+  block: number,
+): NodeProto[] {
   const base = `${y}/nchwc`;
-  const nodes = blockedWeights(w, [o, ig, kh, kw], inBlocks, base, scope, block, folded);
-  const attrs: AttributeProto[] = (n.attribute ?? []).filter((a) => ['strides', 'pads', 'dilations', 'group', 'kernel_shape'].includes(a.name));
+  const nodes = blockedWeights(w, wShape, inBlocks, base, block);
   let xin = x;
   if (inBlocks) {
     xin = `${base}/x`;
@@ -99,9 +134,31 @@ function blocked(n: NodeProto, scope: GraphScope, block: number, folded: Set<Nod
   }
   nodes.push(
     { opType: 'Conv', domain: NCHWC_DOMAIN, name: `${base}/conv`, input: b ? [xin, `${base}/w`, b] : [xin, `${base}/w`], output: [`${base}/y`], attribute: attrs },
-    { opType: 'ReorderOutput', domain: NCHWC_DOMAIN, name: `${base}/y_out`, input: [`${base}/y`], output: [y], attribute: [{ name: 'channels', type: AttributeType.INT, i: o }] },
+    {
+      opType: 'ReorderOutput',
+      domain: NCHWC_DOMAIN,
+      name: `${base}/y_out`,
+      input: [`${base}/y`],
+      output: [y],
+      attribute: [{ name: 'channels', type: AttributeType.INT, i: wShape[0] }],
+    },
   );
   return nodes;
+}
+
+/** A standard Conv `n` whose weights are a run-time value, through the blocked kernels, or undefined when it does not fit. */
+function blocked(n: NodeProto, scope: GraphScope, block: number): NodeProto[] | undefined {
+  const [x, w, b] = n.input;
+  const y = n.output[0];
+  if (!x || !w || !y || scope.isInitializer(w)) return undefined;
+  const xs = scope.shape(x);
+  const ws = scope.shape(w);
+  if (!xs || !ws) return undefined;
+  if (stringAttribute(n, 'auto_pad') && stringAttribute(n, 'auto_pad') !== 'NOTSET') return undefined;
+  const fit = blockedFit(xs, ws, attribute(n, 'group')?.i ?? 1, block);
+  if (!fit) return undefined;
+  const attrs = (n.attribute ?? []).filter((a) => ['strides', 'pads', 'dilations', 'group', 'kernel_shape'].includes(a.name));
+  return blockedConvNodes(y, x, { v: w, vShape: ws }, ws as [number, number, number, number], b, attrs, fit.inBlocks, block);
 }
 
 function transposeNode(name: string, input: string, perm: readonly number[]): NodeProto {
@@ -119,48 +176,42 @@ function reshapeNode(name: string, input: string, dims: readonly number[]): Node
  * 25–34 ms):
  * - blocked input, weights as they are: ReorderInput gives [O][I/B][kh·kw][Bi]; moving the
  *   output-channel block innermost is one three-axis Transpose;
- * - blocked input, weights made by Transpose(V, [1, 0, 2, 3]) (input gradients, and weight gradients
- *   as a Conv over the batch): ReorderInput of V, then one Transpose of block rows; where V is a
- *   mirrored window (Slice with steps −1 over the kernel axes: input gradients), the mirror is taken
- *   on the reordered weights, whose blocks stay whole;
+ * - blocked input, weights Transpose(V, [1, 0, 2, 3]) (input gradients, and weight gradients
+ *   as a Conv over the batch): ReorderInput of V, then one Transpose of block rows; where V is
+ *   mirrored over the kernel axes (input gradients), the mirror is taken on the reordered weights,
+ *   whose blocks stay whole;
  * - an input of fewer channels than a block: the three-axis Transpose alone;
  * - otherwise one Transpose of the weights split into blocks.
- * Read-through producers land in `folded` (dropped where nothing else reads them).
  */
 function blockedWeights(
-  w: string,
+  src: WeightSource,
   [o, ig, kh, kw]: readonly [number, number, number, number],
   inBlocks: boolean,
   base: string,
-  scope: GraphScope,
   block: number,
-  folded: Set<NodeProto>,
 ): NodeProto[] {
   const out = `${base}/w`;
   const kk = kh * kw;
-  const t = scope.producer(w);
-  const p = t?.opType === 'Transpose' && (t.domain ?? '') === '' ? attribute(t, 'perm')?.ints : undefined;
-  const v = t?.input[0];
-  const through = p?.length === 4 && v !== undefined && scope.shape(v)?.length === 4;
+  const p = src.perm;
+  const v = src.v;
+  if (src.mirror && !(inBlocks && p?.join() === '1,0,2,3')) {
+    throw new Error(`${base}: mirrored weights are read whole only for blocked inputs`);
+  }
 
-  if (!through) {
-    const rows = inBlocks ? `${base}/w_rows` : w;
+  if (!p) {
+    const rows = inBlocks ? `${base}/w_rows` : v;
     return [
-      ...(inBlocks ? [{ opType: 'ReorderInput', domain: NCHWC_DOMAIN, name: rows, input: [w], output: [rows] }] : []),
+      ...(inBlocks ? [{ opType: 'ReorderInput', domain: NCHWC_DOMAIN, name: rows, input: [v], output: [rows] }] : []),
       ...reshapeNode(`${base}/w_split`, rows, [o / block, block, ig * kk]),
       transposeNode(`${base}/w_blocks`, `${base}/w_split`, [0, 2, 1]),
       ...reshapeNode(out, `${base}/w_blocks`, [o, ig, kh, kw]),
     ];
   }
-  folded.add(t!);
-  if (inBlocks && p!.join() === '1,0,2,3') {
-    // V is [ig, o, kh, kw]; a mirrored V is read from before its Slice.
-    const m = scope.producer(v!);
-    const mirror = m?.opType === 'Slice' && (m.domain ?? '') === '' && m.input[0] !== undefined ? mirrored(m, [kh, kw], scope) : undefined;
-    const src = mirror ? m!.input[0]! : v!;
-    if (mirror) folded.add(m!);
+  if (inBlocks && p.join() === '1,0,2,3') {
+    // V is [ig, o, kh, kw], mirrored or not: the mirror is taken after the reorder.
+    const mirror = src.mirror;
     const nodes: NodeProto[] = [
-      { opType: 'ReorderInput', domain: NCHWC_DOMAIN, name: `${base}/w_rows`, input: [src], output: [`${base}/w_rows`] },
+      { opType: 'ReorderInput', domain: NCHWC_DOMAIN, name: `${base}/w_rows`, input: [v], output: [`${base}/w_rows`] },
       // [I/B][Bi][O/B][kh·kw][Bo] → [O/B][I/B][kh·kw][Bi][Bo]
       ...reshapeNode(`${base}/w_split`, `${base}/w_rows`, [ig / block, block, o / block, kk, block]),
       transposeNode(`${base}/w_blocks`, `${base}/w_split`, [2, 0, 3, 1, 4]),
@@ -186,31 +237,27 @@ function blockedWeights(
   // Split O (and I, for blocked inputs) where they lie in V, then one permutation to the blocked order.
   const split: number[] = [];
   const labels: string[] = [];
-  const vs = scope.shape(v!)!;
+  const vs = src.vShape;
   for (let d = 0; d < 4; d++) {
-    const k = p!.indexOf(d);
+    const k = p.indexOf(d);
     if (k === 0) split.push(o / block, block), labels.push('o1', 'o0');
     else if (k === 1 && inBlocks) split.push(ig / block, block), labels.push('i1', 'i0');
     else split.push(vs[d]!), labels.push('oihw'[k]!);
   }
   const order = inBlocks ? ['o1', 'i1', 'h', 'w', 'i0', 'o0'] : ['o1', 'i', 'h', 'w', 'o0'];
   return [
-    ...reshapeNode(`${base}/w_split`, v!, split),
+    ...reshapeNode(`${base}/w_split`, v, split),
     transposeNode(`${base}/w_blocks`, `${base}/w_split`, order.map((l) => labels.indexOf(l))),
     ...reshapeNode(out, `${base}/w_blocks`, [o, ig, kh, kw]),
   ];
 }
 
-/**
- * The kernel axes (2, 3) that Slice `m` mirrors whole (starts −1, ends −k−1, steps −1) when it does
- * nothing else, or undefined.
- */
-function mirrored(m: NodeProto, kernel: readonly [number, number], scope: GraphScope): number[] | undefined {
-  const [starts, ends, axes, steps] = [1, 2, 3, 4].map((i) => (m.input[i] ? scope.ints(m.input[i]!) : undefined));
-  if (!starts || !ends || !axes || !steps || axes.length === 0) return undefined;
-  const ok = axes.every((a, i) => (a === 2 || a === 3) && starts[i] === -1 && ends[i] === -kernel[a - 2]! - 1 && steps[i] === -1);
-  return ok && new Set(axes).size === axes.length ? [...axes].sort() : undefined;
-}
+export const nchwcConv: Rule = {
+  name: 'Conv with run-time weights as the NCHWc kernels',
+  match: (n) => isOp(n, 'Conv'),
+  applies: (n, { scope, params }) => blocked(n, scope, params.block) !== undefined,
+  replace: (n, { scope, params }) => ({ nodes: blocked(n, scope, params.block)! }),
+};
 
 /**
  * `model` with each standard Conv whose weights are a run-time value, and whose input and weight
@@ -218,24 +265,35 @@ function mirrored(m: NodeProto, kernel: readonly [number, number], scope: GraphS
  * Returns the model itself when nothing fits.
  */
 export function nchwcConvs(model: ModelProto, block: number): ModelProto {
-  if (block <= 1) return model;
-  let changed = 0;
-  const rewrite = (g: GraphProto, outer?: GraphScope): GraphProto => {
-    const scope = new GraphScope(g, outer);
-    const folded = new Set<NodeProto>();
-    const node = g.node.flatMap((n): NodeProto[] => {
-      const m = withSubgraphs(n, (sub) => rewrite(sub, scope));
-      if (m.opType !== 'Conv' || (m.domain ?? '') !== '') return [m];
-      const out = blocked(m, scope, block, folded);
-      if (!out) return [m];
-      changed++;
-      return out;
-    });
-    // What the blocked weights read through is dropped where nothing else reads it.
-    return dropUnread({ ...g, node }, folded);
+  return runStage(model, [nchwcConv], { block });
+}
+
+/**
+ * Conv(x, w) where w is Transpose(mirror(v), perm) (either step optional): through the blocked
+ * kernels, which reorder v itself, where the shapes are declared and fit `block`; otherwise the
+ * mirror, the Transpose and the Conv as standard ops.
+ */
+export function emitConv(
+  e: Emitter,
+  x: Val,
+  src: { v: Val; perm?: readonly number[]; mirror?: readonly number[] },
+  a: ConvGeometry,
+  block: number,
+): Val {
+  const { v, perm } = src;
+  const wShape = (perm ? perm.map((i) => v.shape[i]!) : [...v.shape]) as [number, number, number, number];
+  const fit = e.declares ? blockedFit(x.shape, wShape, a.group, block) : undefined;
+  // The blocked form mirrors whole blocks only where the input is in blocks; otherwise the Slice stays.
+  const mirrorAfter = fit?.inBlocks === true && perm?.join() === '1,0,2,3';
+  const mirrored = src.mirror?.length && !mirrorAfter ? e.mirror(v, src.mirror) : v;
+  if (!fit) return e.conv(x, perm ? e.transpose(mirrored, perm) : mirrored, a);
+  const y = e.name('Conv');
+  const source: WeightSource = {
+    v: mirrored.name,
+    vShape: mirrored.shape,
+    ...(perm ? { perm } : {}),
+    ...(src.mirror?.length && mirrorAfter ? { mirror: src.mirror } : {}),
   };
-  const graph = rewrite(model.graph);
-  if (!changed) return model;
-  const opsetImport = model.opsetImport.some((o) => o.domain === NCHWC_DOMAIN) ? model.opsetImport : [...model.opsetImport, { domain: NCHWC_DOMAIN, version: 1 }];
-  return { ...model, opsetImport, graph };
+  const nodes = blockedConvNodes(y, x.name, source, wShape, undefined, e.convAttributes(a), fit.inBlocks, block);
+  return e.raw(nodes, y, [x.shape[0]!, wShape[0], ...e.convOut(x.shape, wShape, a)]);
 }
