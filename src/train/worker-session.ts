@@ -29,8 +29,10 @@ function method<A extends unknown[], R>(run: (s: TrainingSession, ...args: A) =>
   return { run, ...o };
 }
 
-/** A copy of ORT's output (which may be a view of a larger buffer) whose whole buffer is given away. */
-function giveAway(a: Float32Array): { value: Float32Array; transfer: ArrayBuffer[] } {
+/** A copy owning its whole buffer, which is moved to the caller (the original may be a view of a larger one, as ORT's outputs can be). */
+function giveAway(a: Float32Array): { value: Float32Array; transfer: ArrayBuffer[] };
+function giveAway(a: Uint8Array): { value: Uint8Array; transfer: ArrayBuffer[] };
+function giveAway(a: Float32Array | Uint8Array): { value: Float32Array | Uint8Array; transfer: ArrayBuffer[] } {
   const own = a.slice();
   return { value: own, transfer: [own.buffer] };
 }
@@ -48,15 +50,13 @@ export const SESSION_METHODS = {
     },
   }),
   /** Logits through an inference model of the current weights (TrainingSession.runInference). */
-  runInference: method((s, x: Float32Array, rows: number) => s.runInference(x, rows), { send: (x) => transferables([{ x, labels: new Int32Array(0) }]), reply: giveAway }),
+  runInference: method((s, x: Float32Array, rows: number) => s.runInference(x, rows), {
+    send: (x) => transferables([{ x, labels: new Int32Array(0) }]),
+    reply: (logits) => giveAway(logits),
+  }),
   /** A copy of parameters, optimizer state, step and dropout PRNG state. */
   snapshot: method(async (s) => s.snapshot(), { own: copyState }),
-  exportModel: method(async (s, opset: 17 | 18 = 18) => s.exportModelForInferencing(opset), {
-    reply: (bytes) => {
-      const own = bytes.slice();
-      return { value: own, transfer: [own.buffer] };
-    },
-  }),
+  exportModel: method(async (s, opset: 17 | 18 = 18) => s.exportModelForInferencing(opset), { reply: (bytes) => giveAway(bytes) }),
 } as const;
 
 type Table = typeof SESSION_METHODS;
