@@ -119,7 +119,7 @@ const CPU_RUN_MS = 1000;
  * small, so the Loop's copies cost little. NIN and GoogLeNet at 224 px get 1, AlexNet and VGG-A at
  * small batches 4, VGG-D at batch 32 1 (its 30 s step dwarfs the copy), VGG-A width 1/4 at 32 px 13.
  * Native (in place): no round trip to amortise, only the fill rule: 1 wherever a step takes over
- * CPU_RUN_MS / 2 (AlexNet and VGG-A at batch 16 too), 13 for VGG-A width 1/4 at 32 px.
+ * CPU_RUN_MS / 2 (AlexNet from batch 16, VGG-A from batch 8), 13 for VGG-A width 1/4 at 32 px.
  */
 export function cpuStepsPerRun(f: StepFootprint, batch: number, update: 'native' | 'graph' = 'graph'): { k: number; copyMs: number; stepMs: number } {
   const copyMs = update === 'graph' ? (CPU_COPY_MS_PER_MB * 4 * (f.params + f.state)) / 2 ** 20 : 0;
