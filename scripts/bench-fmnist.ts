@@ -139,10 +139,10 @@ async function breakdown(r: Recipe, steps: number): Promise<void> {
   // load moves any single figure.
   const ks = [...new Set([1, auto, 16])];
   for (const k of [...ks, ...ks.slice().reverse()]) {
-    await s.runFusedSteps(batches.slice(0, k), new Array<number>(k).fill(LR));
+    await s.runSteps(batches.slice(0, k), new Array<number>(k).fill(LR));
     t = clock();
     let done = 0;
-    for (let i = 0; i + k <= steps; i += k, done += k) await s.runFusedSteps(batches.slice(i, i + k), new Array<number>(k).fill(LR));
+    for (let i = 0; i + k <= steps; i += k, done += k) await s.runSteps(batches.slice(i, i + k), new Array<number>(k).fill(LR));
     const d = since(t);
     const prev = perStep[`k${k}`];
     if (!prev || d.wall / done < prev.wall) perStep[`k${k}`] = { wall: d.wall / done, cpu: d.cpu / done };

@@ -114,12 +114,12 @@ async function child(mode: string, model: string, batch: number, steps: number, 
     });
     // Fresh batches every run: re-fed batches drive the loss to 0 and the timings off.
     const runs = Math.max(1, Math.ceil(steps / k));
-    await s.runFusedSteps(freshBatches(batch, k, size, 99), new Array<number>(k).fill(0.01)); // warm-up
+    await s.runSteps(freshBatches(batch, k, size, 99), new Array<number>(k).fill(0.01)); // warm-up
     let secs = 0;
     for (let r = 0; r < runs; r++) {
       const data = freshBatches(batch, k, size, r);
       const t = performance.now();
-      await s.runFusedSteps(data, new Array<number>(k).fill(0.01));
+      await s.runSteps(data, new Array<number>(k).fill(0.01));
       secs += (performance.now() - t) / 1000;
     }
     let time_by_op: Record<string, number> | undefined;

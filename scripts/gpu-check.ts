@@ -105,13 +105,13 @@ async function child(provider: string, s: Setting, runs: number): Promise<ChildR
     const take = (n: number) => Array.from({ length: n }, () => batchOf(s, next++, size, classes, channels));
     // The compared steps (the first run also builds the session).
     for (let done = 0; done < s.k; done += k) {
-      const m = await session.runFusedSteps(take(k), Array(k).fill(0.01));
+      const m = await session.runSteps(take(k), Array(k).fill(0.01));
       row.losses.push(...m.map((r) => r.loss));
     }
     // Timed runs on fresh batches, made before the clock starts.
     const timed = Array.from({ length: runs }, () => take(k));
     const t0 = process.hrtime.bigint();
-    for (const b of timed) await session.runFusedSteps(b, Array(k).fill(0.01));
+    for (const b of timed) await session.runSteps(b, Array(k).fill(0.01));
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     row.train_img_s = round((runs * k * s.batch) / seconds);
     await session.release();

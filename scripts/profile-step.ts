@@ -59,7 +59,7 @@ const walls: number[] = [];
 for (let i = 0; i < steps; i++) {
   const b = { x: Float32Array.from({ length: batch * channels * size * size }, () => rng.normal()), labels: Int32Array.from({ length: batch }, () => rng.int(classes)) };
   const t = performance.now();
-  await session.runFusedSteps([b], [0.01]);
+  await session.runSteps([b], [0.01]);
   walls.push(performance.now() - t);
 }
 await session.endProfiling();

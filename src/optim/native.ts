@@ -25,6 +25,15 @@ export function hasNativeOptimizer(): boolean {
   return load() !== null;
 }
 
+/**
+ * Where a session's optimizer update runs: 'native' (in place) unless 'graph' is asked for, where
+ * the session runs on the CPU alone and the addon is built; else 'graph' (ONNX graphs). The
+ * session and the planner of steps per run both read it, so K is planned for the path taken.
+ */
+export function updatePath(cpuOnly: boolean, asked?: 'native' | 'graph'): 'native' | 'graph' {
+  return asked !== 'graph' && cpuOnly && hasNativeOptimizer() ? 'native' : 'graph';
+}
+
 /** The native kernel's code for an optimizer; the Caffe convention wins over Nesterov as in applyUpdate. */
 function kindCode(c: OptimizerConfig): number {
   if (c.kind === 'adamw') return 3;

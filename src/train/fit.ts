@@ -372,7 +372,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
           if (c.accum === 1) {
             const batches: Batch[] = [];
             for (let i = 0; i < k; i++) batches.push(await fetch(sInEpoch + i, true));
-            metrics = await session.runFusedSteps(
+            metrics = await session.runSteps(
               batches.map((b) => ({ x: b.x, labels: b.labels })),
               lrs,
             );

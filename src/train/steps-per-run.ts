@@ -1,13 +1,19 @@
 /**
- * How many optimizer steps one session run takes (K, the ONNX Loop's trip count): on a GPU the
- * most whose run fits in device memory; on the CPU from the measured cost of moving parameters and
- * state against the step's compute. A planner of training runs, so it lives with training.
+ * How many optimizer steps one session run takes (K). What a run of K steps is depends on where the
+ * update runs (updatePath, src/optim/native.ts):
+ * - graph (GPUs; the CPU without the native addon): K steps in one ONNX Loop run (its trip count),
+ *   parameters and state crossing into the run and back once. On a GPU the most K whose run fits in
+ *   device memory; on the CPU from the measured cost of that crossing against the step's compute;
+ * - native (the CPU's default): K single steps, each updating in place, in one call to the session
+ *   (one worker round trip, one progress line, one check for a stop). Nothing but the K batches
+ *   crosses, so only the fixed cost of a run counts.
+ * A planner of training runs, so it lives with training.
  */
 import { execFileSync } from 'node:child_process';
 import { buildModel, type ModelOptions } from '../zoo/index.js';
 import { sizeOf } from '../graph/dtype.js';
 import { trainingMacs } from '../graph/summary.js';
-import { hasNativeOptimizer } from '../optim/native.js';
+import { updatePath } from '../optim/native.js';
 import { stateSuffixes, type OptimizerConfig } from '../optim/optimizer.js';
 import type { Device } from '../runtime/device.js';
 import type { Graph } from '../graph/graph.js';
@@ -141,16 +147,18 @@ export function stopBound(stepMs: number): number {
 }
 
 /**
- * K on the CPU: the fewest steps per run (each one more holds more memory: the Loop keeps copies of
- * the loop-carried parameters and state) that bring the parameter round trip under 8 % of the run,
- * at most CPU_STEPS_PER_RUN; and when even those runs are short (small models, small images), as
- * many as fill CPU_RUN_MS, at most MAX_STEPS_PER_RUN — their parameters and batches are small, so
- * the Loop's copies cost little. NIN and GoogLeNet at 224 px get 1, AlexNet and VGG-A at small
- * batches 4, VGG-D at batch 32 1 (its 30 s step dwarfs the copy), VGG-A width 1/4 at 32 px 13.
- * Then at most as many as fit in a second (stopBound): AlexNet at batch 8 3, at 16 and more 1.
+ * K on the CPU. Graph (a Loop): the fewest steps per run (each one more holds more memory: the Loop
+ * keeps copies of the loop-carried parameters and state) that bring the parameter round trip under
+ * 8 % of the run, at most CPU_STEPS_PER_RUN; and when even those runs are short (small models, small
+ * images), as many as fill CPU_RUN_MS, at most MAX_STEPS_PER_RUN — their parameters and batches are
+ * small, so the Loop's copies cost little. NIN and GoogLeNet at 224 px get 1, AlexNet and VGG-A at
+ * small batches 4, VGG-D at batch 32 1 (its 30 s step dwarfs the copy), VGG-A width 1/4 at 32 px 13.
+ * Native (in place): no round trip to amortise, only the fill rule: 1 wherever a step takes over
+ * CPU_RUN_MS / 2 (AlexNet from batch 16, VGG-A from batch 8), 13 for VGG-A width 1/4 at 32 px.
+ * Then, on either path, at most as many as fit in a second (stopBound): AlexNet at batch 8 3, at 16 and more 1.
  */
-export function cpuStepsPerRun(f: StepFootprint, batch: number): { k: number; copyMs: number; stepMs: number } {
-  const copyMs = (CPU_COPY_MS_PER_MB * 4 * (f.params + f.state)) / 2 ** 20;
+export function cpuStepsPerRun(f: StepFootprint, batch: number, update: 'native' | 'graph' = 'graph'): { k: number; copyMs: number; stepMs: number } {
+  const copyMs = update === 'graph' ? (CPU_COPY_MS_PER_MB * 4 * (f.params + f.state)) / 2 ** 20 : 0;
   const stepMs = (CPU_STEP_MS_PER_GFLOP * 2 * f.trainMacsPerSample * batch) / 1e9;
   let k = 1;
   while (k < CPU_STEPS_PER_RUN && copyMs / (k * stepMs + copyMs) > CPU_COPY_SHARE) k++;
@@ -165,20 +173,21 @@ export interface StepsPlan {
 }
 
 /**
- * Default K for a device: on the CPU from the measured costs (cpuStepsPerRun); 1 on WebGPU (no Loop kernel); on CUDA the largest
- * K ≤ 16 whose stacked batches fit beside the step in device memory, and whose run takes about a second at most (stopBound).
+ * Default K for a device: on the CPU from the measured costs of the update path taken (cpuStepsPerRun;
+ * `update` as TrainingConfig.update, default native where built); 1 on WebGPU (no Loop kernel); on
+ * CUDA the largest K ≤ 16 whose stacked batches fit beside the step in device memory, and whose run takes about a second at most (stopBound).
  */
 export function defaultStepsPerRun(
   device: Device,
-  t: { model: string; modelOptions: Partial<ModelOptions>; batch: number; optimizer: OptimizerConfig },
+  t: { model: string; modelOptions: Partial<ModelOptions>; batch: number; optimizer: OptimizerConfig; update?: 'native' | 'graph' | undefined },
   deviceBytes: number | undefined = device.kind === 'cuda' ? cudaMemoryBytes(device.id) : undefined,
 ): StepsPlan {
   if (device.kind === 'cpu') {
-    const c = cpuStepsPerRun(stepFootprint(t.model, t.modelOptions, t.optimizer), t.batch);
-    // With the update in place (native/optim.c) nothing crosses per run but the K batches (a few MB),
-    // so the same K costs no memory to speak of and keeps the progress and checkpoint rhythm.
-    const inPlace = hasNativeOptimizer() ? '; updated in place here, so K only stacks batches' : '';
-    return { k: c.k, reason: `parameters and state take ~${Math.round(c.copyMs)} ms to move per run against ~${Math.round(c.stepMs)} ms per step${inPlace}` };
+    const update = updatePath(true, t.update);
+    const c = cpuStepsPerRun(stepFootprint(t.model, t.modelOptions, t.optimizer), t.batch, update);
+    const step = `~${Math.round(c.stepMs)} ms per step`;
+    const why = update === 'native' ? `updated in place: a run moves only its batches, ${step}` : `parameters and state take ~${Math.round(c.copyMs)} ms to move per run against ${step}`;
+    return { k: c.k, reason: why };
   }
   if (device.kind === 'webgpu') return { k: 1, reason: 'WebGPU has no Loop kernel' };
   const bytes = deviceBytes ?? ASSUMED_CUDA_BYTES;

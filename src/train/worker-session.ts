@@ -5,6 +5,8 @@
  * batches are transferred (their ArrayBuffers move, no copy), results come back as messages.
  *
  * `LocalSession` is the same interface in-process (tests, and a fallback where workers are unwanted).
+ * Both, and the worker's dispatcher (worker-session-entry.ts), are generated from SESSION_METHODS:
+ * a new call is one line there.
  */
 import { Worker } from 'node:worker_threads';
 import { UsageError } from '../util/errors.js';
@@ -12,37 +14,95 @@ import { TrainingSession, type StepBatch, type StepMetrics, type TrainingConfig,
 
 export type EvalMetrics = StepMetrics & { logits: Float32Array };
 
-/** What the trainer needs of a session, wherever it runs. */
-export interface SessionHandle {
-  runFusedSteps(batches: readonly StepBatch[], lrs: readonly number[]): Promise<StepMetrics[]>;
-  runTrainStep(batch: StepBatch): Promise<StepMetrics>;
-  runOptimizerStep(lr: number): Promise<void>;
-  runEvalStep(batch: StepBatch): Promise<EvalMetrics>;
+/** One call a session answers, wherever it runs. */
+interface Method<A extends unknown[], R> {
+  run(s: TrainingSession, ...args: A): Promise<R>;
+  /** Buffers of the arguments to move to the worker instead of copying: the caller must not use them afterwards. */
+  send?: (...args: A) => ArrayBuffer[];
+  /** In the worker: the result as posted back, and the buffers it gives away (default: a structured clone). */
+  reply?: (r: R) => { value: R; transfer: ArrayBuffer[] };
+  /** In this thread: the result made the caller's own, as the worker's structured clone makes it. */
+  own?: (r: R) => R;
+}
+
+function method<A extends unknown[], R>(run: (s: TrainingSession, ...args: A) => Promise<R>, o: Omit<Method<A, R>, 'run'> = {}): Method<A, R> {
+  return { run, ...o };
+}
+
+/** A copy owning its whole buffer, which is moved to the caller (the original may be a view of a larger one, as ORT's outputs can be). */
+function giveAway(a: Float32Array): { value: Float32Array; transfer: ArrayBuffer[] };
+function giveAway(a: Uint8Array): { value: Uint8Array; transfer: ArrayBuffer[] };
+function giveAway(a: Float32Array | Uint8Array): { value: Float32Array | Uint8Array; transfer: ArrayBuffer[] } {
+  const own = a.slice();
+  return { value: own, transfer: [own.buffer] };
+}
+
+/** What the trainer calls on a session: the worker client, LocalSession and the dispatcher are generated from it. */
+export const SESSION_METHODS = {
+  runSteps: method((s, batches: readonly StepBatch[], lrs: readonly number[]) => s.runSteps(batches, lrs), { send: (batches) => transferables(batches) }),
+  runTrainStep: method((s, batch: StepBatch) => s.runTrainStep(batch), { send: (batch) => transferables([batch]) }),
+  runOptimizerStep: method((s, lr: number) => s.runOptimizerStep(lr)),
+  runEvalStep: method((s, batch: StepBatch): Promise<EvalMetrics> => s.runEvalStep(batch), {
+    send: (batch) => transferables([batch]),
+    reply: (r) => {
+      const { value: logits, transfer } = giveAway(r.logits);
+      return { value: { ...r, logits }, transfer };
+    },
+  }),
   /** Logits through an inference model of the current weights (TrainingSession.runInference). */
-  runInference(x: Float32Array, rows: number): Promise<Float32Array>;
+  runInference: method((s, x: Float32Array, rows: number) => s.runInference(x, rows), {
+    send: (x) => transferables([{ x, labels: new Int32Array(0) }]),
+    reply: (logits) => giveAway(logits),
+  }),
   /** A copy of parameters, optimizer state, step and dropout PRNG state. */
-  snapshot(): Promise<TrainingState>;
-  exportModel(opset?: 17 | 18): Promise<Uint8Array>;
+  snapshot: method(async (s) => s.snapshot(), { own: copyState }),
+  exportModel: method(async (s, opset: 17 | 18 = 18) => s.exportModelForInferencing(opset), { reply: (bytes) => giveAway(bytes) }),
+} as const;
+
+type Table = typeof SESSION_METHODS;
+export type MethodName = keyof Table;
+type ArgsOf = { [K in MethodName]: Table[K] extends Method<infer A, infer _R> ? A : never };
+type ResultOf = { [K in MethodName]: Table[K] extends Method<infer _A, infer R> ? R : never };
+/** The table with each entry's types apart, so that one generic function can serve every entry. */
+const TABLE: { [K in MethodName]: Method<ArgsOf[K], ResultOf[K]> } = SESSION_METHODS;
+export const METHOD_NAMES = Object.keys(SESSION_METHODS) as MethodName[];
+
+export type SessionCalls = { [K in MethodName]: (...args: ArgsOf[K]) => Promise<ResultOf[K]> };
+
+/** What the trainer needs of a session, wherever it runs. */
+export interface SessionHandle extends SessionCalls {
   release(): Promise<void>;
 }
 
-/** Request names and their arguments/results: one table, so both ends agree. */
-interface Calls {
-  create: { args: [TrainingConfig, Partial<TrainingState> | undefined]; result: null };
-  runFusedSteps: { args: [StepBatch[], number[]]; result: StepMetrics[] };
-  runTrainStep: { args: [StepBatch]; result: StepMetrics };
-  runOptimizerStep: { args: [number]; result: null };
-  runEvalStep: { args: [StepBatch]; result: EvalMetrics };
-  runInference: { args: [Float32Array, number]; result: Float32Array };
-  snapshot: { args: []; result: TrainingState };
-  exportModel: { args: [17 | 18]; result: Uint8Array };
-  release: { args: []; result: null };
+type Invoke = <K extends MethodName>(op: K, args: ArgsOf[K], transfer: ArrayBuffer[]) => Promise<ResultOf[K]>;
+
+/** Every table method over `invoke`, which carries a call to the session. */
+function generate(invoke: Invoke): SessionCalls {
+  const one = <K extends MethodName>(op: K) => {
+    const m: Method<ArgsOf[K], ResultOf[K]> = TABLE[op];
+    return (...args: ArgsOf[K]): Promise<ResultOf[K]> => invoke(op, args, m.send?.(...args) ?? []);
+  };
+  // Built from the table's own keys, so every method is there: what the type says.
+  const calls = Object.fromEntries(METHOD_NAMES.map((op) => [op, one(op)])) as SessionCalls;
+  return calls;
 }
-export type CallName = keyof Calls;
-export interface Request<K extends CallName = CallName> {
+
+/** The worker's side of a call: runs it on the session and says what to post back. */
+export async function answer<K extends MethodName>(s: TrainingSession, op: K, args: ArgsOf[K]): Promise<{ value: ResultOf[K]; transfer: ArrayBuffer[] }> {
+  const m: Method<ArgsOf[K], ResultOf[K]> = TABLE[op];
+  const r = await m.run(s, ...args);
+  return m.reply ? m.reply(r) : { value: r, transfer: [] };
+}
+
+/** The messages to the worker: a table call, or the session's creation and release. */
+export type Request =
+  | { id: number; op: 'create'; args: [TrainingConfig, Partial<TrainingState> | undefined] }
+  | { id: number; op: 'release'; args: [] }
+  | MethodRequest<MethodName>;
+interface MethodRequest<K extends MethodName> {
   id: number;
   op: K;
-  args: Calls[K]['args'];
+  args: ArgsOf[K];
 }
 export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; name: string; message: string; stack?: string };
 
@@ -55,12 +115,21 @@ export function transferables(batches: readonly StepBatch[]): ArrayBuffer[] {
   return [...out];
 }
 
-export class WorkerSession implements SessionHandle {
+export interface WorkerSession extends SessionHandle {}
+
+export class WorkerSession {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private failed: Error | undefined;
 
   private constructor(private readonly worker: Worker) {
+    Object.assign(
+      this,
+      generate(<K extends MethodName>(op: K, args: ArgsOf[K], transfer: ArrayBuffer[]) => {
+        const req: MethodRequest<K> = { id: this.nextId++, op, args };
+        return this.post<ResultOf[K]>(req, transfer);
+      }),
+    );
     worker.on('message', (r: Reply) => {
       const p = this.pending.get(r.id);
       if (!p) return;
@@ -85,7 +154,7 @@ export class WorkerSession implements SessionHandle {
   static async create(config: TrainingConfig, state?: Partial<TrainingState>): Promise<WorkerSession> {
     const w = new WorkerSession(new Worker(new URL('./worker-session-entry.js', import.meta.url)));
     try {
-      await w.call('create', [config, state], []);
+      await w.post({ id: w.nextId++, op: 'create', args: [config, state] }, []);
     } catch (e) {
       await w.worker.terminate();
       throw e;
@@ -93,84 +162,43 @@ export class WorkerSession implements SessionHandle {
     return w;
   }
 
-  private call<K extends CallName>(op: K, args: Calls[K]['args'], transfer: ArrayBuffer[]): Promise<Calls[K]['result']> {
+  /** Posts a request; its reply's value, which the worker made of the type the request's method returns. */
+  private post<T>(req: Request, transfer: ArrayBuffer[]): Promise<T> {
     if (this.failed) return Promise.reject(this.failed);
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      const req: Request<K> = { id, op, args };
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(req.id, { resolve: resolve as (v: unknown) => void, reject });
       this.worker.postMessage(req, transfer);
     });
   }
 
-  /** The batches' buffers are transferred: the caller must not use them afterwards. */
-  runFusedSteps(batches: readonly StepBatch[], lrs: readonly number[]): Promise<StepMetrics[]> {
-    return this.call('runFusedSteps', [[...batches], [...lrs]], transferables(batches));
-  }
-
-  runTrainStep(batch: StepBatch): Promise<StepMetrics> {
-    return this.call('runTrainStep', [batch], transferables([batch]));
-  }
-
-  async runOptimizerStep(lr: number): Promise<void> {
-    await this.call('runOptimizerStep', [lr], []);
-  }
-
-  runEvalStep(batch: StepBatch): Promise<EvalMetrics> {
-    return this.call('runEvalStep', [batch], transferables([batch]));
-  }
-
-  /** The images' buffer is transferred: the caller must not use it afterwards. */
-  runInference(x: Float32Array, rows: number): Promise<Float32Array> {
-    return this.call('runInference', [x, rows], transferables([{ x, labels: new Int32Array(0) }]));
-  }
-
-  snapshot(): Promise<TrainingState> {
-    return this.call('snapshot', [], []);
-  }
-
-  exportModel(opset: 17 | 18 = 18): Promise<Uint8Array> {
-    return this.call('exportModel', [opset], []);
-  }
-
   async release(): Promise<void> {
     try {
-      if (!this.failed) await this.call('release', [], []);
+      if (!this.failed) await this.post({ id: this.nextId++, op: 'release', args: [] }, []);
     } finally {
       await this.worker.terminate();
     }
   }
 }
 
+export interface LocalSession extends SessionHandle {}
+
 /** The same interface over an in-process TrainingSession. */
-export class LocalSession implements SessionHandle {
-  private constructor(readonly session: TrainingSession) {}
+export class LocalSession {
+  private constructor(readonly session: TrainingSession) {
+    Object.assign(
+      this,
+      generate(async (op, args) => {
+        const m: Method<ArgsOf[typeof op], ResultOf[typeof op]> = TABLE[op];
+        const r = await m.run(session, ...args);
+        return m.own ? m.own(r) : r;
+      }),
+    );
+  }
 
   static async create(config: TrainingConfig, state?: Partial<TrainingState>): Promise<LocalSession> {
     return new LocalSession(await TrainingSession.create(config, state));
   }
 
-  runFusedSteps(batches: readonly StepBatch[], lrs: readonly number[]): Promise<StepMetrics[]> {
-    return this.session.runFusedSteps(batches, lrs);
-  }
-  runTrainStep(batch: StepBatch): Promise<StepMetrics> {
-    return this.session.runTrainStep(batch);
-  }
-  runOptimizerStep(lr: number): Promise<void> {
-    return this.session.runOptimizerStep(lr);
-  }
-  runEvalStep(batch: StepBatch): Promise<EvalMetrics> {
-    return this.session.runEvalStep(batch);
-  }
-  runInference(x: Float32Array, rows: number): Promise<Float32Array> {
-    return this.session.runInference(x, rows);
-  }
-  async snapshot(): Promise<TrainingState> {
-    return copyState(this.session.snapshot());
-  }
-  async exportModel(opset: 17 | 18 = 18): Promise<Uint8Array> {
-    return this.session.exportModelForInferencing(opset);
-  }
   release(): Promise<void> {
     return this.session.release();
   }

@@ -194,7 +194,8 @@ describe('steps per run from device memory', () => {
 
   it('defaults: cpu from the parameter round trip against the step, webgpu 1, cuda from nvidia-smi memory', () => {
     const cpu = parseDevice('cpu');
-    const at = (model: string, batch: number) => defaultStepsPerRun(cpu, { model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER });
+    // The Loop's K (the graph update); test/train/steps-per-run.test.ts has the in-place update's.
+    const at = (model: string, batch: number) => defaultStepsPerRun(cpu, { model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER, update: 'graph' });
     // Light parameters against heavy steps: one step per run (less memory, no Loop copies).
     assert.equal(at('nin', 16).k, 1);
     assert.equal(at('googlenet', 16).k, 1);

@@ -3,7 +3,7 @@
  * replaces, for every optimizer and convention, with weight decay on and off biases, a frozen
  * parameter and changing rates:
  * - from the same gradients (runTrainStep + runOptimizerStep), bit-identical after three steps;
- * - training (runFusedSteps), where fully connected weights are updated from their layers' inputs
+ * - training (runSteps), where fully connected weights are updated from their layers' inputs
  *   and output gradients, equal to 1e-6 of each tensor's largest value after three steps;
  * - the outer-product update itself against a float64 reference, to 1e-6 relative.
  */
@@ -102,8 +102,8 @@ for (const [label, opt] of OPTIMIZERS) {
     const lg: number[] = [];
     const ln: number[] = [];
     // Graph: single steps; native: one call of three (its per-batch loop), the way training calls it.
-    for (let i = 0; i < 3; i++) lg.push((await graph.runFusedSteps([data[i]!], [lrs[i]!]))[0]!.loss);
-    for (const m of await native.runFusedSteps(data, lrs)) ln.push(m.loss);
+    for (let i = 0; i < 3; i++) lg.push((await graph.runSteps([data[i]!], [lrs[i]!]))[0]!.loss);
+    for (const m of await native.runSteps(data, lrs)) ln.push(m.loss);
     // The first step's loss is computed before any update; later ones follow the (rounding-equal) weights.
     assert.equal(ln[0], lg[0]);
     ln.forEach((l, i) => assert.ok(Math.abs(l - lg[i]!) <= 1e-5 * Math.abs(lg[i]!), `loss ${i}: ${l} vs ${lg[i]}`));
@@ -113,7 +113,7 @@ for (const [label, opt] of OPTIMIZERS) {
     assert.ok(differing(native.params, graph.params).includes('fc6.weight'));
     // The graph path's K steps in one Loop run stay what they were (the default off the CPU).
     const loop = await TrainingSession.create(config(opt, 'graph'));
-    assert.deepEqual((await loop.runFusedSteps(data, lrs)).map((m) => m.loss), lg);
+    assert.deepEqual((await loop.runSteps(data, lrs)).map((m) => m.loss), lg);
     assert.ok(maxDiff(loop.params, graph.params) <= 1e-6 && maxDiff(loop.states, graph.states) <= 1e-6, 'the Loop run differs from single steps');
     await loop.release();
     assert.equal(native.step, 3);
@@ -238,7 +238,7 @@ test('without the addon (ILSVRC_NATIVE_OPTIM=0) training runs the update graph, 
     delete cfg.update;
     const s = await TrainingSession.create(cfg);
     const x = new Float32Array(2 * 3 * 32 * 32).fill(0.5);
-    const [m] = await s.runFusedSteps([{ x, labels: Int32Array.of(1, 2) }], [0.01]);
+    const [m] = await s.runSteps([{ x, labels: Int32Array.of(1, 2) }], [0.01]);
     let why = '';
     try { await TrainingSession.create({ ...cfg, update: 'native' }); } catch (e) { why = e.name + ': ' + e.message; }
     console.log(JSON.stringify({ update: s.updateIn, loss: m.loss, why }));

@@ -47,7 +47,7 @@ for (const [model, width, size] of [
       const src = join(dir, 'in.safetensors');
       const dst = join(dir, 'out.safetensors');
       saveSafetensors(src, tensors, { order: JSON.stringify(order) });
-      const [m] = await s.runFusedSteps([{ x, labels }], [0.01]);
+      const [m] = await s.runSteps([{ x, labels }], [0.01]);
       const r = spawnSync('/usr/bin/python3', [script, model, String(width), String(size), '7', '0.01', src, dst], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       const theirs = loadSafetensors(dst).tensors;

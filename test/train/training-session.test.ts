@@ -53,7 +53,7 @@ for (const spec of MODELS) {
     const data = batches(cfg, 2);
     const s = await TrainingSession.create(cfg);
     const losses: number[] = [];
-    for (let i = 0; i < 10; i++) losses.push((await s.runFusedSteps([data[i % 2]!], [0.01]))[0]!.loss);
+    for (let i = 0; i < 10; i++) losses.push((await s.runSteps([data[i % 2]!], [0.01]))[0]!.loss);
     await s.release();
     assert.ok(losses.every(Number.isFinite), `non-finite loss: ${losses}`);
     const first = (losses[0]! + losses[1]!) / 2;
@@ -68,7 +68,7 @@ test('a fixed seed gives the identical loss sequence twice', async () => {
   const run = async () => {
     const s = await TrainingSession.create(cfg);
     const out: number[] = [];
-    for (const b of data) out.push((await s.runFusedSteps([b], [0.01]))[0]!.loss);
+    for (const b of data) out.push((await s.runSteps([b], [0.01]))[0]!.loss);
     await s.release();
     return out;
   };
@@ -81,9 +81,11 @@ test('K steps in one Loop run equal K single steps (SGD and AdamW)', async () =>
     const data = batches(cfg, 3);
     const single = await TrainingSession.create(cfg);
     const l1: number[] = [];
-    for (const b of data) l1.push((await single.runFusedSteps([b], [0.01]))[0]!.loss);
-    const fused = await TrainingSession.create(cfg);
-    const l2 = (await fused.runFusedSteps(data, [0.01, 0.01, 0.01])).map((m) => m.loss);
+    for (const b of data) l1.push((await single.runSteps([b], [0.01]))[0]!.loss);
+    // The Loop is the graph update's; the CPU's default updates in place, one step per gradient run.
+    const fused = await TrainingSession.create({ ...cfg, update: 'graph' });
+    assert.equal(fused.updateIn, 'graph');
+    const l2 = (await fused.runSteps(data, [0.01, 0.01, 0.01])).map((m) => m.loss);
     assert.deepEqual(l2, l1);
     assert.ok(maxDiff(single.params, fused.params) <= 1e-6, 'parameters differ');
     assert.ok(maxDiff(single.states, fused.states) <= 1e-6, 'optimizer state differs');
@@ -98,7 +100,7 @@ test('gradient accumulation: runTrainStep ×1 + runOptimizerStep equals the fuse
   const a = await TrainingSession.create(cfg);
   const b = await TrainingSession.create(cfg);
   for (const d of data) {
-    await a.runFusedSteps([d], [0.02]);
+    await a.runSteps([d], [0.02]);
     await b.runTrainStep(d);
     await b.runOptimizerStep(0.02);
   }
@@ -112,7 +114,7 @@ test('frozen parameters stay fixed while the classifier trains', async () => {
   const s = await TrainingSession.create(cfg);
   const before = Float32Array.from(s.params.get('conv1_1.weight')!);
   const fc = Float32Array.from(s.params.get('fc8.weight')!);
-  await s.runFusedSteps(batches(cfg, 2), [0.05, 0.05]);
+  await s.runSteps(batches(cfg, 2), [0.05, 0.05]);
   assert.deepEqual(s.params.get('conv1_1.weight'), before);
   assert.notDeepEqual(s.params.get('fc8.weight'), fc);
   await s.release();
@@ -124,10 +126,10 @@ test('save → load → continue gives bit-identical parameters to an uninterrup
     const cfg = config('alexnet');
     const data = batches(cfg, 6);
     const whole = await TrainingSession.create(cfg);
-    for (const b of data) await whole.runFusedSteps([b], [0.01]);
+    for (const b of data) await whole.runSteps([b], [0.01]);
 
     const first = await TrainingSession.create(cfg);
-    for (const b of data.slice(0, 3)) await first.runFusedSteps([b], [0.01]);
+    for (const b of data.slice(0, 3)) await first.runSteps([b], [0.01]);
     const path = join(dir, 'last.safetensors');
     const o = cfg.modelOptions;
     saveCheckpoint(path, first.snapshot(), {
@@ -141,7 +143,7 @@ test('save → load → continue gives bit-identical parameters to an uninterrup
     const ck = loadCheckpoint(path);
     assert.equal(ck.meta.step, 3);
     const resumed = await TrainingSession.create(cfg, ck.state);
-    for (const b of data.slice(3)) await resumed.runFusedSteps([b], [0.01]);
+    for (const b of data.slice(3)) await resumed.runSteps([b], [0.01]);
     assert.equal(maxDiff(whole.params, resumed.params), 0);
     assert.equal(maxDiff(whole.states, resumed.states), 0);
     await whole.release();
@@ -155,7 +157,7 @@ test('exported inference model reproduces the eval graph logits', async () => {
   const cfg = config('zfnet');
   const s = await TrainingSession.create(cfg);
   const [b] = batches(cfg, 1);
-  await s.runFusedSteps([b!], [0.01]);
+  await s.runSteps([b!], [0.01]);
   const ev = await s.runEvalStep(b!);
   const bytes = s.exportModelForInferencing();
   assert.equal(decodeModel(bytes).graph.input.length, 1, 'weights are initializers, the image is the only input');
@@ -178,7 +180,7 @@ test('runInference gives the eval graph logits and follows the weights through s
     return got.slice();
   };
   const before = await same('fresh');
-  await s.runFusedSteps([c!], [0.05]);
+  await s.runSteps([c!], [0.05]);
   const after = await same('after a step');
   assert.ok(after.some((v, i) => v !== before[i]), 'a step changes the logits');
   const other = await TrainingSession.create({ ...cfg, seed: 99 });
@@ -193,7 +195,7 @@ test('the auxiliary-loss weight: 0 leaves the aux heads untouched, 0.3 trains th
     const cfg = config('googlenet', { auxWeight }, { weightDecay: 0 });
     const s = await TrainingSession.create(cfg);
     const before = Float32Array.from(s.params.get('loss1/fc.weight')!);
-    await s.runFusedSteps(batches(cfg, 1), [0.05]);
+    await s.runSteps(batches(cfg, 1), [0.05]);
     const after = s.params.get('loss1/fc.weight')!;
     await s.release();
     return before.some((v, i) => v !== after[i]);
@@ -228,7 +230,7 @@ test('a row labelled -1 (an unreadable image) is ignored: loss is the mean over 
     for (let i = 3 * plane; i < other.length; i++) other[i] = -other[i]! + 0.5;
     const after = async (x: Float32Array): Promise<{ params: Map<string, Float32Array>; n: number }> => {
       const t = await TrainingSession.create(cfg);
-      const [m] = await t.runFusedSteps([{ x: Float32Array.from(x), labels }], [0.05]);
+      const [m] = await t.runSteps([{ x: Float32Array.from(x), labels }], [0.05]);
       const params = new Map(t.snapshot().params);
       await t.release();
       return { params, n: m!.n };
