@@ -9,7 +9,7 @@ import { closeSync, openSync } from 'node:fs';
 import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { formatBytes, requireMemory } from '../util/budget.js';
 import { UsageError } from '../util/errors.js';
-import { gunzipBounded, gunzipFile, readFully } from '../util/read.js';
+import { gunzipBounded, gunzipFile, openRegular, readFully } from '../util/read.js';
 import { type DatasetSplits, exists, PixelDataset } from './dataset.js';
 
 export interface IdxArray {
@@ -94,18 +94,17 @@ interface IdxFile extends IdxHeader {
   gzip: boolean;
 }
 
-async function readHeader(file: string): Promise<IdxFile> {
-  const f = await fs.open(file, 'r');
+function readHeader(file: string): IdxFile {
+  const { fd, size } = openRegular(file, 'an IDX file');
   try {
-    const size = (await f.stat()).size;
     const head = new Uint8Array(Math.min(size, GZIP_PREFIX));
-    await f.read(head, 0, head.length, 0);
+    readFully(fd, head, 0);
     if (isGzip(head)) return { ...gzipHeader(head, size, file), file, gzip: true };
     const h = parseHeader(head.subarray(0, MAX_HEADER), file);
     if (size - h.start !== h.n) throw wrongSize(h, file, size - h.start);
     return { ...h, file, gzip: false };
   } finally {
-    await f.close();
+    closeSync(fd);
   }
 }
 
@@ -142,7 +141,7 @@ async function readBody(h: IdxFile): Promise<Uint8Array> {
  * size is not what it declares, or a declared size over the memory budget, is refused before the data is read.
  */
 export async function readIdx(file: string): Promise<IdxArray> {
-  const h = await readHeader(file);
+  const h = readHeader(file);
   requireMemory(h.n, `the data of ${file}`, `its header declares [${h.dims.join(', ')}] (${formatBytes(h.n)})`);
   return { dims: h.dims, data: await readBody(h) };
 }
@@ -178,8 +177,8 @@ interface IdxPair {
 
 /** The headers of a split's two files, checked against each other before either's data is read. */
 async function pairHeaders(dir: string, prefix: string): Promise<IdxPair> {
-  const images = await readHeader(await findFile(dir, `${prefix}-images-idx3-ubyte`));
-  const labels = await readHeader(await findFile(dir, `${prefix}-labels-idx1-ubyte`));
+  const images = readHeader(await findFile(dir, `${prefix}-images-idx3-ubyte`));
+  const labels = readHeader(await findFile(dir, `${prefix}-labels-idx1-ubyte`));
   if (images.dims.length !== 3) throw new UsageError(`Expected 3 dimensions (N, H, W) in ${images.file} but received [${images.dims.join(', ')}]`);
   if (labels.dims.length !== 1) throw new UsageError(`Expected 1 dimension (N) in ${labels.file} but received [${labels.dims.join(', ')}]`);
   if (labels.dims[0] !== images.dims[0]) throw new UsageError(`Expected ${images.dims[0]} labels for ${images.file} but ${labels.file} holds ${labels.dims[0]}`);

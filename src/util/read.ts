@@ -4,7 +4,7 @@
  * gzip data is inflated with a hard limit on its output, so neither a large file nor a small one
  * that inflates far is held in memory past what was planned.
  */
-import { closeSync, createReadStream, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { formatBytes, requireMemory } from './budget.js';
@@ -20,15 +20,26 @@ function kind(s: Stats): string {
 }
 
 /**
- * The size of an open file, refused in one line naming `what` and the file when it is not a
- * regular file (a pipe or /dev/zero never ends), is over `limit`, or does not fit the memory budget.
+ * A file opened for reading, refused in one line naming `what` and the file when it is not a
+ * regular file: a pipe never ends (and opening one waits for a writer, hence O_NONBLOCK), nor does /dev/zero.
  */
-export function checkedSize(fd: number, file: string, limit: number, what: string): number {
-  const s = fstatSync(fd);
-  if (!s.isFile()) throw new UsageError(`Expected ${what} at ${file} to be a regular file but it is ${kind(s)}`);
-  if (s.size > limit) throw new UsageError(`Expected ${what} ${file} to be at most ${formatBytes(limit)} but it is ${formatBytes(s.size)} (${s.size} bytes)`);
-  requireMemory(s.size, `${what} ${file} (${formatBytes(s.size)}, read whole)`);
-  return s.size;
+export function openRegular(file: string, what: string): { fd: number; size: number } {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const s = fstatSync(fd);
+    if (!s.isFile()) throw new UsageError(`Expected ${what} at ${file} to be a regular file but it is ${kind(s)}`);
+    return { fd, size: s.size };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** A size refused in one line naming `what` and the file when it is over `limit` or does not fit the memory budget. */
+export function checkedSize(size: number, file: string, limit: number, what: string): number {
+  if (size > limit) throw new UsageError(`Expected ${what} ${file} to be at most ${formatBytes(limit)} but it is ${formatBytes(size)} (${size} bytes)`);
+  requireMemory(size, `${what} ${file} (${formatBytes(size)}, read whole)`);
+  return size;
 }
 
 /** Reads bytes [offset, offset + out.length) of an open file into `out`; the count read (less at the end of the file). */
@@ -44,9 +55,9 @@ export function readFully(fd: number, out: Uint8Array, offset: number): number {
 
 /** A file read whole after checkedSize; a file that grows meanwhile is read up to the size checked. */
 export function readBounded(file: string, limit: number, what: string): Buffer {
-  const fd = openSync(file, 'r');
+  const { fd, size } = openRegular(file, what);
   try {
-    const buf = Buffer.allocUnsafe(checkedSize(fd, file, limit, what));
+    const buf = Buffer.allocUnsafe(checkedSize(size, file, limit, what));
     return buf.subarray(0, readFully(fd, buf, 0));
   } finally {
     closeSync(fd);

@@ -268,6 +268,20 @@ describe('data larger than the memory budget is refused before it is read', () =
     assertUsageError(await ilsvrc([...SHORT, '--data', `cifar:${labels}`, '--out', path.join(root, 'cifar-names-run')]), `Expected each class name once in ${path.join(labels, 'batches.meta.txt')} but 'cat' names classes 0 and 2`);
   });
 
+  it('a list read whole (synset words, ground truth) that is a pipe or larger than any list is refused unread', async () => {
+    const L = await writeLayout(path.join(root, 'lists'));
+    const words = path.join(L.folders, 'synset_words.txt');
+    await fs.rm(words);
+    execFileSync('mkfifo', [words]);
+    const out = path.join(root, 'lists-run');
+    const r = await ilsvrc([...SHORT, '--data', `ilsvrc:${L.folders}`, '--out', out], {}, 60_000);
+    assertUsageError(r, `Expected the synset words at ${words} to be a regular file but it is a pipe`);
+    await fs.rm(words);
+    const csv = path.join(L.tars, 'LOC_val_solution.csv');
+    await fs.truncate(csv, 100 << 20);
+    assertUsageError(await ilsvrc([...SHORT, '--data', `ilsvrc:${L.tars}`, '--out', out], {}, 60_000), `Expected the validation solution ${csv} to be at most 64.0 MB but it is 100.0 MB`);
+  });
+
   it('an image in a tar larger than its share of the budget is skipped unread and named, and the run goes on', async () => {
     const L = await writeLayout(path.join(root, 'tar-big'));
     const synset = path.join(L.tars, 'train', 'n01443537.tar');

@@ -173,6 +173,10 @@ describe('contradictions in the data are refused, naming the file and both value
     writeFileSync(file, readFileSync(file, 'utf8') + `${WNIDS[0]} goldfish\n`);
     assertUsageError(await ilsvrc(short(words, 'words-twice-run')), `Expected one name per synset in ${file} but ${WNIDS[0]} is "tench, Tinca tinca" on line 1 and "goldfish" on line 4`);
 
+    const val = copy(L.folders, 'val-image-twice');
+    writeFileSync(join(val, 'val', 'ILSVRC2012_val_00000002.png'), readFileSync(join(val, 'val', 'ILSVRC2012_val_00000002.JPEG')));
+    assertUsageError(await ilsvrc(short(val, 'val-image-twice-run')), `Expected each validation image once in ${join(val, 'val')} but ILSVRC2012_val_00000002 is there twice (ILSVRC2012_val_00000002.JPEG and ILSVRC2012_val_00000002.png)`);
+
     const dup = copy(L.tars, 'member-twice');
     const synset = join(dup, 'train', `${WNIDS[2]}.tar`);
     execFileSync('tar', ['-rf', synset, '-C', join(L.folders, 'train', WNIDS[2]), `${WNIDS[2]}_100.JPEG`]);
