@@ -11,7 +11,6 @@ import { formatBytes, requireMemory } from './budget.js';
 import { UsageError } from './errors.js';
 
 function kind(s: Stats): string {
-  if (s.isDirectory()) return 'a directory';
   if (s.isFIFO()) return 'a pipe';
   if (s.isCharacterDevice()) return 'a character device';
   if (s.isBlockDevice()) return 'a block device';
@@ -27,6 +26,8 @@ export function openRegular(file: string, what: string): { fd: number; size: num
   const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const s = fstatSync(fd);
+    // A folder fails as readFileSync fails on one, so every caller words it as before.
+    if (s.isDirectory()) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read '${file}'`), { code: 'EISDIR', syscall: 'read', path: file });
     if (!s.isFile()) throw new UsageError(`Expected ${what} at ${file} to be a regular file but it is ${kind(s)}`);
     return { fd, size: s.size };
   } catch (e) {

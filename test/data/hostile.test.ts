@@ -1,17 +1,18 @@
 /**
  * Files written to hurt: decompression bombs (a gzipped IDX whose body inflates far past its header,
  * a small progressive JPEG whose header claims 16000×16000) are refused in little time and memory,
- * measured in a child process; symlinked class folders and images are followed, link loops refused;
- * missing and unreadable data files are one line, exit 2.
+ * measured in a child process; data whose honest size is over the memory budget (an IDX header of
+ * 2 M images, a CIFAR batch, a list, an image in a tar) is refused or skipped before it is read;
+ * symlinked class folders and images are followed, link loops refused; missing and unreadable data
+ * files are one line, exit 2.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { encodeCifar, encodeIdx, imageFolder, openDataset, UsageError, writeIdx } from '../../src/data/index.js';
@@ -208,6 +209,8 @@ describe('inconsistent data is refused, not trained on', () => {
     await assert.rejects(openDataset(`idx:${idx}`), /Expected 28×28 images in .*t10k-images-idx3-ubyte .* but they are 32×32/);
     await pair('t10k', 2, 28, [1, 7]);
     await assert.rejects(openDataset(`idx:${idx}`), /Expected labels 0–1 .* in .*t10k-labels-idx1-ubyte but label 1 is 7/);
+    await writeIdx(path.join(idx, 't10k-labels-idx1-ubyte'), { dims: [3], data: Uint8Array.of(0, 1, 1) });
+    await assert.rejects(openDataset(`idx:${idx}`), /Expected 2 labels for .*t10k-images-idx3-ubyte but .*t10k-labels-idx1-ubyte holds 3$/);
 
     const cifar = path.join(root, 'cifar-labels');
     await fs.mkdir(cifar);

@@ -2,7 +2,8 @@
  * `--data ilsvrc:DIR` on a miniature ILSVRC-2012 (ilsvrc-layout.ts): folders, per-synset tars and
  * the outer tar give the same dataset and the same batches (also from loader workers); the
  * devkit's ground truth and Kaggle's solution file give the same labels; what is missing or broken
- * is one line naming it. The tar reader against the system's tar in its three formats.
+ * is one line naming it, and so is data that contradicts itself (an image labelled twice, an empty
+ * synset tar). The tar reader against the system's tar in its three formats.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
