@@ -34,7 +34,8 @@ function unpack(bytes: Uint8Array, labelBytes: 1 | 2, file: string, first: numbe
     const label = bytes[base + labelBytes - 1] ?? 0; // the fine label for CIFAR-100
     if (label >= CLASSES[labelBytes] || (labelBytes === 2 && (bytes[base] ?? 0) >= 20)) {
       const what = labelBytes === 1 ? 'a label 0–9 (CIFAR-10)' : 'a coarse label 0–19 and a fine label 0–99 (CIFAR-100)';
-      throw new UsageError(`Expected ${what} in record ${first + i} of ${file} but it has ${labelBytes === 1 ? label : `${bytes[base] ?? 0} and ${label}`}`);
+      const has = labelBytes === 1 ? `${label}` : `${bytes[base] ?? 0} and ${label}`;
+      throw new UsageError(`Expected ${what} in record ${first + i} of ${file} but it has ${has}`);
     }
     out.labels[k + i] = label;
     const src = base + labelBytes;
@@ -85,7 +86,9 @@ async function readNames(file: string): Promise<string[] | null> {
   const seen = new Map<string, number>();
   names.forEach((name, k) => {
     const before = seen.get(name);
-    if (before !== undefined) throw new UsageError(`Expected each class name once in ${file} but '${name}' names classes ${before} and ${k}`);
+    if (before !== undefined) {
+      throw new UsageError(`Expected each class name once in ${file} but '${name}' names classes ${before} and ${k}`);
+    }
     seen.set(name, k);
   });
   return names;
@@ -105,7 +108,8 @@ async function load(files: string[], labelBytes: 1 | 2): Promise<CifarRecords & 
   for (const f of files) counts.push(records((await fs.stat(f)).size, labelBytes, f));
   const n = counts.reduce((a, c) => a + c, 0);
   const big = counts.indexOf(Math.max(...counts));
-  requireMemory(n * (PIXELS + 9), `the CIFAR records of ${files.length === 1 ? files[0] : `${files.length} files (${files[big]}: ${counts[big]} records)`}`, `${n} records of ${rec} bytes`);
+  const which = files.length === 1 ? files[0] : `${files.length} files (${files[big]}: ${counts[big]} records)`;
+  requireMemory(n * (PIXELS + 9), `the CIFAR records of ${which}`, `${n} records of ${rec} bytes`);
   const out = { labels: new Uint8Array(n), images: new Uint8Array(new SharedArrayBuffer(n * PIXELS)) };
   const chunk = Buffer.allocUnsafe(CHUNK * rec);
   let k = 0;
@@ -115,7 +119,9 @@ async function load(files: string[], labelBytes: 1 | 2): Promise<CifarRecords & 
       for (let i = 0; i < (counts[j] ?? 0); i += CHUNK) {
         const m = Math.min(CHUNK, (counts[j] ?? 0) - i);
         const got = readFully(fd, chunk.subarray(0, m * rec), i * rec);
-        if (got !== m * rec) throw new UsageError(`Expected ${counts[j]} CIFAR records in ${f} but it ends at byte ${i * rec + got} (it changed while read)`);
+        if (got !== m * rec) {
+          throw new UsageError(`Expected ${counts[j]} CIFAR records in ${f} but it ends at byte ${i * rec + got} (it changed while read)`);
+        }
         unpack(chunk.subarray(0, m * rec), labelBytes, f, i, out, k + i);
       }
     } finally {

@@ -83,7 +83,10 @@ export class FileDataset implements Dataset {
     const file = d.paths[i] ?? '';
     if (!d.members) return readBounded(file, maxItemBytes(), 'an image file');
     const size = d.members.sizes[i] ?? 0;
-    if (size > maxItemBytes()) throw new UsageError(`Expected the image ${this.name(i)} to be at most ${formatBytes(maxItemBytes())} but it is ${formatBytes(size)} (${size} bytes)`);
+    if (size > maxItemBytes()) {
+      const most = formatBytes(maxItemBytes());
+      throw new UsageError(`Expected the image ${this.name(i)} to be at most ${most} but it is ${formatBytes(size)} (${size} bytes)`);
+    }
     return readMember(file, d.members.offsets[i] ?? 0, size);
   }
 }

@@ -72,7 +72,9 @@ export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: 
     const size = ds instanceof FileDataset ? ds.size(i) : statSync(ds.name(i)).size;
     const most = o.limitInputPixels * 8 + (1 << 20);
     if (size > most) return `file too large: ${size} bytes, more than an image of at most ${o.limitInputPixels} pixels can take (${most})`;
-    if (size > maxItemBytes()) return `file too large: ${size} bytes, more than the ${formatBytes(maxItemBytes())} one image may take of the memory budget`;
+    if (size > maxItemBytes()) {
+      return `file too large: ${size} bytes, more than the ${formatBytes(maxItemBytes())} one image may take of the memory budget`;
+    }
     buf = ds instanceof FileDataset ? ds.read(i) : readFileSync(ds.name(i));
   } catch (e) {
     return `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;

@@ -65,13 +65,16 @@ function gzipHeader(prefix: Uint8Array, size: number, file: string): IdxHeader {
   const total = h.start + h.n;
   const most = size * MAX_INFLATE_RATIO + MAX_HEADER;
   if (total > most || h.n > bufferConstants.MAX_LENGTH) {
-    throw new UsageError(`Expected ${file}'s header [${h.dims.join(', ')}] to fit in what ${size} bytes of gzip can hold (at most ${most}) but it declares ${total} bytes`);
+    const dims = h.dims.join(', ');
+    throw new UsageError(`Expected ${file}'s header [${dims}] to fit in what ${size} bytes of gzip can hold (at most ${most}) ` +
+      `but it declares ${total} bytes`);
   }
   return h;
 }
 
 function wrongSize(h: IdxHeader, file: string, found: number | string): UsageError {
-  return new UsageError(`Expected ${h.n} bytes of data for dims [${h.dims.join(', ')}] in ${file} but ${typeof found === 'number' ? `found ${found}` : found}`);
+  const what = typeof found === 'number' ? `found ${found}` : found;
+  return new UsageError(`Expected ${h.n} bytes of data for dims [${h.dims.join(', ')}] in ${file} but ${what}`);
 }
 
 export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
@@ -179,9 +182,13 @@ interface IdxPair {
 async function pairHeaders(dir: string, prefix: string): Promise<IdxPair> {
   const images = readHeader(await findFile(dir, `${prefix}-images-idx3-ubyte`));
   const labels = readHeader(await findFile(dir, `${prefix}-labels-idx1-ubyte`));
-  if (images.dims.length !== 3) throw new UsageError(`Expected 3 dimensions (N, H, W) in ${images.file} but received [${images.dims.join(', ')}]`);
+  if (images.dims.length !== 3) {
+    throw new UsageError(`Expected 3 dimensions (N, H, W) in ${images.file} but received [${images.dims.join(', ')}]`);
+  }
   if (labels.dims.length !== 1) throw new UsageError(`Expected 1 dimension (N) in ${labels.file} but received [${labels.dims.join(', ')}]`);
-  if (labels.dims[0] !== images.dims[0]) throw new UsageError(`Expected ${images.dims[0]} labels for ${images.file} but ${labels.file} holds ${labels.dims[0]}`);
+  if (labels.dims[0] !== images.dims[0]) {
+    throw new UsageError(`Expected ${images.dims[0]} labels for ${images.file} but ${labels.file} holds ${labels.dims[0]}`);
+  }
   return { images, labels };
 }
 
@@ -194,14 +201,22 @@ export async function openIdx(dir: string): Promise<DatasetSplits> {
   const teh = await pairHeaders(dir, 't10k');
   const [, h, w] = trh.images.dims as [number, number, number];
   const [, th, tw] = teh.images.dims as [number, number, number];
-  if (th !== h || tw !== w) throw new UsageError(`Expected ${h}×${w} images in ${teh.images.file} (as in ${trh.images.file}) but they are ${th}×${tw}`);
+  if (th !== h || tw !== w) {
+    throw new UsageError(`Expected ${h}×${w} images in ${teh.images.file} (as in ${trh.images.file}) but they are ${th}×${tw}`);
+  }
   const big = [trh, teh].sort((a, b) => b.images.n - a.images.n)[0] ?? trh;
   requireMemory(
     splitBytes(trh) + splitBytes(teh),
     `the IDX data of idx:${dir}`,
-    `${big.images.file} declares ${big.images.dims[0]} images of ${h}×${w} (${formatBytes(big.images.n)}); use a smaller set, or set ILSVRC_MEMORY_BUDGET if the memory is there`,
+    `${big.images.file} declares ${big.images.dims[0]} images of ${h}×${w} (${formatBytes(big.images.n)}); ` +
+      'use a smaller set, or set ILSVRC_MEMORY_BUDGET if the memory is there',
   );
-  const load = async (p: IdxPair) => ({ images: { dims: p.images.dims, data: await readBody(p.images) }, labels: { dims: p.labels.dims, data: await readBody(p.labels) }, file: p.images.file, labelFile: p.labels.file });
+  const load = async (p: IdxPair) => ({
+    images: { dims: p.images.dims, data: await readBody(p.images) },
+    labels: { dims: p.labels.dims, data: await readBody(p.labels) },
+    file: p.images.file,
+    labelFile: p.labels.file,
+  });
   const tr = await load(trh);
   const te = await load(teh);
   const maxLabel = tr.labels.data.reduce((a, v) => Math.max(a, v), 0);

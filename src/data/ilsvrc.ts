@@ -70,8 +70,11 @@ export async function openIlsvrc(root: string, o: { valFraction?: number; seed?:
     for (const img of val.images) {
       const id = path.basename(img.name, path.extname(img.name));
       const twin = seen.get(id);
-      if (twin !== undefined) throw new UsageError(`Expected each validation image once in ${val.at} but ${id} is there twice (${twin} and ${img.item.member ? `${img.item.member.name} at byte ${img.item.member.offset}` : img.name})`);
-      seen.set(id, img.item.member ? `${img.item.member.name} at byte ${img.item.member.offset}` : img.name);
+      const where = img.item.member ? `${img.item.member.name} at byte ${img.item.member.offset}` : img.name;
+      if (twin !== undefined) {
+        throw new UsageError(`Expected each validation image once in ${val.at} but ${id} is there twice (${twin} and ${where})`);
+      }
+      seen.set(id, where);
       const w = truth.get(id);
       if (w === undefined) throw new UsageError(`Expected a ground-truth label for ${img.name} in ${truth.source} but it has none`);
       const label = index.get(w);
@@ -114,10 +117,19 @@ async function findMeta(root: string, names: readonly string[]): Promise<string 
  * Sets `key` → `value` from line `line` of `file`; the same key with another value is refused,
  * naming both lines and values (the same value again says nothing new and is taken once).
  */
-function setOnce(out: Map<string, string>, lines: Map<string, number>, key: string, value: string, line: number, file: string, what: string): void {
+function setOnce(
+  out: Map<string, string>,
+  lines: Map<string, number>,
+  key: string,
+  value: string,
+  line: number,
+  file: string,
+  what: string,
+): void {
   const before = out.get(key);
   if (before !== undefined && before !== value) {
-    throw new UsageError(`Expected one ${what} in ${file} but ${key} is ${JSON.stringify(before)} on line ${lines.get(key)} and ${JSON.stringify(value)} on line ${line}`);
+    const both = `${JSON.stringify(before)} on line ${lines.get(key)} and ${JSON.stringify(value)} on line ${line}`;
+    throw new UsageError(`Expected one ${what} in ${file} but ${key} is ${both}`);
   }
   if (before === undefined) lines.set(key, line);
   out.set(key, value);
@@ -144,7 +156,12 @@ async function trainSynsets(at: string): Promise<Map<string, Item[]>> {
     for (const e of indexTar(at)) {
       const wnid = path.basename(e.name, '.tar');
       if (!e.name.endsWith('.tar') || !WNID.test(wnid)) continue;
-      if (out.has(wnid)) throw new UsageError(`Expected each synset's tar once inside ${at} but ${wnid}.tar is there twice (the second at byte ${e.offset})`);
+      if (out.has(wnid)) {
+        throw new UsageError(
+          `Expected each synset's tar once inside ${at} but ${wnid}.tar is there twice ` +
+          `(the second at byte ${e.offset})`,
+        );
+      }
       const items = imagesOfTar(at, e);
       if (items.length === 0) throw new UsageError(`Expected images of synset ${wnid} in ${at} but its member ${e.name} holds none`);
       out.set(wnid, items);
@@ -177,7 +194,9 @@ function imagesOfTar(file: string, within?: TarEntry): Item[] {
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.offset - b.offset));
   members.forEach((m, k) => {
     const prev = members[k - 1];
-    if (prev?.name === m.name) throw new UsageError(`Expected each image once in ${within ? `${within.name} inside ${file}` : file} but ${m.name} is there twice (at bytes ${prev.offset} and ${m.offset})`);
+    if (prev?.name !== m.name) return;
+    const tar = within ? `${within.name} inside ${file}` : file;
+    throw new UsageError(`Expected each image once in ${tar} but ${m.name} is there twice (at bytes ${prev.offset} and ${m.offset})`);
   });
   return members.map((member) => ({ file, member, label: -1 }));
 }
@@ -225,10 +244,17 @@ async function groundTruth(root: string, valAt: string): Promise<Truth> {
       `Expected ${ILSVRC_LAYOUT.idOrder} beside ${txt}: the synset ids in meta.mat's ILSVRC2012_ID order, one per line (${txt} holds those ids, and meta.mat cannot be read without a MATLAB reader) but it is missing`,
     );
   }
-  const devkit = parseGroundTruth(readTextBounded(txt, 'the validation ground truth'), txt, readTextBounded(order, 'the synset order'), order);
+  const devkit = parseGroundTruth(
+    readTextBounded(txt, 'the validation ground truth'),
+    txt,
+    readTextBounded(order, 'the synset order'),
+    order,
+  );
   for (const [id, w] of kaggle ?? []) {
     const other = devkit.get(id);
-    if (other !== undefined && other !== w) throw new UsageError(`Expected ${csv} and ${txt} to agree but they label ${id} ${w} and ${other}`);
+    if (other !== undefined && other !== w) {
+      throw new UsageError(`Expected ${csv} and ${txt} to agree but they label ${id} ${w} and ${other}`);
+    }
   }
   return kaggle ?? devkit;
 }
@@ -260,7 +286,10 @@ export function parseGroundTruth(text: string, file: string, orderText: string, 
     if (!WNID.test(w)) throw new UsageError(`Expected a synset id (n########) on line ${k + 1} of ${orderFile} but received ${JSON.stringify(w.slice(0, 40))}`);
     const first = ids.indexOf(w);
     // Two ILSVRC2012_IDs for one synset: one id or the other labels its images wrongly.
-    if (first < k) throw new UsageError(`Expected each synset once in ${orderFile} (one per ILSVRC2012_ID) but ${w} is ILSVRC2012_ID ${first + 1} and ${k + 1}`);
+    if (first < k) {
+      throw new UsageError(`Expected each synset once in ${orderFile} (one per ILSVRC2012_ID) but ${w} is ILSVRC2012_ID ${first + 1} ` +
+        `and ${k + 1}`);
+    }
   });
   // The sorted order (Caffe's synsets.txt, LOC_synset_mapping.txt) is not meta.mat's: there,
   // ILSVRC2012_ID 1 is n02119789 (kit fox). Reading the ids through it would mislabel silently.

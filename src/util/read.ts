@@ -27,7 +27,10 @@ export function openRegular(file: string, what: string): { fd: number; size: num
   try {
     const s = fstatSync(fd);
     // A folder fails as readFileSync fails on one, so every caller words it as before.
-    if (s.isDirectory()) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read '${file}'`), { code: 'EISDIR', syscall: 'read', path: file });
+    if (s.isDirectory()) {
+      const e = new Error(`EISDIR: illegal operation on a directory, read '${file}'`);
+      throw Object.assign(e, { code: 'EISDIR', syscall: 'read', path: file });
+    }
     if (!s.isFile()) throw new UsageError(`Expected ${what} at ${file} to be a regular file but it is ${kind(s)}`);
     return { fd, size: s.size };
   } catch (e) {
@@ -38,7 +41,9 @@ export function openRegular(file: string, what: string): { fd: number; size: num
 
 /** A size refused in one line naming `what` and the file when it is over `limit` or does not fit the memory budget. */
 export function checkedSize(size: number, file: string, limit: number, what: string): number {
-  if (size > limit) throw new UsageError(`Expected ${what} ${file} to be at most ${formatBytes(limit)} but it is ${formatBytes(size)} (${size} bytes)`);
+  if (size > limit) {
+    throw new UsageError(`Expected ${what} ${file} to be at most ${formatBytes(limit)} but it is ${formatBytes(size)} (${size} bytes)`);
+  }
   requireMemory(size, `${what} ${file} (${formatBytes(size)}, read whole)`);
   return size;
 }
