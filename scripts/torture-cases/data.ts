@@ -14,13 +14,18 @@ import { assertOk, assertRefused, type Case, cli, HANG_MS } from './harness.js';
 
 const SHORT = ['train', 'vgg-a', '--width', '0.0625', '--input-size', '32', '--init', 'kaiming', '--batch-size', '4', '--threads', '1'];
 
+/** A short run on `data` into DIR/run under a memory budget of `budget`. */
+function withBudget(dir: string, data: string, budget: string, more: string[] = []): ReturnType<typeof ilsvrc> {
+  return ilsvrc([...SHORT, ...more, '--data', data, '--out', join(dir, 'run')], { ILSVRC_MEMORY_BUDGET: budget }, HANG_MS);
+}
+
 export const DATA: Case[] = [
   {
     name: 'honest-idx-bomb',
     what: '2 M images of 28×28 declared and present (1.5 GB in 1.5 MB of gzip)',
     async run(ctx) {
       const file = await writeHonestIdxBomb(join(ctx.dir, 'idx'));
-      const r = await ilsvrc([...SHORT, '--data', `idx:${join(ctx.dir, 'idx')}`, '--out', join(ctx.dir, 'run')], { ILSVRC_MEMORY_BUDGET: '1G' }, HANG_MS);
+      const r = await withBudget(ctx.dir, `idx:${join(ctx.dir, 'idx')}`, '1G');
       assertRefused(r, new RegExp(`${file}.*1\\.5 GB`), /memory budget \(1\.0 GB/);
       assert.ok(r.seconds < 10, `refused after ${r.seconds} s`);
       return `refused in ${r.seconds.toFixed(1)} s`;
@@ -31,7 +36,7 @@ export const DATA: Case[] = [
     what: 'a 123 MB CIFAR batch (sparse) under a 64 MB budget',
     async run(ctx) {
       const file = await writeCifarBomb(join(ctx.dir, 'cifar'), 40_000);
-      const r = await ilsvrc([...SHORT, '--data', `cifar:${join(ctx.dir, 'cifar')}`, '--out', join(ctx.dir, 'run')], { ILSVRC_MEMORY_BUDGET: '64M' }, HANG_MS);
+      const r = await withBudget(ctx.dir, `cifar:${join(ctx.dir, 'cifar')}`, '64M');
       assertRefused(r, new RegExp(`the CIFAR records of ${file}`), /memory budget \(64\.0 MB/);
       return `refused in ${r.seconds.toFixed(1)} s`;
     },
@@ -43,7 +48,7 @@ export const DATA: Case[] = [
       const L = await writeLayout(join(ctx.dir, 'layout'));
       const members = await Promise.all([0, 1, 2].map(async (j) => ({ name: `${WNIDS[1]}_10${j}.JPEG`, body: await jpeg(1, j) })));
       writeTar(join(L.tars, 'train', `${WNIDS[1]}.tar`), [...members, { name: `${WNIDS[1]}_999.JPEG`, size: 300 << 20 }]);
-      const r = await ilsvrc([...SHORT, '--data', `ilsvrc:${L.tars}`, '--epochs', '1', '--out', join(ctx.dir, 'run')], { ILSVRC_MEMORY_BUDGET: '64M' }, HANG_MS);
+      const r = await withBudget(ctx.dir, `ilsvrc:${L.tars}`, '64M', ['--epochs', '1']);
       assertOk(r);
       assert.match(r.stderr, /_999\.JPEG: file too large: 314572800 bytes, more than the 4\.0 MB one image may take of the memory budget/);
       return 'skipped unread and named; the run went on';
