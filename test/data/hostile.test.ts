@@ -237,19 +237,25 @@ describe('inconsistent data is refused, not trained on', () => {
 });
 
 /** A few-second training run on whatever --data is given (the CLI as a user runs it). */
-const SHORT = ['train', 'vgg-a', '--width', '0.0625', '--input-size', '32', '--init', 'kaiming', '--batch-size', '4', '--threads', '1', '--max-steps', '1'];
+const SHORT = ['train', 'vgg-a', '--width', '0.0625', '--input-size', '32', '--init', 'kaiming', '--batch-size', '4', '--threads', '1'];
+SHORT.push('--max-steps', '1');
 
 describe('data larger than the memory budget is refused before it is read', () => {
   it('an honest IDX header (2 M images of 28×28: 1.5 GB in a 1.5 MB gzip) is refused in seconds, naming the file, the size and the budget', async () => {
     const dir = path.join(root, 'idx-honest');
     const file = await writeHonestIdxBomb(dir);
     assert.ok((await fs.stat(file)).size < 2e6, 'small on disk');
-    const r = await ilsvrc([...SHORT, '--data', `idx:${dir}`, '--out', path.join(root, 'idx-honest-run')], { ILSVRC_MEMORY_BUDGET: '1G' }, 60_000);
+    const r = await ilsvrc(
+      [...SHORT, '--data', `idx:${dir}`, '--out', path.join(root, 'idx-honest-run')],
+      { ILSVRC_MEMORY_BUDGET: '1G' },
+      60_000,
+    );
     assertUsageError(r, file, 'declares 2000000 images of 28×28 (1.5 GB)', 'memory budget (1.0 GB', 'needs 1.5 GB');
     assert.ok(r.seconds < 10, `refused after ${r.seconds} s`);
     // readIdx alone: the header's promise is checked before a byte of data is inflated.
     const m = await measure(`return (await data.readIdx(${JSON.stringify(file)})).dims;`, { ILSVRC_MEMORY_BUDGET: '1G' });
-    assert.match(m.error ?? '', /^UsageError: Expected the data of .*train-images-idx3-ubyte\.gz to fit the memory budget \(1\.0 GB.* but it needs 1\.5 GB; its header declares \[2000000, 28, 28\]/);
+    assert.match(m.error ?? '', /^UsageError: Expected the data of .*train-images-idx3-ubyte\.gz to fit the memory budget \(1\.0 GB/);
+    assert.match(m.error ?? '', / but it needs 1\.5 GB; its header declares \[2000000, 28, 28\]/);
     assert.ok(m.maxRssMb < 200, `peak RSS ${m.maxRssMb} MB`);
   });
 
@@ -257,18 +263,34 @@ describe('data larger than the memory budget is refused before it is read', () =
     const dir = path.join(root, 'cifar-big');
     // 40 000 records, 123 MB (a sparse file): over a 64 MB budget.
     const file = await writeCifarBomb(dir, 40_000);
-    const r = await ilsvrc([...SHORT, '--data', `cifar:${dir}`, '--out', path.join(root, 'cifar-big-run')], { ILSVRC_MEMORY_BUDGET: '64M' }, 60_000);
+    const r = await ilsvrc(
+      [...SHORT, '--data', `cifar:${dir}`, '--out', path.join(root, 'cifar-big-run')],
+      { ILSVRC_MEMORY_BUDGET: '64M' },
+      60_000,
+    );
     assertUsageError(r, `the CIFAR records of ${file}`, 'memory budget (64.0 MB', 'needs 117.', '40000 records of 3073 bytes');
     assert.ok(r.seconds < 10, `refused after ${r.seconds} s`);
 
     const labels = path.join(root, 'cifar-label');
     await fs.mkdir(labels);
-    await fs.writeFile(path.join(labels, 'data_batch_1.bin'), encodeCifar({ labels: Uint8Array.of(0, 12), images: new Uint8Array(2 * 3072) }));
+    await fs.writeFile(
+      path.join(labels, 'data_batch_1.bin'),
+      encodeCifar({ labels: Uint8Array.of(0, 12), images: new Uint8Array(2 * 3072) }),
+    );
     await fs.writeFile(path.join(labels, 'test_batch.bin'), encodeCifar({ labels: Uint8Array.of(0), images: new Uint8Array(3072) }));
-    assertUsageError(await ilsvrc([...SHORT, '--data', `cifar:${labels}`, '--out', path.join(root, 'cifar-label-run')]), `Expected a label 0–9 (CIFAR-10) in record 1 of ${path.join(labels, 'data_batch_1.bin')} but it has 12`);
-    await fs.writeFile(path.join(labels, 'data_batch_1.bin'), encodeCifar({ labels: Uint8Array.of(0, 1), images: new Uint8Array(2 * 3072) }));
+    assertUsageError(
+      await ilsvrc([...SHORT, '--data', `cifar:${labels}`, '--out', path.join(root, 'cifar-label-run')]),
+      `Expected a label 0–9 (CIFAR-10) in record 1 of ${path.join(labels, 'data_batch_1.bin')} but it has 12`,
+    );
+    await fs.writeFile(
+      path.join(labels, 'data_batch_1.bin'),
+      encodeCifar({ labels: Uint8Array.of(0, 1), images: new Uint8Array(2 * 3072) }),
+    );
     await fs.writeFile(path.join(labels, 'batches.meta.txt'), 'cat\ndog\ncat\n');
-    assertUsageError(await ilsvrc([...SHORT, '--data', `cifar:${labels}`, '--out', path.join(root, 'cifar-names-run')]), `Expected each class name once in ${path.join(labels, 'batches.meta.txt')} but 'cat' names classes 0 and 2`);
+    assertUsageError(
+      await ilsvrc([...SHORT, '--data', `cifar:${labels}`, '--out', path.join(root, 'cifar-names-run')]),
+      `Expected each class name once in ${path.join(labels, 'batches.meta.txt')} but 'cat' names classes 0 and 2`,
+    );
   });
 
   it('a list read whole (synset words, ground truth) that is a pipe or larger than any list is refused unread', async () => {
@@ -282,7 +304,10 @@ describe('data larger than the memory budget is refused before it is read', () =
     await fs.rm(words);
     const csv = path.join(L.tars, 'LOC_val_solution.csv');
     await fs.truncate(csv, 100 << 20);
-    assertUsageError(await ilsvrc([...SHORT, '--data', `ilsvrc:${L.tars}`, '--out', out], {}, 60_000), `Expected the validation solution ${csv} to be at most 64.0 MB but it is 100.0 MB`);
+    assertUsageError(
+      await ilsvrc([...SHORT, '--data', `ilsvrc:${L.tars}`, '--out', out], {}, 60_000),
+      `Expected the validation solution ${csv} to be at most 64.0 MB but it is 100.0 MB`,
+    );
   });
 
   it('an image in a tar larger than its share of the budget is skipped unread and named, and the run goes on', async () => {
@@ -291,8 +316,15 @@ describe('data larger than the memory budget is refused before it is read', () =
     const members = await Promise.all([0, 1, 2].map(async (j) => ({ name: `n01443537_10${j}.JPEG`, body: await jpeg(1, j) })));
     // 300 MB of hole: a JPEG by name, nothing on disk.
     writeTar(synset, [...members, { name: 'n01443537_999.JPEG', size: 300 << 20 }]);
-    const r = await ilsvrc([...SHORT, '--data', `ilsvrc:${L.tars}`, '--max-steps', '0', '--epochs', '1', '--out', path.join(root, 'tar-big-run')], { ILSVRC_MEMORY_BUDGET: '64M' }, 120_000);
+    const r = await ilsvrc(
+      [...SHORT, '--data', `ilsvrc:${L.tars}`, '--max-steps', '0', '--epochs', '1', '--out', path.join(root, 'tar-big-run')],
+      { ILSVRC_MEMORY_BUDGET: '64M' },
+      120_000,
+    );
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /n01443537\.tar:n01443537_999\.JPEG: file too large: 314572800 bytes, more than the 4\.0 MB one image may take of the memory budget/);
+    assert.match(
+      r.stderr,
+      /n01443537\.tar:n01443537_999\.JPEG: file too large: 314572800 bytes, more than the 4\.0 MB one image may take of the memory budget/,
+    );
   });
 });

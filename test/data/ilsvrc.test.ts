@@ -131,7 +131,10 @@ describe('contradictions in the data are refused, naming the file and both value
     execFileSync('cp', ['-r', from, to]);
     return to;
   };
-  const short = (data: string, out: string): string[] => ['train', 'vgg-a', '--data', `ilsvrc:${data}`, '--width', '0.0625', '--input-size', '32', '--init', 'kaiming', '--batch-size', '4', '--threads', '1', '--max-steps', '1', '--out', join(root, out)];
+  const short = (data: string, out: string): string[] => [
+    ...['train', 'vgg-a', '--data', `ilsvrc:${data}`, '--width', '0.0625', '--input-size', '32', '--init', 'kaiming'],
+    ...['--batch-size', '4', '--threads', '1', '--max-steps', '1', '--out', join(root, out)],
+  ];
 
   test('evaluate: an image labelled twice in LOC_val_solution.csv, or differently by the solution and the devkit; the same label twice is taken once', async () => {
     const r = await ilsvrc(short(L.tars, 'model'));
@@ -142,7 +145,10 @@ describe('contradictions in the data are refused, naming the file and both value
     const twice = copy(L.tars, 'val-twice');
     const csv = join(twice, 'LOC_val_solution.csv');
     writeFileSync(csv, readFileSync(csv, 'utf8') + `ILSVRC2012_val_00000002,${WNIDS[2]} 1 2 3 4\n`);
-    assertUsageError(await evaluate(twice), `Expected one label per image in ${csv} but ILSVRC2012_val_00000002 is "${WNIDS[1]}" on line 3 and "${WNIDS[2]}" on line 8`);
+    assertUsageError(
+      await evaluate(twice),
+      `Expected one label per image in ${csv} but ILSVRC2012_val_00000002 is "${WNIDS[1]}" on line 3 and "${WNIDS[2]}" on line 8`,
+    );
     writeFileSync(csv, readFileSync(join(L.tars, 'LOC_val_solution.csv'), 'utf8') + `ILSVRC2012_val_00000002,${WNIDS[1]} 1 2 3 4\n`);
     const same = await evaluate(twice);
     assert.equal(same.code, 0, same.stderr);
@@ -157,7 +163,10 @@ describe('contradictions in the data are refused, naming the file and both value
     // A synset twice in the devkit's id order: two ids, one synset.
     const order = copy(L.folders, 'order-twice');
     writeFileSync(join(order, 'ILSVRC2012_devkit_t12', 'data', 'synsets.txt'), [ID_ORDER[0], ID_ORDER[1], ID_ORDER[0]].join('\n') + '\n');
-    assertUsageError(await evaluate(order), /Expected each synset once in .*synsets\.txt \(one per ILSVRC2012_ID\) but n01484850 is ILSVRC2012_ID 1 and 3$/);
+    assertUsageError(
+      await evaluate(order),
+      /Expected each synset once in .*synsets\.txt \(one per ILSVRC2012_ID\) but n01484850 is ILSVRC2012_ID 1 and 3$/,
+    );
   });
 
   test('train: an empty or repeated synset tar inside ILSVRC2012_img_train.tar, a synset named twice, an image twice in a tar', async () => {
@@ -165,14 +174,20 @@ describe('contradictions in the data are refused, naming the file and both value
     const inner = (w: string) => ({ name: `${w}.tar`, body: readFileSync(join(L.tars, 'train', `${w}.tar`)) });
     const train = join(outer, 'ILSVRC2012_img_train.tar');
     writeTar(train, [inner(WNIDS[0]), { name: `${WNIDS[1]}.tar`, body: Buffer.alloc(1024) }, inner(WNIDS[2])]);
-    assertUsageError(await ilsvrc(short(outer, 'outer-empty-run')), `Expected images of synset ${WNIDS[1]} in ${train} but its member ${WNIDS[1]}.tar holds none`);
+    assertUsageError(
+      await ilsvrc(short(outer, 'outer-empty-run')),
+      `Expected images of synset ${WNIDS[1]} in ${train} but its member ${WNIDS[1]}.tar holds none`,
+    );
     writeTar(train, [inner(WNIDS[0]), inner(WNIDS[1]), inner(WNIDS[2]), inner(WNIDS[1])]);
     assertUsageError(await ilsvrc(short(outer, 'outer-twice-run')), new RegExp(`^ilsvrc: Expected each synset's tar once inside ${train} but ${WNIDS[1]}.tar is there twice \\(the second at byte \\d+\\)$`));
 
     const words = copy(L.folders, 'words-twice');
     const file = join(words, 'synset_words.txt');
     writeFileSync(file, readFileSync(file, 'utf8') + `${WNIDS[0]} goldfish\n`);
-    assertUsageError(await ilsvrc(short(words, 'words-twice-run')), `Expected one name per synset in ${file} but ${WNIDS[0]} is "tench, Tinca tinca" on line 1 and "goldfish" on line 4`);
+    assertUsageError(
+      await ilsvrc(short(words, 'words-twice-run')),
+      `Expected one name per synset in ${file} but ${WNIDS[0]} is "tench, Tinca tinca" on line 1 and "goldfish" on line 4`,
+    );
 
     const val = copy(L.folders, 'val-image-twice');
     writeFileSync(join(val, 'val', 'ILSVRC2012_val_00000002.png'), readFileSync(join(val, 'val', 'ILSVRC2012_val_00000002.JPEG')));
@@ -181,7 +196,10 @@ describe('contradictions in the data are refused, naming the file and both value
     const dup = copy(L.tars, 'member-twice');
     const synset = join(dup, 'train', `${WNIDS[2]}.tar`);
     execFileSync('tar', ['-rf', synset, '-C', join(L.folders, 'train', WNIDS[2]), `${WNIDS[2]}_100.JPEG`]);
-    assertUsageError(await ilsvrc(short(dup, 'member-twice-run')), new RegExp(`Expected each image once in ${synset} but ${WNIDS[2]}_100.JPEG is there twice \\(at bytes 512 and \\d+\\)$`));
+    assertUsageError(
+      await ilsvrc(short(dup, 'member-twice-run')),
+      new RegExp(`Expected each image once in ${synset} but ${WNIDS[2]}_100.JPEG is there twice \\(at bytes 512 and \\d+\\)$`),
+    );
   });
 });
 
