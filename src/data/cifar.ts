@@ -3,10 +3,12 @@
  * each 32×32 row-major). CIFAR-10 has one label byte; CIFAR-100 a coarse then a fine byte.
  * Rows are stored HWC after loading, like every in-memory dataset here.
  */
-import { promises as fs } from 'node:fs';
+import { closeSync, promises as fs, openSync } from 'node:fs';
 import path from 'node:path';
+import { requireMemory } from '../util/budget.js';
 import { UsageError } from '../util/errors.js';
-import { type DatasetSplits, exists, PixelDataset, toShared } from './dataset.js';
+import { readFully, readTextBounded } from '../util/read.js';
+import { type DatasetSplits, exists, PixelDataset } from './dataset.js';
 
 const SIDE = 32;
 const PIXELS = SIDE * SIDE * 3;
@@ -17,26 +19,48 @@ export interface CifarRecords {
   images: Uint8Array;
 }
 
-export function parseCifar(bytes: Uint8Array, labelBytes: 1 | 2, file: string): CifarRecords {
+/** Classes of each format: CIFAR-10's one label byte, CIFAR-100's fine label (its coarse one has 20). */
+const CLASSES = { 1: 10, 2: 100 } as const;
+
+/**
+ * Records `bytes` (whole records) into `labels` and HWC `images` from record `k` on; a label out of
+ * the format's range is refused, naming the file and the record.
+ */
+function unpack(bytes: Uint8Array, labelBytes: 1 | 2, file: string, first: number, out: CifarRecords, k: number): void {
   const rec = labelBytes + PIXELS;
-  if (bytes.length === 0 || bytes.length % rec !== 0) {
-    throw new UsageError(`Expected CIFAR records of ${rec} bytes in ${file} but its size ${bytes.length} is not a multiple of that`);
-  }
   const n = bytes.length / rec;
-  const labels = new Uint8Array(n);
-  const images = new Uint8Array(n * PIXELS);
   for (let i = 0; i < n; i++) {
     const base = i * rec;
-    labels[i] = bytes[base + labelBytes - 1] ?? 0; // the fine label for CIFAR-100
+    const label = bytes[base + labelBytes - 1] ?? 0; // the fine label for CIFAR-100
+    if (label >= CLASSES[labelBytes] || (labelBytes === 2 && (bytes[base] ?? 0) >= 20)) {
+      const what = labelBytes === 1 ? 'a label 0–9 (CIFAR-10)' : 'a coarse label 0–19 and a fine label 0–99 (CIFAR-100)';
+      const has = labelBytes === 1 ? `${label}` : `${bytes[base] ?? 0} and ${label}`;
+      throw new UsageError(`Expected ${what} in record ${first + i} of ${file} but it has ${has}`);
+    }
+    out.labels[k + i] = label;
     const src = base + labelBytes;
-    const dst = i * PIXELS;
+    const dst = (k + i) * PIXELS;
     for (let p = 0; p < SIDE * SIDE; p++) {
-      images[dst + p * 3] = bytes[src + p] ?? 0;
-      images[dst + p * 3 + 1] = bytes[src + 1024 + p] ?? 0;
-      images[dst + p * 3 + 2] = bytes[src + 2048 + p] ?? 0;
+      out.images[dst + p * 3] = bytes[src + p] ?? 0;
+      out.images[dst + p * 3 + 1] = bytes[src + 1024 + p] ?? 0;
+      out.images[dst + p * 3 + 2] = bytes[src + 2048 + p] ?? 0;
     }
   }
-  return { labels, images };
+}
+
+function records(size: number, labelBytes: 1 | 2, file: string): number {
+  const rec = labelBytes + PIXELS;
+  if (size === 0 || size % rec !== 0) {
+    throw new UsageError(`Expected CIFAR records of ${rec} bytes in ${file} but its size ${size} is not a multiple of that`);
+  }
+  return size / rec;
+}
+
+export function parseCifar(bytes: Uint8Array, labelBytes: 1 | 2, file: string): CifarRecords {
+  const n = records(bytes.length, labelBytes, file);
+  const out = { labels: new Uint8Array(n), images: new Uint8Array(n * PIXELS) };
+  unpack(bytes, labelBytes, file, 0, out, 0);
+  return out;
 }
 
 /** Planar records as in the distributed files; for CIFAR-100 pass `coarse` to write two label bytes. */
@@ -55,25 +79,57 @@ export function encodeCifar(r: CifarRecords, coarse?: Uint8Array): Uint8Array {
   return out;
 }
 
-/** The optional class-name file: null when there is none (the classes are then numbered). */
+/** The optional class-name file: null when there is none (the classes are then numbered); a name given twice is refused. */
 async function readNames(file: string): Promise<string[] | null> {
   if (!(await exists(file))) return null;
-  return (await fs.readFile(file, 'utf8')).split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0);
+  const names = readTextBounded(file, 'the CIFAR class names').split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0);
+  const seen = new Map<string, number>();
+  names.forEach((name, k) => {
+    const before = seen.get(name);
+    if (before !== undefined) {
+      throw new UsageError(`Expected each class name once in ${file} but '${name}' names classes ${before} and ${k}`);
+    }
+    seen.set(name, k);
+  });
+  return names;
 }
 
+/** Records read per chunk: what a batch file is converted through, instead of the whole file. */
+const CHUNK = 1024;
+
+/**
+ * The records of `files`, into shared memory (loader workers read it without a copy): every size is
+ * checked first — whole records, and all of them within the memory budget — then each file is read
+ * a chunk at a time straight into place.
+ */
 async function load(files: string[], labelBytes: 1 | 2): Promise<CifarRecords & { file: string }> {
-  const parts: CifarRecords[] = [];
-  for (const f of files) parts.push(parseCifar(await fs.readFile(f), labelBytes, f));
-  const n = parts.reduce((a, p) => a + p.labels.length, 0);
-  const labels = new Uint8Array(n);
-  const images = new Uint8Array(n * PIXELS);
+  const rec = labelBytes + PIXELS;
+  const counts: number[] = [];
+  for (const f of files) counts.push(records((await fs.stat(f)).size, labelBytes, f));
+  const n = counts.reduce((a, c) => a + c, 0);
+  const big = counts.indexOf(Math.max(...counts));
+  const which = files.length === 1 ? files[0] : `${files.length} files (${files[big]}: ${counts[big]} records)`;
+  requireMemory(n * (PIXELS + 9), `the CIFAR records of ${which}`, `${n} records of ${rec} bytes`);
+  const out = { labels: new Uint8Array(n), images: new Uint8Array(new SharedArrayBuffer(n * PIXELS)) };
+  const chunk = Buffer.allocUnsafe(CHUNK * rec);
   let k = 0;
-  for (const p of parts) {
-    labels.set(p.labels, k);
-    images.set(p.images, k * PIXELS);
-    k += p.labels.length;
+  for (const [j, f] of files.entries()) {
+    const fd = openSync(f, 'r');
+    try {
+      for (let i = 0; i < (counts[j] ?? 0); i += CHUNK) {
+        const m = Math.min(CHUNK, (counts[j] ?? 0) - i);
+        const got = readFully(fd, chunk.subarray(0, m * rec), i * rec);
+        if (got !== m * rec) {
+          throw new UsageError(`Expected ${counts[j]} CIFAR records in ${f} but it ends at byte ${i * rec + got} (it changed while read)`);
+        }
+        unpack(chunk.subarray(0, m * rec), labelBytes, f, i, out, k + i);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    k += counts[j] ?? 0;
   }
-  return { labels, images, file: files[0] ?? '' };
+  return { ...out, file: files[0] ?? '' };
 }
 
 /** path.join(dir, name), which must exist: else one line naming it and what it holds. */
@@ -110,7 +166,7 @@ export async function openCifar(dir: string): Promise<DatasetSplits> {
   const classes = names && names.length > maxLabel ? names : Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
   const make = (r: CifarRecords & { file: string }): PixelDataset =>
     new PixelDataset({
-      data: toShared(r.images),
+      data: r.images,
       width: SIDE,
       height: SIDE,
       channels: 3,

@@ -3,11 +3,13 @@
  * rebuild them: files on disk or tar members (decoded by sharp) and rows of one in-memory uint8
  * array (IDX, CIFAR; HWC, in a SharedArrayBuffer so workers read it without a copy).
  */
-import { promises as fs, readFileSync, statSync } from 'node:fs';
+import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
+import { formatBytes, machineBudget } from '../util/budget.js';
 import { Rng } from '../util/rng.js';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fsx.js';
+import { readBounded, readTextBounded } from '../util/read.js';
 import { readMember } from './tar.js';
 
 export type DatasetDescriptor =
@@ -39,6 +41,14 @@ export interface DatasetSplits {
   source: string;
 }
 
+/**
+ * The most bytes one image file may take when read whole: each loader thread reads several at once
+ * (the decode concurrency, 4 by default, and batches ahead), so one may take a sixteenth of the memory budget.
+ */
+export function maxItemBytes(): number {
+  return Math.floor(machineBudget().memory / 16);
+}
+
 export class FileDataset implements Dataset {
   readonly descriptor: DatasetDescriptor & { kind: 'files' };
 
@@ -67,11 +77,17 @@ export class FileDataset implements Dataset {
     return d.members ? (d.members.sizes[i] ?? 0) : statSync(d.paths[i] ?? '').size;
   }
 
-  /** Item i's bytes: the whole file, or its member's range of the archive. */
+  /** Item i's bytes: the whole file, or its member's range of the archive; one larger than maxItemBytes is refused unread. */
   read(i: number): Buffer {
     const d = this.descriptor;
     const file = d.paths[i] ?? '';
-    return d.members ? readMember(file, d.members.offsets[i] ?? 0, d.members.sizes[i] ?? 0) : readFileSync(file);
+    if (!d.members) return readBounded(file, maxItemBytes(), 'an image file');
+    const size = d.members.sizes[i] ?? 0;
+    if (size > maxItemBytes()) {
+      const most = formatBytes(maxItemBytes());
+      throw new UsageError(`Expected the image ${this.name(i)} to be at most ${most} but it is ${formatBytes(size)} (${size} bytes)`);
+    }
+    return readMember(file, d.members.offsets[i] ?? 0, size);
   }
 }
 
@@ -118,13 +134,6 @@ export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
     return new FileDataset(pick(d.paths, ''), labels, members);
   }
   return new PixelDataset({ ...d, rows: Int32Array.from({ length: indices.length }, (_, k) => d.rows[indices[k] ?? 0] ?? 0), labels });
-}
-
-/** Copies bytes into shared memory, so worker threads can read them without a copy each. */
-export function toShared(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(new SharedArrayBuffer(bytes.length));
-  out.set(bytes);
-  return out;
 }
 
 /** Stratified seeded split: `valFraction` of each class (at least one image when the class has two). */
@@ -271,7 +280,7 @@ export async function writeClassIndex(file: string, classes: readonly string[]):
 export async function readClassIndex(file: string): Promise<string[]> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await fs.readFile(file, 'utf8'));
+    parsed = JSON.parse(readTextBounded(file, 'the class index'));
   } catch (e) {
     throw new UsageError(`Expected a class-index JSON file at ${file} but could not read it: ${(e as Error).message}`);
   }

@@ -10,7 +10,8 @@ import { readFileSync, statSync } from 'node:fs';
 import sharp from 'sharp';
 import type { Rng } from '../util/rng.js';
 import type { Dataset } from './dataset.js';
-import { FileDataset, PixelDataset } from './dataset.js';
+import { FileDataset, maxItemBytes, PixelDataset } from './dataset.js';
+import { formatBytes } from '../util/budget.js';
 import { UsageError } from '../util/errors.js';
 import { applyColourJitter, copyWindow, type Image8, renderView, type SourceFrame, toGray, type View, writeInterleavedU8, writePlanarF32 } from './pixels.js';
 import { endsWithEoi, renderJpegView } from './native-jpeg.js';
@@ -71,6 +72,9 @@ export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: 
     const size = ds instanceof FileDataset ? ds.size(i) : statSync(ds.name(i)).size;
     const most = o.limitInputPixels * 8 + (1 << 20);
     if (size > most) return `file too large: ${size} bytes, more than an image of at most ${o.limitInputPixels} pixels can take (${most})`;
+    if (size > maxItemBytes()) {
+      return `file too large: ${size} bytes, more than the ${formatBytes(maxItemBytes())} one image may take of the memory budget`;
+    }
     buf = ds instanceof FileDataset ? ds.read(i) : readFileSync(ds.name(i));
   } catch (e) {
     return `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;

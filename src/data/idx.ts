@@ -5,9 +5,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { constants as bufferConstants } from 'node:buffer';
+import { closeSync, openSync } from 'node:fs';
 import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
+import { formatBytes, requireMemory } from '../util/budget.js';
 import { UsageError } from '../util/errors.js';
-import { type DatasetSplits, exists, PixelDataset, toShared } from './dataset.js';
+import { gunzipBounded, gunzipFile, openRegular, readFully } from '../util/read.js';
+import { type DatasetSplits, exists, PixelDataset } from './dataset.js';
 
 export interface IdxArray {
   dims: number[];
@@ -24,6 +27,8 @@ function isGzip(b: Uint8Array): boolean {
 const MAX_INFLATE_RATIO = 1032;
 /** Magic (4 bytes) and at most 255 dimension sizes. */
 const MAX_HEADER = 4 + 4 * 255;
+/** What is inflated to find a gzipped file's header. */
+const GZIP_PREFIX = 4096;
 
 interface IdxHeader {
   dims: number[];
@@ -44,58 +49,104 @@ function parseHeader(b: Uint8Array, file: string): IdxHeader {
 }
 
 /**
- * The header of a gzipped IDX file, from the start of the stream alone, and a check that the
- * declared size can be what the file holds. The body is then inflated with the declared size as a
- * hard limit, so a decompression bomb stops after that many bytes instead of filling memory.
+ * The header of a gzipped IDX file, from the start of its stream alone, and a check that the
+ * declared size can be what `size` bytes of gzip hold. The body is then inflated with the declared
+ * size as a hard limit, so a decompression bomb stops after that many bytes instead of filling memory.
  */
-function inflateIdx(bytes: Uint8Array, file: string): Uint8Array {
-  // Z_SYNC_FLUSH: inflate a prefix without complaining that the stream ends there.
-  const prefix = bytes.subarray(0, Math.min(bytes.length, 4096));
+function gzipHeader(prefix: Uint8Array, size: number, file: string): IdxHeader {
   let head: Uint8Array;
   try {
+    // Z_SYNC_FLUSH: inflate a prefix without complaining that the stream ends there.
     head = gunzipSync(prefix, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: prefix.length * MAX_INFLATE_RATIO + MAX_HEADER });
   } catch (e) {
     throw new UsageError(`Expected gzip data in ${file} but it does not inflate: ${(e as Error).message}`);
   }
   const h = parseHeader(head.subarray(0, MAX_HEADER), file);
   const total = h.start + h.n;
-  const most = bytes.length * MAX_INFLATE_RATIO + MAX_HEADER;
-  if (total > most || total > bufferConstants.MAX_LENGTH) {
-    throw new UsageError(`Expected ${file}'s header [${h.dims.join(', ')}] to fit in what ${bytes.length} bytes of gzip can hold (at most ${most}) but it declares ${total} bytes`);
+  const most = size * MAX_INFLATE_RATIO + MAX_HEADER;
+  if (total > most || h.n > bufferConstants.MAX_LENGTH) {
+    const dims = h.dims.join(', ');
+    throw new UsageError(`Expected ${file}'s header [${dims}] to fit in what ${size} bytes of gzip can hold (at most ${most}) ` +
+      `but it declares ${total} bytes`);
   }
-  try {
-    // One byte more than declared is enough to know the file holds too much.
-    return new Uint8Array(gunzipSync(bytes, { maxOutputLength: total + 1 }));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new UsageError(`Expected ${h.n} bytes of data for dims [${h.dims.join(', ')}] in ${file} but it inflates to more; refused`);
-    }
-    throw new UsageError(`Expected gzip data in ${file} but it does not inflate: ${(e as Error).message}`);
-  }
+  return h;
+}
+
+function wrongSize(h: IdxHeader, file: string, found: number | string): UsageError {
+  const what = typeof found === 'number' ? `found ${found}` : found;
+  return new UsageError(`Expected ${h.n} bytes of data for dims [${h.dims.join(', ')}] in ${file} but ${what}`);
 }
 
 export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
-  const b = isGzip(bytes) ? inflateIdx(bytes, file) : bytes;
-  const { dims, start, n } = parseHeader(b, file);
-  if (b.length - start !== n) throw new UsageError(`Expected ${n} bytes of data for dims [${dims.join(', ')}] in ${file} but found ${b.length - start}`);
-  return { dims, data: b.subarray(start) };
+  if (isGzip(bytes)) {
+    const h = gzipHeader(bytes.subarray(0, GZIP_PREFIX), bytes.length, file);
+    try {
+      bytes = gunzipBounded(bytes, file, h.start + h.n, 'the IDX file');
+    } catch (e) {
+      throw e instanceof UsageError && /inflates to more/.test(e.message) ? wrongSize(h, file, 'it inflates to more; refused') : e;
+    }
+  }
+  const { dims, start, n } = parseHeader(bytes, file);
+  if (bytes.length - start !== n) throw wrongSize({ dims, start, n }, file, bytes.length - start);
+  return { dims, data: bytes.subarray(start) };
 }
 
-/** Reads an IDX file (gzip or raw); a raw file whose size is not what its header declares is refused before it is read. */
-export async function readIdx(file: string): Promise<IdxArray> {
-  const f = await fs.open(file, 'r');
+/** An IDX file's header, read before its data: what it declares, checked against what the file can hold. */
+interface IdxFile extends IdxHeader {
+  file: string;
+  gzip: boolean;
+}
+
+function readHeader(file: string): IdxFile {
+  const { fd, size } = openRegular(file, 'an IDX file');
   try {
-    const size = (await f.stat()).size;
-    const head = new Uint8Array(Math.min(size, MAX_HEADER));
-    await f.read(head, 0, head.length, 0);
-    if (!isGzip(head)) {
-      const { dims, start, n } = parseHeader(head, file);
-      if (size - start !== n) throw new UsageError(`Expected ${n} bytes of data for dims [${dims.join(', ')}] in ${file} but found ${size - start}`);
-    }
-    return parseIdx(await f.readFile(), file);
+    const head = new Uint8Array(Math.min(size, GZIP_PREFIX));
+    readFully(fd, head, 0);
+    if (isGzip(head)) return { ...gzipHeader(head, size, file), file, gzip: true };
+    const h = parseHeader(head.subarray(0, MAX_HEADER), file);
+    if (size - h.start !== h.n) throw wrongSize(h, file, size - h.start);
+    return { ...h, file, gzip: false };
   } finally {
-    await f.close();
+    closeSync(fd);
   }
+}
+
+/**
+ * An IDX file's data, read or inflated straight into shared memory of the size its header declares
+ * (loader workers read it without a copy), never past it.
+ */
+async function readBody(h: IdxFile): Promise<Uint8Array> {
+  const data = new Uint8Array(new SharedArrayBuffer(h.n));
+  if (!h.gzip) {
+    const fd = openSync(h.file, 'r');
+    try {
+      const got = readFully(fd, data, h.start);
+      if (got !== h.n) throw wrongSize(h, h.file, got);
+    } finally {
+      closeSync(fd);
+    }
+    return data;
+  }
+  let total: number;
+  try {
+    total = await gunzipFile(h.file, h.start + h.n, 'the IDX file', (chunk, at) => {
+      if (at + chunk.length > h.start) data.set(chunk.subarray(Math.max(0, h.start - at)), Math.max(0, at - h.start));
+    });
+  } catch (e) {
+    throw e instanceof UsageError && /inflates to more/.test(e.message) ? wrongSize(h, h.file, 'it inflates to more; refused') : e;
+  }
+  if (total !== h.start + h.n) throw wrongSize(h, h.file, Math.max(0, total - h.start));
+  return data;
+}
+
+/**
+ * Reads an IDX file (gzip or raw) into shared memory. Its header is read first: a raw file whose
+ * size is not what it declares, or a declared size over the memory budget, is refused before the data is read.
+ */
+export async function readIdx(file: string): Promise<IdxArray> {
+  const h = readHeader(file);
+  requireMemory(h.n, `the data of ${file}`, `its header declares [${h.dims.join(', ')}] (${formatBytes(h.n)})`);
+  return { dims: h.dims, data: await readBody(h) };
 }
 
 export function encodeIdx(a: IdxArray, gzip = false): Uint8Array {
@@ -122,31 +173,59 @@ async function findFile(dir: string, stem: string): Promise<string> {
   throw new UsageError(`Expected ${stem}[.gz] in ${dir} (an MNIST/Fashion-MNIST IDX folder) but it is missing`);
 }
 
-async function loadPair(dir: string, prefix: string): Promise<{ images: IdxArray; labels: IdxArray; file: string; labelFile: string }> {
-  const imgFile = await findFile(dir, `${prefix}-images-idx3-ubyte`);
-  const images = await readIdx(imgFile);
-  const labelFile = await findFile(dir, `${prefix}-labels-idx1-ubyte`);
-  const labels = await readIdx(labelFile);
-  if (images.dims.length !== 3) throw new UsageError(`Expected 3 dimensions (N, H, W) in ${imgFile} but received [${images.dims.join(', ')}]`);
-  if (labels.dims.length !== 1) throw new UsageError(`Expected 1 dimension (N) in ${labelFile} but received [${labels.dims.join(', ')}]`);
-  if (labels.dims[0] !== images.dims[0]) throw new UsageError(`Expected ${images.dims[0]} labels for ${imgFile} but received ${labels.dims[0]}`);
-  return { images, labels, file: imgFile, labelFile };
+interface IdxPair {
+  images: IdxFile;
+  labels: IdxFile;
 }
+
+/** The headers of a split's two files, checked against each other before either's data is read. */
+async function pairHeaders(dir: string, prefix: string): Promise<IdxPair> {
+  const images = readHeader(await findFile(dir, `${prefix}-images-idx3-ubyte`));
+  const labels = readHeader(await findFile(dir, `${prefix}-labels-idx1-ubyte`));
+  if (images.dims.length !== 3) {
+    throw new UsageError(`Expected 3 dimensions (N, H, W) in ${images.file} but received [${images.dims.join(', ')}]`);
+  }
+  if (labels.dims.length !== 1) throw new UsageError(`Expected 1 dimension (N) in ${labels.file} but received [${labels.dims.join(', ')}]`);
+  if (labels.dims[0] !== images.dims[0]) {
+    throw new UsageError(`Expected ${images.dims[0]} labels for ${images.file} but ${labels.file} holds ${labels.dims[0]}`);
+  }
+  return { images, labels };
+}
+
+/** Bytes a split takes once loaded: the pixels, the label bytes, and the labels and rows as Int32Arrays. */
+const splitBytes = (p: IdxPair): number => p.images.n + p.labels.n * 9;
 
 /** train-* and t10k-* files of an MNIST-format folder; Fashion-MNIST names when the path says "fashion". */
 export async function openIdx(dir: string): Promise<DatasetSplits> {
-  const tr = await loadPair(dir, 'train');
-  const te = await loadPair(dir, 't10k');
-  const [, h, w] = tr.images.dims as [number, number, number];
-  const [, th, tw] = te.images.dims as [number, number, number];
-  if (th !== h || tw !== w) throw new UsageError(`Expected ${h}×${w} images in ${te.file} (as in ${tr.file}) but they are ${th}×${tw}`);
+  const trh = await pairHeaders(dir, 'train');
+  const teh = await pairHeaders(dir, 't10k');
+  const [, h, w] = trh.images.dims as [number, number, number];
+  const [, th, tw] = teh.images.dims as [number, number, number];
+  if (th !== h || tw !== w) {
+    throw new UsageError(`Expected ${h}×${w} images in ${teh.images.file} (as in ${trh.images.file}) but they are ${th}×${tw}`);
+  }
+  const big = [trh, teh].sort((a, b) => b.images.n - a.images.n)[0] ?? trh;
+  requireMemory(
+    splitBytes(trh) + splitBytes(teh),
+    `the IDX data of idx:${dir}`,
+    `${big.images.file} declares ${big.images.dims[0]} images of ${h}×${w} (${formatBytes(big.images.n)}); ` +
+      'use a smaller set, or set ILSVRC_MEMORY_BUDGET if the memory is there',
+  );
+  const load = async (p: IdxPair) => ({
+    images: { dims: p.images.dims, data: await readBody(p.images) },
+    labels: { dims: p.labels.dims, data: await readBody(p.labels) },
+    file: p.images.file,
+    labelFile: p.labels.file,
+  });
+  const tr = await load(trh);
+  const te = await load(teh);
   const maxLabel = tr.labels.data.reduce((a, v) => Math.max(a, v), 0);
   const over = te.labels.data.findIndex((v) => v > maxLabel);
   if (over >= 0) throw new UsageError(`Expected labels 0–${maxLabel} (the training set's classes) in ${te.labelFile} but label ${over} is ${te.labels.data[over]}`);
   const classes = /fashion/i.test(dir) && maxLabel < 10 ? FASHION_MNIST_CLASSES : Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
   const make = (p: typeof tr): PixelDataset =>
     new PixelDataset({
-      data: toShared(p.images.data),
+      data: p.images.data,
       width: w,
       height: h,
       channels: 1,

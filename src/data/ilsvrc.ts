@@ -13,6 +13,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../util/errors.js';
+import { readTextBounded } from '../util/read.js';
 import { type ArchiveMembers, type DatasetSplits, FileDataset, IMAGE_EXTENSIONS, splitStratified } from './dataset.js';
 import { indexTar, type TarEntry } from './tar.js';
 
@@ -47,7 +48,7 @@ export async function openIlsvrc(root: string, o: { valFraction?: number; seed?:
     throw new UsageError(`Expected the training set (${ILSVRC_LAYOUT.train.join(', ')}) or the validation set (${ILSVRC_LAYOUT.val.join(', ')}) in ${root} but found neither`);
   }
   const wordsFile = await findMeta(root, ILSVRC_LAYOUT.words);
-  const words = wordsFile ? parseWords(await fs.readFile(wordsFile, 'utf8'), wordsFile) : null;
+  const words = wordsFile ? parseWords(readTextBounded(wordsFile, 'the synset words'), wordsFile) : null;
 
   const train = trainAt ? await trainSynsets(trainAt) : null;
   const val = valAt ? await valImages(valAt) : null;
@@ -65,8 +66,15 @@ export async function openIlsvrc(root: string, o: { valFraction?: number; seed?:
     const truth = await groundTruth(root, val.at);
     if (wnids.length === 0) wnids = [...new Set(truth.values())].sort();
     const index = new Map(wnids.map((w, i) => [w, i]));
+    const seen = new Map<string, string>();
     for (const img of val.images) {
       const id = path.basename(img.name, path.extname(img.name));
+      const twin = seen.get(id);
+      const where = img.item.member ? `${img.item.member.name} at byte ${img.item.member.offset}` : img.name;
+      if (twin !== undefined) {
+        throw new UsageError(`Expected each validation image once in ${val.at} but ${id} is there twice (${twin} and ${where})`);
+      }
+      seen.set(id, where);
       const w = truth.get(id);
       if (w === undefined) throw new UsageError(`Expected a ground-truth label for ${img.name} in ${truth.source} but it has none`);
       const label = index.get(w);
@@ -105,14 +113,37 @@ async function findMeta(root: string, names: readonly string[]): Promise<string 
   return null;
 }
 
+/**
+ * Sets `key` → `value` from line `line` of `file`; the same key with another value is refused,
+ * naming both lines and values (the same value again says nothing new and is taken once).
+ */
+function setOnce(
+  out: Map<string, string>,
+  lines: Map<string, number>,
+  key: string,
+  value: string,
+  line: number,
+  file: string,
+  what: string,
+): void {
+  const before = out.get(key);
+  if (before !== undefined && before !== value) {
+    const both = `${JSON.stringify(before)} on line ${lines.get(key)} and ${JSON.stringify(value)} on line ${line}`;
+    throw new UsageError(`Expected one ${what} in ${file} but ${key} is ${both}`);
+  }
+  if (before === undefined) lines.set(key, line);
+  out.set(key, value);
+}
+
 /** `n01440764 tench, Tinca tinca` lines → wnid → words, in file order. */
 export function parseWords(text: string, file: string): Map<string, string> {
   const out = new Map<string, string>();
+  const lines = new Map<string, number>();
   text.split(/\r?\n/).forEach((line, k) => {
     if (!line.trim()) return;
     const m = /^(\S+)\s*(.*)$/.exec(line.trim());
     if (!m || !WNID.test(m[1] ?? '')) throw new UsageError(`Expected 'n######## words' on line ${k + 1} of ${file} but received ${JSON.stringify(line.slice(0, 40))}`);
-    out.set(m[1] ?? '', m[2] ?? '');
+    setOnce(out, lines, m[1] ?? '', m[2] ?? '', k + 1, file, 'name per synset');
   });
   if (out.size === 0) throw new UsageError(`Expected synset lines ('n01440764 tench, Tinca tinca') in ${file} but it is empty`);
   return out;
@@ -125,7 +156,15 @@ async function trainSynsets(at: string): Promise<Map<string, Item[]>> {
     for (const e of indexTar(at)) {
       const wnid = path.basename(e.name, '.tar');
       if (!e.name.endsWith('.tar') || !WNID.test(wnid)) continue;
-      out.set(wnid, imagesOfTar(at, e));
+      if (out.has(wnid)) {
+        throw new UsageError(
+          `Expected each synset's tar once inside ${at} but ${wnid}.tar is there twice ` +
+          `(the second at byte ${e.offset})`,
+        );
+      }
+      const items = imagesOfTar(at, e);
+      if (items.length === 0) throw new UsageError(`Expected images of synset ${wnid} in ${at} but its member ${e.name} holds none`);
+      out.set(wnid, items);
     }
     if (out.size === 0) throw new UsageError(`Expected per-synset tars (n01440764.tar …) inside ${at} but found none`);
     return out;
@@ -148,11 +187,18 @@ async function trainSynsets(at: string): Promise<Map<string, Item[]>> {
   return out;
 }
 
+/** The images of a tar, by name; a name twice (appended with `tar -r`: extracting keeps the last) is refused. */
 function imagesOfTar(file: string, within?: TarEntry): Item[] {
-  return indexTar(file, within)
+  const members = indexTar(file, within)
     .filter((m) => isImage(m.name))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((member) => ({ file, member, label: -1 }));
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.offset - b.offset));
+  members.forEach((m, k) => {
+    const prev = members[k - 1];
+    if (prev?.name !== m.name) return;
+    const tar = within ? `${within.name} inside ${file}` : file;
+    throw new UsageError(`Expected each image once in ${tar} but ${m.name} is there twice (at bytes ${prev.offset} and ${m.offset})`);
+  });
+  return members.map((member) => ({ file, member, label: -1 }));
 }
 
 type ValImages = { kind: 'folders'; at: string; synsets: Map<string, Item[]> } | { kind: 'flat'; at: string; images: { name: string; item: Item }[] };
@@ -178,10 +224,15 @@ async function valImages(at: string): Promise<ValImages> {
 /** Image id (file name without extension) → synset id, with where it came from. */
 type Truth = Map<string, string> & { source: string };
 
+/**
+ * Kaggle's solution file, else the devkit's ground truth. With both, an image they label
+ * differently is refused, naming both files and both synsets: neither can be chosen silently.
+ */
 async function groundTruth(root: string, valAt: string): Promise<Truth> {
   const csv = await findMeta(root, [ILSVRC_LAYOUT.solution]);
-  if (csv) return parseSolution(await fs.readFile(csv, 'utf8'), csv);
   const txt = await findMeta(root, [ILSVRC_LAYOUT.groundTruth]);
+  const kaggle = csv ? parseSolution(readTextBounded(csv, 'the validation solution'), csv) : null;
+  if (kaggle && (!txt || !(await findMeta(root, [ILSVRC_LAYOUT.idOrder])))) return kaggle;
   if (!txt) {
     throw new UsageError(
       `Expected the validation ground truth for ${valAt} (${ILSVRC_LAYOUT.solution}, or ${ILSVRC_LAYOUT.groundTruth} with ${ILSVRC_LAYOUT.idOrder}) in ${root} or its devkit folder but found none`,
@@ -193,12 +244,25 @@ async function groundTruth(root: string, valAt: string): Promise<Truth> {
       `Expected ${ILSVRC_LAYOUT.idOrder} beside ${txt}: the synset ids in meta.mat's ILSVRC2012_ID order, one per line (${txt} holds those ids, and meta.mat cannot be read without a MATLAB reader) but it is missing`,
     );
   }
-  return parseGroundTruth(await fs.readFile(txt, 'utf8'), txt, await fs.readFile(order, 'utf8'), order);
+  const devkit = parseGroundTruth(
+    readTextBounded(txt, 'the validation ground truth'),
+    txt,
+    readTextBounded(order, 'the synset order'),
+    order,
+  );
+  for (const [id, w] of kaggle ?? []) {
+    const other = devkit.get(id);
+    if (other !== undefined && other !== w) {
+      throw new UsageError(`Expected ${csv} and ${txt} to agree but they label ${id} ${w} and ${other}`);
+    }
+  }
+  return kaggle ?? devkit;
 }
 
 /** Kaggle's `ImageId,PredictionString` where the string starts with the synset id. */
 export function parseSolution(text: string, file: string): Truth {
   const out = new Map<string, string>() as Truth;
+  const at = new Map<string, number>();
   out.source = file;
   const lines = text.split(/\r?\n/);
   if (!/^ImageId,PredictionString\s*$/.test(lines[0] ?? '')) throw new UsageError(`Expected the header 'ImageId,PredictionString' in ${file} but received ${JSON.stringify((lines[0] ?? '').slice(0, 40))}`);
@@ -207,7 +271,7 @@ export function parseSolution(text: string, file: string): Truth {
     const [id, pred] = line.split(',');
     const wnid = pred?.trim().split(/\s+/)[0] ?? '';
     if (!id || !WNID.test(wnid)) throw new UsageError(`Expected 'ImageId,n######## …' on line ${k + 2} of ${file} but received ${JSON.stringify(line.slice(0, 40))}`);
-    out.set(id.trim(), wnid);
+    setOnce(out, at, id.trim(), wnid, k + 2, file, 'label per image');
   });
   return out;
 }
@@ -220,6 +284,12 @@ export function parseGroundTruth(text: string, file: string, orderText: string, 
   const ids = orderText.split(/\r?\n/).map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean);
   ids.forEach((w, k) => {
     if (!WNID.test(w)) throw new UsageError(`Expected a synset id (n########) on line ${k + 1} of ${orderFile} but received ${JSON.stringify(w.slice(0, 40))}`);
+    const first = ids.indexOf(w);
+    // Two ILSVRC2012_IDs for one synset: one id or the other labels its images wrongly.
+    if (first < k) {
+      throw new UsageError(`Expected each synset once in ${orderFile} (one per ILSVRC2012_ID) but ${w} is ILSVRC2012_ID ${first + 1} ` +
+        `and ${k + 1}`);
+    }
   });
   // The sorted order (Caffe's synsets.txt, LOC_synset_mapping.txt) is not meta.mat's: there,
   // ILSVRC2012_ID 1 is n02119789 (kit fox). Reading the ids through it would mislabel silently.

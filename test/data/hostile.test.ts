@@ -1,11 +1,13 @@
 /**
  * Files written to hurt: decompression bombs (a gzipped IDX whose body inflates far past its header,
  * a small progressive JPEG whose header claims 16000×16000) are refused in little time and memory,
- * measured in a child process; symlinked class folders and images are followed, link loops refused;
- * missing and unreadable data files are one line, exit 2.
+ * measured in a child process; data whose honest size is over the memory budget (an IDX header of
+ * 2 M images, a CIFAR batch, a list, an image in a tar) is refused or skipped before it is read;
+ * symlinked class folders and images are followed, link loops refused; missing and unreadable data
+ * files are one line, exit 2.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +17,8 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { encodeCifar, encodeIdx, imageFolder, openDataset, UsageError, writeIdx } from '../../src/data/index.js';
 import { assertUsageError, ilsvrc, MAIN, type Run } from '../cli/run.js';
-import { jpegBomb, writeIdxBomb } from './bombs.js';
+import { jpegBomb, writeCifarBomb, writeHonestIdxBomb, writeIdxBomb, writeTar } from './bombs.js';
+import { jpeg, writeLayout } from './ilsvrc-layout.js';
 
 let root: string;
 before(async () => {
@@ -36,7 +39,7 @@ interface Measured {
 }
 
 /** Runs `body` (an async function body with `data` = the data module) in a fresh Node process; time and peak RSS. */
-function measure(body: string): Promise<Measured> {
+function measure(body: string, env: NodeJS.ProcessEnv = {}): Promise<Measured> {
   const script = `
     const data = await import(${JSON.stringify(DATA)});
     const t0 = performance.now();
@@ -44,7 +47,7 @@ function measure(body: string): Promise<Measured> {
     try { result = await (async () => { ${body} })(); } catch (e) { error = e.name + ': ' + e.message; }
     process.stdout.write(JSON.stringify({ ms: performance.now() - t0, maxRssMb: process.resourceUsage().maxRSS / 1024, result, error }));`;
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--input-type=module', '-e', script], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { maxBuffer: 1 << 20, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${err.message}\n${stderr}`));
       else resolve(JSON.parse(stdout) as Measured);
     });
@@ -206,6 +209,8 @@ describe('inconsistent data is refused, not trained on', () => {
     await assert.rejects(openDataset(`idx:${idx}`), /Expected 28×28 images in .*t10k-images-idx3-ubyte .* but they are 32×32/);
     await pair('t10k', 2, 28, [1, 7]);
     await assert.rejects(openDataset(`idx:${idx}`), /Expected labels 0–1 .* in .*t10k-labels-idx1-ubyte but label 1 is 7/);
+    await writeIdx(path.join(idx, 't10k-labels-idx1-ubyte'), { dims: [3], data: Uint8Array.of(0, 1, 1) });
+    await assert.rejects(openDataset(`idx:${idx}`), /Expected 2 labels for .*t10k-images-idx3-ubyte but .*t10k-labels-idx1-ubyte holds 3$/);
 
     const cifar = path.join(root, 'cifar-labels');
     await fs.mkdir(cifar);
@@ -228,5 +233,98 @@ describe('inconsistent data is refused, not trained on', () => {
     const r = m.result as { labels: number[]; skipped: { path: string; reason: string }[] };
     assert.deepEqual(r.labels, [-1, 1]);
     assert.match(r.skipped[0]?.reason ?? '', /^file too large: \d+ bytes, more than an image of at most 1000 pixels can take/);
+  });
+});
+
+/** A few-second training run on whatever --data is given (the CLI as a user runs it). */
+const SHORT = ['train', 'vgg-a', '--width', '0.0625', '--input-size', '32', '--init', 'kaiming', '--batch-size', '4', '--threads', '1'];
+SHORT.push('--max-steps', '1');
+
+describe('data larger than the memory budget is refused before it is read', () => {
+  it('an honest IDX header (2 M images of 28×28: 1.5 GB in a 1.5 MB gzip) is refused in seconds, naming the file, the size and the budget', async () => {
+    const dir = path.join(root, 'idx-honest');
+    const file = await writeHonestIdxBomb(dir);
+    assert.ok((await fs.stat(file)).size < 2e6, 'small on disk');
+    const r = await ilsvrc(
+      [...SHORT, '--data', `idx:${dir}`, '--out', path.join(root, 'idx-honest-run')],
+      { ILSVRC_MEMORY_BUDGET: '1G' },
+      60_000,
+    );
+    assertUsageError(r, file, 'declares 2000000 images of 28×28 (1.5 GB)', 'memory budget (1.0 GB', 'needs 1.5 GB');
+    assert.ok(r.seconds < 10, `refused after ${r.seconds} s`);
+    // readIdx alone: the header's promise is checked before a byte of data is inflated.
+    const m = await measure(`return (await data.readIdx(${JSON.stringify(file)})).dims;`, { ILSVRC_MEMORY_BUDGET: '1G' });
+    assert.match(m.error ?? '', /^UsageError: Expected the data of .*train-images-idx3-ubyte\.gz to fit the memory budget \(1\.0 GB/);
+    assert.match(m.error ?? '', / but it needs 1\.5 GB; its header declares \[2000000, 28, 28\]/);
+    assert.ok(m.maxRssMb < 200, `peak RSS ${m.maxRssMb} MB`);
+  });
+
+  it('a CIFAR batch file larger than the budget is refused from its size, unread; a label out of CIFAR-10\'s range is refused naming the record', async () => {
+    const dir = path.join(root, 'cifar-big');
+    // 40 000 records, 123 MB (a sparse file): over a 64 MB budget.
+    const file = await writeCifarBomb(dir, 40_000);
+    const r = await ilsvrc(
+      [...SHORT, '--data', `cifar:${dir}`, '--out', path.join(root, 'cifar-big-run')],
+      { ILSVRC_MEMORY_BUDGET: '64M' },
+      60_000,
+    );
+    assertUsageError(r, `the CIFAR records of ${file}`, 'memory budget (64.0 MB', 'needs 117.', '40000 records of 3073 bytes');
+    assert.ok(r.seconds < 10, `refused after ${r.seconds} s`);
+
+    const labels = path.join(root, 'cifar-label');
+    await fs.mkdir(labels);
+    await fs.writeFile(
+      path.join(labels, 'data_batch_1.bin'),
+      encodeCifar({ labels: Uint8Array.of(0, 12), images: new Uint8Array(2 * 3072) }),
+    );
+    await fs.writeFile(path.join(labels, 'test_batch.bin'), encodeCifar({ labels: Uint8Array.of(0), images: new Uint8Array(3072) }));
+    assertUsageError(
+      await ilsvrc([...SHORT, '--data', `cifar:${labels}`, '--out', path.join(root, 'cifar-label-run')]),
+      `Expected a label 0–9 (CIFAR-10) in record 1 of ${path.join(labels, 'data_batch_1.bin')} but it has 12`,
+    );
+    await fs.writeFile(
+      path.join(labels, 'data_batch_1.bin'),
+      encodeCifar({ labels: Uint8Array.of(0, 1), images: new Uint8Array(2 * 3072) }),
+    );
+    await fs.writeFile(path.join(labels, 'batches.meta.txt'), 'cat\ndog\ncat\n');
+    assertUsageError(
+      await ilsvrc([...SHORT, '--data', `cifar:${labels}`, '--out', path.join(root, 'cifar-names-run')]),
+      `Expected each class name once in ${path.join(labels, 'batches.meta.txt')} but 'cat' names classes 0 and 2`,
+    );
+  });
+
+  it('a list read whole (synset words, ground truth) that is a pipe or larger than any list is refused unread', async () => {
+    const L = await writeLayout(path.join(root, 'lists'));
+    const words = path.join(L.folders, 'synset_words.txt');
+    await fs.rm(words);
+    execFileSync('mkfifo', [words]);
+    const out = path.join(root, 'lists-run');
+    const r = await ilsvrc([...SHORT, '--data', `ilsvrc:${L.folders}`, '--out', out], {}, 60_000);
+    assertUsageError(r, `Expected the synset words at ${words} to be a regular file but it is a pipe`);
+    await fs.rm(words);
+    const csv = path.join(L.tars, 'LOC_val_solution.csv');
+    await fs.truncate(csv, 100 << 20);
+    assertUsageError(
+      await ilsvrc([...SHORT, '--data', `ilsvrc:${L.tars}`, '--out', out], {}, 60_000),
+      `Expected the validation solution ${csv} to be at most 64.0 MB but it is 100.0 MB`,
+    );
+  });
+
+  it('an image in a tar larger than its share of the budget is skipped unread and named, and the run goes on', async () => {
+    const L = await writeLayout(path.join(root, 'tar-big'));
+    const synset = path.join(L.tars, 'train', 'n01443537.tar');
+    const members = await Promise.all([0, 1, 2].map(async (j) => ({ name: `n01443537_10${j}.JPEG`, body: await jpeg(1, j) })));
+    // 300 MB of hole: a JPEG by name, nothing on disk.
+    writeTar(synset, [...members, { name: 'n01443537_999.JPEG', size: 300 << 20 }]);
+    const r = await ilsvrc(
+      [...SHORT, '--data', `ilsvrc:${L.tars}`, '--max-steps', '0', '--epochs', '1', '--out', path.join(root, 'tar-big-run')],
+      { ILSVRC_MEMORY_BUDGET: '64M' },
+      120_000,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /n01443537\.tar:n01443537_999\.JPEG: file too large: 314572800 bytes, more than the 4\.0 MB one image may take of the memory budget/,
+    );
   });
 });

@@ -2,7 +2,8 @@
  * `--data ilsvrc:DIR` on a miniature ILSVRC-2012 (ilsvrc-layout.ts): folders, per-synset tars and
  * the outer tar give the same dataset and the same batches (also from loader workers); the
  * devkit's ground truth and Kaggle's solution file give the same labels; what is missing or broken
- * is one line naming it. The tar reader against the system's tar in its three formats.
+ * is one line naming it, and so is data that contradicts itself (an image labelled twice, an empty
+ * synset tar). The tar reader against the system's tar in its three formats.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -13,7 +14,9 @@ import { after, before, describe, test } from 'node:test';
 import { type DatasetSplits, FileDataset, Loader, openDataset, Transforms, UsageError } from '../../src/data/index.js';
 import { parseGroundTruth, parseSolution } from '../../src/data/ilsvrc.js';
 import { indexTar, readMember } from '../../src/data/tar.js';
-import { LABELS, type Layout, TRAIN_PER_CLASS, WNIDS, writeLayout } from './ilsvrc-layout.js';
+import { assertUsageError, ilsvrc } from '../cli/run.js';
+import { writeTar } from './bombs.js';
+import { ID_ORDER, LABELS, type Layout, TRAIN_PER_CLASS, WNIDS, writeLayout } from './ilsvrc-layout.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ilsvrc-2012-'));
 let L: Layout;
@@ -119,6 +122,84 @@ describe('ilsvrc:DIR', () => {
     // A validation image the ground truth does not cover.
     writeFileSync(join(cut, 'LOC_val_solution.csv'), readFileSync(join(L.tars, 'LOC_val_solution.csv'), 'utf8').split('\n').slice(0, 3).join('\n'));
     await fails(`ilsvrc:${cut}`, /Expected a ground-truth label for ILSVRC2012_val_00000003.JPEG in .*LOC_val_solution.csv but it has none/);
+  });
+});
+
+describe('contradictions in the data are refused, naming the file and both values', () => {
+  const copy = (from: string, name: string): string => {
+    const to = join(root, name);
+    execFileSync('cp', ['-r', from, to]);
+    return to;
+  };
+  const short = (data: string, out: string): string[] => [
+    ...['train', 'vgg-a', '--data', `ilsvrc:${data}`, '--width', '0.0625', '--input-size', '32', '--init', 'kaiming'],
+    ...['--batch-size', '4', '--threads', '1', '--max-steps', '1', '--out', join(root, out)],
+  ];
+
+  test('evaluate: an image labelled twice in LOC_val_solution.csv, or differently by the solution and the devkit; the same label twice is taken once', async () => {
+    const r = await ilsvrc(short(L.tars, 'model'));
+    assert.equal(r.code, 0, r.stderr);
+    const model = join(root, 'model', 'last.safetensors');
+    const evaluate = (dir: string) => ilsvrc(['evaluate', model, '--data', `ilsvrc:${dir}`, '--threads', '1']);
+
+    const twice = copy(L.tars, 'val-twice');
+    const csv = join(twice, 'LOC_val_solution.csv');
+    writeFileSync(csv, readFileSync(csv, 'utf8') + `ILSVRC2012_val_00000002,${WNIDS[2]} 1 2 3 4\n`);
+    assertUsageError(
+      await evaluate(twice),
+      `Expected one label per image in ${csv} but ILSVRC2012_val_00000002 is "${WNIDS[1]}" on line 3 and "${WNIDS[2]}" on line 8`,
+    );
+    writeFileSync(csv, readFileSync(join(L.tars, 'LOC_val_solution.csv'), 'utf8') + `ILSVRC2012_val_00000002,${WNIDS[1]} 1 2 3 4\n`);
+    const same = await evaluate(twice);
+    assert.equal(same.code, 0, same.stderr);
+
+    // The devkit beside Kaggle's file, disagreeing on image 4.
+    const both = copy(L.tars, 'val-both');
+    const gt = LABELS.map((l, k) => String(ID_ORDER.indexOf(WNIDS[k === 3 ? 2 : l]!) + 1)).join('\n') + '\n';
+    writeFileSync(join(both, 'ILSVRC2012_validation_ground_truth.txt'), gt);
+    writeFileSync(join(both, 'synsets.txt'), ID_ORDER.join('\n') + '\n');
+    assertUsageError(await evaluate(both), `Expected ${join(both, 'LOC_val_solution.csv')} and ${join(both, 'ILSVRC2012_validation_ground_truth.txt')} to agree but they label ILSVRC2012_val_00000004 ${WNIDS[0]} and ${WNIDS[2]}`);
+
+    // A synset twice in the devkit's id order: two ids, one synset.
+    const order = copy(L.folders, 'order-twice');
+    writeFileSync(join(order, 'ILSVRC2012_devkit_t12', 'data', 'synsets.txt'), [ID_ORDER[0], ID_ORDER[1], ID_ORDER[0]].join('\n') + '\n');
+    assertUsageError(
+      await evaluate(order),
+      /Expected each synset once in .*synsets\.txt \(one per ILSVRC2012_ID\) but n01484850 is ILSVRC2012_ID 1 and 3$/,
+    );
+  });
+
+  test('train: an empty or repeated synset tar inside ILSVRC2012_img_train.tar, a synset named twice, an image twice in a tar', async () => {
+    const outer = copy(L.outer, 'outer-empty');
+    const inner = (w: string) => ({ name: `${w}.tar`, body: readFileSync(join(L.tars, 'train', `${w}.tar`)) });
+    const train = join(outer, 'ILSVRC2012_img_train.tar');
+    writeTar(train, [inner(WNIDS[0]), { name: `${WNIDS[1]}.tar`, body: Buffer.alloc(1024) }, inner(WNIDS[2])]);
+    assertUsageError(
+      await ilsvrc(short(outer, 'outer-empty-run')),
+      `Expected images of synset ${WNIDS[1]} in ${train} but its member ${WNIDS[1]}.tar holds none`,
+    );
+    writeTar(train, [inner(WNIDS[0]), inner(WNIDS[1]), inner(WNIDS[2]), inner(WNIDS[1])]);
+    assertUsageError(await ilsvrc(short(outer, 'outer-twice-run')), new RegExp(`^ilsvrc: Expected each synset's tar once inside ${train} but ${WNIDS[1]}.tar is there twice \\(the second at byte \\d+\\)$`));
+
+    const words = copy(L.folders, 'words-twice');
+    const file = join(words, 'synset_words.txt');
+    writeFileSync(file, readFileSync(file, 'utf8') + `${WNIDS[0]} goldfish\n`);
+    assertUsageError(
+      await ilsvrc(short(words, 'words-twice-run')),
+      `Expected one name per synset in ${file} but ${WNIDS[0]} is "tench, Tinca tinca" on line 1 and "goldfish" on line 4`,
+    );
+
+    const val = copy(L.folders, 'val-image-twice');
+    writeFileSync(join(val, 'val', 'ILSVRC2012_val_00000002.png'), readFileSync(join(val, 'val', 'ILSVRC2012_val_00000002.JPEG')));
+    assertUsageError(await ilsvrc(short(val, 'val-image-twice-run')), `Expected each validation image once in ${join(val, 'val')} but ILSVRC2012_val_00000002 is there twice (ILSVRC2012_val_00000002.JPEG and ILSVRC2012_val_00000002.png)`);
+
+    const dup = copy(L.tars, 'member-twice');
+    const synset = join(dup, 'train', `${WNIDS[2]}.tar`);
+    execFileSync('tar', ['-rf', synset, '-C', join(L.folders, 'train', WNIDS[2]), `${WNIDS[2]}_100.JPEG`]);
+    assertUsageError(
+      await ilsvrc(short(dup, 'member-twice-run')),
+      new RegExp(`Expected each image once in ${synset} but ${WNIDS[2]}_100.JPEG is there twice \\(at bytes 512 and \\d+\\)$`),
+    );
   });
 });
 
