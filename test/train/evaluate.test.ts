@@ -29,7 +29,7 @@ test('Tally: hits, per-class accuracy, confusion', () => {
   const r = t.result();
   assert.equal(r.top1, 2 / 3);
   assert.equal(r.top5, 1);
-  assert.deepEqual(r.confusion, [[1, 0, 0], [0, 1, 1], [0, 0, 0]]);
+  assert.deepEqual([...r.confusion.rows()].map((row) => [...row]), [[1, 0, 0], [0, 1, 1], [0, 0, 0]]);
   assert.deepEqual(r.perClass.slice(0, 2), [1, 0.5]);
 });
 
