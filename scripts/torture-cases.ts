@@ -5,7 +5,8 @@
  */
 import type { Case } from './torture-cases/harness.js';
 import { ROUND_ONE } from './torture-cases/round-one.js';
+import { SCALE } from './torture-cases/scale.js';
 
 export type { Case, Context } from './torture-cases/harness.js';
 
-export const CASES: Case[] = [...ROUND_ONE];
+export const CASES: Case[] = [...ROUND_ONE, ...SCALE];
