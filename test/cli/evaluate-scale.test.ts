@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseCsvStrict, readCsvPython } from '../util/csv-read.js';
 import { colourModel, writeColourFolder } from './colour-classes.js';
-import { ilsvrc } from './run.js';
+import { assertUsageError, ilsvrc } from './run.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ilsvrc-eval-scale-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -84,6 +84,7 @@ test('evaluate at 300 classes: a summary under 60 lines, per_class.csv and a spa
   const full = await run('--confusion', 'full', '--json');
   assert.equal(full.code, 0, full.stderr);
   const m = readCsv(join(out, 'confusion.csv'), t);
+  assertUsageError(await run('--confusion', 'dense'), 'Expected one of auto, full, sparse for --confusion but received "dense"');
   assert.equal(m.length, C + 1);
   assert.deepEqual(m[0], ['true\\predicted', ...names]);
   assert.equal(m[1 + 200]![1 + 201], '2');
