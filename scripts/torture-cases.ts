@@ -4,9 +4,12 @@
  * `test/cli/faults.test.ts` runs each as a test.
  */
 import type { Case } from './torture-cases/harness.js';
+import { BOUNDS } from './torture-cases/bounds.js';
+import { LOCK } from './torture-cases/lock.js';
 import { ROUND_ONE } from './torture-cases/round-one.js';
 import { SCALE } from './torture-cases/scale.js';
+import { STOPS } from './torture-cases/stops.js';
 
 export type { Case, Context } from './torture-cases/harness.js';
 
-export const CASES: Case[] = [...ROUND_ONE, ...SCALE];
+export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS, ...STOPS, ...SCALE];

@@ -11,6 +11,7 @@ import { HEATMAP_MAX, writeHeatmapPng } from '../plot/chart.js';
 import {
   Confusion,
   confusionTable,
+  type DenseOptions,
   evaluateDense,
   evaluateLoader,
   PER_CLASS_COLUMNS,
@@ -23,7 +24,12 @@ import { openInference } from '../train/inference.js';
 import { expected, UsageError } from '../util/errors.js';
 import { writeCsv } from '../util/csv.js';
 import { ensureDir } from '../util/fsx.js';
-import { choice, positiveInt } from './options.js';
+import { choice, count } from './options.js';
+import { requireBatchMemory, requireThreads } from '../util/limits.js';
+import { requireMemory } from '../util/budget.js';
+import { findModel, buildModel } from '../zoo/index.js';
+import { outputFloats } from '../train/steps-per-run.js';
+import { StopSignal, stopOnSignals, Stopped } from '../util/stop.js';
 import { Progress } from './progress.js';
 
 interface EvaluateFlags {
@@ -54,7 +60,7 @@ export function makeEvaluateCommand(): Command {
     )
     .addOption(new Option('--scales <list>', 'shorter sides for multiscale, googlenet and dense, e.g. 256,384,512 (default at 224 px: dense 256; multiscale 256,288,320; googlenet 256,288,320,352)').argParser(positiveInts))
     .addOption(new Option('--split <s>', 'val | train').argParser(choice(['val', 'train'] as const)).default('val'))
-    .addOption(new Option('--batch-size <n>', 'images per run (default 32; 2 for googlenet, whose 144 views per image make a large batch)').argParser(positiveInt))
+    .addOption(new Option('--batch-size <n>', 'images per run (default 32; 2 for googlenet, whose 144 views per image make a large batch)').argParser(count))
     .option('--out <dir>', 'where per_class.csv and confusion.csv/png go (default: beside the model)')
     .addOption(
       new Option(
@@ -65,14 +71,19 @@ export function makeEvaluateCommand(): Command {
         .argParser(choice(['auto', 'full', 'sparse'] as const))
         .default('auto'),
     )
-    .addOption(new Option('--threads <n>', 'ORT intra-op threads').argParser(positiveInt))
+    .addOption(new Option('--threads <n>', 'ORT intra-op threads').argParser(count))
     .option('--json', 'print the result as one JSON object')
     .action(async (file: string, f: EvaluateFlags) => {
+      if (f.threads !== undefined) requireThreads('--threads', f.threads);
       // The folder is made first, so that a file in its way is found before the evaluation, not after.
       const out = f.out ?? dirname(file);
       ensureDir(out, '--out');
       const dense = f.crop === 'dense';
       const m = await openInference(file, { ...(f.threads !== undefined ? { threads: f.threads } : {}), dense });
+      // A stop ends the pass within a batch; partial numbers are not the model's: nothing is written.
+      const stop = new StopSignal();
+      const disarm = stopOnSignals(stop);
+      let done = 0;
       try {
         const data = await openModelData(f.data, m.data, { channels: m.options.channels === 1 ? 1 : 3 });
         if (data.classes.length !== m.options.classes) throw new UsageError(`Expected --data with ${m.options.classes} classes (as ${file}) but it has ${data.classes.length}`);
@@ -86,24 +97,41 @@ export function makeEvaluateCommand(): Command {
         if (f.scales && !scaled) throw new UsageError(`Expected --crop multiscale, googlenet or dense with --scales but received --crop ${f.crop ?? view}`);
         const crop: string = dense ? 'dense' : view === 'none' ? 'full' : view;
         if (f.scales?.some((q) => q < size)) throw expected(`scales of at least the model's input size ${size}`, '--scales', f.scales.join(','));
+        // A scale is the shorter side an image is resized to (at least square); dense runs the whole of it through the network.
+        const outputs = isZoo(m.model) ? outputFloats(buildModel(m.model, { ...m.options, aux: false }).graph) : 0;
+        const q = Math.max(0, ...(scales ?? []));
+        if (q > 0) {
+          const what = `--scales ${q} (an image resized to ${q} px${dense ? ' through the whole network' : ''})`;
+          requireMemory(4 * q * q * (channels + (dense ? outputs / (size * size) : 0)), what, 'smaller --scales');
+        }
         const tf = dense ? undefined : Transforms.eval(view, { size, channels, ...(scales ? { scales } : {}) });
         const step = tf?.steps.find((x) => x.op === 'multiScale' || x.op === 'googlenetCrops');
         const shown = step && 'scales' in step ? step.scales : scales;
         const protocol = dense ? `dense, Q ${scales?.join('/')}, flip` : scaled ? `${crop} ${shown?.join('/')}, ${tf?.views} views` : crop;
         const bar = new Progress({ total: ds.length, label: `evaluate ${crop}`, unit: 'img' });
-        const progress = (done: number, _t: number, t: Tally): void => bar.update(done, { top1: `${(100 * t.top1).toFixed(1)}%` });
+        const progress = (n: number, _t: number, t: Tally): void => {
+          done = n;
+          bar.update(n, { top1: `${(100 * t.top1).toFixed(1)}%` });
+        };
         const t0 = Date.now();
         let r: EvalResult;
         let skipped: { path: string; reason: string }[];
         if (dense) {
-          const d = await evaluateDense(ds, data.classes.length, (x, rows, h, w) => m.logits(x, rows, h, w), { scales: scales ?? [], channels, minSide: size }, progress);
+          const o: DenseOptions = { scales: scales ?? [], channels, minSide: size };
+          const d = await evaluateDense(ds, data.classes.length, (x, rows, h, w) => m.logits(x, rows, h, w), o, progress, stop);
           r = d;
           skipped = d.skipped;
         } else {
           const t = tf ?? Transforms.eval(view, { size, channels });
-          const loader = new Loader(ds, t, { batchSize: f.batchSize ?? (t.views >= 100 ? 2 : 32), shuffle: false, seed: 0, dropLast: false, channels });
+          const batchSize = f.batchSize ?? (t.views >= 100 ? 2 : 32);
+          // Each view: the loader's three batches and the feed, and the network's outputs (a zoo model's;
+          // ONNX files from elsewhere count the input only). A batch never holds more images than the split has.
+          const perImage = t.views * 4 * (4 * channels * size * size + outputs);
+          const what = `images per run, ${t.views} view${t.views === 1 ? '' : 's'} each`;
+          requireBatchMemory('--batch-size', Math.min(batchSize, ds.length), perImage, what);
+          const loader = new Loader(ds, t, { batchSize, shuffle: false, seed: 0, dropLast: false, channels });
           try {
-            r = await evaluateLoader(loader, data.classes.length, (x, rows) => m.logits(x, rows), progress);
+            r = await evaluateLoader(loader, data.classes.length, (x, rows) => m.logits(x, rows), progress, stop);
           } finally {
             await loader.close();
           }
@@ -164,7 +192,11 @@ export function makeEvaluateCommand(): Command {
           ];
           process.stdout.write(lines.join('\n') + '\n');
         }
+      } catch (e) {
+        if (e instanceof Stopped) throw new Stopped(`evaluate stopped by ${stop.reason} after ${done} images; nothing written`);
+        throw e;
       } finally {
+        disarm();
         await m.release();
       }
     });
@@ -172,7 +204,16 @@ export function makeEvaluateCommand(): Command {
 
 /** "256,384,512" → [256, 384, 512]. */
 function positiveInts(value: string): number[] {
-  return value.split(',').map((v) => positiveInt(v.trim()));
+  return value.split(',').map((v) => count(v.trim()));
+}
+
+function isZoo(name: string): boolean {
+  try {
+    findModel(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 interface ReportFiles {

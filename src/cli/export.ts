@@ -5,6 +5,9 @@ import { exportModel } from '../train/export.js';
 import { fileInFolder, ensureDir, writeFileAtomic } from '../util/fsx.js';
 import { thousands } from './format.js';
 import { addModelOptions, modelOptionsFrom, opset, seed, type ModelFlags } from './options.js';
+import { buildModel } from '../zoo/index.js';
+import { inferenceParams } from '../zoo/export.js';
+import { requireMemory } from '../util/budget.js';
 
 interface ExportFlags extends ModelFlags {
   output: string;
@@ -23,6 +26,13 @@ export function makeExportCommand(): Command {
     .option('--checkpoint <file>', 'weights from a training checkpoint (.safetensors); its model options are the defaults');
   return addModelOptions(cmd).action(async (name: string, flags: ExportFlags) => {
     const given = modelOptionsFrom(flags);
+    // Seeded weights are made here: the graph (symbolic, no memory) says how many before they are.
+    if (flags.checkpoint === undefined) {
+      const params = inferenceParams(buildModel(name, given)).reduce((n, p) => n + p.value.size, 0);
+      // The weights, their serialised copy and the file's bytes.
+      const what = `the weights of ${name} with these options (${thousands(params)} parameters)`;
+      requireMemory(3 * 4 * params, what, 'a smaller --width, --input-size or --classes');
+    }
     const { bytes, built, params } = await exportModel(name, {
       ...(Object.keys(given).length ? { modelOptions: given } : {}),
       ...(flags.checkpoint !== undefined ? { checkpoint: flags.checkpoint } : {}),

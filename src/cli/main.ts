@@ -10,7 +10,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { UsageError, userFileError } from '../util/errors.js';
-import { Stopped } from '../util/stop.js';
+import { Stopped, wasSignalled } from '../util/stop.js';
 import { makeEvaluateCommand } from './evaluate.js';
 import { makeExplainCommand } from './explain.js';
 import { makeExportCommand } from './export.js';
@@ -93,6 +93,7 @@ function isEntry(): boolean {
 if (isEntry()) {
   process.exitCode = await main(process.argv.slice(2));
   // The command is over: whatever is still open (a stuck worker thread, a handle a failed cleanup
-  // left behind) must not keep the process alive. Unref'd, so a clean exit is not delayed.
-  setTimeout(() => process.exit(), 3000).unref();
+  // left behind) must not keep the process alive. Unref'd, so a clean exit is not delayed. After a
+  // stop, work still in flight (images being decoded for batches no one will read) is not waited for.
+  setTimeout(() => process.exit(), wasSignalled() ? 50 : 3000).unref();
 }

@@ -8,6 +8,7 @@ import { CommanderError, InvalidArgumentError, Option, type Command } from 'comm
 import type { ModelOptions } from '../zoo/index.js';
 import { INPUT_KINDS, LRN_KINDS, POOL_MODES } from '../zoo/spec.js';
 import { describe, UsageError } from '../util/errors.js';
+import { MAX_COUNT } from '../util/limits.js';
 
 function reject(what: string, value: string): never {
   throw new InvalidArgumentError(`Expected ${what} but received ${describe(value)}`);
@@ -23,6 +24,33 @@ export function number(value: string): number | undefined {
 export function positiveInt(value: string): number {
   const n = number(value);
   if (n === undefined || !Number.isSafeInteger(n) || n < 1) reject('a positive integer', value);
+  return n;
+}
+
+/**
+ * A count that sizes threads, memory or a loop (threads, workers, batch, classes, pixels, steps per
+ * run, channels shown): a positive integer up to MAX_COUNT. The machine's finer bounds are checked
+ * by the command that knows what the count costs (src/util/limits.ts).
+ */
+export function count(value: string): number {
+  const n = positiveInt(value);
+  if (n > MAX_COUNT) reject(`a positive integer up to ${MAX_COUNT}`, value);
+  return n;
+}
+
+/** A count where 0 means "the default" (--threads 0: all cores; --workers 0: none). */
+export function countOrZero(value: string): number {
+  const n = nonNegativeInt(value);
+  if (n > MAX_COUNT) reject(`a non-negative integer up to ${MAX_COUNT}`, value);
+  return n;
+}
+
+/** The most --width may multiply every layer by: a 1024-wide VGG has 64 Ki-channel convolutions. */
+export const MAX_WIDTH = 1024;
+
+export function width(value: string): number {
+  const n = positiveFloat(value);
+  if (n > MAX_WIDTH) reject(`a positive number up to ${MAX_WIDTH}`, value);
   return n;
 }
 
@@ -90,10 +118,10 @@ export interface ModelFlags {
 /** Declares the options every model-taking command accepts (defaults come from the model's spec). */
 export function addModelOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--classes <n>', 'output classes (default 1000)').argParser(positiveInt))
-    .addOption(new Option('--input-size <px>', "square input side (default: the paper's)").argParser(positiveInt))
-    .addOption(new Option('--channels <n>', 'input channels (default 3)').argParser(positiveInt))
-    .addOption(new Option('--width <x>', 'width multiplier on every layer (default 1)').argParser(positiveFloat))
+    .addOption(new Option('--classes <n>', 'output classes (default 1000)').argParser(count))
+    .addOption(new Option('--input-size <px>', "square input side (default: the paper's)").argParser(count))
+    .addOption(new Option('--channels <n>', 'input channels (default 3)').argParser(count))
+    .addOption(new Option('--width <x>', 'width multiplier on every layer (default 1)').argParser(width))
     .addOption(new Option('--dropout <p>', "classifier dropout rate (default: the paper's)").argParser(rate))
     .addOption(new Option('--aux', 'build the auxiliary classifiers (GoogLeNet)'))
     .addOption(new Option('--init <scheme>', 'paper | kaiming (default paper)').argParser(choice(['paper', 'kaiming'] as const)))

@@ -1,7 +1,8 @@
 /** `ilsvrc predict <ckpt|onnx> <images…>`: the top classes of each image, with probabilities. */
 import { Command, Option } from 'commander';
-import { predict, type PredictOptions } from '../train/predict.js';
-import { choice, positiveInt } from './options.js';
+import { predict, type Prediction, type PredictOptions } from '../train/predict.js';
+import { choice, count } from './options.js';
+import { StopSignal, stopOnSignals, Stopped } from '../util/stop.js';
 
 interface PredictFlags extends PredictOptions {
   json?: boolean;
@@ -12,17 +13,30 @@ export function makePredictCommand(): Command {
     .description('top classes of images, from a checkpoint or an exported ONNX model')
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
     .argument('<images...>', 'image files')
-    .addOption(new Option('--top <k>', 'classes to show per image').argParser(positiveInt).default(5))
+    .addOption(new Option('--top <k>', 'classes to show per image').argParser(count).default(5))
     .addOption(new Option('--crop <mode>', 'center | ten (softmax averaged) | full; default: as trained').argParser(choice(['center', 'ten', 'full'] as const)))
     .option('--json', 'one JSON array of {image, top: [{class, index, probability}]}')
     .action(async (file: string, images: string[], f: PredictFlags) => {
-      const preds = await predict(file, images, f);
-      if (f.json) {
-        process.stdout.write(JSON.stringify(preds) + '\n');
-        return;
+      // A stop ends the pass within a batch: what was done is printed, then the one line and exit 130.
+      const stop = new StopSignal();
+      const disarm = stopOnSignals(stop);
+      let preds: Prediction[];
+      try {
+        preds = await predict(file, images, f, stop);
+      } finally {
+        disarm();
       }
-      for (const p of preds) {
-        process.stdout.write(`${p.image}\n${p.top.map((t) => `  ${(100 * t.probability).toFixed(2).padStart(6)}%  ${t.class}`).join('\n')}\n`);
+      // More classes than the model has means all of them: said once, not refused.
+      const shown = preds[0]?.top.length ?? f.top;
+      if (shown < f.top) process.stderr.write(`ilsvrc: note: --top ${f.top} is more than the model's ${shown} classes: showing ${shown}\n`);
+      if (f.json) process.stdout.write(JSON.stringify(preds) + '\n');
+      else {
+        for (const p of preds) {
+          process.stdout.write(`${p.image}\n${p.top.map((t) => `  ${(100 * t.probability).toFixed(2).padStart(6)}%  ${t.class}`).join('\n')}\n`);
+        }
+      }
+      if (stop.requested && preds.length < images.length) {
+        throw new Stopped(`predict stopped by ${stop.reason} after ${preds.length} of ${images.length} images`);
       }
     });
 }

@@ -10,8 +10,9 @@ import { Command, Option } from 'commander';
 import { FILES, type FitResult } from '../train/fit.js';
 import { train, type RunOptions, type RunStart } from '../train/run.js';
 import { parseMilestones, SCHEDULES } from '../train/schedule.js';
-import { addModelOptions, choice, modelOptionsFrom, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt, rate, seed, type ModelFlags } from './options.js';
+import { addModelOptions, choice, count, countOrZero, modelOptionsFrom, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt, rate, seed, type ModelFlags } from './options.js';
 import { formatDuration, Progress } from './progress.js';
+import { StopSignal, stopOnSignals } from '../util/stop.js';
 
 /** What commander hands the action: RunOptions with the model options flat, and --json. */
 type TrainFlags = Omit<RunOptions, 'model' | 'modelOptions' | 'synthetic'> & ModelFlags & { json?: boolean };
@@ -21,9 +22,9 @@ export function makeTrainCommand(): Command {
     .description('train a model (no model and no --data: the demo on the built-in synthetic shapes)')
     .argument('[model]', 'model name or alias (see `ilsvrc models`)')
     .option('--data <spec>', "'synthetic' (default), idx:DIR, cifar:DIR, ilsvrc:DIR or an ImageFolder DIR")
-    .addOption(new Option('--epochs <n>', 'epochs (default 10; demo 10)').argParser(positiveInt))
-    .addOption(new Option('--batch-size <n>', "images per batch (default: the paper's)").argParser(positiveInt))
-    .addOption(new Option('--accum <n>', 'micro-batches per optimizer step (gradient accumulation)').argParser(positiveInt))
+    .addOption(new Option('--epochs <n>', 'epochs (default 10; demo 10)').argParser(count))
+    .addOption(new Option('--batch-size <n>', "images per batch (default: the paper's)").argParser(count))
+    .addOption(new Option('--accum <n>', 'micro-batches per optimizer step (gradient accumulation)').argParser(count))
     .addOption(new Option('--optimizer <kind>', 'sgd | nesterov | adamw').argParser(choice(['sgd', 'nesterov', 'adamw'] as const)))
     .addOption(new Option('--lr <x>', "base learning rate (default: the paper's)").argParser(positiveFloat))
     .addOption(new Option('--momentum <x>', "SGD momentum (default: the paper's)").argParser(nonNegativeFloat))
@@ -41,18 +42,24 @@ export function makeTrainCommand(): Command {
     .addOption(new Option('--aux-weight <x>', "GoogLeNet auxiliary loss weight (with --aux; default: the paper's 0.3)").argParser(nonNegativeFloat))
     .addOption(new Option('--augment <preset>', "alexnet | vgg | googlenet | cifar | flip | none (default: the paper's)").argParser(choice(['alexnet', 'vgg', 'googlenet', 'cifar', 'flip', 'none'] as const)))
     .option('--device <dev>', 'cpu (default) | cuda[:N] | webgpu (README "GPU and Docker")')
-    .addOption(new Option('--threads <n>', 'ORT intra-op threads (default 0: all cores)').argParser(nonNegativeInt))
+    .addOption(new Option('--threads <n>', 'ORT intra-op threads (default 0: all cores)').argParser(countOrZero))
     .addOption(new Option('--seed <n>', 'seed of weights, shuffles, augmentation, dropout (default 0)').argParser(seed))
     .option('--out <dir>', 'output folder (default runs/<model>-<time>)')
     .option('--resume [ckpt]', 'continue a run from a checkpoint or a run folder (default: <out>/last.safetensors)')
     .addOption(new Option('--max-steps <n>', 'stop after this many optimizer steps (default 0: no limit)').argParser(nonNegativeInt))
-    .addOption(new Option('--steps-per-run <k>', 'optimizer steps per session run (ONNX Loop; default: on cpu from the cost of a step, up to 16; 1 on webgpu; by memory on cuda)').argParser(positiveInt))
+    .addOption(
+      new Option(
+        '--steps-per-run <k>',
+        'optimizer steps per session run (ONNX Loop; default: on cpu from the cost of a step, up to 16; 1 on webgpu; by memory on cuda; ' +
+          'runs of about a second at most, as a stop waits for the run)',
+      ).argParser(count),
+    )
     .addOption(new Option('--checkpoint-every <steps>', 'also write last.safetensors every N steps (default 0: at epoch ends only)').argParser(nonNegativeInt))
     .addOption(new Option('--early-stop <epochs>', 'stop after N epochs without a better val top-1 (default 0: never)').argParser(nonNegativeInt))
     .option('--from <ckpt>', 'initial weights from a checkpoint (transfer learning)')
     .option('--freeze <what>', "keep parameters fixed: 'features' (all conv layers) or a comma list of names/prefixes")
     .option('--reset-classifier', 'with --from: new random weights for the last layer (e.g. other classes)')
-    .addOption(new Option('--workers <n>', 'loader worker threads (default 0: sharp threads)').argParser(nonNegativeInt))
+    .addOption(new Option('--workers <n>', 'loader worker threads (default 0: sharp threads)').argParser(countOrZero))
     .option('--in-process', 'run the session on the main thread (no worker)')
     .option('--json', 'print the result as one JSON object on the last line');
   // --init is the model option (paper | kaiming); ZFNet-style transfer uses --from.
@@ -66,15 +73,13 @@ export function makeTrainCommand(): Command {
 /** Runs `train` with a progress bar per epoch, an epoch line, SIGINT/SIGTERM handling and a closing summary. */
 async function runTrain(options: RunOptions, json: boolean): Promise<void> {
   const err = process.stderr;
-  let stop = false;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (stop) process.exit(130); // a second ^C: the user means it
-    stop = true;
-    err.write(`\n${sig}: finishing the current run and writing a checkpoint (again to quit at once)\n`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   let bar: Progress | undefined;
+  const stop = new StopSignal();
+  const disarm = stopOnSignals(stop, (sig) => {
+    const m = `${sig}: finishing the current run of steps (validation stops at once) and writing a checkpoint (again to quit at once)`;
+    if (bar) bar.log(m);
+    else err.write(`\n${m}\n`);
+  });
   let epochs = 0;
   let out = '';
   let result: FitResult;
@@ -90,6 +95,12 @@ async function runTrain(options: RunOptions, json: boolean): Promise<void> {
         bar = new Progress({ total, start: done, label: `epoch ${e + 1}/${epochs}`, unit: 'img' });
       },
       progress: (_e, done, _total, fields) => bar?.update(done, fields),
+      // The epoch's bar ends when its steps do, so a log shows where validation begins.
+      validationStart: (e, total) => {
+        bar?.finish();
+        bar = new Progress({ total, label: `validate ${e + 1}/${epochs}`, unit: 'img' });
+      },
+      validationProgress: (done) => bar?.update(done),
       epochEnd: (s) => {
         bar?.finish();
         bar = undefined;
@@ -98,12 +109,11 @@ async function runTrain(options: RunOptions, json: boolean): Promise<void> {
           `epoch ${s.epoch}/${epochs}${Number.isInteger(s.epoch) ? '' : ` (step ${s.step})`}: train loss ${s.train_loss.toFixed(3)} top-1 ${pct(s.train_top1)} | val loss ${s.val_loss.toFixed(3)} top-1 ${pct(s.val_top1)} top-5 ${pct(s.val_top5)} | ${Math.round(s.img_per_s)} img/s, ${formatDuration(s.seconds)}${s.data_wait_s > 0.1 * s.seconds ? `, ${Math.round((100 * s.data_wait_s) / s.seconds)}% waiting for data` : ''}${unreadable}\n`,
         );
       },
-      stopRequested: () => stop,
+      stop,
     });
   } finally {
     bar?.finish();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    disarm();
   }
   err.write(footer(result, out));
   if (json) {

@@ -17,7 +17,11 @@ import { defaultOcclusion, occlusion, renderOcclusion } from '../viz/occlusion.j
 import { projectImage, renderProjections } from '../viz/project.js';
 import { topActivations } from '../viz/top.js';
 import { gridRaster, toPng } from '../plot/image.js';
-import { choice, nonNegativeInt, positiveFloat, positiveInt } from './options.js';
+import { choice, count, countOrZero, positiveFloat } from './options.js';
+import { requireMemory } from '../util/budget.js';
+import { MAX_COUNT, requireBatchMemory, requireThreads } from '../util/limits.js';
+import { outputFloats } from '../train/steps-per-run.js';
+import { StopSignal, stopOnSignals } from '../util/stop.js';
 
 interface Common {
   out?: string;
@@ -34,6 +38,10 @@ export function channelList(value: string): number[] {
     if (!m) throw new InvalidArgumentError(`Expected channel numbers like 3, 0,4,7 or 0-3 but received ${JSON.stringify(value)}`);
     const a = Number(m[1]);
     const b = m[2] === undefined ? a : Number(m[2]);
+    if (b >= MAX_COUNT || out.length + b - a >= MAX_COUNT) {
+      const what = `channel numbers below ${MAX_COUNT}, at most ${MAX_COUNT} of them,`;
+      throw new InvalidArgumentError(`Expected ${what} but received ${JSON.stringify(value)}`);
+    }
     if (b < a) throw new InvalidArgumentError(`Expected a rising range like 0-3 but received ${JSON.stringify(part)}`);
     for (let c = a; c <= b; c++) out.push(c);
   }
@@ -46,13 +54,23 @@ function common(cmd: Command, what: string): Command {
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
     .option('-o, --out <file>', `PNG to write (default ${what}-<layer>.png; in a folder: that name)`)
     .option('--json', 'print the numbers behind the picture as one JSON object')
-    .addOption(new Option('--threads <n>', 'ORT intra-op threads (0: all cores)').argParser(nonNegativeInt).default(0));
+    .addOption(new Option('--threads <n>', 'ORT intra-op threads (0: all cores)').argParser(countOrZero).default(0));
 }
 
 async function network(file: string, f: Common): Promise<Network> {
+  if (f.threads) requireThreads('--threads', f.threads);
   const net = await openNetwork(file);
   if (f.threads) net.threads = f.threads;
   return net;
+}
+
+/**
+ * Refuses a --batch of images through the network (forward, and with `backward` the projection's
+ * pass back: about three times the forward outputs) that does not fit the memory budget.
+ */
+function requireImages(net: Network, flag: string, n: number, what: string, backward: boolean): void {
+  const image = net.channels * net.inputSize ** 2;
+  requireBatchMemory(flag, n, 4 * (image + (backward ? 3 : 1) * outputFloats(net.build(1).graph)), what);
 }
 
 function write(png: Buffer, file: string): void {
@@ -75,8 +93,8 @@ const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 function filtersCommand(): Command {
   return common(new Command('filters').description('kernels of a conv layer (first layer in RGB) and per-filter norm, dead share, frequency bands'), 'filters')
     .option('--layer <name>', 'conv layer (default: the first)')
-    .addOption(new Option('--max-filters <n>', 'filters drawn (statistics cover all)').argParser(positiveInt).default(96))
-    .addOption(new Option('--max-inputs <n>', 'input channels drawn per filter of a deeper layer').argParser(positiveInt).default(16))
+    .addOption(new Option('--max-filters <n>', 'filters drawn (statistics cover all)').argParser(count).default(96))
+    .addOption(new Option('--max-inputs <n>', 'input channels drawn per filter of a deeper layer').argParser(count).default(16))
     .addOption(new Option('--dead <x>', 'dead: norm below this share of the median norm').argParser(positiveFloat).default(0.1))
     .action(async (file: string, f: Common & { maxFilters: number; maxInputs: number; dead: number }) => {
       const net = await network(file, f);
@@ -105,7 +123,7 @@ function activationsCommand(): Command {
   return common(new Command('activations').description('feature maps of a layer for an image: the top-k channels by mean activation'), 'activations')
     .argument('<image>', 'an image file (centre-cropped to the input size)')
     .requiredOption('--layer <name>', 'layer with feature maps (see `ilsvrc summary`)')
-    .addOption(new Option('--top <k>', 'channels shown').argParser(positiveInt).default(16))
+    .addOption(new Option('--top <k>', 'channels shown').argParser(count).default(16))
     .addOption(new Option('--normalize <mode>', 'per-tile | global').argParser(choice(['per-tile', 'global'] as const)).default('per-tile'))
     .action(async (file: string, image: string, f: Common & { layer: string; top: number; normalize: 'per-tile' | 'global' }) => {
       const net = await network(file, f);
@@ -125,10 +143,12 @@ function projectCommand(name: string, mode: Mode, description: string): Command 
     .argument('<image>', 'an image file (centre-cropped to the input size)')
     .option('--layer <name>', mode === 'deconvnet' ? 'layer (default: the last with feature maps)' : "layer, or 'logits' (default)")
     .addOption(new Option('--channel <list>', 'channels to project, e.g. 5 or 0,3 or 0-7 (classes for logits)').argParser(channelList))
-    .addOption(new Option('--count <n>', 'without --channel: the n strongest channels').argParser(positiveInt).default(mode === 'deconvnet' ? 8 : 1))
-    .addOption(new Option('--batch <n>', 'projections per run').argParser(positiveInt).default(4))
+    .addOption(new Option('--count <n>', 'without --channel: the n strongest channels').argParser(count).default(mode === 'deconvnet' ? 8 : 1))
+    .addOption(new Option('--batch <n>', 'projections per run').argParser(count).default(4))
     .action(async (file: string, image: string, f: Common & { channel?: number[]; count: number; batch: number }) => {
       const net = await network(file, f);
+      // A run never holds more projections than there are channels to project.
+      requireImages(net, '--batch', Math.min(f.batch, f.channel?.length ?? f.count), 'projections per run', true);
       const x = await loadImage(image, net);
       const { result, projections } = await projectImage(net, x, {
         mode,
@@ -150,17 +170,31 @@ function topCommand(): Command {
   return common(new Command('top').description("for each channel, the dataset images that excite it most, with their deconvnet projections (ZF Fig. 2)"), 'top')
     .requiredOption('--layer <name>', 'layer with feature maps')
     .addOption(new Option('--channel <list>', 'channels, e.g. 0-3').argParser(channelList).default([0, 1, 2, 3]))
-    .addOption(new Option('-k, --k <n>', 'images per channel').argParser(positiveInt).default(9))
+    .addOption(new Option('-k, --k <n>', 'images per channel').argParser(count).default(9))
     .option('--data <spec>', "default: the data the model learned from, when its file records it (else 'synthetic'); idx:DIR, cifar:DIR, ilsvrc:DIR or an ImageFolder DIR")
     .addOption(new Option('--split <name>', 'train | val').argParser(choice(['train', 'val'] as const)).default('val'))
-    .addOption(new Option('--limit <n>', 'images searched (0: all)').argParser(nonNegativeInt).default(500))
-    .addOption(new Option('--batch <n>', 'images per run').argParser(positiveInt).default(8))
+    .addOption(new Option('--limit <n>', 'images searched (0: all)').argParser(countOrZero).default(500))
+    .addOption(new Option('--batch <n>', 'images per run').argParser(count).default(8))
     .action(async (file: string, f: Common & { layer: string; channel: number[]; k: number; data?: string; split: 'train' | 'val'; limit: number; batch: number }) => {
       const net = await network(file, f);
+      requireImages(net, '--batch', f.batch, 'images per run', true);
       let ds: Dataset = (await openModelData(f.data, net.data, { channels: net.channels === 1 ? 1 : 3 }))[f.split];
       // Evenly spaced over the split, so every class is in the sample, not just the first ones.
       if (f.limit && ds.length > f.limit) ds = subset(ds, Array.from({ length: f.limit }, (_, i) => Math.floor((i * ds.length) / f.limit)));
-      const { result, png } = await topActivations(net, ds, { layer: f.layer, channels: f.channel, k: f.k, mode: 'deconvnet', batch: f.batch });
+      // The winners' images stay in memory for the picture: each channel's k, at most the images searched.
+      const k = Math.min(f.k, ds.length);
+      const what = `images kept: ${k} for each of ${f.channel.length} channels`;
+      requireBatchMemory('-k', k * f.channel.length, 4 * net.channels * net.inputSize ** 2, what);
+      // A stop ends the search within a batch, writing nothing: exit 130 with one line.
+      const stop = new StopSignal();
+      const disarm = stopOnSignals(stop);
+      let found: Awaited<ReturnType<typeof topActivations>>;
+      try {
+        found = await topActivations(net, ds, { layer: f.layer, channels: f.channel, k: f.k, mode: 'deconvnet', batch: f.batch }, stop);
+      } finally {
+        disarm();
+      }
+      const { result, png } = found;
       const out = outFile(f, 'top', result.layer);
       write(png, out);
       report(f, out, result, [
@@ -175,14 +209,20 @@ function occlusionCommand(): Command {
     .argument('<image>', 'an image file (centre-cropped to the input size)')
     .option('--layer <name>', 'layer of the feature map (default: the last with feature maps)')
     .option('--class <c>', 'class index or name (default: the predicted class)')
-    .addOption(new Option('--size <px>', 'side of the grey square (default input/5)').argParser(positiveInt))
-    .addOption(new Option('--stride <px>', 'step between positions (default size/2)').argParser(positiveInt))
-    .addOption(new Option('--batch <n>', 'occluded copies per run').argParser(positiveInt).default(16))
+    .addOption(new Option('--size <px>', 'side of the grey square (default input/5)').argParser(count))
+    .addOption(new Option('--stride <px>', 'step between positions (default size/2)').argParser(count))
+    .addOption(new Option('--batch <n>', 'occluded copies per run').argParser(count).default(16))
     .action(async (file: string, image: string, f: Common & { class?: string; size?: number; stride?: number; batch: number }) => {
       const net = await network(file, f);
       const x = await loadImage(image, net);
       const d = defaultOcclusion(net.inputSize);
       const size = f.size ?? d.size;
+      const stride = f.stride ?? (f.size === undefined ? d.stride : Math.max(1, Math.round(size / 2)));
+      // Four batches of copies go through the probe per run, and every position's copy is made first.
+      requireImages(net, '--batch', 4 * f.batch, 'occluded copies per run, 4 × --batch', false);
+      const side = Math.ceil(Math.max(0, net.inputSize - size) / stride) + 1;
+      const what = `--stride ${stride} with --size ${size} (${side}×${side} occluded copies of the ${net.inputSize} px image)`;
+      requireMemory(side ** 2 * 4 * net.channels * net.inputSize ** 2, what, 'a larger --stride');
       let target: number | undefined;
       if (f.class !== undefined) {
         const byName = net.classes?.indexOf(f.class) ?? -1;
@@ -191,7 +231,7 @@ function occlusionCommand(): Command {
       }
       const r = await occlusion(net, x, {
         size,
-        stride: f.stride ?? (f.size === undefined ? d.stride : Math.max(1, Math.round(size / 2))),
+        stride,
         batch: f.batch,
         ...(f.layer !== undefined ? { layer: f.layer } : {}),
         ...(target !== undefined ? { target } : {}),

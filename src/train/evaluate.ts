@@ -16,6 +16,7 @@ import { exportInferenceModel } from '../zoo/export.js';
 import type { CsvValue } from '../util/csv.js';
 import { UsageError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
+import { NEVER, type StopSignal } from '../util/stop.js';
 
 /** Softmax of each row of `logits` ([rows, classes]), averaged over groups of `views` rows. */
 export function scoreViews(logits: Float32Array, rows: number, classes: number, views: number): Float32Array {
@@ -229,16 +230,17 @@ export class Tally {
 /** Anything that maps a batch of views to logits (a training session, an ORT inference session). */
 export type LogitsFn = (x: Float32Array, rows: number, labels: Int32Array) => Promise<Float32Array>;
 
-/** Evaluates every batch of `loader`'s epoch 0 (a deterministic, unshuffled eval loader). */
+/** Evaluates every batch of `loader`'s epoch 0 (a deterministic, unshuffled eval loader); `stop` throws Stopped between batches. */
 export async function evaluateLoader(
   loader: Loader,
   classes: number,
   logitsOf: LogitsFn,
   onBatch?: (done: number, total: number, t: Tally) => void,
+  stop: StopSignal = NEVER,
 ): Promise<EvalResult> {
   const t = new Tally(classes);
   let done = 0;
-  for await (const b of loader.epoch(0)) {
+  for await (const b of stop.each(loader.epoch(0), 'evaluation')) {
     const rows = b.labels.length * b.views;
     // Labels per view row: the session's graph has one label per input row.
     const rowLabels = new Int32Array(rows);
@@ -298,6 +300,7 @@ export async function evaluateDense(
   logitsOf: DenseLogitsFn,
   o: DenseOptions,
   onImage?: (done: number, total: number, t: Tally) => void,
+  stop: StopSignal = NEVER,
 ): Promise<EvalResult & { skipped: Skipped[] }> {
   if (o.scales.length === 0) throw new UsageError('Expected at least one scale for dense evaluation but received none');
   const tfs = o.scales.map((q) => {
@@ -308,6 +311,7 @@ export async function evaluateDense(
   const skipped: Skipped[] = [];
   const views = 2 * tfs.length;
   for (let i = 0; i < ds.length; i++) {
+    stop.throwIfRequested('evaluation');
     const size = await sourceSize(ds, i);
     let reason = typeof size === 'string' ? size : null;
     const logits = new Float32Array(views * classes);

@@ -17,6 +17,7 @@ import type { StepMetrics, TrainingConfig, TrainingState } from './training-sess
 import { resolveDevice } from '../runtime/device.js';
 import { openSession, type SessionHandle } from './worker-session.js';
 import { UsageError, userFileError } from '../util/errors.js';
+import { NEVER, Stopped, type StopSignal } from '../util/stop.js';
 import { appendText, ensureDir, withPath } from '../util/fsx.js';
 import { writeCsv } from '../util/csv.js';
 import { evaluateLoader, type EvalResult } from './evaluate.js';
@@ -99,8 +100,15 @@ export interface FitHooks {
   progress?(epoch: number, done: number, total: number, fields: Record<string, number | string>): void;
   epochStart?(epoch: number, done: number, total: number): void;
   epochEnd?(s: EpochSummary): void;
-  /** Polled between runs: true asks for a checkpoint and a clean stop (SIGINT). */
-  stopRequested?(): boolean;
+  /** Validation of the epoch began (`total` images), and how far it is. */
+  validationStart?(epoch: number, total: number): void;
+  validationProgress?(done: number, total: number): void;
+  /**
+   * A stop (SIGINT, SIGTERM): polled before each run of K steps, raced against each wait for the
+   * loader and polled per validation batch. The run writes last.safetensors at the step reached
+   * and returns 'interrupted'; a validation it cut short is redone by --resume.
+   */
+  stop?: StopSignal;
 }
 
 export interface FitResult {
@@ -296,7 +304,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     const closeEpoch = async (partial: boolean): Promise<void> => {
       const skippedTrain = train.skipped(epoch);
       if (sums.seen === 0 && skippedTrain.length > 0) throw new UsageError(`Expected readable images in the training set but every one tried failed (first: ${skippedTrain[0]!.path}: ${skippedTrain[0]!.reason})`);
-      const v = await validate(session, val, o.data.classes.length);
+      o.hooks.validationStart?.(epoch, val.dataset.length);
+      const v = await validate(session, val, o.data.classes.length, stop, (done, total) => o.hooks.validationProgress?.(done, total));
       if (!Number.isFinite(v.loss)) throw diverged(`Expected a finite validation loss after step ${step} (epoch ${epoch + 1}) but received ${v.loss}`);
       const seconds = (Date.now() - epochStart) / 1000;
       const at = partial ? Number((epoch + sInEpoch / spe).toFixed(4)) : epoch + 1;
@@ -337,87 +346,97 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       pendingStep = undefined; // superseded
     };
 
-    outer: while (epoch < c.epochs) {
-      const imagesPerStep = c.batch * c.accum;
-      epochStart = Date.now() - sums.seconds * 1000;
-      o.hooks.epochStart?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep);
-      const prefetch = prefetcher(train, epoch, sInEpoch * c.accum, spe * c.accum);
-      const fetch = async (i: number): Promise<Batch> => {
-        const t = performance.now();
-        const b = await prefetch(i);
-        sums.dataWait += (performance.now() - t) / 1000;
-        return b;
-      };
-      const runs = runSizes(step, sInEpoch, spe, c.accum > 1 ? 1 : c.stepsPerRun, c.checkpointEvery);
-      for (const k0 of runs) {
-        if (o.hooks.stopRequested?.()) {
-          sums.seconds = (Date.now() - epochStart) / 1000;
-          await checkpoint(FILES.last, epoch, sInEpoch);
-          reason = 'interrupted';
-          break outer;
-        }
-        const k = c.maxSteps > 0 ? Math.min(k0, c.maxSteps - step) : k0;
-        if (k <= 0) {
-          reason = 'max-steps';
-          break outer;
-        }
-        const lrs = Array.from({ length: k }, (_, i) => learningRate(c.schedule, step + i, spe, totalSteps, prog.plateau));
-        let metrics: StepMetrics[];
-        if (c.accum === 1) {
-          const batches: Batch[] = [];
-          for (let i = 0; i < k; i++) batches.push(await fetch(sInEpoch + i));
-          metrics = await session.runFusedSteps(
-            batches.map((b) => ({ x: b.x, labels: b.labels })),
-            lrs,
-          );
-          for (const b of batches) train.recycle(b);
-        } else {
-          const parts: StepMetrics[] = [];
-          for (let j = 0; j < c.accum; j++) {
-            const b = await fetch(sInEpoch * c.accum + j);
-            parts.push(await session.runTrainStep({ x: b.x, labels: b.labels }));
-            train.recycle(b);
+    const stop = o.hooks.stop ?? NEVER;
+    try {
+      outer: while (epoch < c.epochs) {
+        const imagesPerStep = c.batch * c.accum;
+        epochStart = Date.now() - sums.seconds * 1000;
+        o.hooks.epochStart?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep);
+        const prefetch = prefetcher(train, epoch, sInEpoch * c.accum, spe * c.accum);
+        /** `stoppable`: nothing of the step has run yet, so a stop may cut the wait short. */
+        const fetch = async (i: number, stoppable: boolean): Promise<Batch> => {
+          const t = performance.now();
+          const b = await (stoppable ? stop.race(prefetch(i), 'training') : prefetch(i));
+          sums.dataWait += (performance.now() - t) / 1000;
+          return b;
+        };
+        const runs = runSizes(step, sInEpoch, spe, c.accum > 1 ? 1 : c.stepsPerRun, c.checkpointEvery);
+        for (const k0 of runs) {
+          stop.throwIfRequested('training');
+          const k = c.maxSteps > 0 ? Math.min(k0, c.maxSteps - step) : k0;
+          if (k <= 0) {
+            reason = 'max-steps';
+            break outer;
           }
-          await session.runOptimizerStep(lrs[0]!);
-          metrics = [parts.reduce((a, m) => ({ loss: a.loss + m.loss / c.accum, top1: a.top1 + m.top1, top5: a.top5 + m.top5, n: a.n + m.n }), { loss: 0, top1: 0, top5: 0, n: 0 })];
-        }
-        // The loss of a run's first step is computed from the weights it started with: a pending
-        // checkpoint of those weights is good once it is finite.
-        if (Number.isFinite(metrics[0]?.loss)) commitPending();
-        for (let i = 0; i < metrics.length; i++) {
-          const m = metrics[i]!;
-          if (!Number.isFinite(m.loss)) {
-            throw diverged(`Expected a finite training loss but received ${m.loss} at step ${step + i + 1} (epoch ${epoch + 1}, lr ${lrs[i]!.toPrecision(3)})`);
+          const lrs = Array.from({ length: k }, (_, i) => learningRate(c.schedule, step + i, spe, totalSteps, prog.plateau));
+          let metrics: StepMetrics[];
+          if (c.accum === 1) {
+            const batches: Batch[] = [];
+            for (let i = 0; i < k; i++) batches.push(await fetch(sInEpoch + i, true));
+            metrics = await session.runFusedSteps(
+              batches.map((b) => ({ x: b.x, labels: b.labels })),
+              lrs,
+            );
+            for (const b of batches) train.recycle(b);
+          } else {
+            const parts: StepMetrics[] = [];
+            for (let j = 0; j < c.accum; j++) {
+              // Past the first micro-batch the session holds gradients and has drawn dropout masks:
+              // the step is finished, so that a checkpoint never holds half of one.
+              const b = await fetch(sInEpoch * c.accum + j, j === 0);
+              parts.push(await session.runTrainStep({ x: b.x, labels: b.labels }));
+              train.recycle(b);
+            }
+            await session.runOptimizerStep(lrs[0]!);
+            metrics = [parts.reduce((a, m) => ({ loss: a.loss + m.loss / c.accum, top1: a.top1 + m.top1, top5: a.top5 + m.top5, n: a.n + m.n }), { loss: 0, top1: 0, top5: 0, n: 0 })];
           }
-          sums.loss += m.loss * m.n;
-          sums.hits += m.top1;
-          sums.seen += m.n;
-          tb.scalar('train/loss', m.loss, step + i + 1);
-          tb.scalar('train/lr', lrs[i]!, step + i + 1);
+          // The loss of a run's first step is computed from the weights it started with: a pending
+          // checkpoint of those weights is good once it is finite.
+          if (Number.isFinite(metrics[0]?.loss)) commitPending();
+          for (let i = 0; i < metrics.length; i++) {
+            const m = metrics[i]!;
+            if (!Number.isFinite(m.loss)) {
+              throw diverged(`Expected a finite training loss but received ${m.loss} at step ${step + i + 1} (epoch ${epoch + 1}, lr ${lrs[i]!.toPrecision(3)})`);
+            }
+            sums.loss += m.loss * m.n;
+            sums.hits += m.top1;
+            sums.seen += m.n;
+            tb.scalar('train/loss', m.loss, step + i + 1);
+            tb.scalar('train/lr', lrs[i]!, step + i + 1);
+          }
+          step += k;
+          sInEpoch += k;
+          sums.lr = lrs[lrs.length - 1]!;
+          o.hooks.progress?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep, { loss: sums.seen ? (sums.loss / sums.seen).toFixed(3) : '-', acc: sums.seen ? `${((100 * sums.hits) / sums.seen).toFixed(1)}%` : '-', lr: sums.lr.toPrecision(2) });
+          if (c.maxSteps > 0 && step >= c.maxSteps) {
+            reason = 'max-steps';
+            break outer;
+          }
+          if (c.checkpointEvery > 0 && step % c.checkpointEvery === 0 && sInEpoch < spe) {
+            sums.seconds = (Date.now() - epochStart) / 1000;
+            await checkpoint(FILES.last, epoch, sInEpoch, undefined, undefined, true);
+            pendingStep = step;
+          }
         }
-        step += k;
-        sInEpoch += k;
-        sums.lr = lrs[lrs.length - 1]!;
-        o.hooks.progress?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep, { loss: sums.seen ? (sums.loss / sums.seen).toFixed(3) : '-', acc: sums.seen ? `${((100 * sums.hits) / sums.seen).toFixed(1)}%` : '-', lr: sums.lr.toPrecision(2) });
-        if (c.maxSteps > 0 && step >= c.maxSteps) {
-          reason = 'max-steps';
-          break outer;
-        }
-        if (c.checkpointEvery > 0 && step % c.checkpointEvery === 0 && sInEpoch < spe) {
-          sums.seconds = (Date.now() - epochStart) / 1000;
-          await checkpoint(FILES.last, epoch, sInEpoch, undefined, undefined, true);
-          pendingStep = step;
+        await closeEpoch(false);
+        if (c.earlyStop > 0 && prog.bad >= c.earlyStop && epoch < c.epochs) {
+          o.hooks.log(`early stop: no better validation top-1 for ${prog.bad} epochs`);
+          reason = 'early-stop';
+          break;
         }
       }
-      await closeEpoch(false);
-      if (c.earlyStop > 0 && prog.bad >= c.earlyStop && epoch < c.epochs) {
-        o.hooks.log(`early stop: no better validation top-1 for ${prog.bad} epochs`);
-        reason = 'early-stop';
-        break;
-      }
+      // A smoke run that stops mid-epoch still records and plots what it did, and says how good the weights are.
+      if (reason === 'max-steps' && sInEpoch > 0) await closeEpoch(true);
+    } catch (e) {
+      if (!(e instanceof Stopped)) throw e;
+      // Nothing of the step being prepared, nor of a validation cut short, has been applied: the
+      // checkpoint is at the last whole step. One taken after the epoch's last step (sInEpoch = spe)
+      // makes --resume validate that epoch before going on.
+      if (sInEpoch === spe) o.hooks.log(`validation of epoch ${epoch + 1} stopped; --resume validates it again`);
+      sums.seconds = (Date.now() - epochStart) / 1000;
+      await checkpoint(FILES.last, epoch, sInEpoch);
+      reason = 'interrupted';
     }
-    // A smoke run that stops mid-epoch still records and plots what it did, and says how good the weights are.
-    if (reason === 'max-steps' && sInEpoch > 0) await closeEpoch(true);
   } catch (e) {
     // The user's disk or permissions: say which file, and that the last checkpoint is intact.
     const user = userFileError(e);
@@ -491,8 +510,14 @@ function prefetcher(loader: Loader, epoch: number, from: number, end: number, ah
   };
 }
 
-async function validate(session: SessionHandle, val: Loader, classes: number): Promise<EvalResult> {
-  return evaluateLoader(val, classes, (x, rows) => session.runInference(x, rows));
+async function validate(
+  session: SessionHandle,
+  val: Loader,
+  classes: number,
+  stop: StopSignal,
+  onBatch: (done: number, total: number) => void,
+): Promise<EvalResult> {
+  return evaluateLoader(val, classes, (x, rows) => session.runInference(x, rows), onBatch, stop);
 }
 
 /** metrics.csv and the PNG curves, from metrics.jsonl (so a resumed run plots its whole history). */

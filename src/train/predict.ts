@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { FileDataset, Loader, Transforms } from '../data/index.js';
 import { UsageError } from '../util/errors.js';
+import { NEVER, Stopped, type StopSignal } from '../util/stop.js';
 import { scoreViews, topK } from './evaluate.js';
 import { openInference } from './inference.js';
 
@@ -17,7 +18,8 @@ export interface PredictOptions {
   crop?: 'center' | 'ten' | 'full' | undefined;
 }
 
-export async function predict(file: string, images: readonly string[], o: PredictOptions): Promise<Prediction[]> {
+/** Predictions in the order of `images`; after a `stop`, those of the images done before it (stop.requested says so). */
+export async function predict(file: string, images: readonly string[], o: PredictOptions, stop: StopSignal = NEVER): Promise<Prediction[]> {
   for (const img of images) if (!existsSync(img)) throw new UsageError(`Expected an image file but ${img} does not exist`);
   const m = await openInference(file);
   try {
@@ -26,20 +28,26 @@ export async function predict(file: string, images: readonly string[], o: Predic
     const loader = new Loader(ds, Transforms.eval(o.crop === undefined ? m.view : o.crop === 'full' ? 'none' : o.crop, { size: m.options.inputSize, channels }), { batchSize: 16, shuffle: false, seed: 0, dropLast: false, channels });
     const out: Prediction[] = [];
     const C = m.options.classes;
-    for await (const b of loader.epoch(0)) {
-      const rows = b.labels.length * b.views;
-      const probs = scoreViews(await m.logits(b.x, rows), rows, C, b.views);
-      for (let i = 0; i < b.n; i++) {
-        const row = probs.subarray(i * C, (i + 1) * C);
-        out.push({
-          image: ds.name(b.indices[i]!),
-          top: topK(row, Math.min(o.top, C)).map((c) => ({ class: m.classes?.[c] ?? String(c), index: c, probability: row[c]! })),
-        });
+    try {
+      for await (const b of stop.each(loader.epoch(0), 'predict')) {
+        const rows = b.labels.length * b.views;
+        const probs = scoreViews(await m.logits(b.x, rows), rows, C, b.views);
+        for (let i = 0; i < b.n; i++) {
+          const row = probs.subarray(i * C, (i + 1) * C);
+          out.push({
+            image: ds.name(b.indices[i]!),
+            top: topK(row, Math.min(o.top, C)).map((c) => ({ class: m.classes?.[c] ?? String(c), index: c, probability: row[c]! })),
+          });
+        }
       }
+    } catch (e) {
+      if (!(e instanceof Stopped)) throw e;
+    } finally {
+      await loader.close();
     }
-    await loader.close();
     // The loader stands in a readable image for a broken one; for predictions that would be a lie.
-    const bad = loader.skipped();
+    const done = new Set(out.map((p) => p.image));
+    const bad = loader.skipped().filter((s) => done.has(s.path));
     if (bad.length) throw new UsageError(`Expected readable images but ${bad[0]!.path} is not (${bad[0]!.reason})`);
     return out;
   } finally {

@@ -15,9 +15,11 @@ import { probeDevice, resolveDevice, type Device } from '../runtime/device.js';
 import { expected, UsageError } from '../util/errors.js';
 import { fileInFolder } from '../util/fsx.js';
 import { lockDir, type DirLock } from '../util/lock.js';
-import { fit, FILES, type FitConfig, type FitHooks, type FitResult } from './fit.js';
+import { fit, FILES, stepsPerEpoch, type FitConfig, type FitHooks, type FitResult } from './fit.js';
 import { checkResumable } from './inference.js';
-import { defaultStepsPerRun } from './steps-per-run.js';
+import { defaultStepsPerRun, stepFootprint, stepMemory, weightMemory } from './steps-per-run.js';
+import { formatBytes, machineBudget, requireMemory } from '../util/budget.js';
+import { requireThreads, requireWorkers } from '../util/limits.js';
 import { DEFAULT_SCHEDULE, type ScheduleConfig, type ScheduleKind } from './schedule.js';
 
 /** The demo's settings (measured on 2 cores: see README "Quick start"). */
@@ -111,6 +113,8 @@ export interface RunOptions {
 export interface DataShape {
   classes: number;
   channels: 1 | 3;
+  /** Training images, when known: the batch must fit in them, and a run never holds more steps than an epoch has. */
+  trainImages?: number;
 }
 
 /** Whether the options ask for the demo: no model and no data. */
@@ -119,8 +123,9 @@ export function isDemo(o: RunOptions): boolean {
 }
 
 /**
- * A fresh run's config from the options, the paper's recipe and the data's classes and channels.
- * Pure: everything it reads is passed in (the steps-per-run default reads the device).
+ * A fresh run's config from the options, the paper's recipe and the data's classes and channels,
+ * checked against the machine (boundRun). Pure but for the machine's cores and memory and the
+ * steps-per-run default, which reads the device.
  */
 export function planRun(o: RunOptions, data: DataShape, device: Device): FitConfig {
   const demo = isDemo(o);
@@ -157,7 +162,7 @@ export function planRun(o: RunOptions, data: DataShape, device: Device): FitConf
   if (schedule.kind === 'multistep' && schedule.milestones.length === 0) throw new UsageError('Expected --milestones with --schedule multistep but received none');
   if (o.resetClassifier && o.from === undefined) throw new UsageError('Expected --from <ckpt> with --reset-classifier but received none');
   const batch = o.batchSize ?? (demo ? DEMO.batch : r.batchSize);
-  return {
+  return boundRun({
     device: device.text,
     model: spec.name,
     modelOptions: mo,
@@ -178,15 +183,15 @@ export function planRun(o: RunOptions, data: DataShape, device: Device): FitConf
     loaderWorkers: o.workers ?? RUN_DEFAULTS.workers,
     threads: o.threads ?? RUN_DEFAULTS.threads,
     worker: o.inProcess !== true,
-  };
+  }, { ...(data.trainImages !== undefined ? { trainImages: data.trainImages } : {}), stepsGiven: o.stepsPerRun !== undefined });
 }
 
 /**
  * A resumed run's config: the saved one, with what may change on resume — how long to go on and
  * how to run; never what the steps compute.
  */
-export function planResume(saved: FitConfig, o: RunOptions): FitConfig {
-  return {
+export function planResume(saved: FitConfig, o: RunOptions, trainImages?: number): FitConfig {
+  return boundRun({
     ...saved,
     ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),
     ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
@@ -195,7 +200,54 @@ export function planResume(saved: FitConfig, o: RunOptions): FitConfig {
     ...(o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery } : {}),
     ...(o.inProcess ? { worker: false } : {}),
     ...(o.device !== undefined ? { device: o.device } : {}),
-  };
+  }, { ...(trainImages !== undefined ? { trainImages } : {}), stepsGiven: false });
+}
+
+/** Refuses thread and loader-worker counts the machine cannot run (two loaders, train and val, each with `workers` threads). */
+export function requireRunThreads(threads: number, workers: number): void {
+  requireThreads('--threads', threads);
+  requireWorkers('--workers', workers, 2);
+}
+
+/**
+ * A run's config checked against the machine before anything starts, each refusal one line naming
+ * the flag: threads and loader workers (requireRunThreads); the images one step takes against the
+ * data; the weights and optimizer state; on the CPU a step's activations (the rough upper estimate
+ * of stepMemory: every forward output kept, tripled by the gradients) beside the loaders' batches;
+ * and the K batches a run stacks. A K the user did not give is lowered to fit instead.
+ */
+export function boundRun(c: FitConfig, o: { trainImages?: number; stepsGiven: boolean }): FitConfig {
+  requireRunThreads(c.threads, c.loaderWorkers);
+  if (o.trainImages !== undefined && c.batch * c.accum > o.trainImages) {
+    const what = `--batch-size ${c.batch} × --accum ${c.accum}`;
+    throw new UsageError(`Expected at least ${c.batch * c.accum} training images for ${what} but the data has ${o.trainImages}`);
+  }
+  const mo = c.modelOptions;
+  const f = stepFootprint(c.model, mo, c.optimizer);
+  const model = `${c.model} at --width ${mo.width}, --input-size ${mo.inputSize}, --classes ${mo.classes}`;
+  const weights = `the weights and optimizer state of ${model} (${millions(f.params)} parameters)`;
+  requireMemory(weightMemory(f), weights, 'a smaller --width, --input-size or --classes');
+  // The loaders hold three batches each (two prefetched, one in use), train and val.
+  const loaders = 2 * 3 * c.batch * 4 * mo.channels * mo.inputSize ** 2;
+  const cpu = (c.device ?? 'cpu').startsWith('cpu');
+  const step = (cpu ? stepMemory(f, c.batch, 0, 0).fixed : weightMemory(f)) + loaders;
+  const what = `a training step of --batch-size ${c.batch} at --input-size ${mo.inputSize} (${model})`;
+  requireMemory(step, what, 'a smaller --batch-size (--accum keeps the images per step) or --input-size');
+  if (!cpu || c.accum > 1) return c;
+  // Each stacked batch is held twice: as the loader's batch and as the Loop's input.
+  const per = 2 * stepMemory(f, c.batch, 1, 0).perStep;
+  const epoch = o.trainImages !== undefined ? Math.max(1, stepsPerEpoch(o.trainImages, c.batch, c.accum)) : c.stepsPerRun;
+  const k = Math.min(c.stepsPerRun, epoch);
+  if (step + k * per <= machineBudget().memory) return c;
+  if (o.stepsGiven) {
+    const what = `--steps-per-run ${c.stepsPerRun} (${k} stacked batches of ${formatBytes(per)} beside a step of ${formatBytes(step)})`;
+    requireMemory(step + k * per, what, 'a smaller --steps-per-run');
+  }
+  return { ...c, stepsPerRun: Math.max(1, Math.floor((machineBudget().memory - step) / per)) };
+}
+
+function millions(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : String(n);
 }
 
 /** Parameter names to freeze: 'features' = every conv layer; otherwise names or prefixes. */
@@ -257,8 +309,11 @@ export function defaultOut(o: RunOptions, now = new Date()): string {
 
 /** Trains as `ilsvrc train` does: a fresh run, a resumed one, or a transfer from `from`. */
 export async function train(o: RunOptions, hooks: TrainHooks = { log: () => {} }): Promise<FitResult> {
+  // Before the device probe, which starts a session with these threads.
+  requireRunThreads(o.threads ?? RUN_DEFAULTS.threads, o.workers ?? RUN_DEFAULTS.workers);
   const device = await checkDevice(o.device ?? RUN_DEFAULTS.device, o.threads ?? RUN_DEFAULTS.threads);
-  // The run folder is locked before any other work, so two runs never share one (nor a --resume a live run).
+  // The run folder is locked before anything is written or a checkpoint read, so two runs never
+  // share one (nor a --resume a live run); a fresh run is planned first, so a refused plan leaves no folder.
   let lock: DirLock | undefined;
   const take = (dir: string): void => void (lock ??= lockDir(dir, `--out ${dir}`));
   try {
@@ -275,19 +330,20 @@ export async function train(o: RunOptions, hooks: TrainHooks = { log: () => {} }
       const path = typeof o.resume === 'string' ? fileInFolder(o.resume, FILES.last) : o.out !== undefined ? join(o.out, FILES.last) : undefined;
       if (path === undefined) throw new UsageError('Expected --resume <ckpt> or --out <dir> holding last.safetensors but received neither');
       resume = readCheckpoint(path, '--resume');
-      config = planResume(checkResumable(resume, path), { ...o, ...(o.device === undefined ? {} : { device: device.text }) });
+      const saved = checkResumable(resume, path);
       identity = { ...(resume.meta.data ?? {}), ...(o.data !== undefined ? { spec: o.data } : {}) };
       out = o.out ?? dirname(path);
       take(out);
-      data = await openDataset(identity.spec, { seed: config.seed, ...(identity.synthetic ? { synthetic: identity.synthetic } : {}) });
+      data = await openDataset(identity.spec, { seed: saved.seed, ...(identity.synthetic ? { synthetic: identity.synthetic } : {}) });
+      config = planResume(saved, { ...o, ...(o.device === undefined ? {} : { device: device.text }) }, data.train.length);
     } else {
       const synthetic = o.synthetic ?? (isDemo(o) ? { ...DEMO.synthetic } : undefined);
       identity = { ...(o.data !== undefined ? { spec: o.data } : {}), ...(synthetic ? { synthetic } : {}) };
       out = o.out ?? defaultOut(o);
+      data = await openDataset(o.data, { seed: o.seed ?? RUN_DEFAULTS.seed, ...(synthetic ? { synthetic } : {}) });
+      config = planRun(o, { classes: data.classes.length, channels: data.channels, trainImages: data.train.length }, device);
       take(out);
       if (existsSync(join(out, FILES.last))) throw new UsageError(`Expected an --out folder without a run in it, or --resume, but ${out} already has ${FILES.last}`);
-      data = await openDataset(o.data, { seed: o.seed ?? RUN_DEFAULTS.seed, ...(synthetic ? { synthetic } : {}) });
-      config = planRun(o, { classes: data.classes.length, channels: data.channels }, device);
       if (o.from !== undefined) init = transferWeights(config, readCheckpoint(o.from, '--from'), o.from, o.resetClassifier === true);
     }
     hooks.start?.({ config, data, out, resumed: resume !== undefined });

@@ -10,6 +10,7 @@ import { trainingMacs } from '../graph/summary.js';
 import { hasNativeOptimizer } from '../optim/native.js';
 import { stateSuffixes, type OptimizerConfig } from '../optim/optimizer.js';
 import type { Device } from '../runtime/device.js';
+import type { Graph } from '../graph/graph.js';
 
 /** Float counts of one training step of a model (per sample where it scales with the batch). */
 export interface StepFootprint {
@@ -25,12 +26,18 @@ export interface StepFootprint {
   trainMacsPerSample: number;
 }
 
+/** Floats of every node output of a graph: what a run may hold at once, as a rough upper estimate (ORT reuses some). */
+export function outputFloats(g: Graph): number {
+  let n = 0;
+  for (const node of g.nodes) for (const v of node.outputs) n += v.size;
+  return n;
+}
+
 export function stepFootprint(model: string, modelOptions: Partial<ModelOptions>, optimizer: OptimizerConfig): StepFootprint {
   const built = buildModel(model, { ...modelOptions, aux: modelOptions.aux ?? false }, { training: true, batch: 1 });
   const g = built.graph;
   const params = g.params.reduce((a, p) => a + p.value.size, 0);
-  let activations = 0;
-  for (const n of g.nodes) for (const v of n.outputs) activations += v.size;
+  const activations = outputFloats(g);
   const inputs = g.inputs.reduce((a, v) => a + sizeOf(v.shape), 0);
   const trainMacsPerSample = trainingMacs(g, [built.logits, ...built.aux.map((a) => a.logits)]).training;
   return { params, state: params * stateSuffixes(optimizer).length, activationsPerSample: activations, inputsPerSample: inputs, trainMacsPerSample };
@@ -42,11 +49,21 @@ export function stepFootprint(model: string, modelOptions: Partial<ModelOptions>
  * plus one set of gradients; activations are kept for backward and about doubled by the gradients
  * flowing back; the K stacked batches sit on the device for the whole run.
  */
-export function stepMemory(f: StepFootprint, batch: number, k: number): { fixed: number; perStep: number; total: number } {
+export function stepMemory(
+  f: StepFootprint,
+  batch: number,
+  k: number,
+  overhead = CUDA_OVERHEAD,
+): { fixed: number; perStep: number; total: number } {
   const B = 4;
-  const fixed = B * (3 * (f.params + f.state) + f.params) + B * 3 * f.activationsPerSample * batch + CUDA_OVERHEAD;
+  const fixed = weightMemory(f) + B * 3 * f.activationsPerSample * batch + overhead;
   const perStep = B * f.inputsPerSample * batch + 8 * batch;
   return { fixed, perStep, total: fixed + k * perStep };
+}
+
+/** Bytes of the parameters and optimizer state a run holds: the Loop's three copies plus one set of gradients. */
+export function weightMemory(f: StepFootprint): number {
+  return 4 * (3 * (f.params + f.state) + f.params);
 }
 
 /** CUDA context, cuDNN workspaces and arena slack, measured loosely: kept out of K's budget. */
@@ -79,6 +96,12 @@ function nvidiaSmi(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
 }
 
+/**
+ * A training step on a CUDA device, for stopBound only: 10 TFLOP/s of fp32, an assumption (not
+ * measured) well under what current cards reach, so that runs stay short rather than long.
+ */
+const CUDA_STEP_MS_PER_GFLOP = 0.1;
+
 /** Assumed when nvidia-smi cannot say: a small card, so K stays safe. */
 export const ASSUMED_CUDA_BYTES = 8 * 2 ** 30;
 
@@ -106,12 +129,25 @@ const CPU_COPY_SHARE = 0.08;
 const CPU_RUN_MS = 1000;
 
 /**
+ * A stop (Ctrl-C, SIGTERM) is acted on between runs, never inside one (the Loop cannot be cut short):
+ * K is kept to runs of about this long, so that a stop is acted on within about a second. A single
+ * step that takes longer (VGG-D at 224 px on a CPU) is one run; a user's --steps-per-run is taken as given.
+ */
+export const STOP_RUN_MS = 1000;
+
+/** The most steps of `stepMs` that fit in STOP_RUN_MS; at least 1. */
+export function stopBound(stepMs: number): number {
+  return Math.max(1, Math.floor(STOP_RUN_MS / stepMs));
+}
+
+/**
  * K on the CPU: the fewest steps per run (each one more holds more memory: the Loop keeps copies of
  * the loop-carried parameters and state) that bring the parameter round trip under 8 % of the run,
  * at most CPU_STEPS_PER_RUN; and when even those runs are short (small models, small images), as
  * many as fill CPU_RUN_MS, at most MAX_STEPS_PER_RUN — their parameters and batches are small, so
  * the Loop's copies cost little. NIN and GoogLeNet at 224 px get 1, AlexNet and VGG-A at small
  * batches 4, VGG-D at batch 32 1 (its 30 s step dwarfs the copy), VGG-A width 1/4 at 32 px 13.
+ * Then at most as many as fit in a second (stopBound): AlexNet at batch 8 3, at 16 and more 1.
  */
 export function cpuStepsPerRun(f: StepFootprint, batch: number): { k: number; copyMs: number; stepMs: number } {
   const copyMs = (CPU_COPY_MS_PER_MB * 4 * (f.params + f.state)) / 2 ** 20;
@@ -119,7 +155,7 @@ export function cpuStepsPerRun(f: StepFootprint, batch: number): { k: number; co
   let k = 1;
   while (k < CPU_STEPS_PER_RUN && copyMs / (k * stepMs + copyMs) > CPU_COPY_SHARE) k++;
   if (k > 1 || 2 * stepMs < CPU_RUN_MS) k = Math.max(k, Math.min(MAX_STEPS_PER_RUN, Math.ceil(CPU_RUN_MS / stepMs)));
-  return { k, copyMs, stepMs };
+  return { k: Math.min(k, stopBound(stepMs)), copyMs, stepMs };
 }
 
 export interface StepsPlan {
@@ -130,7 +166,7 @@ export interface StepsPlan {
 
 /**
  * Default K for a device: on the CPU from the measured costs (cpuStepsPerRun); 1 on WebGPU (no Loop kernel); on CUDA the largest
- * K ≤ 16 whose stacked batches fit beside the step in device memory.
+ * K ≤ 16 whose stacked batches fit beside the step in device memory, and whose run takes about a second at most (stopBound).
  */
 export function defaultStepsPerRun(
   device: Device,
@@ -147,11 +183,14 @@ export function defaultStepsPerRun(
   if (device.kind === 'webgpu') return { k: 1, reason: 'WebGPU has no Loop kernel' };
   const bytes = deviceBytes ?? ASSUMED_CUDA_BYTES;
   const f = stepFootprint(t.model, t.modelOptions, t.optimizer);
-  const k = stepsPerRunFor(f, t.batch, bytes);
+  const stepMs = (CUDA_STEP_MS_PER_GFLOP * 2 * f.trainMacsPerSample * t.batch) / 1e9;
+  const k = Math.min(stepsPerRunFor(f, t.batch, bytes), stopBound(stepMs));
   const est = stepMemory(f, t.batch, k).total;
   const gib = (b: number) => (b / 2 ** 30).toFixed(1);
   return {
     k,
-    reason: `${gib(est)} GiB estimated for ${k} steps per run of ${gib(bytes)} GiB${deviceBytes === undefined ? ' (assumed: nvidia-smi not found)' : ''}`,
+    reason:
+      `${gib(est)} GiB estimated for ${k} steps per run of ${gib(bytes)} GiB${deviceBytes === undefined ? ' (assumed: nvidia-smi not found)' : ''}` +
+      (k === stopBound(stepMs) && k < MAX_STEPS_PER_RUN ? `; ~${Math.round(stepMs)} ms per step, runs kept to about a second` : ''),
   };
 }

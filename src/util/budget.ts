@@ -90,6 +90,8 @@ export function formatBytes(n: number): string {
 export function requireMemory(bytes: number, what: string, hint = ''): void {
   const b = machineBudget();
   if (bytes > b.memory) {
-    throw new UsageError(`Expected ${what} to fit the memory budget (${formatBytes(b.memory)}, 80% of the ${b.memorySource}) but it needs ${formatBytes(bytes)}${hint ? `; ${hint}` : ''}`);
+    // The variable's figure is the budget itself; a measured one is shared.
+    const from = b.memorySource === 'ILSVRC_MEMORY_BUDGET' ? b.memorySource : `80% of the ${b.memorySource}`;
+    throw new UsageError(`Expected ${what} to fit the memory budget (${formatBytes(b.memory)}, ${from}) but it needs ${formatBytes(bytes)}${hint ? `; ${hint}` : ''}`);
   }
 }

@@ -62,9 +62,30 @@ export function ensureDir(dir: string, what = dir): void {
  * checkpoint of several GB is never concatenated in memory; an iterator may produce them lazily.
  */
 export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array> | Uint8Array): void {
-  const dir = dirname(path);
+  const temp = writeTemp(path, chunks);
+  withPath(
+    path,
+    () => {
+      try {
+        renameSync(temp, path);
+      } catch (err) {
+        rmSync(temp, { force: true });
+        throw err;
+      }
+    },
+    temp,
+  );
+  syncDir(dirname(path));
+}
+
+/**
+ * Writes the bytes, synced, to a new temp file beside `path` and returns its name, for a rename or
+ * link into place. The name, `.<name>.<pid>.<rand>.tmp`, lets clearStaleTemps (util/lock.ts) remove
+ * it once its writer is gone; a failure removes it and names `path`.
+ */
+export function writeTemp(path: string, chunks: Iterable<Uint8Array> | Uint8Array): string {
   // Same directory, so the rename cannot cross file systems; dot-prefixed so globs skip it.
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
   withPath(
     path,
     () => {
@@ -75,7 +96,6 @@ export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array> | Uin
         fsyncSync(fd);
         closeSync(fd);
         closed = true;
-        renameSync(temp, path);
       } catch (err) {
         if (!closed) closeSync(fd);
         rmSync(temp, { force: true });
@@ -84,7 +104,7 @@ export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array> | Uin
     },
     temp,
   );
-  syncDir(dir);
+  return temp;
 }
 
 function writeAll(fd: number, chunk: Uint8Array): void {

@@ -9,6 +9,8 @@ import { UsageError } from './errors.js';
 
 export class StopSignal {
   #reason: string | undefined;
+  /** Waits in progress (`race`), woken by the request; each removes itself when its work settles. */
+  readonly #waiting = new Set<() => void>();
 
   /** True once a stop was asked for. */
   get requested(): boolean {
@@ -21,12 +23,61 @@ export class StopSignal {
   }
 
   request(reason: string): void {
-    this.#reason ??= reason;
+    if (this.#reason !== undefined) return;
+    this.#reason = reason;
+    for (const wake of [...this.#waiting]) wake();
+    this.#waiting.clear();
   }
 
   /** For loops that have nothing to save: throws `Stopped` once a stop was asked for. */
   throwIfRequested(what: string): void {
     if (this.#reason !== undefined) throw new Stopped(`${what} stopped by ${this.#reason}`);
+  }
+
+  /**
+   * `work`'s value, or `Stopped` as soon as a stop is asked for — for waits that can be long (a
+   * batch of large images). The work itself goes on; its outcome is dropped.
+   */
+  race<T>(work: Promise<T>, what: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.#reason !== undefined) {
+        work.catch(() => undefined); // dropped
+        reject(new Stopped(`${what} stopped by ${this.#reason}`));
+        return;
+      }
+      // Removed once the work settles: a long run races every batch and must not keep them alive.
+      const wake = (): void => reject(new Stopped(`${what} stopped by ${this.#reason}`));
+      this.#waiting.add(wake);
+      work.then(
+        (v) => {
+          this.#waiting.delete(wake);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.#waiting.delete(wake);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  /** `source`'s items, polling before each and racing each wait (`race`): throws `Stopped` within a wait of a stop. */
+  async *each<T>(source: AsyncIterable<T>, what: string): AsyncGenerator<T> {
+    const it = source[Symbol.asyncIterator]();
+    let finished = false;
+    try {
+      for (;;) {
+        const r = await this.race(it.next(), what);
+        if (r.done === true) {
+          finished = true;
+          return;
+        }
+        yield r.value;
+      }
+    } finally {
+      // Stopped or left early: end the source without waiting for the item it is still making.
+      if (!finished) it.return?.().catch(() => undefined);
+    }
   }
 }
 
@@ -36,6 +87,12 @@ export class StopSignal {
  */
 export class Stopped extends UsageError {
   override readonly name: string = 'Stopped';
+}
+
+/** Whether SIGINT or SIGTERM came while a command was armed (stopOnSignals): what is left running is not wanted. */
+let signalled = false;
+export function wasSignalled(): boolean {
+  return signalled;
 }
 
 /** A signal that is never raised, for library callers that do not stop. */
@@ -49,6 +106,7 @@ export const NEVER: StopSignal = new StopSignal();
 export function stopOnSignals(stop: StopSignal, onFirst: (signal: NodeJS.Signals) => void = () => {}): () => void {
   const handler = (signal: NodeJS.Signals): void => {
     if (stop.requested) process.exit(130);
+    signalled = true;
     stop.request(signal);
     onFirst(signal);
   };

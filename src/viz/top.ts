@@ -8,6 +8,7 @@ import { subset, type Dataset } from '../data/index.js';
 import { reduceMax } from '../ops/shape.js';
 import { gridRaster, toPng, type Tile } from '../plot/image.js';
 import { expected } from '../util/errors.js';
+import { NEVER, Stopped, type StopSignal } from '../util/stop.js';
 import { Projector, strongest, type Mode } from './backward.js';
 import { cropTile, loadDataset, projectionTile, rasterTile, stretch, supportBox, toRgb, type Box } from './images.js';
 import { findLayer, type Network } from './network.js';
@@ -38,7 +39,13 @@ export interface TopResult {
   channels: { channel: number; hits: TopHit[] }[];
 }
 
-export async function topActivations(net: Network, ds: Dataset, o: TopOptions): Promise<{ result: TopResult; png: Buffer }> {
+/** `stop` ends the search between batches (Stopped): a partial search is not the dataset's top images. */
+export async function topActivations(
+  net: Network,
+  ds: Dataset,
+  o: TopOptions,
+  stop: StopSignal = NEVER,
+): Promise<{ result: TopResult; png: Buffer }> {
   let shape: number[] = [];
   const probe = await Probe.create(net, o.batch, (ng) => {
     const v = findLayer(ng, o.layer, net.name, { spatial: true }).value;
@@ -51,6 +58,9 @@ export async function topActivations(net: Network, ds: Dataset, o: TopOptions): 
   let seen = 0;
   try {
     await loadDataset(ds, net, async (b) => {
+      if (stop.requested) {
+        throw new Stopped(`visualize top stopped by ${stop.reason} after ${seen} of ${ds.length} images; nothing written`);
+      }
       const r = (await probe.run(b.x))['max']!.data;
       b.x.forEach((_, i) => {
         o.channels.forEach((ch, j) => {

@@ -8,7 +8,16 @@ import { buildModel } from '../../src/zoo/index.js';
 import { toModel } from '../../src/graph/serialize.js';
 import type { ModelProto } from '../../src/onnx/proto.js';
 import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
-import { CPU_STEPS_PER_RUN, cudaMemoryBytes, defaultStepsPerRun, MAX_STEPS_PER_RUN, stepFootprint, stepsPerRunFor } from '../../src/train/steps-per-run.js';
+import {
+  CPU_STEPS_PER_RUN,
+  cpuStepsPerRun,
+  cudaMemoryBytes,
+  defaultStepsPerRun,
+  MAX_STEPS_PER_RUN,
+  STOP_RUN_MS,
+  stepFootprint,
+  stepsPerRunFor,
+} from '../../src/train/steps-per-run.js';
 import {
   CUDA_INSTALL_HINT,
   createDeviceSession,
@@ -188,10 +197,17 @@ describe('steps per run from device memory', () => {
     assert.equal(at('nin', 16).k, 1);
     assert.equal(at('googlenet', 16).k, 1);
     assert.equal(at('vgg-d', 32).k, 1);
-    // AlexNet's 61 M parameters against a light step: the most steps per run.
-    assert.equal(at('alexnet', 16).k, CPU_STEPS_PER_RUN);
-    assert.equal(at('vgg-a', 8).k, CPU_STEPS_PER_RUN);
+    // AlexNet's 61 M parameters against a light step would ask for the most steps per run, but a
+    // run is kept to about a second, so that a stop is acted on promptly (0.33 s steps: 3; 0.66 s: 1).
+    assert.ok(at('alexnet', 4).k >= CPU_STEPS_PER_RUN);
+    assert.equal(at('alexnet', 8).k, 3);
+    assert.equal(at('alexnet', 16).k, 1);
+    assert.equal(at('vgg-a', 8).k, 1);
     assert.match(at('alexnet', 16).reason, /parameters and state take ~\d+ ms to move per run against ~\d+ ms per step/);
+    for (const [m, b] of [['alexnet', 8], ['alexnet', 32], ['vgg-a', 8], ['nin', 4]] as const) {
+      const c = cpuStepsPerRun(stepFootprint(m, {}, DEFAULT_OPTIMIZER), b);
+      assert.ok(c.k === 1 || c.k * c.stepMs <= STOP_RUN_MS, `${m} at batch ${b}: ${c.k} steps of ${c.stepMs} ms`);
+    }
     // Small models at small sizes: short steps, so as many per run as fill about a second, at most 16.
     const small = (batch: number) => defaultStepsPerRun(cpu, { model: 'vgg-a', modelOptions: { width: 0.25, inputSize: 32, channels: 1, classes: 10 }, batch, optimizer: DEFAULT_OPTIMIZER }).k;
     assert.ok(small(128) >= 8 && small(128) <= MAX_STEPS_PER_RUN, String(small(128)));
@@ -201,10 +217,14 @@ describe('steps per run from device memory', () => {
     for (let i = 1; i < ks.length; i++) assert.ok(ks[i]! <= ks[i - 1]!, ks.join(','));
     assert.equal(ks.at(-1), 1);
     assert.equal(defaultStepsPerRun(parseDevice('webgpu'), vggD).k, 1);
-    const big = defaultStepsPerRun(parseDevice('cuda'), vggD, 80 * GiB);
+    const alex = { ...vggD, model: 'alexnet', batch: 128 };
+    const big = defaultStepsPerRun(parseDevice('cuda'), alex, 80 * GiB);
     assert.equal(big.k, MAX_STEPS_PER_RUN);
     assert.match(big.reason, /GiB estimated for 16 steps per run of 80\.0 GiB/);
-    assert.ok(defaultStepsPerRun(parseDevice('cuda'), vggD, 12 * GiB).k < MAX_STEPS_PER_RUN);
+    assert.ok(defaultStepsPerRun(parseDevice('cuda'), alex, 4 * GiB).k < MAX_STEPS_PER_RUN);
+    // VGG-D's steps are long even on a GPU: one per run, so that a stop waits for one step only.
+    assert.equal(defaultStepsPerRun(parseDevice('cuda'), vggD, 80 * GiB).k, 1);
+    assert.match(defaultStepsPerRun(parseDevice('cuda'), vggD, 80 * GiB).reason, /runs kept to about a second/);
   });
 
   it('reads nvidia-smi, and says nothing when it cannot run', () => {
