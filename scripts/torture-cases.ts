@@ -8,8 +8,9 @@ import { BOUNDS } from './torture-cases/bounds.js';
 import { DATA } from './torture-cases/data.js';
 import { LOCK } from './torture-cases/lock.js';
 import { ROUND_ONE } from './torture-cases/round-one.js';
+import { SCALE } from './torture-cases/scale.js';
 import { STOPS } from './torture-cases/stops.js';
 
 export type { Case, Context } from './torture-cases/harness.js';
 
-export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS, ...STOPS, ...DATA];
+export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS, ...STOPS, ...DATA, ...SCALE];

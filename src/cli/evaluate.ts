@@ -3,14 +3,27 @@
  * under one of the papers' test protocols: a centre crop, AlexNet's ten crops, multi-scale crops,
  * or VGG's dense evaluation of the whole image (fully convolutional, flips averaged).
  */
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { Loader, openModelData, Transforms, type EvalRecipe } from '../data/index.js';
-import { writeHeatmapPng } from '../plot/chart.js';
-import { type DenseOptions, evaluateDense, evaluateLoader, type EvalResult } from '../train/evaluate.js';
+import { HEATMAP_MAX, writeHeatmapPng } from '../plot/chart.js';
+import {
+  Confusion,
+  confusionTable,
+  type DenseOptions,
+  evaluateDense,
+  evaluateLoader,
+  PER_CLASS_COLUMNS,
+  perClassRecords,
+  rankClasses,
+  type EvalResult,
+  type Tally,
+} from '../train/evaluate.js';
 import { openInference } from '../train/inference.js';
 import { expected, UsageError } from '../util/errors.js';
-import { ensureDir, writeFileAtomic } from '../util/fsx.js';
+import { writeCsv } from '../util/csv.js';
+import { ensureDir } from '../util/fsx.js';
 import { choice, count } from './options.js';
 import { requireBatchMemory, requireThreads } from '../util/limits.js';
 import { requireMemory } from '../util/budget.js';
@@ -28,7 +41,12 @@ interface EvaluateFlags {
   out?: string;
   threads?: number;
   json?: boolean;
+  confusion: 'auto' | 'full' | 'sparse';
 }
+
+/** Up to this many classes the text report lists every class; beyond, the worst and best SUMMARY_K and the files. */
+const TABLE_MAX = 20;
+const SUMMARY_K = 10;
 
 export function makeEvaluateCommand(): Command {
   return new Command('evaluate')
@@ -43,7 +61,16 @@ export function makeEvaluateCommand(): Command {
     .addOption(new Option('--scales <list>', 'shorter sides for multiscale, googlenet and dense, e.g. 256,384,512 (default at 224 px: dense 256; multiscale 256,288,320; googlenet 256,288,320,352)').argParser(positiveInts))
     .addOption(new Option('--split <s>', 'val | train').argParser(choice(['val', 'train'] as const)).default('val'))
     .addOption(new Option('--batch-size <n>', 'images per run (default 32; 2 for googlenet, whose 144 views per image make a large batch)').argParser(count))
-    .option('--out <dir>', 'where confusion.csv/png go (default: beside the model)')
+    .option('--out <dir>', 'where per_class.csv and confusion.csv/png go (default: beside the model)')
+    .addOption(
+      new Option(
+        '--confusion <form>',
+        `confusion.csv: auto (the matrix up to ${Confusion.DENSE_MAX} classes, else sparse) | full (the matrix) | ` +
+          'sparse (true,predicted,count)',
+      )
+        .argParser(choice(['auto', 'full', 'sparse'] as const))
+        .default('auto'),
+    )
     .addOption(new Option('--threads <n>', 'ORT intra-op threads').argParser(count))
     .option('--json', 'print the result as one JSON object')
     .action(async (file: string, f: EvaluateFlags) => {
@@ -82,9 +109,9 @@ export function makeEvaluateCommand(): Command {
         const shown = step && 'scales' in step ? step.scales : scales;
         const protocol = dense ? `dense, Q ${scales?.join('/')}, flip` : scaled ? `${crop} ${shown?.join('/')}, ${tf?.views} views` : crop;
         const bar = new Progress({ total: ds.length, label: `evaluate ${crop}`, unit: 'img' });
-        const progress = (n: number, _t: number, t: { result(): EvalResult }): void => {
+        const progress = (n: number, _t: number, t: Tally): void => {
           done = n;
-          bar.update(n, { top1: `${(100 * t.result().top1).toFixed(1)}%` });
+          bar.update(n, { top1: `${(100 * t.top1).toFixed(1)}%` });
         };
         const t0 = Date.now();
         let r: EvalResult;
@@ -113,14 +140,14 @@ export function makeEvaluateCommand(): Command {
         const secs = (Date.now() - t0) / 1000;
         bar.finish();
         const names = data.classes;
-        const csv = [['true\\predicted', ...names].join(','), ...r.confusion.map((row, i) => [names[i], ...row].join(','))].join('\n') + '\n';
-        writeFileAtomic(join(out, 'confusion.csv'), new TextEncoder().encode(csv));
-        await writeHeatmapPng(join(out, 'confusion.png'), { title: `Confusion (${m.model}, ${crop})`, rowLabels: names, colLabels: names, values: r.confusion });
-        const perClass = Object.fromEntries(names.map((n, i) => [n, r.perClass[i] ?? null]));
+        const files = await writeReports(out, r, names, f.confusion, `Confusion (${m.model}, ${crop})`);
         const skippedFirst = skipped.slice(0, 3).map((s) => `${s.path}: ${s.reason}`);
+        const { worst, best } = rankClasses(r, SUMMARY_K);
+        const confused = r.confusion.mostConfused(SUMMARY_K);
         // The papers' form: top-1/top-5 error in per cent, as in their tables.
         const paper = { top1: round2(100 * (1 - r.top1)), top5: round2(100 * (1 - r.top5)) };
         if (f.json) {
+          const cls = (c: number) => ({ class: names[c], images: r.classCounts.images[c], top1: r.perClass[c] });
           process.stdout.write(
             JSON.stringify({
               model: m.model,
@@ -137,19 +164,33 @@ export function makeEvaluateCommand(): Command {
               loss: r.loss,
               skipped: skipped.length,
               skipped_first: skippedFirst,
-              per_class: perClass,
+              per_class: Object.fromEntries(names.map((n, i) => [n, r.perClass[i] ?? null])),
+              worst: worst.map(cls),
+              best: best.map(cls),
+              most_confused: confused.map(([t, p, count]) => ({ true: names[t], predicted: names[p], count })),
               img_per_s: r.n / secs,
-              confusion: join(out, 'confusion.csv'),
+              per_class_csv: files.perClass,
+              confusion: files.confusion,
+              confusion_form: files.form,
+              confusion_png: files.png ?? null,
             }) + '\n',
           );
         } else {
-          const w = Math.max(...names.map((n) => n.length));
-          process.stdout.write(
-            `${m.model} on ${data.source} (${f.split}, ${r.n} images, ${scaled ? protocol : `${crop} crop`}): top-1 error ${pct(1 - r.top1)}, top-5 error ${pct(1 - r.top5)} (top-1 ${pct(r.top1)}), loss ${r.loss.toFixed(4)}, ${(r.n / secs).toFixed(1)} img/s\n` +
-              (skipped.length > 0 ? `  skipped ${skipped.length} unreadable image${skipped.length === 1 ? '' : 's'} (not scored): ${skippedFirst.join('; ')}${skipped.length > 3 ? '; …' : ''}\n` : '') +
-              names.map((n, i) => `  ${n.padEnd(w)}  ${pct(r.perClass[i] ?? NaN)}`).join('\n') +
-              `\n  confusion matrix: ${join(out, 'confusion.csv')}, ${join(out, 'confusion.png')}\n`,
-          );
+          const lines = [
+            `${m.model} on ${data.source} (${f.split}, ${r.n} images, ${scaled ? protocol : `${crop} crop`}): ` +
+              `top-1 error ${pct(1 - r.top1)}, top-5 error ${pct(1 - r.top5)} (top-1 ${pct(r.top1)}), ` +
+              `loss ${r.loss.toFixed(4)}, ${(r.n / secs).toFixed(1)} img/s`,
+            ...(skipped.length > 0
+              ? [
+                  `  skipped ${skipped.length} unreadable image${skipped.length === 1 ? '' : 's'} (not scored): ` +
+                    `${skippedFirst.join('; ')}${skipped.length > 3 ? '; …' : ''}`,
+                ]
+              : []),
+            ...summary(r, names, worst, best, confused).map((l) => `  ${l}`),
+            `  per-class table: ${files.perClass}`,
+            `  confusion ${files.note}`,
+          ];
+          process.stdout.write(lines.join('\n') + '\n');
         }
       } catch (e) {
         if (e instanceof Stopped) throw new Stopped(`evaluate stopped by ${stop.reason} after ${done} images; nothing written`);
@@ -173,6 +214,84 @@ function isZoo(name: string): boolean {
   } catch {
     return false;
   }
+}
+
+interface ReportFiles {
+  perClass: string;
+  confusion: string;
+  form: 'full' | 'sparse';
+  /** Absent when the classes are too many for a heatmap anyone can read. */
+  png?: string;
+  /** confusion.csv's form and the heatmap, in words. */
+  note: string;
+}
+
+/**
+ * per_class.csv, confusion.csv and, up to HEATMAP_MAX classes, confusion.png. The matrix is
+ * written a row at a time from the counts, so --confusion full at 10 000 classes costs disk, not memory.
+ */
+async function writeReports(
+  out: string,
+  r: EvalResult,
+  names: readonly string[],
+  want: EvaluateFlags['confusion'],
+  title: string,
+): Promise<ReportFiles> {
+  const C = names.length;
+  const perClass = join(out, 'per_class.csv');
+  writeCsv(perClass, PER_CLASS_COLUMNS, perClassRecords(r, names));
+  const form = want === 'auto' ? (C <= Confusion.DENSE_MAX ? 'full' : 'sparse') : want;
+  const confusion = join(out, 'confusion.csv');
+  const table = confusionTable(r.confusion, names, form);
+  writeCsv(confusion, table.header, table.records);
+  const what = form === 'full' ? `${C}×${C} matrix` : 'nonzero cells as true,predicted,count';
+  const png = join(out, 'confusion.png');
+  if (C > HEATMAP_MAX) {
+    // A heatmap left by an earlier evaluation in this folder would contradict the new numbers.
+    rmSync(png, { force: true });
+    const note = `(${what}): ${confusion}; no confusion.png: ${C} classes, a heatmap is drawn up to ${HEATMAP_MAX}`;
+    return { perClass, confusion, form, note };
+  }
+  const values = Array.from(r.confusion.rows(), (row) => Array.from(row));
+  await writeHeatmapPng(png, { title, rowLabels: names, colLabels: names, values });
+  return { perClass, confusion, form, png, note: `(${what}): ${confusion}, ${png}` };
+}
+
+/**
+ * The text report's per-class part: every class up to TABLE_MAX, else a summary a person reads
+ * at 10 000 classes (the worst and best classes, the most confused pairs).
+ */
+function summary(
+  r: EvalResult,
+  names: readonly string[],
+  worst: readonly number[],
+  best: readonly number[],
+  confused: readonly [number, number, number][],
+): string[] {
+  const { images, top1 } = r.classCounts;
+  const name = (c: number): string => shown(names[c] ?? '');
+  const rows = (cs: readonly number[]): string[] => {
+    const w = cs.reduce((m, c) => Math.max(m, name(c).length), 0);
+    return cs.map((c) => `${name(c).padEnd(w)}  ${pct(r.perClass[c] ?? NaN).padStart(7)}  ${top1[c]}/${images[c]}`);
+  };
+  const section = (title: string, lines: readonly string[]): string[] => (lines.length ? [title, ...lines.map((l) => `  ${l}`)] : []);
+  const pairs = section(
+    'most confused (true → predicted: images):',
+    confused.map(([t, p, n]) => `${name(t)} → ${name(p)}: ${n}`),
+  );
+  if (names.length <= TABLE_MAX) return [...rows(names.map((_, c) => c)), ...pairs];
+  const withImages = images.reduce((a, n) => a + (n > 0 ? 1 : 0), 0);
+  return [
+    `${names.length} classes, ${withImages} with images; top-1 accuracy, correct/images:`,
+    ...section(`worst ${worst.length}:`, rows(worst)),
+    ...section(`best ${best.length}:`, rows(best)),
+    ...pairs,
+  ];
+}
+
+/** A class name as one line of a terminal: one holding control characters (a newline) is quoted as JSON. */
+function shown(name: string): string {
+  return /[\u0000-\u001f\u007f]/.test(name) ? JSON.stringify(name) : name;
 }
 
 function round2(x: number): number {

@@ -234,14 +234,17 @@ export async function imageFolder(root: string, classes?: readonly string[]): Pr
   const found = (await listDir(root)).dirs;
   if (found.length === 0) throw new UsageError(`Expected an ImageFolder with one sub-folder per class in ${root} but found no class folders`);
   const names = classes ? [...classes] : found;
-  const extra = found.filter((c) => !names.includes(c));
+  // Sets, not Array.includes: at 10 000 classes the lookups would be 10⁸ string compares.
+  const known = new Set(names);
+  const present = new Set(found);
+  const extra = found.filter((c) => !known.has(c));
   if (extra.length > 0) throw new UsageError(`Expected only the training set's class folders in ${root} but ${extra.slice(0, 3).map((c) => `'${c}'`).join(', ')}${extra.length > 3 ? ` and ${extra.length - 3} more` : ''} ${extra.length === 1 ? 'is' : 'are'} not among them`);
   const top = new Set([await fs.realpath(root)]);
   const paths: string[] = [];
   const labels: number[] = [];
   for (const [k, c] of names.entries()) {
     const dir = path.join(root, c);
-    if (!found.includes(c)) throw new UsageError(`Expected a class folder ${dir} (class '${c}' of the training set) but it is missing`);
+    if (!present.has(c)) throw new UsageError(`Expected a class folder ${dir} (class '${c}' of the training set) but it is missing`);
     const files = await imagesUnder(dir, top);
     if (files.length === 0) throw new UsageError(`Expected images (${IMAGE_EXTENSIONS.join(', ')}) in class folder ${dir} but found none`);
     for (const f of files) {

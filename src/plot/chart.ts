@@ -238,9 +238,19 @@ export function blues(t: number): [number, number, number] {
 const rgbHex = ([r, g, b]: readonly number[]): string =>
   `#${[r, g, b].map((v) => (v ?? 0).toString(16).padStart(2, '0')).join('')}`;
 
+/**
+ * Rows or columns beyond which a heatmap is refused: at the default ~640 px its cells would be
+ * under 2.5 px, no label fits, and at 10 000 classes the raster alone would be 300 MB.
+ */
+export const HEATMAP_MAX = 256;
+
 export function heatmap(spec: HeatmapSpec): string {
   const rows = spec.values.length;
   const cols = spec.colLabels.length;
+  if (rows > HEATMAP_MAX || cols > HEATMAP_MAX) {
+    const what = `at most ${HEATMAP_MAX} rows and columns for heatmap "${spec.title}" (more cannot be read)`;
+    throw new RangeError(`Expected ${what} but received ${rows}×${cols}`);
+  }
   if (spec.rowLabels.length !== rows || spec.values.some((r) => r.length !== cols)) {
     const lengths = [...new Set(spec.values.map((r) => r.length))].join('/');
     throw new RangeError(`Expected a ${spec.rowLabels.length}×${cols} matrix (rowLabels × colLabels) for heatmap "${spec.title}" but received ${rows} rows of length ${lengths || 0}`);

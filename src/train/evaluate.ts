@@ -13,6 +13,7 @@ import { type Dataset, FileDataset, type Loader, PixelDataset, probeImage, rende
 import { type BatchTarget, DEFAULT_DECODE } from '../data/decode.js';
 import { decodeModel, encodeModel } from '../onnx/proto.js';
 import { exportInferenceModel } from '../zoo/export.js';
+import type { CsvValue } from '../util/csv.js';
 import { UsageError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { NEVER, type StopSignal } from '../util/stop.js';
@@ -21,23 +22,124 @@ import { NEVER, type StopSignal } from '../util/stop.js';
 export function scoreViews(logits: Float32Array, rows: number, classes: number, views: number): Float32Array {
   const n = Math.floor(rows / views);
   const out = new Float32Array(n * classes);
+  // Indexed loops and one exp per logit: at 10 000 classes this runs for every image.
+  const e = new Float64Array(classes);
   for (let r = 0; r < n * views; r++) {
-    const row = logits.subarray(r * classes, (r + 1) * classes);
+    const base = r * classes;
     let max = -Infinity;
-    for (const v of row) if (v > max) max = v;
+    for (let c = 0; c < classes; c++) if (logits[base + c]! > max) max = logits[base + c]!;
     let sum = 0;
-    for (const v of row) sum += Math.exp(v - max);
+    for (let c = 0; c < classes; c++) sum += e[c] = Math.exp(logits[base + c]! - max);
     const dst = Math.floor(r / views) * classes;
-    for (let c = 0; c < classes; c++) out[dst + c]! += Math.exp(row[c]! - max) / sum / views;
+    for (let c = 0; c < classes; c++) out[dst + c]! += e[c]! / sum / views;
   }
   return out;
 }
 
 /** Class indices by decreasing probability (ties: lower index first), the first k. */
 export function topK(probs: ArrayLike<number>, k: number): number[] {
-  const idx = Array.from({ length: probs.length }, (_, i) => i);
-  idx.sort((a, b) => probs[b]! - probs[a]! || a - b);
-  return idx.slice(0, k);
+  const n = probs.length;
+  const m = Math.min(k, n);
+  if (m > 64) {
+    const idx = Array.from({ length: n }, (_, i) => i);
+    idx.sort((a, b) => probs[b]! - probs[a]! || a - b);
+    return idx.slice(0, m);
+  }
+  // A selection in one pass, O(n·k): a sort of every class per image costs O(n log n) each.
+  const top: number[] = [];
+  for (let i = 0; i < n && m > 0; i++) {
+    const v = probs[i]!;
+    if (top.length === m) {
+      if (!(v > probs[top[m - 1]!]!)) continue;
+      top.pop();
+    }
+    let j = top.length;
+    while (j > 0 && v > probs[top[j - 1]!]!) j--;
+    top.splice(j, 0, i);
+  }
+  return top;
+}
+
+/**
+ * Counts of (true, predicted) pairs. Up to DENSE_MAX classes a dense matrix; beyond, only the
+ * pairs that occur (at most one per image), so 10 000 classes cost what their images cost, not
+ * 10⁸ cells.
+ */
+export class Confusion {
+  static readonly DENSE_MAX = 256;
+  private readonly dense: Uint32Array | undefined;
+  private readonly sparse = new Map<number, number>();
+
+  constructor(readonly classes: number) {
+    this.dense = classes <= Confusion.DENSE_MAX ? new Uint32Array(classes * classes) : undefined;
+  }
+
+  add(truth: number, predicted: number, count = 1): void {
+    const key = truth * this.classes + predicted;
+    if (this.dense) this.dense[key]! += count;
+    else this.sparse.set(key, (this.sparse.get(key) ?? 0) + count);
+  }
+
+  get(truth: number, predicted: number): number {
+    const key = truth * this.classes + predicted;
+    return this.dense ? this.dense[key]! : (this.sparse.get(key) ?? 0);
+  }
+
+  /** The nonzero cells [true, predicted, count], by true class, then predicted. */
+  cells(): [number, number, number][] {
+    const C = this.classes;
+    const out: [number, number, number][] = [];
+    if (this.dense) {
+      this.dense.forEach((v, key) => v && out.push([Math.floor(key / C), key % C, v]));
+      return out;
+    }
+    for (const key of [...this.sparse.keys()].sort((a, b) => a - b)) out.push([Math.floor(key / C), key % C, this.sparse.get(key)!]);
+    return out;
+  }
+
+  /** The matrix a row at a time, made from the nonzero cells (the same array each time: read it before the next). */
+  *rows(): Generator<Uint32Array> {
+    const C = this.classes;
+    if (this.dense) {
+      for (let t = 0; t < C; t++) yield this.dense.subarray(t * C, (t + 1) * C);
+      return;
+    }
+    const row = new Uint32Array(C);
+    const cells = this.cells();
+    let k = 0;
+    for (let t = 0; t < C; t++) {
+      row.fill(0);
+      for (; k < cells.length && cells[k]![0] === t; k++) row[cells[k]![1]] = cells[k]![2];
+      yield row;
+    }
+  }
+
+  /** The k most frequent mistakes [true, predicted, count] (most images first; ties: lower true, then predicted class). */
+  mostConfused(k: number): [number, number, number][] {
+    const off = this.cells().filter(([t, p]) => t !== p);
+    // A stable sort keeps the cells' order among equal counts.
+    return off.sort((a, b) => b[2] - a[2]).slice(0, k);
+  }
+
+  /** For each true class, the class it is most often mistaken for (-1: never) and how often (ties: the lower class). */
+  worstMistakes(): { predicted: Int32Array; count: Uint32Array } {
+    const predicted = new Int32Array(this.classes).fill(-1);
+    const count = new Uint32Array(this.classes);
+    for (const [t, p, v] of this.cells()) {
+      if (t !== p && v > count[t]!) {
+        predicted[t] = p;
+        count[t] = v;
+      }
+    }
+    return { predicted, count };
+  }
+}
+
+/** Per class: images scored, and how many of them were right at top-1 and within the top 5. */
+export interface ClassCounts {
+  images: Uint32Array;
+  top1: Uint32Array;
+  top5: Uint32Array;
 }
 
 export interface EvalResult {
@@ -47,47 +149,81 @@ export interface EvalResult {
   loss: number;
   top1: number;
   top5: number;
-  /** confusion[true][predicted] counts. */
-  confusion: number[][];
+  /** (true, predicted) counts. */
+  confusion: Confusion;
+  /** Top-1 accuracy of each class (NaN when it had no images). */
   perClass: number[];
+  classCounts: ClassCounts;
   /** Images that could not be read, so were not scored (empty from a bare Tally). */
   skipped: Skipped[];
 }
 
+/** Running totals of an evaluation; each image costs O(classes), whatever the number of classes. */
 export class Tally {
   private n = 0;
   private lossSum = 0;
   private hits1 = 0;
   private hits5 = 0;
-  readonly confusion: number[][];
+  readonly confusion: Confusion;
+  readonly counts: ClassCounts;
 
   constructor(readonly classes: number) {
-    this.confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+    this.confusion = new Confusion(classes);
+    this.counts = { images: new Uint32Array(classes), top1: new Uint32Array(classes), top5: new Uint32Array(classes) };
   }
 
   /** Adds samples: `probs` [n, classes] (each row sums to 1), `labels` [n]; rows labelled < 0 are not scored. */
   add(probs: Float32Array, labels: ArrayLike<number>, n: number): void {
     const C = this.classes;
     for (let i = 0; i < n; i++) {
-      const row = probs.subarray(i * C, (i + 1) * C);
       const y = labels[i]!;
       if (y < 0) continue;
-      const top = topK(row, Math.min(5, C));
+      const row = probs.subarray(i * C, (i + 1) * C);
+      // The prediction is the first maximum; y is within the top 5 when fewer than 5 classes rank above it
+      // (ties rank the lower index first), as topK orders them.
+      const py = row[y] ?? 0;
+      let best = 0;
+      let above = 0;
+      for (let c = 0; c < C; c++) {
+        const v = row[c]!;
+        if (v > row[best]!) best = c;
+        if (v > py || (v === py && c < y)) above++;
+      }
       this.n++;
-      this.lossSum += -Math.log(Math.max(row[y] ?? 0, 1e-12));
-      if (top[0] === y) this.hits1++;
-      if (top.includes(y)) this.hits5++;
-      this.confusion[y]![top[0]!]!++;
+      this.lossSum += -Math.log(Math.max(py, 1e-12));
+      const counts = this.counts;
+      counts.images[y]!++;
+      if (best === y) {
+        this.hits1++;
+        counts.top1[y]!++;
+      }
+      if (above < 5) {
+        this.hits5++;
+        counts.top5[y]!++;
+      }
+      this.confusion.add(y, best);
     }
   }
 
+  /** Top-1 accuracy so far (cheap: for a progress bar). */
+  get top1(): number {
+    return this.hits1 / Math.max(1, this.n);
+  }
+
   result(): EvalResult {
-    const perClass = this.confusion.map((row, c) => {
-      const total = row.reduce((a, b) => a + b, 0);
-      return total ? row[c]! / total : NaN;
-    });
+    const { images, top1 } = this.counts;
+    const perClass = Array.from(images, (total, c) => (total ? top1[c]! / total : NaN));
     const n = Math.max(1, this.n);
-    return { n: this.n, loss: this.lossSum / n, top1: this.hits1 / n, top5: this.hits5 / n, confusion: this.confusion, perClass, skipped: [] };
+    return {
+      n: this.n,
+      loss: this.lossSum / n,
+      top1: this.hits1 / n,
+      top5: this.hits5 / n,
+      confusion: this.confusion,
+      perClass,
+      classCounts: this.counts,
+      skipped: [],
+    };
   }
 }
 
@@ -211,4 +347,57 @@ async function sourceSize(ds: Dataset, i: number): Promise<{ width: number; heig
   } catch (e) {
     return `not a readable image: ${String(e instanceof Error ? e.message : e).split('\n')[0] ?? ''}`;
   }
+}
+
+/** Columns of per_class.csv: one row per class, in class order. */
+export const PER_CLASS_COLUMNS = [
+  'index',
+  'class',
+  'images',
+  'top1_correct',
+  'top1_accuracy',
+  'top5_correct',
+  'top5_accuracy',
+  'most_mistaken_for',
+  'mistaken_count',
+] as const;
+
+/** per_class.csv's rows (accuracies as fractions, empty for a class without images). */
+export function* perClassRecords(r: EvalResult, names: readonly string[]): Generator<CsvValue[]> {
+  const { images, top1, top5 } = r.classCounts;
+  const mistake = r.confusion.worstMistakes();
+  for (let c = 0; c < names.length; c++) {
+    const n = images[c]!;
+    const p = mistake.predicted[c]!;
+    const accuracy = (hits: number) => (n ? hits / n : null);
+    const mistaken = p >= 0 ? [names[p], mistake.count[c]] : [null, null];
+    yield [c, names[c], n, top1[c], accuracy(top1[c]!), top5[c], accuracy(top5[c]!), ...mistaken];
+  }
+}
+
+/** confusion.csv: the whole matrix (a header of predicted classes, a row per true class), or only its nonzero cells. */
+export function confusionTable(
+  c: Confusion,
+  names: readonly string[],
+  form: 'full' | 'sparse',
+): { header: string[]; records: Iterable<CsvValue[]> } {
+  if (form === 'sparse') return { header: ['true', 'predicted', 'count'], records: c.cells().map(([t, p, v]) => [names[t], names[p], v]) };
+  return {
+    header: ['true\\predicted', ...names],
+    records: (function* () {
+      let t = 0;
+      for (const row of c.rows()) yield [names[t++], ...row];
+    })(),
+  };
+}
+
+/**
+ * The k classes of lowest and of highest top-1 accuracy among those with images. Ties: the class
+ * with more images first (its accuracy is the surer), then the lower index.
+ */
+export function rankClasses(r: EvalResult, k: number): { worst: number[]; best: number[] } {
+  const { images } = r.classCounts;
+  const seen = r.perClass.flatMap((a, c) => (images[c]! > 0 ? [c] : []));
+  const by = (sign: number) => (a: number, b: number) => sign * (r.perClass[a]! - r.perClass[b]!) || images[b]! - images[a]! || a - b;
+  return { worst: [...seen].sort(by(1)).slice(0, k), best: [...seen].sort(by(-1)).slice(0, k) };
 }

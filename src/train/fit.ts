@@ -18,7 +18,8 @@ import { resolveDevice } from '../runtime/device.js';
 import { openSession, type SessionHandle } from './worker-session.js';
 import { UsageError, userFileError } from '../util/errors.js';
 import { NEVER, Stopped, type StopSignal } from '../util/stop.js';
-import { appendText, ensureDir, withPath, writeFileAtomic } from '../util/fsx.js';
+import { appendText, ensureDir, withPath } from '../util/fsx.js';
+import { writeCsv } from '../util/csv.js';
 import { evaluateLoader, type EvalResult } from './evaluate.js';
 import { INITIAL_PLATEAU, learningRate, plateauAfterEpoch, type PlateauState, type ScheduleConfig } from './schedule.js';
 import { EventWriter, keepEventsUpTo } from './tensorboard.js';
@@ -529,7 +530,7 @@ export async function writeReports(out: string): Promise<void> {
   const byEpoch = new Map(rows.map((r) => [r.epoch, r]));
   const list = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
   const cols = ['epoch', 'step', 'lr', 'train_loss', 'train_top1', 'val_loss', 'val_top1', 'val_top5', 'seconds', 'img_per_s', 'data_wait_s'] as const;
-  writeFileAtomic(join(out, FILES.csv), new TextEncoder().encode([cols.join(','), ...list.map((r) => cols.map((k) => r[k] ?? '').join(','))].join('\n') + '\n'));
+  writeCsv(join(out, FILES.csv), cols, list.map((r) => cols.map((k) => r[k])));
   const pts = (k: Exclude<keyof EpochSummary, 'skipped_first'>) => list.map((r) => [r.epoch, r[k]] as const).filter(([, v]) => Number.isFinite(v));
   await writeChartPng(join(out, 'loss.png'), { title: 'Loss', xLabel: 'epoch', yLabel: 'cross-entropy', series: [{ name: 'train', points: pts('train_loss') }, { name: 'val', points: pts('val_loss') }] });
   await writeChartPng(join(out, 'accuracy.png'), {

@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/data/index.js';
 import { scoreViews, Tally, topK } from '../../src/train/evaluate.js';
+import { Rng } from '../../src/util/rng.js';
 import { assertUsageError, ilsvrc } from '../cli/run.js';
 import { channelMeanModel } from '../cli/plain-onnx.js';
 
@@ -29,10 +30,53 @@ test('Tally: hits, per-class accuracy, confusion', () => {
   const r = t.result();
   assert.equal(r.top1, 2 / 3);
   assert.equal(r.top5, 1);
-  assert.deepEqual(r.confusion, [[1, 0, 0], [0, 1, 1], [0, 0, 0]]);
+  assert.deepEqual([...r.confusion.rows()].map((row) => [...row]), [[1, 0, 0], [0, 1, 1], [0, 0, 0]]);
   assert.deepEqual(r.perClass.slice(0, 2), [1, 0.5]);
 });
 
+test('Tally at 50 and 1 000 classes (dense and sparse confusion) agrees with sorting every class, ties included', () => {
+  const rng = new Rng(3);
+  for (const C of [50, 1000]) {
+    const n = 300;
+    // Few distinct values: many ties, which rank the lower class first.
+    const probs = Float32Array.from({ length: n * C }, () => rng.int(6) / 8);
+    const labels = Int32Array.from({ length: n }, (_, i) => (i % 17 === 0 ? -1 : rng.int(C)));
+    const t = new Tally(C);
+    t.add(probs, labels.subarray(0, 150), 150);
+    t.add(probs.subarray(150 * C), labels.subarray(150), n - 150);
+    const r = t.result();
+
+    const cells = new Map<string, number>();
+    const images = new Array<number>(C).fill(0);
+    const hits1 = new Array<number>(C).fill(0);
+    let top1 = 0;
+    let top5 = 0;
+    let loss = 0;
+    let scored = 0;
+    for (let i = 0; i < n; i++) {
+      const y = labels[i]!;
+      if (y < 0) continue;
+      const row = probs.subarray(i * C, (i + 1) * C);
+      const order = Array.from({ length: C }, (_, c) => c).sort((a, b) => row[b]! - row[a]! || a - b);
+      scored++;
+      images[y]!++;
+      loss += -Math.log(Math.max(row[y]!, 1e-12));
+      if (order[0] === y) (top1++, hits1[y]!++);
+      if (order.slice(0, 5).includes(y)) top5++;
+      cells.set(`${y},${order[0]}`, (cells.get(`${y},${order[0]}`) ?? 0) + 1);
+    }
+    assert.equal(r.n, scored);
+    assert.equal(r.top1, top1 / scored);
+    assert.equal(r.top5, top5 / scored);
+    assert.ok(Math.abs(r.loss - loss / scored) < 1e-12);
+    assert.deepEqual([...r.classCounts.images], images);
+    assert.deepEqual([...r.classCounts.top1], hits1);
+    assert.deepEqual(new Map(r.confusion.cells().map(([a, b, v]) => [`${a},${b}`, v])), cells);
+    for (const [key, v] of cells) assert.equal(r.confusion.get(...(key.split(',').map(Number) as [number, number])), v);
+    const first = Array.from({ length: C }, (_, c) => c).sort((a, b) => probs[b]! - probs[a]! || a - b);
+    assert.deepEqual(topK(probs.subarray(0, C), 7), first.slice(0, 7));
+  }
+});
 
 test('evaluate --crop ten equals the hand-computed average of ten softmaxes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ilsvrc-eval-'));
