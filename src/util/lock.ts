@@ -4,11 +4,11 @@
  * live one is refused in one line naming the process. Also clears the temp files that atomic
  * writes of dead processes left behind.
  */
-import { closeSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
-import { ensureDir } from './fsx.js';
+import { ensureDir, removeFile } from './fsx.js';
 
 export const LOCK_FILE = '.ilsvrc.lock';
 
@@ -65,7 +65,7 @@ export function lockDir(dir: string, what: string, command = process.argv.slice(
         throw new UsageError(`Expected no other run in ${what} but ${where} (${owner.command}, since ${owner.since}) holds ${path}; wait for it, stop it, or choose another folder`);
       }
       // Stale: its owner is gone. Remove and try again; a racing taker loses on 'wx' above.
-      rmSync(path, { force: true });
+      if (!removeFile(path)) throw new UsageError(`Expected the lock file ${path} for ${what} (or nothing there) but it is a folder; move it away`);
       continue;
     }
     try {
@@ -81,7 +81,7 @@ export function lockDir(dir: string, what: string, command = process.argv.slice(
         if (!held) return;
         held = false;
         const owner = readOwner(path);
-        if (owner && owner.pid === process.pid) rmSync(path, { force: true });
+        if (owner && owner.pid === process.pid) removeFile(path);
         try {
           rmdirSync(dir); // only if the run never wrote anything (a refused start leaves no empty folder)
         } catch {
@@ -105,8 +105,7 @@ export function clearStaleTemps(dir: string): string[] {
   for (const name of names) {
     const m = /^\..+\.(\d+)\.[a-z0-9]+\.tmp$/.exec(name);
     if (!m || processAlive(Number(m[1]))) continue;
-    rmSync(join(dir, name), { force: true });
-    removed.push(name);
+    if (removeFile(join(dir, name))) removed.push(name);
   }
   return removed;
 }
