@@ -4,8 +4,9 @@
  * `test/cli/faults.test.ts` runs each as a test.
  */
 import type { Case } from './torture-cases/harness.js';
+import { FILES } from './torture-cases/files.js';
 import { ROUND_ONE } from './torture-cases/round-one.js';
 
 export type { Case, Context } from './torture-cases/harness.js';
 
-export const CASES: Case[] = [...ROUND_ONE];
+export const CASES: Case[] = [...ROUND_ONE, ...FILES];
