@@ -40,7 +40,11 @@ export const FILES: Case[] = [
     async run(ctx) {
       const f = files(ctx);
       assertOk(await cli(importArgs(f.valid.onnx, join(f.dir, 'valid.safetensors'))));
-      await refusedImports(ctx, f, (['onnx', 'caffe', 'stateDict'] as const).map((k) => [f.nonFinite[k], [esc(f.nonFinite[k]), esc(`"${f.nonFiniteNames[k]}"`), /NaN or Infinity; nothing written/]]));
+      const kinds = ['onnx', 'caffe', 'stateDict'] as const;
+      const patterns = (k: (typeof kinds)[number]) => [
+        esc(f.nonFinite[k]), esc(`"${f.nonFiniteNames[k]}"`), /NaN or Infinity; nothing written/,
+      ];
+      await refusedImports(ctx, f, kinds.map((k) => [f.nonFinite[k], patterns(k)]));
       return 'valid imported; the rest refused, nothing written';
     },
   },
@@ -74,7 +78,8 @@ export const FILES: Case[] = [
         [c.dupCaffeLayer, [/one layer named "conv1_1"/]],
         [c.dupSafetensorsKey, [/"fc8\.bias" is given twice/]],
       ]);
-      assertRefused(await cli(['export', 'vgg-a', '--checkpoint', c.dupCheckpointField, '-o', join(f.dir, 'x.onnx')]), /"epoch" is given twice: 1 and 40/);
+      const exported = await cli(['export', 'vgg-a', '--checkpoint', c.dupCheckpointField, '-o', join(f.dir, 'x.onnx')]);
+      assertRefused(exported, /"epoch" is given twice: 1 and 40/);
       return 'refused, both definitions named';
     },
   },

@@ -48,7 +48,10 @@ export function readCaffe(file: string): Source {
     if (!l.blobs?.length || l.name === undefined) return;
     const shape = `${typeOf(l)} of ${blobShape(l.blobs[0]!)}`;
     const before = weightLayer.get(l.name);
-    if (before) throw new UsageError(`Expected one layer named ${JSON.stringify(l.name)} in ${file} but layers ${before.at} (${before.shape}) and ${i} (${shape}) both are`);
+    if (before) {
+      const both = `layers ${before.at} (${before.shape}) and ${i} (${shape}) both are`;
+      throw new UsageError(`Expected one layer named ${JSON.stringify(l.name)} in ${file} but ${both}`);
+    }
     weightLayer.set(l.name, { at: i, shape });
   });
 

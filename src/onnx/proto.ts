@@ -284,7 +284,9 @@ function checkSingleDefinitions(g: GraphProto, source: string): void {
   const define = (name: string, what: string): void => {
     if (name === '') return;
     const before = defined.get(name);
-    if (before !== undefined) throw new UsageError(`Expected one definition of ${JSON.stringify(name)} in ${source} but it is defined twice: ${before} and ${what}`);
+    if (before !== undefined) {
+      throw new UsageError(`Expected one definition of ${JSON.stringify(name)} in ${source} but it is defined twice: ${before} and ${what}`);
+    }
     defined.set(name, what);
   };
   for (const t of g.initializer ?? []) define(t.name, `an initializer of dims [${(t.dims ?? []).join(', ')}] and data type ${t.dataType}`);

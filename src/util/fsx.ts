@@ -95,7 +95,8 @@ export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array> | Uin
  */
 function refuseFolder(path: string): void {
   if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory() === true) {
-    throw Object.assign(new Error(`EISDIR: illegal operation on a directory, rename onto '${path}'`), { code: 'EISDIR', syscall: 'rename', path });
+    const e = new Error(`EISDIR: illegal operation on a directory, rename onto '${path}'`);
+    throw Object.assign(e, { code: 'EISDIR', syscall: 'rename', path });
   }
 }
 

@@ -34,7 +34,8 @@ export function duplicateKey(text: string): DuplicateKey | undefined {
     if (!top?.object || top.key === undefined || top.valueStart === undefined) return;
     const value = text.slice(top.valueStart, end);
     const before = top.values.get(top.key);
-    if (before !== undefined && dup === undefined) dup = { path: [...stack.flatMap((f) => (f.key === undefined ? [] : [f.key]))], first: before, second: value };
+    const path = stack.flatMap((f) => (f.key === undefined ? [] : [f.key]));
+    if (before !== undefined && dup === undefined) dup = { path, first: before, second: value };
     top.values.set(top.key, value);
     delete top.key;
     delete top.valueStart;

@@ -65,7 +65,9 @@ export function lockDir(dir: string, what: string, command = process.argv.slice(
         throw new UsageError(`Expected no other run in ${what} but ${where} (${owner.command}, since ${owner.since}) holds ${path}; wait for it, stop it, or choose another folder`);
       }
       // Stale: its owner is gone. Remove and try again; a racing taker loses on 'wx' above.
-      if (!removeFile(path)) throw new UsageError(`Expected the lock file ${path} for ${what} (or nothing there) but it is a folder; move it away`);
+      if (!removeFile(path)) {
+        throw new UsageError(`Expected the lock file ${path} for ${what} (or nothing there) but it is a folder; move it away`);
+      }
       continue;
     }
     try {

@@ -37,7 +37,8 @@ describe('import: hostile model files', () => {
     for (const kind of ['onnx', 'caffe', 'stateDict'] as const) {
       const target = out(`non-finite-${kind}`);
       const r = await ilsvrc(importArgs(f.nonFinite[kind], target), {}, HANG_MS);
-      assertUsageError(r, 'Expected finite weights in', f.nonFinite[kind], `"${f.nonFiniteNames[kind]}"`, 'NaN or Infinity', 'nothing written');
+      const source = `"${f.nonFiniteNames[kind]}"`;
+      assertUsageError(r, 'Expected finite weights in', f.nonFinite[kind], source, 'NaN or Infinity', 'nothing written');
       assert.ok(!existsSync(target), `${kind}: ${target} was written`);
     }
     assert.deepEqual(readdirSync(join(f.dir, 'out')).filter((n) => n.startsWith('.')), [], 'no temp file left behind');

@@ -19,7 +19,9 @@ import { exportInferenceModel, inferenceParams } from '../../src/zoo/export.js';
 import { chainCaffemodel } from '../import/caffe-files.js';
 
 /** `ilsvrc import` of one of these files as the tiny VGG-A. */
-export const importArgs = (file: string, out: string): string[] => ['import', file, '--as', 'vgg-a', '--width', '0.0625', '--input-size', '32', '-o', out];
+export const importArgs = (file: string, out: string): string[] => [
+  'import', file, '--as', 'vgg-a', '--width', '0.0625', '--input-size', '32', '-o', out,
+];
 
 export interface HostileFiles {
   dir: string;
@@ -125,10 +127,14 @@ export function writeHostileFiles(parent = tmpdir()): HostileFiles {
     const entry = /"fc8\.bias":\{[^}]*\}/.exec(text)![0];
     return `${text.slice(0, at)}${entry.replace('"shape":[8]', '"shape":[2,4]')},${text.slice(at)}`;
   }));
-  const ckptMeta = { format: CHECKPOINT_FORMAT, model: 'vgg-a', modelOptions: built.options, epoch: 1, batchInEpoch: 0, step: 3, rng: 7, savedAt: new Date(0).toISOString() };
+  const ckptMeta = {
+    format: CHECKPOINT_FORMAT, model: 'vgg-a', modelOptions: built.options,
+    epoch: 1, batchInEpoch: 0, step: 3, rng: 7, savedAt: new Date(0).toISOString(),
+  };
   const ckptTensors: Record<string, TensorInput> = {};
   for (const [name, data] of params) ckptTensors[name] = { dtype: 'F32', shape: [data.length], data };
-  saveSafetensors(p('dup-field.safetensors'), ckptTensors, { ilsvrc: JSON.stringify(ckptMeta).replace('"epoch":1,', '"epoch":1,"epoch":40,') });
+  const twice = JSON.stringify(ckptMeta).replace('"epoch":1,', '"epoch":1,"epoch":40,');
+  saveSafetensors(p('dup-field.safetensors'), ckptTensors, { ilsvrc: twice });
   const wider = buildModel('vgg-a', { width: 1 / 8, inputSize: 32, classes: 8 }, { training: false });
   const widerNet = chainCaffemodel(wider, initParams(inferenceParams(wider), 2));
   writeFileSync(p('dup-layer.caffemodel'), Buffer.concat([widerNet, chainCaffemodel(built, params)]));
