@@ -23,6 +23,12 @@ function blobOf(b: CaffeBlob, what: string): Blob {
   return { shape, data };
 }
 
+/** A blob's shape as the file states it, for messages. */
+function blobShape(b: CaffeBlob): string {
+  const dims = b.shape?.dim ?? [b.num ?? 0, b.channels ?? 0, b.height ?? 0, b.width ?? 0];
+  return `[${dims.join(', ')}]`;
+}
+
 const typeOf = (l: CaffeLayer): string => (typeof l.type === 'number' ? (V1_TYPES[l.type] ?? `type ${l.type}`) : (l.type ?? ''));
 
 export function readCaffe(file: string): Source {
@@ -35,6 +41,19 @@ export function readCaffe(file: string): Source {
   }
   const all = net.layer?.length ? net.layer : (net.layers ?? []);
   if (!all.length) throw new UsageError(`Expected Caffe layers in ${file} but it has none`);
+  // Two weight layers of one name contradict each other (Caffe shares weights by layer name); layers
+  // without weights may repeat a name, as the TRAIN and TEST data layers of a train_val net do.
+  const weightLayer = new Map<string, { at: number; shape: string }>();
+  all.forEach((l, i) => {
+    if (!l.blobs?.length || l.name === undefined) return;
+    const shape = `${typeOf(l)} of ${blobShape(l.blobs[0]!)}`;
+    const before = weightLayer.get(l.name);
+    if (before) {
+      const both = `layers ${before.at} (${before.shape}) and ${i} (${shape}) both are`;
+      throw new UsageError(`Expected one layer named ${JSON.stringify(l.name)} in ${file} but ${both}`);
+    }
+    weightLayer.set(l.name, { at: i, shape });
+  });
 
   // Wire by blob name: each bottom reads the latest layer that wrote that blob.
   const writer = new Map<string, number>();

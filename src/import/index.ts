@@ -111,8 +111,9 @@ export function resolveOptions(model: string, src: Source, given: Partial<ModelO
 }
 
 /** Weights by our parameter names, every shape checked; the first layer that does not fit is the error. */
-export function matchLayers(ours: readonly OurLayer[], src: Source, model: string, file: string): { weights: Map<string, Float32Array>; notes: string[] } {
+export function matchLayers(ours: readonly OurLayer[], src: Source, model: string, file: string): { weights: Map<string, Float32Array>; origins: Map<string, string>; notes: string[] } {
   const weights = new Map<string, Float32Array>();
+  const origins = new Map<string, string>();
   const notes: string[] = [];
   const theirs = src.layers;
   for (let i = 0; i < Math.max(ours.length, theirs.length); i++) {
@@ -132,13 +133,17 @@ export function matchLayers(ours: readonly OurLayer[], src: Source, model: strin
     if (b.bias === undefined) notes.push(`${b.name} has no bias: ${a.bias} is zero`);
     weights.set(a.weight, b.weight);
     weights.set(a.bias, b.bias ?? new Float32Array(out));
+    origins.set(a.weight, b.name);
+    origins.set(a.bias, b.biasName ?? `the bias of ${b.name}`);
   }
-  return { weights, notes };
+  return { weights, origins, notes };
 }
 
 export interface ImportResult {
   checkpoint: Checkpoint;
   source: { file: string; format: SourceFormat; layers: number };
+  /** Each parameter's tensor in the source file, by our parameter name. */
+  origins: ReadonlyMap<string, string>;
   /** Things the user should know (layers left out, zero biases). */
   notes: string[];
 }
@@ -174,12 +179,17 @@ export async function importWeights(file: string, model: string, given: Partial<
   return {
     checkpoint: { meta, state: { params: matched.weights, states: new Map(), step: 0, rng: meta.rng } },
     source: { file, format: src.format, layers: src.layers.length },
+    origins: matched.origins,
     notes: [...resolved.notes, ...matched.notes],
   };
 }
 
-/** Writes an imported checkpoint (atomically, as training does). */
+/** Writes an imported checkpoint (atomically, as training does); weights that are not all finite are refused, nothing written. */
 export function saveImported(path: string, r: ImportResult): void {
   const { format: _f, savedAt: _s, step: _t, rng: _r, ...meta } = r.checkpoint.meta;
-  saveCheckpoint(path, r.checkpoint.state, meta);
+  saveCheckpoint(path, r.checkpoint.state, meta, (bad) => {
+    const origin = r.origins.get(bad);
+    const what = origin === undefined ? bad : `${JSON.stringify(origin)} (${bad} of ${meta.model})`;
+    return new UsageError(`Expected finite weights in ${r.source.file} but ${what} holds NaN or Infinity; nothing written to ${path}`);
+  });
 }

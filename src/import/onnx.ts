@@ -3,11 +3,12 @@
  * as raw_data, typed fields or external data files, found through Identity and Constant nodes.
  * Weight layers are Conv, Gemm (either transB) and MatMul (+ the Add of its bias).
  */
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import { dirname, isAbsolute, join, normalize } from 'node:path';
-import { attribute, DataLocation, decodeModel, stringAttribute, TensorDataType, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { readFileSync } from 'node:fs';
+import { inlineExternalData } from '../onnx/external.js';
+import { attribute, decodeModel, stringAttribute, TensorDataType, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import { readModelOptions } from '../train/checkpoint.js';
 import { UsageError } from '../util/errors.js';
+import { parseJson } from '../util/json.js';
 import { METADATA } from '../zoo/export.js';
 import { floatsFromBytes, numel, postOrder, transpose2d, type Source, type SourceLayer, type SourceLrn } from './source.js';
 
@@ -22,9 +23,7 @@ function tensorValues(t: TensorProto, file: string): Float32Array {
   const double = t.dataType === TensorDataType.DOUBLE;
   if (t.dataType !== TensorDataType.FLOAT && !double) throw new UsageError(`Expected float32 or float64 weights for ${what} but received ONNX data type ${t.dataType}`);
   let v: Float32Array;
-  if (t.dataLocation === DataLocation.EXTERNAL) {
-    v = floatsFromBytes(externalBytes(t, file, what), double);
-  } else if (t.rawData !== undefined && t.rawData.byteLength > 0) {
+  if (t.rawData !== undefined && t.rawData.byteLength > 0) {
     v = floatsFromBytes(t.rawData, double);
   } else {
     v = Float32Array.from(double ? (t.doubleData ?? []) : (t.floatData ?? []));
@@ -33,39 +32,15 @@ function tensorValues(t: TensorProto, file: string): Float32Array {
   return v;
 }
 
-/** The bytes of an external tensor: a file beside the model, never outside its folder. */
-function externalBytes(t: TensorProto, file: string, what: string): Uint8Array {
-  const kv = Object.fromEntries((t.externalData ?? []).map((e) => [e.key, e.value]));
-  const location = kv['location'];
-  if (location === undefined || isAbsolute(location) || normalize(location).split(/[\\/]/).includes('..')) {
-    throw new UsageError(`Expected a relative external-data location beside ${file} for ${what} but received ${JSON.stringify(location ?? null)}`);
-  }
-  const path = join(dirname(file), location);
-  const offset = Number(kv['offset'] ?? 0);
-  const length = kv['length'] !== undefined ? Number(kv['length']) : undefined;
-  if (!Number.isSafeInteger(offset) || offset < 0 || (length !== undefined && (!Number.isSafeInteger(length) || length < 0))) {
-    throw new UsageError(`Expected a non-negative offset and length for ${what} but received ${JSON.stringify(kv)}`);
-  }
-  if (length === undefined) return readFileSync(path).subarray(offset);
-  const fd = openSync(path, 'r');
-  try {
-    const buf = new Uint8Array(length);
-    const got = readSync(fd, buf, 0, length, offset);
-    if (got !== length) throw new UsageError(`Expected ${length} bytes at offset ${offset} of ${path} for ${what} but the file ends after ${got}`);
-    return buf;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 export function readOnnx(file: string): Source {
   let model;
   try {
-    model = decodeModel(readFileSync(file));
+    model = decodeModel(readFileSync(file), file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== undefined) throw e;
+    if ((e as NodeJS.ErrnoException).code !== undefined || e instanceof UsageError) throw e;
     throw new UsageError(`Expected an ONNX model in ${file} but it does not parse: ${(e as Error).message}`);
   }
+  inlineExternalData(model, file);
   // Absent repeated fields decode as undefined.
   const g = { ...model.graph, node: (model.graph.node ?? []).map((n) => ({ ...n, input: n.input ?? [], output: n.output ?? [] })), input: model.graph.input ?? [], output: model.graph.output ?? [] };
   const inits = new Map<string, TensorProto>();
@@ -120,6 +95,7 @@ export function readOnnx(file: string): Source {
         weight: values(w),
         shape: [...(w.dims ?? [])],
         bias: b ? values(b) : undefined,
+        ...(b ? { biasName: b.name } : {}),
         group: int(n, 'group', 1),
         strides: ints(n, 'strides') ?? [1, 1],
         pads: ints(n, 'pads') ?? [0, 0, 0, 0],
@@ -139,7 +115,7 @@ export function readOnnx(file: string): Source {
       const b = constant(n.input[2]);
       let bias = b ? values(b) : undefined;
       if (bias && beta !== 1) bias = bias.map((x) => x * beta);
-      layers.push({ name: w.name, weight, shape: transB ? [r, c] : [c, r], bias });
+      layers.push({ name: w.name, weight, shape: transB ? [r, c] : [c, r], bias, ...(b ? { biasName: b.name } : {}) });
       weightNodes.add(n);
     } else if (n.opType === 'MatMul') {
       const wi = constant(n.input[1]) ? 1 : 0;
@@ -150,7 +126,7 @@ export function readOnnx(file: string): Source {
       const next = consumers.get(n.output[0] ?? '') ?? [];
       const add = next.length === 1 && next[0]!.opType === 'Add' ? next[0]! : undefined;
       const b = add ? constant(add.input.find((i) => i !== n.output[0])) : undefined;
-      layers.push({ name: w.name, weight: transpose2d(values(w), r, c), shape: [c, r], bias: b ? values(b) : undefined });
+      layers.push({ name: w.name, weight: transpose2d(values(w), r, c), shape: [c, r], bias: b ? values(b) : undefined, ...(b ? { biasName: b.name } : {}) });
       weightNodes.add(n);
     } else if (n.opType === 'LRN') {
       if (firstLrnAt < 0) firstLrnAt = at;
@@ -175,13 +151,8 @@ export function readOnnx(file: string): Source {
 function statedInput(props: readonly { key: string; value: string }[], file: string): Source['input'] {
   const raw = props.find((p) => p.key === METADATA.options)?.value;
   if (raw === undefined) return undefined;
-  let o: unknown;
-  try {
-    o = JSON.parse(raw);
-  } catch {
-    throw new UsageError(`Expected JSON in the ${JSON.stringify(METADATA.options)} metadata of ${file} but received ${JSON.stringify(raw.slice(0, 40))}`);
-  }
-  const input = readModelOptions(o, `in the ${JSON.stringify(METADATA.options)} metadata of ${file}`).input;
+  const where = `in the ${JSON.stringify(METADATA.options)} metadata of ${file}`;
+  const input = readModelOptions(parseJson(raw, where), where).input;
   return input ?? 'torchvision';
 }
 

@@ -15,6 +15,8 @@ export interface SourceLayer {
   weight: Float32Array;
   shape: number[];
   bias: Float32Array | undefined;
+  /** The bias tensor's name in the file, for messages (absent: the bias of `name`). */
+  biasName?: string;
   /** Convolution attributes when the file states them. */
   group?: number;
   strides?: number[];

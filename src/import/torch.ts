@@ -45,7 +45,7 @@ export function readStateDict(file: string): Source {
   for (const prefix of [...groups.keys()].sort(compareModules)) {
     const g = groups.get(prefix)!;
     if (g.weight === undefined) throw new UsageError(`Expected ${prefix}.weight beside ${prefix}.bias in ${file} but received none`);
-    layers.push({ name: g.weight, weight: floats(g.weight), shape: [...st.tensors[g.weight]!.shape], bias: g.bias === undefined ? undefined : floats(g.bias) });
+    layers.push({ name: g.weight, weight: floats(g.weight), shape: [...st.tensors[g.weight]!.shape], bias: g.bias === undefined ? undefined : floats(g.bias), ...(g.bias === undefined ? {} : { biasName: g.bias }) });
   }
   return { format: 'safetensors', layers, lrn: [], normAfterPool: false, pool: undefined, inputShape: undefined, unused: [] };
 }

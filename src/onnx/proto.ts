@@ -261,6 +261,8 @@ const ELEMENT: Readonly<Record<number, { bytes: number; field: 'floatData' | 'in
 
 function checkGraph(g: GraphProto, source: string): void {
   for (const t of g.initializer ?? []) checkTensor(t, `initializer ${JSON.stringify(t.name)}`, source);
+  checkSingleDefinitions(g, source);
+  checkAcyclic(g, source);
   for (const n of g.node ?? []) {
     for (const a of n.attribute ?? []) {
       const where = `attribute ${a.name} of node ${JSON.stringify(n.name ?? n.opType)}`;
@@ -268,6 +270,58 @@ function checkGraph(g: GraphProto, source: string): void {
       if (a.g) checkGraph(a.g, source);
     }
   }
+}
+
+const nodeLabel = (n: NodeProto): string => `${n.opType} ${JSON.stringify(n.name || n.output?.[0] || '')}`;
+
+/**
+ * Every value has one definition (ONNX's single assignment): two initializers, or two nodes, or an
+ * initializer and a node defining one name contradict each other, and a reader would silently
+ * keep one of them.
+ */
+function checkSingleDefinitions(g: GraphProto, source: string): void {
+  const defined = new Map<string, string>();
+  const define = (name: string, what: string): void => {
+    if (name === '') return;
+    const before = defined.get(name);
+    if (before !== undefined) {
+      throw new UsageError(`Expected one definition of ${JSON.stringify(name)} in ${source} but it is defined twice: ${before} and ${what}`);
+    }
+    defined.set(name, what);
+  };
+  for (const t of g.initializer ?? []) define(t.name, `an initializer of dims [${(t.dims ?? []).join(', ')}] and data type ${t.dataType}`);
+  for (const n of g.node ?? []) for (const o of n.output ?? []) define(o, `the output of ${nodeLabel(n)}`);
+}
+
+/** The nodes form no cycle: a value computed from itself has no order to run in. */
+function checkAcyclic(g: GraphProto, source: string): void {
+  const nodes = g.node ?? [];
+  const producer = new Map<string, number>();
+  nodes.forEach((n, i) => (n.output ?? []).forEach((o) => o !== '' && producer.set(o, i)));
+  const inputsOf = (i: number): number[] => (nodes[i]!.input ?? []).flatMap((v) => (producer.has(v) ? [producer.get(v)!] : []));
+  // Kahn's algorithm: what it cannot order lies on a cycle or after one.
+  const waiting = nodes.map((_, i) => inputsOf(i).length);
+  const readers = nodes.map((): number[] => []);
+  nodes.forEach((_, i) => inputsOf(i).forEach((p) => readers[p]!.push(i)));
+  const ready = waiting.flatMap((w, i) => (w === 0 ? [i] : []));
+  let done = 0;
+  while (ready.length) {
+    const i = ready.pop()!;
+    done++;
+    for (const r of readers[i]!) if (--waiting[r]! === 0) ready.push(r);
+  }
+  if (done === nodes.length) return;
+  // Walk back through unordered producers until one repeats: that stretch is a cycle.
+  const path: number[] = [];
+  const at = new Map<number, number>();
+  let i = waiting.findIndex((w) => w > 0);
+  while (!at.has(i)) {
+    at.set(i, path.length);
+    path.push(i);
+    i = inputsOf(i).find((p) => waiting[p]! > 0)!;
+  }
+  const cycle = path.slice(at.get(i)).reverse().map((k) => nodeLabel(nodes[k]!));
+  throw new UsageError(`Expected an acyclic graph in ${source} but its nodes form a cycle: ${[...cycle, cycle[0]].join(' -> ')}`);
 }
 
 function checkTensor(t: TensorProto, where: string, source: string): void {

@@ -8,6 +8,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fsx.js';
+import { describeDuplicate, duplicateKey } from '../util/json.js';
 
 /** The dtypes ilsvrc stores, as safetensors names them, and their typed arrays. */
 export const DTYPES = {
@@ -195,11 +196,15 @@ function parseHeader(
   file: string,
 ): { entries: Entry[]; metadata: Record<string, string> } {
   let json: unknown;
+  let text: string;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    json = JSON.parse(text);
   } catch (err) {
     throw new SafetensorsError(`${file}: invalid JSON header: ${(err as Error).message}`);
   }
+  const dup = duplicateKey(text);
+  if (dup) throw new SafetensorsError(`${file}: contradictory header: ${describeDuplicate(dup)}`);
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new SafetensorsError(`${file}: invalid header: expected a JSON object`);
   }

@@ -8,6 +8,7 @@
 import { defaultMean, defaultStd, type DataIdentity, type EvalRecipe } from '../data/index.js';
 import { METADATA } from '../zoo/export.js';
 import { describe, UsageError } from '../util/errors.js';
+import { parseJson } from '../util/json.js';
 
 /** The fields beyond model and options, as a reader gets them back. */
 export interface ModelCard {
@@ -63,12 +64,7 @@ export function cardMetadata(card: ModelCard & { size: number; channels: number 
 export function readCard(props: Readonly<Record<string, string>>, file: string): ModelCard {
   const json = (key: string): unknown => {
     const raw = props[key];
-    if (raw === undefined) return undefined;
-    try {
-      return JSON.parse(raw);
-    } catch (e) {
-      throw new UsageError(`Expected JSON in the "${key}" metadata of ${file} but it does not parse: ${(e as Error).message}`);
-    }
+    return raw === undefined ? undefined : parseJson(raw, `in the "${key}" metadata of ${file}`);
   };
   const card: ModelCard = {};
   const classes = json(METADATA.classes);

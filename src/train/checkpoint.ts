@@ -13,6 +13,7 @@ import { SCHEDULES, type ScheduleConfig } from './schedule.js';
 import { describe, expected, UsageError } from '../util/errors.js';
 import { loadSafetensors, saveSafetensors, type TensorInput } from '../runtime/safetensors.js';
 import type { TrainingState } from './training-session.js';
+import { parseJson } from '../util/json.js';
 
 export const CHECKPOINT_FORMAT = 'ilsvrc-checkpoint/2';
 /** The format before the run config, progress and data had fields of their own (read, converted). */
@@ -50,7 +51,19 @@ export interface CheckpointMeta {
   savedAt: string;
 }
 
-export function saveCheckpoint(path: string, state: TrainingState, meta: Omit<CheckpointMeta, 'format' | 'savedAt' | 'step' | 'rng'>): void {
+/**
+ * The one writer of checkpoints (training's last, best and pending files, import): every
+ * parameter and optimizer tensor must be finite, or nothing is written and `refuse` says why
+ * (the first non-finite tensor's name in hand). Left out, a non-finite tensor is a bug.
+ */
+export function saveCheckpoint(
+  path: string,
+  state: TrainingState,
+  meta: Omit<CheckpointMeta, 'format' | 'savedAt' | 'step' | 'rng'>,
+  refuse: (tensor: string) => Error = (t) => new Error(`refused to write ${path}: tensor ${t} holds NaN or Infinity`),
+): void {
+  const bad = firstNonFinite(state);
+  if (bad !== undefined) throw refuse(bad);
   const tensors: Record<string, TensorInput> = {};
   for (const [name, data] of state.params) tensors[name] = { dtype: 'F32', shape: [data.length], data };
   for (const [name, data] of state.states) tensors[STATE_PREFIX + name] = { dtype: 'F32', shape: [data.length], data };
@@ -225,13 +238,8 @@ export function readModelOptions(value: unknown, where: string, name?: string): 
  */
 export function parseCheckpointMeta(raw: string | undefined, file: string): CheckpointMeta {
   if (raw === undefined) throw new UsageError(`Expected an ilsvrc checkpoint in ${file} but its metadata has no "ilsvrc" entry`);
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch (e) {
-    throw new UsageError(`Expected JSON in the "ilsvrc" metadata of ${file} but it does not parse: ${(e as Error).message}`);
-  }
   const where = `in the "ilsvrc" metadata of ${file}`;
+  let json = parseJson(raw, where);
   if (isObject(json) && json['format'] === CHECKPOINT_FORMAT_V1) json = fromV1(json);
   if (isObject(json) && typeof json['format'] === 'string' && json['format'] !== CHECKPOINT_FORMAT && /^ilsvrc-checkpoint\//.test(json['format'])) {
     throw new UsageError(`Expected checkpoint format ${CHECKPOINT_FORMAT} in ${file} but it is ${json['format']}, written by another version of ilsvrc`);

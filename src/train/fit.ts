@@ -6,20 +6,21 @@
  * index, checkpointed state), so a run resumed from any checkpoint ends with the same weights as one
  * that was never interrupted.
  */
-import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelOptions } from '../zoo/index.js';
 import { Loader, Transforms, writeClassIndex, type Batch, type DatasetSplits, type EvalRecipe, type Skipped, type TrainRecipe, evalViewFor, type DataIdentity } from '../data/index.js';
 import type { OptimizerConfig } from '../optim/optimizer.js';
 import { writeChartPng } from '../plot/chart.js';
-import { firstNonFinite, saveCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint.js';
+import { saveCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint.js';
 import type { StepMetrics, TrainingConfig, TrainingState } from './training-session.js';
 import { resolveDevice } from '../runtime/device.js';
 import { openSession, type SessionHandle } from './worker-session.js';
 import { UsageError, userFileError } from '../util/errors.js';
 import { NEVER, Stopped, type StopSignal } from '../util/stop.js';
-import { appendText, ensureDir, withPath } from '../util/fsx.js';
+import { appendText, ensureDir, removeFile, renameFile, withPath } from '../util/fsx.js';
 import { writeCsv } from '../util/csv.js';
+import { parseJson } from '../util/json.js';
 import { evaluateLoader, type EvalResult } from './evaluate.js';
 import { INITIAL_PLATEAU, learningRate, plateauAfterEpoch, type PlateauState, type ScheduleConfig } from './schedule.js';
 import { EventWriter, keepEventsUpTo } from './tensorboard.js';
@@ -279,17 +280,17 @@ export async function fit(o: FitOptions): Promise<FitResult> {
      */
     const checkpoint = async (file: string, ep: number, inEpoch: number, metrics?: Record<string, number>, snap?: TrainingState, pending = false): Promise<TrainingState> => {
       const s = snap ?? (await session.snapshot());
-      const bad = firstNonFinite(s);
-      if (bad) throw diverged(`Expected finite weights at step ${s.step} but ${bad} is not`);
+      const refuse = (bad: string) => diverged(`Expected finite weights at step ${s.step} but ${bad} is not`);
       tb.flush(); // every event up to this step is on disk before the checkpoint that a resume starts from
-      withPath(join(o.out, file), () => saveCheckpoint(pending ? pendingPath(o.out, file) : join(o.out, file), s, meta(ep, inEpoch, metrics)), pending ? pendingPath(o.out, file) : undefined);
+      const target = pending ? pendingPath(o.out, file) : join(o.out, file);
+      withPath(join(o.out, file), () => saveCheckpoint(target, s, meta(ep, inEpoch, metrics), refuse), pending ? target : undefined);
       if (!pending && file === FILES.last) savedStep = s.step;
       return s;
     };
     let pendingStep: number | undefined;
     const commitPending = (): void => {
       if (pendingStep === undefined) return;
-      renameSync(pendingPath(o.out, FILES.last), join(o.out, FILES.last));
+      renameFile(pendingPath(o.out, FILES.last), join(o.out, FILES.last));
       savedStep = pendingStep;
       pendingStep = undefined;
     };
@@ -442,7 +443,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     const user = userFileError(e);
     failure = user ? new UsageError(`${user.message}; stopped, ${savedStep !== undefined ? `the last checkpoint ${join(o.out, FILES.last)} (step ${savedStep}) is intact` : 'no checkpoint had been written'}`) : e;
   } finally {
-    rmSync(pendingPath(o.out, FILES.last), { force: true });
+    removeFile(pendingPath(o.out, FILES.last)); // a folder there is the user's: the write has said so
     const errors = await closeAll(closers.reverse());
     if (failure === undefined && errors.length > 0) failure = errors[0];
   }
@@ -524,8 +525,8 @@ async function validate(
 export async function writeReports(out: string): Promise<void> {
   const rows = readFileSync(join(out, FILES.jsonl), 'utf8')
     .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as EpochSummary);
+    .map((l, i) => (l ? (parseJson(l, `on line ${i + 1} of ${join(out, FILES.jsonl)}`) as EpochSummary) : undefined))
+    .filter((r) => r !== undefined);
   // A resumed run may repeat an epoch it had recorded before a crash: the later record wins.
   const byEpoch = new Map(rows.map((r) => [r.epoch, r]));
   const list = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);

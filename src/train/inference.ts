@@ -10,12 +10,14 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { buildModel, findModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../zoo/index.js';
 import { readClassIndex, type DataIdentity, type EvalRecipe } from '../data/index.js';
-import { decodeModel, TensorDataType, type GraphProto, type ModelProto, type ValueInfoProto } from '../onnx/proto.js';
+import { decodeModel, encodeModel, TensorDataType, type GraphProto, type ModelProto, type ValueInfoProto } from '../onnx/proto.js';
 import { stateSuffixes } from '../optim/optimizer.js';
 import { firstNonFinite, loadCheckpoint, readModelOptions, type Checkpoint } from './checkpoint.js';
 import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams, METADATA, type NamedTensors } from '../zoo/export.js';
 import { createSession, createSessionFromFile, modelFileError, tensor, type OrtSession } from '../runtime/ort.js';
 import { UsageError } from '../util/errors.js';
+import { parseJson } from '../util/json.js';
+import { inlineExternalData } from '../onnx/external.js';
 import { readCard } from './card.js';
 import { denseModel } from './evaluate.js';
 import type { FitConfig } from './fit.js';
@@ -147,6 +149,8 @@ export async function readTrained(file: string, o: { inputSize?: number } = {}):
   if (file.toLowerCase().endsWith('.onnx')) {
     onnx = readFileSync(file);
     proto = decodeModel(onnx, file);
+    // Values kept beside the model come in once, checked, so that ONNX Runtime reads no other file.
+    if (inlineExternalData(proto, file)) proto = decodeModel((onnx = encodeModel(proto)), file);
     const props = Object.fromEntries((proto.metadataProps ?? []).map((p) => [p.key, p.value]));
     const name = props[METADATA.model];
     const opts = props[METADATA.options];
@@ -158,13 +162,8 @@ export async function readTrained(file: string, o: { inputSize?: number } = {}):
     const opts = props[METADATA.options];
     if (name === undefined || opts === undefined) throw new UsageError(`Expected ${file} to be exported by ilsvrc (metadata ${METADATA.model} and ${METADATA.options}) but it has only ${name === undefined ? METADATA.options : METADATA.model}`);
     spec = about(`in the "${METADATA.model}" metadata of ${file}`, () => findModel(name));
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(opts);
-    } catch (e) {
-      throw new UsageError(`Expected JSON in the "${METADATA.options}" metadata of ${file} but it does not parse: ${(e as Error).message}`);
-    }
-    given = readModelOptions(parsed, `in the "${METADATA.options}" metadata of ${file}`);
+    const where = `in the "${METADATA.options}" metadata of ${file}`;
+    given = readModelOptions(parseJson(opts, where), where);
     tensors = initializerTensors(proto.graph);
     const card = readCard(props, file);
     classes = card.classes;

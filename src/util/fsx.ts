@@ -1,4 +1,4 @@
-import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { UsageError } from './errors.js';
 import { basename, dirname, join } from 'node:path';
 
@@ -11,7 +11,8 @@ export function withPath<T>(path: string, fn: () => T, standIn?: string): T {
     return fn();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (err instanceof Error && typeof e.code === 'string' && (e.path === undefined || e.path === standIn)) e.path = path;
+    // A stand-in that is itself a folder is what is in the way: it keeps its own name.
+    if (err instanceof Error && typeof e.code === 'string' && (e.path === undefined || (e.path === standIn && e.code !== 'EISDIR'))) e.path = path;
     throw err;
   }
 }
@@ -62,12 +63,13 @@ export function ensureDir(dir: string, what = dir): void {
  * checkpoint of several GB is never concatenated in memory; an iterator may produce them lazily.
  */
 export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array> | Uint8Array): void {
+  refuseFolder(path); // before the bytes are written, not at the rename after them
   const temp = writeTemp(path, chunks);
   withPath(
     path,
     () => {
       try {
-        renameSync(temp, path);
+        renameFile(temp, path);
       } catch (err) {
         rmSync(temp, { force: true });
         throw err;
@@ -105,6 +107,48 @@ export function writeTemp(path: string, chunks: Iterable<Uint8Array> | Uint8Arra
     temp,
   );
   return temp;
+}
+
+/**
+ * A folder where a file is to be written is the user's: the error a rename onto it gives (EISDIR,
+ * which `userFileError` words as one line naming the folder), raised before any byte is written.
+ */
+function refuseFolder(path: string): void {
+  if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory() === true) {
+    const e = new Error(`EISDIR: illegal operation on a directory, rename onto '${path}'`);
+    throw Object.assign(e, { code: 'EISDIR', syscall: 'rename', path });
+  }
+}
+
+/**
+ * Renames a file onto `to`, replacing a file there. A folder at `to` (EISDIR, or ENOTEMPTY and
+ * EEXIST where the platform says so) is one line naming it; other errors name `to`.
+ */
+export function renameFile(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') refuseFolder(to);
+    if (e instanceof Error && typeof code === 'string') (e as NodeJS.ErrnoException).path = to;
+    throw e;
+  }
+}
+
+/**
+ * Removes the file at `path` if there is one. A folder there is left alone and the answer is false:
+ * a folder is the user's, never a file of ours to clear.
+ */
+export function removeFile(path: string): boolean {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return true;
+    if ((code === 'EISDIR' || code === 'EPERM') && lstatSync(path, { throwIfNoEntry: false })?.isDirectory() === true) return false;
+    throw e;
+  }
+  return true;
 }
 
 function writeAll(fd: number, chunk: Uint8Array): void {

@@ -19,7 +19,7 @@ import { linkSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } fr
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
-import { ensureDir, writeTemp } from './fsx.js';
+import { ensureDir, removeFile, writeTemp } from './fsx.js';
 
 export const LOCK_FILE = '.ilsvrc.lock';
 
@@ -234,8 +234,7 @@ export function clearStaleTemps(dir: string): string[] {
   for (const name of names) {
     const m = /^\..+\.(\d+)\.[a-z0-9]+\.tmp$/.exec(name);
     if (!m || processAlive(Number(m[1]))) continue;
-    rmSync(join(dir, name), { force: true });
-    removed.push(name);
+    if (removeFile(join(dir, name))) removed.push(name);
   }
   return removed;
 }
