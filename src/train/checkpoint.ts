@@ -8,7 +8,7 @@ import type { ModelOptions } from '../zoo/index.js';
 import { INPUT_KINDS, LRN_KINDS, POOL_MODES } from '../zoo/spec.js';
 import { evalViewFor, type DataIdentity, type EvalRecipe, type TrainRecipe } from '../data/index.js';
 import type { OptimizerConfig } from '../optim/optimizer.js';
-import type { FitConfig, SavedProgress } from './fit.js';
+import type { FitConfig, SavedProgress } from './config.js';
 import { SCHEDULES, type ScheduleConfig } from './schedule.js';
 import { describe, expected, UsageError } from '../util/errors.js';
 import { loadSafetensors, saveSafetensors, type TensorInput } from '../runtime/safetensors.js';

@@ -6,74 +6,27 @@
  * index, checkpointed state), so a run resumed from any checkpoint ends with the same weights as one
  * that was never interrupted.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ModelOptions } from '../zoo/index.js';
-import { Loader, Transforms, writeClassIndex, type Batch, type DatasetSplits, type EvalRecipe, type Skipped, type TrainRecipe, evalViewFor, type DataIdentity } from '../data/index.js';
-import type { OptimizerConfig } from '../optim/optimizer.js';
+import { Loader, Transforms, writeClassIndex, type Batch, type DatasetSplits, type Skipped, evalViewFor, type DataIdentity } from '../data/index.js';
 import { writeChartPng } from '../plot/chart.js';
-import { saveCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint.js';
+import type { Checkpoint } from './checkpoint.js';
+import { Checkpointer, discardPending, FILES, runFailure, type RunMeta } from './checkpointer.js';
+import { STEP_FIELDS, type FitConfig, type StepConfig } from './config.js';
+import { RunState } from './run-state.js';
 import type { StepMetrics, TrainingConfig, TrainingState } from './training-session.js';
 import { resolveDevice } from '../runtime/device.js';
 import { openSession, type SessionHandle } from './worker-session.js';
-import { UsageError, userFileError } from '../util/errors.js';
+import { UsageError } from '../util/errors.js';
 import { NEVER, Stopped, type StopSignal } from '../util/stop.js';
-import { appendText, ensureDir, removeFile, renameFile, withPath } from '../util/fsx.js';
+import { appendText, ensureDir } from '../util/fsx.js';
 import { writeCsv } from '../util/csv.js';
 import { parseJson } from '../util/json.js';
 import { evaluateLoader, type EvalResult } from './evaluate.js';
-import { INITIAL_PLATEAU, learningRate, plateauAfterEpoch, type PlateauState, type ScheduleConfig } from './schedule.js';
+import { learningRate } from './schedule.js';
 import { EventWriter, keepEventsUpTo } from './tensorboard.js';
 
-/** Everything that shapes the run; stored in checkpoints so `--resume` continues the same run. */
-export interface FitConfig {
-  model: string;
-  modelOptions: ModelOptions;
-  /** Images per (micro-)batch. */
-  batch: number;
-  /** Micro-batches per optimizer step (gradient accumulation); 1 uses the fused K-step runs. */
-  accum: number;
-  epochs: number;
-  optimizer: OptimizerConfig;
-  schedule: ScheduleConfig;
-  labelSmoothing: number;
-  /** Auxiliary-loss weight (GoogLeNet with --aux); undefined: the paper's 0.3. */
-  auxWeight?: number | undefined;
-  frozen: string[];
-  seed: number;
-  augment: TrainRecipe;
-  /** Optimizer steps per session run (K). */
-  stepsPerRun: number;
-  /** Stop after this many optimizer steps in total (smoke runs); 0: no limit. */
-  maxSteps: number;
-  /** Also checkpoint every this many steps (0: only at epoch ends). */
-  checkpointEvery: number;
-  /** Stop after this many epochs without a better validation top-1 (0: never). */
-  earlyStop: number;
-  /** Loader worker threads (0: sharp's own threads). */
-  loaderWorkers: number;
-  /** ORT intra-op threads (0: all cores). */
-  threads: number;
-  /** --device: cpu, cuda[:N] or webgpu (src/runtime/device.ts). */
-  device: string;
-  /** Run the session on a worker thread so loading and the display go on during a step. */
-  worker: boolean;
-}
-
-/** Where a run stands besides its weights: schedule state and best metrics (a checkpoint's `progress`). */
-export interface RunProgress {
-  /** A part-done epoch's running sums, so its record covers the whole epoch after a resume. */
-  epochSums?: EpochSums;
-  plateau: PlateauState;
-  bestTop1: number;
-  bestTop5: number;
-  bestEpoch: number;
-  /** Epochs since the best. */
-  bad: number;
-}
-
-/** RunProgress as a checkpoint stores it: JSON has no Infinity, so a plateau without a best has null. */
-export type SavedProgress = Omit<RunProgress, 'plateau'> & { plateau: Omit<PlateauState, 'best'> & { best: number | null } };
+export type { FitConfig } from './config.js';
 
 export interface EpochSummary {
   epoch: number;
@@ -140,13 +93,7 @@ export interface FitOptions {
   dataIdentity?: DataIdentity;
 }
 
-export const FILES = {
-  last: 'last.safetensors',
-  best: 'best.safetensors',
-  jsonl: 'metrics.jsonl',
-  csv: 'metrics.csv',
-  classes: 'classes.json',
-} as const;
+export { FILES };
 
 /** Optimizer steps per epoch: whole steps of `accum` full batches. */
 export function stepsPerEpoch(trainSize: number, batch: number, accum: number): number {
@@ -171,53 +118,37 @@ export function runSizes(globalStep: number, s: number, end: number, k: number, 
   return out;
 }
 
+/** The session's config: the step fields of the run config, and the device's session options. */
 export function trainingConfig(c: FitConfig): TrainingConfig {
-  return {
-    model: c.model,
-    modelOptions: c.modelOptions,
-    batch: c.batch,
-    optimizer: c.optimizer,
-    labelSmoothing: c.labelSmoothing,
-    auxWeight: c.auxWeight,
-    frozen: c.frozen,
-    seed: c.seed,
-    session: resolveDevice(c.device ?? 'cpu', c.threads > 0 ? { threads: c.threads } : {}).session,
-  };
+  const step = Object.fromEntries(STEP_FIELDS.map((k) => [k, c[k]])) as StepConfig;
+  return { ...step, session: resolveDevice(c.device ?? 'cpu', c.threads > 0 ? { threads: c.threads } : {}).session };
+}
+
+/** What the loop runs with, opened once per run. */
+interface Fit {
+  c: FitConfig;
+  o: FitOptions;
+  spe: number;
+  /** Optimizer steps the schedule spans (an epoch count, or --max-steps). */
+  totalSteps: number;
+  train: Loader;
+  val: Loader;
+  session: SessionHandle;
+  tb: EventWriter;
+  ckpt: Checkpointer;
+  stop: StopSignal;
 }
 
 export async function fit(o: FitOptions): Promise<FitResult> {
   const c = o.config;
   const t0 = Date.now();
   ensureDir(o.out);
-  const channels = c.modelOptions.channels === 1 ? 1 : 3;
-  const size = c.modelOptions.inputSize;
   const spe = stepsPerEpoch(o.data.train.length, c.batch, c.accum);
   if (spe < 1) throw new UsageError(`Expected at least ${c.batch * c.accum} training images for --batch-size ${c.batch} × --accum ${c.accum} but the data has ${o.data.train.length}`);
-  const totalSteps = c.maxSteps > 0 ? Math.min(c.maxSteps, spe * c.epochs) : spe * c.epochs;
-
-  let state: Partial<TrainingState> | undefined;
-  let epoch = 0;
-  let sInEpoch = 0;
-  let prog: RunProgress = { plateau: INITIAL_PLATEAU, bestTop1: 0, bestTop5: 0, bestEpoch: 0, bad: 0 };
-  // The running sums of the epoch in progress; a mid-epoch checkpoint carries them, so a resumed
-  // epoch's record covers the whole epoch.
-  let sums: EpochSums = { ...NO_SUMS };
-  if (o.resume) {
-    state = o.resume.state;
-    epoch = o.resume.meta.epoch;
-    sInEpoch = o.resume.meta.batchInEpoch;
-    const saved = o.resume.meta.progress;
-    if (saved) {
-      const { epochSums, ...p } = saved;
-      prog = { ...p, plateau: { ...p.plateau, best: p.plateau.best ?? Infinity } };
-      if (epochSums && sInEpoch > 0) sums = { ...epochSums };
-    }
-  } else if (o.initParams) {
-    state = { params: o.initParams };
-  }
-  let step = o.resume?.state.step ?? 0;
-  /** The step of the newest checkpoint on disk that is known good (for the divergence message). */
-  let savedStep: number | undefined = o.resume ? step : undefined;
+  const st = new RunState(spe, o.resume);
+  const state: Partial<TrainingState> | undefined = o.resume ? o.resume.state : o.initParams ? { params: o.initParams } : undefined;
+  const resumedAt = o.resume ? st.step : undefined;
+  let ckpt: Checkpointer | undefined;
   let reason: FitResult['reason'] = 'done';
 
   // Everything that holds a thread, a session or a file is released in `finally`, each on its own,
@@ -226,236 +157,36 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let failure: unknown;
   let skippedSoFar = (): { train: Skipped[]; val: Skipped[] } => ({ train: [], val: [] });
   try {
-    const train = new Loader(o.data.train, Transforms.train(c.augment, { size, channels }), {
-      batchSize: c.batch,
-      shuffle: true,
-      seed: c.seed,
-      dropLast: true,
-      channels,
-      workers: c.loaderWorkers,
-    });
-    closers.push(() => train.close());
-    // Padded to a constant batch so validation compiles one session; only the real rows count.
-    const val = new Loader(o.data.val, Transforms.eval(evalViewFor(c.augment), { size, channels }), {
-      batchSize: c.batch,
-      shuffle: false,
-      seed: c.seed,
-      dropLast: false,
-      padLast: true,
-      channels,
-      workers: c.loaderWorkers,
-    });
-    closers.push(() => val.close());
+    const { train, val } = openLoaders(c, o.data, closers);
     skippedSoFar = () => ({ train: train.skipped(), val: val.skipped() });
     await writeClassIndex(join(o.out, FILES.classes), o.data.classes);
     // A resumed run continues the TensorBoard history after its checkpoint's step, never repeating one.
-    if (o.resume) keepEventsUpTo(o.out, step);
+    if (o.resume) keepEventsUpTo(o.out, st.step);
     const tb = new EventWriter(o.out);
     closers.push(() => tb.close());
     const session = await openSession(trainingConfig(c), state, { worker: c.worker });
     closers.push(() => session.release());
-
-    const meta = (ep: number, inEpoch: number, metrics?: Record<string, number>): Omit<CheckpointMeta, 'format' | 'savedAt' | 'step' | 'rng'> => ({
-      model: c.model,
-      modelOptions: c.modelOptions,
-      classes: o.data.classes,
-      view: evalViewFor(c.augment),
-      ...(o.dataIdentity ? { data: o.dataIdentity } : {}),
-      run: c,
-      // JSON has no Infinity: a plateau with no best yet is written as null.
-      progress: { ...prog, plateau: { ...prog.plateau, best: Number.isFinite(prog.plateau.best) ? prog.plateau.best : null }, ...(inEpoch > 0 ? { epochSums: sums } : {}) },
-      epoch: ep,
-      batchInEpoch: inEpoch,
-      ...(metrics ? { metrics } : {}),
-    });
-    const diverged = (what: string): UsageError => {
-      const kept = savedStep !== undefined && existsSync(join(o.out, FILES.last)) ? `the last good checkpoint is ${join(o.out, FILES.last)} (step ${savedStep})` : 'no checkpoint had been written';
-      return new UsageError(`${what}; stopped, ${kept} — try a lower --lr`);
-    };
-    /**
-     * Writes a checkpoint of the session's weights. Never one whose parameters or optimizer state
-     * are not all finite. `pending`: weights no loss has been computed from yet are written beside
-     * the file and become it (commitPending) once the next step's loss, computed from exactly
-     * these weights, is finite.
-     */
-    const checkpoint = async (file: string, ep: number, inEpoch: number, metrics?: Record<string, number>, snap?: TrainingState, pending = false): Promise<TrainingState> => {
-      const s = snap ?? (await session.snapshot());
-      const refuse = (bad: string) => diverged(`Expected finite weights at step ${s.step} but ${bad} is not`);
-      tb.flush(); // every event up to this step is on disk before the checkpoint that a resume starts from
-      const target = pending ? pendingPath(o.out, file) : join(o.out, file);
-      withPath(join(o.out, file), () => saveCheckpoint(target, s, meta(ep, inEpoch, metrics), refuse), pending ? target : undefined);
-      if (!pending && file === FILES.last) savedStep = s.step;
-      return s;
-    };
-    let pendingStep: number | undefined;
-    const commitPending = (): void => {
-      if (pendingStep === undefined) return;
-      renameFile(pendingPath(o.out, FILES.last), join(o.out, FILES.last));
-      savedStep = pendingStep;
-      pendingStep = undefined;
-    };
-
-    let epochStart = Date.now();
-    /**
-     * Validation, then the epoch's records, then the checkpoints: last.safetensors is written last,
-     * so a crash before it repeats only work whose outcome is the same, and the validation loss
-     * vouches for the weights it holds. `partial`: a run stopping mid-epoch (--max-steps); its
-     * record is at the fraction of the epoch done, and it moves no schedule.
-     */
-    const closeEpoch = async (partial: boolean): Promise<void> => {
-      const skippedTrain = train.skipped(epoch);
-      if (sums.seen === 0 && skippedTrain.length > 0) throw new UsageError(`Expected readable images in the training set but every one tried failed (first: ${skippedTrain[0]!.path}: ${skippedTrain[0]!.reason})`);
-      o.hooks.validationStart?.(epoch, val.dataset.length);
-      const v = await validate(session, val, o.data.classes.length, stop, (done, total) => o.hooks.validationProgress?.(done, total));
-      if (!Number.isFinite(v.loss)) throw diverged(`Expected a finite validation loss after step ${step} (epoch ${epoch + 1}) but received ${v.loss}`);
-      const seconds = (Date.now() - epochStart) / 1000;
-      const at = partial ? Number((epoch + sInEpoch / spe).toFixed(4)) : epoch + 1;
-      if (!partial) prog.plateau = plateauAfterEpoch(c.schedule, prog.plateau, v.loss);
-      const improved = v.top1 > prog.bestTop1 || prog.bestEpoch === 0;
-      if (improved) prog = { ...prog, bestTop1: v.top1, bestTop5: v.top5, bestEpoch: at, bad: partial ? prog.bad : 0 };
-      else if (!partial) prog = { ...prog, bad: prog.bad + 1 };
-      const summary: EpochSummary = {
-        epoch: at,
-        step,
-        lr: sums.lr,
-        train_loss: sums.seen ? sums.loss / sums.seen : NaN,
-        train_top1: sums.seen ? sums.hits / sums.seen : NaN,
-        val_loss: v.loss,
-        val_top1: v.top1,
-        val_top5: v.top5,
-        seconds,
-        img_per_s: sums.seen / seconds,
-        data_wait_s: sums.dataWait,
-        skipped_train: skippedTrain.length,
-        skipped_val: v.skipped.length,
-        skipped_first: [...skippedTrain, ...v.skipped].slice(0, 3).map((x) => `${x.path}: ${x.reason}`),
-      };
-      appendText(join(o.out, FILES.jsonl), JSON.stringify(summary) + '\n');
-      for (const [tag, value] of [['val/loss', v.loss], ['val/top1', v.top1], ['val/top5', v.top5], ['train/epoch_top1', summary.train_top1]] as const) tb.scalar(tag, value, step);
-      await writeReports(o.out);
-      o.hooks.epochEnd?.(summary);
-      sums.seconds = seconds;
-      if (!partial) {
-        epoch++;
-        sInEpoch = 0;
-        sums = { ...NO_SUMS };
-      }
-      const m = { val_top1: v.top1, val_top5: v.top5, val_loss: v.loss };
-      const snap = await session.snapshot();
-      if (improved) await checkpoint(FILES.best, epoch, sInEpoch, m, snap);
-      await checkpoint(FILES.last, epoch, sInEpoch, m, snap);
-      pendingStep = undefined; // superseded
-    };
-
-    const stop = o.hooks.stop ?? NEVER;
-    try {
-      outer: while (epoch < c.epochs) {
-        const imagesPerStep = c.batch * c.accum;
-        epochStart = Date.now() - sums.seconds * 1000;
-        o.hooks.epochStart?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep);
-        const prefetch = prefetcher(train, epoch, sInEpoch * c.accum, spe * c.accum);
-        /** `stoppable`: nothing of the step has run yet, so a stop may cut the wait short. */
-        const fetch = async (i: number, stoppable: boolean): Promise<Batch> => {
-          const t = performance.now();
-          const b = await (stoppable ? stop.race(prefetch(i), 'training') : prefetch(i));
-          sums.dataWait += (performance.now() - t) / 1000;
-          return b;
-        };
-        const runs = runSizes(step, sInEpoch, spe, c.accum > 1 ? 1 : c.stepsPerRun, c.checkpointEvery);
-        for (const k0 of runs) {
-          stop.throwIfRequested('training');
-          const k = c.maxSteps > 0 ? Math.min(k0, c.maxSteps - step) : k0;
-          if (k <= 0) {
-            reason = 'max-steps';
-            break outer;
-          }
-          const lrs = Array.from({ length: k }, (_, i) => learningRate(c.schedule, step + i, spe, totalSteps, prog.plateau));
-          let metrics: StepMetrics[];
-          if (c.accum === 1) {
-            const batches: Batch[] = [];
-            for (let i = 0; i < k; i++) batches.push(await fetch(sInEpoch + i, true));
-            metrics = await session.runSteps(
-              batches.map((b) => ({ x: b.x, labels: b.labels })),
-              lrs,
-            );
-            for (const b of batches) train.recycle(b);
-          } else {
-            const parts: StepMetrics[] = [];
-            for (let j = 0; j < c.accum; j++) {
-              // Past the first micro-batch the session holds gradients and has drawn dropout masks:
-              // the step is finished, so that a checkpoint never holds half of one.
-              const b = await fetch(sInEpoch * c.accum + j, j === 0);
-              parts.push(await session.runTrainStep({ x: b.x, labels: b.labels }));
-              train.recycle(b);
-            }
-            await session.runOptimizerStep(lrs[0]!);
-            metrics = [parts.reduce((a, m) => ({ loss: a.loss + m.loss / c.accum, top1: a.top1 + m.top1, top5: a.top5 + m.top5, n: a.n + m.n }), { loss: 0, top1: 0, top5: 0, n: 0 })];
-          }
-          // The loss of a run's first step is computed from the weights it started with: a pending
-          // checkpoint of those weights is good once it is finite.
-          if (Number.isFinite(metrics[0]?.loss)) commitPending();
-          for (let i = 0; i < metrics.length; i++) {
-            const m = metrics[i]!;
-            if (!Number.isFinite(m.loss)) {
-              throw diverged(`Expected a finite training loss but received ${m.loss} at step ${step + i + 1} (epoch ${epoch + 1}, lr ${lrs[i]!.toPrecision(3)})`);
-            }
-            sums.loss += m.loss * m.n;
-            sums.hits += m.top1;
-            sums.seen += m.n;
-            tb.scalar('train/loss', m.loss, step + i + 1);
-            tb.scalar('train/lr', lrs[i]!, step + i + 1);
-          }
-          step += k;
-          sInEpoch += k;
-          sums.lr = lrs[lrs.length - 1]!;
-          o.hooks.progress?.(epoch, sInEpoch * imagesPerStep, spe * imagesPerStep, { loss: sums.seen ? (sums.loss / sums.seen).toFixed(3) : '-', acc: sums.seen ? `${((100 * sums.hits) / sums.seen).toFixed(1)}%` : '-', lr: sums.lr.toPrecision(2) });
-          if (c.maxSteps > 0 && step >= c.maxSteps) {
-            reason = 'max-steps';
-            break outer;
-          }
-          if (c.checkpointEvery > 0 && step % c.checkpointEvery === 0 && sInEpoch < spe) {
-            sums.seconds = (Date.now() - epochStart) / 1000;
-            await checkpoint(FILES.last, epoch, sInEpoch, undefined, undefined, true);
-            pendingStep = step;
-          }
-        }
-        await closeEpoch(false);
-        if (c.earlyStop > 0 && prog.bad >= c.earlyStop && epoch < c.epochs) {
-          o.hooks.log(`early stop: no better validation top-1 for ${prog.bad} epochs`);
-          reason = 'early-stop';
-          break;
-        }
-      }
-      // A smoke run that stops mid-epoch still records and plots what it did, and says how good the weights are.
-      if (reason === 'max-steps' && sInEpoch > 0) await closeEpoch(true);
-    } catch (e) {
-      if (!(e instanceof Stopped)) throw e;
-      // Nothing of the step being prepared, nor of a validation cut short, has been applied: the
-      // checkpoint is at the last whole step. One taken after the epoch's last step (sInEpoch = spe)
-      // makes --resume validate that epoch before going on.
-      if (sInEpoch === spe) o.hooks.log(`validation of epoch ${epoch + 1} stopped; --resume validates it again`);
-      sums.seconds = (Date.now() - epochStart) / 1000;
-      await checkpoint(FILES.last, epoch, sInEpoch);
-      reason = 'interrupted';
-    }
+    const about: RunMeta = { model: c.model, modelOptions: c.modelOptions, classes: o.data.classes, view: evalViewFor(c.augment), ...(o.dataIdentity ? { data: o.dataIdentity } : {}), run: c };
+    ckpt = new Checkpointer(o.out, about, resumedAt, session, tb);
+    const totalSteps = c.maxSteps > 0 ? Math.min(c.maxSteps, spe * c.epochs) : spe * c.epochs;
+    reason = await trainEpochs({ c, o, spe, totalSteps, train, val, session, tb, ckpt, stop: o.hooks.stop ?? NEVER }, st);
   } catch (e) {
-    // The user's disk or permissions: say which file, and that the last checkpoint is intact.
-    const user = userFileError(e);
-    failure = user ? new UsageError(`${user.message}; stopped, ${savedStep !== undefined ? `the last checkpoint ${join(o.out, FILES.last)} (step ${savedStep}) is intact` : 'no checkpoint had been written'}`) : e;
+    failure = runFailure(e, o.out, ckpt ? ckpt.saved : resumedAt);
   } finally {
-    removeFile(pendingPath(o.out, FILES.last)); // a folder there is the user's: the write has said so
+    discardPending(o.out);
     const errors = await closeAll(closers.reverse());
     if (failure === undefined && errors.length > 0) failure = errors[0];
   }
   if (failure !== undefined) throw failure;
   const skipped = skippedSoFar();
   const first = [...skipped.train, ...skipped.val].slice(0, 3).map((x) => `${x.path}: ${x.reason}`);
+  const p = st.progress;
   return {
-    bestTop1: prog.bestTop1,
-    bestTop5: prog.bestTop5,
-    bestEpoch: prog.bestEpoch,
-    epochs: Number((epoch + sInEpoch / spe).toFixed(4)),
-    step,
+    bestTop1: p.bestTop1,
+    bestTop5: p.bestTop5,
+    bestEpoch: p.bestEpoch,
+    epochs: st.epochs(),
+    step: st.step,
     seconds: (Date.now() - t0) / 1000,
     out: o.out,
     reason,
@@ -463,20 +194,156 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   };
 }
 
-/** The running sums of an epoch (seconds: wall time spent in it so far). */
-export interface EpochSums {
-  loss: number;
-  hits: number;
-  seen: number;
-  seconds: number;
-  dataWait: number;
-  lr: number;
+/** The training and validation loaders of a run, each closed by `closers`. */
+function openLoaders(c: FitConfig, data: DatasetSplits, closers: (() => unknown)[]): { train: Loader; val: Loader } {
+  const shape = { size: c.modelOptions.inputSize, channels: c.modelOptions.channels === 1 ? 1 : 3 } as const;
+  const common = { batchSize: c.batch, seed: c.seed, channels: shape.channels, workers: c.loaderWorkers };
+  const train = new Loader(data.train, Transforms.train(c.augment, shape), { ...common, shuffle: true, dropLast: true });
+  closers.push(() => train.close());
+  // Padded to a constant batch so validation compiles one session; only the real rows count.
+  const val = new Loader(data.val, Transforms.eval(evalViewFor(c.augment), shape), { ...common, shuffle: false, dropLast: false, padLast: true });
+  closers.push(() => val.close());
+  return { train, val };
 }
-const NO_SUMS: EpochSums = { loss: 0, hits: 0, seen: 0, seconds: 0, dataWait: 0, lr: 0 };
 
-/** Where a checkpoint waits until a finite loss from its weights vouches for it. */
-function pendingPath(out: string, file: string): string {
-  return join(out, `.${file}.pending`);
+/** The epochs from where the run stands; a stop writes last.safetensors at the step reached. */
+async function trainEpochs(f: Fit, st: RunState): Promise<FitResult['reason']> {
+  const c = f.c;
+  try {
+    while (st.epoch < c.epochs) {
+      if ((await trainEpoch(f, st)) === 'max-steps') {
+        // A smoke run that stops mid-epoch still records and plots what it did, and says how good the weights are.
+        if (st.inEpoch > 0) await closeEpoch(f, st, true);
+        return 'max-steps';
+      }
+      await closeEpoch(f, st, false);
+      if (c.earlyStop > 0 && st.progress.bad >= c.earlyStop && st.epoch < c.epochs) {
+        f.o.hooks.log(`early stop: no better validation top-1 for ${st.progress.bad} epochs`);
+        return 'early-stop';
+      }
+    }
+    return 'done';
+  } catch (e) {
+    if (!(e instanceof Stopped)) throw e;
+    await f.ckpt.saveStopped(st, f.o.hooks.log);
+    return 'interrupted';
+  }
+}
+
+/** The training steps of one epoch from where the run stands, in session runs of up to K; 'max-steps' where --max-steps ends it. */
+async function trainEpoch(f: Fit, st: RunState): Promise<'max-steps' | undefined> {
+  const { c, o, stop } = f;
+  const imagesPerStep = c.batch * c.accum;
+  st.startEpoch();
+  o.hooks.epochStart?.(st.epoch, st.inEpoch * imagesPerStep, f.spe * imagesPerStep);
+  const prefetch = prefetcher(f.train, st.epoch, st.inEpoch * c.accum, f.spe * c.accum);
+  /** `stoppable`: nothing of the step has run yet, so a stop may cut the wait short. */
+  const fetch = async (i: number, stoppable: boolean): Promise<Batch> => {
+    const t = performance.now();
+    const b = await (stoppable ? stop.race(prefetch(i), 'training') : prefetch(i));
+    st.sums.dataWait += (performance.now() - t) / 1000;
+    return b;
+  };
+  for (const k0 of runSizes(st.step, st.inEpoch, f.spe, c.accum > 1 ? 1 : c.stepsPerRun, c.checkpointEvery)) {
+    stop.throwIfRequested('training');
+    const k = c.maxSteps > 0 ? Math.min(k0, c.maxSteps - st.step) : k0;
+    if (k <= 0) return 'max-steps';
+    const lrs = Array.from({ length: k }, (_, i) => learningRate(c.schedule, st.step + i, f.spe, f.totalSteps, st.progress.plateau));
+    const metrics = await runSteps(f, st, fetch, lrs);
+    // The loss of a run's first step is computed from the weights it started with: a pending
+    // checkpoint of those weights is good once it is finite.
+    if (Number.isFinite(metrics[0]?.loss)) f.ckpt.commitPending();
+    record(f, st, metrics, lrs);
+    const s = st.sums;
+    o.hooks.progress?.(st.epoch, st.inEpoch * imagesPerStep, f.spe * imagesPerStep, { loss: s.seen ? (s.loss / s.seen).toFixed(3) : '-', acc: s.seen ? `${((100 * s.hits) / s.seen).toFixed(1)}%` : '-', lr: s.lr.toPrecision(2) });
+    if (c.maxSteps > 0 && st.step >= c.maxSteps) return 'max-steps';
+    if (c.checkpointEvery > 0 && st.step % c.checkpointEvery === 0 && st.inEpoch < f.spe) await f.ckpt.savePending(st);
+  }
+  return undefined;
+}
+
+/** One session run: `lrs.length` fused steps, or one step of `accum` micro-batches. */
+async function runSteps(f: Fit, st: RunState, fetch: (i: number, stoppable: boolean) => Promise<Batch>, lrs: number[]): Promise<StepMetrics[]> {
+  const { c, session, train } = f;
+  if (c.accum === 1) {
+    const batches: Batch[] = [];
+    for (let i = 0; i < lrs.length; i++) batches.push(await fetch(st.inEpoch + i, true));
+    const metrics = await session.runSteps(
+      batches.map((b) => ({ x: b.x, labels: b.labels })),
+      lrs,
+    );
+    for (const b of batches) train.recycle(b);
+    return metrics;
+  }
+  const parts: StepMetrics[] = [];
+  for (let j = 0; j < c.accum; j++) {
+    // Past the first micro-batch the session holds gradients and has drawn dropout masks:
+    // the step is finished, so that a checkpoint never holds half of one.
+    const b = await fetch(st.inEpoch * c.accum + j, j === 0);
+    parts.push(await session.runTrainStep({ x: b.x, labels: b.labels }));
+    train.recycle(b);
+  }
+  await session.runOptimizerStep(lrs[0]!);
+  return [parts.reduce((a, m) => ({ loss: a.loss + m.loss / c.accum, top1: a.top1 + m.top1, top5: a.top5 + m.top5, n: a.n + m.n }), { loss: 0, top1: 0, top5: 0, n: 0 })];
+}
+
+/** A run's metrics into the epoch's sums and TensorBoard; a non-finite loss stops the run. */
+function record(f: Fit, st: RunState, metrics: readonly StepMetrics[], lrs: readonly number[]): void {
+  for (let i = 0; i < metrics.length; i++) {
+    const m = metrics[i]!;
+    if (!Number.isFinite(m.loss)) {
+      throw f.ckpt.diverged(`Expected a finite training loss but received ${m.loss} at step ${st.step + i + 1} (epoch ${st.epoch + 1}, lr ${lrs[i]!.toPrecision(3)})`);
+    }
+    st.count(m);
+    f.tb.scalar('train/loss', m.loss, st.step + i + 1);
+    f.tb.scalar('train/lr', lrs[i]!, st.step + i + 1);
+  }
+  st.advance(lrs.length, lrs[lrs.length - 1]!);
+}
+
+/**
+ * Validation, then the epoch's records, then the checkpoints: last.safetensors is written last,
+ * so a crash before it repeats only work whose outcome is the same, and the validation loss
+ * vouches for the weights it holds. `partial`: a run stopping mid-epoch (--max-steps); its
+ * record is at the fraction of the epoch done, and it moves no schedule.
+ */
+async function closeEpoch(f: Fit, st: RunState, partial: boolean): Promise<void> {
+  const { o } = f;
+  const skippedTrain = f.train.skipped(st.epoch);
+  if (st.sums.seen === 0 && skippedTrain.length > 0) throw new UsageError(`Expected readable images in the training set but every one tried failed (first: ${skippedTrain[0]!.path}: ${skippedTrain[0]!.reason})`);
+  o.hooks.validationStart?.(st.epoch, f.val.dataset.length);
+  const v = await evaluateLoader(f.val, o.data.classes.length, (x, rows) => f.session.runInference(x, rows), (done, total) => o.hooks.validationProgress?.(done, total), f.stop);
+  if (!Number.isFinite(v.loss)) throw f.ckpt.diverged(`Expected a finite validation loss after step ${st.step} (epoch ${st.epoch + 1}) but received ${v.loss}`);
+  const seconds = st.elapsed();
+  const { at, improved } = st.validated(v, f.c.schedule, partial);
+  const summary = epochSummary(st, at, seconds, v, skippedTrain);
+  appendText(join(o.out, FILES.jsonl), JSON.stringify(summary) + '\n');
+  for (const [tag, value] of [['val/loss', v.loss], ['val/top1', v.top1], ['val/top5', v.top5], ['train/epoch_top1', summary.train_top1]] as const) f.tb.scalar(tag, value, st.step);
+  await writeReports(o.out);
+  o.hooks.epochEnd?.(summary);
+  st.sums.seconds = seconds;
+  if (!partial) st.nextEpoch();
+  await f.ckpt.saveEpoch(st, { val_top1: v.top1, val_top5: v.top5, val_loss: v.loss }, improved);
+}
+
+function epochSummary(st: RunState, at: number, seconds: number, v: EvalResult, skippedTrain: readonly Skipped[]): EpochSummary {
+  const s = st.sums;
+  return {
+    epoch: at,
+    step: st.step,
+    lr: s.lr,
+    train_loss: s.seen ? s.loss / s.seen : NaN,
+    train_top1: s.seen ? s.hits / s.seen : NaN,
+    val_loss: v.loss,
+    val_top1: v.top1,
+    val_top5: v.top5,
+    seconds,
+    img_per_s: s.seen / seconds,
+    data_wait_s: s.dataWait,
+    skipped_train: skippedTrain.length,
+    skipped_val: v.skipped.length,
+    skipped_first: [...skippedTrain, ...v.skipped].slice(0, 3).map((x) => `${x.path}: ${x.reason}`),
+  };
 }
 
 /** Runs every closer, each on its own even when another throws; returns what they threw. */
@@ -509,16 +376,6 @@ function prefetcher(loader: Loader, epoch: number, from: number, end: number, ah
     pending.delete(i);
     return p;
   };
-}
-
-async function validate(
-  session: SessionHandle,
-  val: Loader,
-  classes: number,
-  stop: StopSignal,
-  onBatch: (done: number, total: number) => void,
-): Promise<EvalResult> {
-  return evaluateLoader(val, classes, (x, rows) => session.runInference(x, rows), onBatch, stop);
 }
 
 /** metrics.csv and the PNG curves, from metrics.jsonl (so a resumed run plots its whole history). */

@@ -23,17 +23,16 @@ import { buildModel } from '../zoo/index.js';
 import { Rng } from '../util/rng.js';
 import { createDeviceSession } from '../runtime/device.js';
 import type { SessionOptions } from '../runtime/ort.js';
+import type { StepConfig } from './config.js';
 import { Evaluator } from './evaluator.js';
 import { GradientSum, metricsOf, runGradients, Weights, type Compiled } from './session-state.js';
 import { GraphUpdater, nativeOptimizerFor, NativeUpdater, type TrainStep, type Updater } from './updater.js';
 
-/** The graphs' options as TrainGraphOptions declares them, with the model by name and the frozen parameters as a list. */
-export interface TrainingConfig extends Pick<TrainGraphOptions, 'modelOptions' | 'batch' | 'optimizer' | 'labelSmoothing' | 'auxWeight' | 'outerMinElements'> {
-  model: string;
-  /** Parameters kept fixed (transfer learning). */
-  frozen: readonly string[];
-  /** Seeds the initial weights and the dropout masks. */
-  seed: number;
+/**
+ * The step fields of the run config (StepConfig), with where the session runs; the model options
+ * may be partial, as the graphs take them (the zoo's defaults fill the rest).
+ */
+export interface TrainingConfig extends Omit<StepConfig, 'modelOptions'>, Pick<TrainGraphOptions, 'modelOptions' | 'outerMinElements'> {
   session?: SessionOptions;
   /**
    * Where the optimizer update runs: 'native' (in place, src/optim/native.ts; needs the addon and a
