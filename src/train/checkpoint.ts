@@ -12,7 +12,7 @@ import type { FitConfig, SavedProgress } from './config.js';
 import { SCHEDULES, type ScheduleConfig } from './schedule.js';
 import { describe, expected, UsageError } from '../util/errors.js';
 import { loadSafetensors, saveSafetensors, type TensorInput } from '../runtime/safetensors.js';
-import type { TrainingState } from './training-session.js';
+import type { TrainingState } from './session-types.js';
 import { parseJson } from '../util/json.js';
 
 export const CHECKPOINT_FORMAT = 'ilsvrc-checkpoint/2';
@@ -166,10 +166,10 @@ const RUN_FIELDS: Readonly<Record<Exclude<keyof FitConfig, 'modelOptions' | 'opt
   maxSteps: { what: 'a non-negative integer', ok: isCount },
   checkpointEvery: { what: 'a non-negative integer', ok: isCount },
   earlyStop: { what: 'a non-negative integer', ok: isCount },
-  loaderWorkers: { what: 'a non-negative integer', ok: isCount },
+  workers: { what: 'a non-negative integer', ok: isCount },
   threads: { what: 'a non-negative integer', ok: isCount },
   device: { what: 'a device name', ok: (v) => typeof v === 'string' },
-  worker: { what: 'a boolean', ok: (v) => typeof v === 'boolean' },
+  inProcess: { what: 'a boolean', ok: (v) => typeof v === 'boolean' },
 };
 
 const SCHEDULE_FIELDS: Readonly<Record<keyof ScheduleConfig, Field>> = {
@@ -203,6 +203,27 @@ function fromV1(v1: Record<string, unknown>): Record<string, unknown> {
     ...(run ? { data } : {}),
     ...(typeof augment === 'string' ? { view: evalViewFor(augment as TrainRecipe) } : {}),
   };
+}
+
+/** Run config fields saved under other names before they took the options' names: today's name, and the value as today's. */
+const EARLIER_RUN_NAMES: Readonly<Record<string, readonly [keyof typeof RUN_FIELDS, (v: unknown) => unknown]>> = {
+  loaderWorkers: ['workers', (v) => v],
+  worker: ['inProcess', (v) => !v],
+};
+
+/** A run config as today's: fields under an earlier name are checked under that name, then renamed. */
+function renamedRun(run: unknown, where: string): unknown {
+  if (!isObject(run)) return run;
+  const out = { ...run };
+  for (const [old, [name, convert]] of Object.entries(EARLIER_RUN_NAMES)) {
+    if (!(old in out)) continue;
+    const v = out[old];
+    delete out[old];
+    if (out[name] !== undefined) continue;
+    if (!RUN_FIELDS[name].ok(v)) throw expected(RUN_FIELDS[name].what, `run.${old} ${where}`, v);
+    out[name] = convert(v);
+  }
+  return out;
 }
 
 /** `value` as an object whose fields pass `fields`; `name` is its key in the entry (none: the entry itself). */
@@ -247,6 +268,7 @@ export function parseCheckpointMeta(raw: string | undefined, file: string): Chec
   const meta = checkFields(json, META_FIELDS, undefined, where);
   readModelOptions(meta['modelOptions'], where, 'modelOptions');
   if (meta['run'] !== undefined) {
+    meta['run'] = renamedRun(meta['run'], where);
     const run = checkFields(meta['run'], RUN_FIELDS, 'run', where);
     readModelOptions(run['modelOptions'], where, 'run.modelOptions');
     checkFields(run['optimizer'], OPTIMIZER_FIELDS, 'run.optimizer', where);

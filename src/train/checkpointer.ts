@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import type { RunState } from './run-state.js';
-import type { TrainingState } from './training-session.js';
+import type { TrainingState } from './session-types.js';
 import { UsageError, userFileError } from '../util/errors.js';
 import { removeFile, renameFile, withPath } from '../util/fsx.js';
 
@@ -23,6 +23,14 @@ export const FILES = {
 
 /** What every checkpoint of a run says alike: the model, its classes and view, the data and the run config. */
 export type RunMeta = Omit<CheckpointMeta, 'format' | 'savedAt' | 'step' | 'rng' | 'progress' | 'epoch' | 'batchInEpoch' | 'metrics'>;
+
+interface SaveOptions {
+  metrics?: Record<string, number>;
+  /** A snapshot of the session already taken (best and last of one epoch's end share it). */
+  snap?: TrainingState;
+  /** Beside the file, until a finite loss vouches for it (commitPending). */
+  pending?: boolean;
+}
 
 export class Checkpointer {
   /** The step of the newest checkpoint on disk that is known good (for the divergence message). */
@@ -42,7 +50,8 @@ export class Checkpointer {
   /** A run that went non-finite: what, and which checkpoint is left to go back to. */
   diverged(what: string): UsageError {
     const last = join(this.out, FILES.last);
-    const kept = this.saved !== undefined && existsSync(last) ? `the last good checkpoint is ${last} (step ${this.saved})` : 'no checkpoint had been written';
+    const good = this.saved !== undefined && existsSync(last);
+    const kept = good ? `the last good checkpoint is ${last} (step ${this.saved})` : 'no checkpoint had been written';
     return new UsageError(`${what}; stopped, ${kept} — try a lower --lr`);
   }
 
@@ -50,12 +59,13 @@ export class Checkpointer {
    * Writes `file` of the session's weights (`snap`: a snapshot already taken) at the run's state.
    * Never one whose parameters or optimizer state are not all finite.
    */
-  async save(file: string, st: RunState, o: { metrics?: Record<string, number>; snap?: TrainingState; pending?: boolean } = {}): Promise<TrainingState> {
+  async save(file: string, st: RunState, o: SaveOptions = {}): Promise<TrainingState> {
     const s = o.snap ?? (await this.session.snapshot());
     const refuse = (bad: string) => this.diverged(`Expected finite weights at step ${s.step} but ${bad} is not`);
     this.events.flush(); // every event up to this step is on disk before the checkpoint that a resume starts from
     const target = o.pending ? pendingPath(this.out, file) : join(this.out, file);
-    const meta = { ...this.about, progress: st.saved(), epoch: st.epoch, batchInEpoch: st.inEpoch, ...(o.metrics ? { metrics: o.metrics } : {}) };
+    const at = { progress: st.saved(), epoch: st.epoch, batchInEpoch: st.inEpoch };
+    const meta = { ...this.about, ...at, ...(o.metrics ? { metrics: o.metrics } : {}) };
     withPath(join(this.out, file), () => saveCheckpoint(target, s, meta, refuse), o.pending ? target : undefined);
     if (!o.pending && file === FILES.last) this.saved = s.step;
     return s;
@@ -100,7 +110,8 @@ export class Checkpointer {
 export function runFailure(e: unknown, out: string, saved: number | undefined): unknown {
   const user = userFileError(e);
   if (!user) return e;
-  const kept = saved !== undefined ? `the last checkpoint ${join(out, FILES.last)} (step ${saved}) is intact` : 'no checkpoint had been written';
+  const last = join(out, FILES.last);
+  const kept = saved !== undefined ? `the last checkpoint ${last} (step ${saved}) is intact` : 'no checkpoint had been written';
   return new UsageError(`${user.message}; stopped, ${kept}`);
 }
 

@@ -35,14 +35,17 @@ export interface FitConfig {
   checkpointEvery: number;
   /** Stop after this many epochs without a better validation top-1 (0: never). */
   earlyStop: number;
-  /** Loader worker threads (0: sharp's own threads). */
-  loaderWorkers: number;
+  /** Loader worker threads (0: sharp's own threads). Saved as "loaderWorkers" before; read under either name. */
+  workers: number;
   /** ORT intra-op threads (0: all cores). */
   threads: number;
   /** --device: cpu, cuda[:N] or webgpu (src/runtime/device.ts). */
   device: string;
-  /** Run the session on a worker thread so loading and the display go on during a step. */
-  worker: boolean;
+  /**
+   * Run the session on the calling thread; false: on a worker thread, so loading and the display go
+   * on during a step. Saved as "worker" (its negation) before; read under either name.
+   */
+  inProcess: boolean;
 }
 
 /** The fields of FitConfig that decide what a training step computes (TrainingConfig takes them). */

@@ -10,7 +10,7 @@ import { decodeModel } from '../onnx/proto.js';
 import { createDeviceSession } from '../runtime/device.js';
 import { tensor, type OrtSession, type SessionOptions } from '../runtime/ort.js';
 import { batchFeeds, metricsOf, output, type Compile, type Weights } from './session-state.js';
-import type { StepBatch, StepMetrics } from './training-session.js';
+import type { StepBatch, StepMetrics } from './session-types.js';
 
 export class Evaluator {
   /**

@@ -8,13 +8,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Loader, Transforms, writeClassIndex, type Batch, type DatasetSplits, type Skipped, evalViewFor, type DataIdentity } from '../data/index.js';
+import { evalViewFor, Loader, Transforms, writeClassIndex } from '../data/index.js';
+import type { Batch, DataIdentity, DatasetSplits, Skipped } from '../data/index.js';
 import { writeChartPng } from '../plot/chart.js';
 import type { Checkpoint } from './checkpoint.js';
 import { Checkpointer, discardPending, FILES, runFailure, type RunMeta } from './checkpointer.js';
 import { STEP_FIELDS, type FitConfig, type StepConfig } from './config.js';
 import { RunState } from './run-state.js';
-import type { StepMetrics, TrainingConfig, TrainingState } from './training-session.js';
+import type { StepMetrics, TrainingConfig, TrainingState } from './session-types.js';
 import { resolveDevice } from '../runtime/device.js';
 import { openSession, type SessionHandle } from './worker-session.js';
 import { UsageError } from '../util/errors.js';
@@ -144,7 +145,10 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const t0 = Date.now();
   ensureDir(o.out);
   const spe = stepsPerEpoch(o.data.train.length, c.batch, c.accum);
-  if (spe < 1) throw new UsageError(`Expected at least ${c.batch * c.accum} training images for --batch-size ${c.batch} × --accum ${c.accum} but the data has ${o.data.train.length}`);
+  if (spe < 1) {
+    const what = `--batch-size ${c.batch} × --accum ${c.accum}`;
+    throw new UsageError(`Expected at least ${c.batch * c.accum} training images for ${what} but the data has ${o.data.train.length}`);
+  }
   const st = new RunState(spe, o.resume);
   const state: Partial<TrainingState> | undefined = o.resume ? o.resume.state : o.initParams ? { params: o.initParams } : undefined;
   const resumedAt = o.resume ? st.step : undefined;
@@ -164,9 +168,11 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     if (o.resume) keepEventsUpTo(o.out, st.step);
     const tb = new EventWriter(o.out);
     closers.push(() => tb.close());
-    const session = await openSession(trainingConfig(c), state, { worker: c.worker });
+    const session = await openSession(trainingConfig(c), state, { worker: !c.inProcess });
     closers.push(() => session.release());
-    const about: RunMeta = { model: c.model, modelOptions: c.modelOptions, classes: o.data.classes, view: evalViewFor(c.augment), ...(o.dataIdentity ? { data: o.dataIdentity } : {}), run: c };
+    const data = o.dataIdentity ? { data: o.dataIdentity } : {};
+    const view = evalViewFor(c.augment);
+    const about: RunMeta = { model: c.model, modelOptions: c.modelOptions, classes: o.data.classes, view, ...data, run: c };
     ckpt = new Checkpointer(o.out, about, resumedAt, session, tb);
     const totalSteps = c.maxSteps > 0 ? Math.min(c.maxSteps, spe * c.epochs) : spe * c.epochs;
     reason = await trainEpochs({ c, o, spe, totalSteps, train, val, session, tb, ckpt, stop: o.hooks.stop ?? NEVER }, st);
@@ -197,11 +203,12 @@ export async function fit(o: FitOptions): Promise<FitResult> {
 /** The training and validation loaders of a run, each closed by `closers`. */
 function openLoaders(c: FitConfig, data: DatasetSplits, closers: (() => unknown)[]): { train: Loader; val: Loader } {
   const shape = { size: c.modelOptions.inputSize, channels: c.modelOptions.channels === 1 ? 1 : 3 } as const;
-  const common = { batchSize: c.batch, seed: c.seed, channels: shape.channels, workers: c.loaderWorkers };
+  const common = { batchSize: c.batch, seed: c.seed, channels: shape.channels, workers: c.workers };
   const train = new Loader(data.train, Transforms.train(c.augment, shape), { ...common, shuffle: true, dropLast: true });
   closers.push(() => train.close());
   // Padded to a constant batch so validation compiles one session; only the real rows count.
-  const val = new Loader(data.val, Transforms.eval(evalViewFor(c.augment), shape), { ...common, shuffle: false, dropLast: false, padLast: true });
+  const valTransforms = Transforms.eval(evalViewFor(c.augment), shape);
+  const val = new Loader(data.val, valTransforms, { ...common, shuffle: false, dropLast: false, padLast: true });
   closers.push(() => val.close());
   return { train, val };
 }
@@ -237,8 +244,7 @@ async function trainEpoch(f: Fit, st: RunState): Promise<'max-steps' | undefined
   st.startEpoch();
   o.hooks.epochStart?.(st.epoch, st.inEpoch * imagesPerStep, f.spe * imagesPerStep);
   const prefetch = prefetcher(f.train, st.epoch, st.inEpoch * c.accum, f.spe * c.accum);
-  /** `stoppable`: nothing of the step has run yet, so a stop may cut the wait short. */
-  const fetch = async (i: number, stoppable: boolean): Promise<Batch> => {
+  const fetch: Fetch = async (i, stoppable) => {
     const t = performance.now();
     const b = await (stoppable ? stop.race(prefetch(i), 'training') : prefetch(i));
     st.sums.dataWait += (performance.now() - t) / 1000;
@@ -255,15 +261,23 @@ async function trainEpoch(f: Fit, st: RunState): Promise<'max-steps' | undefined
     if (Number.isFinite(metrics[0]?.loss)) f.ckpt.commitPending();
     record(f, st, metrics, lrs);
     const s = st.sums;
-    o.hooks.progress?.(st.epoch, st.inEpoch * imagesPerStep, f.spe * imagesPerStep, { loss: s.seen ? (s.loss / s.seen).toFixed(3) : '-', acc: s.seen ? `${((100 * s.hits) / s.seen).toFixed(1)}%` : '-', lr: s.lr.toPrecision(2) });
+    const fields = {
+      loss: s.seen ? (s.loss / s.seen).toFixed(3) : '-',
+      acc: s.seen ? `${((100 * s.hits) / s.seen).toFixed(1)}%` : '-',
+      lr: s.lr.toPrecision(2),
+    };
+    o.hooks.progress?.(st.epoch, st.inEpoch * imagesPerStep, f.spe * imagesPerStep, fields);
     if (c.maxSteps > 0 && st.step >= c.maxSteps) return 'max-steps';
     if (c.checkpointEvery > 0 && st.step % c.checkpointEvery === 0 && st.inEpoch < f.spe) await f.ckpt.savePending(st);
   }
   return undefined;
 }
 
+/** Batch `i` of the epoch; `stoppable`: nothing of the step has run yet, so a stop may cut the wait short. */
+type Fetch = (i: number, stoppable: boolean) => Promise<Batch>;
+
 /** One session run: `lrs.length` fused steps, or one step of `accum` micro-batches. */
-async function runSteps(f: Fit, st: RunState, fetch: (i: number, stoppable: boolean) => Promise<Batch>, lrs: number[]): Promise<StepMetrics[]> {
+async function runSteps(f: Fit, st: RunState, fetch: Fetch, lrs: number[]): Promise<StepMetrics[]> {
   const { c, session, train } = f;
   if (c.accum === 1) {
     const batches: Batch[] = [];
@@ -284,7 +298,13 @@ async function runSteps(f: Fit, st: RunState, fetch: (i: number, stoppable: bool
     train.recycle(b);
   }
   await session.runOptimizerStep(lrs[0]!);
-  return [parts.reduce((a, m) => ({ loss: a.loss + m.loss / c.accum, top1: a.top1 + m.top1, top5: a.top5 + m.top5, n: a.n + m.n }), { loss: 0, top1: 0, top5: 0, n: 0 })];
+  const sum = (a: StepMetrics, m: StepMetrics): StepMetrics => ({
+    loss: a.loss + m.loss / c.accum,
+    top1: a.top1 + m.top1,
+    top5: a.top5 + m.top5,
+    n: a.n + m.n,
+  });
+  return [parts.reduce(sum, { loss: 0, top1: 0, top5: 0, n: 0 })];
 }
 
 /** A run's metrics into the epoch's sums and TensorBoard; a non-finite loss stops the run. */
@@ -292,7 +312,8 @@ function record(f: Fit, st: RunState, metrics: readonly StepMetrics[], lrs: read
   for (let i = 0; i < metrics.length; i++) {
     const m = metrics[i]!;
     if (!Number.isFinite(m.loss)) {
-      throw f.ckpt.diverged(`Expected a finite training loss but received ${m.loss} at step ${st.step + i + 1} (epoch ${st.epoch + 1}, lr ${lrs[i]!.toPrecision(3)})`);
+      const at = `step ${st.step + i + 1} (epoch ${st.epoch + 1}, lr ${lrs[i]!.toPrecision(3)})`;
+      throw f.ckpt.diverged(`Expected a finite training loss but received ${m.loss} at ${at}`);
     }
     st.count(m);
     f.tb.scalar('train/loss', m.loss, st.step + i + 1);
@@ -310,15 +331,22 @@ function record(f: Fit, st: RunState, metrics: readonly StepMetrics[], lrs: read
 async function closeEpoch(f: Fit, st: RunState, partial: boolean): Promise<void> {
   const { o } = f;
   const skippedTrain = f.train.skipped(st.epoch);
-  if (st.sums.seen === 0 && skippedTrain.length > 0) throw new UsageError(`Expected readable images in the training set but every one tried failed (first: ${skippedTrain[0]!.path}: ${skippedTrain[0]!.reason})`);
+  const first = skippedTrain[0];
+  if (st.sums.seen === 0 && first) {
+    throw new UsageError(`Expected readable images in the training set but every one tried failed (first: ${first.path}: ${first.reason})`);
+  }
   o.hooks.validationStart?.(st.epoch, f.val.dataset.length);
-  const v = await evaluateLoader(f.val, o.data.classes.length, (x, rows) => f.session.runInference(x, rows), (done, total) => o.hooks.validationProgress?.(done, total), f.stop);
-  if (!Number.isFinite(v.loss)) throw f.ckpt.diverged(`Expected a finite validation loss after step ${st.step} (epoch ${st.epoch + 1}) but received ${v.loss}`);
+  const onBatch = (done: number, total: number): void => o.hooks.validationProgress?.(done, total);
+  const v = await evaluateLoader(f.val, o.data.classes.length, (x, rows) => f.session.runInference(x, rows), onBatch, f.stop);
+  if (!Number.isFinite(v.loss)) {
+    throw f.ckpt.diverged(`Expected a finite validation loss after step ${st.step} (epoch ${st.epoch + 1}) but received ${v.loss}`);
+  }
   const seconds = st.elapsed();
   const { at, improved } = st.validated(v, f.c.schedule, partial);
   const summary = epochSummary(st, at, seconds, v, skippedTrain);
   appendText(join(o.out, FILES.jsonl), JSON.stringify(summary) + '\n');
-  for (const [tag, value] of [['val/loss', v.loss], ['val/top1', v.top1], ['val/top5', v.top5], ['train/epoch_top1', summary.train_top1]] as const) f.tb.scalar(tag, value, st.step);
+  const scalars = [['val/loss', v.loss], ['val/top1', v.top1], ['val/top5', v.top5], ['train/epoch_top1', summary.train_top1]] as const;
+  for (const [tag, value] of scalars) f.tb.scalar(tag, value, st.step);
   await writeReports(o.out);
   o.hooks.epochEnd?.(summary);
   st.sums.seconds = seconds;

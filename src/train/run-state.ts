@@ -7,7 +7,7 @@ import type { Checkpoint } from './checkpoint.js';
 import type { EpochSums, RunProgress, SavedProgress } from './config.js';
 import type { EvalResult } from './evaluate.js';
 import { INITIAL_PLATEAU, plateauAfterEpoch, type ScheduleConfig } from './schedule.js';
-import type { StepMetrics } from './training-session.js';
+import type { StepMetrics } from './session-types.js';
 
 const NO_SUMS: EpochSums = { loss: 0, hits: 0, seen: 0, seconds: 0, dataWait: 0, lr: 0 };
 
@@ -40,7 +40,8 @@ export class RunState {
   /** The progress as a checkpoint stores it (JSON has no Infinity: a plateau with no best yet is null). */
   saved(): SavedProgress {
     const p = this.progress;
-    return { ...p, plateau: { ...p.plateau, best: Number.isFinite(p.plateau.best) ? p.plateau.best : null }, ...(this.inEpoch > 0 ? { epochSums: this.sums } : {}) };
+    const best = Number.isFinite(p.plateau.best) ? p.plateau.best : null;
+    return { ...p, plateau: { ...p.plateau, best }, ...(this.inEpoch > 0 ? { epochSums: this.sums } : {}) };
   }
 
   /** Epochs done, with the fraction of one in progress. */

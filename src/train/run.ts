@@ -59,8 +59,22 @@ export const RUN_DEFAULTS = {
   workers: 0,
 } as const;
 
+/** The run config's fields a user gives under the config's own names. */
+type GivenConfig = Partial<
+  Pick<
+    FitConfig,
+    | 'epochs' | 'accum' | 'labelSmoothing' | 'auxWeight' | 'augment' | 'device' | 'threads' | 'seed'
+    | 'maxSteps' | 'stepsPerRun' | 'checkpointEvery' | 'earlyStop' | 'workers' | 'inProcess'
+  >
+>;
+
+/** What may change on resume: how long to go on and how to run; never what the steps compute. */
+const RESUMABLE = [
+  'epochs', 'maxSteps', 'threads', 'workers', 'checkpointEvery', 'inProcess', 'device',
+] as const satisfies readonly (keyof GivenConfig)[];
+
 /** What a user asks of a run; every field optional (absent: the paper's recipe, or RUN_DEFAULTS). */
-export interface RunOptions {
+export interface RunOptions extends GivenConfig {
   /** A zoo model name or alias. Absent with no `data`: the demo. */
   model?: string;
   /** 'synthetic' (default), 'idx:DIR', 'cifar:DIR', 'ilsvrc:DIR' or an ImageFolder folder. */
@@ -68,9 +82,8 @@ export interface RunOptions {
   /** Options of the built-in synthetic set, when `data` is it. */
   synthetic?: SyntheticOptions;
   modelOptions?: Partial<ModelOptions>;
-  epochs?: number;
+  /** FitConfig.batch (--batch-size). */
   batchSize?: number;
-  accum?: number;
   optimizer?: OptimizerConfig['kind'];
   lr?: number;
   momentum?: number;
@@ -84,30 +97,16 @@ export interface RunOptions {
   patience?: number;
   warmupSteps?: number;
   minLr?: number;
-  labelSmoothing?: number;
-  auxWeight?: number;
-  augment?: TrainRecipe;
-  device?: string;
-  threads?: number;
-  seed?: number;
   /** The run folder (default runs/<model>-<time>). */
   out?: string;
   /** Continue a run: a checkpoint or run folder, or true for `out`'s last.safetensors (a fresh start when it has none). */
   resume?: string | true;
-  maxSteps?: number;
-  stepsPerRun?: number;
-  checkpointEvery?: number;
-  earlyStop?: number;
   /** Initial weights from a checkpoint (transfer learning). */
   from?: string;
-  /** 'features' (every conv layer) or a comma list of parameter names or prefixes. */
+  /** 'features' (every conv layer) or a comma list of parameter names or prefixes: FitConfig.frozen. */
   freeze?: string;
   /** With `from`: new random weights for the last layer. */
   resetClassifier?: boolean;
-  /** Loader worker threads. */
-  workers?: number;
-  /** Run the session on the calling thread instead of a worker. */
-  inProcess?: boolean;
 }
 
 /** What a fresh run's plan needs to know of its data. */
@@ -181,27 +180,16 @@ export function planRun(o: RunOptions, data: DataShape, device: Device): FitConf
     maxSteps: o.maxSteps ?? RUN_DEFAULTS.maxSteps,
     checkpointEvery: o.checkpointEvery ?? RUN_DEFAULTS.checkpointEvery,
     earlyStop: o.earlyStop ?? RUN_DEFAULTS.earlyStop,
-    loaderWorkers: o.workers ?? RUN_DEFAULTS.workers,
+    workers: o.workers ?? RUN_DEFAULTS.workers,
     threads: o.threads ?? RUN_DEFAULTS.threads,
-    worker: o.inProcess !== true,
+    inProcess: o.inProcess ?? false,
   }, { ...(data.trainImages !== undefined ? { trainImages: data.trainImages } : {}), stepsGiven: o.stepsPerRun !== undefined });
 }
 
-/**
- * A resumed run's config: the saved one, with what may change on resume — how long to go on and
- * how to run; never what the steps compute.
- */
+/** A resumed run's config: the saved one, with the RESUMABLE fields the options give. */
 export function planResume(saved: FitConfig, o: RunOptions, trainImages?: number): FitConfig {
-  return boundRun({
-    ...saved,
-    ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),
-    ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
-    ...(o.threads !== undefined ? { threads: o.threads } : {}),
-    ...(o.workers !== undefined ? { loaderWorkers: o.workers } : {}),
-    ...(o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery } : {}),
-    ...(o.inProcess ? { worker: false } : {}),
-    ...(o.device !== undefined ? { device: o.device } : {}),
-  }, { ...(trainImages !== undefined ? { trainImages } : {}), stepsGiven: false });
+  const given = Object.fromEntries(RESUMABLE.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])) as Partial<FitConfig>;
+  return boundRun({ ...saved, ...given }, { ...(trainImages !== undefined ? { trainImages } : {}), stepsGiven: false });
 }
 
 /** Refuses thread and loader-worker counts the machine cannot run (two loaders, train and val, each with `workers` threads). */
@@ -218,7 +206,7 @@ export function requireRunThreads(threads: number, workers: number): void {
  * and the K batches a run stacks. A K the user did not give is lowered to fit instead.
  */
 export function boundRun(c: FitConfig, o: { trainImages?: number; stepsGiven: boolean }): FitConfig {
-  requireRunThreads(c.threads, c.loaderWorkers);
+  requireRunThreads(c.threads, c.workers);
   if (o.trainImages !== undefined && c.batch * c.accum > o.trainImages) {
     const what = `--batch-size ${c.batch} × --accum ${c.accum}`;
     throw new UsageError(`Expected at least ${c.batch * c.accum} training images for ${what} but the data has ${o.trainImages}`);

@@ -7,7 +7,7 @@ import type { Param } from '../graph/graph.js';
 import { tensor, type OrtSession, type OrtTensor } from '../runtime/ort.js';
 import { Rng } from '../util/rng.js';
 import { gradName, nextName, stateName, type GraphKind, type TrainGraph } from './graphs.js';
-import type { StepBatch, StepMetrics, TrainingState } from './training-session.js';
+import type { StepBatch, StepMetrics, TrainingState } from './session-types.js';
 
 /** One graph of the session, compiled for one batch size. */
 export interface Compiled {

@@ -20,7 +20,7 @@ import { scalar, tensor, type OrtTensor } from '../runtime/ort.js';
 import { expected } from '../util/errors.js';
 import { gradName, type TrainGraph } from './graphs.js';
 import { concatF32, concatI64, inputShape, labels64, metricsOf, output, runGradients, validRows, type Compile, type Weights } from './session-state.js';
-import type { StepBatch, StepMetrics, TrainingConfig } from './training-session.js';
+import type { StepBatch, StepMetrics, TrainingConfig } from './session-types.js';
 
 /** One optimizer step's batch and learning rate. */
 export interface TrainStep {
