@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { buildModel, findModel, modelOptions, type ModelOptions, type ModelSpec } from '../zoo/index.js';
-import { openDataset, type DataIdentity, type DatasetSplits, type SyntheticOptions, type TrainRecipe } from '../data/index.js';
+import { openDataset, type DataIdentity, type DatasetSplits, type SyntheticOptions } from '../data/index.js';
 import { initParams } from '../graph/init.js';
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../optim/optimizer.js';
 import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
