@@ -1,7 +1,7 @@
 /**
  * Measurable structure of src/, read with TypeScript's own parser: import cycles (between files,
  * within a folder or across folders), functions longer than a screen in the folders that must stay
- * readable, and exported symbols that nothing outside the tests uses. `scripts/lint` prints them
+ * readable, and exported symbols that nothing imports. `scripts/lint` prints them
  * and fails on any; `test/layout/structure.test.ts` holds the same line in the suite.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -161,13 +161,13 @@ export interface UnusedExport {
 }
 
 /**
- * Symbols exported from a module of src/ that no other module of src/ or scripts/ imports and that
- * the public entry point (src/index.ts) does not re-export: exported only for tests, or for nothing.
- * The entry points themselves (src/index.ts, src/cli/main.ts, worker entry files) are not checked.
+ * Symbols exported from a module of src/ that no other module imports — of src/, scripts/ or
+ * test/ (pure functions are tested directly, so a test is a user) — and that the public entry point
+ * (src/index.ts) does not re-export: exported for nothing. The entry point itself is not checked.
  */
 export function unusedExports(root: string, entries: readonly string[] = ['src/index.ts']): UnusedExport[] {
   const srcDir = join(root, 'src');
-  const users = [...tsFiles(srcDir), ...tsFiles(join(root, 'scripts'))];
+  const users = [...tsFiles(srcDir), ...tsFiles(join(root, 'scripts')), ...tsFiles(join(root, 'test'))];
   const used = new Map<string, Set<string>>(); // file -> names imported from it by others
   const star = new Set<string>(); // files re-exported or imported whole
   for (const f of users) {
