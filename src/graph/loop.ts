@@ -21,14 +21,13 @@ export interface LoopSpec {
    * name written for it, since one model serves any number of trips.
    */
   trip: { size: number; symbol: string };
-  /** Names of the body's carried inputs (default: the initial values' names); generated names are made unique. */
-  names?: readonly string[];
 }
 
 /** The body's inputs: the iteration number (int64 scalar), the condition (bool scalar), the carried values. */
 export interface LoopInputs {
   iteration: Value;
   cond: Value;
+  /** Named after the initial values; the serialiser makes each name unique in the model. */
   carried: Value[];
 }
 
@@ -88,30 +87,39 @@ function capturesOf(body: Graph): Value[] {
  * ([trips, ...per-iteration shape]). A body value defined neither in the body nor in an enclosing
  * graph is a GraphError naming it.
  */
-export function loop(g: Graph, spec: LoopSpec, build: (body: Graph, inputs: LoopInputs) => LoopOutputs): { carried: Value[]; scans: Value[] } {
+export function loop(
+  g: Graph,
+  spec: LoopSpec,
+  build: (body: Graph, inputs: LoopInputs) => LoopOutputs,
+): { carried: Value[]; scans: Value[] } {
   const scope = g.scopeName;
   const fail = (message: string): never => {
     throw new GraphError(scope, `Loop: ${message}`);
   };
-  for (const v of [spec.trips, spec.cond, ...spec.carried]) if (v && !g.sees(v.graph)) fail(`${v} is defined neither in this graph nor in one that encloses it`);
-  if (spec.trips && (spec.trips.dtype !== 'int64' || spec.trips.rank !== 0)) fail(`expected an int64 scalar trip count but received ${spec.trips}`);
-  if (spec.cond && (spec.cond.dtype !== 'bool' || spec.cond.rank !== 0)) fail(`expected a bool scalar condition but received ${spec.cond}`);
+  for (const v of [spec.trips, spec.cond, ...spec.carried]) {
+    if (v && !g.sees(v.graph)) fail(`${v} is defined neither in this graph nor in one that encloses it`);
+  }
+  const scalar = (v: Value | undefined, dtype: string, what: string): void => {
+    if (v && (v.dtype !== dtype || v.rank !== 0)) fail(`expected ${dtype} scalar ${what} but received ${v}`);
+  };
+  scalar(spec.trips, 'int64', 'trip count');
+  scalar(spec.cond, 'bool', 'condition');
 
   const body = new Graph('body', g);
   const inputs: LoopInputs = {
     iteration: body.input('iteration', 'int64', []),
     cond: body.input('cond', 'bool', []),
-    carried: spec.carried.map((v, i) => body.input(spec.names?.[i] ?? v.name ?? `carried_${i}`, v.dtype, v.shape)),
+    carried: spec.carried.map((v, i) => body.input(v.name ?? `carried_${i}`, v.dtype, v.shape)),
   };
   const made = build(body, inputs);
-  if (body.inputs.length !== 2 + spec.carried.length) fail('the body has inputs other than the iteration, the condition and the carried values');
+  if (body.inputs.length !== 2 + spec.carried.length) fail('the body has inputs besides the iteration, condition and carried values');
   if (body.params.length) fail(`the body declares parameters (${body.params[0]!.name}); read them from the enclosing graph`);
   if (made.carried.length !== spec.carried.length) fail(`${spec.carried.length} carried values but the body makes ${made.carried.length}`);
   made.carried.forEach((v, i) => {
     const init = spec.carried[i]!;
-    if (v.dtype !== init.dtype || v.shape.join() !== init.shape.join()) fail(`carried value ${i} enters as ${init} but leaves the body as ${v}`);
+    if (v.dtype !== init.dtype || v.shape.join() !== init.shape.join()) fail(`carried value ${i} enters as ${init} but leaves as ${v}`);
   });
-  if (made.cond && (made.cond.dtype !== 'bool' || made.cond.rank !== 0)) fail(`expected a bool scalar condition but received ${made.cond}`);
+  scalar(made.cond, 'bool', 'next condition');
 
   // Each body output is its own value made in the body: ONNX names each output once, and a body
   // input or an outer value passes through an Identity.
