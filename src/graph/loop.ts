@@ -109,8 +109,12 @@ export function loop(
   const inputs: LoopInputs = {
     iteration: body.input('iteration', 'int64', []),
     cond: body.input('cond', 'bool', []),
-    carried: spec.carried.map((v, i) => body.input(v.name ?? `carried_${i}`, v.dtype, v.shape)),
+    carried: [],
   };
+  for (const [i, v] of spec.carried.entries()) {
+    const free = v.name !== undefined && !body.inputs.some((x) => x.name === v.name);
+    inputs.carried.push(body.input(free ? v.name! : `carried_${i}`, v.dtype, v.shape));
+  }
   const made = build(body, inputs);
   if (body.inputs.length !== 2 + spec.carried.length) fail('the body has inputs besides the iteration, condition and carried values');
   if (body.params.length) fail(`the body declares parameters (${body.params[0]!.name}); read them from the enclosing graph`);

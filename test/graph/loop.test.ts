@@ -88,6 +88,9 @@ test('a Loop body reading a value of no enclosing graph is a build-time error na
     () => loop(g, spec, () => ({ carried: [stranger], scans: [] })),
     (e: unknown) => e instanceof GraphError && e.message.includes('body output stranger'),
   );
+  // An outer value may share its name with one of the body's own inputs.
+  const cond = g.input('cond', 'float32', [1]);
+  loop(g, { ...spec, carried: [cond] }, (body, { carried: [c] }) => ({ carried: [body.add1(Add, [c!, c!], {})], scans: [] }));
   // A value of one Loop's body is not in scope in a sibling Loop's body.
   let inner: Value | undefined;
   loop(g, spec, (body, { carried: [sum] }) => {
