@@ -99,7 +99,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Takes `lock` (true), or waits while a live process holds it (false once it is released or its holder has gone). */
+/** Takes `lock` (true), or waits while a live process holds it: false once `done` is there, a retake once the holder has gone. */
 async function take(lock: string, done: string): Promise<boolean> {
   for (;;) {
     try {
