@@ -8,7 +8,7 @@
  */
 import { Graph, type Value } from '../graph/graph.js';
 import { inline } from '../graph/inline.js';
-import { loop, tripCount } from '../graph/loop.js';
+import { loop, tripCount } from '../ops/loop.js';
 import { toModel } from '../graph/serialize.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { Gather } from '../ops/shape.js';

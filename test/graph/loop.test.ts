@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { Graph, GraphError, type Value } from '../../src/graph/graph.js';
-import { loop } from '../../src/graph/loop.js';
+import { loop } from '../../src/ops/loop.js';
 import { toModel } from '../../src/graph/serialize.js';
 import { encodeModel, type GraphProto, type ModelProto } from '../../src/onnx/proto.js';
 import { Add, Cast, Mul } from '../../src/ops/elementwise.js';

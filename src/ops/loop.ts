@@ -3,11 +3,11 @@
  * holds the Loop, so the body reads outer values by identity (outer-scope references) and names are
  * generated only when the model is serialised (the body becomes the Loop's GraphProto attribute).
  */
-import { Identity, type NoAttrs } from '../ops/elementwise.js';
-import { Reshape } from '../ops/shape.js';
-import { req } from '../ops/util.js';
-import { liveNodes } from './serialize.js';
-import { attr, Graph, GraphError, Value, type AnyNode, type OnnxAttrs, type OpDef, type Window } from './graph.js';
+import { Identity } from './elementwise.js';
+import { Reshape } from './shape.js';
+import { type NoAttrs, req } from './util.js';
+import { liveNodes } from '../graph/serialize.js';
+import { attr, Graph, GraphError, Value, type AnyNode, type OnnxAttrs, type OpDef, type Window } from '../graph/graph.js';
 
 export interface LoopSpec {
   /** The trip count: an int64 scalar of the enclosing graph; undefined runs until the body's condition is false. */
