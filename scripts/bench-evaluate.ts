@@ -1,8 +1,10 @@
 /**
  * scripts/bench-evaluate: `ilsvrc evaluate` at 10 000 classes, its wall time against the time of
- * its forward passes alone, and its peak RSS. The data is generated once: an ImageFolder of
- * --classes folders of --per-class tiny PNGs (val links to train), and a tiny VGG-A exported with
- * --classes outputs. The CLI runs as a user runs it (a child, under /usr/bin/time -f %M for the
+ * its forward passes alone, and its peak RSS. The data is generated once: `--format idx` (the
+ * default) an IDX folder of --classes × --per-class tiny grey images with int16 labels, whose
+ * reading costs next to nothing, so what is measured is what grows with the classes; `--format png`
+ * an ImageFolder of --classes folders of --per-class tiny PNGs (val links to train), where decoding
+ * 50 000 files is most of the time. And a tiny VGG-A exported with --classes outputs. The CLI runs as a user runs it (a child, under /usr/bin/time -f %M for the
  * peak RSS, else Python's getrusage of its children); then the same model, through the library's
  * inference session, runs over the same batches from the same loader, and only its `logits` calls
  * are timed (the forward passes); the scoring (softmax, Tally) and the loader's waits are timed
@@ -12,13 +14,14 @@
  *
  * Options: --classes N (default 10000), --per-class N (default 5), --size N (image side, default
  * 16), --batch-size N (default 32), --threads N (ORT intra-op threads, default 0: ORT's choice),
- * --dir DIR (data and model, kept between runs; default under the OS temp folder).
+ * --dir DIR (data and model, kept between runs; default under the OS temp folder), --format idx|png.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Loader, openDataset, Transforms } from '../src/data/index.js';
+import { idxLabels } from '../src/data/idx.js';
+import { Loader, openDataset, Transforms, writeIdx } from '../src/data/index.js';
 import { encodePngSync } from '../src/plot/image.js';
 import { scoreViews, Tally } from '../src/train/evaluate.js';
 import { openInference } from '../src/train/inference.js';
@@ -32,11 +35,32 @@ const perClass = intArg('per-class', 5);
 const size = intArg('size', 16);
 const batchSize = intArg('batch-size', 32);
 const threads = intArg('threads', 0, 0);
-const dir = arg('dir', path.join(os.tmpdir(), `ilsvrc-bench-evaluate-c${classes}-n${perClass}-s${size}`));
+const format = arg('format', 'idx');
+if (format !== 'idx' && format !== 'png') throw new Error(`Expected idx or png for --format but received ${format}`);
+const channels = format === 'idx' ? 1 : 3;
+const dir = arg('dir', path.join(os.tmpdir(), `ilsvrc-bench-evaluate-${format}-c${classes}-n${perClass}-s${size}`));
 const GB = 1024 ** 3;
 
+/** The IDX folder: train and t10k the same images, each its own noise, labels 0…classes-1 in order. */
+async function makeIdx(root: string): Promise<void> {
+  const marker = path.join(root, '.complete');
+  if (existsSync(marker)) return;
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+  const rng = new Rng(11);
+  const n = classes * perClass;
+  const pixels = new Uint8Array(n * size * size);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = rng.int(256);
+  const labels = idxLabels(Array.from({ length: n }, (_, i) => Math.floor(i / perClass)));
+  for (const split of ['train', 't10k']) {
+    await writeIdx(path.join(root, `${split}-images-idx3-ubyte`), { dims: [n, size, size], data: pixels });
+    await writeIdx(path.join(root, `${split}-labels-idx1-ubyte`), labels);
+  }
+  writeFileSync(marker, '');
+}
+
 /** The ImageFolder: each image its own noise, so no two decode alike. */
-function makeData(root: string): void {
+function makeFolder(root: string): void {
   const marker = path.join(root, '.complete');
   if (existsSync(marker)) return;
   rmSync(root, { recursive: true, force: true });
@@ -82,9 +106,9 @@ function measured(args: string[]): { seconds: number; stdout: string; peakRss: n
 async function forwardOnly(model: string, data: string): Promise<{ forward: number; scoring: number; loading: number }> {
   const m = await openInference(model, threads ? { threads } : {});
   try {
-    const splits = await openDataset(data, { channels: 3 });
-    const tf = Transforms.eval(m.view, { size: m.options.inputSize, channels: 3 });
-    const loader = new Loader(splits.val, tf, { batchSize, shuffle: false, seed: 0, dropLast: false, channels: 3 });
+    const splits = await openDataset(data, { channels });
+    const tf = Transforms.eval(m.view, { size: m.options.inputSize, channels });
+    const loader = new Loader(splits.val, tf, { batchSize, shuffle: false, seed: 0, dropLast: false, channels });
     const t = new Tally(classes);
     let forward = 0;
     let scoring = 0;
@@ -121,13 +145,18 @@ const has = (flag: string) => (cpu.isa.includes(flag) ? flag : `no ${flag}`);
 process.stdout.write(`machine: ${cpu.model}, ${cpu.cores} cores, ${has('avx2')}, ${has('avx512f')}; load average ${load.join(' ')}\n`);
 process.stdout.write(`ISA flags: ${cpu.isa.join(' ')}\n`);
 
-const data = path.join(dir, 'data');
+const folder = path.join(dir, 'data');
 let t0 = performance.now();
-makeData(data);
+if (format === 'idx') await makeIdx(folder);
+else makeFolder(folder);
+const data = format === 'idx' ? `idx:${folder}` : folder;
 const made = ((performance.now() - t0) / 1000).toFixed(1);
-process.stdout.write(`data: ${classes} classes × ${perClass} PNGs of ${size}×${size} in ${data} (${made} s)\n`);
+const what = format === 'idx' ? 'grey images in IDX files' : 'PNGs';
+process.stdout.write(`data: ${classes} classes × ${perClass} ${what} of ${size}×${size} in ${folder} (${made} s)\n`);
 const model = path.join(dir, `vgg-a-${classes}.onnx`);
-if (!existsSync(model)) cli(['export', 'vgg-a', '--width', '0.0625', '--input-size', '32', '--classes', String(classes), '-o', model]);
+if (!existsSync(model)) {
+  cli(['export', 'vgg-a', '--width', '0.0625', '--input-size', '32', '--channels', String(channels), '--classes', String(classes), '-o', model]);
+}
 
 const args = ['evaluate', model, '--data', data, '--out', path.join(dir, 'out'), '--batch-size', String(batchSize), '--json'];
 if (threads) args.push('--threads', String(threads));
@@ -149,6 +178,7 @@ process.stdout.write(`wall / forward passes: ${ratio.toFixed(2)} (target < 2); p
 process.stdout.write(
   JSON.stringify({
     classes,
+    format,
     images: result.n,
     batch_size: batchSize,
     wall_s: +ev.seconds.toFixed(2),

@@ -11,6 +11,7 @@ import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { LOCK_FILE } from '../../src/util/lock.js';
 import { writeCorpus } from '../../test/cli/hostile.js';
 import { MAIN, TINY } from '../../test/cli/run.js';
+import { writeIdx } from '../../src/data/idx.js';
 import { jpegBomb, writeIdxBomb } from '../../test/data/bombs.js';
 import { assertOk, assertRefused, cli, type Case, type Context, sameWeights, tagSteps } from './harness.js';
 
@@ -273,6 +274,10 @@ export const ROUND_ONE: Case[] = [
       const idx = join(ctx.dir, 'idx');
       mkdirSync(idx, { recursive: true });
       await writeIdxBomb(join(idx, 'train-images-idx3-ubyte.gz'));
+      // Its companions are honest, so that the bomb itself is what is refused (every header is read first).
+      await writeIdx(join(idx, 'train-labels-idx1-ubyte'), { dims: [1], data: Uint8Array.of(0) });
+      await writeIdx(join(idx, 't10k-images-idx3-ubyte'), { dims: [1, 28, 28], data: new Uint8Array(784) });
+      await writeIdx(join(idx, 't10k-labels-idx1-ubyte'), { dims: [1], data: Uint8Array.of(0) });
       const r = await cli(['train', 'vgg-a', '--data', `idx:${idx}`, '--out', join(ctx.dir, 'idx-run')]);
       assertRefused(r, /train-images-idx3-ubyte\.gz/);
       assert.ok(r.seconds < 30, `refused after ${r.seconds} s`);

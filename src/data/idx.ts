@@ -1,6 +1,7 @@
 /**
- * IDX files (MNIST, Fashion-MNIST), gzip or raw: magic 0x0000 <type 0x08 = uint8> <ndim>, then
- * ndim big-endian uint32 sizes, then the data.
+ * IDX files (MNIST, Fashion-MNIST), gzip or raw: magic 0x0000 <type> <ndim>, then ndim big-endian
+ * uint32 sizes, then the data. Images are type 0x08 (uint8); labels 0x08, or 0x0B (int16) and 0x0C
+ * (int32), big-endian as the format defines, for sets of more than 256 classes.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -14,8 +15,16 @@ import { type DatasetSplits, exists, PixelDataset } from './dataset.js';
 
 export interface IdxArray {
   dims: number[];
+  /** The data's bytes as stored: big-endian elements of `type`'s size. */
   data: Uint8Array;
+  /** The element type: 0x08 uint8 (the default), 0x0B int16 or 0x0C int32. */
+  type?: IdxType;
 }
+
+/** The IDX element types read here, with their sizes in bytes. */
+const IDX_TYPES = { 0x08: 1, 0x0b: 2, 0x0c: 4 } as const;
+export type IdxType = keyof typeof IDX_TYPES;
+const TYPE_NAMES: Record<IdxType, string> = { 0x08: 'uint8', 0x0b: 'int16', 0x0c: 'int32' };
 
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
@@ -32,20 +41,25 @@ const GZIP_PREFIX = 4096;
 
 interface IdxHeader {
   dims: number[];
+  type: IdxType;
   /** Byte offset of the data. */
   start: number;
-  /** Bytes of data the dims declare. */
+  /** Bytes of data the dims and type declare. */
   n: number;
 }
 
 function parseHeader(b: Uint8Array, file: string): IdxHeader {
   if (b.length < 4 || b[0] !== 0 || b[1] !== 0) throw new UsageError(`Expected an IDX file (magic 00 00 08 nd) in ${file} but the header is ${[...b.subarray(0, 4)].join(' ')}`);
-  if (b[2] !== 0x08) throw new UsageError(`Expected IDX type 0x08 (uint8) in ${file} but received 0x${(b[2] ?? 0).toString(16)}`);
+  const type = b[2] ?? 0;
+  if (!(type in IDX_TYPES)) {
+    throw new UsageError(`Expected IDX type 0x08 (uint8), 0x0b (int16) or 0x0c (int32) in ${file} but received 0x${type.toString(16)}`);
+  }
+  const size = IDX_TYPES[type as IdxType];
   const nd = b[3] ?? 0;
   if (b.length < 4 + 4 * nd) throw new UsageError(`Expected ${nd} dimension sizes in ${file} but the file ends after ${b.length} bytes`);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const dims = Array.from({ length: nd }, (_, i) => v.getUint32(4 + 4 * i));
-  return { dims, start: 4 + 4 * nd, n: dims.reduce((a, x) => a * x, 1) };
+  return { dims, type: type as IdxType, start: 4 + 4 * nd, n: size * dims.reduce((a, x) => a * x, 1) };
 }
 
 /**
@@ -86,9 +100,9 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
       throw e instanceof UsageError && /inflates to more/.test(e.message) ? wrongSize(h, file, 'it inflates to more; refused') : e;
     }
   }
-  const { dims, start, n } = parseHeader(bytes, file);
-  if (bytes.length - start !== n) throw wrongSize({ dims, start, n }, file, bytes.length - start);
-  return { dims, data: bytes.subarray(start) };
+  const h = parseHeader(bytes, file);
+  if (bytes.length - h.start !== h.n) throw wrongSize(h, file, bytes.length - h.start);
+  return { dims: h.dims, data: bytes.subarray(h.start), type: h.type };
 }
 
 /** An IDX file's header, read before its data: what it declares, checked against what the file can hold. */
@@ -146,12 +160,37 @@ async function readBody(h: IdxFile): Promise<Uint8Array> {
 export async function readIdx(file: string): Promise<IdxArray> {
   const h = readHeader(file);
   requireMemory(h.n, `the data of ${file}`, `its header declares [${h.dims.join(', ')}] (${formatBytes(h.n)})`);
-  return { dims: h.dims, data: await readBody(h) };
+  return { dims: h.dims, data: await readBody(h), type: h.type };
+}
+
+/** Labels as an IDX array of the smallest type that holds them (uint8 up to 255, else int16 or int32). */
+export function idxLabels(labels: ArrayLike<number>): IdxArray {
+  let max = 0;
+  for (let i = 0; i < labels.length; i++) max = Math.max(max, labels[i]!);
+  const type: IdxType = max < 256 ? 0x08 : max < 32768 ? 0x0b : 0x0c;
+  const size = IDX_TYPES[type];
+  const data = new Uint8Array(labels.length * size);
+  const v = new DataView(data.buffer);
+  for (let i = 0; i < labels.length; i++) {
+    if (size === 1) data[i] = labels[i]!;
+    else if (size === 2) v.setInt16(2 * i, labels[i]!);
+    else v.setInt32(4 * i, labels[i]!);
+  }
+  return { dims: [labels.length], data, type };
+}
+
+/** An IDX array's elements as numbers (big-endian, as stored). */
+function elements(a: IdxArray): Int32Array {
+  const size = IDX_TYPES[a.type ?? 0x08];
+  const out = new Int32Array(a.data.length / size);
+  const v = new DataView(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+  for (let i = 0; i < out.length; i++) out[i] = size === 1 ? a.data[i]! : size === 2 ? v.getInt16(2 * i) : v.getInt32(4 * i);
+  return out;
 }
 
 export function encodeIdx(a: IdxArray, gzip = false): Uint8Array {
   const head = new Uint8Array(4 + 4 * a.dims.length);
-  head[2] = 0x08;
+  head[2] = a.type ?? 0x08;
   head[3] = a.dims.length;
   const v = new DataView(head.buffer);
   a.dims.forEach((d, i) => v.setUint32(4 + 4 * i, d));
@@ -185,6 +224,7 @@ async function pairHeaders(dir: string, prefix: string): Promise<IdxPair> {
   if (images.dims.length !== 3) {
     throw new UsageError(`Expected 3 dimensions (N, H, W) in ${images.file} but received [${images.dims.join(', ')}]`);
   }
+  if (images.type !== 0x08) throw new UsageError(`Expected IDX type 0x08 (uint8 pixels) in ${images.file} but received ${TYPE_NAMES[images.type]}`);
   if (labels.dims.length !== 1) throw new UsageError(`Expected 1 dimension (N) in ${labels.file} but received [${labels.dims.join(', ')}]`);
   if (labels.dims[0] !== images.dims[0]) {
     throw new UsageError(`Expected ${images.dims[0]} labels for ${images.file} but ${labels.file} holds ${labels.dims[0]}`);
@@ -193,7 +233,7 @@ async function pairHeaders(dir: string, prefix: string): Promise<IdxPair> {
 }
 
 /** Bytes a split takes once loaded: the pixels, the label bytes, and the labels and rows as Int32Arrays. */
-const splitBytes = (p: IdxPair): number => p.images.n + p.labels.n * 9;
+const splitBytes = (p: IdxPair): number => p.images.n + p.labels.n + 8 * (p.labels.dims[0] ?? 0);
 
 /** train-* and t10k-* files of an MNIST-format folder; Fashion-MNIST names when the path says "fashion". */
 export async function openIdx(dir: string): Promise<DatasetSplits> {
@@ -211,17 +251,17 @@ export async function openIdx(dir: string): Promise<DatasetSplits> {
     `${big.images.file} declares ${big.images.dims[0]} images of ${h}×${w} (${formatBytes(big.images.n)}); ` +
       'use a smaller set, or set ILSVRC_MEMORY_BUDGET if the memory is there',
   );
-  const load = async (p: IdxPair) => ({
-    images: { dims: p.images.dims, data: await readBody(p.images) },
-    labels: { dims: p.labels.dims, data: await readBody(p.labels) },
-    file: p.images.file,
-    labelFile: p.labels.file,
-  });
+  const load = async (p: IdxPair) => {
+    const labels = elements({ dims: p.labels.dims, data: await readBody(p.labels), type: p.labels.type });
+    const negative = labels.findIndex((v) => v < 0);
+    if (negative >= 0) throw new UsageError(`Expected labels of 0 or more in ${p.labels.file} but label ${negative} is ${labels[negative]}`);
+    return { images: { dims: p.images.dims, data: await readBody(p.images) }, labels, file: p.images.file, labelFile: p.labels.file };
+  };
   const tr = await load(trh);
   const te = await load(teh);
-  const maxLabel = tr.labels.data.reduce((a, v) => Math.max(a, v), 0);
-  const over = te.labels.data.findIndex((v) => v > maxLabel);
-  if (over >= 0) throw new UsageError(`Expected labels 0–${maxLabel} (the training set's classes) in ${te.labelFile} but label ${over} is ${te.labels.data[over]}`);
+  const maxLabel = tr.labels.reduce((a, v) => Math.max(a, v), 0);
+  const over = te.labels.findIndex((v) => v > maxLabel);
+  if (over >= 0) throw new UsageError(`Expected labels 0–${maxLabel} (the training set's classes) in ${te.labelFile} but label ${over} is ${te.labels[over]}`);
   const classes = /fashion/i.test(dir) && maxLabel < 10 ? FASHION_MNIST_CLASSES : Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
   const make = (p: typeof tr): PixelDataset =>
     new PixelDataset({
@@ -229,8 +269,8 @@ export async function openIdx(dir: string): Promise<DatasetSplits> {
       width: w,
       height: h,
       channels: 1,
-      rows: Int32Array.from({ length: p.labels.data.length }, (_, i) => i),
-      labels: Int32Array.from(p.labels.data),
+      rows: Int32Array.from({ length: p.labels.length }, (_, i) => i),
+      labels: p.labels,
       name: p.file,
     });
   return { classes, train: make(tr), val: make(te), channels: 1, source: `idx:${dir}` };

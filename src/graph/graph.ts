@@ -22,7 +22,9 @@ export type Attr =
   | { kind: 'float'; v: number }
   | { kind: 'ints'; v: readonly number[] }
   | { kind: 'floats'; v: readonly number[] }
-  | { kind: 'string'; v: string };
+  | { kind: 'string'; v: string }
+  /** A subgraph (a Loop's body), serialised with the names of the graph that holds it. */
+  | { kind: 'graph'; v: Graph };
 export type OnnxAttrs = Record<string, Attr>;
 
 export const attr = {
@@ -31,6 +33,7 @@ export const attr = {
   ints: (v: readonly number[]): Attr => ({ kind: 'ints', v }),
   floats: (v: readonly number[]): Attr => ({ kind: 'floats', v }),
   string: (v: string): Attr => ({ kind: 'string', v }),
+  graph: (v: Graph): Attr => ({ kind: 'graph', v }),
 };
 
 export interface TypeShape {
@@ -80,6 +83,11 @@ export type ValueKind = 'input' | 'param' | 'const' | 'node';
 export class Value {
   /** Set for graph inputs, parameters, constants and outputs; generated otherwise. */
   name: string | undefined;
+  /**
+   * Symbolic names of dimensions (a Loop's trip count "K"), written in place of the size as built;
+   * undefined entries keep their size.
+   */
+  symbols: readonly (string | undefined)[] | undefined = undefined;
   constructor(
     readonly graph: Graph,
     readonly dtype: DType,
@@ -100,7 +108,7 @@ export class Value {
   }
 
   toString(): string {
-    return `${this.name ?? 'value'}[${this.dtype} ${formatShape(this.shape)}]`;
+    return `${this.name ?? (this.producer ? `${this.producer.scope ? this.producer.scope + '/' : ''}${this.producer.op}` : this.kind)}[${this.dtype} ${formatShape(this.shape)}]`;
   }
 }
 
@@ -119,6 +127,8 @@ export interface AnyNode {
   readonly optionalOutputs: boolean;
   readonly differentiable: boolean;
   vjp(dy: readonly (Value | undefined)[], ctx: VjpContext): (Value | undefined)[];
+  /** Values of enclosing graphs that the node's subgraphs read (a Loop body's outer-scope references). */
+  readonly captures?: readonly Value[];
 }
 
 export class OpNode<A> implements AnyNode {
@@ -208,7 +218,17 @@ export class Graph {
   private readonly scopes: string[] = [];
   private readonly names = new Set<string>();
 
-  constructor(readonly name = 'graph') {}
+  /** `outer`: the graph that holds this one as a subgraph; its values (and its own outer's) may be read here. */
+  constructor(
+    readonly name = 'graph',
+    readonly outer?: Graph,
+  ) {}
+
+  /** Whether values of `g` may be read here: `g` is this graph or one that encloses it. */
+  sees(g: Graph): boolean {
+    for (let s: Graph | undefined = this; s; s = s.outer) if (s === g) return true;
+    return false;
+  }
 
   get scopeName(): string {
     return this.scopes.join('/');
@@ -230,8 +250,10 @@ export class Graph {
     return name;
   }
 
-  input(name: string, dtype: DType, shape: readonly number[]): Value {
+  /** `symbols`: names written for dimensions whose size is known only at run time (see Value.symbols). */
+  input(name: string, dtype: DType, shape: readonly number[], symbols?: readonly (string | undefined)[]): Value {
     const v = new Value(this, dtype, [...shape], 'input', undefined, this.claim(name));
+    if (symbols) v.symbols = [...symbols];
     this.inputs.push(v);
     return v;
   }
@@ -279,7 +301,9 @@ export class Graph {
   /** Makes a node: checks inputs belong here, infers output types/shapes, records it. */
   add<A>(def: OpDef<A>, inputs: readonly (Value | undefined)[], attrs: A): Value[] {
     for (const x of inputs) {
-      if (x && x.graph !== this) throw new GraphError(this.scopeName, `${def.type}: input ${x} belongs to another graph`);
+      if (x && !this.sees(x.graph)) {
+        throw new GraphError(this.scopeName, `${def.type}: input ${x} is defined neither in this graph nor in one that encloses it`);
+      }
     }
     let types: TypeShape[];
     try {

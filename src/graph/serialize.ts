@@ -2,6 +2,8 @@
  * Graph → ONNX ModelProto. Only nodes that feed an output are written (dead code is dropped), names
  * are generated for unnamed values, constants become initializers, and parameters become
  * initializers (with weights) or graph inputs (for training sessions that feed them each run).
+ * Subgraphs (Loop bodies, src/graph/loop.ts) are written with the same namer, so no name in a body
+ * shadows one of the graphs that enclose it.
  */
 import { DTYPES, type TypedArray } from './dtype.js';
 import type { AnyNode, Attr, Graph, Value } from './graph.js';
@@ -17,7 +19,7 @@ export interface SerializeOptions {
   paramsAsInputs?: boolean;
   docString?: string;
   metadata?: Record<string, string>;
-  /** Declare every node output's type and shape (value_info), for rewrites that need them (src/runtime/nchwc.ts). */
+  /** Declare every node output's type and shape (value_info), for rewrites that need them (src/runtime/lower/nchwc-conv.ts). */
   shapes?: boolean;
 }
 
@@ -37,7 +39,12 @@ function valueInfo(v: Value, name: string, dynamicBatch: boolean): ValueInfoProt
     type: {
       tensorType: {
         elemType: DTYPES[v.dtype].onnx,
-        shape: { dim: v.shape.map((d, i) => (dynamicBatch && i === 0 ? { dimParam: 'N' } : { dimValue: d })) },
+        shape: {
+          dim: v.shape.map((d, i) => {
+            const symbol = v.symbols?.[i] ?? (dynamicBatch && i === 0 ? 'N' : undefined);
+            return symbol === undefined ? { dimValue: d } : { dimParam: symbol };
+          }),
+        },
       },
     },
   };
@@ -69,7 +76,7 @@ export class Namer {
   }
 }
 
-/** Nodes needed for `outputs`, in build order. */
+/** Nodes needed for `outputs`, in build order; a node's subgraphs need what they capture. */
 export function liveNodes(g: Graph, outputs: readonly Value[]): AnyNode[] {
   const live = new Set<AnyNode>();
   const stack = [...outputs];
@@ -82,11 +89,12 @@ export function liveNodes(g: Graph, outputs: readonly Value[]): AnyNode[] {
     if (!node || live.has(node)) continue;
     live.add(node);
     for (const x of node.inputs) if (x) stack.push(x);
+    if (node.captures) stack.push(...node.captures);
   }
   return g.nodes.filter((n) => live.has(n));
 }
 
-function attrProto(name: string, a: Attr): AttributeProto {
+function attrProto(name: string, a: Attr, subgraph: (g: Graph) => GraphProto): AttributeProto {
   switch (a.kind) {
     case 'int':
       return { name, type: AttributeType.INT, i: a.v };
@@ -98,6 +106,8 @@ function attrProto(name: string, a: Attr): AttributeProto {
       return { name, type: AttributeType.FLOATS, floats: [...a.v] };
     case 'string':
       return { name, type: AttributeType.STRING, s: new TextEncoder().encode(a.v) };
+    case 'graph':
+      return { name, type: AttributeType.GRAPH, g: subgraph(a.v) };
   }
 }
 
@@ -106,8 +116,10 @@ export function graphProto(g: Graph, namer: Namer, opts: SerializeOptions): Grap
   const nodes = liveNodes(g, g.outputs);
   const initializer: TensorProto[] = [];
   const input: ValueInfoProto[] = g.inputs.map((v) => valueInfo(v, namer.name(v), dyn));
+  // Declared output names are taken before any subgraph's names are made.
+  for (const v of g.outputs) namer.name(v);
   const used = new Set<Value>();
-  for (const n of nodes) for (const x of n.inputs) if (x) used.add(x);
+  for (const n of nodes) for (const x of [...n.inputs, ...(n.captures ?? [])]) if (x) used.add(x);
   for (const v of g.outputs) used.add(v);
 
   for (const p of g.params) {
@@ -129,7 +141,7 @@ export function graphProto(g: Graph, namer: Namer, opts: SerializeOptions): Grap
       while (last > 0 && !consumed.has(n.outputs[last]!)) last--;
       outs = outs.slice(0, last + 1);
     }
-    const attrs = Object.entries(n.onnxAttrs()).map(([k, a]) => attrProto(k, a));
+    const attrs = Object.entries(n.onnxAttrs()).map(([k, a]) => attrProto(k, a, (sub) => graphProto(sub, namer, opts)));
     return {
       input: n.inputs.map((x) => (x ? namer.name(x) : '')),
       output: outs,

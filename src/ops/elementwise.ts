@@ -1,10 +1,9 @@
 /** Elementwise ops (with broadcasting), comparisons, casts and their gradient rules. */
 import { DTYPES, type DType } from '../graph/dtype.js';
 import { attr, type OpDef, type Value } from '../graph/graph.js';
-import { broadcastShapes, req, sameDtype } from './util.js';
-import { reduceSum, reshape } from './shape.js';
+import { broadcastShapes, type NoAttrs, req, sameDtype } from './util.js';
+import { reduceDef, reducedGrad, reduceSum, reshape } from './shape.js';
 
-export type NoAttrs = Record<never, never>;
 const none: NoAttrs = {};
 
 /** Sums a broadcast gradient back down to `shape`. */
@@ -202,3 +201,14 @@ export function zerosLike(like: Value): Value {
 export function scale(x: Value, s: number): Value {
   return mul(x, scalarLike(x, s));
 }
+
+// The mean's gradient scales (Mul) while Mul's gradient reduces (ReduceSum): ReduceMean lives beside
+// Mul so that shape.ts needs nothing from this file and ops/ has no import cycle.
+export const ReduceMean = reduceDef('ReduceMean', (node, [dy]) => {
+  if (!dy) return [undefined, undefined];
+  const x = req(node.inputs, 0, 'data');
+  const y = req(node.outputs, 0, 'reduced');
+  return [scale(reducedGrad(node, dy), y.size / x.size), undefined];
+});
+export const reduceMean = (x: Value, axes: readonly number[], keepdims = false): Value =>
+  x.graph.add1(ReduceMean, [x, x.graph.ints(axes)], { keepdims });

@@ -1,11 +1,11 @@
 /** Every op family ilsvrc emits, in one explicit list (the gradient checks sweep it). */
 import type { OpDef } from '../graph/graph.js';
 import { Conv, ConvTranspose } from './conv.js';
-import { Add, Cast, Div, Equal, Exp, Greater, Identity, Log, Mul, Neg, Pow, Relu, Sqrt, Sub, Sum, Where } from './elementwise.js';
+import { Add, Cast, Div, Equal, Exp, Greater, Identity, Log, Mul, Neg, Pow, ReduceMean, Relu, Sqrt, Sub, Sum, Where } from './elementwise.js';
 import { Gemm, MatMul } from './linalg.js';
 import { LRN } from './lrn.js';
 import { AveragePool, GlobalAveragePool, MaxPool, ScatterElements } from './pool.js';
-import { Concat, Expand, Flatten, Gather, Pad, ReduceMax, ReduceMean, ReduceSum, Reshape, Slice, Transpose } from './shape.js';
+import { Concat, Expand, Flatten, Gather, Pad, ReduceMax, ReduceSum, Reshape, Slice, Transpose } from './shape.js';
 import { LogSoftmax, Softmax, TopK } from './softmax.js';
 
 // OpDef's attribute type differs per op; the registry only reads fields common to all.

@@ -1,8 +1,7 @@
 /** Shape ops (Reshape, Flatten, Transpose, Concat, Slice, Gather, Expand) and reductions. */
 import { formatShape, sizeOf } from '../graph/dtype.js';
 import { attr, type OpDef, type Value } from '../graph/graph.js';
-import { axisOf, req } from './util.js';
-import { type NoAttrs, scale } from './elementwise.js';
+import { axisOf, type NoAttrs, req } from './util.js';
 
 /** Reads an int64 constant input as numbers (shape/axes inputs must be constants at build time). */
 export function constInts(v: Value | undefined, what: string): number[] {
@@ -196,7 +195,7 @@ export const Expand: OpDef<NoAttrs> = {
 export interface ReduceAttrs {
   keepdims: boolean;
 }
-function reduceDef(type: 'ReduceSum' | 'ReduceMean' | 'ReduceMax', vjp?: OpDef<ReduceAttrs>['vjp']): OpDef<ReduceAttrs> {
+export function reduceDef(type: 'ReduceSum' | 'ReduceMean' | 'ReduceMax', vjp?: OpDef<ReduceAttrs>['vjp']): OpDef<ReduceAttrs> {
   return {
     type,
     infer(inputs, a) {
@@ -214,7 +213,7 @@ function reduceDef(type: 'ReduceSum' | 'ReduceMean' | 'ReduceMax', vjp?: OpDef<R
   };
 }
 
-function reducedGrad(node: { inputs: readonly (Value | undefined)[]; attrs: ReduceAttrs }, dy: Value): Value {
+export function reducedGrad(node: { inputs: readonly (Value | undefined)[]; attrs: ReduceAttrs }, dy: Value): Value {
   const x = req(node.inputs, 0, 'data');
   const axes = constInts(node.inputs[1], 'axes').map((ax) => axisOf(ax, x.rank));
   const kept = node.attrs.keepdims ? dy : reshape(dy, x.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
@@ -222,12 +221,6 @@ function reducedGrad(node: { inputs: readonly (Value | undefined)[]; attrs: Redu
 }
 
 export const ReduceSum = reduceDef('ReduceSum', (node, [dy]) => [dy ? reducedGrad(node, dy) : undefined, undefined]);
-export const ReduceMean = reduceDef('ReduceMean', (node, [dy]) => {
-  if (!dy) return [undefined, undefined];
-  const x = req(node.inputs, 0, 'data');
-  const y = req(node.outputs, 0, 'reduced');
-  return [scale(reducedGrad(node, dy), y.size / x.size), undefined];
-});
 export const ReduceMax = reduceDef('ReduceMax');
 
 // ---- emitters ----
@@ -252,7 +245,5 @@ export const gather = (x: Value, indices: Value, axis = 0): Value => x.graph.add
 export const expand = (x: Value, shape: readonly number[]): Value => x.graph.add1(Expand, [x, x.graph.ints(shape)], {});
 export const reduceSum = (x: Value, axes: readonly number[], keepdims = false): Value =>
   x.graph.add1(ReduceSum, [x, x.graph.ints(axes)], { keepdims });
-export const reduceMean = (x: Value, axes: readonly number[], keepdims = false): Value =>
-  x.graph.add1(ReduceMean, [x, x.graph.ints(axes)], { keepdims });
 export const reduceMax = (x: Value, axes: readonly number[], keepdims = false): Value =>
   x.graph.add1(ReduceMax, [x, x.graph.ints(axes)], { keepdims });

@@ -50,3 +50,6 @@ export function sum(xs: readonly number[]): number {
 export function pairOf(v: number | readonly [number, number]): [number, number] {
   return typeof v === 'number' ? [v, v] : [v[0], v[1]];
 }
+
+/** The attributes of an op that has none. */
+export type NoAttrs = Record<never, never>;

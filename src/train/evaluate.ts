@@ -31,7 +31,8 @@ export function scoreViews(logits: Float32Array, rows: number, classes: number, 
     let sum = 0;
     for (let c = 0; c < classes; c++) sum += e[c] = Math.exp(logits[base + c]! - max);
     const dst = Math.floor(r / views) * classes;
-    for (let c = 0; c < classes; c++) out[dst + c]! += e[c]! / sum / views;
+    const scale = 1 / (sum * views);
+    for (let c = 0; c < classes; c++) out[dst + c]! += e[c]! * scale;
   }
   return out;
 }

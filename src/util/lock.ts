@@ -15,7 +15,7 @@
  * Also clears the temp files that atomic writes of dead processes left behind.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { linkSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { linkSync, lstatSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
@@ -115,6 +115,9 @@ function linked(from: string, to: string): boolean {
  */
 export function lockDir(dir: string, what: string, command = process.argv.slice(1).join(' ')): DirLock {
   const path = join(dir, LOCK_FILE);
+  if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory() === true) {
+    throw new UsageError(`Expected the lock file ${path} for ${what} (or nothing there) but it is a folder; move it away`);
+  }
   const host = hostname();
   const token = randomBytes(8).toString('hex');
   const mine = Buffer.from(JSON.stringify({ pid: process.pid, host, command, since: new Date().toISOString(), token }) + '\n');

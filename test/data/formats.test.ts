@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encodeCifar, FASHION_MNIST_CLASSES, Loader, openDataset, parseIdx, encodeIdx, Transforms, writeIdx } from '../../src/data/index.js';
+import { idxLabels } from '../../src/data/idx.js';
 import type { PixelDataset } from '../../src/data/index.js';
 
 let root: string;
@@ -37,6 +38,37 @@ describe('IDX', () => {
       assert.deepEqual(b.shape, [2, 1, 28, 28]);
       assert.deepEqual([...b.x.subarray(784, 790)], [...img(2, 3).subarray(784, 790)]);
     }
+  });
+
+  it('reads int16 and int32 label files (IDX types 0x0b, 0x0c, big-endian) for more than 256 classes', async () => {
+    const dir = path.join(root, 'wide');
+    await fs.mkdir(dir);
+    // Written byte by byte as the format defines, not by our encoder.
+    const labelFile = (type: number, values: number[]): Buffer => {
+      const size = type === 0x0b ? 2 : 4;
+      const b = Buffer.alloc(8 + size * values.length);
+      b.writeUInt8(type, 2);
+      b.writeUInt8(1, 3);
+      b.writeUInt32BE(values.length, 4);
+      values.forEach((v, i) => (size === 2 ? b.writeInt16BE(v, 8 + 2 * i) : b.writeInt32BE(v, 8 + 4 * i)));
+      return b;
+    };
+    const pixels = (n: number) => ({ dims: [n, 4, 4], data: new Uint8Array(n * 16).fill(9) });
+    await writeIdx(path.join(dir, 'train-images-idx3-ubyte'), pixels(3));
+    await fs.writeFile(path.join(dir, 'train-labels-idx1-ubyte'), labelFile(0x0c, [0, 70000, 9999]));
+    await writeIdx(path.join(dir, 't10k-images-idx3-ubyte'), pixels(2));
+    await fs.writeFile(path.join(dir, 't10k-labels-idx1-ubyte'), labelFile(0x0b, [300, 1]));
+    const s = await openDataset(`idx:${dir}`);
+    assert.equal(s.classes.length, 70001);
+    assert.deepEqual([0, 1, 2].map((i) => s.train.label(i)), [0, 70000, 9999]);
+    assert.deepEqual([0, 1].map((i) => s.val.label(i)), [300, 1]);
+    // Our encoder picks the smallest type and writes the same bytes.
+    assert.ok(Buffer.from(encodeIdx(idxLabels([0, 70000, 9999]))).equals(labelFile(0x0c, [0, 70000, 9999])));
+    assert.ok(Buffer.from(encodeIdx(idxLabels([300, 1]))).equals(labelFile(0x0b, [300, 1])));
+    await fs.writeFile(path.join(dir, 't10k-labels-idx1-ubyte'), labelFile(0x0b, [-2, 1]));
+    await assert.rejects(openDataset(`idx:${dir}`), /Expected labels of 0 or more in .*t10k-labels-idx1-ubyte but label 0 is -2/);
+    await fs.writeFile(path.join(dir, 't10k-images-idx3-ubyte'), labelFile(0x0c, [1, 2]));
+    await assert.rejects(openDataset(`idx:${dir}`), /Expected 3 dimensions|Expected IDX type 0x08 \(uint8 pixels\)/);
   });
 
   it('reports a bad header and a wrong length', () => {
