@@ -10,7 +10,7 @@ import { Command, Option } from 'commander';
 import { FILES, type FitResult } from '../train/fit.js';
 import { train, type RunOptions, type RunStart } from '../train/run.js';
 import { parseMilestones, SCHEDULES } from '../train/schedule.js';
-import { addModelOptions, choice, count, countOrZero, modelOptionsFrom, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt, rate, seed, type ModelFlags } from './options.js';
+import { addModelOptions, choice, count, countOrZero, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt, rate, seed, splitModelFlags, type ModelFlags } from './options.js';
 import { formatDuration, Progress } from './progress.js';
 import { StopSignal, stopOnSignals } from '../util/stop.js';
 
@@ -64,8 +64,8 @@ export function makeTrainCommand(): Command {
     .option('--json', 'print the result as one JSON object on the last line');
   // --init is the model option (paper | kaiming); ZFNet-style transfer uses --from.
   return addModelOptions(cmd).action(async (name: string | undefined, flags: TrainFlags) => {
-    const { json, classes: _c, inputSize: _i, channels: _ch, width: _w, dropout: _d, aux: _a, init: _in, lrn: _l, pool: _p, ...run } = flags;
-    const mo = modelOptionsFrom(flags);
+    const { model: mo, rest } = splitModelFlags(flags);
+    const { json, ...run } = rest;
     await runTrain({ ...run, ...(name !== undefined ? { model: name } : {}), ...(Object.keys(mo).length ? { modelOptions: mo } : {}) }, json === true);
   });
 }

@@ -5,7 +5,7 @@
  * Written atomically (temp file, fsync, rename): a crash or a full disk leaves the last good one.
  */
 import type { ModelOptions } from '../zoo/index.js';
-import { INPUT_KINDS, LRN_KINDS, POOL_MODES } from '../zoo/spec.js';
+import { MODEL_OPTION_NAMES, optionExpected, optionSpec, optionValueOk, type ModelOptionName } from '../zoo/options.js';
 import { evalViewFor, type DataIdentity, type EvalRecipe, type TrainRecipe } from '../data/index.js';
 import type { OptimizerConfig } from '../optim/optimizer.js';
 import type { FitConfig, SavedProgress } from './fit.js';
@@ -100,27 +100,13 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isStrings = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'string');
 const oneOf = (...xs: readonly unknown[]) => (v: unknown): boolean => xs.includes(v);
 
-/**
- * The largest input side a file may record: no image the pipeline decodes is larger (sharp's
- * default limit is 16383 × 16383 pixels), so a larger one is damage that would only fail later,
- * allocating its batches.
- */
-const MAX_INPUT_SIZE = 16383;
-
-/** The model options an ilsvrc file records (a checkpoint's "modelOptions", an export's "ilsvrc.options"). */
-const MODEL_OPTION_FIELDS: Readonly<Record<keyof ModelOptions, Field>> = {
-  classes: { what: 'a positive integer', ok: isPositiveInt },
-  inputSize: { what: `a positive integer up to ${MAX_INPUT_SIZE}`, ok: (v) => isPositiveInt(v) && (v as number) <= MAX_INPUT_SIZE },
-  channels: { what: 'a positive integer', ok: isPositiveInt },
-  width: { what: 'a positive number', ok: (v) => isNumber(v) && (v as number) > 0 },
-  // JSON drops undefined: a model with the paper's dropout has no "dropout" key.
-  dropout: { what: 'a rate in [0, 1)', ok: (v) => isNumber(v) && (v as number) >= 0 && (v as number) < 1, optional: true },
-  aux: { what: 'a boolean', ok: (v) => typeof v === 'boolean', optional: true },
-  init: { what: '"paper" or "kaiming"', ok: oneOf('paper', 'kaiming'), optional: true },
-  lrn: { what: LRN_KINDS.map((k) => `"${k}"`).join(', '), ok: oneOf(...LRN_KINDS), optional: true },
-  pool: { what: POOL_MODES.map((k) => `"${k}"`).join(' or '), ok: oneOf(...POOL_MODES), optional: true },
-  input: { what: INPUT_KINDS.map((k) => `"${k}"`).join(' or '), ok: oneOf(...INPUT_KINDS), optional: true },
-};
+/** The model options an ilsvrc file records (a checkpoint's "modelOptions", an export's "ilsvrc.options"): MODEL_OPTIONS' checks. */
+const MODEL_OPTION_FIELDS: Readonly<Record<ModelOptionName, Field>> = Object.fromEntries(
+  MODEL_OPTION_NAMES.map((k) => [
+    k,
+    { what: optionExpected(k, true), ok: (v: unknown) => optionValueOk(k, v, true), ...(optionSpec(k).inEveryFile ? {} : { optional: true }) },
+  ]),
+) as Record<ModelOptionName, Field>;
 
 const OPTIMIZER_FIELDS: Readonly<Record<keyof OptimizerConfig, Field>> = {
   kind: { what: '"sgd", "nesterov" or "adamw"', ok: oneOf('sgd', 'nesterov', 'adamw') },
@@ -226,7 +212,7 @@ function checkFields(value: unknown, fields: Readonly<Record<string, Field>>, na
 export function readModelOptions(value: unknown, where: string, name?: string): Partial<ModelOptions> {
   const o = checkFields(value, MODEL_OPTION_FIELDS, name, where);
   const out: Partial<ModelOptions> = {};
-  for (const key of Object.keys(MODEL_OPTION_FIELDS) as (keyof ModelOptions)[]) {
+  for (const key of MODEL_OPTION_NAMES) {
     if (o[key] !== undefined) (out as Record<string, unknown>)[key] = o[key];
   }
   return out;
