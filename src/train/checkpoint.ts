@@ -6,11 +6,11 @@
  */
 import type { ModelOptions } from '../zoo/index.js';
 import { MODEL_OPTION_NAMES, optionExpected, optionSpec, optionValueOk, type ModelOptionName } from '../zoo/options.js';
-import { evalViewFor, type DataIdentity, type EvalRecipe, type TrainRecipe } from '../data/index.js';
-import type { OptimizerConfig } from '../optim/optimizer.js';
+import { EVAL_RECIPES, evalViewFor, TRAIN_RECIPES, type DataIdentity, type EvalRecipe, type TrainRecipe } from '../data/index.js';
+import { OPTIMIZER_KINDS, SGD_CONVENTIONS, type OptimizerConfig } from '../optim/optimizer.js';
 import type { FitConfig, SavedProgress } from './fit.js';
 import { SCHEDULES, type ScheduleConfig } from './schedule.js';
-import { describe, expected, UsageError } from '../util/errors.js';
+import { describe, expected, orList, UsageError } from '../util/errors.js';
 import { loadSafetensors, saveSafetensors, type TensorInput } from '../runtime/safetensors.js';
 import type { TrainingState } from './training-session.js';
 import { parseJson } from '../util/json.js';
@@ -109,11 +109,11 @@ const MODEL_OPTION_FIELDS: Readonly<Record<ModelOptionName, Field>> = Object.fro
 ) as Record<ModelOptionName, Field>;
 
 const OPTIMIZER_FIELDS: Readonly<Record<keyof OptimizerConfig, Field>> = {
-  kind: { what: '"sgd", "nesterov" or "adamw"', ok: oneOf('sgd', 'nesterov', 'adamw') },
+  kind: { what: orList(OPTIMIZER_KINDS, '"'), ok: oneOf(...OPTIMIZER_KINDS) },
   momentum: { what: 'a number', ok: isNumber },
   weightDecay: { what: 'a number', ok: isNumber },
   decayBiases: { what: 'a boolean', ok: (v) => typeof v === 'boolean' },
-  convention: { what: '"pytorch" or "caffe"', ok: oneOf('pytorch', 'caffe') },
+  convention: { what: orList(SGD_CONVENTIONS, '"'), ok: oneOf(...SGD_CONVENTIONS) },
   beta1: { what: 'a number', ok: isNumber },
   beta2: { what: 'a number', ok: isNumber },
   eps: { what: 'a number', ok: isNumber },
@@ -122,7 +122,7 @@ const OPTIMIZER_FIELDS: Readonly<Record<keyof OptimizerConfig, Field>> = {
 const META_FIELDS: Readonly<Record<Exclude<keyof CheckpointMeta, 'modelOptions' | 'run'>, Field>> = {
   format: { what: JSON.stringify(CHECKPOINT_FORMAT), ok: oneOf(CHECKPOINT_FORMAT) },
   model: { what: 'a model name', ok: (v) => typeof v === 'string' },
-  view: { what: 'an evaluation view', ok: oneOf('center', 'ten', 'multiscale', 'googlenet', 'none'), optional: true },
+  view: { what: 'an evaluation view', ok: oneOf(...EVAL_RECIPES), optional: true },
   data: { what: 'a data identity {spec?, synthetic?}', ok: (v) => isObject(v) && (v['spec'] === undefined || typeof v['spec'] === 'string') && (v['synthetic'] === undefined || isObject(v['synthetic'])), optional: true },
   progress: { what: 'the run progress {plateau, bestTop1, bestTop5, bestEpoch, bad}', ok: (v) => isObject(v) && isObject(v['plateau']) && ['bestTop1', 'bestTop5', 'bestEpoch', 'bad'].every((k) => isNumber(v[k])), optional: true },
   imported: { what: 'an object {file, format}', ok: (v) => isObject(v) && typeof v['file'] === 'string' && typeof v['format'] === 'string', optional: true },
@@ -147,7 +147,7 @@ const RUN_FIELDS: Readonly<Record<Exclude<keyof FitConfig, 'modelOptions' | 'opt
   auxWeight: { what: 'a number', ok: isNumber, optional: true },
   frozen: { what: 'an array of parameter names', ok: isStrings },
   seed: { what: 'a non-negative integer', ok: isCount },
-  augment: { what: 'an augmentation preset', ok: oneOf('alexnet', 'vgg', 'googlenet', 'cifar', 'flip', 'none') },
+  augment: { what: 'an augmentation preset', ok: oneOf(...TRAIN_RECIPES) },
   stepsPerRun: { what: 'a positive integer', ok: isPositiveInt },
   maxSteps: { what: 'a non-negative integer', ok: isCount },
   checkpointEvery: { what: 'a non-negative integer', ok: isCount },

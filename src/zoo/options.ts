@@ -5,6 +5,7 @@
  * from it: a new option is one entry here and its use in the graphs.
  */
 import type { ModelSpec } from './spec.js';
+import { orList } from '../util/errors.js';
 
 export const LRN_KINDS = ['paper', 'caffe', 'caffenet'] as const;
 export const POOL_MODES = ['floor', 'ceil'] as const;
@@ -110,9 +111,7 @@ export function optionExpected(name: ModelOptionName, quoted = false): string {
       return 'a boolean';
     case 'choice': {
       const vs = e.values ?? [];
-      if (!quoted) return `one of ${vs.join(', ')}`;
-      const q = vs.map((v) => `"${v}"`);
-      return q.length < 2 ? q.join('') : `${q.slice(0, -1).join(', ')} or ${q[q.length - 1]}`;
+      return quoted ? orList(vs, '"') : `one of ${vs.join(', ')}`;
     }
   }
 }
