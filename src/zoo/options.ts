@@ -51,6 +51,8 @@ export const MODEL_OPTIONS = {
   // A file with the paper's dropout may have no "dropout" key (JSON drops undefined).
   dropout: { kind: 'rate', arg: 'p', help: 'classifier dropout rate', fromSpec: 'dropout', mayBeUnknown: true },
   aux: { kind: 'switch', help: 'build the auxiliary classifiers (GoogLeNet)', default: false },
+  // torchvision's dropout_aux; the paper's 0.7 is written where the heads are built.
+  auxDropout: { kind: 'rate', arg: 'p', help: 'dropout rate of the auxiliary classifiers (with --aux)', absent: "the paper's" },
   // "paper": each paper's initialisation; "kaiming": He-normal weights, zero biases (trains faster at small width).
   init: { kind: 'choice', arg: 'scheme', help: '', values: INIT_SCHEMES, default: 'paper' },
   // "paper": AlexNet's k = 2 with α = 1e-4 on the plain sum; "caffe": the BVLC models' k = 1 with
