@@ -33,6 +33,8 @@ export interface ModelOptionSpec {
    * (--help). When it is one of `values`, that value is dropped: the default has one form.
    */
   absent?: string;
+  /** Given, the network departs from its paper's definition (summary and import name it). */
+  variant?: true;
   /** Filled in, yet may be undefined: options read off a foreign ONNX graph cannot know it. */
   mayBeUnknown?: true;
   /** Written by every ilsvrc file since the first format, so required when a file is read. */
@@ -57,9 +59,9 @@ export const MODEL_OPTIONS = {
   init: { kind: 'choice', arg: 'scheme', help: '', values: INIT_SCHEMES, default: 'paper' },
   // "paper": AlexNet's k = 2 with α = 1e-4 on the plain sum; "caffe": the BVLC models' k = 1 with
   // α = 1e-4 divided by n; "caffenet": Caffe's constants with each norm after its pool.
-  lrn: { kind: 'choice', arg: 'kind', help: 'LRN constants', values: LRN_KINDS, notes: { caffenet: "Caffe's, norm after pool" }, absent: "the model's" },
+  lrn: { variant: true, kind: 'choice', arg: 'kind', help: 'LRN constants', values: LRN_KINDS, notes: { caffenet: "Caffe's, norm after pool" }, absent: "the model's" },
   // "floor": the papers' formula; "ceil": Caffe's only mode.
-  pool: { kind: 'choice', arg: 'mode', help: 'max-pool output size', values: POOL_MODES, notes: { ceil: "Caffe's" }, absent: "the model's" },
+  pool: { variant: true, kind: 'choice', arg: 'mode', help: 'max-pool output size', values: POOL_MODES, notes: { ceil: "Caffe's" }, absent: "the model's" },
   // "torchvision": RGB, (x/255 − mean)/std, as the pipeline feeds; "caffe": the graph turns that into
   // BGR in 0–255 less Caffe's ImageNet mean as its first layer.
   input: {
@@ -69,6 +71,7 @@ export const MODEL_OPTIONS = {
     values: INPUT_KINDS,
     notes: { torchvision: 'RGB, normalised', caffe: 'BGR 0–255 less the mean; the BVLC models' },
     absent: 'torchvision',
+    variant: true,
   },
 } as const satisfies Readonly<Record<string, ModelOptionSpec>>;
 
@@ -155,6 +158,11 @@ export function optionHelp(name: ModelOptionName): string {
 export function optionDefault(name: ModelOptionName, spec: ModelSpec): unknown {
   const e = optionSpec(name);
   return e.fromSpec !== undefined ? spec[e.fromSpec] : e.default;
+}
+
+/** The variant options (`variant`) set in `o`, as name and value: [["lrn", "caffe"], ["input", "caffe"]]. */
+export function variantOf(o: Partial<ModelOptions>): [ModelOptionName, string][] {
+  return MODEL_OPTION_NAMES.filter((k) => optionSpec(k).variant && o[k] !== undefined).map((k) => [k, String(o[k])]);
 }
 
 /** Whether `v` is the option's default written out (kept absent instead). */
