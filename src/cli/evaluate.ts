@@ -62,9 +62,8 @@ export function makeEvaluateCommand(): Command {
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
     .option('--data <spec>', "default: the data the model learned from, when its file records it (else 'synthetic'); idx:DIR, cifar:DIR, ilsvrc:DIR (ILSVRC-2012 as distributed) or an ImageFolder DIR")
     .addOption(
-      new Option('--crop <mode>', `${[...EVALUATE_CROPS.entries()].map(([c, note]) => (note ? `${c} (${note})` : c)).join(' | ')}; default: as trained`).argParser(
-        choice([...EVALUATE_CROPS.keys()]),
-      ),
+      new Option('--crop <mode>', `${[...EVALUATE_CROPS].map(([c, n]) => (n ? `${c} (${n})` : c)).join(' | ')}; default: as trained`)
+        .argParser(choice([...EVALUATE_CROPS.keys()])),
     )
     .addOption(new Option('--scales <list>', 'shorter sides for multiscale, googlenet and dense, e.g. 256,384,512 (default at 224 px: dense 256; multiscale 256,288,320; googlenet 256,288,320,352)').argParser(positiveInts))
     .addOption(new Option('--split <s>', 'val | train').argParser(choice(['val', 'train'] as const)).default('val'))
@@ -102,7 +101,9 @@ export function makeEvaluateCommand(): Command {
         const view: EvalRecipe = f.crop === undefined || f.crop === 'dense' ? m.view : viewOfCrop(f.crop);
         const scales = f.scales ?? (dense ? [Math.round((size * 256) / 224)] : undefined);
         const scaled = dense || EVAL_VIEWS[view].scaled;
-        if (f.scales && !scaled) throw new UsageError(`Expected --crop ${orList(SCALED_CROPS)} with --scales but received --crop ${f.crop ?? view}`);
+        if (f.scales && !scaled) {
+          throw new UsageError(`Expected --crop ${orList(SCALED_CROPS)} with --scales but received --crop ${f.crop ?? view}`);
+        }
         const crop: string = dense ? 'dense' : EVAL_VIEWS[view].crop;
         if (f.scales?.some((q) => q < size)) throw expected(`scales of at least the model's input size ${size}`, '--scales', f.scales.join(','));
         // A scale is the shorter side an image is resized to (at least square); dense runs the whole of it through the network.

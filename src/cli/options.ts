@@ -5,7 +5,15 @@
  */
 import { dirname, join } from 'node:path';
 import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
-import { MODEL_OPTION_NAMES, MODEL_OPTIONS, optionFlag, optionHelp, type ModelOptionName, type ModelOptionSpec, type ModelOptions } from '../zoo/options.js';
+import {
+  MODEL_OPTION_NAMES,
+  MODEL_OPTIONS,
+  optionFlag,
+  optionHelp,
+  type ModelOptionName,
+  type ModelOptionSpec,
+  type ModelOptions,
+} from '../zoo/options.js';
 import { describe, UsageError } from '../util/errors.js';
 import { MAX_COUNT } from '../util/limits.js';
 

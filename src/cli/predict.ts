@@ -6,7 +6,9 @@ import { EVAL_RECIPES, EVAL_VIEWS, viewOfCrop, type CropName } from '../data/ind
 import { StopSignal, stopOnSignals, Stopped } from '../util/stop.js';
 
 /** The views of one size: each image's crops are one batch (the softmax averaged over them). */
-const PREDICT_CROPS = EVAL_RECIPES.filter((v) => !EVAL_VIEWS[v].scaled).map((v) => EVAL_VIEWS[v].crop) as NonNullable<PredictOptions['crop']>[];
+const PREDICT_CROPS = EVAL_RECIPES.filter((v) => !EVAL_VIEWS[v].scaled).map((v) => EVAL_VIEWS[v].crop) as NonNullable<
+  PredictOptions['crop']
+>[];
 
 function cropHelp(crop: CropName): string {
   const note = EVAL_VIEWS[viewOfCrop(crop)].note;
@@ -23,7 +25,9 @@ export function makePredictCommand(): Command {
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
     .argument('<images...>', 'image files')
     .addOption(new Option('--top <k>', 'classes to show per image').argParser(count).default(5))
-    .addOption(new Option('--crop <mode>', `${PREDICT_CROPS.map(cropHelp).join(' | ')}; default: as trained`).argParser(choice(PREDICT_CROPS)))
+    .addOption(
+      new Option('--crop <mode>', `${PREDICT_CROPS.map(cropHelp).join(' | ')}; default: as trained`).argParser(choice(PREDICT_CROPS)),
+    )
     .option('--json', 'one JSON array of {image, top: [{class, index, probability}]}')
     .action(async (file: string, images: string[], f: PredictFlags) => {
       // A stop ends the pass within a batch: what was done is printed, then the one line and exit 130.

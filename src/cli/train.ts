@@ -12,7 +12,20 @@ import { train, type RunOptions, type RunStart } from '../train/run.js';
 import { parseMilestones, SCHEDULES } from '../train/schedule.js';
 import { TRAIN_RECIPES } from '../data/index.js';
 import { OPTIMIZER_KINDS, SGD_CONVENTIONS } from '../optim/optimizer.js';
-import { addModelOptions, choice, count, countOrZero, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt, rate, seed, splitModelFlags, type ModelFlags } from './options.js';
+import {
+  addModelOptions,
+  choice,
+  count,
+  countOrZero,
+  nonNegativeFloat,
+  nonNegativeInt,
+  positiveFloat,
+  positiveInt,
+  rate,
+  seed,
+  splitModelFlags,
+  type ModelFlags,
+} from './options.js';
 import { formatDuration, Progress } from './progress.js';
 import { StopSignal, stopOnSignals } from '../util/stop.js';
 
@@ -32,7 +45,8 @@ export function makeTrainCommand(): Command {
     .addOption(new Option('--momentum <x>', "SGD momentum (default: the paper's)").argParser(nonNegativeFloat))
     .addOption(new Option('--weight-decay <x>', "L2 / decoupled decay (default: the paper's)").argParser(nonNegativeFloat))
     .addOption(
-      new Option('--convention <c>', `SGD momentum convention: ${SGD_CONVENTIONS.map((c, i) => (i === 0 ? `${c} (default)` : c)).join(' | ')}`).argParser(choice(SGD_CONVENTIONS)),
+      new Option('--convention <c>', `SGD momentum convention: ${SGD_CONVENTIONS.map((c, i) => (i ? c : `${c} (default)`)).join(' | ')}`)
+        .argParser(choice(SGD_CONVENTIONS)),
     )
     .addOption(new Option('--schedule <kind>', `lr schedule: ${SCHEDULES.join(' | ')} (default plateau: ÷10 when val loss stalls)`).argParser(choice(SCHEDULES)))
     .addOption(new Option('--step-size <epochs>', 'step: epochs between decays (default 30)').argParser(positiveInt))

@@ -73,7 +73,10 @@ export function readCard(props: Readonly<Record<string, string>>, file: string):
   }
   const view = props[METADATA.view];
   if (view !== undefined) {
-    if (!(EVAL_RECIPES as readonly string[]).includes(view)) throw new UsageError(`Expected one of ${EVAL_RECIPES.join(', ')} in the "${METADATA.view}" metadata of ${file} but received ${describe(view)}`);
+    if (!(EVAL_RECIPES as readonly string[]).includes(view)) {
+      const what = `one of ${EVAL_RECIPES.join(', ')}`;
+      throw new UsageError(`Expected ${what} in the "${METADATA.view}" metadata of ${file} but received ${describe(view)}`);
+    }
     card.view = view as EvalRecipe;
   }
   const data = json(METADATA.data);

@@ -104,7 +104,11 @@ const oneOf = (...xs: readonly unknown[]) => (v: unknown): boolean => xs.include
 const MODEL_OPTION_FIELDS: Readonly<Record<ModelOptionName, Field>> = Object.fromEntries(
   MODEL_OPTION_NAMES.map((k) => [
     k,
-    { what: optionExpected(k, true), ok: (v: unknown) => optionValueOk(k, v, true), ...(optionSpec(k).inEveryFile ? {} : { optional: true }) },
+    {
+      what: optionExpected(k, true),
+      ok: (v: unknown) => optionValueOk(k, v, true),
+      ...(optionSpec(k).inEveryFile ? {} : { optional: true }),
+    },
   ]),
 ) as Record<ModelOptionName, Field>;
 

@@ -74,7 +74,9 @@ export function modelOptions(spec: ModelSpec, given: Partial<ModelOptions> = {})
   }
   const options = o as ModelOptions;
   if (options.input === 'caffe' && options.channels !== 3) {
-    throw new UsageError(`Expected 3 channels for --input caffe (Caffe networks take BGR images) but received --channels ${options.channels}`);
+    throw new UsageError(
+      `Expected 3 channels for --input caffe (Caffe networks take BGR images) but received --channels ${options.channels}`,
+    );
   }
   return options;
 }

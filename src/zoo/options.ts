@@ -59,9 +59,25 @@ export const MODEL_OPTIONS = {
   init: { kind: 'choice', arg: 'scheme', help: '', values: INIT_SCHEMES, default: 'paper' },
   // "paper": AlexNet's k = 2 with α = 1e-4 on the plain sum; "caffe": the BVLC models' k = 1 with
   // α = 1e-4 divided by n; "caffenet": Caffe's constants with each norm after its pool.
-  lrn: { variant: true, kind: 'choice', arg: 'kind', help: 'LRN constants', values: LRN_KINDS, notes: { caffenet: "Caffe's, norm after pool" }, absent: "the model's" },
+  lrn: {
+    kind: 'choice',
+    arg: 'kind',
+    help: 'LRN constants',
+    values: LRN_KINDS,
+    notes: { caffenet: "Caffe's, norm after pool" },
+    absent: "the model's",
+    variant: true,
+  },
   // "floor": the papers' formula; "ceil": Caffe's only mode.
-  pool: { variant: true, kind: 'choice', arg: 'mode', help: 'max-pool output size', values: POOL_MODES, notes: { ceil: "Caffe's" }, absent: "the model's" },
+  pool: {
+    kind: 'choice',
+    arg: 'mode',
+    help: 'max-pool output size',
+    values: POOL_MODES,
+    notes: { ceil: "Caffe's" },
+    absent: "the model's",
+    variant: true,
+  },
   // "torchvision": RGB, (x/255 − mean)/std, as the pipeline feeds; "caffe": the graph turns that into
   // BGR in 0–255 less Caffe's ImageNet mean as its first layer.
   input: {
