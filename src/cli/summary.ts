@@ -1,13 +1,14 @@
 /** `ilsvrc summary <model>`: per-layer shapes, parameters, MACs and receptive fields. */
 import { Command } from 'commander';
 import { buildModel, type BuiltModel, type ModelOptions } from '../zoo/index.js';
+import { variantOf } from '../zoo/options.js';
 import { summarize, type LayerRow, type Summary } from '../graph/summary.js';
 import { gmacs, shape, table, thousands } from './format.js';
 import { addModelOptions, modelOptionsFrom, type ModelFlags } from './options.js';
 
 export interface ModelSummary extends Summary {
   model: string;
-  /** Where the network departs from its paper's definition (--lrn, --pool, --input), e.g. "lrn caffe, pool ceil, input caffe". */
+  /** Where the network departs from its paper's definition (MODEL_OPTIONS' variants), e.g. "lrn caffe, pool ceil, input caffe". */
   variant?: string;
 }
 
@@ -15,8 +16,9 @@ export interface ModelSummary extends Summary {
 export function summarizeModel(name: string, given: Partial<ModelOptions> = {}, detail = false): ModelSummary {
   const built: BuiltModel = buildModel(name, given);
   const outputs = [built.logits, ...built.aux.map((a) => a.logits)];
-  const o = built.options;
-  const variant = [...(o.lrn !== undefined ? [`lrn ${o.lrn}`] : []), ...(o.pool !== undefined ? [`pool ${o.pool}`] : []), ...(o.input !== undefined ? [`input ${o.input}`] : [])].join(', ');
+  const variant = variantOf(built.options)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
   return { model: built.spec.name, ...(variant ? { variant } : {}), ...summarize(built.graph, { outputs, detail }) };
 }
 

@@ -49,7 +49,7 @@ function auxHead(x: Value, name: string, o: ModelOptions): Value {
     let h = avgPool2d(x, 'pool', 5, 3); //                          N×512×4×4 (4a) / N×528×4×4 (4d)
     h = conv2d(h, 'conv', { out: widen(128, o), k: 1, init });
     h = linear(h, 'fc', { out: widen(1024, o), init, relu: true });
-    h = dropout(h, 'drop', 0.7);
+    h = dropout(h, 'drop', o.auxDropout ?? 0.7);
     return linear(h, 'classifier', { out: o.classes, init });
   });
 }
