@@ -53,9 +53,9 @@ export function countOrZero(value: string): number {
 }
 
 /** The most --width may multiply every layer by: a 1024-wide VGG has 64 Ki-channel convolutions. */
-export const MAX_WIDTH = 1024;
+const MAX_WIDTH = 1024;
 
-export function width(value: string): number {
+function width(value: string): number {
   const n = positiveFloat(value);
   if (n > MAX_WIDTH) reject(`a positive number up to ${MAX_WIDTH}`, value);
   return n;

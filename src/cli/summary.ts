@@ -26,7 +26,7 @@ function window(l: LayerRow): string {
   return l.kernel === undefined ? '' : `${l.kernel}/${l.stride ?? 1}`;
 }
 
-export function formatSummary(s: ModelSummary): string {
+function formatSummary(s: ModelSummary): string {
   const rows = s.layers.map((l) => [l.name, l.ops.join('+'), shape(l.output), window(l), thousands(l.params), thousands(l.macs), String(l.rf), String(l.jump)]);
   return (
     `${s.model}${s.variant ? ` (${s.variant})` : ''}: input ${shape(s.input)}\n` +
@@ -39,7 +39,7 @@ export function formatSummary(s: ModelSummary): string {
  * The layer names of two designs in network order: `a`'s, with each layer only `b` has placed
  * right after the layer that precedes it in `b` (VGG-E's conv3_4 after conv3_3, not at the end).
  */
-export function alignedNames(a: Summary, b: Summary): string[] {
+function alignedNames(a: Summary, b: Summary): string[] {
   const out = a.layers.map((l) => l.name);
   let at = -1; // where b's previous layer stands in `out`
   for (const { name } of b.layers) {
@@ -53,7 +53,7 @@ export function alignedNames(a: Summary, b: Summary): string[] {
 const find = (s: Summary, n: string): LayerRow | undefined => s.layers.find((l) => l.name === n);
 
 /** Two designs layer by layer (rows matched by name, in network order), then their totals. */
-export function formatComparison(a: ModelSummary, b: ModelSummary): string {
+function formatComparison(a: ModelSummary, b: ModelSummary): string {
   const names = alignedNames(a, b);
   const cell = (l: LayerRow | undefined, f: (l: LayerRow) => string) => (l ? f(l) : '—');
   const rows = names.map((n) => {
@@ -78,7 +78,7 @@ export function formatComparison(a: ModelSummary, b: ModelSummary): string {
 }
 
 /** --compare --json: one object, the two designs aligned layer by layer (null where a layer is absent), then each whole summary. */
-export function comparisonJson(a: ModelSummary, b: ModelSummary): object {
+function comparisonJson(a: ModelSummary, b: ModelSummary): object {
   const names = alignedNames(a, b);
   const pair = <T>(n: string, f: (l: LayerRow) => T): [T | null, T | null] => {
     const [x, y] = [find(a, n), find(b, n)];

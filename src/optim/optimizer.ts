@@ -14,12 +14,12 @@ import { add, div, mul, scalarLike, scale, sqrt, sub, sumOf } from '../ops/eleme
  * The optimizers: the per-step scalar inputs each reads (hyperNames) and the state tensors it keeps
  * per parameter (stateSuffixes; SGD keeps none without momentum).
  */
-export const OPTIMIZERS = {
+const OPTIMIZERS = {
   sgd: { hypers: ['lr'], states: ['momentum'] },
   nesterov: { hypers: ['lr'], states: ['momentum'] },
   adamw: { hypers: ['lr', 'adam_bc1', 'adam_bc2'], states: ['exp_avg', 'exp_avg_sq'] },
 } as const;
-export type OptimizerKind = keyof typeof OPTIMIZERS;
+type OptimizerKind = keyof typeof OPTIMIZERS;
 export const OPTIMIZER_KINDS = Object.keys(OPTIMIZERS) as OptimizerKind[];
 /** SGD's momentum conventions (above), the first the default. */
 export const SGD_CONVENTIONS = ['pytorch', 'caffe'] as const;

@@ -41,7 +41,7 @@ export function findModel(name: string): ModelSpec {
 }
 
 /** The model name or alias closest to a mistyped one (edit distance at most a third of its length), if any. */
-export function nearestModel(name: string): string | undefined {
+function nearestModel(name: string): string | undefined {
   let best: { name: string; d: number } | undefined;
   for (const m of MODELS) {
     for (const n of [m.name, ...(m.aliases ?? [])]) {
@@ -87,7 +87,7 @@ export function modelOptions(spec: ModelSpec, given: Partial<ModelOptions> = {})
  * channel, 255·std·x + (255·mean − Caffe's mean), as constants: no parameters, and every op has a
  * gradient rule, so a training graph builds through it.
  */
-export function caffeInput(x: Value): Value {
+function caffeInput(x: Value): Value {
   const g = x.graph;
   return g.scope('caffe_input', () => {
     const bgr = concat([2, 1, 0].map((c) => slice(x, [c], [c + 1], [1])), 1);

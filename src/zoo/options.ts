@@ -4,16 +4,15 @@
  * (src/zoo/index.ts) and the field checks of ilsvrc files (src/train/checkpoint.ts) are read
  * from it: a new option is one entry here and its use in the graphs.
  */
-import type { ModelSpec } from './spec.js';
 import { orList } from '../util/errors.js';
 
 export const LRN_KINDS = ['paper', 'caffe', 'caffenet'] as const;
 export const POOL_MODES = ['floor', 'ceil'] as const;
 export const INPUT_KINDS = ['torchvision', 'caffe'] as const;
-export const INIT_SCHEMES = ['paper', 'kaiming'] as const;
+const INIT_SCHEMES = ['paper', 'kaiming'] as const;
 
 /** What a value must be: a positive integer, a positive number, a rate in [0, 1), a switch, or one of `values`. */
-export type OptionKind = 'count' | 'width' | 'rate' | 'switch' | 'choice';
+type OptionKind = 'count' | 'width' | 'rate' | 'switch' | 'choice';
 
 export interface ModelOptionSpec {
   kind: OptionKind;
@@ -170,8 +169,14 @@ export function optionHelp(name: ModelOptionName): string {
   return dflt === undefined ? text : `${text} (default${dflt})`;
 }
 
+/** The fields of a model's spec (ModelSpec) that options take their defaults from. */
+interface SpecDefaults {
+  defaultInput: number;
+  dropout: number;
+}
+
 /** The value of a defaulted option for `spec` when it is not given; undefined for an option that stays absent. */
-export function optionDefault(name: ModelOptionName, spec: ModelSpec): unknown {
+export function optionDefault(name: ModelOptionName, spec: SpecDefaults): unknown {
   const e = optionSpec(name);
   return e.fromSpec !== undefined ? spec[e.fromSpec] : e.default;
 }

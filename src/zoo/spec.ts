@@ -33,7 +33,7 @@ export interface ModelOutputs {
 }
 
 /** The paper's training recipe, as the CLI's defaults for this model. */
-export interface Recipe {
+interface Recipe {
   optimizer: 'sgd';
   lr: number;
   momentum: number;
