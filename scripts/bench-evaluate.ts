@@ -126,7 +126,8 @@ async function forwardOnly(model: string, data: string): Promise<{ forward: numb
         const labels = b.labels.slice(0, b.n);
         const n = b.n;
         loader.recycle(b);
-        t.add(scoreViews(logits, rows, classes, b.views), labels, n);
+        if (b.views === 1) t.addLogits(logits, labels, n);
+        else t.add(scoreViews(logits, rows, classes, b.views), labels, n);
         mark = performance.now();
         scoring += mark - f;
       }

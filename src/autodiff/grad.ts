@@ -11,7 +11,7 @@ import { add } from '../ops/elementwise.js';
 /** A backward rule that stands in for an op's own vjp (same contract as OpDef.vjp). */
 export type VjpRule = (node: AnyNode, dy: readonly (Value | undefined)[], ctx: VjpContext) => (Value | undefined)[];
 
-export interface GradientOptions {
+interface GradientOptions {
   /**
    * Rules by op type used instead of the ops' own: visualisation sweeps (deconvnet, guided backprop)
    * differ from the true gradient only in Relu's rule.

@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
-import { Loader, openModelData, Transforms, type EvalRecipe } from '../data/index.js';
+import { EVAL_RECIPES, EVAL_VIEWS, Loader, openModelData, Transforms, viewOfCrop, type CropName, type EvalRecipe } from '../data/index.js';
 import { HEATMAP_MAX, writeHeatmapPng } from '../plot/chart.js';
 import {
   Confusion,
@@ -21,7 +21,7 @@ import {
   type Tally,
 } from '../train/evaluate.js';
 import { openInference } from '../train/inference.js';
-import { expected, UsageError } from '../util/errors.js';
+import { expected, orList, UsageError } from '../util/errors.js';
 import { writeCsv } from '../util/csv.js';
 import { ensureDir } from '../util/fsx.js';
 import { choice, count } from './options.js';
@@ -34,7 +34,7 @@ import { Progress } from './progress.js';
 
 interface EvaluateFlags {
   data?: string;
-  crop?: 'center' | 'ten' | 'multiscale' | 'googlenet' | 'full' | 'dense';
+  crop?: CropName | 'dense';
   scales?: number[];
   batchSize?: number;
   split: 'val' | 'train';
@@ -43,6 +43,14 @@ interface EvaluateFlags {
   json?: boolean;
   confusion: 'auto' | 'full' | 'sparse';
 }
+
+/** --crop's modes and their notes: the views, then dense, which runs the fully convolutional form instead. */
+const EVALUATE_CROPS = new Map<CropName | 'dense', string>([
+  ...EVAL_RECIPES.map((v) => [EVAL_VIEWS[v].crop, EVAL_VIEWS[v].note] as const),
+  ['dense', 'VGG: whole image, fully convolutional, + flip'],
+]);
+
+const SCALED_CROPS = [...EVAL_RECIPES.filter((v) => EVAL_VIEWS[v].scaled).map((v) => EVAL_VIEWS[v].crop), 'dense'];
 
 /** Up to this many classes the text report lists every class; beyond, the worst and best SUMMARY_K and the files. */
 const TABLE_MAX = 20;
@@ -54,9 +62,8 @@ export function makeEvaluateCommand(): Command {
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
     .option('--data <spec>', "default: the data the model learned from, when its file records it (else 'synthetic'); idx:DIR, cifar:DIR, ilsvrc:DIR (ILSVRC-2012 as distributed) or an ImageFolder DIR")
     .addOption(
-      new Option('--crop <mode>', 'center | ten (AlexNet) | multiscale | googlenet (144 crops) | dense (VGG: whole image, fully convolutional, + flip) | full (whole image resized); default: as trained').argParser(
-        choice(['center', 'ten', 'multiscale', 'googlenet', 'full', 'dense'] as const),
-      ),
+      new Option('--crop <mode>', `${[...EVALUATE_CROPS].map(([c, n]) => (n ? `${c} (${n})` : c)).join(' | ')}; default: as trained`)
+        .argParser(choice([...EVALUATE_CROPS.keys()])),
     )
     .addOption(new Option('--scales <list>', 'shorter sides for multiscale, googlenet and dense, e.g. 256,384,512 (default at 224 px: dense 256; multiscale 256,288,320; googlenet 256,288,320,352)').argParser(positiveInts))
     .addOption(new Option('--split <s>', 'val | train').argParser(choice(['val', 'train'] as const)).default('val'))
@@ -91,11 +98,13 @@ export function makeEvaluateCommand(): Command {
         const size = m.options.inputSize;
         const ds = f.split === 'val' ? data.val : data.train;
         if (ds.length === 0) throw new UsageError(`Expected images in the ${f.split} split of ${data.source} but it has none`);
-        const view: EvalRecipe = f.crop === undefined || f.crop === 'dense' ? m.view : f.crop === 'full' ? 'none' : f.crop;
+        const view: EvalRecipe = f.crop === undefined || f.crop === 'dense' ? m.view : viewOfCrop(f.crop);
         const scales = f.scales ?? (dense ? [Math.round((size * 256) / 224)] : undefined);
-        const scaled = dense || view === 'multiscale' || view === 'googlenet';
-        if (f.scales && !scaled) throw new UsageError(`Expected --crop multiscale, googlenet or dense with --scales but received --crop ${f.crop ?? view}`);
-        const crop: string = dense ? 'dense' : view === 'none' ? 'full' : view;
+        const scaled = dense || EVAL_VIEWS[view].scaled;
+        if (f.scales && !scaled) {
+          throw new UsageError(`Expected --crop ${orList(SCALED_CROPS)} with --scales but received --crop ${f.crop ?? view}`);
+        }
+        const crop: string = dense ? 'dense' : EVAL_VIEWS[view].crop;
         if (f.scales?.some((q) => q < size)) throw expected(`scales of at least the model's input size ${size}`, '--scales', f.scales.join(','));
         // A scale is the shorter side an image is resized to (at least square); dense runs the whole of it through the network.
         const outputs = isZoo(m.model) ? outputFloats(buildModel(m.model, { ...m.options, aux: false }).graph) : 0;

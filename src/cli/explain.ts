@@ -14,7 +14,7 @@ import { gmacs, shape, table, thousands } from './format.js';
 import { summarizeModel } from './summary.js';
 
 /** Weights (not biases), biases, MACs, ReLUs, and the output's receptive field of a small graph. */
-export interface Measured {
+interface Measured {
   weights: number;
   biases: number;
   params: number;
@@ -25,7 +25,7 @@ export interface Measured {
 }
 
 /** Builds a one-input graph with `body`, declares its output and measures it. */
-export function measure(input: readonly number[], body: (x: Value) => Value): Measured & { summary: Summary } {
+function measure(input: readonly number[], body: (x: Value) => Value): Measured & { summary: Summary } {
   const g = new Graph('explain');
   const x = g.input('input', 'float32', [1, ...input]);
   const y = g.output(body(x), 'output');
@@ -211,9 +211,9 @@ export const TOPICS = {
   'alexnet-vs-zfnet': topic({ summary: "ZFNet's changes to AlexNet's first layers", facts: alexnetVsZfnet, text: alexnetVsZfnetText }),
 } as const;
 
-export type TopicName = keyof typeof TOPICS;
+type TopicName = keyof typeof TOPICS;
 
-export function explain(name: string, json = false): string {
+function explain(name: string, json = false): string {
   const t = Object.prototype.hasOwnProperty.call(TOPICS, name) ? TOPICS[name as TopicName] : undefined;
   if (!t) throw expected(`one of ${Object.keys(TOPICS).join(', ')}`, 'topic', name);
   return t.run(json);

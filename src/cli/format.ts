@@ -15,7 +15,7 @@ export function shape(dims: readonly number[]): string {
   return dims.join('×');
 }
 
-export type Align = 'left' | 'right';
+type Align = 'left' | 'right';
 
 /**
  * Columns padded to their widest cell, two spaces apart, a rule under the header. Columns whose

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { importWeights, saveImported } from '../import/index.js';
+import { optionFlag, variantOf } from '../zoo/options.js';
 import { UsageError } from '../util/errors.js';
 import { ensureDir, fileInFolder } from '../util/fsx.js';
 import { thousands } from './format.js';
@@ -39,7 +40,9 @@ export function makeImportCommand(): Command {
     const m = r.checkpoint.meta;
     const o = m.modelOptions;
     const count = [...r.checkpoint.state.params.values()].reduce((n, w) => n + w.length, 0);
-    const variant = [...(o.lrn ? [`--lrn ${o.lrn}`] : []), ...(o.pool ? [`--pool ${o.pool}`] : []), ...(o.input ? [`--input ${o.input}`] : [])].join(' ');
+    const variant = variantOf(o)
+      .map(([k, v]) => `${optionFlag(k)} ${v}`)
+      .join(' ');
     process.stdout.write(
       `wrote ${output}: ${m.model} (${o.inputSize} px, ${o.classes} classes, width ${o.width}${variant ? `, ${variant}` : ''}), ${r.source.layers} weight layers, ${thousands(count)} params from ${file} (${r.source.format})\n`,
     );

@@ -22,7 +22,7 @@ import { makeSummaryCommand } from './summary.js';
 import { makeTrainCommand } from './train.js';
 import { makeVisualizeCommand } from './visualize.js';
 
-export function makeProgram(): Command {
+function makeProgram(): Command {
   const program = new Command('ilsvrc')
     .description('The classic ILSVRC classifiers as ONNX graphs: build, inspect, export, train and evaluate them.')
     .version('0.1.0')
@@ -47,7 +47,7 @@ export function makeProgram(): Command {
 }
 
 /** Runs the CLI and returns the exit status (0 ok, 1 a bug, 2 a usage mistake, 130 stopped by a signal with nothing to save). */
-export async function main(argv: readonly string[]): Promise<number> {
+async function main(argv: readonly string[]): Promise<number> {
   try {
     await makeProgram().parseAsync([...argv], { from: 'user' });
     return 0;

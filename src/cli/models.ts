@@ -19,7 +19,7 @@ export interface ModelRow {
 }
 
 /** "sgd lr 0.01 m 0.9 wd 5e-4, batch 128, alenet aug." */
-export function formatRecipe(r: ModelSpec['recipe']): string {
+function formatRecipe(r: ModelSpec['recipe']): string {
   const wd = r.weightDecay < 1e-3 ? r.weightDecay.toExponential() : String(r.weightDecay);
   return `${r.optimizer} lr ${r.lr} m ${r.momentum} wd ${wd}, batch ${r.batchSize}, ${r.augment} aug.`;
 }

@@ -5,8 +5,15 @@
  */
 import { dirname, join } from 'node:path';
 import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
-import type { ModelOptions } from '../zoo/index.js';
-import { INPUT_KINDS, LRN_KINDS, POOL_MODES } from '../zoo/spec.js';
+import {
+  MODEL_OPTION_NAMES,
+  MODEL_OPTIONS,
+  optionFlag,
+  optionHelp,
+  type ModelOptionName,
+  type ModelOptionSpec,
+  type ModelOptions,
+} from '../zoo/options.js';
 import { describe, UsageError } from '../util/errors.js';
 import { MAX_COUNT } from '../util/limits.js';
 
@@ -46,9 +53,9 @@ export function countOrZero(value: string): number {
 }
 
 /** The most --width may multiply every layer by: a 1024-wide VGG has 64 Ki-channel convolutions. */
-export const MAX_WIDTH = 1024;
+const MAX_WIDTH = 1024;
 
-export function width(value: string): number {
+function width(value: string): number {
   const n = positiveFloat(value);
   if (n > MAX_WIDTH) reject(`a positive number up to ${MAX_WIDTH}`, value);
   return n;
@@ -101,49 +108,51 @@ export function opset(value: string): 17 | 18 {
   return reject('17 or 18', value);
 }
 
-/** What commander hands the action for the shared model flags. */
-export interface ModelFlags {
-  classes?: number;
-  inputSize?: number;
-  channels?: number;
-  width?: number;
-  dropout?: number;
-  aux?: boolean;
-  init?: ModelOptions['init'];
-  lrn?: NonNullable<ModelOptions['lrn']>;
-  pool?: NonNullable<ModelOptions['pool']>;
-  input?: NonNullable<ModelOptions['input']>;
+/** What commander hands the action for the shared model flags: the options, each as given. */
+export type ModelFlags = Partial<ModelOptions>;
+
+/** The parser of each kind of model option's value (a switch takes none). */
+function modelOptionParser(name: ModelOptionName): ((value: string) => unknown) | undefined {
+  const e: ModelOptionSpec = MODEL_OPTIONS[name];
+  switch (e.kind) {
+    case 'count':
+      return count;
+    case 'width':
+      return width;
+    case 'rate':
+      return rate;
+    case 'choice':
+      return choice(e.values ?? []);
+    case 'switch':
+      return undefined;
+  }
 }
 
-/** Declares the options every model-taking command accepts (defaults come from the model's spec). */
+/** Declares the options every model-taking command accepts, one flag per entry of MODEL_OPTIONS. */
 export function addModelOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--classes <n>', 'output classes (default 1000)').argParser(count))
-    .addOption(new Option('--input-size <px>', "square input side (default: the paper's)").argParser(count))
-    .addOption(new Option('--channels <n>', 'input channels (default 3)').argParser(count))
-    .addOption(new Option('--width <x>', 'width multiplier on every layer (default 1)').argParser(width))
-    .addOption(new Option('--dropout <p>', "classifier dropout rate (default: the paper's)").argParser(rate))
-    .addOption(new Option('--aux', 'build the auxiliary classifiers (GoogLeNet)'))
-    .addOption(new Option('--init <scheme>', 'paper | kaiming (default paper)').argParser(choice(['paper', 'kaiming'] as const)))
-    .addOption(new Option('--lrn <kind>', "LRN constants: paper | caffe | caffenet (Caffe's, norm after pool) (default: the model's)").argParser(choice(LRN_KINDS)))
-    .addOption(new Option('--pool <mode>', "max-pool output size: floor | ceil (Caffe's) (default: the model's)").argParser(choice(POOL_MODES)))
-    .addOption(new Option('--input <kind>', 'the pixels the network takes: torchvision (RGB, normalised) | caffe (BGR 0–255 less the mean; the BVLC models) (default torchvision)').argParser(choice(INPUT_KINDS)));
+  for (const name of MODEL_OPTION_NAMES) {
+    const e: ModelOptionSpec = MODEL_OPTIONS[name];
+    const opt = new Option(`${optionFlag(name)}${e.arg === undefined ? '' : ` <${e.arg}>`}`, optionHelp(name));
+    const parse = modelOptionParser(name);
+    cmd.addOption(parse ? opt.argParser(parse) : opt);
+  }
+  return cmd;
 }
 
 /** The flags the user gave, as the partial options `buildModel` fills in (absent keys stay absent). */
 export function modelOptionsFrom(f: ModelFlags): Partial<ModelOptions> {
-  const o: Partial<ModelOptions> = {};
-  if (f.classes !== undefined) o.classes = f.classes;
-  if (f.inputSize !== undefined) o.inputSize = f.inputSize;
-  if (f.channels !== undefined) o.channels = f.channels;
-  if (f.width !== undefined) o.width = f.width;
-  if (f.dropout !== undefined) o.dropout = f.dropout;
-  if (f.aux !== undefined) o.aux = f.aux;
-  if (f.init !== undefined) o.init = f.init;
-  if (f.lrn !== undefined) o.lrn = f.lrn;
-  if (f.pool !== undefined) o.pool = f.pool;
-  if (f.input !== undefined) o.input = f.input;
-  return o;
+  return splitModelFlags(f).model;
+}
+
+/** A command's flags parted into the model options given and the rest. */
+export function splitModelFlags<F extends ModelFlags>(f: F): { model: Partial<ModelOptions>; rest: Omit<F, ModelOptionName> } {
+  const model: Record<string, unknown> = {};
+  const rest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(f)) {
+    if (!(MODEL_OPTION_NAMES as string[]).includes(k)) rest[k] = v;
+    else if (v !== undefined) model[k] = v;
+  }
+  return { model: model as Partial<ModelOptions>, rest: rest as Omit<F, ModelOptionName> };
 }
 
 /** The long name in commander's flags ("-o, --output <file>" → "--output"). */

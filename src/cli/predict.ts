@@ -2,7 +2,18 @@
 import { Command, Option } from 'commander';
 import { predict, type Prediction, type PredictOptions } from '../train/predict.js';
 import { choice, count } from './options.js';
+import { EVAL_RECIPES, EVAL_VIEWS, viewOfCrop, type CropName } from '../data/index.js';
 import { StopSignal, stopOnSignals, Stopped } from '../util/stop.js';
+
+/** The views of one size: each image's crops are one batch (the softmax averaged over them). */
+const PREDICT_CROPS = EVAL_RECIPES.filter((v) => !EVAL_VIEWS[v].scaled).map((v) => EVAL_VIEWS[v].crop) as NonNullable<
+  PredictOptions['crop']
+>[];
+
+function cropHelp(crop: CropName): string {
+  const note = EVAL_VIEWS[viewOfCrop(crop)].note;
+  return note ? `${crop} (${note})` : crop;
+}
 
 interface PredictFlags extends PredictOptions {
   json?: boolean;
@@ -14,7 +25,9 @@ export function makePredictCommand(): Command {
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
     .argument('<images...>', 'image files')
     .addOption(new Option('--top <k>', 'classes to show per image').argParser(count).default(5))
-    .addOption(new Option('--crop <mode>', 'center | ten (softmax averaged) | full; default: as trained').argParser(choice(['center', 'ten', 'full'] as const)))
+    .addOption(
+      new Option('--crop <mode>', `${PREDICT_CROPS.map(cropHelp).join(' | ')}; default: as trained`).argParser(choice(PREDICT_CROPS)),
+    )
     .option('--json', 'one JSON array of {image, top: [{class, index, probability}]}')
     .action(async (file: string, images: string[], f: PredictFlags) => {
       // A stop ends the pass within a batch: what was done is printed, then the one line and exit 130.

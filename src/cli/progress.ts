@@ -11,9 +11,9 @@ export interface ProgressStream {
   columns?: number | undefined;
 }
 
-export type Fields = Record<string, number | string>;
+type Fields = Record<string, number | string>;
 
-export interface ProgressOptions {
+interface ProgressOptions {
   /** Items expected; without it there is no bar, percentage or ETA. */
   total?: number;
   label?: string;
@@ -75,7 +75,7 @@ export function formatPercent(fraction: number): string {
   return `${(fraction * 100).toFixed(1)}%`;
 }
 
-export interface LineState {
+interface LineState {
   label: string;
   done: number;
   total?: number;

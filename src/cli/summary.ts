@@ -1,13 +1,14 @@
 /** `ilsvrc summary <model>`: per-layer shapes, parameters, MACs and receptive fields. */
 import { Command } from 'commander';
 import { buildModel, type BuiltModel, type ModelOptions } from '../zoo/index.js';
+import { variantOf } from '../zoo/options.js';
 import { summarize, type LayerRow, type Summary } from '../graph/summary.js';
 import { gmacs, shape, table, thousands } from './format.js';
 import { addModelOptions, modelOptionsFrom, type ModelFlags } from './options.js';
 
 export interface ModelSummary extends Summary {
   model: string;
-  /** Where the network departs from its paper's definition (--lrn, --pool, --input), e.g. "lrn caffe, pool ceil, input caffe". */
+  /** Where the network departs from its paper's definition (MODEL_OPTIONS' variants), e.g. "lrn caffe, pool ceil, input caffe". */
   variant?: string;
 }
 
@@ -15,8 +16,9 @@ export interface ModelSummary extends Summary {
 export function summarizeModel(name: string, given: Partial<ModelOptions> = {}, detail = false): ModelSummary {
   const built: BuiltModel = buildModel(name, given);
   const outputs = [built.logits, ...built.aux.map((a) => a.logits)];
-  const o = built.options;
-  const variant = [...(o.lrn !== undefined ? [`lrn ${o.lrn}`] : []), ...(o.pool !== undefined ? [`pool ${o.pool}`] : []), ...(o.input !== undefined ? [`input ${o.input}`] : [])].join(', ');
+  const variant = variantOf(built.options)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
   return { model: built.spec.name, ...(variant ? { variant } : {}), ...summarize(built.graph, { outputs, detail }) };
 }
 
@@ -24,7 +26,7 @@ function window(l: LayerRow): string {
   return l.kernel === undefined ? '' : `${l.kernel}/${l.stride ?? 1}`;
 }
 
-export function formatSummary(s: ModelSummary): string {
+function formatSummary(s: ModelSummary): string {
   const rows = s.layers.map((l) => [l.name, l.ops.join('+'), shape(l.output), window(l), thousands(l.params), thousands(l.macs), String(l.rf), String(l.jump)]);
   return (
     `${s.model}${s.variant ? ` (${s.variant})` : ''}: input ${shape(s.input)}\n` +
@@ -37,7 +39,7 @@ export function formatSummary(s: ModelSummary): string {
  * The layer names of two designs in network order: `a`'s, with each layer only `b` has placed
  * right after the layer that precedes it in `b` (VGG-E's conv3_4 after conv3_3, not at the end).
  */
-export function alignedNames(a: Summary, b: Summary): string[] {
+function alignedNames(a: Summary, b: Summary): string[] {
   const out = a.layers.map((l) => l.name);
   let at = -1; // where b's previous layer stands in `out`
   for (const { name } of b.layers) {
@@ -51,7 +53,7 @@ export function alignedNames(a: Summary, b: Summary): string[] {
 const find = (s: Summary, n: string): LayerRow | undefined => s.layers.find((l) => l.name === n);
 
 /** Two designs layer by layer (rows matched by name, in network order), then their totals. */
-export function formatComparison(a: ModelSummary, b: ModelSummary): string {
+function formatComparison(a: ModelSummary, b: ModelSummary): string {
   const names = alignedNames(a, b);
   const cell = (l: LayerRow | undefined, f: (l: LayerRow) => string) => (l ? f(l) : '—');
   const rows = names.map((n) => {
@@ -76,7 +78,7 @@ export function formatComparison(a: ModelSummary, b: ModelSummary): string {
 }
 
 /** --compare --json: one object, the two designs aligned layer by layer (null where a layer is absent), then each whole summary. */
-export function comparisonJson(a: ModelSummary, b: ModelSummary): object {
+function comparisonJson(a: ModelSummary, b: ModelSummary): object {
   const names = alignedNames(a, b);
   const pair = <T>(n: string, f: (l: LayerRow) => T): [T | null, T | null] => {
     const [x, y] = [find(a, n), find(b, n)];

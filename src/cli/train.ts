@@ -10,7 +10,22 @@ import { Command, Option } from 'commander';
 import { FILES, type FitResult } from '../train/fit.js';
 import { train, type RunOptions, type RunStart } from '../train/run.js';
 import { parseMilestones, SCHEDULES } from '../train/schedule.js';
-import { addModelOptions, choice, count, countOrZero, modelOptionsFrom, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt, rate, seed, type ModelFlags } from './options.js';
+import { TRAIN_RECIPES } from '../data/index.js';
+import { OPTIMIZER_KINDS, SGD_CONVENTIONS } from '../optim/optimizer.js';
+import {
+  addModelOptions,
+  choice,
+  count,
+  countOrZero,
+  nonNegativeFloat,
+  nonNegativeInt,
+  positiveFloat,
+  positiveInt,
+  rate,
+  seed,
+  splitModelFlags,
+  type ModelFlags,
+} from './options.js';
 import { formatDuration, Progress } from './progress.js';
 import { StopSignal, stopOnSignals } from '../util/stop.js';
 
@@ -25,11 +40,14 @@ export function makeTrainCommand(): Command {
     .addOption(new Option('--epochs <n>', 'epochs (default 10; demo 10)').argParser(count))
     .addOption(new Option('--batch-size <n>', "images per batch (default: the paper's)").argParser(count))
     .addOption(new Option('--accum <n>', 'micro-batches per optimizer step (gradient accumulation)').argParser(count))
-    .addOption(new Option('--optimizer <kind>', 'sgd | nesterov | adamw').argParser(choice(['sgd', 'nesterov', 'adamw'] as const)))
+    .addOption(new Option('--optimizer <kind>', OPTIMIZER_KINDS.join(' | ')).argParser(choice(OPTIMIZER_KINDS)))
     .addOption(new Option('--lr <x>', "base learning rate (default: the paper's)").argParser(positiveFloat))
     .addOption(new Option('--momentum <x>', "SGD momentum (default: the paper's)").argParser(nonNegativeFloat))
     .addOption(new Option('--weight-decay <x>', "L2 / decoupled decay (default: the paper's)").argParser(nonNegativeFloat))
-    .addOption(new Option('--convention <c>', 'SGD momentum convention: pytorch (default) | caffe').argParser(choice(['pytorch', 'caffe'] as const)))
+    .addOption(
+      new Option('--convention <c>', `SGD momentum convention: ${SGD_CONVENTIONS.map((c, i) => (i ? c : `${c} (default)`)).join(' | ')}`)
+        .argParser(choice(SGD_CONVENTIONS)),
+    )
     .addOption(new Option('--schedule <kind>', `lr schedule: ${SCHEDULES.join(' | ')} (default plateau: ÷10 when val loss stalls)`).argParser(choice(SCHEDULES)))
     .addOption(new Option('--step-size <epochs>', 'step: epochs between decays (default 30)').argParser(positiveInt))
     .addOption(new Option('--milestones <list>', 'multistep: epochs of decay, e.g. 30,60').argParser(parseMilestones))
@@ -40,7 +58,7 @@ export function makeTrainCommand(): Command {
     .addOption(new Option('--min-lr <x>', 'floor of cosine/poly (default 0)').argParser(nonNegativeFloat))
     .addOption(new Option('--label-smoothing <x>', 'label smoothing ε (default 0)').argParser(rate))
     .addOption(new Option('--aux-weight <x>', "GoogLeNet auxiliary loss weight (with --aux; default: the paper's 0.3)").argParser(nonNegativeFloat))
-    .addOption(new Option('--augment <preset>', "alexnet | vgg | googlenet | cifar | flip | none (default: the paper's)").argParser(choice(['alexnet', 'vgg', 'googlenet', 'cifar', 'flip', 'none'] as const)))
+    .addOption(new Option('--augment <preset>', `${TRAIN_RECIPES.join(' | ')} (default: the paper's)`).argParser(choice(TRAIN_RECIPES)))
     .option('--device <dev>', 'cpu (default) | cuda[:N] | webgpu (README "GPU and Docker")')
     .addOption(new Option('--threads <n>', 'ORT intra-op threads (default 0: all cores)').argParser(countOrZero))
     .addOption(new Option('--seed <n>', 'seed of weights, shuffles, augmentation, dropout (default 0)').argParser(seed))
@@ -64,8 +82,8 @@ export function makeTrainCommand(): Command {
     .option('--json', 'print the result as one JSON object on the last line');
   // --init is the model option (paper | kaiming); ZFNet-style transfer uses --from.
   return addModelOptions(cmd).action(async (name: string | undefined, flags: TrainFlags) => {
-    const { json, classes: _c, inputSize: _i, channels: _ch, width: _w, dropout: _d, aux: _a, init: _in, lrn: _l, pool: _p, ...run } = flags;
-    const mo = modelOptionsFrom(flags);
+    const { model: mo, rest } = splitModelFlags(flags);
+    const { json, ...run } = rest;
     await runTrain({ ...run, ...(name !== undefined ? { model: name } : {}), ...(Object.keys(mo).length ? { modelOptions: mo } : {}) }, json === true);
   });
 }

@@ -31,7 +31,7 @@ interface Common {
 }
 
 /** "3", "0,4,7" or "0-3" → channel numbers. */
-export function channelList(value: string): number[] {
+function channelList(value: string): number[] {
   const out: number[] = [];
   for (const part of value.split(',').map((s) => s.trim())) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);

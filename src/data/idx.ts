@@ -23,7 +23,7 @@ export interface IdxArray {
 
 /** The IDX element types read here, with their sizes in bytes. */
 const IDX_TYPES = { 0x08: 1, 0x0b: 2, 0x0c: 4 } as const;
-export type IdxType = keyof typeof IDX_TYPES;
+type IdxType = keyof typeof IDX_TYPES;
 const TYPE_NAMES: Record<IdxType, string> = { 0x08: 'uint8', 0x0b: 'int16', 0x0c: 'int32' };
 
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];

@@ -18,7 +18,7 @@ import { type ArchiveMembers, type DatasetSplits, FileDataset, IMAGE_EXTENSIONS,
 import { indexTar, type TarEntry } from './tar.js';
 
 /** Where each part is looked for, relative to DIR, first match wins. */
-export const ILSVRC_LAYOUT = {
+const ILSVRC_LAYOUT = {
   train: ['train', 'ILSVRC2012_img_train', 'ILSVRC/Data/CLS-LOC/train', 'ILSVRC2012_img_train.tar'],
   val: ['val', 'ILSVRC2012_img_val', 'ILSVRC/Data/CLS-LOC/val', 'ILSVRC2012_img_val.tar'],
   /** Folders searched for the text files below. */
@@ -136,7 +136,7 @@ function setOnce(
 }
 
 /** `n01440764 tench, Tinca tinca` lines → wnid → words, in file order. */
-export function parseWords(text: string, file: string): Map<string, string> {
+function parseWords(text: string, file: string): Map<string, string> {
   const out = new Map<string, string>();
   const lines = new Map<string, number>();
   text.split(/\r?\n/).forEach((line, k) => {

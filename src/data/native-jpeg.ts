@@ -13,7 +13,7 @@ interface Addon {
 }
 
 /** What one call did: 'ok' (written), 'unsupported' (decode another way), or libjpeg's error. */
-export type NativeResult = { kind: 'ok'; dct: number } | { kind: 'unsupported' } | { kind: 'error'; message: string };
+type NativeResult = { kind: 'ok'; dct: number } | { kind: 'unsupported' } | { kind: 'error'; message: string };
 
 /** The addon, or null (not built, or disabled with ILSVRC_NATIVE_JPEG=0). */
 export const nativeJpeg = nativeAddon<Addon>('jpeg_view', 'ILSVRC_NATIVE_JPEG', 'JPEGs are decoded with sharp');

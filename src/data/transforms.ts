@@ -8,7 +8,7 @@
  * maybe mirror it" — so a crop of a resize is computed once, from the source pixels.
  */
 import { Rng } from '../util/rng.js';
-import { expected } from '../util/errors.js';
+import { expected, orList } from '../util/errors.js';
 import type { ColourJitter, Image8, View } from './pixels.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
 
@@ -50,8 +50,42 @@ export interface Plan {
   bias: number[];
 }
 
-export type TrainRecipe = 'alexnet' | 'vgg' | 'googlenet' | 'cifar' | 'flip' | 'none';
-export type EvalRecipe = 'center' | 'ten' | 'multiscale' | 'googlenet' | 'none';
+/**
+ * The test-time views: the name a command's --crop gives each, a word for --help, and whether it
+ * evaluates at several scales (--scales; no single batch shape, so `predict` does not offer it).
+ */
+export const EVAL_VIEWS = {
+  center: { crop: 'center', note: '', scaled: false },
+  ten: { crop: 'ten', note: 'AlexNet', scaled: false },
+  multiscale: { crop: 'multiscale', note: '', scaled: true },
+  googlenet: { crop: 'googlenet', note: '144 crops', scaled: true },
+  none: { crop: 'full', note: 'whole image resized', scaled: false },
+} as const;
+export type EvalRecipe = keyof typeof EVAL_VIEWS;
+export const EVAL_RECIPES = Object.keys(EVAL_VIEWS) as EvalRecipe[];
+/** The --crop names of the views ('full' for the whole image). */
+export type CropName = (typeof EVAL_VIEWS)[EvalRecipe]['crop'];
+
+/** The view a --crop name stands for. */
+export function viewOfCrop(crop: CropName): EvalRecipe {
+  return EVAL_RECIPES.find((v) => EVAL_VIEWS[v].crop === crop)!;
+}
+
+/**
+ * The training augmentations (--augment), and the validation view that matches each: the papers'
+ * crops come from a larger resize, so a center crop; the others see the whole image resized, and a
+ * center crop would zoom in by 256/224.
+ */
+export const TRAIN_PRESETS = {
+  alexnet: { view: 'center' },
+  vgg: { view: 'center' },
+  googlenet: { view: 'center' },
+  cifar: { view: 'none' },
+  flip: { view: 'none' },
+  none: { view: 'none' },
+} as const satisfies Readonly<Record<string, { view: EvalRecipe }>>;
+export type TrainRecipe = keyof typeof TRAIN_PRESETS;
+export const TRAIN_RECIPES = Object.keys(TRAIN_PRESETS) as TrainRecipe[];
 
 export interface RecipeOptions {
   size: number;
@@ -124,7 +158,7 @@ export class Transforms {
       case 'none':
         return norm(t.resize(s, s));
       default:
-        throw expected("'alexnet', 'vgg', 'googlenet', 'cifar', 'flip' or 'none'", 'train transform', recipe);
+        throw expected(orList(TRAIN_RECIPES, "'"), 'train transform', recipe);
     }
   }
 
@@ -146,7 +180,7 @@ export class Transforms {
       case 'none':
         return norm(t.resize(s, s));
       default:
-        throw expected("'center', 'ten', 'multiscale', 'googlenet' or 'none'", 'eval transform', recipe);
+        throw expected(orList(EVAL_RECIPES, "'"), 'eval transform', recipe);
     }
   }
 
@@ -532,11 +566,7 @@ function jacobiEigen3(m: number[]): { values: number[]; vectors: number[] } {
   return { values: [at(0, 0), at(1, 1), at(2, 2)], vectors: v };
 }
 
-/**
- * The validation view that matches a training preset: the papers' crops come from a larger
- * resize, so a center crop; `cifar` and `none` see the whole image resized, and a center crop
- * would zoom in by 256/224.
- */
+/** The validation view that matches a training preset (TRAIN_PRESETS). */
 export function evalViewFor(augment: TrainRecipe): EvalRecipe {
-  return augment === 'cifar' || augment === 'flip' || augment === 'none' ? 'none' : 'center';
+  return TRAIN_PRESETS[augment].view;
 }

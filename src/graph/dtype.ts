@@ -1,7 +1,7 @@
 /** Element types as a type-level map to their typed arrays, and their ONNX codes. */
 import { TensorDataType } from '../onnx/proto.js';
 
-export interface DTypeArrays {
+interface DTypeArrays {
   float32: Float32Array;
   float64: Float64Array;
   int64: BigInt64Array;
@@ -21,12 +21,12 @@ export const DTYPES = {
   bool: { onnx: TensorDataType.BOOL, bytes: 1 },
 } as const satisfies Record<DType, { onnx: number; bytes: number }>;
 
-export function dtypeFromOnnx(code: number): DType {
+function dtypeFromOnnx(code: number): DType {
   for (const [name, info] of Object.entries(DTYPES)) if (info.onnx === code) return name as DType;
   throw new Error(`Expected a supported ONNX tensor element type but received code ${code}`);
 }
 
-export function isFloat(d: DType): boolean {
+function isFloat(d: DType): boolean {
   return d === 'float32' || d === 'float64';
 }
 

@@ -78,7 +78,7 @@ export interface OpDef<A> {
   vjp?(node: OpNode<A>, dy: readonly (Value | undefined)[], ctx: VjpContext): (Value | undefined)[];
 }
 
-export type ValueKind = 'input' | 'param' | 'const' | 'node';
+type ValueKind = 'input' | 'param' | 'const' | 'node';
 
 export class Value {
   /** Set for graph inputs, parameters, constants and outputs; generated otherwise. */

@@ -4,12 +4,12 @@ import type { Param } from './graph.js';
 import { Rng } from '../util/rng.js';
 
 /** fan-in of a weight laid out (out, in, k…) as Conv and Gemm store them. */
-export function fanIn(shape: readonly number[]): number {
+function fanIn(shape: readonly number[]): number {
   return shape.length > 1 ? sizeOf(shape.slice(1)) : 1;
 }
 
 /** Values for one parameter; each parameter draws from its own stream (seed forked by name). */
-export function initParam(p: Param, seed: number): Float32Array {
+function initParam(p: Param, seed: number): Float32Array {
   const shape = p.value.shape;
   const out = new Float32Array(sizeOf(shape));
   const rng = new Rng(seed).fork(p.name);

@@ -9,7 +9,7 @@ import { DTYPES, type TypedArray } from './dtype.js';
 import type { AnyNode, Attr, Graph, Value } from './graph.js';
 import { AttributeType, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.js';
 
-export interface SerializeOptions {
+interface SerializeOptions {
   opset?: number;
   /** Mark dim 0 of graph inputs and outputs as the symbolic batch "N". */
   dynamicBatch?: boolean;
@@ -23,7 +23,7 @@ export interface SerializeOptions {
   shapes?: boolean;
 }
 
-export const DEFAULT_OPSET = 18;
+const DEFAULT_OPSET = 18;
 
 function bytesOf(data: TypedArray): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -51,7 +51,7 @@ function valueInfo(v: Value, name: string, dynamicBatch: boolean): ValueInfoProt
 }
 
 /** Assigns names: declared names are kept; others are made unique from the node's scope and op. */
-export class Namer {
+class Namer {
   private readonly names = new Map<Value, string>();
   private readonly used = new Set<string>();
   private counter = 0;
@@ -111,7 +111,7 @@ function attrProto(name: string, a: Attr, subgraph: (g: Graph) => GraphProto): A
   }
 }
 
-export function graphProto(g: Graph, namer: Namer, opts: SerializeOptions): GraphProto {
+function graphProto(g: Graph, namer: Namer, opts: SerializeOptions): GraphProto {
   const dyn = opts.dynamicBatch ?? false;
   const nodes = liveNodes(g, g.outputs);
   const initializer: TensorProto[] = [];

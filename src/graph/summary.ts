@@ -10,7 +10,7 @@ import { liveNodes } from './serialize.js';
  * Receptive field (in input pixels) and jump (input pixels between neighbouring outputs), along H.
  * The field is the nominal one: padding counts, so deep layers may exceed the image.
  */
-export interface Field {
+interface Field {
   rf: number;
   jump: number;
 }
@@ -51,7 +51,7 @@ export interface SummaryOptions {
  * k, dilation d and stride s gives rf + (k−1)·d·jump and jump·s; fully connected layers and global
  * pooling see the whole image (or keep a larger nominal field); joins (Concat, Add) take the max.
  */
-export function receptiveFields(graph: Graph, nodes: readonly AnyNode[]): Map<Value, Field> {
+function receptiveFields(graph: Graph, nodes: readonly AnyNode[]): Map<Value, Field> {
   const fields = new Map<Value, Field>();
   for (const v of graph.inputs) fields.set(v, { rf: 1, jump: 1 });
   const image = graph.inputs[0]?.shape[2] ?? 1;
@@ -140,7 +140,7 @@ export function summarize(graph: Graph, o: SummaryOptions = {}): Summary {
 }
 
 /** The row named `name` (exact), or undefined. */
-export function layer(s: Summary, name: string): LayerRow | undefined {
+function layer(s: Summary, name: string): LayerRow | undefined {
   return s.layers.find((l) => l.name === name);
 }
 

@@ -160,7 +160,7 @@ export interface CaffeLayer {
   inputParam?: { shape?: { dim?: number[] }[] };
 }
 
-export interface CaffeNet {
+interface CaffeNet {
   name?: string;
   layers?: CaffeLayer[];
   layer?: CaffeLayer[];

@@ -23,7 +23,7 @@ import { readStateDict } from './torch.js';
 export type { Source, SourceFormat, SourceLayer } from './source.js';
 
 /** The reader for a file, by its extension. */
-export function readSource(file: string): Source {
+function readSource(file: string): Source {
   const ext = file.toLowerCase().split('.').pop();
   if (ext === 'onnx') return readOnnx(file);
   if (ext === 'caffemodel') return readCaffe(file);
@@ -70,7 +70,7 @@ const sameLrn = (a: LrnAttrs, b: LrnAttrs) => a.size === b.size && close(a.alpha
 const showLrn = (a: LrnAttrs) => `size ${a.size}, alpha ${a.alpha}, beta ${a.beta}, bias ${a.bias}`;
 
 /** The model options the file settles, where the user did not: LRN constants, pooling, input, classes. */
-export function resolveOptions(model: string, src: Source, given: Partial<ModelOptions>, file: string): { options: Partial<ModelOptions>; notes: string[] } {
+function resolveOptions(model: string, src: Source, given: Partial<ModelOptions>, file: string): { options: Partial<ModelOptions>; notes: string[] } {
   const spec = findModel(model);
   const o: Partial<ModelOptions> = { ...given };
   const notes: string[] = [];
@@ -111,7 +111,7 @@ export function resolveOptions(model: string, src: Source, given: Partial<ModelO
 }
 
 /** Weights by our parameter names, every shape checked; the first layer that does not fit is the error. */
-export function matchLayers(ours: readonly OurLayer[], src: Source, model: string, file: string): { weights: Map<string, Float32Array>; origins: Map<string, string>; notes: string[] } {
+function matchLayers(ours: readonly OurLayer[], src: Source, model: string, file: string): { weights: Map<string, Float32Array>; origins: Map<string, string>; notes: string[] } {
   const weights = new Map<string, Float32Array>();
   const origins = new Map<string, string>();
   const notes: string[] = [];

@@ -11,7 +11,7 @@ import { lrnComposite, type LrnAttrs } from '../ops/lrn.js';
 import { flatten } from '../ops/shape.js';
 import { pairOf } from '../ops/util.js';
 
-export interface ConvSpec {
+interface ConvSpec {
   out: number;
   k: number | readonly [number, number];
   stride?: number;
@@ -42,7 +42,7 @@ export function conv2d(x: Value, name: string, s: ConvSpec): Value {
   });
 }
 
-export interface LinearSpec {
+interface LinearSpec {
   out: number;
   init: Init;
   biasInit?: Init;

@@ -47,7 +47,7 @@ export interface TensorProto {
 
 export const DataLocation = { DEFAULT: 0, EXTERNAL: 1 } as const;
 
-export interface DimProto {
+interface DimProto {
   dimValue?: number;
   dimParam?: string;
 }

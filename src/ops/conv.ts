@@ -74,7 +74,7 @@ export const Conv: OpDef<ConvAttrs> = {
   },
 };
 
-export interface ConvTransposeAttrs extends ConvAttrs {
+interface ConvTransposeAttrs extends ConvAttrs {
   outputPadding: readonly [number, number];
 }
 
@@ -101,7 +101,7 @@ export const ConvTranspose: OpDef<ConvTransposeAttrs> = {
   },
 };
 
-export interface ConvGradAttrs extends ConvAttrs {
+interface ConvGradAttrs extends ConvAttrs {
   /** The Conv's input, weight and output shapes. */
   xShape: readonly number[];
   wShape: readonly [number, number, number, number];
@@ -147,7 +147,7 @@ function convGradDef(
  * src/runtime/lower/conv-input-grad.ts writes as a Conv of dy with the weights transposed per group
  * and mirrored (stride 1), or a ConvTranspose; on the CPU, blocked where the layer is.
  */
-export const ConvInputGrad = convGradDef(
+const ConvInputGrad = convGradDef(
   'ConvInputGrad',
   ['dY', 'W'],
   ['output gradient (N, M, H, W)', 'weight (M, C/group, kH, kW)'],
@@ -159,7 +159,7 @@ export const ConvInputGrad = convGradDef(
  * src/runtime/lower/conv-weight-grad.ts writes as the form the session's provider runs fastest
  * (one Conv over the batch, one product per kernel offset, or im2col and a batched MatMul).
  */
-export const ConvWeightGrad = convGradDef(
+const ConvWeightGrad = convGradDef(
   'ConvWeightGrad',
   ['X', 'dY'],
   ['input (N, C, H, W)', 'output gradient (N, M, H, W)'],

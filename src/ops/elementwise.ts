@@ -2,12 +2,12 @@
 import { DTYPES, type DType } from '../graph/dtype.js';
 import { attr, type OpDef, type Value } from '../graph/graph.js';
 import { broadcastShapes, type NoAttrs, req, sameDtype } from './util.js';
-import { reduceDef, reducedGrad, reduceSum, reshape } from './shape.js';
+import { reduceDef, reducedGrad, reduceSum, reshape, type ReduceAttrs } from './shape.js';
 
 const none: NoAttrs = {};
 
 /** Sums a broadcast gradient back down to `shape`. */
-export function unbroadcast(dy: Value, shape: readonly number[]): Value {
+function unbroadcast(dy: Value, shape: readonly number[]): Value {
   if (dy.shape.length === shape.length && dy.shape.every((d, i) => d === shape[i])) return dy;
   const lead = dy.rank - shape.length;
   const axes: number[] = [];
@@ -153,7 +153,7 @@ export const Where: OpDef<NoAttrs> = {
   },
 };
 
-export interface CastAttrs {
+interface CastAttrs {
   to: DType;
 }
 export const Cast: OpDef<CastAttrs> = {
@@ -204,7 +204,7 @@ export function scale(x: Value, s: number): Value {
 
 // The mean's gradient scales (Mul) while Mul's gradient reduces (ReduceSum): ReduceMean lives beside
 // Mul so that shape.ts needs nothing from this file and ops/ has no import cycle.
-export const ReduceMean = reduceDef('ReduceMean', (node, [dy]) => {
+export const ReduceMean: OpDef<ReduceAttrs> = reduceDef('ReduceMean', (node, [dy]) => {
   if (!dy) return [undefined, undefined];
   const x = req(node.inputs, 0, 'data');
   const y = req(node.outputs, 0, 'reduced');

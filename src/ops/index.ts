@@ -9,7 +9,7 @@ import { Concat, Expand, Flatten, Gather, Pad, ReduceMax, ReduceSum, Reshape, Sl
 import { LogSoftmax, Softmax, TopK } from './softmax.js';
 
 // OpDef's attribute type differs per op; the registry only reads fields common to all.
-export const OPS: readonly OpDef<never>[] = [
+const OPS: readonly OpDef<never>[] = [
   Conv,
   ConvTranspose,
   Relu,

@@ -80,4 +80,4 @@ export const MatMul: OpDef<Record<never, never>> = {
 
 export const gemm = (a: Value, b: Value, c: Value | undefined, transA = false, transB = false): Value =>
   a.graph.add1(Gemm, [a, b, c], { transA, transB });
-export const matmul = (a: Value, b: Value): Value => a.graph.add1(MatMul, [a, b], {});
+const matmul = (a: Value, b: Value): Value => a.graph.add1(MatMul, [a, b], {});

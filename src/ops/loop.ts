@@ -9,7 +9,7 @@ import { type NoAttrs, req } from './util.js';
 import { liveNodes } from '../graph/serialize.js';
 import { attr, Graph, GraphError, Value, type AnyNode, type OnnxAttrs, type OpDef, type Window } from '../graph/graph.js';
 
-export interface LoopSpec {
+interface LoopSpec {
   /** The trip count: an int64 scalar of the enclosing graph; undefined runs until the body's condition is false. */
   trips?: Value | undefined;
   /** The first condition (bool scalar); undefined: true. */
@@ -24,7 +24,7 @@ export interface LoopSpec {
 }
 
 /** The body's inputs: the iteration number (int64 scalar), the condition (bool scalar), the carried values. */
-export interface LoopInputs {
+interface LoopInputs {
   iteration: Value;
   cond: Value;
   /** Named after the initial values; the serialiser makes each name unique in the model. */
@@ -32,13 +32,13 @@ export interface LoopInputs {
 }
 
 /** What one iteration makes: the next carried values, per-iteration scan values, and optionally the next condition. */
-export interface LoopOutputs {
+interface LoopOutputs {
   carried: readonly Value[];
   scans: readonly Value[];
   cond?: Value;
 }
 
-export class LoopNode implements AnyNode {
+class LoopNode implements AnyNode {
   readonly op = 'Loop';
   readonly domain = undefined;
   readonly global = false;

@@ -44,7 +44,7 @@ export const LRN: OpDef<LrnAttrs> = {
 };
 
 /** Σ over channels c' ∈ [c − lo, c + hi] (zero outside), for an (N, C, H, W) tensor. */
-export function channelWindowSum(v: Value, lo: number, hi: number): Value {
+function channelWindowSum(v: Value, lo: number, hi: number): Value {
   const [n, c, h, w] = v.shape as [number, number, number, number];
   const k = lo + hi + 1;
   const ones = v.graph.floats(new Array<number>(k).fill(1), [1, 1, k, 1], v.dtype);

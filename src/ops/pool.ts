@@ -13,21 +13,21 @@ import { expand, slice } from './shape.js';
 import { mul, scale } from './elementwise.js';
 import { convTranspose } from './conv.js';
 
-export interface PoolAttrs {
+interface PoolAttrs {
   kernel: readonly [number, number];
   strides: readonly [number, number];
   /** [top, left, bottom, right]. */
   pads: readonly [number, number, number, number];
   ceil: boolean;
 }
-export interface AvgPoolAttrs extends PoolAttrs {
+interface AvgPoolAttrs extends PoolAttrs {
   countIncludePad: boolean;
   /** The pooled axis holds channels (LRN's window sum), so it widens no receptive field. */
   overChannels?: boolean;
 }
 
 /** Output size with PyTorch's/ORT's ceil rule: the last window must start inside input + left pad. */
-export function poolOutSize(size: number, k: number, s: number, p0: number, p1: number, ceil: boolean): number {
+function poolOutSize(size: number, k: number, s: number, p0: number, p1: number, ceil: boolean): number {
   const span = size + p0 + p1 - k;
   let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
   if (ceil && (out - 1) * s >= size + p0) out--;
@@ -73,7 +73,7 @@ export const MaxPool: OpDef<PoolAttrs> = {
   },
 };
 
-export interface MaxPoolGradAttrs extends PoolAttrs {
+interface MaxPoolGradAttrs extends PoolAttrs {
   /** The pool's input shape: the gradient's. */
   xShape: readonly number[];
   /** The pool's output shape: dy's and the Indices'. */
@@ -159,7 +159,7 @@ export const GlobalAveragePool: OpDef<Record<never, never>> = {
   },
 };
 
-export interface ScatterAttrs {
+interface ScatterAttrs {
   axis: number;
   reduction: 'none' | 'add';
 }
@@ -182,6 +182,6 @@ export function avgPool(x: Value, a: AvgPoolAttrs): Value {
 export function globalAvgPool(x: Value): Value {
   return x.graph.add1(GlobalAveragePool, [x], {});
 }
-export function scatterAdd(data: Value, indices: Value, updates: Value, axis = 0): Value {
+function scatterAdd(data: Value, indices: Value, updates: Value, axis = 0): Value {
   return data.graph.add1(ScatterElements, [data, indices, updates], { axis, reduction: 'add' });
 }

@@ -4,7 +4,7 @@ import { attr, type OpDef, type Value } from '../graph/graph.js';
 import { axisOf, type NoAttrs, req } from './util.js';
 
 /** Reads an int64 constant input as numbers (shape/axes inputs must be constants at build time). */
-export function constInts(v: Value | undefined, what: string): number[] {
+function constInts(v: Value | undefined, what: string): number[] {
   const data = v ? v.graph.consts.get(v) : undefined;
   if (!(data instanceof BigInt64Array)) throw new Error(`${what} must be an int64 constant`);
   return Array.from(data, Number);
@@ -49,7 +49,7 @@ export const Flatten: OpDef<AxisAttrs> = {
   },
 };
 
-export interface PermAttrs {
+interface PermAttrs {
   perm: readonly number[];
 }
 export const Transpose: OpDef<PermAttrs> = {
@@ -241,7 +241,7 @@ export function slice(x: Value, starts: readonly number[], ends: readonly number
   return g.add1(Slice, ins, {});
 }
 export const pad = (x: Value, pads: readonly number[]): Value => x.graph.add1(Pad, [x, x.graph.ints(pads)], {});
-export const gather = (x: Value, indices: Value, axis = 0): Value => x.graph.add1(Gather, [x, indices], { axis });
+const gather = (x: Value, indices: Value, axis = 0): Value => x.graph.add1(Gather, [x, indices], { axis });
 export const expand = (x: Value, shape: readonly number[]): Value => x.graph.add1(Expand, [x, x.graph.ints(shape)], {});
 export const reduceSum = (x: Value, axes: readonly number[], keepdims = false): Value =>
   x.graph.add1(ReduceSum, [x, x.graph.ints(axes)], { keepdims });

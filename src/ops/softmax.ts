@@ -36,7 +36,7 @@ export const LogSoftmax: OpDef<AxisAttrs> = {
   },
 };
 
-export interface TopKAttrs {
+interface TopKAttrs {
   k: number;
 }
 export const TopK: OpDef<TopKAttrs> = {

@@ -43,7 +43,7 @@ export function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-export function sum(xs: readonly number[]): number {
+function sum(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0);
 }
 

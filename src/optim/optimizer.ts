@@ -10,13 +10,27 @@
 import type { Value } from '../graph/graph.js';
 import { add, div, mul, scalarLike, scale, sqrt, sub, sumOf } from '../ops/elementwise.js';
 
+/**
+ * The optimizers: the per-step scalar inputs each reads (hyperNames) and the state tensors it keeps
+ * per parameter (stateSuffixes; SGD keeps none without momentum).
+ */
+const OPTIMIZERS = {
+  sgd: { hypers: ['lr'], states: ['momentum'] },
+  nesterov: { hypers: ['lr'], states: ['momentum'] },
+  adamw: { hypers: ['lr', 'adam_bc1', 'adam_bc2'], states: ['exp_avg', 'exp_avg_sq'] },
+} as const;
+type OptimizerKind = keyof typeof OPTIMIZERS;
+export const OPTIMIZER_KINDS = Object.keys(OPTIMIZERS) as OptimizerKind[];
+/** SGD's momentum conventions (above), the first the default. */
+export const SGD_CONVENTIONS = ['pytorch', 'caffe'] as const;
+
 export interface OptimizerConfig {
-  kind: 'sgd' | 'nesterov' | 'adamw';
+  kind: OptimizerKind;
   momentum: number;
   weightDecay: number;
   /** Apply weight decay to biases too (PyTorch's default); the Caffe models mostly did not. */
   decayBiases: boolean;
-  convention: 'pytorch' | 'caffe';
+  convention: (typeof SGD_CONVENTIONS)[number];
   beta1: number;
   beta2: number;
   eps: number;
@@ -35,7 +49,7 @@ export const DEFAULT_OPTIMIZER: OptimizerConfig = {
 
 /** Per-step scalar inputs an optimizer reads (each a float32 scalar graph input). */
 export function hyperNames(c: OptimizerConfig): string[] {
-  return c.kind === 'adamw' ? ['lr', 'adam_bc1', 'adam_bc2'] : ['lr'];
+  return [...OPTIMIZERS[c.kind].hypers];
 }
 
 /** Values of the per-step scalars for step t (1-based) at learning rate lr. */
@@ -45,8 +59,7 @@ export function hyperValues(c: OptimizerConfig, lr: number, t: number): number[]
 
 /** Names of the state tensors kept per parameter. */
 export function stateSuffixes(c: OptimizerConfig): string[] {
-  if (c.kind === 'adamw') return ['exp_avg', 'exp_avg_sq'];
-  return c.momentum > 0 ? ['momentum'] : [];
+  return c.kind !== 'adamw' && !(c.momentum > 0) ? [] : [...OPTIMIZERS[c.kind].states];
 }
 
 export function applyUpdate(

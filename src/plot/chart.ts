@@ -6,14 +6,14 @@ import sharp from 'sharp';
 import { writeFileAtomic } from '../util/fsx.js';
 import { encodePngSync } from './image.js';
 
-export interface Series {
+interface Series {
   name: string;
   points: ReadonlyArray<readonly [number, number]>;
   /** CSS colour; defaults to the next colour of the palette. */
   color?: string;
 }
 
-export interface LineChartSpec {
+interface LineChartSpec {
   title: string;
   xLabel: string;
   yLabel: string;
@@ -23,7 +23,7 @@ export interface LineChartSpec {
   height?: number;
 }
 
-export interface HeatmapSpec {
+interface HeatmapSpec {
   title: string;
   rowLabels: readonly string[];
   colLabels: readonly string[];
@@ -37,7 +37,7 @@ export interface HeatmapSpec {
 }
 
 /** Matplotlib's tab10: distinguishable, and familiar to anyone who reads training curves. */
-export const PALETTE = [
+const PALETTE = [
   '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd',
   '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf',
 ] as const;
@@ -51,7 +51,7 @@ export function escapeXml(text: string): string {
 // ---------------------------------------------------------------------------------------------
 // Axes
 
-export interface Axis {
+interface Axis {
   min: number;
   max: number;
   ticks: number[];

@@ -21,7 +21,7 @@ export interface Tile {
  */
 export type Normalize = 'per-tile' | 'global' | 'none';
 
-export interface GridOptions {
+interface GridOptions {
   normalize: Normalize;
   /** Tiles per row; default: a near-square grid. */
   cols?: number;

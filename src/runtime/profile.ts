@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
-export interface TraceEvent {
+interface TraceEvent {
   cat?: string;
   name: string;
   ts: number;

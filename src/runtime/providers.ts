@@ -8,7 +8,7 @@ import type { GraphProto, ModelProto, NodeProto } from '../onnx/proto.js';
 export type Provider = 'cpu' | 'cuda' | 'webgpu';
 
 /** Ops (or op uses) without a kernel on a provider. "MaxPool:Indices" is MaxPool with its second output. */
-export const MISSING_KERNELS: Record<Provider, ReadonlySet<string>> = {
+const MISSING_KERNELS: Record<Provider, ReadonlySet<string>> = {
   cpu: new Set(),
   cuda: new Set(['SoftmaxCrossEntropyLoss', 'MaxUnpool', 'Col2Im']),
   webgpu: new Set([

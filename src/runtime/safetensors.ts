@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../util/fsx.js';
 import { describeDuplicate, duplicateKey } from '../util/json.js';
 
 /** The dtypes ilsvrc stores, as safetensors names them, and their typed arrays. */
-export const DTYPES = {
+const DTYPES = {
   F32: Float32Array,
   F64: Float64Array,
   I64: BigInt64Array,
@@ -19,9 +19,9 @@ export const DTYPES = {
   U8: Uint8Array,
 } as const;
 
-export type Dtype = keyof typeof DTYPES;
+type Dtype = keyof typeof DTYPES;
 
-export interface DtypeArrays {
+interface DtypeArrays {
   F32: Float32Array;
   F64: Float64Array;
   I64: BigInt64Array;
@@ -29,7 +29,7 @@ export interface DtypeArrays {
   U8: Uint8Array;
 }
 
-export type TypedArray = DtypeArrays[Dtype];
+type TypedArray = DtypeArrays[Dtype];
 
 /** One tensor; `dtype` narrows `data`. */
 export type Tensor = { [D in Dtype]: { dtype: D; shape: number[]; data: DtypeArrays[D] } }[Dtype];
@@ -44,7 +44,7 @@ export interface TensorInput {
   data: TypedArray;
 }
 
-export interface Safetensors {
+interface Safetensors {
   tensors: Record<string, Tensor>;
   metadata: Record<string, string>;
 }
@@ -84,7 +84,7 @@ function bytesOf(data: TypedArray): Uint8Array {
  * first, then by name: every payload then starts at a multiple of its element size, so a reader
  * can view it in place, and the file is deterministic.
  */
-export function planSafetensors(
+function planSafetensors(
   tensors: Readonly<Record<string, TensorInput>>,
   metadata?: Record<string, string>,
 ): { header: Uint8Array; order: string[]; dataBytes: number } {
@@ -170,7 +170,7 @@ interface Entry {
 }
 
 /** A file that is not valid safetensors: the user's input, so the CLI prints one line. */
-export class SafetensorsError extends UsageError {
+class SafetensorsError extends UsageError {
   override readonly name = 'SafetensorsError';
 }
 

@@ -5,7 +5,7 @@
  * the evaluation view, the input it expects (size, channels, normalisation, the resize and crop
  * spelled out for other tools) and the identity of the data it learned from.
  */
-import { defaultMean, defaultStd, type DataIdentity, type EvalRecipe } from '../data/index.js';
+import { defaultMean, defaultStd, EVAL_RECIPES, type DataIdentity, type EvalRecipe } from '../data/index.js';
 import { METADATA } from '../zoo/export.js';
 import { describe, UsageError } from '../util/errors.js';
 import { parseJson } from '../util/json.js';
@@ -31,7 +31,6 @@ export interface InputSpec {
   crop: number | null;
 }
 
-const VIEWS: readonly EvalRecipe[] = ['center', 'ten', 'multiscale', 'googlenet', 'none'];
 
 /** The evaluation view's geometry at an input size, as Transforms.eval applies it. */
 export function inputSpec(size: number, channels: number, view: EvalRecipe): InputSpec {
@@ -74,7 +73,10 @@ export function readCard(props: Readonly<Record<string, string>>, file: string):
   }
   const view = props[METADATA.view];
   if (view !== undefined) {
-    if (!(VIEWS as readonly string[]).includes(view)) throw new UsageError(`Expected one of ${VIEWS.join(', ')} in the "${METADATA.view}" metadata of ${file} but received ${describe(view)}`);
+    if (!(EVAL_RECIPES as readonly string[]).includes(view)) {
+      const what = `one of ${EVAL_RECIPES.join(', ')}`;
+      throw new UsageError(`Expected ${what} in the "${METADATA.view}" metadata of ${file} but received ${describe(view)}`);
+    }
     card.view = view as EvalRecipe;
   }
   const data = json(METADATA.data);

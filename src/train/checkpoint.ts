@@ -5,12 +5,12 @@
  * Written atomically (temp file, fsync, rename): a crash or a full disk leaves the last good one.
  */
 import type { ModelOptions } from '../zoo/index.js';
-import { INPUT_KINDS, LRN_KINDS, POOL_MODES } from '../zoo/spec.js';
-import { evalViewFor, type DataIdentity, type EvalRecipe, type TrainRecipe } from '../data/index.js';
-import type { OptimizerConfig } from '../optim/optimizer.js';
+import { MODEL_OPTION_NAMES, optionExpected, optionSpec, optionValueOk, type ModelOptionName } from '../zoo/options.js';
+import { EVAL_RECIPES, evalViewFor, TRAIN_RECIPES, type DataIdentity, type EvalRecipe, type TrainRecipe } from '../data/index.js';
+import { OPTIMIZER_KINDS, SGD_CONVENTIONS, type OptimizerConfig } from '../optim/optimizer.js';
 import type { FitConfig, SavedProgress } from './config.js';
 import { SCHEDULES, type ScheduleConfig } from './schedule.js';
-import { describe, expected, UsageError } from '../util/errors.js';
+import { describe, expected, orList, UsageError } from '../util/errors.js';
 import { loadSafetensors, saveSafetensors, type TensorInput } from '../runtime/safetensors.js';
 import type { TrainingState } from './session-types.js';
 import { parseJson } from '../util/json.js';
@@ -100,34 +100,24 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isStrings = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'string');
 const oneOf = (...xs: readonly unknown[]) => (v: unknown): boolean => xs.includes(v);
 
-/**
- * The largest input side a file may record: no image the pipeline decodes is larger (sharp's
- * default limit is 16383 × 16383 pixels), so a larger one is damage that would only fail later,
- * allocating its batches.
- */
-const MAX_INPUT_SIZE = 16383;
-
-/** The model options an ilsvrc file records (a checkpoint's "modelOptions", an export's "ilsvrc.options"). */
-const MODEL_OPTION_FIELDS: Readonly<Record<keyof ModelOptions, Field>> = {
-  classes: { what: 'a positive integer', ok: isPositiveInt },
-  inputSize: { what: `a positive integer up to ${MAX_INPUT_SIZE}`, ok: (v) => isPositiveInt(v) && (v as number) <= MAX_INPUT_SIZE },
-  channels: { what: 'a positive integer', ok: isPositiveInt },
-  width: { what: 'a positive number', ok: (v) => isNumber(v) && (v as number) > 0 },
-  // JSON drops undefined: a model with the paper's dropout has no "dropout" key.
-  dropout: { what: 'a rate in [0, 1)', ok: (v) => isNumber(v) && (v as number) >= 0 && (v as number) < 1, optional: true },
-  aux: { what: 'a boolean', ok: (v) => typeof v === 'boolean', optional: true },
-  init: { what: '"paper" or "kaiming"', ok: oneOf('paper', 'kaiming'), optional: true },
-  lrn: { what: LRN_KINDS.map((k) => `"${k}"`).join(', '), ok: oneOf(...LRN_KINDS), optional: true },
-  pool: { what: POOL_MODES.map((k) => `"${k}"`).join(' or '), ok: oneOf(...POOL_MODES), optional: true },
-  input: { what: INPUT_KINDS.map((k) => `"${k}"`).join(' or '), ok: oneOf(...INPUT_KINDS), optional: true },
-};
+/** The model options an ilsvrc file records (a checkpoint's "modelOptions", an export's "ilsvrc.options"): MODEL_OPTIONS' checks. */
+const MODEL_OPTION_FIELDS: Readonly<Record<ModelOptionName, Field>> = Object.fromEntries(
+  MODEL_OPTION_NAMES.map((k) => [
+    k,
+    {
+      what: optionExpected(k, true),
+      ok: (v: unknown) => optionValueOk(k, v, true),
+      ...(optionSpec(k).inEveryFile ? {} : { optional: true }),
+    },
+  ]),
+) as Record<ModelOptionName, Field>;
 
 const OPTIMIZER_FIELDS: Readonly<Record<keyof OptimizerConfig, Field>> = {
-  kind: { what: '"sgd", "nesterov" or "adamw"', ok: oneOf('sgd', 'nesterov', 'adamw') },
+  kind: { what: orList(OPTIMIZER_KINDS, '"'), ok: oneOf(...OPTIMIZER_KINDS) },
   momentum: { what: 'a number', ok: isNumber },
   weightDecay: { what: 'a number', ok: isNumber },
   decayBiases: { what: 'a boolean', ok: (v) => typeof v === 'boolean' },
-  convention: { what: '"pytorch" or "caffe"', ok: oneOf('pytorch', 'caffe') },
+  convention: { what: orList(SGD_CONVENTIONS, '"'), ok: oneOf(...SGD_CONVENTIONS) },
   beta1: { what: 'a number', ok: isNumber },
   beta2: { what: 'a number', ok: isNumber },
   eps: { what: 'a number', ok: isNumber },
@@ -136,7 +126,7 @@ const OPTIMIZER_FIELDS: Readonly<Record<keyof OptimizerConfig, Field>> = {
 const META_FIELDS: Readonly<Record<Exclude<keyof CheckpointMeta, 'modelOptions' | 'run'>, Field>> = {
   format: { what: JSON.stringify(CHECKPOINT_FORMAT), ok: oneOf(CHECKPOINT_FORMAT) },
   model: { what: 'a model name', ok: (v) => typeof v === 'string' },
-  view: { what: 'an evaluation view', ok: oneOf('center', 'ten', 'multiscale', 'googlenet', 'none'), optional: true },
+  view: { what: 'an evaluation view', ok: oneOf(...EVAL_RECIPES), optional: true },
   data: { what: 'a data identity {spec?, synthetic?}', ok: (v) => isObject(v) && (v['spec'] === undefined || typeof v['spec'] === 'string') && (v['synthetic'] === undefined || isObject(v['synthetic'])), optional: true },
   progress: { what: 'the run progress {plateau, bestTop1, bestTop5, bestEpoch, bad}', ok: (v) => isObject(v) && isObject(v['plateau']) && ['bestTop1', 'bestTop5', 'bestEpoch', 'bad'].every((k) => isNumber(v[k])), optional: true },
   imported: { what: 'an object {file, format}', ok: (v) => isObject(v) && typeof v['file'] === 'string' && typeof v['format'] === 'string', optional: true },
@@ -161,7 +151,7 @@ const RUN_FIELDS: Readonly<Record<Exclude<keyof FitConfig, 'modelOptions' | 'opt
   auxWeight: { what: 'a number', ok: isNumber, optional: true },
   frozen: { what: 'an array of parameter names', ok: isStrings },
   seed: { what: 'a non-negative integer', ok: isCount },
-  augment: { what: 'an augmentation preset', ok: oneOf('alexnet', 'vgg', 'googlenet', 'cifar', 'flip', 'none') },
+  augment: { what: 'an augmentation preset', ok: oneOf(...TRAIN_RECIPES) },
   stepsPerRun: { what: 'a positive integer', ok: isPositiveInt },
   maxSteps: { what: 'a non-negative integer', ok: isCount },
   checkpointEvery: { what: 'a non-negative integer', ok: isCount },
@@ -247,7 +237,7 @@ function checkFields(value: unknown, fields: Readonly<Record<string, Field>>, na
 export function readModelOptions(value: unknown, where: string, name?: string): Partial<ModelOptions> {
   const o = checkFields(value, MODEL_OPTION_FIELDS, name, where);
   const out: Partial<ModelOptions> = {};
-  for (const key of Object.keys(MODEL_OPTION_FIELDS) as (keyof ModelOptions)[]) {
+  for (const key of MODEL_OPTION_NAMES) {
     if (o[key] !== undefined) (out as Record<string, unknown>)[key] = o[key];
   }
   return out;

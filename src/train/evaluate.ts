@@ -62,6 +62,26 @@ export function topK(probs: ArrayLike<number>, k: number): number[] {
 }
 
 /**
+ * The prediction (the first maximum) of the row at `base`, and how many classes rank above class y
+ * (ties rank the lower index first, as topK orders them): y is in the top 5 when fewer than 5 do.
+ */
+function rank(row: Float32Array, base: number, classes: number, y: number): { best: number; above: number } {
+  const vy = row[base + y] ?? 0;
+  let best = 0;
+  let bv = row[base]!;
+  let above = 0;
+  for (let c = 0; c < classes; c++) {
+    const v = row[base + c]!;
+    if (v > bv) {
+      bv = v;
+      best = c;
+    }
+    if (v > vy || (v === vy && c < y)) above++;
+  }
+  return { best, above };
+}
+
+/**
  * Counts of (true, predicted) pairs. Up to DENSE_MAX classes a dense matrix; beyond, only the
  * pairs that occur (at most one per image), so 10 000 classes cost what their images cost, not
  * 10⁸ cells.
@@ -179,31 +199,44 @@ export class Tally {
     for (let i = 0; i < n; i++) {
       const y = labels[i]!;
       if (y < 0) continue;
-      const row = probs.subarray(i * C, (i + 1) * C);
-      // The prediction is the first maximum; y is within the top 5 when fewer than 5 classes rank above it
-      // (ties rank the lower index first), as topK orders them.
-      const py = row[y] ?? 0;
-      let best = 0;
-      let above = 0;
-      for (let c = 0; c < C; c++) {
-        const v = row[c]!;
-        if (v > row[best]!) best = c;
-        if (v > py || (v === py && c < y)) above++;
-      }
-      this.n++;
-      this.lossSum += -Math.log(Math.max(py, 1e-12));
-      const counts = this.counts;
-      counts.images[y]!++;
-      if (best === y) {
-        this.hits1++;
-        counts.top1[y]!++;
-      }
-      if (above < 5) {
-        this.hits5++;
-        counts.top5[y]!++;
-      }
-      this.confusion.add(y, best);
+      const { best, above } = rank(probs, i * C, C, y);
+      this.record(y, best, above, probs[i * C + y] ?? 0);
     }
+  }
+
+  /**
+   * Adds samples from one view's logits [n, classes]: the same counts as `add` of their softmax, ranked
+   * by the logits themselves (which the softmax keeps in order), with one exp per logit and no
+   * probability row written — at 10 000 classes this is most of an evaluation's own work.
+   */
+  addLogits(logits: Float32Array, labels: ArrayLike<number>, n: number): void {
+    const C = this.classes;
+    for (let i = 0; i < n; i++) {
+      const y = labels[i]!;
+      if (y < 0) continue;
+      const base = i * C;
+      const { best, above } = rank(logits, base, C, y);
+      const max = logits[base + best]!;
+      let sum = 0;
+      for (let c = 0; c < C; c++) sum += Math.exp(logits[base + c]! - max);
+      this.record(y, best, above, Math.exp(logits[base + y]! - max) / sum);
+    }
+  }
+
+  private record(y: number, best: number, above: number, py: number): void {
+    this.n++;
+    this.lossSum += -Math.log(Math.max(py, 1e-12));
+    const counts = this.counts;
+    counts.images[y]!++;
+    if (best === y) {
+      this.hits1++;
+      counts.top1[y]!++;
+    }
+    if (above < 5) {
+      this.hits5++;
+      counts.top5[y]!++;
+    }
+    this.confusion.add(y, best);
   }
 
   /** Top-1 accuracy so far (cheap: for a progress bar). */
@@ -251,7 +284,8 @@ export async function evaluateLoader(
     const x = b.x.buffer instanceof SharedArrayBuffer ? b.x.slice() : b.x;
     const logits = await logitsOf(x, rows, rowLabels);
     loader.recycle(b);
-    t.add(scoreViews(logits, rows, classes, b.views), labels, b.n);
+    if (b.views === 1) t.addLogits(logits, labels, b.n);
+    else t.add(scoreViews(logits, rows, classes, b.views), labels, b.n);
     done += b.n;
     onBatch?.(done, loader.dataset.length, t);
   }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, freemem } from 'node:os';
 import { UsageError } from './errors.js';
 
-export interface MachineBudget {
+interface MachineBudget {
   /** Cores this process may run on. */
   cores: number;
   /** Bytes of memory a run may use: what the machine (or its cgroup) has free, less a margin. */
@@ -22,7 +22,7 @@ export interface MachineBudget {
 const MEMORY_SHARE = 0.8;
 
 /** Parses "512M", "2G", "1048576"; undefined for anything else. */
-export function parseBytes(text: string): number | undefined {
+function parseBytes(text: string): number | undefined {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(text);
   if (!m) return undefined;
   const scale = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];

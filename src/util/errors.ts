@@ -11,6 +11,12 @@ export function expected(what: string, name: string, received: unknown): UsageEr
   return new UsageError(`Expected ${what} for ${name} but received ${describe(received)}`);
 }
 
+/** Values as a sentence lists them, each in `quote`: ["a", "b", "c"] → a, b or c. */
+export function orList(values: readonly string[], quote = ''): string {
+  const q = values.map((v) => `${quote}${v}${quote}`);
+  return q.length < 2 ? q.join('') : `${q.slice(0, -1).join(', ')} or ${q[q.length - 1]}`;
+}
+
 /** A short, unambiguous rendering of a received value: strings quoted, long values cut. */
 export function describe(value: unknown): string {
   let text: string;

@@ -5,7 +5,7 @@ import { UsageError } from './errors.js';
  * file that says two things about one name would be read as saying only the second.
  */
 
-export interface DuplicateKey {
+interface DuplicateKey {
   /** Where the key sits: the keys leading to it, outermost first, then the key. */
   path: string[];
   /** The two values, as the text writes them. */

@@ -18,16 +18,16 @@ export const MAX_COUNT = 2 ** 20;
  * legal (and how one measures it), but past a few per core it only adds stacks and contention;
  * a million threads took 21.7 GB before the OOM killer ended the process.
  */
-export const THREADS_PER_CORE = 4;
+const THREADS_PER_CORE = 4;
 
 /**
  * Memory of one loader worker thread (a V8 isolate, sharp, its scratch): `ilsvrc train` with
  * --workers 8 (two pools, train and val: 16 threads) peaked 330 MB above --workers 0.
  */
-export const LOADER_THREAD_BYTES = 24 * 2 ** 20;
+const LOADER_THREAD_BYTES = 24 * 2 ** 20;
 
 /** The most threads a flag may ask on this machine. */
-export function maxThreads(): number {
+function maxThreads(): number {
   return THREADS_PER_CORE * machineBudget().cores;
 }
 

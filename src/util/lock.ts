@@ -36,7 +36,7 @@ export interface DirLock {
 }
 
 /** True while a process with this pid exists on this machine (EPERM: it exists but is not ours). */
-export function processAlive(pid: number): boolean {
+function processAlive(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

@@ -40,7 +40,7 @@ export function openRegular(file: string, what: string): { fd: number; size: num
 }
 
 /** A size refused in one line naming `what` and the file when it is over `limit` or does not fit the memory budget. */
-export function checkedSize(size: number, file: string, limit: number, what: string): number {
+function checkedSize(size: number, file: string, limit: number, what: string): number {
   if (size > limit) {
     throw new UsageError(`Expected ${what} ${file} to be at most ${formatBytes(limit)} but it is ${formatBytes(size)} (${size} bytes)`);
   }
@@ -71,7 +71,7 @@ export function readBounded(file: string, limit: number, what: string): Buffer {
 }
 
 /** Text files (lists, ground truth, class names) hold far less than this; anything larger is something else. */
-export const TEXT_LIMIT = 64 << 20;
+const TEXT_LIMIT = 64 << 20;
 
 /** A UTF-8 text file read whole through readBounded. */
 export function readTextBounded(file: string, what: string, limit = TEXT_LIMIT): string {

@@ -3,7 +3,7 @@ import { gridRaster, toPng, type Normalize, type Tile } from '../plot/image.js';
 import { findLayer, type Network } from './network.js';
 import { Probe } from './probe.js';
 
-export interface ActivationsResult {
+interface ActivationsResult {
   layer: string;
   /** C, H, W. */
   shape: number[];

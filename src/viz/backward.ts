@@ -19,7 +19,7 @@ export const MODES = ['gradient', 'deconvnet', 'guided'] as const;
 export type Mode = (typeof MODES)[number];
 
 /** The one switch: Relu's backward rule per mode (every other op keeps its training rule). */
-export const RELU_RULES: Record<Mode, VjpRule> = {
+const RELU_RULES: Record<Mode, VjpRule> = {
   gradient: (node, dy, ctx) => node.vjp(dy, ctx), // Relu's own (training) rule
   deconvnet: (_node, [dy]) => [dy ? relu(dy) : undefined],
   guided: (node, [dy]) => {
@@ -28,7 +28,7 @@ export const RELU_RULES: Record<Mode, VjpRule> = {
   },
 };
 
-export interface ProjectionGraph {
+interface ProjectionGraph {
   ng: NetworkGraph;
   /** The layer's output (N, C, …). */
   target: Value;
@@ -50,7 +50,7 @@ export function projectionGraph(net: Network, layer: string, mode: Mode, batch: 
 }
 
 /** One unit of a layer: a channel (or fc unit) at a position of its feature map. */
-export interface Unit {
+interface Unit {
   channel: number;
   /** Flat index into the channel's map (0 for fully connected layers). */
   position: number;

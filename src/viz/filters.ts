@@ -10,7 +10,7 @@ import { UsageError } from '../util/errors.js';
 import { findLayer, layers, type Network, type NetworkGraph } from './network.js';
 
 /** Band edges in cycles per pixel (Nyquist is 0.5): low < 1/8 ≤ mid < 1/4 ≤ high. */
-export const BANDS = { mid: 1 / 8, high: 1 / 4 } as const;
+const BANDS = { mid: 1 / 8, high: 1 / 4 } as const;
 
 export interface FilterStat {
   index: number;

@@ -9,7 +9,7 @@ import type { Raster, Tile } from '../plot/image.js';
 import { UsageError } from '../util/errors.js';
 import type { Network } from './network.js';
 
-export interface Loaded {
+interface Loaded {
   /** Normalised C×H×W tensors, as the network sees them. */
   x: Float32Array[];
   labels: number[];

@@ -66,7 +66,7 @@ export async function openNetwork(file: string): Promise<Network> {
   return zooNetwork(t.model, t.options, t.weights, t.classes, t.view, t.data);
 }
 
-export interface Layer {
+interface Layer {
   /** As `summary` names it: a top-level layer ("conv1") or, as `summary --detail`, a sub-layer ("inception_3a/3x3"). */
   name: string;
   /** The layer's last output (after its ReLU, when it has one). */

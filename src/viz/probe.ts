@@ -8,7 +8,7 @@ import type { Value } from '../graph/graph.js';
 import { tensor, type OrtSession } from '../runtime/ort.js';
 import { compile, type Network, type NetworkGraph } from './network.js';
 
-export interface Rows {
+interface Rows {
   /** n rows, each of `shape`. */
   data: Float32Array;
   shape: number[];

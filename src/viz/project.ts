@@ -22,7 +22,7 @@ export interface ProjectOptions {
   batch: number;
 }
 
-export interface ProjectedUnit {
+interface ProjectedUnit {
   channel: number;
   /** [y, x] in the layer's feature map ([] for fully connected layers). */
   position: number[];

@@ -22,7 +22,7 @@ export interface TopOptions {
   batch: number;
 }
 
-export interface TopHit {
+interface TopHit {
   image: string;
   label: number;
   activation: number;

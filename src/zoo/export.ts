@@ -65,7 +65,7 @@ export function exportInferenceModel(built: BuiltModel, weights: ReadonlyMap<str
   return encodeModel(model);
 }
 
-export interface CheckpointWeights {
+interface CheckpointWeights {
   weights: Map<string, Float32Array>;
   /** Tensors of the checkpoint that are not parameters of the graph (e.g. optimizer state). */
   ignored: string[];

@@ -11,7 +11,7 @@ import { globalAvgPool } from '../ops/pool.js';
 import { CAFFE_LRN, ceilPools, lrnOf, pick, widen, type ModelOptions, type ModelOutputs, type ModelSpec } from './spec.js';
 
 /** One row of Table 1: #1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj. */
-export type InceptionRow = readonly [number, number, number, number, number, number];
+type InceptionRow = readonly [number, number, number, number, number, number];
 
 export const INCEPTION: Record<string, InceptionRow> = {
   '3a': [64, 96, 128, 16, 32, 32], //     28×28×256
@@ -49,7 +49,7 @@ function auxHead(x: Value, name: string, o: ModelOptions): Value {
     let h = avgPool2d(x, 'pool', 5, 3); //                          N×512×4×4 (4a) / N×528×4×4 (4d)
     h = conv2d(h, 'conv', { out: widen(128, o), k: 1, init });
     h = linear(h, 'fc', { out: widen(1024, o), init, relu: true });
-    h = dropout(h, 'drop', 0.7);
+    h = dropout(h, 'drop', o.auxDropout ?? 0.7);
     return linear(h, 'classifier', { out: o.classes, init });
   });
 }

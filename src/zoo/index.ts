@@ -9,9 +9,11 @@ import { ZFNet } from './zfnet.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
 import { concat, slice } from '../ops/shape.js';
 import { add, mul } from '../ops/elementwise.js';
-import { CAFFE_MEAN_BGR, INPUT_KINDS, LRN_KINDS, POOL_MODES, type ModelOptions, type ModelSpec } from './spec.js';
+import { CAFFE_MEAN_BGR, type ModelOptions, type ModelSpec } from './spec.js';
+import { isAbsentDefault, MODEL_OPTION_NAMES, optionDefault, optionExpected, optionFlag, optionValueOk } from './options.js';
 
 export type { ModelOptions, ModelSpec } from './spec.js';
+export { MODEL_OPTIONS, MODEL_OPTION_NAMES, type ModelOptionName } from './options.js';
 
 export const MODELS: readonly ModelSpec[] = [
   AlexNet,
@@ -39,7 +41,7 @@ export function findModel(name: string): ModelSpec {
 }
 
 /** The model name or alias closest to a mistyped one (edit distance at most a third of its length), if any. */
-export function nearestModel(name: string): string | undefined {
+function nearestModel(name: string): string | undefined {
   let best: { name: string; d: number } | undefined;
   for (const m of MODELS) {
     for (const n of [m.name, ...(m.aliases ?? [])]) {
@@ -61,36 +63,22 @@ function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
-/** Options with each model's defaults filled in, validated (errors name the option). */
+/** Options with each model's defaults filled in, validated (errors name the option's flag). */
 export function modelOptions(spec: ModelSpec, given: Partial<ModelOptions> = {}): ModelOptions {
-  const o: ModelOptions = {
-    classes: given.classes ?? 1000,
-    inputSize: given.inputSize ?? spec.defaultInput,
-    channels: given.channels ?? 3,
-    width: given.width ?? 1,
-    dropout: given.dropout ?? spec.dropout,
-    aux: given.aux ?? false,
-    init: given.init ?? 'paper',
-  };
-  if (given.lrn !== undefined) o.lrn = given.lrn;
-  if (given.pool !== undefined) o.pool = given.pool;
-  if (given.input !== undefined) o.input = given.input;
-  const posInt = (v: number, name: string) => {
-    if (!Number.isInteger(v) || v < 1) throw expected('a positive integer', name, v);
-  };
-  posInt(o.classes, '--classes');
-  posInt(o.inputSize, '--input-size');
-  posInt(o.channels, '--channels');
-  if (!(o.width > 0 && Number.isFinite(o.width))) throw expected('a positive number', '--width', o.width);
-  if (o.dropout !== undefined && !(o.dropout >= 0 && o.dropout < 1)) throw expected('a rate in [0, 1)', '--dropout', o.dropout);
-  if (o.lrn !== undefined && !LRN_KINDS.includes(o.lrn)) throw expected(`one of ${LRN_KINDS.join(', ')}`, '--lrn', o.lrn);
-  if (o.pool !== undefined && !POOL_MODES.includes(o.pool)) throw expected(`one of ${POOL_MODES.join(', ')}`, '--pool', o.pool);
-  if (o.input !== undefined && !INPUT_KINDS.includes(o.input)) throw expected(`one of ${INPUT_KINDS.join(', ')}`, '--input', o.input);
-  if (o.input === 'torchvision') delete o.input; // the default has one form: absent
-  if (o.input === 'caffe' && o.channels !== 3) {
-    throw new UsageError(`Expected 3 channels for --input caffe (Caffe networks take BGR images) but received --channels ${o.channels}`);
+  const o: Record<string, unknown> = {};
+  for (const name of MODEL_OPTION_NAMES) {
+    const v = given[name] ?? optionDefault(name, spec);
+    if (v === undefined || isAbsentDefault(name, v)) continue;
+    if (!optionValueOk(name, v)) throw expected(optionExpected(name), optionFlag(name), v);
+    o[name] = v;
   }
-  return o;
+  const options = o as ModelOptions;
+  if (options.input === 'caffe' && options.channels !== 3) {
+    throw new UsageError(
+      `Expected 3 channels for --input caffe (Caffe networks take BGR images) but received --channels ${options.channels}`,
+    );
+  }
+  return options;
 }
 
 /**
@@ -99,7 +87,7 @@ export function modelOptions(spec: ModelSpec, given: Partial<ModelOptions> = {})
  * channel, 255·std·x + (255·mean − Caffe's mean), as constants: no parameters, and every op has a
  * gradient rule, so a training graph builds through it.
  */
-export function caffeInput(x: Value): Value {
+function caffeInput(x: Value): Value {
   const g = x.graph;
   return g.scope('caffe_input', () => {
     const bgr = concat([2, 1, 0].map((c) => slice(x, [c], [c + 1], [1])), 1);

@@ -1,40 +1,8 @@
-/** What every zoo entry declares, and the options every model takes. */
+/** What every zoo entry declares; the options every model takes are the table in options.ts. */
 import type { Init, Value } from '../graph/graph.js';
+import type { ModelOptions } from './options.js';
 
-export interface ModelOptions {
-  /** Output classes (1000 for ImageNet). */
-  classes: number;
-  /** Square input side in pixels. */
-  inputSize: number;
-  /** Input channels (3 for RGB, 1 for grayscale). */
-  channels: number;
-  /** Multiplier on every layer's width (channels and hidden units), for small experiments. */
-  width: number;
-  /** Dropout rate of the classifier; undefined keeps the paper's. */
-  dropout: number | undefined;
-  /** Build auxiliary classifiers (GoogLeNet) for training. */
-  aux: boolean;
-  /** "paper": each paper's initialisation; "kaiming": He-normal weights, zero biases (trains faster at small width). */
-  init: 'paper' | 'kaiming';
-  /**
-   * Constants of local response normalisation; absent keeps the model's own. "paper": AlexNet's
-   * k = 2 with α = 1e-4 on the plain sum; "caffe": the BVLC models' k = 1 with α = 1e-4 divided by n;
-   * "caffenet": Caffe's constants with each norm after its pool (CaffeNet, BVLC's reference model).
-   */
-  lrn?: 'paper' | 'caffe' | 'caffenet';
-  /** Output size of max pools: "floor" (the papers' formula) or "ceil" (Caffe's only mode); absent keeps the model's own. */
-  pool?: 'floor' | 'ceil';
-  /**
-   * The pixels the network was trained on; absent means "torchvision": RGB, (x/255 − mean)/std with
-   * ImageNet's mean and std, as the pipeline feeds. "caffe": BGR in 0–255 less Caffe's ImageNet mean
-   * (the BVLC models): the graph turns the pipeline's tensor into that as its first layer.
-   */
-  input?: 'torchvision' | 'caffe';
-}
-
-export const LRN_KINDS = ['paper', 'caffe', 'caffenet'] as const;
-export const POOL_MODES = ['floor', 'ceil'] as const;
-export const INPUT_KINDS = ['torchvision', 'caffe'] as const;
+export { INPUT_KINDS, LRN_KINDS, POOL_MODES, type ModelOptions } from './options.js';
 
 /**
  * Caffe's ImageNet mean pixel in B, G, R order (0–255): the per-channel mean of BVLC's
@@ -65,7 +33,7 @@ export interface ModelOutputs {
 }
 
 /** The paper's training recipe, as the CLI's defaults for this model. */
-export interface Recipe {
+interface Recipe {
   optimizer: 'sgd';
   lr: number;
   momentum: number;

@@ -12,7 +12,7 @@ import { ceilPools, lrnOf, PAPER_LRN, pick, widen, type ModelOptions, type Model
 
 type Layer = number | 'M' | 'LRN' | `1x1:${number}`;
 
-export const VGG_CONFIGS: Record<'A' | 'A-LRN' | 'B' | 'C' | 'D' | 'E', readonly Layer[]> = {
+const VGG_CONFIGS: Record<'A' | 'A-LRN' | 'B' | 'C' | 'D' | 'E', readonly Layer[]> = {
   A: [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'],
   'A-LRN': [64, 'LRN', 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'],
   B: [64, 64, 'M', 128, 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'],

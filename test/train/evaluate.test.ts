@@ -78,6 +78,25 @@ test('Tally at 50 and 1 000 classes (dense and sparse confusion) agrees with sor
   }
 });
 
+test('Tally.addLogits counts what add counts of the softmax, ties included, with the loss to 1e-6', () => {
+  const rng = new Rng(5);
+  for (const C of [10, 300, 2000]) {
+    const n = 200;
+    // Few distinct logits: ties, which the softmax keeps as ties and ranks the lower class first.
+    const logits = Float32Array.from({ length: n * C }, () => rng.int(9) - 4);
+    const labels = Int32Array.from({ length: n }, (_, i) => (i % 13 === 0 ? -1 : rng.int(C)));
+    const a = new Tally(C);
+    a.add(scoreViews(logits, n, C, 1), labels, n);
+    const b = new Tally(C);
+    b.addLogits(logits, labels, n);
+    const [ra, rb] = [a.result(), b.result()];
+    assert.deepEqual([rb.n, rb.top1, rb.top5], [ra.n, ra.top1, ra.top5], `${C} classes`);
+    assert.ok(Math.abs(rb.loss - ra.loss) < 1e-6, `${rb.loss} vs ${ra.loss}`);
+    assert.deepEqual([...rb.classCounts.top5], [...ra.classCounts.top5]);
+    assert.deepEqual(rb.confusion.cells(), ra.confusion.cells());
+  }
+});
+
 test('evaluate --crop ten equals the hand-computed average of ten softmaxes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ilsvrc-eval-'));
   try {

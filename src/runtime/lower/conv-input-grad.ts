@@ -14,7 +14,7 @@ import { convGradRule, type Geometry } from './conv-weight-grad.js';
 import { emitConv } from './nchwc-conv.js';
 
 /** The nodes computing dx from dy and the weights w. */
-export function inputGradNodes(e: Emitter, dy: Val, w: Val, xShape: readonly number[], a: Geometry, block: number): Val {
+function inputGradNodes(e: Emitter, dy: Val, w: Val, xShape: readonly number[], a: Geometry, block: number): Val {
   const [m, cg, kh, kw] = w.shape as [number, number, number, number];
   const [pt, pl, pb, pr] = a.pads;
   const unitStride = a.strides[0] === 1 && a.strides[1] === 1 && a.dilations[0] === 1 && a.dilations[1] === 1;

@@ -30,7 +30,7 @@ export interface Geometry {
 }
 
 /** A ConvWeightGrad's or ConvInputGrad's Conv attributes. */
-export function geometry(n: NodeProto): Geometry {
+function geometry(n: NodeProto): Geometry {
   const ints = (name: string, fallback: number[]) => attribute(n, name)?.ints ?? fallback;
   const [s0 = 1, s1 = 1] = ints('strides', [1, 1]);
   const [p0 = 0, p1 = 0, p2 = 0, p3 = 0] = ints('pads', [0, 0, 0, 0]);
@@ -39,7 +39,7 @@ export function geometry(n: NodeProto): Geometry {
 }
 
 /** Whether dW of these shapes takes the one Conv over the batch, with the CPU's channel block `block` (0: none). */
-export function overTheBatch(
+function overTheBatch(
   xShape: readonly number[],
   dyShape: readonly number[],
   wShape: readonly number[],
@@ -54,7 +54,7 @@ export function overTheBatch(
 }
 
 /** The nodes computing dW from x and dy. */
-export function weightGradNodes(e: Emitter, x: Val, dy: Val, wShape: readonly number[], a: Geometry, block: number): Val {
+function weightGradNodes(e: Emitter, x: Val, dy: Val, wShape: readonly number[], a: Geometry, block: number): Val {
   const [n] = x.shape as [number];
   const [m, cg, kh, kw] = wShape as [number, number, number, number];
   const [, , ho, wo] = dy.shape as [number, number, number, number];

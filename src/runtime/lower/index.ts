@@ -29,7 +29,7 @@ export const TABLES: Readonly<Record<Provider, Table>> = {
 };
 
 /** The parameters the provider's lowerings take: the CPU's NCHWc block (0 with ILSVRC_NCHWC=0 or without those kernels). */
-export async function lowerParams(provider: Provider): Promise<LowerParams> {
+async function lowerParams(provider: Provider): Promise<LowerParams> {
   return { block: provider === 'cpu' ? await nchwcBlockSize() : 0 };
 }
 

@@ -85,7 +85,7 @@ export function nchwcBlockSize(): Promise<number> {
  * over the batch). A lowering that makes such weights says so, and the blocked form reorders `v`
  * once instead of the transposed copy.
  */
-export interface WeightSource {
+interface WeightSource {
   v: string;
   vShape: readonly number[];
   perm?: readonly number[];
@@ -93,7 +93,7 @@ export interface WeightSource {
 }
 
 /** The weights' layout the blocked kernels take for a Conv of these shapes, or undefined when they take none. */
-export function blockedFit(
+function blockedFit(
   xShape: readonly number[],
   wShape: readonly number[],
   group: number,
@@ -115,7 +115,7 @@ export function blockedFit(
  * reordered (blockedWeights), the input reordered where it has blocks of channels, the blocked
  * Conv, and its output reordered back. `attrs`: the Conv's strides, pads, dilations and group.
  */
-export function blockedConvNodes(
+function blockedConvNodes(
   y: string,
   x: string,
   w: WeightSource,

@@ -16,12 +16,12 @@ export interface LowerParams {
   block: number;
 }
 
-export interface RuleContext {
+interface RuleContext {
   scope: GraphScope;
   params: LowerParams;
 }
 
-export interface Replacement {
+interface Replacement {
   nodes: NodeProto[];
   /** Declared types of new values, for the rules of later stages that read shapes. */
   valueInfo?: ValueInfoProto[];
