@@ -11,14 +11,14 @@ import { describe, UsageError } from '../util/errors.js';
 import { parseJson } from '../util/json.js';
 
 /** The fields beyond model and options, as a reader gets them back. */
-export interface ModelCard {
+interface ModelCard {
   classes?: string[];
   view?: EvalRecipe;
   data?: DataIdentity;
 }
 
 /** `ilsvrc.input`: enough for a tool that is not ilsvrc to feed the model as evaluate does. */
-export interface InputSpec {
+interface InputSpec {
   /** [N, channels, size, size], float32, RGB (or gray) in [0, 1] minus mean, over std, per channel. */
   layout: 'NCHW';
   size: number;
@@ -33,7 +33,7 @@ export interface InputSpec {
 
 
 /** The evaluation view's geometry at an input size, as Transforms.eval applies it. */
-export function inputSpec(size: number, channels: number, view: EvalRecipe): InputSpec {
+function inputSpec(size: number, channels: number, view: EvalRecipe): InputSpec {
   const c = channels === 1 ? 1 : 3;
   const center = view !== 'none';
   return {

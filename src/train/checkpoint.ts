@@ -247,7 +247,7 @@ export function readModelOptions(value: unknown, where: string, name?: string): 
  * The "ilsvrc" metadata entry of a checkpoint, every field checked against its type, so that a
  * damaged or hand-edited file is one line naming the field rather than a crash later on.
  */
-export function parseCheckpointMeta(raw: string | undefined, file: string): CheckpointMeta {
+function parseCheckpointMeta(raw: string | undefined, file: string): CheckpointMeta {
   if (raw === undefined) throw new UsageError(`Expected an ilsvrc checkpoint in ${file} but its metadata has no "ilsvrc" entry`);
   const where = `in the "ilsvrc" metadata of ${file}`;
   let json = parseJson(raw, where);

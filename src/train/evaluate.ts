@@ -157,7 +157,7 @@ export class Confusion {
 }
 
 /** Per class: images scored, and how many of them were right at top-1 and within the top 5. */
-export interface ClassCounts {
+interface ClassCounts {
   images: Uint32Array;
   top1: Uint32Array;
   top5: Uint32Array;
@@ -321,7 +321,7 @@ export interface DenseOptions {
 }
 
 /** Logits [rows, classes] of x [rows, C, height, width]. */
-export type DenseLogitsFn = (x: Float32Array, rows: number, height: number, width: number) => Promise<Float32Array>;
+type DenseLogitsFn = (x: Float32Array, rows: number, height: number, width: number) => Promise<Float32Array>;
 
 /**
  * VGG's dense evaluation, one image at a time (each has its own size): at every scale Q the whole

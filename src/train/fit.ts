@@ -120,7 +120,7 @@ export function runSizes(globalStep: number, s: number, end: number, k: number, 
 }
 
 /** The session's config: the step fields of the run config, and the device's session options. */
-export function trainingConfig(c: FitConfig): TrainingConfig {
+function trainingConfig(c: FitConfig): TrainingConfig {
   const step = Object.fromEntries(STEP_FIELDS.map((k) => [k, c[k]])) as StepConfig;
   return { ...step, session: resolveDevice(c.device ?? 'cpu', c.threads > 0 ? { threads: c.threads } : {}).session };
 }
@@ -407,7 +407,7 @@ function prefetcher(loader: Loader, epoch: number, from: number, end: number, ah
 }
 
 /** metrics.csv and the PNG curves, from metrics.jsonl (so a resumed run plots its whole history). */
-export async function writeReports(out: string): Promise<void> {
+async function writeReports(out: string): Promise<void> {
   const rows = readFileSync(join(out, FILES.jsonl), 'utf8')
     .split('\n')
     .map((l, i) => (l ? (parseJson(l, `on line ${i + 1} of ${join(out, FILES.jsonl)}`) as EpochSummary) : undefined))

@@ -37,14 +37,14 @@ export interface TrainGraphOptions {
   outerMinElements?: number | undefined;
 }
 
-export interface MaskInput {
+interface MaskInput {
   name: string;
   shape: readonly number[];
   rate: number;
 }
 
 /** A weight whose gradient is dYᵀ·X (Y = X·Wᵀ + b): the names of the X and dY outputs. */
-export interface OuterGrad {
+interface OuterGrad {
   param: Param;
   x: string;
   dy: string;
@@ -67,7 +67,7 @@ export interface TrainGraph {
 export const nextName = (name: string): string => `${name}.next`;
 export const gradName = (name: string): string => `${name}.grad`;
 export const stateName = (param: string, suffix: string): string => `${param}.${suffix}`;
-export const outerNames = (param: string): { x: string; dy: string } => ({ x: `${param}.x`, dy: `${param}.dy` });
+const outerNames = (param: string): { x: string; dy: string } => ({ x: `${param}.x`, dy: `${param}.dy` });
 
 function isGemm(n: AnyNode): n is OpNode<GemmAttrs> {
   return n instanceof OpNode && n.def === Gemm;

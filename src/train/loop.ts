@@ -19,7 +19,7 @@ const SCAN = ['loss', 'top1', 'top5'] as const;
 const K = 'K';
 
 /** The K-step graph: same feed names as the single step, with per-step inputs stacked [K, …]. */
-export function loopGraph(tg: TrainGraph): Graph {
+function loopGraph(tg: TrainGraph): Graph {
   if (tg.kind !== 'step') throw new Error('a Loop is built from the fused step graph');
   const step = tg.graph;
   const named = (name: string): Value => {

@@ -24,7 +24,7 @@ import { requireThreads, requireWorkers } from '../util/limits.js';
 import { DEFAULT_SCHEDULE, type ScheduleConfig, type ScheduleKind } from './schedule.js';
 
 /** The demo's settings (measured on 2 cores: see README "Quick start"). */
-export const DEMO = {
+const DEMO = {
   model: 'vgg-a',
   width: 0.0625,
   inputSize: 32,
@@ -110,7 +110,7 @@ export interface RunOptions extends GivenConfig {
 }
 
 /** What a fresh run's plan needs to know of its data. */
-export interface DataShape {
+interface DataShape {
   classes: number;
   channels: 1 | 3;
   /** Training images, when known: the batch must fit in them, and a run never holds more steps than an epoch has. */
@@ -118,7 +118,7 @@ export interface DataShape {
 }
 
 /** Whether the options ask for the demo: no model and no data. */
-export function isDemo(o: RunOptions): boolean {
+function isDemo(o: RunOptions): boolean {
   return o.model === undefined && o.data === undefined;
 }
 
@@ -187,13 +187,13 @@ export function planRun(o: RunOptions, data: DataShape, device: Device): FitConf
 }
 
 /** A resumed run's config: the saved one, with the RESUMABLE fields the options give. */
-export function planResume(saved: FitConfig, o: RunOptions, trainImages?: number): FitConfig {
+function planResume(saved: FitConfig, o: RunOptions, trainImages?: number): FitConfig {
   const given = Object.fromEntries(RESUMABLE.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])) as Partial<FitConfig>;
   return boundRun({ ...saved, ...given }, { ...(trainImages !== undefined ? { trainImages } : {}), stepsGiven: false });
 }
 
 /** Refuses thread and loader-worker counts the machine cannot run (two loaders, train and val, each with `workers` threads). */
-export function requireRunThreads(threads: number, workers: number): void {
+function requireRunThreads(threads: number, workers: number): void {
   requireThreads('--threads', threads);
   requireWorkers('--workers', workers, 2);
 }
@@ -205,7 +205,7 @@ export function requireRunThreads(threads: number, workers: number): void {
  * of stepMemory: every forward output kept, tripled by the gradients) beside the loaders' batches;
  * and the K batches a run stacks. A K the user did not give is lowered to fit instead.
  */
-export function boundRun(c: FitConfig, o: { trainImages?: number; stepsGiven: boolean }): FitConfig {
+function boundRun(c: FitConfig, o: { trainImages?: number; stepsGiven: boolean }): FitConfig {
   requireRunThreads(c.threads, c.workers);
   if (o.trainImages !== undefined && c.batch * c.accum > o.trainImages) {
     const what = `--batch-size ${c.batch} × --accum ${c.accum}`;
@@ -240,7 +240,7 @@ function millions(n: number): string {
 }
 
 /** Parameter names to freeze: 'features' = every conv layer; otherwise names or prefixes. */
-export function frozenNames(spec: ModelSpec, opts: ModelOptions, what: string): string[] {
+function frozenNames(spec: ModelSpec, opts: ModelOptions, what: string): string[] {
   const params = buildModel(spec, opts, { training: true, batch: 1 }).graph.params;
   const layer = (n: string) => n.slice(0, n.lastIndexOf('.'));
   if (what === 'features') {
@@ -291,7 +291,7 @@ export interface TrainHooks extends FitHooks {
 }
 
 /** The default run folder: runs/<model or demo>-<UTC time to the second>. */
-export function defaultOut(o: RunOptions, now = new Date()): string {
+function defaultOut(o: RunOptions, now = new Date()): string {
   const spec = o.model === undefined ? DEMO.model : findModel(o.model).name;
   return join('runs', `${isDemo(o) ? 'demo' : spec}-${now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`);
 }

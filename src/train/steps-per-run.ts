@@ -19,7 +19,7 @@ import type { Device } from '../runtime/device.js';
 import type { Graph } from '../graph/graph.js';
 
 /** Float counts of one training step of a model (per sample where it scales with the batch). */
-export interface StepFootprint {
+interface StepFootprint {
   /** Trainable + frozen parameters. */
   params: number;
   /** Optimizer state (momentum, Adam moments). */
@@ -109,7 +109,7 @@ function nvidiaSmi(cmd: string, args: string[]): string {
 const CUDA_STEP_MS_PER_GFLOP = 0.1;
 
 /** Assumed when nvidia-smi cannot say: a small card, so K stays safe. */
-export const ASSUMED_CUDA_BYTES = 8 * 2 ** 30;
+const ASSUMED_CUDA_BYTES = 8 * 2 ** 30;
 
 /** The most steps per run the CPU rule picks (more measured no faster, and each costs memory). */
 export const CPU_STEPS_PER_RUN = 4;
@@ -166,7 +166,7 @@ export function cpuStepsPerRun(f: StepFootprint, batch: number, update: 'native'
   return { k: Math.min(k, stopBound(stepMs)), copyMs, stepMs };
 }
 
-export interface StepsPlan {
+interface StepsPlan {
   k: number;
   /** Why this K, for the log. */
   reason: string;

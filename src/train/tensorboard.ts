@@ -60,12 +60,12 @@ const WIRE = { varint: 0, fixed64: 1, bytes: 2, fixed32: 5 } as const;
 
 const key = (field: number, wire: number): number => ((field << 3) | wire) >>> 0;
 
-export interface Scalar {
+interface Scalar {
   tag: string;
   value: number;
 }
 
-export interface TbEvent {
+interface TbEvent {
   wallTime: number;
   step: number;
   fileVersion?: string;
@@ -136,7 +136,7 @@ function decodeSummary(bytes: Uint8Array, into: Scalar[]): void {
 // ---------------------------------------------------------------------------------------------
 // Writer
 
-export interface EventWriterOptions {
+interface EventWriterOptions {
   /** Appended to the file name, e.g. `.train` (TensorBoard only needs "tfevents" in it). */
   filenameSuffix?: string;
   /** Pending records are written out when a record arrives this long after the last write. */

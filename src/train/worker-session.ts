@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { UsageError } from '../util/errors.js';
 import { TrainingSession, type StepBatch, type StepMetrics, type TrainingConfig, type TrainingState } from './training-session.js';
 
-export type EvalMetrics = StepMetrics & { logits: Float32Array };
+type EvalMetrics = StepMetrics & { logits: Float32Array };
 
 /** One call a session answers, wherever it runs. */
 interface Method<A extends unknown[], R> {
@@ -60,14 +60,14 @@ export const SESSION_METHODS = {
 } as const;
 
 type Table = typeof SESSION_METHODS;
-export type MethodName = keyof Table;
+type MethodName = keyof Table;
 type ArgsOf = { [K in MethodName]: Table[K] extends Method<infer A, infer _R> ? A : never };
 type ResultOf = { [K in MethodName]: Table[K] extends Method<infer _A, infer R> ? R : never };
 /** The table with each entry's types apart, so that one generic function can serve every entry. */
 const TABLE: { [K in MethodName]: Method<ArgsOf[K], ResultOf[K]> } = SESSION_METHODS;
 export const METHOD_NAMES = Object.keys(SESSION_METHODS) as MethodName[];
 
-export type SessionCalls = { [K in MethodName]: (...args: ArgsOf[K]) => Promise<ResultOf[K]> };
+type SessionCalls = { [K in MethodName]: (...args: ArgsOf[K]) => Promise<ResultOf[K]> };
 
 /** What the trainer needs of a session, wherever it runs. */
 export interface SessionHandle extends SessionCalls {
@@ -107,7 +107,7 @@ interface MethodRequest<K extends MethodName> {
 export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; name: string; message: string; stack?: string };
 
 /** The ArrayBuffers a batch can give away (not SharedArrayBuffers, which are shared anyway). */
-export function transferables(batches: readonly StepBatch[]): ArrayBuffer[] {
+function transferables(batches: readonly StepBatch[]): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
   for (const b of batches) {
     for (const a of [b.x, b.labels]) if (a.buffer instanceof ArrayBuffer && a.byteLength === a.buffer.byteLength) out.add(a.buffer);
@@ -205,7 +205,7 @@ export class LocalSession {
 }
 
 /** A deep copy, so later steps cannot change a snapshot being written. */
-export function copyState(s: TrainingState): TrainingState {
+function copyState(s: TrainingState): TrainingState {
   const copy = (m: ReadonlyMap<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, v.slice()] as const));
   return { params: copy(s.params), states: copy(s.states), step: s.step, rng: s.rng };
 }
