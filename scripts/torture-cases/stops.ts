@@ -18,6 +18,8 @@ import { assertOk, cli, type Case, sameWeights } from './harness.js';
 
 /** Exit within this long of the signal. */
 const PROMPT_S = 2;
+/** Plain progress lines five times a second, so a case can tell that a loop has begun. */
+const FREQUENT_PROGRESS = { ILSVRC_PROGRESS_SECONDS: '0.2' };
 /** Validation images: a pass takes 20–40 s at one thread. */
 const BIG_VAL = 40_000;
 
@@ -165,8 +167,10 @@ export const STOPS: Case[] = [
     async run(ctx) {
       const d = await stopData(ctx.dir);
       const out = join(ctx.dir, 'eval');
-      const p = start(['evaluate', d.ckpt, '--data', `idx:${d.big}`, '--threads', '1', '--out', out]);
-      const r = await stopAt(p, 5000);
+      const p = start(['evaluate', d.ckpt, '--data', `idx:${d.big}`, '--threads', '1', '--out', out], FREQUENT_PROGRESS);
+      // The signal lands once the loop is under way (its first progress line), however fast the machine.
+      const r = await stopAt(p, 15_000, /^evaluate center \[[#.]*\] [1-9]\d*\//m);
+      assert.ok(r.seen, `no progress line before the signal: ${p.stderr().slice(-400)}`);
       assertStopped(p, r.code, /^ilsvrc: evaluate stopped by SIGTERM after \d+ images; nothing written$/);
       assert.deepEqual(existsSync(out) ? readdirSync(out) : [], [], 'nothing written');
       return `exit 130 ${r.seconds.toFixed(2)} s after SIGTERM`;
@@ -212,8 +216,9 @@ export const STOPS: Case[] = [
       const d = await stopData(ctx.dir);
       const png = join(ctx.dir, 'top.png');
       const p = start(['visualize', 'top', d.ckpt, '--layer', 'conv3_1', '--data', `idx:${d.big}`, 
-        '--limit', '0', '--threads', '1', '-o', png]);
-      const r = await stopAt(p, 5000);
+        '--limit', '0', '--threads', '1', '-o', png], FREQUENT_PROGRESS);
+      const r = await stopAt(p, 15_000, /^top conv3_1 \[[#.]*\] [1-9]\d*\//m);
+      assert.ok(r.seen, `no progress line before the signal: ${p.stderr().slice(-400)}`);
       assertStopped(p, r.code, /^ilsvrc: visualize top stopped by SIGTERM after \d+ of 40000 images; nothing written$/);
       assert.ok(!existsSync(png), 'no picture of a partial search');
       return `exit 130 ${r.seconds.toFixed(2)} s after SIGTERM`;

@@ -21,7 +21,7 @@ interface ProgressOptions {
   unit?: string;
   /** Default: process.stderr, so that stdout stays clean for results. */
   stream?: ProgressStream;
-  /** Seconds between plain lines when the stream is not a terminal (default 10). */
+  /** Seconds between plain lines when the stream is not a terminal (default: ILSVRC_PROGRESS_SECONDS, else 10). */
   intervalSecs?: number;
   /** Milliseconds between redraws on a terminal (default 100). */
   redrawMs?: number;
@@ -138,7 +138,7 @@ export class Progress {
     this.total = options.total;
     this.label = options.label ?? '';
     this.unit = options.unit ?? 'it';
-    this.intervalMs = (options.intervalSecs ?? 10) * 1000;
+    this.intervalMs = (options.intervalSecs ?? plainIntervalSecs()) * 1000;
     this.redrawMs = options.redrawMs ?? 100;
     this.tauMs = (options.smoothingSecs ?? 5) * 1000;
     this.barWidth = options.barWidth ?? 20;
@@ -227,4 +227,10 @@ export class Progress {
     const cols = this.stream.columns;
     return this.tty && cols !== undefined && cols > 1 && line.length >= cols ? line.slice(0, cols - 1) : line;
   }
+}
+
+/** Seconds between plain lines off a terminal: ILSVRC_PROGRESS_SECONDS (a positive number), else 10. */
+function plainIntervalSecs(): number {
+  const v = Number(process.env['ILSVRC_PROGRESS_SECONDS']);
+  return Number.isFinite(v) && v > 0 ? v : 10;
 }

@@ -22,6 +22,7 @@ import { requireMemory } from '../util/budget.js';
 import { MAX_COUNT, requireBatchMemory, requireThreads } from '../util/limits.js';
 import { outputFloats } from '../train/steps-per-run.js';
 import { StopSignal, stopOnSignals } from '../util/stop.js';
+import { Progress } from './progress.js';
 
 interface Common {
   out?: string;
@@ -189,8 +190,11 @@ function topCommand(): Command {
       const stop = new StopSignal();
       const disarm = stopOnSignals(stop);
       let found: Awaited<ReturnType<typeof topActivations>>;
+      const bar = new Progress({ total: ds.length, label: `top ${f.layer}`, unit: 'img' });
       try {
-        found = await topActivations(net, ds, { layer: f.layer, channels: f.channel, k: f.k, mode: 'deconvnet', batch: f.batch }, stop);
+        const o = { layer: f.layer, channels: f.channel, k: f.k, mode: 'deconvnet' as const, batch: f.batch, onProgress: (n: number) => bar.update(n) };
+        found = await topActivations(net, ds, o, stop);
+        bar.finish();
       } finally {
         disarm();
       }

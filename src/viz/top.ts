@@ -20,6 +20,8 @@ export interface TopOptions {
   k: number;
   mode: Mode;
   batch: number;
+  /** Called after each batch of the search with the images searched so far. */
+  onProgress?: (seen: number, total: number) => void;
 }
 
 interface TopHit {
@@ -71,6 +73,7 @@ export async function topActivations(
         });
       });
       seen += b.x.length;
+      o.onProgress?.(seen, ds.length);
     });
   } finally {
     await probe.release();
