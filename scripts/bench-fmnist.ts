@@ -32,7 +32,7 @@ import { DEFAULT_OPTIMIZER } from '../src/optim/optimizer.js';
 import { parseDevice, resolveDevice } from '../src/runtime/device.js';
 import { defaultStepsPerRun } from '../src/train/steps-per-run.js';
 import { TrainingSession, type StepBatch } from '../src/train/training-session.js';
-import { evaluateLoader } from '../src/train/evaluate.js';
+import { evaluateLoader } from '../src/train/score.js';
 import { arg, intArg } from './args.js';
 import { describeSetup, peerPython, peerScript, REPO, setup } from './peer.js';
 

@@ -20,7 +20,7 @@ export { summarize, type Summary, type SummaryOptions, type LayerRow } from './g
 // ONNX: `exportModel('vgg-a', { checkpoint })` is `ilsvrc export` — the bytes of a self-describing
 // inference .onnx file (dynamic batch, input "input", output "logits", the model card in its
 // metadata); the low level: seeded weights for a model's parameters and the graph's bytes.
-export { exportModel, type ExportModelOptions, type ExportedModel } from './train/export.js';
+export { exportModel, type ExportModelOptions, type ExportedModel } from './trained/export.js';
 export { initParams } from './graph/init.js';
 export { exportInferenceModel, inferenceParams, type ExportOptions, type Opset } from './zoo/export.js';
 
@@ -53,9 +53,9 @@ export { TrainingSession, type TrainingConfig, type TrainingState, type StepBatc
 
 // Evaluation and prediction, from a checkpoint (.safetensors) or an .onnx file (ilsvrc's, or any
 // image classifier's). `readTrained` gives its model, options, weights, class names, view and data.
-export { openInference, readTrained, type InferenceModel, type TrainedModel } from './train/inference.js';
-export { evaluateLoader, type EvalResult, type LogitsFn } from './train/evaluate.js';
-export { predict, type Prediction, type PredictOptions } from './train/predict.js';
+export { openInference, readTrained, type InferenceModel, type TrainedModel } from './trained/inference.js';
+export { evaluateLoader, type EvalResult, type LogitsFn } from './train/score.js';
+export { predict, type Prediction, type PredictOptions } from './trained/predict.js';
 
 // Visualisation (ZFNet's microscope): open a trained file as a `Network`, load an image for it,
 // then look at its filters, occlusion maps, deconvnet/gradient projections and top activations.

@@ -8,19 +8,9 @@ import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { EVAL_RECIPES, EVAL_VIEWS, Loader, openModelData, Transforms, viewOfCrop, type CropName, type EvalRecipe } from '../data/index.js';
 import { HEATMAP_MAX, writeHeatmapPng } from '../plot/chart.js';
-import {
-  Confusion,
-  confusionTable,
-  type DenseOptions,
-  evaluateDense,
-  evaluateLoader,
-  PER_CLASS_COLUMNS,
-  perClassRecords,
-  rankClasses,
-  type EvalResult,
-  type Tally,
-} from '../train/evaluate.js';
-import { openInference } from '../train/inference.js';
+import { Confusion, evaluateLoader, type EvalResult, type Tally } from '../train/score.js';
+import { confusionTable, type DenseOptions, evaluateDense, PER_CLASS_COLUMNS, perClassRecords, rankClasses } from '../trained/evaluate.js';
+import { openInference } from '../trained/inference.js';
 import { expected, orList, UsageError } from '../util/errors.js';
 import { writeCsv } from '../util/csv.js';
 import { ensureDir } from '../util/fsx.js';

@@ -1,7 +1,7 @@
 /** `ilsvrc export <model> -o file.onnx`: an inference model with seeded or trained weights. */
 import { dirname } from 'node:path';
 import { Command, Option } from 'commander';
-import { exportModel } from '../train/export.js';
+import { exportModel } from '../trained/export.js';
 import { fileInFolder, ensureDir, writeFileAtomic } from '../util/fsx.js';
 import { thousands } from './format.js';
 import { addModelOptions, modelOptionsFrom, opset, seed, type ModelFlags } from './options.js';

@@ -1,6 +1,6 @@
 /** `ilsvrc predict <ckpt|onnx> <images…>`: the top classes of each image, with probabilities. */
 import { Command, Option } from 'commander';
-import { predict, type Prediction, type PredictOptions } from '../train/predict.js';
+import { predict, type Prediction, type PredictOptions } from '../trained/predict.js';
 import { choice, count } from './options.js';
 import { EVAL_RECIPES, EVAL_VIEWS, viewOfCrop, type CropName } from '../data/index.js';
 import { StopSignal, stopOnSignals, Stopped } from '../util/stop.js';

@@ -187,7 +187,7 @@ export class Transforms {
   /**
    * VGG's dense evaluation at one scale: the whole image with its shorter side at `shorter` (the
    * paper's Q), and its mirror image. The output size follows the image's aspect ratio, so a
-   * loader cannot batch it; src/train/evaluate.ts renders such views one image at a time.
+   * loader cannot batch it; src/trained/evaluate.ts renders such views one image at a time.
    */
   static dense(shorter: number, o: Omit<RecipeOptions, 'size' | 'scales'>): Transforms {
     const t = Transforms.create(o.channels).resizeShorter(posInt(shorter, 'dense scale')).withMirror();

@@ -4,10 +4,12 @@
  * optimizer, epoch, step, dropout PRNG state, metrics, class names) as JSON under "ilsvrc".
  * Written atomically (temp file, fsync, rename): a crash or a full disk leaves the last good one.
  */
-import type { ModelOptions } from '../zoo/index.js';
+import { buildModel, findModel, type ModelOptions, type ModelSpec } from '../zoo/index.js';
+import { checkpointWeights, flatTensors } from '../zoo/export.js';
 import { MODEL_OPTION_NAMES, optionExpected, optionSpec, optionValueOk, type ModelOptionName } from '../zoo/options.js';
 import { EVAL_RECIPES, evalViewFor, TRAIN_RECIPES, type DataIdentity, type EvalRecipe, type TrainRecipe } from '../data/index.js';
-import { OPTIMIZER_KINDS, SGD_CONVENTIONS, type OptimizerConfig } from '../optim/optimizer.js';
+import { OPTIMIZER_KINDS, SGD_CONVENTIONS, stateSuffixes, type OptimizerConfig } from '../optim/optimizer.js';
+import { stateName } from './graphs.js';
 import type { FitConfig, SavedProgress } from './config.js';
 import { SCHEDULES, type ScheduleConfig } from './schedule.js';
 import { describe, expected, orList, UsageError } from '../util/errors.js';
@@ -280,4 +282,50 @@ export function loadCheckpoint(path: string): Checkpoint {
   const bad = firstNonFinite({ params, states });
   if (bad) throw new UsageError(`Expected finite values in ${path} but tensor ${bad} holds NaN or Infinity (weights of a diverged run)`);
   return { meta, state: { params, states, step: meta.step, rng: meta.rng } };
+}
+
+/** Runs `f`; a usage error it throws (about "--input-size", "model") gains where the value came from. */
+export function about<T>(where: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(`${e.message} ${where}`);
+    throw e;
+  }
+}
+
+export function describeModel(spec: ModelSpec, o: ModelOptions): string {
+  return `${spec.name}, width ${o.width}, ${o.inputSize} px, ${o.channels} channels, ${o.classes} classes`;
+}
+
+/**
+ * A checkpoint that `train --resume` continues: every parameter of the training graph its metadata
+ * describes (auxiliary heads included) and every optimizer state of the trainable ones, each of its
+ * size. A missing state would otherwise restart silently at zero.
+ */
+export function checkResumable(ck: Checkpoint, file: string): FitConfig {
+  const run = ck.meta.run;
+  if (!run) throw new UsageError(`Expected a checkpoint written by ilsvrc train for --resume but ${file} has no run in it${ck.meta.imported ? ` (weights imported from ${ck.meta.imported.file}: start a run from them with --from)` : ''}`);
+  const spec = about(`in the "ilsvrc" metadata of ${file}`, () => findModel(ck.meta.model));
+  const o = ck.meta.modelOptions;
+  const built = about(`(the model the metadata of ${file} describes)`, () => buildModel(spec, { ...o, aux: o.aux ?? false }, { training: true, batch: 1 }));
+  const described = describeModel(spec, built.options);
+  const params = built.graph.params;
+  checkpointWeights(params, { tensors: flatTensors(ck.state.params) }, file, `the model its metadata describes (${described})`);
+  const frozen = new Set(run.frozen);
+  const bad: string[] = [];
+  for (const p of params) {
+    const name = p.name;
+    if (frozen.has(name)) continue;
+    for (const suffix of stateSuffixes(run.optimizer)) {
+      const key = stateName(name, suffix);
+      const got = ck.state.states.get(key);
+      if (got === undefined) bad.push(`optim/${key} is missing`);
+      else if (got.length !== p.value.size) bad.push(`optim/${key} has ${got.length} values, not ${p.value.size}`);
+    }
+  }
+  if (bad.length) {
+    throw new UsageError(`Expected the optimizer state of ${run.optimizer.kind} for every trainable parameter in ${file} but ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ` and ${bad.length - 3} more` : ''}`);
+  }
+  return run;
 }

@@ -23,7 +23,7 @@ import { NEVER, Stopped, type StopSignal } from '../util/stop.js';
 import { appendText, ensureDir } from '../util/fsx.js';
 import { writeCsv } from '../util/csv.js';
 import { parseJson } from '../util/json.js';
-import { evaluateLoader, type EvalResult } from './evaluate.js';
+import { evaluateLoader, type EvalResult } from './score.js';
 import { learningRate } from './schedule.js';
 import { EventWriter, keepEventsUpTo } from './tensorboard.js';
 

@@ -5,7 +5,7 @@
  */
 import type { Checkpoint } from './checkpoint.js';
 import type { EpochSums, RunProgress, SavedProgress } from './config.js';
-import type { EvalResult } from './evaluate.js';
+import type { EvalResult } from './score.js';
 import { INITIAL_PLATEAU, plateauAfterEpoch, type ScheduleConfig } from './schedule.js';
 import type { StepMetrics } from './session-types.js';
 

@@ -17,7 +17,7 @@ import { fileInFolder } from '../util/fsx.js';
 import { lockDir, type DirLock } from '../util/lock.js';
 import type { FitConfig } from './config.js';
 import { fit, FILES, stepsPerEpoch, type FitHooks, type FitResult } from './fit.js';
-import { checkResumable } from './inference.js';
+import { checkResumable } from './checkpoint.js';
 import { defaultStepsPerRun, stepFootprint, stepMemory, weightMemory } from './steps-per-run.js';
 import { formatBytes, machineBudget, requireMemory } from '../util/budget.js';
 import { requireThreads, requireWorkers } from '../util/limits.js';

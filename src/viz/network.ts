@@ -13,7 +13,7 @@ import { encodeModel } from '../onnx/proto.js';
 import { liveParams } from '../zoo/export.js';
 import { createDeviceSession } from '../runtime/device.js';
 import type { OrtSession } from '../runtime/ort.js';
-import { readTrained, zooModel } from '../train/inference.js';
+import { readTrained, zooModel } from '../trained/inference.js';
 import type { DataIdentity, EvalRecipe } from '../data/index.js';
 import { expected, UsageError } from '../util/errors.js';
 

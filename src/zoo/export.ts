@@ -14,7 +14,7 @@ export type Opset = 17 | 18;
 
 export interface ExportOptions {
   opset?: Opset;
-  /** More metadata_props entries (the model card: src/train/card.ts). */
+  /** More metadata_props entries (the model card: src/trained/card.ts). */
   metadata?: Readonly<Record<string, string>>;
 }
 

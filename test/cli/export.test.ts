@@ -10,7 +10,7 @@ import { exportInferenceModel, inferenceParams } from '../../src/zoo/export.js';
 import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
 import { saveSafetensors, type Tensor } from '../../src/runtime/safetensors.js';
-import { cardMetadata } from '../../src/train/card.js';
+import { cardMetadata } from '../../src/trained/card.js';
 import { assertUsageError, ilsvrc } from './run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ilsvrc-cli-export-'));

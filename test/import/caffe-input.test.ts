@@ -15,7 +15,7 @@ import { initParams } from '../../src/graph/init.js';
 import { exportInferenceModel, inferenceParams, METADATA } from '../../src/zoo/export.js';
 import { decodeModel, encodeModel } from '../../src/onnx/proto.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
-import { openInference } from '../../src/train/inference.js';
+import { openInference } from '../../src/trained/inference.js';
 import { Rng } from '../../src/util/rng.js';
 import { assertUsageError, ilsvrc } from '../cli/run.js';
 import { chainCaffemodel, toCaffe } from './caffe-files.js';

@@ -18,7 +18,7 @@ import { importWeights, saveImported } from '../../src/import/index.js';
 import { decodeModel, encodeModel } from '../../src/onnx/proto.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { loadSafetensors, saveSafetensors } from '../../src/runtime/safetensors.js';
-import { openInference } from '../../src/train/inference.js';
+import { openInference } from '../../src/trained/inference.js';
 import { assertUsageError, ilsvrc } from '../cli/run.js';
 import { fromCaffe } from './caffe-files.js';
 

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 /** Lowest first; the same list as README "How it works, and where things are". */
-export const LAYERS = ['util', 'onnx', 'graph', 'ops', 'autodiff', 'optim', 'nn', 'zoo', 'runtime', 'data', 'plot', 'train', 'import', 'viz', 'cli', 'index.ts'] as const;
+export const LAYERS = ['util', 'onnx', 'graph', 'ops', 'autodiff', 'optim', 'nn', 'zoo', 'runtime', 'data', 'plot', 'train', 'trained', 'import', 'viz', 'cli', 'index.ts'] as const;
 
 /**
  * Layers that may import only some of those above them: ONNX Runtime's layer knows ModelProtos and

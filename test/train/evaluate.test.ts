@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/data/index.js';
-import { scoreViews, Tally, topK } from '../../src/train/evaluate.js';
+import { scoreViews, Tally, topK } from '../../src/train/score.js';
 import { Rng } from '../../src/util/rng.js';
 import { assertUsageError, ilsvrc } from '../cli/run.js';
 import { channelMeanModel } from '../cli/plain-onnx.js';

@@ -12,7 +12,7 @@ import { buildModel, findModel, type BuiltModel, type ModelOptions, type ModelSp
 import { readClassIndex, type DataIdentity, type EvalRecipe } from '../data/index.js';
 import { decodeModel, encodeModel, TensorDataType, type GraphProto, type ModelProto, type ValueInfoProto } from '../onnx/proto.js';
 import { stateSuffixes } from '../optim/optimizer.js';
-import { firstNonFinite, loadCheckpoint, readModelOptions, type Checkpoint } from './checkpoint.js';
+import { about, describeModel, firstNonFinite, loadCheckpoint, readModelOptions, type Checkpoint } from '../train/checkpoint.js';
 import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams, METADATA, type NamedTensors } from '../zoo/export.js';
 import { createSession, createSessionFromFile, modelFileError, tensor, type OrtSession } from '../runtime/ort.js';
 import { UsageError } from '../util/errors.js';
@@ -20,8 +20,8 @@ import { parseJson } from '../util/json.js';
 import { inlineExternalData } from '../onnx/external.js';
 import { readCard } from './card.js';
 import { denseModel } from './evaluate.js';
-import type { FitConfig } from './fit.js';
-import { stateName } from './graphs.js';
+import type { FitConfig } from '../train/fit.js';
+import { stateName } from '../train/graphs.js';
 
 /** A trained model file, read and checked: its model, options, weights and class names. */
 export interface TrainedModel {
@@ -67,20 +67,6 @@ function plainOnnx(file: string, bytes: Uint8Array, m: ModelProto, inputSize: nu
   if (!outDims || outDims.length !== 2 || classes === undefined) throw new UsageError(`Expected ${file}'s output "${output.name}" to be scores [N, classes] but its graph declares ${show(outDims)}`);
   const options: ModelOptions = { classes, inputSize: h, channels, width: 1, dropout: undefined, aux: false, init: 'paper' };
   return { file, model: g.name || basename(file), options, built: undefined, weights: new Map(), classes: undefined, view: 'center', onnx: bytes, data: undefined, io: { input: input.name, output: output.name } };
-}
-
-/** Runs `f`; a usage error it throws (about "--input-size", "model") gains where the value came from. */
-function about<T>(where: string, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof UsageError) throw new UsageError(`${e.message} ${where}`);
-    throw e;
-  }
-}
-
-function describeModel(spec: ModelSpec, o: ModelOptions): string {
-  return `${spec.name}, width ${o.width}, ${o.inputSize} px, ${o.channels} channels, ${o.classes} classes`;
 }
 
 /**
@@ -202,37 +188,6 @@ async function withClassNames(t: TrainedModel): Promise<TrainedModel> {
   return { ...t, classes };
 }
 
-/**
- * A checkpoint that `train --resume` continues: every parameter of the training graph its metadata
- * describes (auxiliary heads included) and every optimizer state of the trainable ones, each of its
- * size. A missing state would otherwise restart silently at zero.
- */
-export function checkResumable(ck: Checkpoint, file: string): FitConfig {
-  const run = ck.meta.run;
-  if (!run) throw new UsageError(`Expected a checkpoint written by ilsvrc train for --resume but ${file} has no run in it${ck.meta.imported ? ` (weights imported from ${ck.meta.imported.file}: start a run from them with --from)` : ''}`);
-  const spec = about(`in the "ilsvrc" metadata of ${file}`, () => findModel(ck.meta.model));
-  const o = ck.meta.modelOptions;
-  const built = about(`(the model the metadata of ${file} describes)`, () => buildModel(spec, { ...o, aux: o.aux ?? false }, { training: true, batch: 1 }));
-  const described = describeModel(spec, built.options);
-  const params = built.graph.params;
-  checkpointWeights(params, { tensors: flatTensors(ck.state.params) }, file, `the model its metadata describes (${described})`);
-  const frozen = new Set(run.frozen);
-  const bad: string[] = [];
-  for (const p of params) {
-    const name = p.name;
-    if (frozen.has(name)) continue;
-    for (const suffix of stateSuffixes(run.optimizer)) {
-      const key = stateName(name, suffix);
-      const got = ck.state.states.get(key);
-      if (got === undefined) bad.push(`optim/${key} is missing`);
-      else if (got.length !== p.value.size) bad.push(`optim/${key} has ${got.length} values, not ${p.value.size}`);
-    }
-  }
-  if (bad.length) {
-    throw new UsageError(`Expected the optimizer state of ${run.optimizer.kind} for every trainable parameter in ${file} but ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ` and ${bad.length - 3} more` : ''}`);
-  }
-  return run;
-}
 
 export interface InferenceModel {
   model: string;

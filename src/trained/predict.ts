@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { FileDataset, Loader, Transforms } from '../data/index.js';
 import { UsageError } from '../util/errors.js';
 import { NEVER, Stopped, type StopSignal } from '../util/stop.js';
-import { scoreViews, topK } from './evaluate.js';
+import { scoreViews, topK } from '../train/score.js';
 import { openInference } from './inference.js';
 
 export interface Prediction {

@@ -1,5 +1,5 @@
 /**
- * An ONNX model of a zoo network, self-describing (src/train/card.ts): with seeded weights, or a
+ * An ONNX model of a zoo network, self-describing (src/trained/card.ts): with seeded weights, or a
  * checkpoint's — read by the one checked reader, its model options the defaults, its class names,
  * view and data carried over. What `ilsvrc export` writes and the API's `exportModel` returns.
  */
