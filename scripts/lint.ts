@@ -1,6 +1,9 @@
 /**
  * scripts/lint: the structure rules of src/ (scripts/structure.ts) — no import cycle, no function
- * over MAX_FUNCTION_LINES lines in src/train and src/runtime, no export that nothing imports — printed one finding a line, then a JSON line of the counts. Exit 1 on any finding.
+ * over MAX_FUNCTION_LINES lines in src/train and src/runtime, no export that nothing imports —
+ * printed one finding a line, then a JSON line of the counts. Exit 1 on any finding. `npm run lint`
+ * runs it after Prettier's check; `npm test` runs that lint after the build (whose tsconfig refuses
+ * unused locals and parameters).
  */
 import { fileURLToPath } from 'node:url';
 import { importCycles, longFunctions, MAX_FUNCTION_LINES, unusedExports } from './structure.js';

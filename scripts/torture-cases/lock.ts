@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { LOCK_FILE } from '../../src/util/lock.js';
 import { ilsvrc, TINY } from '../../test/cli/run.js';
 import { deadLock, overlaps, raceLock, winners } from '../../test/util/lock-race.js';
-import { assertOk, assertRefused, type Case, type Context, HANG_MS } from './harness.js';
+import { assertRefused, type Case, type Context, HANG_MS } from './harness.js';
 
 /** `procs` trains on one --out at once: one runs to the end, every other is refused naming it. */
 async function trainsAtOnce(out: string, procs: number): Promise<void> {

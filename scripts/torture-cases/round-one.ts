@@ -241,7 +241,7 @@ export const ROUND_ONE: Case[] = [
   {
     name: 'hostile-files',
     what: 'a corpus of broken, foreign and lying files',
-    async run(ctx) {
+    async run() {
       const c = await writeCorpus();
       try {
         // Every bad model file, with a good image; every bad image, with a good model.

@@ -3,7 +3,6 @@
  * and the one-line rendering of commander's errors. Parsers throw InvalidArgumentError with
  * "Expected … but received …"; `errorLine` inserts the flag's name into that sentence.
  */
-import { dirname, join } from 'node:path';
 import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
 import {
   MODEL_OPTION_NAMES,
@@ -14,7 +13,7 @@ import {
   type ModelOptionSpec,
   type ModelOptions,
 } from '../zoo/options.js';
-import { describe, UsageError } from '../util/errors.js';
+import { describe } from '../util/errors.js';
 import { MAX_COUNT } from '../util/limits.js';
 
 function reject(what: string, value: string): never {

@@ -21,15 +21,6 @@ export const DTYPES = {
   bool: { onnx: TensorDataType.BOOL, bytes: 1 },
 } as const satisfies Record<DType, { onnx: number; bytes: number }>;
 
-function dtypeFromOnnx(code: number): DType {
-  for (const [name, info] of Object.entries(DTYPES)) if (info.onnx === code) return name as DType;
-  throw new Error(`Expected a supported ONNX tensor element type but received code ${code}`);
-}
-
-function isFloat(d: DType): boolean {
-  return d === 'float32' || d === 'float64';
-}
-
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;

@@ -139,11 +139,6 @@ export function summarize(graph: Graph, o: SummaryOptions = {}): Summary {
   };
 }
 
-/** The row named `name` (exact), or undefined. */
-function layer(s: Summary, name: string): LayerRow | undefined {
-  return s.layers.find((l) => l.name === name);
-}
-
 /**
  * Multiply-adds of the convolutions and fully connected layers up to `outputs`, for inference
  * (forward) and for one training step: forward, weight gradients, and input gradients wherever a

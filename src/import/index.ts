@@ -11,13 +11,12 @@ import { CAFFE_LRN, PAPER_LRN } from '../zoo/spec.js';
 import { formatShape } from '../graph/dtype.js';
 import type { AnyNode, Value } from '../graph/graph.js';
 import type { LrnAttrs } from '../ops/lrn.js';
-import { DEFAULT_OPTIMIZER } from '../optim/optimizer.js';
 import { CHECKPOINT_FORMAT, saveCheckpoint, type Checkpoint, type CheckpointMeta } from '../train/checkpoint.js';
 import { UsageError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { readCaffe } from './caffe.js';
 import { readOnnx } from './onnx.js';
-import { numel, postOrder, type Source, type SourceFormat, type SourceLayer } from './source.js';
+import { numel, postOrder, type Source, type SourceFormat } from './source.js';
 import { readStateDict } from './torch.js';
 
 export type { Source, SourceFormat, SourceLayer } from './source.js';
@@ -163,7 +162,6 @@ export async function importWeights(file: string, model: string, given: Partial<
   if (o.classes && o.classes.length !== built.options.classes) {
     throw new UsageError(`Expected ${built.options.classes} class names (the classes of ${file}) but received ${o.classes.length}`);
   }
-  const r = spec.recipe;
   const meta: CheckpointMeta = {
     format: CHECKPOINT_FORMAT,
     model: spec.name,

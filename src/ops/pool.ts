@@ -182,6 +182,3 @@ export function avgPool(x: Value, a: AvgPoolAttrs): Value {
 export function globalAvgPool(x: Value): Value {
   return x.graph.add1(GlobalAveragePool, [x], {});
 }
-function scatterAdd(data: Value, indices: Value, updates: Value, axis = 0): Value {
-  return data.graph.add1(ScatterElements, [data, indices, updates], { axis, reduction: 'add' });
-}

@@ -241,7 +241,6 @@ export function slice(x: Value, starts: readonly number[], ends: readonly number
   return g.add1(Slice, ins, {});
 }
 export const pad = (x: Value, pads: readonly number[]): Value => x.graph.add1(Pad, [x, x.graph.ints(pads)], {});
-const gather = (x: Value, indices: Value, axis = 0): Value => x.graph.add1(Gather, [x, indices], { axis });
 export const expand = (x: Value, shape: readonly number[]): Value => x.graph.add1(Expand, [x, x.graph.ints(shape)], {});
 export const reduceSum = (x: Value, axes: readonly number[], keepdims = false): Value =>
   x.graph.add1(ReduceSum, [x, x.graph.ints(axes)], { keepdims });

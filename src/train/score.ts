@@ -5,16 +5,7 @@
  * validation and `ilsvrc evaluate` both score through it. Images that cannot be read are not
  * scored (their rows carry label -1): `n` counts the images actually scored.
  */
-import { readFileSync } from 'node:fs';
-import sharp from 'sharp';
-import { buildModel, findModel, MODELS, type ModelOptions } from '../zoo/index.js';
-import { type Dataset, FileDataset, type Loader, PixelDataset, probeImage, renderSample, type Skipped, Transforms } from '../data/index.js';
-import { type BatchTarget, DEFAULT_DECODE } from '../data/decode.js';
-import { decodeModel, encodeModel } from '../onnx/proto.js';
-import { exportInferenceModel } from '../zoo/export.js';
-import type { CsvValue } from '../util/csv.js';
-import { UsageError } from '../util/errors.js';
-import { Rng } from '../util/rng.js';
+import { type Loader, type Skipped } from '../data/index.js';
 import { NEVER, type StopSignal } from '../util/stop.js';
 
 /** Softmax of each row of `logits` ([rows, classes]), averaged over groups of `views` rows. */

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { buildModel, findModel, MODELS, type ModelOptions } from '../zoo/index.js';
-import { type Dataset, FileDataset, type Loader, PixelDataset, probeImage, renderSample, type Skipped, Transforms } from '../data/index.js';
+import { type Dataset, FileDataset, PixelDataset, probeImage, renderSample, type Skipped, Transforms } from '../data/index.js';
 import { type BatchTarget, DEFAULT_DECODE } from '../data/decode.js';
 import { decodeModel, encodeModel } from '../onnx/proto.js';
 import { exportInferenceModel } from '../zoo/export.js';
@@ -158,7 +158,7 @@ export function confusionTable(
  */
 export function rankClasses(r: EvalResult, k: number): { worst: number[]; best: number[] } {
   const { images } = r.classCounts;
-  const seen = r.perClass.flatMap((a, c) => (images[c]! > 0 ? [c] : []));
+  const seen = r.perClass.flatMap((_, c) => (images[c]! > 0 ? [c] : []));
   const by = (sign: number) => (a: number, b: number) => sign * (r.perClass[a]! - r.perClass[b]!) || images[b]! - images[a]! || a - b;
   return { worst: [...seen].sort(by(1)).slice(0, k), best: [...seen].sort(by(-1)).slice(0, k) };
 }

@@ -11,8 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import { buildModel, findModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../zoo/index.js';
 import { readClassIndex, type DataIdentity, type EvalRecipe } from '../data/index.js';
 import { decodeModel, encodeModel, TensorDataType, type GraphProto, type ModelProto, type ValueInfoProto } from '../onnx/proto.js';
-import { stateSuffixes } from '../optim/optimizer.js';
-import { about, describeModel, firstNonFinite, loadCheckpoint, readModelOptions, type Checkpoint } from '../train/checkpoint.js';
+import { about, describeModel, firstNonFinite, loadCheckpoint, readModelOptions } from '../train/checkpoint.js';
 import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams, METADATA, type NamedTensors } from '../zoo/export.js';
 import { createSession, createSessionFromFile, modelFileError, tensor, type OrtSession } from '../runtime/ort.js';
 import { UsageError } from '../util/errors.js';
@@ -20,8 +19,6 @@ import { parseJson } from '../util/json.js';
 import { inlineExternalData } from '../onnx/external.js';
 import { readCard } from './card.js';
 import { denseModel } from './evaluate.js';
-import type { FitConfig } from '../train/fit.js';
-import { stateName } from '../train/graphs.js';
 
 /** A trained model file, read and checked: its model, options, weights and class names. */
 export interface TrainedModel {
@@ -242,16 +239,4 @@ export async function openInference(file: string, o: { threads?: number; dense?:
     },
     release: () => session.release(),
   };
-}
-
-/** The float32 initializers of an ONNX model by name (raw bytes are copied when not 4-byte aligned). */
-function initializerWeights(proto: ModelProto): Map<string, Float32Array> {
-  const out = new Map<string, Float32Array>();
-  for (const t of proto.graph.initializer ?? []) {
-    if (t.dataType !== TensorDataType.FLOAT) continue;
-    const r = t.rawData;
-    if (r) out.set(t.name, r.byteOffset % 4 === 0 ? new Float32Array(r.buffer, r.byteOffset, r.byteLength / 4) : new Float32Array(new Uint8Array(r).buffer));
-    else if (t.floatData) out.set(t.name, Float32Array.from(t.floatData));
-  }
-  return out;
 }

@@ -9,7 +9,6 @@ import type { AnyNode, Graph, Value } from '../graph/graph.js';
 import { liveNodes, toModel } from '../graph/serialize.js';
 import { identity } from '../ops/elementwise.js';
 import { topLevel } from '../graph/summary.js';
-import { encodeModel } from '../onnx/proto.js';
 import { liveParams } from '../zoo/export.js';
 import { createDeviceSession } from '../runtime/device.js';
 import type { OrtSession } from '../runtime/ort.js';

@@ -3,7 +3,7 @@
  * `logits`, and metadata saying which model and options made it (so a reader can rebuild the graph).
  * Weights come from a seed (`initParams`) or a training checkpoint (`checkpointWeights`).
  */
-import type { BuiltModel, ModelOptions } from './index.js';
+import type { BuiltModel } from './index.js';
 import { formatShape, sizeOf } from '../graph/dtype.js';
 import type { Graph, Param, Value } from '../graph/graph.js';
 import { liveNodes, toModel } from '../graph/serialize.js';

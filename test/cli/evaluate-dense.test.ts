@@ -16,7 +16,6 @@ import { buildModel, findModel, modelOptions } from '../../src/zoo/index.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/data/index.js';
 import { initParams } from '../../src/graph/init.js';
 import { decodeModel, encodeModel, type ModelProto } from '../../src/onnx/proto.js';
-import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
 import { exportInferenceModel, inferenceParams } from '../../src/zoo/export.js';
 import { createSession, tensor } from '../../src/runtime/ort.js';

@@ -7,7 +7,6 @@ import { buildModel, findModel, modelOptions } from '../../src/zoo/index.js';
 import { initParams } from '../../src/graph/init.js';
 import { decodeModel } from '../../src/onnx/proto.js';
 import { exportInferenceModel, inferenceParams } from '../../src/zoo/export.js';
-import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
 import { saveSafetensors, type Tensor } from '../../src/runtime/safetensors.js';
 import { cardMetadata } from '../../src/trained/card.js';

@@ -12,7 +12,6 @@ import { buildModel, type ModelOptions } from '../../src/zoo/index.js';
 import { writeClassIndex } from '../../src/data/index.js';
 import { initParams } from '../../src/graph/init.js';
 import { decodeModel, encodeModel, type ModelProto } from '../../src/onnx/proto.js';
-import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
 import { CHECKPOINT_FORMAT, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { exportInferenceModel, inferenceParams, METADATA } from '../../src/zoo/export.js';
 import { loadSafetensors, saveSafetensors, type TensorInput } from '../../src/runtime/safetensors.js';

@@ -6,7 +6,6 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { buildModel } from '../../src/zoo/index.js';
 import { initParams } from '../../src/graph/init.js';
-import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
 import { exportInferenceModel, inferenceParams } from '../../src/zoo/export.js';
 import { assertUsageError, ilsvrc } from './run.js';

@@ -14,8 +14,6 @@ import { MODELS, buildModel, type BuiltModel } from '../../src/zoo/index.js';
 import { initParams } from '../../src/graph/init.js';
 import { decodeModel, encodeModel } from '../../src/onnx/proto.js';
 import { checkpointWeights, exportInferenceModel, inferenceParams, METADATA } from '../../src/zoo/export.js';
-import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
-import { CHECKPOINT_FORMAT } from '../../src/train/checkpoint.js';
 import { loadSafetensors, saveSafetensors, type Tensor } from '../../src/runtime/safetensors.js';
 import { UsageError } from '../../src/util/errors.js';
 
