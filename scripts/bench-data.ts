@@ -35,15 +35,28 @@ async function makeCorpus(dir: string, n: number): Promise<string[]> {
     const w = 300 + rng.int(201);
     const h = 300 + rng.int(201);
     const acc = new Float32Array(w * h * 3);
-    for (const [cell, weight] of [[40, 0.55], [10, 0.25], [3, 0.12], [1, 0.08]] as const) {
+    for (const [cell, weight] of [
+      [40, 0.55],
+      [10, 0.25],
+      [3, 0.12],
+      [1, 0.08],
+    ] as const) {
       const cw = Math.ceil(w / cell);
       const ch = Math.ceil(h / cell);
       const small = Buffer.alloc(cw * ch * 3);
       for (let k = 0; k < small.length; k++) small[k] = rng.int(256);
-      const big = cell === 1 ? small : await sharp(small, { raw: { width: cw, height: ch, channels: 3 } }).resize(w, h, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
+      const big =
+        cell === 1
+          ? small
+          : await sharp(small, { raw: { width: cw, height: ch, channels: 3 } })
+              .resize(w, h, { fit: 'fill', kernel: 'cubic' })
+              .raw()
+              .toBuffer();
       for (let k = 0; k < acc.length; k++) acc[k] = (acc[k] ?? 0) + (big[k] ?? 0) * weight;
     }
-    await sharp(Buffer.from(Uint8Array.from(acc)), { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).toFile(file);
+    await sharp(Buffer.from(Uint8Array.from(acc)), { raw: { width: w, height: h, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toFile(file);
   }
   await fs.writeFile(path.join(dir, `.complete-${n}`), '');
   return names;
@@ -57,9 +70,23 @@ function pipeline(): Transforms {
 async function run(dir: string, n: number, epochs: number, layout: Layout, workers: number, concurrency: number): Promise<void> {
   sharp.concurrency(1);
   sharp.cache(false);
-  const paths = (await fs.readdir(dir)).filter((f) => f.endsWith('.jpg')).sort().slice(0, n).map((f) => path.join(dir, f));
+  const paths = (await fs.readdir(dir))
+    .filter((f) => f.endsWith('.jpg'))
+    .sort()
+    .slice(0, n)
+    .map((f) => path.join(dir, f));
   const ds = new FileDataset(paths, new Int32Array(paths.length));
-  const loader = new Loader(ds, pipeline(), { batchSize: 32, shuffle: true, seed: 1, dropLast: false, channels: 3, layout, workers, concurrency, prefetch: 2 });
+  const loader = new Loader(ds, pipeline(), {
+    batchSize: 32,
+    shuffle: true,
+    seed: 1,
+    dropLast: false,
+    channels: 3,
+    layout,
+    workers,
+    concurrency,
+    prefetch: 2,
+  });
   await loader.batch(99, 0); // warm up
   const t0 = performance.now();
   let count = 0;
@@ -76,7 +103,11 @@ async function run(dir: string, n: number, epochs: number, layout: Layout, worke
 
 /** Child mode: a trainer step that blocks the main thread for `stepMs` per batch; how long did it wait for data? */
 async function keepUp(dir: string, n: number, workers: number, stepMs: number): Promise<void> {
-  const paths = (await fs.readdir(dir)).filter((f) => f.endsWith('.jpg')).sort().slice(0, n).map((f) => path.join(dir, f));
+  const paths = (await fs.readdir(dir))
+    .filter((f) => f.endsWith('.jpg'))
+    .sort()
+    .slice(0, n)
+    .map((f) => path.join(dir, f));
   const ds = new FileDataset(paths, new Int32Array(paths.length));
   const loader = new Loader(ds, pipeline(), { batchSize: 32, shuffle: true, seed: 1, dropLast: false, channels: 3, workers, prefetch: 3 });
   const block = new Int32Array(new SharedArrayBuffer(4));
@@ -96,7 +127,9 @@ async function keepUp(dir: string, n: number, workers: number, stepMs: number): 
   }
   const total = performance.now() - t0;
   await loader.close();
-  console.log(JSON.stringify({ batches, firstBatchMs: Math.round(first), waitedAfterFirstMs: Math.round(waited), totalMs: Math.round(total) }));
+  console.log(
+    JSON.stringify({ batches, firstBatchMs: Math.round(first), waitedAfterFirstMs: Math.round(waited), totalMs: Math.round(total) }),
+  );
 }
 
 function child(cores: number, args: string[]): string | null {
@@ -119,7 +152,11 @@ function peerWithVision(): string | null {
 function peer(dir: string, cores: number, workers: number, epochs: number): number | null {
   const py = peerWithVision();
   if (py === null) return null;
-  const r = spawnSync('taskset', ['-c', cores === 1 ? '0' : '0-1', py, path.join(repo, 'scripts', 'bench-data-peer.py'), dir, String(workers), String(epochs)], { encoding: 'utf8' });
+  const r = spawnSync(
+    'taskset',
+    ['-c', cores === 1 ? '0' : '0-1', py, path.join(repo, 'scripts', 'bench-data-peer.py'), dir, String(workers), String(epochs)],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) {
     process.stderr.write(r.stderr);
     return null;
@@ -145,8 +182,16 @@ async function main(): Promise<void> {
   for (const line of describeSetup(machine.cpu, machine.peer, machine.forced_env)) console.log(line);
   const vision = peerWithVision();
   if (machine.peer.torch) {
-    const tv = vision ? spawnSync(vision, ['-c', 'import torchvision, PIL; print(torchvision.__version__, PIL.__version__)'], { encoding: 'utf8' }).stdout.trim().split(' ') : [];
-    console.log(vision ? `peer pipeline: torchvision ${tv[0]}, Pillow ${tv[1]}` : `peer pipeline: none (${machine.peer.python} has no torchvision or PIL); torchvision columns are null`);
+    const tv = vision
+      ? spawnSync(vision, ['-c', 'import torchvision, PIL; print(torchvision.__version__, PIL.__version__)'], { encoding: 'utf8' })
+          .stdout.trim()
+          .split(' ')
+      : [];
+    console.log(
+      vision
+        ? `peer pipeline: torchvision ${tv[0]}, Pillow ${tv[1]}`
+        : `peer pipeline: none (${machine.peer.python} has no torchvision or PIL); torchvision columns are null`,
+    );
   }
   const t0 = performance.now();
   await makeCorpus(dir, n);
@@ -185,13 +230,23 @@ async function main(): Promise<void> {
       }),
     ).flat(),
   );
-  console.log(`best of ${repeat}: ilsvrc ${one?.toFixed(0)} / ${two?.toFixed(0)} img/s, torchvision ${p1?.toFixed(0)} / ${p2?.toFixed(0)} img/s (1 / 2 cores)`);
+  console.log(
+    `best of ${repeat}: ilsvrc ${one?.toFixed(0)} / ${two?.toFixed(0)} img/s, torchvision ${p1?.toFixed(0)} / ${p2?.toFixed(0)} img/s (1 / 2 cores)`,
+  );
   if (one && p1) console.log(`ratio to torchvision: 1 core ${(one / p1).toFixed(2)}×, 2 cores ${two && p2 ? (two / p2).toFixed(2) : '?'}×`);
   for (const workers of [0, 2]) {
     const k = child(2, ['--keep-up', String(workers), '40', ...common]);
     console.log(`keep-up (trainer blocks the main thread 40 ms per batch, workers=${workers}): ${k ?? 'failed'}`);
   }
-  console.log(JSON.stringify({ img_s_1core: one && Math.round(one), img_s_2core: two && Math.round(two), peer_img_s_1core: p1 && Math.round(p1), peer_img_s_2core: p2 && Math.round(p2), ...machine }));
+  console.log(
+    JSON.stringify({
+      img_s_1core: one && Math.round(one),
+      img_s_2core: two && Math.round(two),
+      peer_img_s_1core: p1 && Math.round(p1),
+      peer_img_s_2core: p2 && Math.round(p2),
+      ...machine,
+    }),
+  );
 }
 
 await main();

@@ -156,7 +156,20 @@ const what = format === 'idx' ? 'grey images in IDX files' : 'PNGs';
 process.stdout.write(`data: ${classes} classes × ${perClass} ${what} of ${size}×${size} in ${folder} (${made} s)\n`);
 const model = path.join(dir, `vgg-a-${classes}.onnx`);
 if (!existsSync(model)) {
-  cli(['export', 'vgg-a', '--width', '0.0625', '--input-size', '32', '--channels', String(channels), '--classes', String(classes), '-o', model]);
+  cli([
+    'export',
+    'vgg-a',
+    '--width',
+    '0.0625',
+    '--input-size',
+    '32',
+    '--channels',
+    String(channels),
+    '--classes',
+    String(classes),
+    '-o',
+    model,
+  ]);
 }
 
 const args = ['evaluate', model, '--data', data, '--out', path.join(dir, 'out'), '--batch-size', String(batchSize), '--json'];

@@ -72,16 +72,49 @@ function ours(r: Recipe): Side | string {
   const out = mkdtempSync(path.join(os.tmpdir(), 'ilsvrc-bench-fmnist-'));
   try {
     const args = [
-      path.join(REPO, 'dist/src/cli/main.js'), 'train', 'vgg-a', '--data', `idx:${r.dir}`, '--width', String(r.width), '--input-size', String(r.size),
-      '--channels', '1', '--classes', '10', '--batch-size', String(r.batch), '--optimizer', 'sgd', '--lr', String(LR), '--momentum', String(MOMENTUM),
-      '--weight-decay', String(WEIGHT_DECAY), '--schedule', 'constant', '--augment', 'flip', '--epochs', String(r.epochs), '--threads', String(r.threads),
-      '--out', out, '--json',
+      path.join(REPO, 'dist/src/cli/main.js'),
+      'train',
+      'vgg-a',
+      '--data',
+      `idx:${r.dir}`,
+      '--width',
+      String(r.width),
+      '--input-size',
+      String(r.size),
+      '--channels',
+      '1',
+      '--classes',
+      '10',
+      '--batch-size',
+      String(r.batch),
+      '--optimizer',
+      'sgd',
+      '--lr',
+      String(LR),
+      '--momentum',
+      String(MOMENTUM),
+      '--weight-decay',
+      String(WEIGHT_DECAY),
+      '--schedule',
+      'constant',
+      '--augment',
+      'flip',
+      '--epochs',
+      String(r.epochs),
+      '--threads',
+      String(r.threads),
+      '--out',
+      out,
+      '--json',
     ];
     const t = performance.now();
     const p = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
     const wall = (performance.now() - t) / 1000;
     if (p.status !== 0) return `ilsvrc train exited ${p.status}: ${p.stderr.trim().split('\n').slice(-3).join(' | ')}`;
-    const rows = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { seconds: number; val_top1: number; img_per_s: number; step: number });
+    const rows = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { seconds: number; val_top1: number; img_per_s: number; step: number });
     const last = rows[rows.length - 1]!;
     return { epoch_s: rows.map((x) => x.seconds), top1: last.val_top1, train_images: (last.step / rows.length) * r.batch, wall_s: wall };
   } finally {
@@ -91,8 +124,27 @@ function ours(r: Recipe): Side | string {
 
 function peer(r: Recipe): Side | string {
   const { python } = peerPython();
-  const args = [peerScript('peer_fmnist.py'), '--dir', r.dir, '--epochs', String(r.epochs), '--batch', String(r.batch), '--width', String(r.width), '--size', String(r.size),
-    '--lr', String(LR), '--momentum', String(MOMENTUM), '--weight-decay', String(WEIGHT_DECAY), '--threads', String(r.threads)];
+  const args = [
+    peerScript('peer_fmnist.py'),
+    '--dir',
+    r.dir,
+    '--epochs',
+    String(r.epochs),
+    '--batch',
+    String(r.batch),
+    '--width',
+    String(r.width),
+    '--size',
+    String(r.size),
+    '--lr',
+    String(LR),
+    '--momentum',
+    String(MOMENTUM),
+    '--weight-decay',
+    String(WEIGHT_DECAY),
+    '--threads',
+    String(r.threads),
+  ];
   const t = performance.now();
   const p = spawnSync(python, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   const wall = (performance.now() - t) / 1000;
@@ -122,7 +174,14 @@ async function breakdown(r: Recipe, steps: number): Promise<void> {
     const n = clock();
     return { wall: n.wall - t.wall, cpu: n.cpu - t.cpu };
   };
-  const train = new Loader(data.train, Transforms.train('flip', { size: r.size, channels: 1 }), { batchSize: r.batch, shuffle: true, seed: 0, dropLast: true, channels: 1, workers: 0 });
+  const train = new Loader(data.train, Transforms.train('flip', { size: r.size, channels: 1 }), {
+    batchSize: r.batch,
+    shuffle: true,
+    seed: 0,
+    dropLast: true,
+    channels: 1,
+    workers: 0,
+  });
   await train.batch(0, 0);
   let t = clock();
   const batches: StepBatch[] = [];
@@ -133,7 +192,16 @@ async function breakdown(r: Recipe, steps: number): Promise<void> {
   const loader = since(t);
   await train.close();
   const auto = defaultStepsPerRun(parseDevice('cpu'), { model: 'vgg-a', modelOptions, batch: r.batch, optimizer }).k;
-  const s = await TrainingSession.create({ model: 'vgg-a', modelOptions, batch: r.batch, optimizer, labelSmoothing: 0, frozen: [], seed: 0, session: resolveDevice('cpu', { threads: r.threads }).session });
+  const s = await TrainingSession.create({
+    model: 'vgg-a',
+    modelOptions,
+    batch: r.batch,
+    optimizer,
+    labelSmoothing: 0,
+    frozen: [],
+    seed: 0,
+    session: resolveDevice('cpu', { threads: r.threads }).session,
+  });
   const perStep: Record<string, { wall: number; cpu: number }> = {};
   // Each K twice, in the order 1, auto, 16, 16, auto, 1, the better of the two kept: a neighbour's
   // load moves any single figure.
@@ -147,7 +215,15 @@ async function breakdown(r: Recipe, steps: number): Promise<void> {
     const prev = perStep[`k${k}`];
     if (!prev || d.wall / done < prev.wall) perStep[`k${k}`] = { wall: d.wall / done, cpu: d.cpu / done };
   }
-  const val = new Loader(data.val, Transforms.eval('none', { size: r.size, channels: 1 }), { batchSize: r.batch, shuffle: false, seed: 0, dropLast: false, padLast: true, channels: 1, workers: 0 });
+  const val = new Loader(data.val, Transforms.eval('none', { size: r.size, channels: 1 }), {
+    batchSize: r.batch,
+    shuffle: false,
+    seed: 0,
+    dropLast: false,
+    padLast: true,
+    channels: 1,
+    workers: 0,
+  });
   s.loadParametersBuffer(s.getContiguousParameters()); // new weights: validation builds its session, as after every epoch
   t = clock();
   await evaluateLoader(val, data.classes.length, (x, rows) => s.runInference(x, rows));
@@ -165,17 +241,27 @@ async function breakdown(r: Recipe, steps: number): Promise<void> {
     validation: epoch(validation, 1),
   };
   console.log(`per epoch (${spe} steps of ${r.batch}), wall / CPU seconds:`);
-  for (const [name, v] of Object.entries(result)) if (typeof v === 'object') console.log(`  ${name.padEnd(12)} ${String(v.wall_s).padStart(7)} / ${v.cpu_s}`);
+  for (const [name, v] of Object.entries(result))
+    if (typeof v === 'object') console.log(`  ${name.padEnd(12)} ${String(v.wall_s).padStart(7)} / ${v.cpu_s}`);
   console.log(JSON.stringify(result));
 }
 
 async function main(): Promise<void> {
   const dir = arg('dir', DEFAULT_DIR);
   if (!existsSync(path.join(dir, 'train-images-idx3-ubyte.gz')) && !existsSync(path.join(dir, 'train-images-idx3-ubyte'))) {
-    process.stderr.write(`Expected a Fashion-MNIST IDX folder (train-images-idx3-ubyte[.gz], …) for --dir but received "${dir}" (Debian: apt-get install dataset-fashion-mnist)\n`);
+    process.stderr.write(
+      `Expected a Fashion-MNIST IDX folder (train-images-idx3-ubyte[.gz], …) for --dir but received "${dir}" (Debian: apt-get install dataset-fashion-mnist)\n`,
+    );
     process.exit(2);
   }
-  const recipe: Recipe = { dir, epochs: intArg('epochs', 2), threads: intArg('threads', 2), batch: intArg('batch', 128), width: floatArg('width', 0.25), size: intArg('size', 32) };
+  const recipe: Recipe = {
+    dir,
+    epochs: intArg('epochs', 2),
+    threads: intArg('threads', 2),
+    batch: intArg('batch', 128),
+    width: floatArg('width', 0.25),
+    size: intArg('size', 32),
+  };
   if (process.argv.includes('--breakdown')) {
     await breakdown(recipe, intArg('steps', 40));
     return;
@@ -183,7 +269,9 @@ async function main(): Promise<void> {
   const repeat = intArg('repeat', 1);
   const s = setup();
   for (const line of describeSetup(s.cpu, s.peer, s.forced_env)) console.log(line);
-  console.log(`recipe: vgg-a width ${recipe.width}, ${recipe.size} px, batch ${recipe.batch}, sgd lr ${LR} momentum ${MOMENTUM} wd ${WEIGHT_DECAY}, flips, ${recipe.epochs} epochs, ${recipe.threads} threads, ${dir}`);
+  console.log(
+    `recipe: vgg-a width ${recipe.width}, ${recipe.size} px, batch ${recipe.batch}, sgd lr ${LR} momentum ${MOMENTUM} wd ${WEIGHT_DECAY}, flips, ${recipe.epochs} epochs, ${recipe.threads} threads, ${dir}`,
+  );
   const runs: { ours: Side | null; peer: Side | null; first: string }[] = [];
   for (let i = 0; i < repeat; i++) {
     const first = i % 2 === 0 ? 'ilsvrc' : 'peer';
@@ -193,14 +281,21 @@ async function main(): Promise<void> {
     if (s.peer.torch) b = peer(recipe);
     if (first === 'peer') a = ours(recipe);
     const fmt = (x: Side | string | null): string =>
-      x === null ? 'n/a' : typeof x === 'string' ? x : `${x.epoch_s.map((e) => e.toFixed(1)).join(' / ')} s per epoch (${(x.train_images / mean(x.epoch_s)).toFixed(0)} img/s), top-1 ${(100 * x.top1).toFixed(2)} %, ${x.wall_s.toFixed(1)} s in all`;
+      x === null
+        ? 'n/a'
+        : typeof x === 'string'
+          ? x
+          : `${x.epoch_s.map((e) => e.toFixed(1)).join(' / ')} s per epoch (${(x.train_images / mean(x.epoch_s)).toFixed(0)} img/s), top-1 ${(100 * x.top1).toFixed(2)} %, ${x.wall_s.toFixed(1)} s in all`;
     console.log(`run ${i + 1} (${first} first): ilsvrc ${fmt(a)}`);
     console.log(`run ${i + 1} (${first} first): peer   ${fmt(b)}`);
     runs.push({ ours: typeof a === 'string' ? null : a, peer: b === null || typeof b === 'string' ? null : b, first });
     if (typeof a === 'string') process.exitCode = 1;
   }
   const best = (side: 'ours' | 'peer'): Side | null =>
-    runs.map((r) => r[side]).filter((x): x is Side => x !== null).sort((x, y) => mean(x.epoch_s) - mean(y.epoch_s))[0] ?? null;
+    runs
+      .map((r) => r[side])
+      .filter((x): x is Side => x !== null)
+      .sort((x, y) => mean(x.epoch_s) - mean(y.epoch_s))[0] ?? null;
   const o = best('ours');
   const p = best('peer');
   const result = {
@@ -211,7 +306,13 @@ async function main(): Promise<void> {
     peer_top1: p ? r4(p.top1) : null,
     img_s: o ? Math.round(o.train_images / mean(o.epoch_s)) : null,
     peer_img_s: p ? Math.round(p.train_images / mean(p.epoch_s)) : null,
-    runs: runs.map((r) => ({ first: r.first, epoch_s: r.ours?.epoch_s.map(r2) ?? null, peer_epoch_s: r.peer?.epoch_s.map(r2) ?? null, top1: r.ours ? r4(r.ours.top1) : null, peer_top1: r.peer ? r4(r.peer.top1) : null })),
+    runs: runs.map((r) => ({
+      first: r.first,
+      epoch_s: r.ours?.epoch_s.map(r2) ?? null,
+      peer_epoch_s: r.peer?.epoch_s.map(r2) ?? null,
+      top1: r.ours ? r4(r.ours.top1) : null,
+      peer_top1: r.peer ? r4(r.peer.top1) : null,
+    })),
     ...s,
   };
   if (result.ratio !== null) console.log(`ilsvrc / peer seconds per epoch: ${result.ratio}× (best of ${repeat}; below 1 is faster)`);

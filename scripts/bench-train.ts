@@ -98,7 +98,15 @@ async function ortConvPeak(threads: number): Promise<{ input: number; initialize
 }
 
 /** Child: one measurement, printed as one JSON line. */
-async function child(mode: string, model: string, batch: number, steps: number, threads: number, k: number, profile: boolean): Promise<void> {
+async function child(
+  mode: string,
+  model: string,
+  batch: number,
+  steps: number,
+  threads: number,
+  k: number,
+  profile: boolean,
+): Promise<void> {
   const size = mode === 'train' || mode === 'infer' ? buildModel(model).options.inputSize : 0;
   if (mode === 'train') {
     const prefix = path.join(os.tmpdir(), `ilsvrc-bench-train-${process.pid}`);
@@ -131,7 +139,15 @@ async function child(mode: string, model: string, batch: number, steps: number, 
     }
     console.log(JSON.stringify({ img_s: (runs * k * batch) / secs, step_s: secs / (runs * k), peak_rss_mb: peakMb(), time_by_op }));
   } else if (mode === 'infer') {
-    const s = await TrainingSession.create({ model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: [], seed: 1 });
+    const s = await TrainingSession.create({
+      model,
+      modelOptions: {},
+      batch,
+      optimizer: DEFAULT_OPTIMIZER,
+      labelSmoothing: 0,
+      frozen: [],
+      seed: 1,
+    });
     const session = await createSession(s.exportModelForInferencing(), resolveDevice('cpu', { threads }).session);
     const data = freshBatches(batch, 2, size, 5);
     await session.run({ input: tensor('float32', data[0]!.x, [batch, 3, size, size]) });
@@ -175,13 +191,23 @@ function runChild(args: string[]): ChildOut | null {
   }
 }
 
-function peer(model: string, batch: number, mode: 'train' | 'infer' | 'peak', steps: number, threads: number): Record<string, number> | null {
+function peer(
+  model: string,
+  batch: number,
+  mode: 'train' | 'infer' | 'peak',
+  steps: number,
+  threads: number,
+): Record<string, number> | null {
   const which = mode === 'peak' ? [] : ['--model', model, '--batch', String(batch)];
   try {
-    const out = execFileSync(peerPython().python, [peerScript('peer_torch.py'), ...which, '--mode', mode, '--steps', String(steps), '--threads', String(threads)], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const out = execFileSync(
+      peerPython().python,
+      [peerScript('peer_torch.py'), ...which, '--mode', mode, '--steps', String(steps), '--threads', String(threads)],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     return JSON.parse(out.trim().split('\n').pop() ?? '') as Record<string, number>;
   } catch {
     return null;
@@ -192,13 +218,37 @@ function peer(model: string, batch: number, mode: 'train' | 'infer' | 'peak', st
 async function ortTrainingPeer(model: string, batch: number, steps: number, threads: number): Promise<Record<string, number> | null> {
   const python = process.env['ILSVRC_ORT_TRAINING_PYTHON'] || path.join(REPO, '.venv-ortt', 'bin', 'python');
   const file = path.join(os.tmpdir(), `ilsvrc-bench-ortt-${process.pid}-${model}.onnx`);
-  const s = await TrainingSession.create({ model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: [], seed: 1 });
+  const s = await TrainingSession.create({
+    model,
+    modelOptions: {},
+    batch,
+    optimizer: DEFAULT_OPTIMIZER,
+    labelSmoothing: 0,
+    frozen: [],
+    seed: 1,
+  });
   writeFileSync(file, s.exportModelForInferencing());
   await s.release();
   try {
-    const r = spawnSync(python, [peerScript('peer_ort_training.py'), '--onnx', file, '--batch', String(batch), '--steps', String(steps), '--threads', String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    const r = spawnSync(
+      python,
+      [
+        peerScript('peer_ort_training.py'),
+        '--onnx',
+        file,
+        '--batch',
+        String(batch),
+        '--steps',
+        String(steps),
+        '--threads',
+        String(threads),
+      ],
+      { encoding: 'utf8', maxBuffer: 1 << 24 },
+    );
     if (r.status !== 0) {
-      process.stderr.write(`ort-training peer (${python}) failed: ${(r.error?.message ?? r.stderr).trim().split('\n').slice(-3).join(' | ')}\n`);
+      process.stderr.write(
+        `ort-training peer (${python}) failed: ${(r.error?.message ?? r.stderr).trim().split('\n').slice(-3).join(' | ')}\n`,
+      );
       return null;
     }
     return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Record<string, number>;
@@ -240,7 +290,12 @@ async function orchestrate(): Promise<void> {
     const k = kFor(model, batch);
     const tr = runChild(['train', model, String(batch), String(steps), String(threads), String(k), ...(profile ? ['profile'] : [])]);
     const inf = runChild(['infer', model, String(batch), String(steps), String(threads), '1']);
-    const ptr = peerKind === 'ort-training' ? await ortTrainingPeer(model, batch, Math.min(steps, 6), threads) : torch ? peer(model, batch, 'train', Math.min(steps, 6), threads) : null;
+    const ptr =
+      peerKind === 'ort-training'
+        ? await ortTrainingPeer(model, batch, Math.min(steps, 6), threads)
+        : torch
+          ? peer(model, batch, 'train', Math.min(steps, 6), threads)
+          : null;
     const pinf = torch ? peer(model, batch, 'infer', steps, threads) : null;
     const macs = macsPerImage(model);
     const gflop = (imgS: number | undefined, perImage: number) => (imgS === undefined ? null : r1((imgS * 2 * perImage) / 1e9));
@@ -264,25 +319,46 @@ async function orchestrate(): Promise<void> {
       peer_peak_rss_mb: r2(ptr?.['peak_rss_mb']),
       ...(tr?.time_by_op ? { time_by_op: tr.time_by_op } : {}),
     };
-    console.log(`${model.padEnd(10)} b${batch}  train ${row.train_img_s} img/s (${peerKind} ${row.peer_train_img_s}, ×${row.train_ratio})  infer ${row.infer_img_s} img/s (peer ${row.peer_infer_img_s}, ×${row.infer_ratio})  RSS ${row.peak_rss_mb} MB (peer ${row.peer_peak_rss_mb})`);
-    console.log(`           GFLOP/s  train ${row.train_gflop_s} (peer ${row.peer_train_gflop_s})  infer ${row.infer_gflop_s} (peer ${row.peer_infer_gflop_s}), ${row.train_gflop_per_img} GFLOP per training image`);
+    console.log(
+      `${model.padEnd(10)} b${batch}  train ${row.train_img_s} img/s (${peerKind} ${row.peer_train_img_s}, ×${row.train_ratio})  infer ${row.infer_img_s} img/s (peer ${row.peer_infer_img_s}, ×${row.infer_ratio})  RSS ${row.peak_rss_mb} MB (peer ${row.peer_peak_rss_mb})`,
+    );
+    console.log(
+      `           GFLOP/s  train ${row.train_gflop_s} (peer ${row.peer_train_gflop_s})  infer ${row.infer_gflop_s} (peer ${row.peer_infer_gflop_s}), ${row.train_gflop_per_img} GFLOP per training image`,
+    );
     if (row.time_by_op) {
-      const top = Object.entries(row.time_by_op).slice(0, 8).map(([op, share]) => `${op} ${(100 * share).toFixed(1)} %`);
+      const top = Object.entries(row.time_by_op)
+        .slice(0, 8)
+        .map(([op, share]) => `${op} ${(100 * share).toFixed(1)} %`);
       console.log(`           training kernel time: ${top.join(', ')}`);
     }
     results.push(row);
   }
   measurePeak();
   const best = (key: string) => r1(Math.max(...peakRuns.map((p) => p[key] ?? NaN).filter(Number.isFinite)));
-  const peak = { conv_ort_weights_as_input_gflop_s: best('ort_input'), conv_ort_nchwc_gflop_s: best('ort_initializer'), conv_torch_gflop_s: torch ? best('torch') : null };
-  console.log(`one large convolution, best of before/after: onnxruntime ${peak.conv_ort_weights_as_input_gflop_s} GFLOP/s (weights as input), ${peak.conv_ort_nchwc_gflop_s} (initializer, NCHWc); PyTorch ${peak.conv_torch_gflop_s}`);
+  const peak = {
+    conv_ort_weights_as_input_gflop_s: best('ort_input'),
+    conv_ort_nchwc_gflop_s: best('ort_initializer'),
+    conv_torch_gflop_s: torch ? best('torch') : null,
+  };
+  console.log(
+    `one large convolution, best of before/after: onnxruntime ${peak.conv_ort_weights_as_input_gflop_s} GFLOP/s (weights as input), ${peak.conv_ort_nchwc_gflop_s} (initializer, NCHWc); PyTorch ${peak.conv_torch_gflop_s}`,
+  );
   // The boundary: parameters + momentum in and out once per run, against K steps of compute at batch 32.
   const k = kFor('alexnet', 32);
   const copy = runChild(['copy', 'alexnet', '32', '3', String(threads), '1']);
   const step32 = runChild(['train', 'alexnet', '32', String(k), String(threads), String(k)]);
   const share = copy && step32 ? copy['copy_s']! / (k * step32['step_s']! + copy['copy_s']!) : null;
-  const copyRow = { model: 'alexnet', batch: 32, k, copy_s: r2(copy?.['copy_s'] ?? null), step_s: r2(step32?.['step_s'] ?? null), copy_share: share == null ? null : Math.round(share * 1000) / 1000 };
-  console.log(`alexnet b32: parameter+momentum round trip ${copyRow.copy_s} s per run of ${k} steps of ${copyRow.step_s} s → ${(100 * (share ?? NaN)).toFixed(1)} % of step time`);
+  const copyRow = {
+    model: 'alexnet',
+    batch: 32,
+    k,
+    copy_s: r2(copy?.['copy_s'] ?? null),
+    step_s: r2(step32?.['step_s'] ?? null),
+    copy_share: share == null ? null : Math.round(share * 1000) / 1000,
+  };
+  console.log(
+    `alexnet b32: parameter+momentum round trip ${copyRow.copy_s} s per run of ${k} steps of ${copyRow.step_s} s → ${(100 * (share ?? NaN)).toFixed(1)} % of step time`,
+  );
   console.log(JSON.stringify({ results, copy: copyRow, peak, ...machine }));
 }
 

@@ -81,7 +81,17 @@ function batchOf(s: Setting, index: number, size: number, classes: number, chann
 async function child(provider: string, s: Setting, runs: number): Promise<ChildRow> {
   const built = buildModel(s.model, s.options, { training: true, batch: 1 });
   const size = built.options.inputSize;
-  const row: ChildRow = { provider, model: s.model, loaded: false, losses: [], train_img_s: null, input: size, batch: s.batch, k: s.k, error: null };
+  const row: ChildRow = {
+    provider,
+    model: s.model,
+    loaded: false,
+    losses: [],
+    train_img_s: null,
+    input: size,
+    batch: s.batch,
+    k: s.k,
+    error: null,
+  };
   const device = parseDevice(provider);
   try {
     const resolved = resolveDevice(device);
@@ -126,26 +136,70 @@ function round(v: number): number {
 }
 
 function runChild(provider: string, model: string, quick: boolean, runs: number, timeoutS: number): ChildRow[] {
-  const args = ['--max-old-space-size=16384', self, '--child', provider, '--models', model, '--runs', String(runs), ...(quick ? ['--quick'] : [])];
+  const args = [
+    '--max-old-space-size=16384',
+    self,
+    '--child',
+    provider,
+    '--models',
+    model,
+    '--runs',
+    String(runs),
+    ...(quick ? ['--quick'] : []),
+  ];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24, timeout: timeoutS * 1000 });
   const last = r.stdout?.trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(last) as ChildRow[];
   } catch {
     const why = r.error ? `${r.error.message}` : r.signal ? `killed by ${r.signal}` : `exit ${r.status}`;
-    const tail = (r.stderr ?? '').trim().split('\n').filter((l) => l.trim()).slice(-2).join(' | ').slice(0, 300);
-    return [{ provider, model, loaded: false, losses: [], train_img_s: null, input: 0, batch: 0, k: 0, error: `child failed (${why})${tail ? `: ${tail}` : ''}` }];
+    const tail = (r.stderr ?? '')
+      .trim()
+      .split('\n')
+      .filter((l) => l.trim())
+      .slice(-2)
+      .join(' | ')
+      .slice(0, 300);
+    return [
+      {
+        provider,
+        model,
+        loaded: false,
+        losses: [],
+        train_img_s: null,
+        input: 0,
+        batch: 0,
+        k: 0,
+        error: `child failed (${why})${tail ? `: ${tail}` : ''}`,
+      },
+    ];
   }
 }
 
 /** PyTorch train img/s on the GPU (scripts/peer_torch.py --device cuda), or null without a CUDA torch. */
 function peerCuda(model: string, batch: number): number | null {
   try {
-    const out = execFileSync('python3', [fileURLToPath(new URL('../../scripts/peer_torch.py', import.meta.url)), '--model', model, '--batch', String(batch), '--mode', 'train', '--steps', '10', '--device', 'cuda'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 120_000,
-    });
+    const out = execFileSync(
+      'python3',
+      [
+        fileURLToPath(new URL('../../scripts/peer_torch.py', import.meta.url)),
+        '--model',
+        model,
+        '--batch',
+        String(batch),
+        '--mode',
+        'train',
+        '--steps',
+        '10',
+        '--device',
+        'cuda',
+      ],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 120_000,
+      },
+    );
     const v = (JSON.parse(out.trim().split('\n').pop() ?? '') as { img_s?: number }).img_s;
     return typeof v === 'number' ? round(v) : null;
   } catch {
@@ -154,7 +208,10 @@ function peerCuda(model: string, batch: number): number | null {
 }
 
 function hasCudaTorch(): boolean {
-  return spawnSync('python3', ['-c', 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'], { stdio: 'ignore', timeout: 60_000 }).status === 0;
+  return (
+    spawnSync('python3', ['-c', 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'], { stdio: 'ignore', timeout: 60_000 })
+      .status === 0
+  );
 }
 
 /** Losses agree when each step is within 2 % (at least 0.02 absolute): GPUs use TF32 and other conv algorithms. */
@@ -183,13 +240,25 @@ async function orchestrate(): Promise<void> {
   for (const provider of providers) {
     for (const model of models) {
       if (left() < 20) {
-        results.set(`${provider}/${model}`, { provider, model, loaded: false, losses: [], train_img_s: null, input: 0, batch: 0, k: 0, error: 'skipped: out of time' });
+        results.set(`${provider}/${model}`, {
+          provider,
+          model,
+          loaded: false,
+          losses: [],
+          train_img_s: null,
+          input: 0,
+          batch: 0,
+          k: 0,
+          error: 'skipped: out of time',
+        });
         continue;
       }
       const runs = provider === 'cpu' ? 1 : gpuRuns;
       for (const r of runChild(provider, model, quick, runs, Math.max(10, Math.min(240, left() - 10)))) {
         results.set(`${r.provider}/${r.model}`, r);
-        const what = r.loaded ? `losses ${r.losses.map((l) => l.toFixed(4)).join(' ')}, ${r.train_img_s ?? '-'} img/s (batch ${r.batch}, ${r.input} px, K ${r.k})` : 'not loaded';
+        const what = r.loaded
+          ? `losses ${r.losses.map((l) => l.toFixed(4)).join(' ')}, ${r.train_img_s ?? '-'} img/s (batch ${r.batch}, ${r.input} px, K ${r.k})`
+          : 'not loaded';
         console.log(`${provider.padEnd(7)} ${model.padEnd(8)} ${what}${r.error ? ` — ${r.error}` : ''}`);
       }
     }

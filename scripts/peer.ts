@@ -30,7 +30,22 @@ export function peerPython(env: NodeJS.ProcessEnv = process.env): { python: stri
 }
 
 /** ISA flags that decide which kernels the libraries pick. */
-const ISA = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16', 'avx_vnni', 'amx_tile', 'amx_bf16', 'amx_int8'];
+const ISA = [
+  'sse4_2',
+  'avx',
+  'avx2',
+  'fma',
+  'f16c',
+  'avx512f',
+  'avx512bw',
+  'avx512vl',
+  'avx512_vnni',
+  'avx512_bf16',
+  'avx_vnni',
+  'amx_tile',
+  'amx_bf16',
+  'amx_int8',
+];
 
 export interface CpuInfo {
   model: string;
@@ -55,7 +70,17 @@ function readCpuinfo(): string {
 }
 
 /** Environment variables that force a peer's kernels or threads; a run under them says so. */
-const FORCING = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE', 'OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'MKL_ENABLE_INSTRUCTIONS', 'ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY'];
+const FORCING = [
+  'OPENBLAS_CORETYPE',
+  'OPENBLAS_L2_SIZE',
+  'OPENBLAS_NUM_THREADS',
+  'OMP_NUM_THREADS',
+  'MKL_NUM_THREADS',
+  'MKL_ENABLE_INSTRUCTIONS',
+  'ONEDNN_MAX_CPU_ISA',
+  'DNNL_MAX_CPU_ISA',
+  'ATEN_CPU_CAPABILITY',
+];
 
 export function forcedEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   return Object.fromEntries(FORCING.filter((k) => env[k] !== undefined && env[k] !== '').map((k) => [k, env[k]!]));
@@ -99,7 +124,8 @@ export function peerInfo(env: NodeJS.ProcessEnv = process.env): PeerInfo {
   const { python, from } = peerPython(env);
   const r = spawnSync(python, ['-c', PROBE], { encoding: 'utf8', env, timeout: 120_000 });
   const none = { python, from, torch: null, blas: null, blasLibs: [], onednn: null, capability: null };
-  if (r.status !== 0) return { ...none, error: (r.error?.message ?? r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`).slice(0, 300) };
+  if (r.status !== 0)
+    return { ...none, error: (r.error?.message ?? r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`).slice(0, 300) };
   try {
     return { python, from, ...(JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Omit<PeerInfo, 'python' | 'from'>) };
   } catch {
@@ -117,7 +143,9 @@ export function describeSetup(cpu: CpuInfo, peer: PeerInfo, forced: Record<strin
   );
   const keys = Object.keys(forced);
   if (keys.length) {
-    const blasNote = [peer.blas ?? '', ...peer.blasLibs].some((b) => /openblas/i.test(b)) ? 'the peer links OpenBLAS, so these choose its kernels' : 'the peer does not link OpenBLAS; OPENBLAS_* do not touch it';
+    const blasNote = [peer.blas ?? '', ...peer.blasLibs].some((b) => /openblas/i.test(b))
+      ? 'the peer links OpenBLAS, so these choose its kernels'
+      : 'the peer does not link OpenBLAS; OPENBLAS_* do not touch it';
     lines.push(`environment forces ${keys.map((k) => `${k}=${forced[k]}`).join(' ')} (${blasNote})`);
   }
   return lines;

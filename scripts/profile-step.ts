@@ -53,11 +53,23 @@ const classes = built.options.classes;
 const resolved = resolveDevice(device, threads > 0 ? { threads } : {});
 await probeDevice(resolved);
 const prefix = path.join(os.tmpdir(), `ilsvrc-profile-step-${process.pid}`);
-const session = await TrainingSession.create({ model, modelOptions, batch, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: [], seed: 1, session: { ...resolved.session, profile: prefix } });
+const session = await TrainingSession.create({
+  model,
+  modelOptions,
+  batch,
+  optimizer: DEFAULT_OPTIMIZER,
+  labelSmoothing: 0,
+  frozen: [],
+  seed: 1,
+  session: { ...resolved.session, profile: prefix },
+});
 const rng = new Rng(7);
 const walls: number[] = [];
 for (let i = 0; i < steps; i++) {
-  const b = { x: Float32Array.from({ length: batch * channels * size * size }, () => rng.normal()), labels: Int32Array.from({ length: batch }, () => rng.int(classes)) };
+  const b = {
+    x: Float32Array.from({ length: batch * channels * size * size }, () => rng.normal()),
+    labels: Int32Array.from({ length: batch }, () => rng.int(classes)),
+  };
   const t = performance.now();
   await session.runSteps([b], [0.01]);
   walls.push(performance.now() - t);
@@ -72,13 +84,17 @@ const timed = steps - 1;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const stepMs = mean(walls.slice(1));
 const runMs = mean(runs.slice(1).map((e) => e.dur / 1000));
-console.log(`${model} batch ${batch} on ${device}: ${stepMs.toFixed(0)} ms per step (${((batch * 1000) / stepMs).toFixed(1)} img/s), of which ORT run ${runMs.toFixed(0)} ms and kernels ${(kernel / 1000 / timed).toFixed(0)} ms`);
+console.log(
+  `${model} batch ${batch} on ${device}: ${stepMs.toFixed(0)} ms per step (${((batch * 1000) / stepMs).toFixed(1)} img/s), of which ORT run ${runMs.toFixed(0)} ms and kernels ${(kernel / 1000 / timed).toFixed(0)} ms`,
+);
 const rows = k.by;
-for (const [k, d] of rows.slice(0, 16)) console.log(`  ${k.padEnd(34)} ${(d / 1000 / timed).toFixed(1).padStart(8)} ms  ${((100 * d) / kernel).toFixed(1).padStart(5)} %`);
+for (const [k, d] of rows.slice(0, 16))
+  console.log(`  ${k.padEnd(34)} ${(d / 1000 / timed).toFixed(1).padStart(8)} ms  ${((100 * d) / kernel).toFixed(1).padStart(5)} %`);
 if (nodes > 0) {
   const byNode = kernelTime(events, 1, (e) => `${e.name.replace(/_kernel_time$/, '')} (${e.args?.op_name ?? '?'})`).by;
   console.log(`slowest nodes:`);
-  for (const [n, d] of byNode.slice(0, nodes)) console.log(`  ${n.padEnd(60)} ${(d / 1000 / timed).toFixed(2).padStart(8)} ms  ${((100 * d) / kernel).toFixed(1).padStart(5)} %`);
+  for (const [n, d] of byNode.slice(0, nodes))
+    console.log(`  ${n.padEnd(60)} ${(d / 1000 / timed).toFixed(2).padStart(8)} ms  ${((100 * d) / kernel).toFixed(1).padStart(5)} %`);
 }
 console.log(
   JSON.stringify({

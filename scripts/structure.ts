@@ -44,7 +44,8 @@ function importsOf(sf: ts.SourceFile, typesToo: boolean): { target: string; name
         add(st.moduleSpecifier, '*');
         continue;
       }
-      if (nb && ts.isNamedImports(nb)) for (const e of nb.elements) if (typesToo || !e.isTypeOnly) names.push((e.propertyName ?? e.name).text);
+      if (nb && ts.isNamedImports(nb))
+        for (const e of nb.elements) if (typesToo || !e.isTypeOnly) names.push((e.propertyName ?? e.name).text);
       add(st.moduleSpecifier, names);
     } else if (ts.isExportDeclaration(st)) {
       if (!typesToo && st.isTypeOnly) continue;
@@ -124,7 +125,8 @@ export function longFunctions(srcDir: string, folders: readonly string[] = FUNCT
         if ((ts.isFunctionLike(n) && 'body' in n && n.body) || ts.isClassStaticBlockDeclaration(n)) {
           const start = sf.getLineAndCharacterOfPosition(n.getStart(sf)).line;
           const end = sf.getLineAndCharacterOfPosition(n.getEnd()).line;
-          if (end - start + 1 > max) out.push({ file: relative(srcDir, file), name: functionName(n), line: start + 1, lines: end - start + 1 });
+          if (end - start + 1 > max)
+            out.push({ file: relative(srcDir, file), name: functionName(n), line: start + 1, lines: end - start + 1 });
         }
         ts.forEachChild(n, visit);
       };
@@ -145,7 +147,8 @@ function exportedNames(sf: ts.SourceFile): { name: string; line: number }[] {
       if (mods?.some((m) => m.kind === ts.SyntaxKind.DefaultKeyword)) out.push({ name: 'default', line: at(st) });
       else if (ts.isVariableStatement(st)) {
         for (const d of st.declarationList.declarations) if (ts.isIdentifier(d.name)) out.push({ name: d.name.text, line: at(d) });
-      } else if ('name' in st && st.name && ts.isIdentifier(st.name as ts.Node)) out.push({ name: (st.name as ts.Identifier).text, line: at(st) });
+      } else if ('name' in st && st.name && ts.isIdentifier(st.name as ts.Node))
+        out.push({ name: (st.name as ts.Identifier).text, line: at(st) });
     }
     if (ts.isExportDeclaration(st) && !st.moduleSpecifier && st.exportClause && ts.isNamedExports(st.exportClause)) {
       for (const e of st.exportClause.elements) out.push({ name: e.name.text, line: at(e) });

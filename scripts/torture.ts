@@ -24,7 +24,9 @@ if (unknown.length) {
 const canMount = process.getuid?.() === 0 && process.platform === 'linux';
 const root = mkdtempSync(join(os.tmpdir(), 'ilsvrc-torture-'));
 const rows: { name: string; what: string; result: 'pass' | 'FAIL' | 'skip'; note: string; seconds: number }[] = [];
-process.stdout.write(`torture on ${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} cores), seed ${seed}${quick ? ', quick' : ''}\n`);
+process.stdout.write(
+  `torture on ${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} cores), seed ${seed}${quick ? ', quick' : ''}\n`,
+);
 try {
   for (const c of CASES.filter((x) => only.length === 0 || only.includes(x.name))) {
     const t0 = Date.now();
@@ -37,7 +39,13 @@ try {
       const note = await c.run({ dir, rng: new Rng(seed).fork(c.name), quick });
       rows.push({ name: c.name, what: c.what, result: 'pass', note: note ?? '', seconds: (Date.now() - t0) / 1000 });
     } catch (e) {
-      rows.push({ name: c.name, what: c.what, result: 'FAIL', note: (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '', seconds: (Date.now() - t0) / 1000 });
+      rows.push({
+        name: c.name,
+        what: c.what,
+        result: 'FAIL',
+        note: (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '',
+        seconds: (Date.now() - t0) / 1000,
+      });
     }
     const r = rows[rows.length - 1]!;
     process.stderr.write(`  ${r.result} ${r.name} (${r.seconds.toFixed(1)} s)\n`);
@@ -48,7 +56,17 @@ try {
 const w = Math.max(...rows.map((r) => r.name.length), 4);
 const v = Math.max(...rows.map((r) => r.what.length), 4);
 process.stdout.write(`${'case'.padEnd(w)}  ${'what'.padEnd(v)}  result  seconds  note\n`);
-for (const r of rows) process.stdout.write(`${r.name.padEnd(w)}  ${r.what.padEnd(v)}  ${r.result.padEnd(6)}  ${r.seconds.toFixed(1).padStart(7)}  ${r.note}\n`);
+for (const r of rows)
+  process.stdout.write(`${r.name.padEnd(w)}  ${r.what.padEnd(v)}  ${r.result.padEnd(6)}  ${r.seconds.toFixed(1).padStart(7)}  ${r.note}\n`);
 const count = (x: string) => rows.filter((r) => r.result === x).length;
-process.stdout.write(JSON.stringify({ cases: rows.length, passed: count('pass'), failed: count('FAIL'), skipped: count('skip'), seed, cpu: os.cpus()[0]?.model ?? null }) + '\n');
+process.stdout.write(
+  JSON.stringify({
+    cases: rows.length,
+    passed: count('pass'),
+    failed: count('FAIL'),
+    skipped: count('skip'),
+    seed,
+    cpu: os.cpus()[0]?.model ?? null,
+  }) + '\n',
+);
 process.exitCode = count('FAIL') > 0 ? 1 : 0;

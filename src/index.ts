@@ -12,7 +12,16 @@ export { UsageError } from './util/errors.js';
 
 // The zoo: `MODELS` lists the papers' networks; `buildModel('vgg-a', { width: 1 / 16, inputSize: 32 })`
 // builds one as a graph, `modelOptions` fills in a model's defaults and checks the rest.
-export { MODELS, findModel, buildModel, modelOptions, type ModelSpec, type ModelOptions, type BuiltModel, type BuildOptions } from './zoo/index.js';
+export {
+  MODELS,
+  findModel,
+  buildModel,
+  modelOptions,
+  type ModelSpec,
+  type ModelOptions,
+  type BuiltModel,
+  type BuildOptions,
+} from './zoo/index.js';
 
 // Per-layer output shapes, parameters, MACs and receptive fields: `summarize(built.graph, { outputs: [built.logits] })`.
 export { summarize, type Summary, type SummaryOptions, type LayerRow } from './graph/summary.js';

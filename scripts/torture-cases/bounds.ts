@@ -37,7 +37,12 @@ export const BOUNDS: Case[] = [
     what: 'train --batch-size 1000000, and 1024 at 224 px in 2 GB',
     async run(ctx) {
       await refusedRun(ctx, ['--batch-size', '1000000', '--input-size', '224'], {}, /for --batch-size 1000000 .* the data has 1920/);
-      return refusedRun(ctx, ['--batch-size', '1024', '--input-size', '224'], { ILSVRC_MEMORY_BUDGET: '2G' }, /training step of --batch-size 1024 at/);
+      return refusedRun(
+        ctx,
+        ['--batch-size', '1024', '--input-size', '224'],
+        { ILSVRC_MEMORY_BUDGET: '2G' },
+        /training step of --batch-size 1024 at/,
+      );
     },
   },
   {

@@ -42,9 +42,15 @@ export const FILES: Case[] = [
       assertOk(await cli(importArgs(f.valid.onnx, join(f.dir, 'valid.safetensors'))));
       const kinds = ['onnx', 'caffe', 'stateDict'] as const;
       const patterns = (k: (typeof kinds)[number]) => [
-        esc(f.nonFinite[k]), esc(`"${f.nonFiniteNames[k]}"`), /NaN or Infinity; nothing written/,
+        esc(f.nonFinite[k]),
+        esc(`"${f.nonFiniteNames[k]}"`),
+        /NaN or Infinity; nothing written/,
       ];
-      await refusedImports(ctx, f, kinds.map((k) => [f.nonFinite[k], patterns(k)]));
+      await refusedImports(
+        ctx,
+        f,
+        kinds.map((k) => [f.nonFinite[k], patterns(k)]),
+      );
       return 'valid imported; the rest refused, nothing written';
     },
   },

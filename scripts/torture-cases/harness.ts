@@ -11,7 +11,6 @@ import { readEvents } from '../../src/train/tensorboard.js';
 import type { Rng } from '../../src/util/rng.js';
 import { ilsvrc, type Run } from '../../test/cli/run.js';
 
-
 /** No run may take longer than this: a hang is a failure, not a stuck suite. */
 export const HANG_MS = 120_000;
 
@@ -57,15 +56,22 @@ export function sameWeights(a: string, b: string): void {
   const x = loadCheckpoint(a).state;
   const y = loadCheckpoint(b).state;
   assert.equal(y.step, x.step, 'step');
-  for (const [name, p] of x.params) assert.ok(Buffer.from(p.buffer, p.byteOffset, p.byteLength).equals(Buffer.from(y.params.get(name)!.buffer, y.params.get(name)!.byteOffset, y.params.get(name)!.byteLength)), `${name} differs`);
+  for (const [name, p] of x.params)
+    assert.ok(
+      Buffer.from(p.buffer, p.byteOffset, p.byteLength).equals(
+        Buffer.from(y.params.get(name)!.buffer, y.params.get(name)!.byteOffset, y.params.get(name)!.byteLength),
+      ),
+      `${name} differs`,
+    );
 }
 
 /** Every event file's steps of one tag, in order, across files: a repeated step is a failure. */
 export function tagSteps(dir: string, tag: string): number[] {
   const steps: number[] = [];
-  for (const f of readdirSync(dir).filter((n) => n.startsWith('events.out.tfevents.')).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((n) => n.startsWith('events.out.tfevents.'))
+    .sort()) {
     for (const e of readEvents(join(dir, f))) if (e.scalars.some((s) => s.tag === tag)) steps.push(e.step);
   }
   return steps;
 }
-

@@ -19,7 +19,11 @@ async function trainsAtOnce(out: string, procs: number): Promise<void> {
   const holder = new RegExp(`^ilsvrc: Expected no other run in --out .* but process ${ok[0]!.pid} \\(`);
   for (const r of runs.filter((x) => x !== ok[0])) assertRefused(r, holder);
   assert.equal(readdirSync(out).filter((n) => n.startsWith('events.out.tfevents.')).length, 1, 'one event file');
-  assert.deepEqual(readdirSync(out).filter((n) => n.startsWith(LOCK_FILE)), [], 'no lock, claim or temp left');
+  assert.deepEqual(
+    readdirSync(out).filter((n) => n.startsWith(LOCK_FILE)),
+    [],
+    'no lock, claim or temp left',
+  );
 }
 
 async function rounds(ctx: Context, name: string, quick: number, full: number, stale: boolean): Promise<string> {
@@ -43,12 +47,12 @@ export const LOCK: Case[] = [
   },
   {
     name: 'lock-stale-race',
-    what: 'several trains taking over a dead run\'s lock',
+    what: "several trains taking over a dead run's lock",
     run: (ctx) => rounds(ctx, 'stale', 1, 4, true),
   },
   {
     name: 'lock-race-pure',
-    what: 'six processes racing one folder\'s lock, live and stale',
+    what: "six processes racing one folder's lock, live and stale",
     async run(ctx) {
       const n = ctx.quick ? 10 : 200;
       const live = await raceLock(join(ctx.dir, 'live'), { procs: 6, rounds: n, holdMs: 20, stale: false });

@@ -36,7 +36,12 @@ function tinyCheckpointBytes(dir: string): Promise<number> {
 }
 
 /** Runs TINY with --out on a tmpfs with `room` bytes; `check` looks at the folder before it is unmounted. */
-async function fullDisk(ctx: Context, room: (ckpt: number) => number, args: string[], check: (line: string, out: string) => void = () => {}): Promise<{ line: string; seconds: number }> {
+async function fullDisk(
+  ctx: Context,
+  room: (ckpt: number) => number,
+  args: string[],
+  check: (line: string, out: string) => void = () => {},
+): Promise<{ line: string; seconds: number }> {
   const ckpt = await tinyCheckpointBytes(ctx.dir);
   const disk = join(ctx.dir, 'disk');
   const m = mounted(disk, room(ckpt));
@@ -69,10 +74,15 @@ export const ROUND_ONE: Case[] = [
     needsMount: true,
     async run(ctx) {
       // Room for one checkpoint and a half: the one at step 30 fits, the next cannot.
-      const { line, seconds } = await fullDisk(ctx, (c) => 1.5 * c + 64 * 1024, ['--max-steps', '120', '--checkpoint-every', '30'], (l, out) => {
-        assert.match(l, /last\.safetensors.*\(step 30\) is intact/);
-        assert.equal(loadCheckpoint(join(out, 'last.safetensors')).meta.step, 30);
-      });
+      const { line, seconds } = await fullDisk(
+        ctx,
+        (c) => 1.5 * c + 64 * 1024,
+        ['--max-steps', '120', '--checkpoint-every', '30'],
+        (l, out) => {
+          assert.match(l, /last\.safetensors.*\(step 30\) is intact/);
+          assert.equal(loadCheckpoint(join(out, 'last.safetensors')).meta.step, 30);
+        },
+      );
       return `exit 2 after ${seconds.toFixed(1)} s, step 30 kept: ${line}`;
     },
   },
@@ -107,7 +117,11 @@ export const ROUND_ONE: Case[] = [
         const r = await cli(['train', '--resume', '--out', out, '--threads', '1']);
         assertOk(r);
         sameWeights(join(straight, 'last.safetensors'), join(out, 'last.safetensors'));
-        assert.deepEqual(readdirSync(out).filter((n) => n.endsWith('.tmp') || n.endsWith('.pending') || n === LOCK_FILE), [], 'no temp file or lock left');
+        assert.deepEqual(
+          readdirSync(out).filter((n) => n.endsWith('.tmp') || n.endsWith('.pending') || n === LOCK_FILE),
+          [],
+          'no temp file or lock left',
+        );
         const steps = tagSteps(out, 'train/loss');
         assert.equal(new Set(steps).size, steps.length, 'TensorBoard steps do not repeat');
         notes.push(`+${delay} ms`);
@@ -120,7 +134,10 @@ export const ROUND_ONE: Case[] = [
     what: 'two runs started together on one --out',
     async run(ctx) {
       const out = join(ctx.dir, 'shared');
-      const [a, b] = await Promise.all([cli([...TINY, '--max-steps', '12', '--out', out]), cli([...TINY, '--max-steps', '12', '--out', out])]);
+      const [a, b] = await Promise.all([
+        cli([...TINY, '--max-steps', '12', '--out', out]),
+        cli([...TINY, '--max-steps', '12', '--out', out]),
+      ]);
       const [ok, refused] = a.code === 0 ? [a, b] : [b, a];
       assertOk(ok);
       assertRefused(refused, /Expected no other run in --out .* but process \d+/);
@@ -132,7 +149,9 @@ export const ROUND_ONE: Case[] = [
     what: '--resume against a run still going',
     async run(ctx) {
       const out = join(ctx.dir, 'live');
-      const child = spawn(process.execPath, [MAIN, ...TINY, '--epochs', '50', '--checkpoint-every', '3', '--out', out], { stdio: 'ignore' });
+      const child = spawn(process.execPath, [MAIN, ...TINY, '--epochs', '50', '--checkpoint-every', '3', '--out', out], {
+        stdio: 'ignore',
+      });
       const exited = new Promise<void>((res) => child.on('exit', () => res()));
       try {
         while (!existsSync(join(out, 'last.safetensors'))) await new Promise((res) => setTimeout(res, 10));
@@ -152,7 +171,10 @@ export const ROUND_ONE: Case[] = [
       const out = join(ctx.dir, 'stale');
       mkdirSync(out, { recursive: true });
       const dead = 2 ** 22 + 12345; // above Linux's pid_max default: no such process
-      writeFileSync(join(out, LOCK_FILE), JSON.stringify({ pid: dead, host: (await import('node:os')).hostname(), command: 'ilsvrc train', since: 'then' }));
+      writeFileSync(
+        join(out, LOCK_FILE),
+        JSON.stringify({ pid: dead, host: (await import('node:os')).hostname(), command: 'ilsvrc train', since: 'then' }),
+      );
       const temp = `.last.safetensors.${dead}.abcdefgh.tmp`;
       writeFileSync(join(out, temp), 'torn');
       assertOk(await cli([...TINY, '--max-steps', '3', '--out', out]));
@@ -167,7 +189,23 @@ export const ROUND_ONE: Case[] = [
     async run(ctx) {
       const out = join(ctx.dir, 'nan');
       // Warmup delays the blow-up past a few checkpoints (measured: NaN at step 46, checkpoints every 5).
-      const r = await cli([...TINY, '--lr', '3', '--warmup-steps', '100', '--optimizer', 'sgd', '--momentum', '0.9', '--max-steps', '120', '--checkpoint-every', '5', '--out', out]);
+      const r = await cli([
+        ...TINY,
+        '--lr',
+        '3',
+        '--warmup-steps',
+        '100',
+        '--optimizer',
+        'sgd',
+        '--momentum',
+        '0.9',
+        '--max-steps',
+        '120',
+        '--checkpoint-every',
+        '5',
+        '--out',
+        out,
+      ]);
       const line = assertRefused(r, /Expected a finite (training loss|validation loss)|Expected finite weights/);
       const named = /the last good checkpoint is (\S+) \(step (\d+)\)/.exec(line);
       if (!named) {
@@ -182,7 +220,11 @@ export const ROUND_ONE: Case[] = [
       assertOk(e);
       const j = JSON.parse(e.stdout.trim().split('\n').pop() ?? '{}') as { top1: number; loss: number };
       assert.ok(Number.isFinite(j.top1) && Number.isFinite(j.loss), `finite evaluation of ${file}: ${e.stdout}`);
-      assert.deepEqual(readdirSync(out).filter((n) => n.endsWith('.pending')), [], 'no unverified checkpoint left');
+      assert.deepEqual(
+        readdirSync(out).filter((n) => n.endsWith('.pending')),
+        [],
+        'no unverified checkpoint left',
+      );
       return `named step ${named[2]}, which evaluates finite`;
     },
   },
@@ -211,7 +253,11 @@ export const ROUND_ONE: Case[] = [
       const out = join(ctx.dir, 'split');
       assertOk(await cli([...TINY, '--epochs', '1', '--max-steps', '60', '--out', out]));
       assertOk(await cli(['train', '--resume', '--out', out, '--max-steps', '0']));
-      const rows = (d: string) => readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+      const rows = (d: string) =>
+        readFileSync(join(d, 'metrics.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, number>);
       const a = rows(straight).find((r) => r['epoch'] === 1);
       const b = rows(out).find((r) => r['epoch'] === 1); // after the stop's own record at epoch 0.5
       assert.ok(a && b);
@@ -221,7 +267,11 @@ export const ROUND_ONE: Case[] = [
       assert.ok((b['img_per_s'] ?? 0) > 0 && Number.isFinite(b['img_per_s']));
       const steps = tagSteps(out, 'train/loss');
       assert.equal(new Set(steps).size, steps.length, 'TensorBoard steps do not repeat');
-      assert.deepEqual(steps, Array.from({ length: b['step'] ?? 0 }, (_, i) => i + 1), 'one train/loss per step of the epoch, in order');
+      assert.deepEqual(
+        steps,
+        Array.from({ length: b['step'] ?? 0 }, (_, i) => i + 1),
+        'one train/loss per step of the epoch, in order',
+      );
       return 'same epoch record as an uninterrupted run';
     },
   },
@@ -290,7 +340,25 @@ export const ROUND_ONE: Case[] = [
         }
       }
       writeFileSync(join(ctx.dir, 'img', 'train', 'a', 'bomb.jpg'), bomb);
-      const t = await cli(['train', 'vgg-a', '--data', join(ctx.dir, 'img'), '--width', '0.0625', '--input-size', '32', '--batch-size', '4', '--epochs', '1', '--threads', '1', '--out', join(ctx.dir, 'img-run'), '--json']);
+      const t = await cli([
+        'train',
+        'vgg-a',
+        '--data',
+        join(ctx.dir, 'img'),
+        '--width',
+        '0.0625',
+        '--input-size',
+        '32',
+        '--batch-size',
+        '4',
+        '--epochs',
+        '1',
+        '--threads',
+        '1',
+        '--out',
+        join(ctx.dir, 'img-run'),
+        '--json',
+      ]);
       assertOk(t);
       assert.match(t.stderr, /skipped unreadable images: 1 train, 0 val \(.*bomb\.jpg/);
       return `IDX bomb refused in ${r.seconds.toFixed(1)} s; JPEG bomb skipped and named`;

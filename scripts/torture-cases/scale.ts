@@ -65,10 +65,23 @@ export const SCALE: Case[] = [
       assertOk(await cli(['evaluate', join(ctx.dir, 'm.onnx'), '--data', data, '--out', out]));
       const matrix = readCsv(join(out, 'confusion.csv'));
       assert.deepEqual(matrix.rows[0], ['true\\predicted', ...names]);
-      assert.deepEqual(matrix.rows.slice(1).map((r) => r[0]), names);
-      assert.deepEqual(readCsv(join(out, 'per_class.csv')).rows.slice(1).map((r) => r[1]), names);
+      assert.deepEqual(
+        matrix.rows.slice(1).map((r) => r[0]),
+        names,
+      );
+      assert.deepEqual(
+        readCsv(join(out, 'per_class.csv'))
+          .rows.slice(1)
+          .map((r) => r[1]),
+        names,
+      );
       assertOk(await cli(['evaluate', join(ctx.dir, 'm.onnx'), '--data', data, '--out', out, '--confusion', 'sparse']));
-      assert.deepEqual(readCsv(join(out, 'confusion.csv')).rows.slice(1).map((r) => r.slice(0, 2)), names.map((n) => [n, n]));
+      assert.deepEqual(
+        readCsv(join(out, 'confusion.csv'))
+          .rows.slice(1)
+          .map((r) => r.slice(0, 2)),
+        names.map((n) => [n, n]),
+      );
 
       // A TINY training run on the same folder: its metrics.csv parses, and its checkpoint's evaluation names the classes.
       const run = join(ctx.dir, 'run');
@@ -78,7 +91,12 @@ export const SCALE: Case[] = [
       assert.ok(metrics.rows.length >= 2, 'a row per epoch');
       const ev = join(ctx.dir, 'eval-ckpt');
       assertOk(await cli(['evaluate', join(run, 'last.safetensors'), '--data', data, '--out', ev]));
-      assert.deepEqual(readCsv(join(ev, 'per_class.csv')).rows.slice(1).map((r) => r[1]), names);
+      assert.deepEqual(
+        readCsv(join(ev, 'per_class.csv'))
+          .rows.slice(1)
+          .map((r) => r[1]),
+        names,
+      );
       return `confusion.csv, per_class.csv, metrics.csv parse${matrix.python ? ' (strict and Python)' : ' (strict; no python3)'}`;
     },
   },

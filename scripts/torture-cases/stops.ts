@@ -34,7 +34,10 @@ function tiny(data: string): string[] {
 /** An IDX folder: `train` training images and `val` validation images of seeded noise, labels k mod 10. */
 async function writeIdxSet(dir: string, train: number, val: number): Promise<string> {
   mkdirSync(dir, { recursive: true });
-  for (const [prefix, n] of [['train', train], ['t10k', val]] as const) {
+  for (const [prefix, n] of [
+    ['train', train],
+    ['t10k', val],
+  ] as const) {
     // The same training images in every set (seeded by the split, not its size), so runs on sets
     // that differ only in validation learn the same weights.
     let x = prefix === 'train' ? 1 : 2;
@@ -148,7 +151,9 @@ export const STOPS: Case[] = [
       const file = join(ctx.dir, 'noise.png');
       let x = 3;
       const noise = Buffer.alloc(side * side, 0).map(() => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24);
-      await sharp(noise, { raw: { width: side, height: side, channels: 1 } }).png().toFile(file);
+      await sharp(noise, { raw: { width: side, height: side, channels: 1 } })
+        .png()
+        .toFile(file);
       for (const c of ['a', 'b']) {
         mkdirSync(join(root, c), { recursive: true });
         for (let i = 0; i < 60; i++) symlinkSync(file, join(root, c, `${i}.png`));
@@ -190,7 +195,9 @@ export const STOPS: Case[] = [
       const first = join(dir, '0.png');
       let x = 1;
       const noise = Buffer.alloc(side * side, 0).map(() => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24);
-      await sharp(noise, { raw: { width: side, height: side, channels: 1 } }).png().toFile(first);
+      await sharp(noise, { raw: { width: side, height: side, channels: 1 } })
+        .png()
+        .toFile(first);
       const files = [first];
       for (let i = 1; i < n; i++) {
         files.push(join(dir, `${i}.png`));
@@ -202,7 +209,14 @@ export const STOPS: Case[] = [
         const line = assertStopped(p, r.code, /^ilsvrc: predict stopped by SIGTERM after \d+ of 300 images$/);
         const done = Number(/after (\d+) of/.exec(line)![1]);
         assert.ok(done < n, `stopped mid-way: ${done}`);
-        assert.equal(p.stdout().split('\n').filter((l) => l.startsWith(dir)).length, done, 'every image done is printed');
+        assert.equal(
+          p
+            .stdout()
+            .split('\n')
+            .filter((l) => l.startsWith(dir)).length,
+          done,
+          'every image done is printed',
+        );
         return `exit 130 ${r.seconds.toFixed(2)} s after SIGTERM, ${done} of ${n} printed`;
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -215,8 +229,10 @@ export const STOPS: Case[] = [
     async run(ctx) {
       const d = await stopData(ctx.dir);
       const png = join(ctx.dir, 'top.png');
-      const p = start(['visualize', 'top', d.ckpt, '--layer', 'conv3_1', '--data', `idx:${d.big}`, 
-        '--limit', '0', '--threads', '1', '-o', png], FREQUENT_PROGRESS);
+      const p = start(
+        ['visualize', 'top', d.ckpt, '--layer', 'conv3_1', '--data', `idx:${d.big}`, '--limit', '0', '--threads', '1', '-o', png],
+        FREQUENT_PROGRESS,
+      );
       const r = await stopAt(p, 15_000, /^top conv3_1 \[[#.]*\] [1-9]\d*\//m);
       assert.ok(r.seen, `no progress line before the signal: ${p.stderr().slice(-400)}`);
       assertStopped(p, r.code, /^ilsvrc: visualize top stopped by SIGTERM after \d+ of 40000 images; nothing written$/);

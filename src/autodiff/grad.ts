@@ -41,13 +41,17 @@ export function gradients(loss: Value, wrt: readonly Value[], o: GradientOptions
     if (dys.every((d) => d === undefined)) continue;
     if (!n.inputs.some((x) => x && depends.has(x))) continue;
     const rule = o.rules?.get(n.op);
-    if (!rule && !n.differentiable) throw new GraphError(n.scope, `${n.op} has no gradient rule but a parameter's gradient flows through it`);
+    if (!rule && !n.differentiable)
+      throw new GraphError(n.scope, `${n.op} has no gradient rule but a parameter's gradient flows through it`);
     const dxs = g.scope(`grad/${n.scope}`, () => (rule ? rule(n, dys, ctx) : n.vjp(dys, ctx)));
     n.inputs.forEach((x, k) => {
       const dx = dxs[k];
       if (!x || !dx || !depends.has(x)) return;
       if (dx.shape.length !== x.shape.length || dx.shape.some((d, j) => d !== x.shape[j])) {
-        throw new GraphError(n.scope, `${n.op} gradient for input ${k} has shape ${formatShape(dx.shape)}, expected ${formatShape(x.shape)}`);
+        throw new GraphError(
+          n.scope,
+          `${n.op} gradient for input ${k} has shape ${formatShape(dx.shape)}, expected ${formatShape(x.shape)}`,
+        );
       }
       const prev = grads.get(x);
       grads.set(x, prev ? g.scope(`grad/${n.scope}`, () => add(prev, dx)) : dx);

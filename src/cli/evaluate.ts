@@ -50,14 +50,29 @@ export function makeEvaluateCommand(): Command {
   return new Command('evaluate')
     .description('accuracy of a checkpoint or exported ONNX model on a dataset (softmax averaged over the crops)')
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
-    .option('--data <spec>', "default: the data the model learned from, when its file records it (else 'synthetic'); idx:DIR, cifar:DIR, ilsvrc:DIR (ILSVRC-2012 as distributed) or an ImageFolder DIR")
-    .addOption(
-      new Option('--crop <mode>', `${[...EVALUATE_CROPS].map(([c, n]) => (n ? `${c} (${n})` : c)).join(' | ')}; default: as trained`)
-        .argParser(choice([...EVALUATE_CROPS.keys()])),
+    .option(
+      '--data <spec>',
+      "default: the data the model learned from, when its file records it (else 'synthetic'); idx:DIR, cifar:DIR, ilsvrc:DIR (ILSVRC-2012 as distributed) or an ImageFolder DIR",
     )
-    .addOption(new Option('--scales <list>', 'shorter sides for multiscale, googlenet and dense, e.g. 256,384,512 (default at 224 px: dense 256; multiscale 256,288,320; googlenet 256,288,320,352)').argParser(positiveInts))
+    .addOption(
+      new Option(
+        '--crop <mode>',
+        `${[...EVALUATE_CROPS].map(([c, n]) => (n ? `${c} (${n})` : c)).join(' | ')}; default: as trained`,
+      ).argParser(choice([...EVALUATE_CROPS.keys()])),
+    )
+    .addOption(
+      new Option(
+        '--scales <list>',
+        'shorter sides for multiscale, googlenet and dense, e.g. 256,384,512 (default at 224 px: dense 256; multiscale 256,288,320; googlenet 256,288,320,352)',
+      ).argParser(positiveInts),
+    )
     .addOption(new Option('--split <s>', 'val | train').argParser(choice(['val', 'train'] as const)).default('val'))
-    .addOption(new Option('--batch-size <n>', 'images per run (default 32; 2 for googlenet, whose 144 views per image make a large batch)').argParser(count))
+    .addOption(
+      new Option(
+        '--batch-size <n>',
+        'images per run (default 32; 2 for googlenet, whose 144 views per image make a large batch)',
+      ).argParser(count),
+    )
     .option('--out <dir>', 'where per_class.csv and confusion.csv/png go (default: beside the model)')
     .addOption(
       new Option(
@@ -83,7 +98,8 @@ export function makeEvaluateCommand(): Command {
       let done = 0;
       try {
         const data = await openModelData(f.data, m.data, { channels: m.options.channels === 1 ? 1 : 3 });
-        if (data.classes.length !== m.options.classes) throw new UsageError(`Expected --data with ${m.options.classes} classes (as ${file}) but it has ${data.classes.length}`);
+        if (data.classes.length !== m.options.classes)
+          throw new UsageError(`Expected --data with ${m.options.classes} classes (as ${file}) but it has ${data.classes.length}`);
         const channels = m.options.channels === 1 ? 1 : 3;
         const size = m.options.inputSize;
         const ds = f.split === 'val' ? data.val : data.train;
@@ -95,7 +111,8 @@ export function makeEvaluateCommand(): Command {
           throw new UsageError(`Expected --crop ${orList(SCALED_CROPS)} with --scales but received --crop ${f.crop ?? view}`);
         }
         const crop: string = dense ? 'dense' : EVAL_VIEWS[view].crop;
-        if (f.scales?.some((q) => q < size)) throw expected(`scales of at least the model's input size ${size}`, '--scales', f.scales.join(','));
+        if (f.scales?.some((q) => q < size))
+          throw expected(`scales of at least the model's input size ${size}`, '--scales', f.scales.join(','));
         // A scale is the shorter side an image is resized to (at least square); dense runs the whole of it through the network.
         const outputs = isZoo(m.model) ? outputFloats(buildModel(m.model, { ...m.options, aux: false }).graph) : 0;
         const q = Math.max(0, ...(scales ?? []));

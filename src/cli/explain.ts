@@ -107,14 +107,35 @@ export function stacking(channels = 64, size = 56) {
 
 function stackingText(f: ReturnType<typeof stacking>): string {
   const rows = f.pairs.flatMap((p) => [
-    [`${p.layers} × 3×3`, String(p.stacked.rf), `${p.stacked.perC2}C²`, thousands(p.stacked.weights), thousands(p.stacked.macs), String(p.stacked.relus)],
-    [`1 × ${p.kernel}×${p.kernel}`, String(p.single.rf), `${p.single.perC2}C²`, thousands(p.single.weights), thousands(p.single.macs), String(p.single.relus)],
+    [
+      `${p.layers} × 3×3`,
+      String(p.stacked.rf),
+      `${p.stacked.perC2}C²`,
+      thousands(p.stacked.weights),
+      thousands(p.stacked.macs),
+      String(p.stacked.relus),
+    ],
+    [
+      `1 × ${p.kernel}×${p.kernel}`,
+      String(p.single.rf),
+      `${p.single.perC2}C²`,
+      thousands(p.single.weights),
+      thousands(p.single.macs),
+      String(p.single.relus),
+    ],
   ]);
   const three = f.pairs[1];
   const ratio = three ? (three.stacked.weights / three.single.weights).toFixed(2) : '?';
   return (
     `Stacked 3×3 convolutions vs one large kernel, C = ${f.channels} channels on ${f.size}×${f.size} maps (VGG's argument):\n` +
-    table(['design', 'RF', 'weights', `weights (C=${f.channels})`, 'MACs', 'ReLUs'], rows, ['left', 'right', 'right', 'right', 'right', 'right']) +
+    table(['design', 'RF', 'weights', `weights (C=${f.channels})`, 'MACs', 'ReLUs'], rows, [
+      'left',
+      'right',
+      'right',
+      'right',
+      'right',
+      'right',
+    ]) +
     `Same receptive field, ${ratio}× the weights and MACs of the single kernel, and a non-linearity after\n` +
     `every layer instead of one: a deeper, more discriminative function for less.\n`
   );
@@ -171,16 +192,24 @@ function alexnetVsZfnetText(f: ReturnType<typeof alexnetVsZfnet>): string {
   const names = f.alexnet.layers.map((l) => l.name);
   const cell = (l: ReturnType<typeof alexnetVsZfnet>['zfnet']['layers'][number] | undefined) =>
     l ? [`${l.kernel}×${l.kernel}/${l.stride}`, shape(l.output), `${l.rf}/${l.jump}`] : ['', '', ''];
-  const rows = names.map((n) => [n, ...cell(f.alexnet.layers.find((l) => l.name === n)), ...cell(f.zfnet.layers.find((l) => l.name === n))]);
+  const rows = names.map((n) => [
+    n,
+    ...cell(f.alexnet.layers.find((l) => l.name === n)),
+    ...cell(f.zfnet.layers.find((l) => l.name === n)),
+  ]);
   return (
     `ZFNet is AlexNet on one GPU with its first layers changed after visualising them: conv1 11×11 stride 4\n` +
     `became 7×7 stride 2 (AlexNet's conv1 filters were mostly very high or very low frequency, and the coarse\n` +
     `stride aliased conv2's input), and conv2 got stride 2 to keep the later maps the same size.\n` +
-    table(
-      ['layer', 'AlexNet k/s', 'output', 'RF/jump', 'ZFNet k/s', 'output', 'RF/jump'],
-      rows,
-      ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
-    ) +
+    table(['layer', 'AlexNet k/s', 'output', 'RF/jump', 'ZFNet k/s', 'output', 'RF/jump'], rows, [
+      'left',
+      'right',
+      'right',
+      'right',
+      'right',
+      'right',
+      'right',
+    ]) +
     `AlexNet (${shape(f.alexnet.input)}): ${thousands(f.alexnet.params)} params, ${gmacs(f.alexnet.macs)} GMACs; ` +
     `ZFNet (${shape(f.zfnet.input)}): ${thousands(f.zfnet.params)} params, ${gmacs(f.zfnet.macs)} GMACs.\n`
   );
@@ -220,9 +249,11 @@ function explain(name: string, json = false): string {
 }
 
 export function makeExplainCommand(): Command {
-  const list = Object.entries(TOPICS).map(([k, t]) => `  ${k.padEnd(18)}${t.summary}`).join('\n');
+  const list = Object.entries(TOPICS)
+    .map(([k, t]) => `  ${k.padEnd(18)}${t.summary}`)
+    .join('\n');
   return new Command('explain')
-    .description('the papers\' design arguments, as numbers measured on graphs built here')
+    .description("the papers' design arguments, as numbers measured on graphs built here")
     .argument('<topic>', Object.keys(TOPICS).join(' | '))
     .option('--json', 'print the numbers as JSON')
     .addHelpText('after', `\nTopics:\n${list}\n`)

@@ -17,7 +17,10 @@ interface ImportFlags extends ModelFlags {
 
 /** Class names, one per line (BVLC's synset_words.txt: "n01440764 tench, Tinca tinca" keeps the whole line). */
 function readLabels(file: string): string[] {
-  const lines = readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const lines = readFileSync(file, 'utf8')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
   if (!lines.length) throw new UsageError(`Expected one class name per line in --labels ${file} but it is empty`);
   return lines;
 }

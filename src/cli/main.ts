@@ -75,7 +75,11 @@ export function report(err: unknown, debug: boolean, write: (text: string) => vo
     return 2;
   }
   const e = err instanceof Error ? err : new Error(String(err));
-  write(debug && e.stack ? `${e.stack}\n` : `ilsvrc: internal error: ${e.message}\n  (run with --debug or ILSVRC_DEBUG=1 for the stack trace)\n`);
+  write(
+    debug && e.stack
+      ? `${e.stack}\n`
+      : `ilsvrc: internal error: ${e.message}\n  (run with --debug or ILSVRC_DEBUG=1 for the stack trace)\n`,
+  );
   return 1;
 }
 

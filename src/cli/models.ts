@@ -45,7 +45,16 @@ export function modelRow(spec: ModelSpec): ModelRow {
 export function formatModels(rows: readonly ModelRow[]): string {
   return table(
     ['name', 'title', 'year', 'input', 'params', 'GMACs', "paper's recipe (train defaults)", 'aliases'],
-    rows.map((r) => [r.name, r.title, String(r.year), String(r.input), thousands(r.params), gmacs(r.macs), formatRecipe(r.recipe), r.aliases.join(', ')]),
+    rows.map((r) => [
+      r.name,
+      r.title,
+      String(r.year),
+      String(r.input),
+      thousands(r.params),
+      gmacs(r.macs),
+      formatRecipe(r.recipe),
+      r.aliases.join(', '),
+    ]),
     ['left', 'left', 'left', 'right', 'right', 'right', 'left', 'left'],
   );
 }

@@ -176,5 +176,9 @@ export function errorLine(err: CommanderError): string {
     const sentence = /^Expected ([\s\S]*?) but received ([\s\S]*)$/.exec(inner);
     return sentence ? `Expected ${sentence[1]} for ${name} but received ${sentence[2]}` : `${name}: ${inner}`;
   }
-  return msg.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+  return msg
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ');
 }

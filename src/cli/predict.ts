@@ -45,7 +45,9 @@ export function makePredictCommand(): Command {
       if (f.json) process.stdout.write(JSON.stringify(preds) + '\n');
       else {
         for (const p of preds) {
-          process.stdout.write(`${p.image}\n${p.top.map((t) => `  ${(100 * t.probability).toFixed(2).padStart(6)}%  ${t.class}`).join('\n')}\n`);
+          process.stdout.write(
+            `${p.image}\n${p.top.map((t) => `  ${(100 * t.probability).toFixed(2).padStart(6)}%  ${t.class}`).join('\n')}\n`,
+          );
         }
       }
       if (stop.requested && preds.length < images.length) {

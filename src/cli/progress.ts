@@ -186,17 +186,26 @@ export class Progress {
     if (fields !== undefined) this.fields = { ...this.fields, ...fields };
     const t = this.now();
     const secs = (t - this.startTime) / 1000;
-    const line = this.fit(renderLine({
-      ...this.state(),
-      rate: secs > 0 ? (this.done - this.startDone) / secs : this.smoothed,
-      elapsedSecs: secs,
-    }));
+    const line = this.fit(
+      renderLine({
+        ...this.state(),
+        rate: secs > 0 ? (this.done - this.startDone) / secs : this.smoothed,
+        elapsedSecs: secs,
+      }),
+    );
     this.stream.write(this.tty ? `\r${line}\x1b[K\n` : `${line}\n`);
     this.finished = true;
   }
 
   private state(): LineState {
-    const s: LineState = { label: this.label, done: this.done, rate: this.smoothed, unit: this.unit, fields: this.fields, barWidth: this.barWidth };
+    const s: LineState = {
+      label: this.label,
+      done: this.done,
+      rate: this.smoothed,
+      unit: this.unit,
+      fields: this.fields,
+      barWidth: this.barWidth,
+    };
     if (this.total !== undefined) s.total = this.total;
     return s;
   }

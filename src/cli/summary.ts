@@ -27,10 +27,28 @@ function window(l: LayerRow): string {
 }
 
 function formatSummary(s: ModelSummary): string {
-  const rows = s.layers.map((l) => [l.name, l.ops.join('+'), shape(l.output), window(l), thousands(l.params), thousands(l.macs), String(l.rf), String(l.jump)]);
+  const rows = s.layers.map((l) => [
+    l.name,
+    l.ops.join('+'),
+    shape(l.output),
+    window(l),
+    thousands(l.params),
+    thousands(l.macs),
+    String(l.rf),
+    String(l.jump),
+  ]);
   return (
     `${s.model}${s.variant ? ` (${s.variant})` : ''}: input ${shape(s.input)}\n` +
-    table(['layer', 'ops', 'output', 'k/s', 'params', 'MACs', 'RF', 'jump'], rows, ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right']) +
+    table(['layer', 'ops', 'output', 'k/s', 'params', 'MACs', 'RF', 'jump'], rows, [
+      'left',
+      'left',
+      'right',
+      'right',
+      'right',
+      'right',
+      'right',
+      'right',
+    ]) +
     `total: ${thousands(s.params)} params, ${thousands(s.macs)} MACs (${gmacs(s.macs)} G)\n`
   );
 }
@@ -70,11 +88,15 @@ function formatComparison(a: ModelSummary, b: ModelSummary): string {
   });
   rows.push(['total', '', '', thousands(a.params), thousands(b.params), thousands(a.macs), thousands(b.macs)]);
   const [A, B] = [a.model, b.model];
-  return table(
-    ['layer', `output ${A}`, `output ${B}`, `params ${A}`, `params ${B}`, `MACs ${A}`, `MACs ${B}`],
-    rows,
-    ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
-  );
+  return table(['layer', `output ${A}`, `output ${B}`, `params ${A}`, `params ${B}`, `MACs ${A}`, `MACs ${B}`], rows, [
+    'left',
+    'right',
+    'right',
+    'right',
+    'right',
+    'right',
+    'right',
+  ]);
 }
 
 /** --compare --json: one object, the two designs aligned layer by layer (null where a layer is absent), then each whole summary. */
@@ -86,7 +108,12 @@ function comparisonJson(a: ModelSummary, b: ModelSummary): object {
   };
   return {
     models: [a.model, b.model],
-    layers: names.map((name) => ({ name, output: pair(name, (l) => l.output), params: pair(name, (l) => l.params), macs: pair(name, (l) => l.macs) })),
+    layers: names.map((name) => ({
+      name,
+      output: pair(name, (l) => l.output),
+      params: pair(name, (l) => l.params),
+      macs: pair(name, (l) => l.macs),
+    })),
     total: { params: [a.params, b.params], macs: [a.macs, b.macs] },
     summaries: [a, b],
   };

@@ -45,19 +45,29 @@ export function makeTrainCommand(): Command {
     .addOption(new Option('--momentum <x>', "SGD momentum (default: the paper's)").argParser(nonNegativeFloat))
     .addOption(new Option('--weight-decay <x>', "L2 / decoupled decay (default: the paper's)").argParser(nonNegativeFloat))
     .addOption(
-      new Option('--convention <c>', `SGD momentum convention: ${SGD_CONVENTIONS.map((c, i) => (i ? c : `${c} (default)`)).join(' | ')}`)
-        .argParser(choice(SGD_CONVENTIONS)),
+      new Option(
+        '--convention <c>',
+        `SGD momentum convention: ${SGD_CONVENTIONS.map((c, i) => (i ? c : `${c} (default)`)).join(' | ')}`,
+      ).argParser(choice(SGD_CONVENTIONS)),
     )
-    .addOption(new Option('--schedule <kind>', `lr schedule: ${SCHEDULES.join(' | ')} (default plateau: ÷10 when val loss stalls)`).argParser(choice(SCHEDULES)))
+    .addOption(
+      new Option('--schedule <kind>', `lr schedule: ${SCHEDULES.join(' | ')} (default plateau: ÷10 when val loss stalls)`).argParser(
+        choice(SCHEDULES),
+      ),
+    )
     .addOption(new Option('--step-size <epochs>', 'step: epochs between decays (default 30)').argParser(positiveInt))
     .addOption(new Option('--milestones <list>', 'multistep: epochs of decay, e.g. 30,60').argParser(parseMilestones))
     .addOption(new Option('--gamma <x>', 'decay factor of step/multistep/plateau (default 0.1)').argParser(rate))
     .addOption(new Option('--power <x>', 'poly exponent (default 0.5)').argParser(positiveFloat))
-    .addOption(new Option('--patience <epochs>', 'plateau: epochs without improvement before a decay (default 2)').argParser(nonNegativeInt))
+    .addOption(
+      new Option('--patience <epochs>', 'plateau: epochs without improvement before a decay (default 2)').argParser(nonNegativeInt),
+    )
     .addOption(new Option('--warmup-steps <n>', 'linear warmup over this many optimizer steps').argParser(nonNegativeInt))
     .addOption(new Option('--min-lr <x>', 'floor of cosine/poly (default 0)').argParser(nonNegativeFloat))
     .addOption(new Option('--label-smoothing <x>', 'label smoothing ε (default 0)').argParser(rate))
-    .addOption(new Option('--aux-weight <x>', "GoogLeNet auxiliary loss weight (with --aux; default: the paper's 0.3)").argParser(nonNegativeFloat))
+    .addOption(
+      new Option('--aux-weight <x>', "GoogLeNet auxiliary loss weight (with --aux; default: the paper's 0.3)").argParser(nonNegativeFloat),
+    )
     .addOption(new Option('--augment <preset>', `${TRAIN_RECIPES.join(' | ')} (default: the paper's)`).argParser(choice(TRAIN_RECIPES)))
     .option('--device <dev>', 'cpu (default) | cuda[:N] | webgpu (README "GPU and Docker")')
     .addOption(new Option('--threads <n>', 'ORT intra-op threads (default 0: all cores)').argParser(countOrZero))
@@ -72,8 +82,14 @@ export function makeTrainCommand(): Command {
           'runs of about a second at most, as a stop waits for the run)',
       ).argParser(count),
     )
-    .addOption(new Option('--checkpoint-every <steps>', 'also write last.safetensors every N steps (default 0: at epoch ends only)').argParser(nonNegativeInt))
-    .addOption(new Option('--early-stop <epochs>', 'stop after N epochs without a better val top-1 (default 0: never)').argParser(nonNegativeInt))
+    .addOption(
+      new Option('--checkpoint-every <steps>', 'also write last.safetensors every N steps (default 0: at epoch ends only)').argParser(
+        nonNegativeInt,
+      ),
+    )
+    .addOption(
+      new Option('--early-stop <epochs>', 'stop after N epochs without a better val top-1 (default 0: never)').argParser(nonNegativeInt),
+    )
     .option('--from <ckpt>', 'initial weights from a checkpoint (transfer learning)')
     .option('--freeze <what>', "keep parameters fixed: 'features' (all conv layers) or a comma list of names/prefixes")
     .option('--reset-classifier', 'with --from: new random weights for the last layer (e.g. other classes)')
@@ -84,7 +100,10 @@ export function makeTrainCommand(): Command {
   return addModelOptions(cmd).action(async (name: string | undefined, flags: TrainFlags) => {
     const { model: mo, rest } = splitModelFlags(flags);
     const { json, ...run } = rest;
-    await runTrain({ ...run, ...(name !== undefined ? { model: name } : {}), ...(Object.keys(mo).length ? { modelOptions: mo } : {}) }, json === true);
+    await runTrain(
+      { ...run, ...(name !== undefined ? { model: name } : {}), ...(Object.keys(mo).length ? { modelOptions: mo } : {}) },
+      json === true,
+    );
   });
 }
 
@@ -122,7 +141,10 @@ async function runTrain(options: RunOptions, json: boolean): Promise<void> {
       epochEnd: (s) => {
         bar?.finish();
         bar = undefined;
-        const unreadable = s.skipped_train + s.skipped_val > 0 ? ` | skipped unreadable images: ${s.skipped_train} train, ${s.skipped_val} val (${s.skipped_first.join('; ')})` : '';
+        const unreadable =
+          s.skipped_train + s.skipped_val > 0
+            ? ` | skipped unreadable images: ${s.skipped_train} train, ${s.skipped_val} val (${s.skipped_first.join('; ')})`
+            : '';
         err.write(
           `epoch ${s.epoch}/${epochs}${Number.isInteger(s.epoch) ? '' : ` (step ${s.step})`}: train loss ${s.train_loss.toFixed(3)} top-1 ${pct(s.train_top1)} | val loss ${s.val_loss.toFixed(3)} top-1 ${pct(s.val_top1)} top-5 ${pct(s.val_top5)} | ${Math.round(s.img_per_s)} img/s, ${formatDuration(s.seconds)}${s.data_wait_s > 0.1 * s.seconds ? `, ${Math.round((100 * s.data_wait_s) / s.seconds)}% waiting for data` : ''}${unreadable}\n`,
         );
@@ -136,7 +158,16 @@ async function runTrain(options: RunOptions, json: boolean): Promise<void> {
   err.write(footer(result, out));
   if (json) {
     process.stdout.write(
-      JSON.stringify({ best_top1: result.bestTop1, best_top5: result.bestTop5, epochs: result.epochs, steps: result.step, seconds: Math.round(result.seconds * 10) / 10, out, reason: result.reason, skipped: result.skipped }) + '\n',
+      JSON.stringify({
+        best_top1: result.bestTop1,
+        best_top5: result.bestTop5,
+        epochs: result.epochs,
+        steps: result.step,
+        seconds: Math.round(result.seconds * 10) / 10,
+        out,
+        reason: result.reason,
+        skipped: result.skipped,
+      }) + '\n',
     );
   }
 }
@@ -150,11 +181,15 @@ function header({ config, data, out, resumed }: RunStart): string {
 }
 
 function footer(result: FitResult, out: string): string {
-  const how = { done: 'done', interrupted: 'interrupted', 'max-steps': 'stopped at --max-steps', 'early-stop': 'stopped early' }[result.reason];
+  const how = { done: 'done', interrupted: 'interrupted', 'max-steps': 'stopped at --max-steps', 'early-stop': 'stopped early' }[
+    result.reason
+  ];
   return (
     `${how} after ${result.epochs} epoch${result.epochs === 1 ? '' : 's'} (${result.step} steps) in ${formatDuration(result.seconds)}: best val top-1 ${pct(result.bestTop1)}, top-5 ${pct(result.bestTop5)} (epoch ${result.bestEpoch})\n` +
     `  checkpoints ${join(out, FILES.last)}${result.bestEpoch > 0 ? `, ${join(out, FILES.best)}` : ''}${existsSync(join(out, FILES.jsonl)) ? `; metrics ${join(out, FILES.jsonl)}, ${FILES.csv}, loss.png, accuracy.png, lr.png` : ''}; TensorBoard: tensorboard --logdir ${out}\n` +
-    (result.skipped.train + result.skipped.val > 0 ? `  skipped unreadable images: ${result.skipped.train} train, ${result.skipped.val} val (${result.skipped.first.join('; ')})\n` : '') +
+    (result.skipped.train + result.skipped.val > 0
+      ? `  skipped unreadable images: ${result.skipped.train} train, ${result.skipped.val} val (${result.skipped.first.join('; ')})\n`
+      : '') +
     (result.reason === 'interrupted' ? `  continue with: ilsvrc train --resume ${join(out, FILES.last)}\n` : '')
   );
 }

@@ -49,7 +49,6 @@ function channelList(value: string): number[] {
   return out;
 }
 
-
 function common(cmd: Command, what: string): Command {
   return cmd
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
@@ -92,7 +91,10 @@ function report(f: Common, file: string, json: object, lines: string[]): void {
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
 function filtersCommand(): Command {
-  return common(new Command('filters').description('kernels of a conv layer (first layer in RGB) and per-filter norm, dead share, frequency bands'), 'filters')
+  return common(
+    new Command('filters').description('kernels of a conv layer (first layer in RGB) and per-filter norm, dead share, frequency bands'),
+    'filters',
+  )
     .option('--layer <name>', 'conv layer (default: the first)')
     .addOption(new Option('--max-filters <n>', 'filters drawn (statistics cover all)').argParser(count).default(96))
     .addOption(new Option('--max-inputs <n>', 'input channels drawn per filter of a deeper layer').argParser(count).default(16))
@@ -107,7 +109,11 @@ function filtersCommand(): Command {
       const shape = cw.weight.shape;
       const stats = filterStats(w, shape, f.dead);
       const rgb = cw.first && shape[1] === 3;
-      const { tiles, cols } = filterTiles(w, shape, { rgb, maxFilters: rgb ? f.maxFilters : Math.min(f.maxFilters, 32), maxInputs: f.maxInputs });
+      const { tiles, cols } = filterTiles(w, shape, {
+        rgb,
+        maxFilters: rgb ? f.maxFilters : Math.min(f.maxFilters, 32),
+        maxInputs: f.maxInputs,
+      });
       const k = Math.max(shape[2] ?? 1, shape[3] ?? 1);
       const g = gridRaster(tiles, { normalize: 'per-tile', cols, pad: 1, scale: Math.max(1, Math.round(24 / k)) });
       const out = outFile(f, 'filters', cw.layer);
@@ -121,7 +127,10 @@ function filtersCommand(): Command {
 }
 
 function activationsCommand(): Command {
-  return common(new Command('activations').description('feature maps of a layer for an image: the top-k channels by mean activation'), 'activations')
+  return common(
+    new Command('activations').description('feature maps of a layer for an image: the top-k channels by mean activation'),
+    'activations',
+  )
     .argument('<image>', 'an image file (centre-cropped to the input size)')
     .requiredOption('--layer <name>', 'layer with feature maps (see `ilsvrc summary`)')
     .addOption(new Option('--top <k>', 'channels shown').argParser(count).default(16))
@@ -134,7 +143,10 @@ function activationsCommand(): Command {
       write(await renderMaps(maps, f.normalize), out);
       report(f, out, { image, ...result }, [
         `${net.name} ${result.layer}: ${result.shape.join('×')}, ${result.silent} channels silent on this image`,
-        `  top channels by mean: ${result.top.slice(0, 8).map((t) => `${t.channel} (${t.mean.toPrecision(3)})`).join(', ')}`,
+        `  top channels by mean: ${result.top
+          .slice(0, 8)
+          .map((t) => `${t.channel} (${t.mean.toPrecision(3)})`)
+          .join(', ')}`,
       ]);
     });
 }
@@ -144,7 +156,9 @@ function projectCommand(name: string, mode: Mode, description: string): Command 
     .argument('<image>', 'an image file (centre-cropped to the input size)')
     .option('--layer <name>', mode === 'deconvnet' ? 'layer (default: the last with feature maps)' : "layer, or 'logits' (default)")
     .addOption(new Option('--channel <list>', 'channels to project, e.g. 5 or 0,3 or 0-7 (classes for logits)').argParser(channelList))
-    .addOption(new Option('--count <n>', 'without --channel: the n strongest channels').argParser(count).default(mode === 'deconvnet' ? 8 : 1))
+    .addOption(
+      new Option('--count <n>', 'without --channel: the n strongest channels').argParser(count).default(mode === 'deconvnet' ? 8 : 1),
+    )
     .addOption(new Option('--batch <n>', 'projections per run').argParser(count).default(4))
     .action(async (file: string, image: string, f: Common & { channel?: number[]; count: number; batch: number }) => {
       const net = await network(file, f);
@@ -168,48 +182,75 @@ function projectCommand(name: string, mode: Mode, description: string): Command 
 }
 
 function topCommand(): Command {
-  return common(new Command('top').description("for each channel, the dataset images that excite it most, with their deconvnet projections (ZF Fig. 2)"), 'top')
+  return common(
+    new Command('top').description(
+      'for each channel, the dataset images that excite it most, with their deconvnet projections (ZF Fig. 2)',
+    ),
+    'top',
+  )
     .requiredOption('--layer <name>', 'layer with feature maps')
     .addOption(new Option('--channel <list>', 'channels, e.g. 0-3').argParser(channelList).default([0, 1, 2, 3]))
     .addOption(new Option('-k, --k <n>', 'images per channel').argParser(count).default(9))
-    .option('--data <spec>', "default: the data the model learned from, when its file records it (else 'synthetic'); idx:DIR, cifar:DIR, ilsvrc:DIR or an ImageFolder DIR")
+    .option(
+      '--data <spec>',
+      "default: the data the model learned from, when its file records it (else 'synthetic'); idx:DIR, cifar:DIR, ilsvrc:DIR or an ImageFolder DIR",
+    )
     .addOption(new Option('--split <name>', 'train | val').argParser(choice(['train', 'val'] as const)).default('val'))
     .addOption(new Option('--limit <n>', 'images searched (0: all)').argParser(countOrZero).default(500))
     .addOption(new Option('--batch <n>', 'images per run').argParser(count).default(8))
-    .action(async (file: string, f: Common & { layer: string; channel: number[]; k: number; data?: string; split: 'train' | 'val'; limit: number; batch: number }) => {
-      const net = await network(file, f);
-      requireImages(net, '--batch', f.batch, 'images per run', true);
-      let ds: Dataset = (await openModelData(f.data, net.data, { channels: net.channels === 1 ? 1 : 3 }))[f.split];
-      // Evenly spaced over the split, so every class is in the sample, not just the first ones.
-      if (f.limit && ds.length > f.limit) ds = subset(ds, Array.from({ length: f.limit }, (_, i) => Math.floor((i * ds.length) / f.limit)));
-      // The winners' images stay in memory for the picture: each channel's k, at most the images searched.
-      const k = Math.min(f.k, ds.length);
-      const what = `images kept: ${k} for each of ${f.channel.length} channels`;
-      requireBatchMemory('-k', k * f.channel.length, 4 * net.channels * net.inputSize ** 2, what);
-      // A stop ends the search within a batch, writing nothing: exit 130 with one line.
-      const stop = new StopSignal();
-      const disarm = stopOnSignals(stop);
-      let found: Awaited<ReturnType<typeof topActivations>>;
-      const bar = new Progress({ total: ds.length, label: `top ${f.layer}`, unit: 'img' });
-      try {
-        const o = { layer: f.layer, channels: f.channel, k: f.k, mode: 'deconvnet' as const, batch: f.batch, onProgress: (n: number) => bar.update(n) };
-        found = await topActivations(net, ds, o, stop);
-        bar.finish();
-      } finally {
-        disarm();
-      }
-      const { result, png } = found;
-      const out = outFile(f, 'top', result.layer);
-      write(png, out);
-      report(f, out, result, [
-        `${net.name} ${result.layer}: ${result.images} images searched`,
-        ...result.channels.map((c) => `  channel ${c.channel}: ${c.hits.map((h) => h.activation.toPrecision(3)).join(' ')}`),
-      ]);
-    });
+    .action(
+      async (
+        file: string,
+        f: Common & { layer: string; channel: number[]; k: number; data?: string; split: 'train' | 'val'; limit: number; batch: number },
+      ) => {
+        const net = await network(file, f);
+        requireImages(net, '--batch', f.batch, 'images per run', true);
+        let ds: Dataset = (await openModelData(f.data, net.data, { channels: net.channels === 1 ? 1 : 3 }))[f.split];
+        // Evenly spaced over the split, so every class is in the sample, not just the first ones.
+        if (f.limit && ds.length > f.limit)
+          ds = subset(
+            ds,
+            Array.from({ length: f.limit }, (_, i) => Math.floor((i * ds.length) / f.limit)),
+          );
+        // The winners' images stay in memory for the picture: each channel's k, at most the images searched.
+        const k = Math.min(f.k, ds.length);
+        const what = `images kept: ${k} for each of ${f.channel.length} channels`;
+        requireBatchMemory('-k', k * f.channel.length, 4 * net.channels * net.inputSize ** 2, what);
+        // A stop ends the search within a batch, writing nothing: exit 130 with one line.
+        const stop = new StopSignal();
+        const disarm = stopOnSignals(stop);
+        let found: Awaited<ReturnType<typeof topActivations>>;
+        const bar = new Progress({ total: ds.length, label: `top ${f.layer}`, unit: 'img' });
+        try {
+          const o = {
+            layer: f.layer,
+            channels: f.channel,
+            k: f.k,
+            mode: 'deconvnet' as const,
+            batch: f.batch,
+            onProgress: (n: number) => bar.update(n),
+          };
+          found = await topActivations(net, ds, o, stop);
+          bar.finish();
+        } finally {
+          disarm();
+        }
+        const { result, png } = found;
+        const out = outFile(f, 'top', result.layer);
+        write(png, out);
+        report(f, out, result, [
+          `${net.name} ${result.layer}: ${result.images} images searched`,
+          ...result.channels.map((c) => `  channel ${c.channel}: ${c.hits.map((h) => h.activation.toPrecision(3)).join(' ')}`),
+        ]);
+      },
+    );
 }
 
 function occlusionCommand(): Command {
-  return common(new Command('occlusion').description('slide a grey square: class probability and strongest feature map per position (ZF Fig. 7)'), 'occlusion')
+  return common(
+    new Command('occlusion').description('slide a grey square: class probability and strongest feature map per position (ZF Fig. 7)'),
+    'occlusion',
+  )
     .argument('<image>', 'an image file (centre-cropped to the input size)')
     .option('--layer <name>', 'layer of the feature map (default: the last with feature maps)')
     .option('--class <c>', 'class index or name (default: the predicted class)')
@@ -231,7 +272,10 @@ function occlusionCommand(): Command {
       if (f.class !== undefined) {
         const byName = net.classes?.indexOf(f.class) ?? -1;
         target = byName >= 0 ? byName : /^\d+$/.test(f.class) ? Number(f.class) : NaN;
-        if (Number.isNaN(target)) throw new UsageError(`Expected a class index or one of ${net.classes?.join(', ') ?? '(no class names)'} for --class but received ${JSON.stringify(f.class)}`);
+        if (Number.isNaN(target))
+          throw new UsageError(
+            `Expected a class index or one of ${net.classes?.join(', ') ?? '(no class names)'} for --class but received ${JSON.stringify(f.class)}`,
+          );
       }
       const r = await occlusion(net, x, {
         size,

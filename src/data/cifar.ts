@@ -82,7 +82,10 @@ export function encodeCifar(r: CifarRecords, coarse?: Uint8Array): Uint8Array {
 /** The optional class-name file: null when there is none (the classes are then numbered); a name given twice is refused. */
 async function readNames(file: string): Promise<string[] | null> {
   if (!(await exists(file))) return null;
-  const names = readTextBounded(file, 'the CIFAR class names').split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0);
+  const names = readTextBounded(file, 'the CIFAR class names')
+    .split(/\r?\n/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   const seen = new Map<string, number>();
   names.forEach((name, k) => {
     const before = seen.get(name);
@@ -147,7 +150,8 @@ export async function openCifar(dir: string): Promise<DatasetSplits> {
   let names: string[] | null;
   if (await exists(path.join(dir, 'data_batch_1.bin'))) {
     const batches: string[] = [];
-    for (let i = 1; i <= 5; i++) if (await exists(path.join(dir, `data_batch_${i}.bin`))) batches.push(path.join(dir, `data_batch_${i}.bin`));
+    for (let i = 1; i <= 5; i++)
+      if (await exists(path.join(dir, `data_batch_${i}.bin`))) batches.push(path.join(dir, `data_batch_${i}.bin`));
     const testFile = await required(dir, 'test_batch.bin', "CIFAR-10's test split");
     train = await load(batches, 1);
     test = await load([testFile], 1);
@@ -162,7 +166,10 @@ export async function openCifar(dir: string): Promise<DatasetSplits> {
   }
   const maxLabel = train.labels.reduce((a, v) => Math.max(a, v), 0);
   const over = test.labels.findIndex((v) => v > maxLabel);
-  if (over >= 0) throw new UsageError(`Expected labels 0–${maxLabel} (the training set's classes) in ${test.file} but record ${over} has ${test.labels[over]}`);
+  if (over >= 0)
+    throw new UsageError(
+      `Expected labels 0–${maxLabel} (the training set's classes) in ${test.file} but record ${over} has ${test.labels[over]}`,
+    );
   const classes = names && names.length > maxLabel ? names : Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
   const make = (r: CifarRecords & { file: string }): PixelDataset =>
     new PixelDataset({

@@ -14,7 +14,16 @@ import { readMember } from './tar.js';
 
 export type DatasetDescriptor =
   | { kind: 'files'; paths: string[]; labels: Int32Array; members?: ArchiveMembers }
-  | { kind: 'pixels'; data: Uint8Array; width: number; height: number; channels: 1 | 3; rows: Int32Array; labels: Int32Array; name: string };
+  | {
+      kind: 'pixels';
+      data: Uint8Array;
+      width: number;
+      height: number;
+      channels: 1 | 3;
+      rows: Int32Array;
+      labels: Int32Array;
+      name: string;
+    };
 
 /** Items that are members of archives: paths[i] is the archive, these say where in it (tar.ts). */
 export interface ArchiveMembers {
@@ -54,7 +63,8 @@ export class FileDataset implements Dataset {
 
   constructor(paths: string[], labels: Int32Array, members?: ArchiveMembers) {
     if (paths.length !== labels.length) throw new Error(`FileDataset: ${paths.length} paths but ${labels.length} labels`);
-    if (members && members.names.length !== paths.length) throw new Error(`FileDataset: ${paths.length} paths but ${members.names.length} archive members`);
+    if (members && members.names.length !== paths.length)
+      throw new Error(`FileDataset: ${paths.length} paths but ${members.names.length} archive members`);
     this.descriptor = members ? { kind: 'files', paths, labels, members } : { kind: 'files', paths, labels };
   }
 
@@ -130,7 +140,11 @@ export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
   if (d.kind === 'files') {
     const pick = <T>(a: ArrayLike<T>, fill: T): T[] => Array.from({ length: indices.length }, (_, k) => a[indices[k] ?? 0] ?? fill);
     const m = d.members;
-    const members = m && { names: pick(m.names, ''), offsets: Float64Array.from(pick(m.offsets, 0)), sizes: Float64Array.from(pick(m.sizes, 0)) };
+    const members = m && {
+      names: pick(m.names, ''),
+      offsets: Float64Array.from(pick(m.offsets, 0)),
+      sizes: Float64Array.from(pick(m.sizes, 0)),
+    };
     return new FileDataset(pick(d.paths, ''), labels, members);
   }
   return new PixelDataset({ ...d, rows: Int32Array.from({ length: indices.length }, (_, k) => d.rows[indices[k] ?? 0] ?? 0), labels });
@@ -194,10 +208,14 @@ async function imagesUnder(dir: string, ancestors: ReadonlySet<string>): Promise
   const found: [string, string[]][] = [];
   const walk = async (d: string, above: ReadonlySet<string>): Promise<void> => {
     const real = await fs.realpath(d);
-    if (above.has(real)) throw new UsageError(`Expected an ImageFolder without folder cycles but ${d} leads back to ${real}, which contains it`);
+    if (above.has(real))
+      throw new UsageError(`Expected an ImageFolder without folder cycles but ${d} leads back to ${real}, which contains it`);
     const inner = new Set(above).add(real);
     const { dirs, files } = await listDir(d);
-    found.push([d, files.filter((f) => (IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(f).toLowerCase())).map((f) => path.join(d, f))]);
+    found.push([
+      d,
+      files.filter((f) => (IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(f).toLowerCase())).map((f) => path.join(d, f)),
+    ]);
     for (const sub of dirs) await walk(path.join(d, sub), inner);
   };
   await walk(dir, ancestors);
@@ -232,13 +250,20 @@ export async function imageFolder(root: string, classes?: readonly string[]): Pr
   }
   if (!stat.isDirectory()) throw new UsageError(`Expected an ImageFolder directory at ${root} but found a file`);
   const found = (await listDir(root)).dirs;
-  if (found.length === 0) throw new UsageError(`Expected an ImageFolder with one sub-folder per class in ${root} but found no class folders`);
+  if (found.length === 0)
+    throw new UsageError(`Expected an ImageFolder with one sub-folder per class in ${root} but found no class folders`);
   const names = classes ? [...classes] : found;
   // Sets, not Array.includes: at 10 000 classes the lookups would be 10⁸ string compares.
   const known = new Set(names);
   const present = new Set(found);
   const extra = found.filter((c) => !known.has(c));
-  if (extra.length > 0) throw new UsageError(`Expected only the training set's class folders in ${root} but ${extra.slice(0, 3).map((c) => `'${c}'`).join(', ')}${extra.length > 3 ? ` and ${extra.length - 3} more` : ''} ${extra.length === 1 ? 'is' : 'are'} not among them`);
+  if (extra.length > 0)
+    throw new UsageError(
+      `Expected only the training set's class folders in ${root} but ${extra
+        .slice(0, 3)
+        .map((c) => `'${c}'`)
+        .join(', ')}${extra.length > 3 ? ` and ${extra.length - 3} more` : ''} ${extra.length === 1 ? 'is' : 'are'} not among them`,
+    );
   const top = new Set([await fs.realpath(root)]);
   const paths: string[] = [];
   const labels: number[] = [];
@@ -259,7 +284,10 @@ export async function imageFolder(root: string, classes?: readonly string[]): Pr
  * An ImageFolder root: `root/train/<class>` + `root/val/<class>` when both exist, else
  * `root/<class>` split per class with `valFraction` (seeded).
  */
-export async function openImageFolder(root: string, o: { valFraction?: number; seed?: number; channels?: 1 | 3 } = {}): Promise<DatasetSplits> {
+export async function openImageFolder(
+  root: string,
+  o: { valFraction?: number; seed?: number; channels?: 1 | 3 } = {},
+): Promise<DatasetSplits> {
   const trainDir = path.join(root, 'train');
   const valDir = path.join(root, 'val');
   if ((await exists(trainDir)) && (await exists(valDir))) {

@@ -13,7 +13,17 @@ import type { Dataset } from './dataset.js';
 import { FileDataset, maxItemBytes, PixelDataset } from './dataset.js';
 import { formatBytes } from '../util/budget.js';
 import { UsageError } from '../util/errors.js';
-import { applyColourJitter, copyWindow, type Image8, renderView, type SourceFrame, toGray, type View, writeInterleavedU8, writePlanarF32 } from './pixels.js';
+import {
+  applyColourJitter,
+  copyWindow,
+  type Image8,
+  renderView,
+  type SourceFrame,
+  toGray,
+  type View,
+  writeInterleavedU8,
+  writePlanarF32,
+} from './pixels.js';
 import { endsWithEoi, renderJpegView } from './native-jpeg.js';
 import { probeImage } from './probe.js';
 import type { Plan, Transforms } from './transforms.js';
@@ -55,7 +65,15 @@ export function pixelLimitFor(tf: { largestSide: number }): number {
 }
 
 /** Renders item `i`; returns null, or why the item was skipped (unreadable, corrupt, too large). */
-export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: Rng, t: BatchTarget, slot: number, o: DecodeOptions): Promise<string | null> {
+export async function renderSample(
+  ds: Dataset,
+  i: number,
+  tf: Transforms,
+  rng: Rng,
+  t: BatchTarget,
+  slot: number,
+  o: DecodeOptions,
+): Promise<string | null> {
   if (ds instanceof PixelDataset) {
     const d = ds.descriptor;
     let src: Image8 = { data: ds.pixels(i), width: d.width, height: d.height, channels: d.channels };
@@ -97,7 +115,8 @@ export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: 
       return `not a readable image: ${firstLine(e)}`;
     }
   }
-  if (width * height > o.limitInputPixels) return `too many pixels: ${width}×${height} exceeds the limit of ${o.limitInputPixels} (limitInputPixels)`;
+  if (width * height > o.limitInputPixels)
+    return `too many pixels: ${width}×${height} exceeds the limit of ${o.limitInputPixels} (limitInputPixels)`;
   const plan = tf.plan(rng, width, height);
   const single = plan.views.length === 1 ? plan.views[0] : undefined;
   const fast = single && single.w === t.width && single.h === t.height && head?.format === 'jpeg' && orientation === 1;
@@ -106,7 +125,15 @@ export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: 
     // batch. Anything it does not handle (CMYK, a colour JPEG for a gray batch) or rejects
     // (corrupt data) goes on to sharp, which decides and words the error.
     const row = slot * t.views;
-    const r = await renderJpegView(buf, t.x as Float32Array, row * t.channels * t.width * t.height, t.channels, single!, plan.scale, plan.bias);
+    const r = await renderJpegView(
+      buf,
+      t.x as Float32Array,
+      row * t.channels * t.width * t.height,
+      t.channels,
+      single!,
+      plan.scale,
+      plan.bias,
+    );
     if (r.kind === 'ok') {
       for (let c = 0; c < t.channels; c++) t.offset[row * t.channels + c] = plan.offset[c] ?? 0;
       return null;
@@ -133,7 +160,8 @@ export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: 
         let p = sharp(buf, sharpOpts);
         if (orientation !== 1) p = p.autoOrient();
         if (first.sw !== width || first.sh !== height) p = p.resize(first.sw, first.sh, { fit: 'fill', kernel: o.kernel });
-        if (x0 !== 0 || y0 !== 0 || x1 !== first.sw || y1 !== first.sh) p = p.extract({ left: x0, top: y0, width: x1 - x0, height: y1 - y0 });
+        if (x0 !== 0 || y0 !== 0 || x1 !== first.sw || y1 !== first.sh)
+          p = p.extract({ left: x0, top: y0, width: x1 - x0, height: y1 - y0 });
         const { data, info } = await p.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
         src = { data, width: info.width, height: info.height, channels: info.channels };
       } catch (e) {
@@ -145,7 +173,14 @@ export async function renderSample(ds: Dataset, i: number, tf: Transforms, rng: 
       const v = plan.views[k];
       if (!v) continue;
       const frame: SourceFrame = { kx: 1, ky: 1, offX: x0, offY: y0 };
-      emit(src ?? { data: new Uint8Array(t.channels), width: 1, height: 1, channels: t.channels }, src ? frame : { kx: 1, ky: 1, offX: -1e9, offY: -1e9 }, v, plan, t, slot * t.views + k);
+      emit(
+        src ?? { data: new Uint8Array(t.channels), width: 1, height: 1, channels: t.channels },
+        src ? frame : { kx: 1, ky: 1, offX: -1e9, offY: -1e9 },
+        v,
+        plan,
+        t,
+        slot * t.views + k,
+      );
     }
   }
   return null;
@@ -157,17 +192,27 @@ function firstLine(e: unknown): string {
 
 function emit(src: Image8, frame: SourceFrame, v: View, plan: Plan, t: BatchTarget, row: number): void {
   if (v.w !== t.width || v.h !== t.height) {
-    throw new UsageError(`Expected every view to be ${t.width}×${t.height} (the transform's output) but one is ${v.w}×${v.h}; end the transform with a crop or resize`);
+    throw new UsageError(
+      `Expected every view to be ${t.width}×${t.height} (the transform's output) but one is ${v.w}×${v.h}; end the transform with a crop or resize`,
+    );
   }
   const plane = v.w * v.h;
   for (let c = 0; c < t.channels; c++) t.offset[row * t.channels + c] = plan.offset[c] ?? 0;
-  if (!plan.jitter && frame.kx === 1 && frame.ky === 1 && Number.isInteger(frame.offX) && Number.isInteger(frame.offY) && !(src.channels >= 3 && t.channels === 1)) {
+  if (
+    !plan.jitter &&
+    frame.kx === 1 &&
+    frame.ky === 1 &&
+    Number.isInteger(frame.offX) &&
+    Number.isInteger(frame.offY) &&
+    !(src.channels >= 3 && t.channels === 1)
+  ) {
     copyWindow(src, frame.offX, frame.offY, v, t.channels, plan.scale, plan.bias, t.x, row * t.channels * plane);
     return;
   }
   const planar = new Float32Array(t.channels * plane);
   renderView(src, frame, v, t.channels, planar);
   if (plan.jitter) applyColourJitter(planar, t.channels, plane, plan.jitter);
-  if (t.layout === 'nchw-f32') writePlanarF32(planar, t.channels, plane, plan.scale, plan.bias, t.x as Float32Array, row * t.channels * plane);
+  if (t.layout === 'nchw-f32')
+    writePlanarF32(planar, t.channels, plane, plan.scale, plan.bias, t.x as Float32Array, row * t.channels * plane);
   else writeInterleavedU8(planar, t.channels, plane, t.x as Uint8Array, row * t.channels * plane);
 }

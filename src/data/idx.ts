@@ -26,7 +26,18 @@ const IDX_TYPES = { 0x08: 1, 0x0b: 2, 0x0c: 4 } as const;
 type IdxType = keyof typeof IDX_TYPES;
 const TYPE_NAMES: Record<IdxType, string> = { 0x08: 'uint8', 0x0b: 'int16', 0x0c: 'int32' };
 
-export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+export const FASHION_MNIST_CLASSES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
 
 function isGzip(b: Uint8Array): boolean {
   return b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
@@ -49,7 +60,8 @@ interface IdxHeader {
 }
 
 function parseHeader(b: Uint8Array, file: string): IdxHeader {
-  if (b.length < 4 || b[0] !== 0 || b[1] !== 0) throw new UsageError(`Expected an IDX file (magic 00 00 08 nd) in ${file} but the header is ${[...b.subarray(0, 4)].join(' ')}`);
+  if (b.length < 4 || b[0] !== 0 || b[1] !== 0)
+    throw new UsageError(`Expected an IDX file (magic 00 00 08 nd) in ${file} but the header is ${[...b.subarray(0, 4)].join(' ')}`);
   const type = b[2] ?? 0;
   if (!(type in IDX_TYPES)) {
     throw new UsageError(`Expected IDX type 0x08 (uint8), 0x0b (int16) or 0x0c (int32) in ${file} but received 0x${type.toString(16)}`);
@@ -80,8 +92,10 @@ function gzipHeader(prefix: Uint8Array, size: number, file: string): IdxHeader {
   const most = size * MAX_INFLATE_RATIO + MAX_HEADER;
   if (total > most || h.n > bufferConstants.MAX_LENGTH) {
     const dims = h.dims.join(', ');
-    throw new UsageError(`Expected ${file}'s header [${dims}] to fit in what ${size} bytes of gzip can hold (at most ${most}) ` +
-      `but it declares ${total} bytes`);
+    throw new UsageError(
+      `Expected ${file}'s header [${dims}] to fit in what ${size} bytes of gzip can hold (at most ${most}) ` +
+        `but it declares ${total} bytes`,
+    );
   }
   return h;
 }
@@ -224,7 +238,8 @@ async function pairHeaders(dir: string, prefix: string): Promise<IdxPair> {
   if (images.dims.length !== 3) {
     throw new UsageError(`Expected 3 dimensions (N, H, W) in ${images.file} but received [${images.dims.join(', ')}]`);
   }
-  if (images.type !== 0x08) throw new UsageError(`Expected IDX type 0x08 (uint8 pixels) in ${images.file} but received ${TYPE_NAMES[images.type]}`);
+  if (images.type !== 0x08)
+    throw new UsageError(`Expected IDX type 0x08 (uint8 pixels) in ${images.file} but received ${TYPE_NAMES[images.type]}`);
   if (labels.dims.length !== 1) throw new UsageError(`Expected 1 dimension (N) in ${labels.file} but received [${labels.dims.join(', ')}]`);
   if (labels.dims[0] !== images.dims[0]) {
     throw new UsageError(`Expected ${images.dims[0]} labels for ${images.file} but ${labels.file} holds ${labels.dims[0]}`);
@@ -254,14 +269,18 @@ export async function openIdx(dir: string): Promise<DatasetSplits> {
   const load = async (p: IdxPair) => {
     const labels = elements({ dims: p.labels.dims, data: await readBody(p.labels), type: p.labels.type });
     const negative = labels.findIndex((v) => v < 0);
-    if (negative >= 0) throw new UsageError(`Expected labels of 0 or more in ${p.labels.file} but label ${negative} is ${labels[negative]}`);
+    if (negative >= 0)
+      throw new UsageError(`Expected labels of 0 or more in ${p.labels.file} but label ${negative} is ${labels[negative]}`);
     return { images: { dims: p.images.dims, data: await readBody(p.images) }, labels, file: p.images.file, labelFile: p.labels.file };
   };
   const tr = await load(trh);
   const te = await load(teh);
   const maxLabel = tr.labels.reduce((a, v) => Math.max(a, v), 0);
   const over = te.labels.findIndex((v) => v > maxLabel);
-  if (over >= 0) throw new UsageError(`Expected labels 0–${maxLabel} (the training set's classes) in ${te.labelFile} but label ${over} is ${te.labels[over]}`);
+  if (over >= 0)
+    throw new UsageError(
+      `Expected labels 0–${maxLabel} (the training set's classes) in ${te.labelFile} but label ${over} is ${te.labels[over]}`,
+    );
   const classes = /fashion/i.test(dir) && maxLabel < 10 ? FASHION_MNIST_CLASSES : Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
   const make = (p: typeof tr): PixelDataset =>
     new PixelDataset({

@@ -41,11 +41,14 @@ interface Item {
 
 export async function openIlsvrc(root: string, o: { valFraction?: number; seed?: number; channels?: 1 | 3 } = {}): Promise<DatasetSplits> {
   const stat = await fs.stat(root).catch(() => null);
-  if (!stat?.isDirectory()) throw new UsageError(`Expected an ILSVRC-2012 directory for --data ilsvrc:${root} but ${stat ? 'it is a file' : 'it does not exist'}`);
+  if (!stat?.isDirectory())
+    throw new UsageError(`Expected an ILSVRC-2012 directory for --data ilsvrc:${root} but ${stat ? 'it is a file' : 'it does not exist'}`);
   const trainAt = await firstExisting(root, ILSVRC_LAYOUT.train);
   const valAt = await firstExisting(root, ILSVRC_LAYOUT.val);
   if (!trainAt && !valAt) {
-    throw new UsageError(`Expected the training set (${ILSVRC_LAYOUT.train.join(', ')}) or the validation set (${ILSVRC_LAYOUT.val.join(', ')}) in ${root} but found neither`);
+    throw new UsageError(
+      `Expected the training set (${ILSVRC_LAYOUT.train.join(', ')}) or the validation set (${ILSVRC_LAYOUT.val.join(', ')}) in ${root} but found neither`,
+    );
   }
   const wordsFile = await findMeta(root, ILSVRC_LAYOUT.words);
   const words = wordsFile ? parseWords(readTextBounded(wordsFile, 'the synset words'), wordsFile) : null;
@@ -78,13 +81,19 @@ export async function openIlsvrc(root: string, o: { valFraction?: number; seed?:
       const w = truth.get(id);
       if (w === undefined) throw new UsageError(`Expected a ground-truth label for ${img.name} in ${truth.source} but it has none`);
       const label = index.get(w);
-      if (label === undefined) throw new UsageError(`Expected the synset of ${img.name} (${w}, from ${truth.source}) among the ${wnids.length} classes of ${train ? trainAt : wordsFile} but it is not there`);
+      if (label === undefined)
+        throw new UsageError(
+          `Expected the synset of ${img.name} (${w}, from ${truth.source}) among the ${wnids.length} classes of ${train ? trainAt : wordsFile} but it is not there`,
+        );
       valItems.push({ ...img.item, label });
     }
   }
   if (words) {
     const missing = wnids.filter((w) => !words.has(w));
-    if (missing.length) throw new UsageError(`Expected ${wordsFile} to name every class but it lacks ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''}`);
+    if (missing.length)
+      throw new UsageError(
+        `Expected ${wordsFile} to name every class but it lacks ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''}`,
+      );
   }
   const classes = wnids.map((w) => (words ? `${w} ${words.get(w)?.split(',')[0]?.trim() ?? ''}`.trim() : w));
   const channels = o.channels ?? 3;
@@ -142,7 +151,8 @@ function parseWords(text: string, file: string): Map<string, string> {
   text.split(/\r?\n/).forEach((line, k) => {
     if (!line.trim()) return;
     const m = /^(\S+)\s*(.*)$/.exec(line.trim());
-    if (!m || !WNID.test(m[1] ?? '')) throw new UsageError(`Expected 'n######## words' on line ${k + 1} of ${file} but received ${JSON.stringify(line.slice(0, 40))}`);
+    if (!m || !WNID.test(m[1] ?? ''))
+      throw new UsageError(`Expected 'n######## words' on line ${k + 1} of ${file} but received ${JSON.stringify(line.slice(0, 40))}`);
     setOnce(out, lines, m[1] ?? '', m[2] ?? '', k + 1, file, 'name per synset');
   });
   if (out.size === 0) throw new UsageError(`Expected synset lines ('n01440764 tench, Tinca tinca') in ${file} but it is empty`);
@@ -158,8 +168,7 @@ async function trainSynsets(at: string): Promise<Map<string, Item[]>> {
       if (!e.name.endsWith('.tar') || !WNID.test(wnid)) continue;
       if (out.has(wnid)) {
         throw new UsageError(
-          `Expected each synset's tar once inside ${at} but ${wnid}.tar is there twice ` +
-          `(the second at byte ${e.offset})`,
+          `Expected each synset's tar once inside ${at} but ${wnid}.tar is there twice ` + `(the second at byte ${e.offset})`,
         );
       }
       const items = imagesOfTar(at, e);
@@ -173,8 +182,14 @@ async function trainSynsets(at: string): Promise<Map<string, Item[]>> {
   for (const e of entries) {
     const p = path.join(at, e.name);
     if (e.isDirectory() && WNID.test(e.name)) {
-      const files = (await fs.readdir(p, { withFileTypes: true })).filter((f) => f.isFile() && isImage(f.name)).map((f) => f.name).sort();
-      out.set(e.name, files.map((f) => ({ file: path.join(p, f), label: -1 })));
+      const files = (await fs.readdir(p, { withFileTypes: true }))
+        .filter((f) => f.isFile() && isImage(f.name))
+        .map((f) => f.name)
+        .sort();
+      out.set(
+        e.name,
+        files.map((f) => ({ file: path.join(p, f), label: -1 })),
+      );
     }
   }
   // A synset both unpacked and as a tar: the folder is what the user made from the tar.
@@ -201,7 +216,8 @@ function imagesOfTar(file: string, within?: TarEntry): Item[] {
   return members.map((member) => ({ file, member, label: -1 }));
 }
 
-type ValImages = { kind: 'folders'; at: string; synsets: Map<string, Item[]> } | { kind: 'flat'; at: string; images: { name: string; item: Item }[] };
+type ValImages =
+  { kind: 'folders'; at: string; synsets: Map<string, Item[]> } | { kind: 'flat'; at: string; images: { name: string; item: Item }[] };
 
 async function valImages(at: string): Promise<ValImages> {
   if ((await fs.stat(at)).isFile()) {
@@ -217,7 +233,8 @@ async function valImages(at: string): Promise<ValImages> {
     .map((e) => e.name)
     .sort()
     .map((name) => ({ name, item: { file: path.join(at, name), label: -1 } }));
-  if (images.length === 0) throw new UsageError(`Expected validation images (ILSVRC2012_val_00000001.JPEG …) or one folder per synset in ${at} but found neither`);
+  if (images.length === 0)
+    throw new UsageError(`Expected validation images (ILSVRC2012_val_00000001.JPEG …) or one folder per synset in ${at} but found neither`);
   return { kind: 'flat', at, images };
 }
 
@@ -265,12 +282,16 @@ export function parseSolution(text: string, file: string): Truth {
   const at = new Map<string, number>();
   out.source = file;
   const lines = text.split(/\r?\n/);
-  if (!/^ImageId,PredictionString\s*$/.test(lines[0] ?? '')) throw new UsageError(`Expected the header 'ImageId,PredictionString' in ${file} but received ${JSON.stringify((lines[0] ?? '').slice(0, 40))}`);
+  if (!/^ImageId,PredictionString\s*$/.test(lines[0] ?? ''))
+    throw new UsageError(
+      `Expected the header 'ImageId,PredictionString' in ${file} but received ${JSON.stringify((lines[0] ?? '').slice(0, 40))}`,
+    );
   lines.slice(1).forEach((line, k) => {
     if (!line.trim()) return;
     const [id, pred] = line.split(',');
     const wnid = pred?.trim().split(/\s+/)[0] ?? '';
-    if (!id || !WNID.test(wnid)) throw new UsageError(`Expected 'ImageId,n######## …' on line ${k + 2} of ${file} but received ${JSON.stringify(line.slice(0, 40))}`);
+    if (!id || !WNID.test(wnid))
+      throw new UsageError(`Expected 'ImageId,n######## …' on line ${k + 2} of ${file} but received ${JSON.stringify(line.slice(0, 40))}`);
     setOnce(out, at, id.trim(), wnid, k + 2, file, 'label per image');
   });
   return out;
@@ -281,20 +302,29 @@ export function parseSolution(text: string, file: string): Truth {
  * `order` lists the synsets by that id.
  */
 export function parseGroundTruth(text: string, file: string, orderText: string, orderFile: string): Truth {
-  const ids = orderText.split(/\r?\n/).map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean);
+  const ids = orderText
+    .split(/\r?\n/)
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter(Boolean);
   ids.forEach((w, k) => {
-    if (!WNID.test(w)) throw new UsageError(`Expected a synset id (n########) on line ${k + 1} of ${orderFile} but received ${JSON.stringify(w.slice(0, 40))}`);
+    if (!WNID.test(w))
+      throw new UsageError(
+        `Expected a synset id (n########) on line ${k + 1} of ${orderFile} but received ${JSON.stringify(w.slice(0, 40))}`,
+      );
     const first = ids.indexOf(w);
     // Two ILSVRC2012_IDs for one synset: one id or the other labels its images wrongly.
     if (first < k) {
-      throw new UsageError(`Expected each synset once in ${orderFile} (one per ILSVRC2012_ID) but ${w} is ILSVRC2012_ID ${first + 1} ` +
-        `and ${k + 1}`);
+      throw new UsageError(
+        `Expected each synset once in ${orderFile} (one per ILSVRC2012_ID) but ${w} is ILSVRC2012_ID ${first + 1} ` + `and ${k + 1}`,
+      );
     }
   });
   // The sorted order (Caffe's synsets.txt, LOC_synset_mapping.txt) is not meta.mat's: there,
   // ILSVRC2012_ID 1 is n02119789 (kit fox). Reading the ids through it would mislabel silently.
   if (ids.length === 1000 && ids.every((w, k) => k === 0 || (ids[k - 1] ?? '') < w)) {
-    throw new UsageError(`Expected ${orderFile} in meta.mat's ILSVRC2012_ID order (n02119789 first) but it is sorted by synset id, the order of Caffe's synsets.txt and LOC_synset_mapping.txt`);
+    throw new UsageError(
+      `Expected ${orderFile} in meta.mat's ILSVRC2012_ID order (n02119789 first) but it is sorted by synset id, the order of Caffe's synsets.txt and LOC_synset_mapping.txt`,
+    );
   }
   const out = new Map<string, string>() as Truth;
   out.source = file;
@@ -302,7 +332,10 @@ export function parseGroundTruth(text: string, file: string, orderText: string, 
     if (!line.trim()) return;
     const id = Number(line.trim());
     const w = Number.isInteger(id) ? ids[id - 1] : undefined;
-    if (w === undefined) throw new UsageError(`Expected an ILSVRC2012_ID from 1 to ${ids.length} (the lines of ${orderFile}) on line ${k + 1} of ${file} but received ${JSON.stringify(line.trim().slice(0, 40))}`);
+    if (w === undefined)
+      throw new UsageError(
+        `Expected an ILSVRC2012_ID from 1 to ${ids.length} (the lines of ${orderFile}) on line ${k + 1} of ${file} but received ${JSON.stringify(line.trim().slice(0, 40))}`,
+      );
     out.set(`ILSVRC2012_val_${String(k + 1).padStart(8, '0')}`, w);
   });
   return out;
@@ -313,7 +346,8 @@ function itemsOf(bySynset: Map<string, Item[]>, wnids: readonly string[], at: st
   const index = new Map(wnids.map((w, i) => [w, i]));
   for (const [w, items] of [...bySynset].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     const label = index.get(w);
-    if (label === undefined) throw new UsageError(`Expected the ${what} synset ${w} in ${at} to be one of the ${wnids.length} classes but it is not`);
+    if (label === undefined)
+      throw new UsageError(`Expected the ${what} synset ${w} in ${at} to be one of the ${wnids.length} classes but it is not`);
     for (const it of items) out.push({ ...it, label });
   }
   return out;
@@ -325,7 +359,9 @@ function dataset(items: readonly Item[]): FileDataset {
   const labels = Int32Array.from(items, (it) => it.label);
   if (!items.some((it) => it.member)) return new FileDataset(paths, labels);
   if (!items.every((it) => it.member)) {
-    throw new UsageError(`Expected the synsets to be all folders or all tars but ${items.find((it) => !it.member)?.file ?? '?'} is a file and ${items.find((it) => it.member)?.file ?? '?'} an archive; unpack the rest, or remove the folders`);
+    throw new UsageError(
+      `Expected the synsets to be all folders or all tars but ${items.find((it) => !it.member)?.file ?? '?'} is a file and ${items.find((it) => it.member)?.file ?? '?'} an archive; unpack the rest, or remove the folders`,
+    );
   }
   const members: ArchiveMembers = {
     names: items.map((it) => it.member?.name ?? ''),

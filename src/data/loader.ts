@@ -99,7 +99,12 @@ function defaultConcurrency(): number {
 
 class InProcess implements Executor {
   private readonly limit: Limiter;
-  constructor(private readonly ds: Dataset, private readonly tf: Transforms, private readonly o: DecodeOptions, concurrency: number) {
+  constructor(
+    private readonly ds: Dataset,
+    private readonly tf: Transforms,
+    private readonly o: DecodeOptions,
+    concurrency: number,
+  ) {
     this.limit = new Limiter(concurrency);
   }
   run(index: number, rngState: number, t: BatchTarget, slot: number): Promise<string | null> {
@@ -188,7 +193,11 @@ export class Loader<L extends Layout = 'nchw-f32'> {
   private readonly spareShared = new Map<number, SharedArrayBuffer[]>();
   private readonly skippedByEpoch = new Map<number, Map<string, string>>();
 
-  constructor(readonly dataset: Dataset, readonly transform: Transforms, opts: LoaderOptions<L>) {
+  constructor(
+    readonly dataset: Dataset,
+    readonly transform: Transforms,
+    opts: LoaderOptions<L>,
+  ) {
     const int = (v: number | undefined, name: string, min: number): void => {
       if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw expected(`an integer >= ${min}`, name, v);
     };
@@ -199,7 +208,8 @@ export class Loader<L extends Layout = 'nchw-f32'> {
     int(opts.limitInputPixels, 'limitInputPixels', 1);
     if (!Number.isInteger(opts.seed)) throw expected('an integer', 'seed', opts.seed);
     if (opts.channels !== 1 && opts.channels !== 3) throw expected('1 or 3', 'channels', opts.channels);
-    if (transform.channels !== opts.channels) throw expected(`a transform for ${opts.channels} channel(s)`, 'transform', `${transform.channels} channel(s)`);
+    if (transform.channels !== opts.channels)
+      throw expected(`a transform for ${opts.channels} channel(s)`, 'transform', `${transform.channels} channel(s)`);
     if (dataset.length === 0) throw new UsageError('Expected a dataset with at least one image but it is empty');
     this.o = opts;
     this.batchSize = opts.batchSize;
@@ -211,12 +221,22 @@ export class Loader<L extends Layout = 'nchw-f32'> {
     } else {
       const a = transform.outputSize(640, 480);
       const b = transform.outputSize(333, 517);
-      if (a[0] !== b[0] || a[1] !== b[1]) throw new UsageError('Expected a transform with a fixed output size (ending in a crop or resize) for an image-file dataset but its output depends on the image size');
+      if (a[0] !== b[0] || a[1] !== b[1])
+        throw new UsageError(
+          'Expected a transform with a fixed output size (ending in a crop or resize) for an image-file dataset but its output depends on the image size',
+        );
       this.outputSize = a;
     }
-    const decode: DecodeOptions = { limitInputPixels: opts.limitInputPixels ?? pixelLimitFor(transform), kernel: opts.kernel ?? DEFAULT_DECODE.kernel, native: opts.nativeJpeg ?? true };
+    const decode: DecodeOptions = {
+      limitInputPixels: opts.limitInputPixels ?? pixelLimitFor(transform),
+      kernel: opts.kernel ?? DEFAULT_DECODE.kernel,
+      native: opts.nativeJpeg ?? true,
+    };
     const concurrency = opts.concurrency ?? defaultConcurrency();
-    this.exec = (opts.workers ?? 0) > 0 ? new WorkerPool(opts.workers ?? 1, dataset, transform, decode, concurrency) : new InProcess(dataset, transform, decode, concurrency);
+    this.exec =
+      (opts.workers ?? 0) > 0
+        ? new WorkerPool(opts.workers ?? 1, dataset, transform, decode, concurrency)
+        : new InProcess(dataset, transform, decode, concurrency);
   }
 
   get batchesPerEpoch(): number {
@@ -296,8 +316,12 @@ export class Loader<L extends Layout = 'nchw-f32'> {
     const xBytes = this.layout === 'nchw-f32' ? per * 4 : per;
     const offBytes = rows * this.views * C * 4;
     // Workers render into shared scratch memory (taken back below); otherwise straight into the batch.
-    const xMem = shared ? this.take(this.spareShared, xBytes, () => new SharedArrayBuffer(xBytes)) : this.take(this.spare, xBytes, () => new ArrayBuffer(xBytes));
-    const offMem = shared ? this.take(this.spareShared, offBytes, () => new SharedArrayBuffer(offBytes)) : this.take(this.spare, offBytes, () => new ArrayBuffer(offBytes));
+    const xMem = shared
+      ? this.take(this.spareShared, xBytes, () => new SharedArrayBuffer(xBytes))
+      : this.take(this.spare, xBytes, () => new ArrayBuffer(xBytes));
+    const offMem = shared
+      ? this.take(this.spareShared, offBytes, () => new SharedArrayBuffer(offBytes))
+      : this.take(this.spare, offBytes, () => new ArrayBuffer(offBytes));
     const t: BatchTarget = {
       layout: this.layout,
       x: this.layout === 'nchw-f32' ? new Float32Array(xMem) : new Uint8Array(xMem),
@@ -331,7 +355,9 @@ export class Loader<L extends Layout = 'nchw-f32'> {
     );
     if (failed === rows && this.bad.size === n) {
       const first = this.skipped()[0];
-      throw new UsageError(`Expected at least one readable image in the dataset but all ${n} failed (first: ${first?.path ?? '?'}: ${first?.reason ?? '?'})`);
+      throw new UsageError(
+        `Expected at least one readable image in the dataset but all ${n} failed (first: ${first?.path ?? '?'}: ${first?.reason ?? '?'})`,
+      );
     }
     let x = t.x;
     let offset = t.offset;

@@ -8,7 +8,12 @@ import { nativeAddon } from '../util/native.js';
 import type { View } from './pixels.js';
 
 interface Addon {
-  renderJpegView(jpeg: Uint8Array, out: Float32Array, params: Float64Array, callback: (status: number, message: string, dct: number) => void): void;
+  renderJpegView(
+    jpeg: Uint8Array,
+    out: Float32Array,
+    params: Float64Array,
+    callback: (status: number, message: string, dct: number) => void,
+  ): void;
   jpegLibVersion: number;
 }
 
@@ -30,7 +35,15 @@ export function endsWithEoi(buf: Uint8Array): boolean {
  * Renders `view` of `jpeg` into out[offset …] as planar float (value·scale[c] + bias[c], values on
  * the 0–255 scale, 0 outside the image).
  */
-export function renderJpegView(jpeg: Uint8Array, out: Float32Array, offset: number, channels: 1 | 3, view: View, scale: ArrayLike<number>, bias: ArrayLike<number>): Promise<NativeResult> {
+export function renderJpegView(
+  jpeg: Uint8Array,
+  out: Float32Array,
+  offset: number,
+  channels: 1 | 3,
+  view: View,
+  scale: ArrayLike<number>,
+  bias: ArrayLike<number>,
+): Promise<NativeResult> {
   const a = nativeJpeg();
   if (!a) return Promise.resolve({ kind: 'unsupported' });
   const p = new Float64Array(15);

@@ -21,7 +21,11 @@ export interface DataIdentity {
  * The data a command opens for a model: the --data flag when given, else what the model's file
  * records it learned from (the same synthetic set, the same folder), else the default.
  */
-export function openModelData(flag: string | undefined, recorded: DataIdentity | undefined, opts: OpenOptions = {}): Promise<DatasetSplits> {
+export function openModelData(
+  flag: string | undefined,
+  recorded: DataIdentity | undefined,
+  opts: OpenOptions = {},
+): Promise<DatasetSplits> {
   if (flag !== undefined || recorded === undefined) return openDataset(flag, opts);
   return openDataset(recorded.spec, { ...opts, ...(recorded.synthetic ? { synthetic: recorded.synthetic } : {}) });
 }
@@ -43,7 +47,11 @@ export interface OpenOptions {
  * (ilsvrc.ts); anything else → an ImageFolder directory.
  */
 export async function openDataset(spec: string | undefined, opts: OpenOptions = {}): Promise<DatasetSplits> {
-  const folderOpts = { ...(opts.valFraction !== undefined ? { valFraction: opts.valFraction } : {}), seed: opts.seed ?? 0, channels: opts.channels ?? 3 };
+  const folderOpts = {
+    ...(opts.valFraction !== undefined ? { valFraction: opts.valFraction } : {}),
+    seed: opts.seed ?? 0,
+    channels: opts.channels ?? 3,
+  };
   if (spec === undefined || spec === 'synthetic') {
     const s = await generateSynthetic(opts.synthetic ?? {});
     const splits = await openImageFolder(s.dir, folderOpts);
@@ -60,7 +68,10 @@ export async function openDataset(spec: string | undefined, opts: OpenOptions = 
     if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return null;
     throw e;
   });
-  if (!stat) throw new UsageError(`Expected --data to be 'synthetic', 'idx:DIR', 'cifar:DIR', 'ilsvrc:DIR' or an ImageFolder directory but ${spec} does not exist`);
+  if (!stat)
+    throw new UsageError(
+      `Expected --data to be 'synthetic', 'idx:DIR', 'cifar:DIR', 'ilsvrc:DIR' or an ImageFolder directory but ${spec} does not exist`,
+    );
   return openImageFolder(spec, folderOpts);
 }
 
@@ -75,12 +86,22 @@ async function inMemory(ds: Dataset, size: number, name: string): Promise<Datase
     d.paths.map(async (file, i) => {
       const { data: px, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
       if (info.width !== size || info.height !== size || info.channels !== 3) {
-        throw new UsageError(`Expected ${size}×${size} RGB images in the synthetic set but ${file} is ${info.width}×${info.height}×${info.channels}`);
+        throw new UsageError(
+          `Expected ${size}×${size} RGB images in the synthetic set but ${file} is ${info.width}×${info.height}×${info.channels}`,
+        );
       }
       data.set(px, i * n);
     }),
   );
-  return new PixelDataset({ data, width: size, height: size, channels: 3, rows: Int32Array.from(d.paths, (_, i) => i), labels: d.labels, name });
+  return new PixelDataset({
+    data,
+    width: size,
+    height: size,
+    channels: 3,
+    rows: Int32Array.from(d.paths, (_, i) => i),
+    labels: d.labels,
+    name,
+  });
 }
 
 function nonEmpty(p: string, spec: string): string {

@@ -195,7 +195,8 @@ export function applyColourJitter(planar: Float32Array, channels: 1 | 3, plane: 
   if (f.contrast !== 1) {
     let mean = 0;
     if (channels === 3) {
-      for (let i = 0; i < plane; i++) mean += 0.299 * (planar[i] ?? 0) + 0.587 * (planar[plane + i] ?? 0) + 0.114 * (planar[2 * plane + i] ?? 0);
+      for (let i = 0; i < plane; i++)
+        mean += 0.299 * (planar[i] ?? 0) + 0.587 * (planar[plane + i] ?? 0) + 0.114 * (planar[2 * plane + i] ?? 0);
     } else {
       for (let i = 0; i < plane; i++) mean += planar[i] ?? 0;
     }
@@ -216,7 +217,15 @@ export function applyColourJitter(planar: Float32Array, channels: 1 | 3, plane: 
 }
 
 /** out[c][i] = planar[c][i] * scale[c] + bias[c]: normalisation with lighting folded into the bias. */
-export function writePlanarF32(planar: Float32Array, channels: number, plane: number, scale: ArrayLike<number>, bias: ArrayLike<number>, out: Float32Array, offset: number): void {
+export function writePlanarF32(
+  planar: Float32Array,
+  channels: number,
+  plane: number,
+  scale: ArrayLike<number>,
+  bias: ArrayLike<number>,
+  out: Float32Array,
+  offset: number,
+): void {
   for (let c = 0; c < channels; c++) {
     const s = scale[c] ?? 1;
     const b = bias[c] ?? 0;
@@ -241,7 +250,17 @@ export function writeInterleavedU8(planar: Float32Array, channels: number, plane
  * (offX, offY) of the resized image). One pass straight into the batch, mirroring, padding with
  * zero pixels, replicating gray, and applying out = v * scale + bias (f32) or storing v (u8 HWC).
  */
-export function copyWindow(src: Image8, offX: number, offY: number, v: View, outChannels: 1 | 3, scale: ArrayLike<number>, bias: ArrayLike<number>, out: Float32Array | Uint8Array, offset: number): void {
+export function copyWindow(
+  src: Image8,
+  offX: number,
+  offY: number,
+  v: View,
+  outChannels: 1 | 3,
+  scale: ArrayLike<number>,
+  bias: ArrayLike<number>,
+  out: Float32Array | Uint8Array,
+  offset: number,
+): void {
   const { w, h } = v;
   const plane = w * h;
   const stride = src.channels;
@@ -250,7 +269,12 @@ export function copyWindow(src: Image8, offX: number, offY: number, v: View, out
   const f32 = out instanceof Float32Array ? out : null;
   const u8 = out instanceof Uint8Array ? out : null;
   const inside =
-    v.top - offY >= 0 && v.top + h - offY <= src.height && v.left - offX >= 0 && v.left + w - offX <= src.width && v.top + h <= v.sh && v.left + w <= v.sw;
+    v.top - offY >= 0 &&
+    v.top + h - offY <= src.height &&
+    v.left - offX >= 0 &&
+    v.left + w - offX <= src.width &&
+    v.top + h <= v.sh &&
+    v.left + w <= v.sw;
   if (f32 && inside) {
     // The usual case (the window lies inside the image): no bounds checks per pixel, which made
     // this loop the loader's hottest spot.

@@ -11,7 +11,18 @@ import sharp from 'sharp';
 import { Rng } from '../util/rng.js';
 import { expected } from '../util/errors.js';
 
-export const SYNTHETIC_CLASSES = ['circle', 'square', 'triangle', 'ring', 'cross', 'stripes', 'checker', 'dots', 'diamond', 'crescent'] as const;
+export const SYNTHETIC_CLASSES = [
+  'circle',
+  'square',
+  'triangle',
+  'ring',
+  'cross',
+  'stripes',
+  'checker',
+  'dots',
+  'diamond',
+  'crescent',
+] as const;
 
 export interface SyntheticOptions {
   /** Output folder; default: a cache folder under the OS temp dir named by the other options. */
@@ -42,7 +53,8 @@ function resolve(o: SyntheticOptions): Required<SyntheticOptions> {
   const size = o.size ?? 64;
   const seed = o.seed ?? 0;
   const valFraction = o.valFraction ?? 0.2;
-  if (!Number.isInteger(classes) || classes < 2 || classes > SYNTHETIC_CLASSES.length) throw expected(`an integer in [2, ${SYNTHETIC_CLASSES.length}]`, 'synthetic classes', classes);
+  if (!Number.isInteger(classes) || classes < 2 || classes > SYNTHETIC_CLASSES.length)
+    throw expected(`an integer in [2, ${SYNTHETIC_CLASSES.length}]`, 'synthetic classes', classes);
   if (!Number.isInteger(perClass) || perClass < 2) throw expected('an integer >= 2', 'synthetic perClass', perClass);
   if (!Number.isInteger(size) || size < 8 || size > 1024) throw expected('an integer in [8, 1024]', 'synthetic size', size);
   if (!Number.isInteger(seed)) throw expected('an integer', 'synthetic seed', seed);
@@ -57,7 +69,14 @@ let partials = 0;
 export async function generateSynthetic(opts: SyntheticOptions = {}): Promise<SyntheticResult> {
   const o = resolve(opts);
   const names = SYNTHETIC_CLASSES.slice(0, o.classes).map(String);
-  const marker = JSON.stringify({ version: VERSION, classes: o.classes, perClass: o.perClass, size: o.size, seed: o.seed, valFraction: o.valFraction });
+  const marker = JSON.stringify({
+    version: VERSION,
+    classes: o.classes,
+    perClass: o.perClass,
+    size: o.size,
+    seed: o.seed,
+    valFraction: o.valFraction,
+  });
   const complete = async () => (await fs.readFile(path.join(o.dir, '.complete'), 'utf8').catch(() => '')) === marker;
   if (await complete()) return { dir: o.dir, classes: names, generated: false };
   // Render into a private folder and rename, so concurrent runs never see half a dataset.
@@ -163,7 +182,8 @@ export function renderShape(c: number, size: number, rng: Rng): Uint8Array {
   const cx = size / 2 + rng.uniform(-1, 1) * (size / 2 - r - 1);
   const cy = size / 2 + rng.uniform(-1, 1) * (size / 2 - r - 1);
   // Squares and diamonds only rotate ±20°, so the two stay distinct classes.
-  const theta = SYNTHETIC_CLASSES[c] === 'square' || SYNTHETIC_CLASSES[c] === 'diamond' ? rng.uniform(-0.35, 0.35) : rng.uniform(0, 2 * Math.PI);
+  const theta =
+    SYNTHETIC_CLASSES[c] === 'square' || SYNTHETIC_CLASSES[c] === 'diamond' ? rng.uniform(-0.35, 0.35) : rng.uniform(0, 2 * Math.PI);
   const cos = Math.cos(theta);
   const sin = Math.sin(theta);
   const shape = shapeOf(c, r, rng);

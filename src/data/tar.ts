@@ -45,16 +45,23 @@ function indexFd(fd: number, file: string, start: number, end: number): TarEntry
     const sum = octal(head, 148, 8);
     if (sum === null && head.every((b) => b === 0)) break; // the end-of-archive marker
     if (sum === null || sum !== checksum(head)) {
-      throw bad(file, pos - start, 'a tar header (ustar, GNU or pax)', 'bytes whose checksum does not match (not a tar archive, or a damaged one)');
+      throw bad(
+        file,
+        pos - start,
+        'a tar header (ustar, GNU or pax)',
+        'bytes whose checksum does not match (not a tar archive, or a damaged one)',
+      );
     }
     const size = headerSize(head);
     if (size === null) throw bad(file, pos - start, 'a tar header with a member size', 'an unreadable size field');
     const type = String.fromCharCode(head[156] ?? 0);
     const data = pos + BLOCK;
-    if (data + size > end) throw bad(file, data - start, `${size} bytes of ${paxPath ?? longName ?? ustarName(head)}`, 'the end of the archive (truncated?)');
+    if (data + size > end)
+      throw bad(file, data - start, `${size} bytes of ${paxPath ?? longName ?? ustarName(head)}`, 'the end of the archive (truncated?)');
     if (type === 'L' || type === 'x') {
       // A name or pax record larger than this is no name: a damaged or hostile archive.
-      if (size > 1 << 20) throw bad(file, pos - start, `a ${type === 'L' ? 'GNU long name' : 'pax header'} of at most 1 MiB`, `${size} bytes`);
+      if (size > 1 << 20)
+        throw bad(file, pos - start, `a ${type === 'L' ? 'GNU long name' : 'pax header'} of at most 1 MiB`, `${size} bytes`);
       const body = Buffer.alloc(size);
       readSync(fd, body, 0, size, data);
       if (type === 'L') longName = cString(body, 0, size);

@@ -148,11 +148,22 @@ export class Transforms {
       case 'alexnet': // shorter side 256, random 224 crops, flips, PCA lighting
         return norm(t.resizeShorter(r(256)).randomCrop(s).hflip().lighting());
       case 'vgg': // scale jitter S ∈ [256, 512], random 224 crops, flips, RGB colour shift
-        return norm(t.resizeShorter([r(256), r(512)]).randomCrop(s).hflip().lighting());
+        return norm(
+          t
+            .resizeShorter([r(256), r(512)])
+            .randomCrop(s)
+            .hflip()
+            .lighting(),
+        );
       case 'googlenet': // 8–100 % area, aspect 3/4–4/3, flips, photometric distortions (Howard 2013)
         return norm(t.randomResizedCrop(s).hflip().colorJitter({ brightness: 0.4, contrast: 0.4, saturation: 0.4 }));
       case 'cifar': // pad by size/8 and crop, flips (small in-memory images)
-        return norm(t.resize(s, s).randomCrop(s, { padding: Math.max(1, Math.round(s / 8)) }).hflip());
+        return norm(
+          t
+            .resize(s, s)
+            .randomCrop(s, { padding: Math.max(1, Math.round(s / 8)) })
+            .hflip(),
+        );
       case 'flip': // the whole image, mirrored half of the time (small images where position matters)
         return norm(t.resize(s, s).hflip());
       case 'none':
@@ -195,7 +206,10 @@ export class Transforms {
   }
 
   private with(step: Step): Transforms {
-    if (this.steps.some((x) => x.op === 'tenCrop' || x.op === 'multiScale' || x.op === 'withMirror' || x.op === 'googlenetCrops') && isGeometric(step)) {
+    if (
+      this.steps.some((x) => x.op === 'tenCrop' || x.op === 'multiScale' || x.op === 'withMirror' || x.op === 'googlenetCrops') &&
+      isGeometric(step)
+    ) {
       throw expected('no geometric step after tenCrop/multiScale/withMirror/googlenetCrops', 'transform', step.op);
     }
     return new Transforms(this.channels, [...this.steps, step]);
@@ -264,7 +278,8 @@ export class Transforms {
     if (scales.length === 0) throw expected('at least one scale', 'googlenetCrops scales', scales);
     const n = posInt(size, 'googlenetCrops size');
     scales.forEach((s, i) => {
-      if (posInt(s, `googlenetCrops scales[${i}]`) < n) throw expected(`scales of at least the crop size ${n}`, 'googlenetCrops scales', scales);
+      if (posInt(s, `googlenetCrops scales[${i}]`) < n)
+        throw expected(`scales of at least the crop size ${n}`, 'googlenetCrops scales', scales);
     });
     return this.with({ op: 'googlenetCrops', scales: [...scales], size: n });
   }
@@ -276,11 +291,19 @@ export class Transforms {
       if (!(x >= 0 && x <= 1)) throw expected('a number in [0, 1]', `colorJitter ${name}`, v);
       return x;
     };
-    return this.with({ op: 'colorJitter', brightness: f(o.brightness, 'brightness'), contrast: f(o.contrast, 'contrast'), saturation: f(o.saturation, 'saturation') });
+    return this.with({
+      op: 'colorJitter',
+      brightness: f(o.brightness, 'brightness'),
+      contrast: f(o.contrast, 'contrast'),
+      saturation: f(o.saturation, 'saturation'),
+    });
   }
 
   /** AlexNet's PCA lighting: adds Σ αᵢ λᵢ vᵢ with αᵢ ~ N(0, alphaStd); ImageNet's eigens unless given (see pcaLighting). */
-  lighting(alphaStd = 0.1, eig: { eigval: readonly number[]; eigvec: readonly number[] } = { eigval: IMAGENET_EIGVAL, eigvec: IMAGENET_EIGVEC }): Transforms {
+  lighting(
+    alphaStd = 0.1,
+    eig: { eigval: readonly number[]; eigvec: readonly number[] } = { eigval: IMAGENET_EIGVAL, eigvec: IMAGENET_EIGVEC },
+  ): Transforms {
     if (!(alphaStd >= 0)) throw expected('a non-negative number', 'lighting alphaStd', alphaStd);
     if (eig.eigval.length !== 3 || eig.eigvec.length !== 9) throw expected('3 eigenvalues and a 3×3 eigenvector matrix', 'lighting', eig);
     return this.with({ op: 'lighting', alphaStd, eigval: [...eig.eigval], eigvec: [...eig.eigvec] });
@@ -320,7 +343,8 @@ export class Transforms {
       if (s.op === 'resizeShorter') m = Math.max(m, s.max);
       else if (s.op === 'resize') m = Math.max(m, s.width, s.height);
       else if (s.op === 'multiScale') m = Math.max(m, s.size, ...s.scales);
-      else if (s.op === 'randomCrop' || s.op === 'centerCrop' || s.op === 'randomResizedCrop' || s.op === 'tenCrop') m = Math.max(m, s.size);
+      else if (s.op === 'randomCrop' || s.op === 'centerCrop' || s.op === 'randomResizedCrop' || s.op === 'tenCrop')
+        m = Math.max(m, s.size);
     }
     return m;
   }
@@ -386,7 +410,9 @@ export class Transforms {
             s.scales.flatMap((S) => {
               const f = S / Math.min(g.vw, g.vh);
               const r = scaleGeo(g, f, f);
-              return s.ten ? tenCrops(r, s.size) : [cropGeo(r, Math.round((r.vw - s.size) / 2), Math.round((r.vh - s.size) / 2), s.size, s.size)];
+              return s.ten
+                ? tenCrops(r, s.size)
+                : [cropGeo(r, Math.round((r.vw - s.size) / 2), Math.round((r.vh - s.size) / 2), s.size, s.size)];
             }),
           );
           break;
@@ -426,7 +452,18 @@ export class Transforms {
 }
 
 function isGeometric(s: Step): boolean {
-  return ['resizeShorter', 'resize', 'randomCrop', 'centerCrop', 'randomResizedCrop', 'hflip', 'tenCrop', 'multiScale', 'withMirror', 'googlenetCrops'].includes(s.op);
+  return [
+    'resizeShorter',
+    'resize',
+    'randomCrop',
+    'centerCrop',
+    'randomResizedCrop',
+    'hflip',
+    'tenCrop',
+    'multiScale',
+    'withMirror',
+    'googlenetCrops',
+  ].includes(s.op);
 }
 
 export function defaultMean(channels: 1 | 3): number[] {
@@ -475,7 +512,13 @@ function googlenetCrops(g: Geo, shorter: number, size: number): Geo[] {
 }
 
 /** torchvision's RandomResizedCrop.get_params, including its center-crop fallback after 10 tries. */
-export function rrcParams(draw: () => number, W: number, H: number, scale: readonly [number, number], ratio: readonly [number, number]): { x: number; y: number; w: number; h: number } {
+export function rrcParams(
+  draw: () => number,
+  W: number,
+  H: number,
+  scale: readonly [number, number],
+  ratio: readonly [number, number],
+): { x: number; y: number; w: number; h: number } {
   const area = W * H;
   const lr0 = Math.log(ratio[0]);
   const lr1 = Math.log(ratio[1]);
@@ -536,7 +579,11 @@ function jacobiEigen3(m: number[]): { values: number[]; vectors: number[] } {
   for (let sweep = 0; sweep < 50; sweep++) {
     const off = at(0, 1) ** 2 + at(0, 2) ** 2 + at(1, 2) ** 2;
     if (off < 1e-30) break;
-    for (const [p, q] of [[0, 1], [0, 2], [1, 2]] as const) {
+    for (const [p, q] of [
+      [0, 1],
+      [0, 2],
+      [1, 2],
+    ] as const) {
       const apq = at(p, q);
       if (Math.abs(apq) < 1e-300) continue;
       const theta = (at(q, q) - at(p, p)) / (2 * apq);

@@ -33,8 +33,10 @@ if (!port) throw new Error('worker.ts must run as a worker thread');
 const limit = new Limiter(init.concurrency);
 
 port.on('message', (m: Task) => {
-  limit.use(() => renderSample(ds, m.index, tf, Rng.fromState(m.rngState), m.target, m.slot, init.decode)).then(
-    (result) => port.postMessage({ id: m.id, result }),
-    (e: unknown) => port.postMessage({ id: m.id, result: null, error: e instanceof Error ? e.message : String(e) }),
-  );
+  limit
+    .use(() => renderSample(ds, m.index, tf, Rng.fromState(m.rngState), m.target, m.slot, init.decode))
+    .then(
+      (result) => port.postMessage({ id: m.id, result }),
+      (e: unknown) => port.postMessage({ id: m.id, result: null, error: e instanceof Error ? e.message : String(e) }),
+    );
 });

@@ -25,7 +25,13 @@ export function inline(src: Graph, into: Graph, bind: ReadonlyMap<Value, Value>,
   };
   for (const n of liveNodes(src, wanted)) {
     if (!(n instanceof OpNode)) throw new GraphError(n.scope, `${n.op} cannot be made again in another graph`);
-    const outs = into.scope(n.scope, () => into.add(n.def, n.inputs.map((x) => x && at(x)), n.attrs));
+    const outs = into.scope(n.scope, () =>
+      into.add(
+        n.def,
+        n.inputs.map((x) => x && at(x)),
+        n.attrs,
+      ),
+    );
     n.outputs.forEach((o, i) => map.set(o, outs[i]!));
   }
   for (const v of wanted) at(v);

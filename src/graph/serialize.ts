@@ -7,7 +7,15 @@
  */
 import { DTYPES, type TypedArray } from './dtype.js';
 import type { AnyNode, Attr, Graph, Value } from './graph.js';
-import { AttributeType, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.js';
+import {
+  AttributeType,
+  type AttributeProto,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from '../onnx/proto.js';
 
 interface SerializeOptions {
   opset?: number;
@@ -157,7 +165,8 @@ function graphProto(g: Graph, namer: Namer, opts: SerializeOptions): GraphProto 
   const outputs = new Set(g.outputs);
   const valueInfos: ValueInfoProto[] = [];
   if (opts.shapes) {
-    for (const n of nodes) for (const o of n.outputs) if (consumed.has(o) && !outputs.has(o)) valueInfos.push(valueInfo(o, namer.name(o), dyn));
+    for (const n of nodes)
+      for (const o of n.outputs) if (consumed.has(o) && !outputs.has(o)) valueInfos.push(valueInfo(o, namer.name(o), dyn));
   }
   return {
     name: g.name,

@@ -28,7 +28,12 @@ const layerParams = {
     },
   },
   InnerProductParameter: {
-    fields: { numOutput: { type: 'uint32', id: 1 }, biasTerm: { type: 'bool', id: 2 }, axis: { type: 'int32', id: 5 }, transpose: { type: 'bool', id: 6 } },
+    fields: {
+      numOutput: { type: 'uint32', id: 1 },
+      biasTerm: { type: 'bool', id: 2 },
+      axis: { type: 'int32', id: 5 },
+      transpose: { type: 'bool', id: 6 },
+    },
   },
   LRNParameter: {
     fields: {

@@ -18,8 +18,14 @@ function blobOf(b: CaffeBlob, what: string): Blob {
   const dims = b.shape?.dim ?? [];
   const legacy = [b.num ?? 0, b.channels ?? 0, b.height ?? 0, b.width ?? 0];
   const shape = dims.length ? dims : legacy.every((d) => d > 0) ? legacy : [];
-  const data = b.data && b.data.byteLength ? floatsFromBytes(b.data, false) : b.doubleData && b.doubleData.byteLength ? floatsFromBytes(b.doubleData, true) : new Float32Array(0);
-  if (!shape.length || numel(shape) !== data.length) throw new UsageError(`Expected ${numel(shape)} values for ${what} (shape ${JSON.stringify(shape)}) but received ${data.length}`);
+  const data =
+    b.data && b.data.byteLength
+      ? floatsFromBytes(b.data, false)
+      : b.doubleData && b.doubleData.byteLength
+        ? floatsFromBytes(b.doubleData, true)
+        : new Float32Array(0);
+  if (!shape.length || numel(shape) !== data.length)
+    throw new UsageError(`Expected ${numel(shape)} values for ${what} (shape ${JSON.stringify(shape)}) but received ${data.length}`);
   return { shape, data };
 }
 
@@ -79,13 +85,16 @@ export function readCaffe(file: string): Source {
     const type = typeOf(l);
     const blobs = l.blobs ?? [];
     if ((type === 'Convolution' || type === 'InnerProduct') && !blobs.length) {
-      throw new UsageError(`Expected trained weights in ${type} layer ${name} of ${file} but it has none (a network definition without weights?)`);
+      throw new UsageError(
+        `Expected trained weights in ${type} layer ${name} of ${file} but it has none (a network definition without weights?)`,
+      );
     }
     if (type === 'Convolution') {
       const p = l.convolutionParam ?? {};
       const w = blobOf(blobs[0]!, `${name} weights in ${file}`);
       const b = blobs[1] ? blobOf(blobs[1], `${name} bias in ${file}`) : undefined;
-      if (p.dilation?.some((d) => d !== 1)) throw new UsageError(`Expected dilation 1 in ${name} of ${file} but received ${JSON.stringify(p.dilation)}`);
+      if (p.dilation?.some((d) => d !== 1))
+        throw new UsageError(`Expected dilation 1 in ${name} of ${file} but received ${JSON.stringify(p.dilation)}`);
       const [ph, pw] = [p.padH ?? p.pad?.[0] ?? 0, p.padW ?? p.pad?.[1] ?? p.pad?.[0] ?? 0];
       const [sh, sw] = [p.strideH ?? p.stride?.[0] ?? 1, p.strideW ?? p.stride?.[1] ?? p.stride?.[0] ?? 1];
       layers.push({ name, weight: w.data, shape: w.shape, bias: b?.data, group: p.group ?? 1, strides: [sh, sw], pads: [ph, pw, ph, pw] });
@@ -113,5 +122,14 @@ export function readCaffe(file: string): Source {
   const inputLayer = all.find((l) => typeOf(l) === 'Input')?.inputParam?.shape?.[0]?.dim;
   const dims = net.inputShape?.[0]?.dim ?? (net.inputDim?.length ? net.inputDim.slice(0, 4) : inputLayer);
   // Caffe's data layers feed BGR pixels in 0–255 less the mean: every BVLC model was trained so.
-  return { format: 'caffemodel', input: 'caffe', layers, lrn, normAfterPool: firstLrnAt >= 0 && firstPoolAt >= 0 && firstPoolAt < firstLrnAt, pool, inputShape: dims?.length === 4 ? dims : undefined, unused };
+  return {
+    format: 'caffemodel',
+    input: 'caffe',
+    layers,
+    lrn,
+    normAfterPool: firstLrnAt >= 0 && firstPoolAt >= 0 && firstPoolAt < firstLrnAt,
+    pool,
+    inputShape: dims?.length === 4 ? dims : undefined,
+    unused,
+  };
 }

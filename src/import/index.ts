@@ -58,18 +58,27 @@ export function modelLayers(built: BuiltModel): OurLayer[] {
       weight: w.name ?? '',
       bias: b.name ?? '',
       shape: w.shape,
-      conv: n.op === 'Conv' ? { group: group?.kind === 'int' ? group.v : 1, strides: attrInts(n, 'strides'), pads: attrInts(n, 'pads') } : undefined,
+      conv:
+        n.op === 'Conv'
+          ? { group: group?.kind === 'int' ? group.v : 1, strides: attrInts(n, 'strides'), pads: attrInts(n, 'pads') }
+          : undefined,
     });
   }
   return out;
 }
 
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-6 * Math.max(Math.abs(a), Math.abs(b));
-const sameLrn = (a: LrnAttrs, b: LrnAttrs) => a.size === b.size && close(a.alpha, b.alpha) && close(a.beta, b.beta) && close(a.bias, b.bias);
+const sameLrn = (a: LrnAttrs, b: LrnAttrs) =>
+  a.size === b.size && close(a.alpha, b.alpha) && close(a.beta, b.beta) && close(a.bias, b.bias);
 const showLrn = (a: LrnAttrs) => `size ${a.size}, alpha ${a.alpha}, beta ${a.beta}, bias ${a.bias}`;
 
 /** The model options the file settles, where the user did not: LRN constants, pooling, input, classes. */
-function resolveOptions(model: string, src: Source, given: Partial<ModelOptions>, file: string): { options: Partial<ModelOptions>; notes: string[] } {
+function resolveOptions(
+  model: string,
+  src: Source,
+  given: Partial<ModelOptions>,
+  file: string,
+): { options: Partial<ModelOptions>; notes: string[] } {
   const spec = findModel(model);
   const o: Partial<ModelOptions> = { ...given };
   const notes: string[] = [];
@@ -77,58 +86,92 @@ function resolveOptions(model: string, src: Source, given: Partial<ModelOptions>
   if (first) {
     const kind = sameLrn(first.attrs, CAFFE_LRN) ? 'caffe' : sameLrn(first.attrs, PAPER_LRN) ? 'paper' : undefined;
     if (o.lrn === undefined) {
-      if (kind === undefined) throw new UsageError(`Expected the LRN constants of the paper (${showLrn(PAPER_LRN)}) or of Caffe (${showLrn(CAFFE_LRN)}) for ${first.name} in ${file} but received ${showLrn(first.attrs)}`);
+      if (kind === undefined)
+        throw new UsageError(
+          `Expected the LRN constants of the paper (${showLrn(PAPER_LRN)}) or of Caffe (${showLrn(CAFFE_LRN)}) for ${first.name} in ${file} but received ${showLrn(first.attrs)}`,
+        );
       o.lrn = kind === 'caffe' && src.normAfterPool && spec.name.startsWith('alexnet') ? 'caffenet' : kind;
     }
     if (spec.name.startsWith('alexnet') && (o.lrn === 'caffenet') !== src.normAfterPool) {
-      const [w, r] = src.normAfterPool ? ['each norm before its pool', 'pools first (--lrn caffenet)'] : ['each norm after its pool (--lrn caffenet)', 'normalises first'];
+      const [w, r] = src.normAfterPool
+        ? ['each norm before its pool', 'pools first (--lrn caffenet)']
+        : ['each norm after its pool (--lrn caffenet)', 'normalises first'];
       throw new UsageError(`Expected ${w} in ${file} but the file ${r}`);
     }
     const want = o.lrn === 'paper' ? PAPER_LRN : CAFFE_LRN;
     for (const l of src.lrn) {
-      if (!sameLrn(l.attrs, want)) throw new UsageError(`Expected LRN ${showLrn(want)} (--lrn ${o.lrn}) for ${l.name} in ${file} but received ${showLrn(l.attrs)}`);
+      if (!sameLrn(l.attrs, want))
+        throw new UsageError(`Expected LRN ${showLrn(want)} (--lrn ${o.lrn}) for ${l.name} in ${file} but received ${showLrn(l.attrs)}`);
     }
   }
   if (o.pool === undefined && src.pool !== undefined) {
     // Only where the file's mode is not the model's own, so that summaries name real differences.
-    const own = buildModel(spec, { ...o, classes: 2, inputSize: 512, width: 1 / 64 }).graph.nodes.some((n) => n.op === 'MaxPool' && n.onnxAttrs()['ceil_mode']?.v === 1);
+    const own = buildModel(spec, { ...o, classes: 2, inputSize: 512, width: 1 / 64 }).graph.nodes.some(
+      (n) => n.op === 'MaxPool' && n.onnxAttrs()['ceil_mode']?.v === 1,
+    );
     if ((src.pool === 'ceil') !== own) o.pool = src.pool;
   }
   if (src.input !== undefined) {
     if (o.input === undefined) o.input = src.input;
-    else if (o.input !== src.input) throw new UsageError(`Expected --input ${src.input} for ${file} (${src.format === 'caffemodel' ? 'a Caffe network takes BGR pixels in 0–255 less the mean' : 'its options say so'}) but received --input ${o.input}`);
+    else if (o.input !== src.input)
+      throw new UsageError(
+        `Expected --input ${src.input} for ${file} (${src.format === 'caffemodel' ? 'a Caffe network takes BGR pixels in 0–255 less the mean' : 'its options say so'}) but received --input ${o.input}`,
+      );
   } else if (o.input === undefined && src.format === 'onnx') {
-    notes.push(`${file} does not state the pixels it takes: used torchvision's (RGB, normalised); a file converted from Caffe (the model zoo's bvlc_*, caffenet, zfnet512) needs --input caffe`);
+    notes.push(
+      `${file} does not state the pixels it takes: used torchvision's (RGB, normalised); a file converted from Caffe (the model zoo's bvlc_*, caffenet, zfnet512) needs --input caffe`,
+    );
   }
   const [, c, h, w] = src.inputShape ?? [];
   if (o.inputSize === undefined && h !== undefined && h > 0 && h === w) o.inputSize = h;
   if (o.channels === undefined && c !== undefined && c > 0) o.channels = c;
   const last = src.layers[src.layers.length - 1];
   if (o.classes === undefined && last) o.classes = last.shape[0]!;
-  if (src.unused.length) notes.push(`left out ${src.unused.length} weight layers of ${file} that do not feed its output (${src.unused.slice(0, 3).join(', ')}${src.unused.length > 3 ? ', …' : ''})`);
+  if (src.unused.length)
+    notes.push(
+      `left out ${src.unused.length} weight layers of ${file} that do not feed its output (${src.unused.slice(0, 3).join(', ')}${src.unused.length > 3 ? ', …' : ''})`,
+    );
   return { options: o, notes };
 }
 
 /** Weights by our parameter names, every shape checked; the first layer that does not fit is the error. */
-function matchLayers(ours: readonly OurLayer[], src: Source, model: string, file: string): { weights: Map<string, Float32Array>; origins: Map<string, string>; notes: string[] } {
+function matchLayers(
+  ours: readonly OurLayer[],
+  src: Source,
+  model: string,
+  file: string,
+): { weights: Map<string, Float32Array>; origins: Map<string, string>; notes: string[] } {
   const weights = new Map<string, Float32Array>();
   const origins = new Map<string, string>();
   const notes: string[] = [];
   const theirs = src.layers;
   for (let i = 0; i < Math.max(ours.length, theirs.length); i++) {
     const [a, b] = [ours[i], theirs[i]];
-    if (!a) throw new UsageError(`Expected ${ours.length} weight layers for ${model} but ${file} has ${theirs.length}: ${b!.name} (${formatShape(b!.shape)}) is left over`);
-    if (!b) throw new UsageError(`Expected a weight layer for ${a.weight} (${formatShape(a.shape)}) of ${model} but ${file} has only ${theirs.length}`);
+    if (!a)
+      throw new UsageError(
+        `Expected ${ours.length} weight layers for ${model} but ${file} has ${theirs.length}: ${b!.name} (${formatShape(b!.shape)}) is left over`,
+      );
+    if (!b)
+      throw new UsageError(
+        `Expected a weight layer for ${a.weight} (${formatShape(a.shape)}) of ${model} but ${file} has only ${theirs.length}`,
+      );
     const where = `${b.name} in ${file} (${a.weight} of ${model} with these options)`;
     const fc = a.conv === undefined;
     // A fully connected layer stored as a convolution over the whole map (timm's VGG head) has the same layout.
-    const fits = b.shape.length === a.shape.length ? b.shape.every((d, k) => d === a.shape[k]) : fc && b.shape[0] === a.shape[0] && numel(b.shape) === numel(a.shape);
+    const fits =
+      b.shape.length === a.shape.length
+        ? b.shape.every((d, k) => d === a.shape[k])
+        : fc && b.shape[0] === a.shape[0] && numel(b.shape) === numel(a.shape);
     if (!fits) throw new UsageError(`Expected ${formatShape(a.shape)} for ${where} but received ${formatShape(b.shape)}`);
-    if (a.conv && b.group !== undefined && b.group !== a.conv.group) throw new UsageError(`Expected group ${a.conv.group} for ${where} but received ${b.group}`);
-    if (a.conv && b.strides !== undefined && b.strides.join() !== a.conv.strides.join()) throw new UsageError(`Expected strides ${a.conv.strides.join(',')} for ${where} but received ${b.strides.join(',')}`);
-    if (a.conv && b.pads !== undefined && b.pads.join() !== a.conv.pads.join()) throw new UsageError(`Expected pads ${a.conv.pads.join(',')} for ${where} but received ${b.pads.join(',')}`);
+    if (a.conv && b.group !== undefined && b.group !== a.conv.group)
+      throw new UsageError(`Expected group ${a.conv.group} for ${where} but received ${b.group}`);
+    if (a.conv && b.strides !== undefined && b.strides.join() !== a.conv.strides.join())
+      throw new UsageError(`Expected strides ${a.conv.strides.join(',')} for ${where} but received ${b.strides.join(',')}`);
+    if (a.conv && b.pads !== undefined && b.pads.join() !== a.conv.pads.join())
+      throw new UsageError(`Expected pads ${a.conv.pads.join(',')} for ${where} but received ${b.pads.join(',')}`);
     const out = a.shape[0]!;
-    if (b.bias !== undefined && b.bias.length !== out) throw new UsageError(`Expected ${out} bias values for ${where} but received ${b.bias.length}`);
+    if (b.bias !== undefined && b.bias.length !== out)
+      throw new UsageError(`Expected ${out} bias values for ${where} but received ${b.bias.length}`);
     if (b.bias === undefined) notes.push(`${b.name} has no bias: ${a.bias} is zero`);
     weights.set(a.weight, b.weight);
     weights.set(a.bias, b.bias ?? new Float32Array(out));
@@ -148,7 +191,12 @@ export interface ImportResult {
 }
 
 /** Reads published weights and returns them as a checkpoint of `model` (write it with `saveImported`). */
-export async function importWeights(file: string, model: string, given: Partial<ModelOptions> = {}, o: { classes?: string[] } = {}): Promise<ImportResult> {
+export async function importWeights(
+  file: string,
+  model: string,
+  given: Partial<ModelOptions> = {},
+  o: { classes?: string[] } = {},
+): Promise<ImportResult> {
   const spec = findModel(model);
   const src = readSource(file);
   const resolved = resolveOptions(spec.name, src, { ...given, aux: false }, file);

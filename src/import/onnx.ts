@@ -21,14 +21,16 @@ function tensorValues(t: TensorProto, file: string): Float32Array {
   const what = `tensor ${JSON.stringify(t.name)} in ${file}`;
   const n = numel(t.dims ?? []);
   const double = t.dataType === TensorDataType.DOUBLE;
-  if (t.dataType !== TensorDataType.FLOAT && !double) throw new UsageError(`Expected float32 or float64 weights for ${what} but received ONNX data type ${t.dataType}`);
+  if (t.dataType !== TensorDataType.FLOAT && !double)
+    throw new UsageError(`Expected float32 or float64 weights for ${what} but received ONNX data type ${t.dataType}`);
   let v: Float32Array;
   if (t.rawData !== undefined && t.rawData.byteLength > 0) {
     v = floatsFromBytes(t.rawData, double);
   } else {
     v = Float32Array.from(double ? (t.doubleData ?? []) : (t.floatData ?? []));
   }
-  if (v.length !== n) throw new UsageError(`Expected ${n} values for ${what} (dims ${JSON.stringify(t.dims ?? [])}) but received ${v.length}`);
+  if (v.length !== n)
+    throw new UsageError(`Expected ${n} values for ${what} (dims ${JSON.stringify(t.dims ?? [])}) but received ${v.length}`);
   return v;
 }
 
@@ -42,7 +44,12 @@ export function readOnnx(file: string): Source {
   }
   inlineExternalData(model, file);
   // Absent repeated fields decode as undefined.
-  const g = { ...model.graph, node: (model.graph.node ?? []).map((n) => ({ ...n, input: n.input ?? [], output: n.output ?? [] })), input: model.graph.input ?? [], output: model.graph.output ?? [] };
+  const g = {
+    ...model.graph,
+    node: (model.graph.node ?? []).map((n) => ({ ...n, input: n.input ?? [], output: n.output ?? [] })),
+    input: model.graph.input ?? [],
+    output: model.graph.output ?? [],
+  };
   const inits = new Map<string, TensorProto>();
   for (const t of g.initializer ?? []) inits.set(t.name, t);
   const producer = new Map<string, NodeProto>();
@@ -71,7 +78,8 @@ export function readOnnx(file: string): Source {
   const out = g.output[0]?.name;
   const root = out === undefined ? undefined : producer.get(out);
   if (!root) throw new UsageError(`Expected an ONNX graph with an output computed by its nodes in ${file} but found none`);
-  const inputsOf = (n: NodeProto): NodeProto[] => n.input.map((i) => producer.get(i)).filter((p): p is NodeProto => p !== undefined && p.opType !== 'Constant');
+  const inputsOf = (n: NodeProto): NodeProto[] =>
+    n.input.map((i) => producer.get(i)).filter((p): p is NodeProto => p !== undefined && p.opType !== 'Constant');
   const order = postOrder([root], inputsOf);
 
   const layers: SourceLayer[] = [];
@@ -87,9 +95,11 @@ export function readOnnx(file: string): Source {
       if (!w) throw new UsageError(`Expected the weights of Conv ${label} stored in ${file} but ${n.input[1]} is computed, not stored`);
       const b = constant(n.input[2]);
       const auto = stringAttribute(n, 'auto_pad') ?? 'NOTSET';
-      if (auto !== 'NOTSET' && auto !== 'VALID') throw new UsageError(`Expected explicit pads on Conv ${label} in ${file} but received auto_pad ${auto}`);
+      if (auto !== 'NOTSET' && auto !== 'VALID')
+        throw new UsageError(`Expected explicit pads on Conv ${label} in ${file} but received auto_pad ${auto}`);
       const dil = ints(n, 'dilations');
-      if (dil && dil.some((d) => d !== 1)) throw new UsageError(`Expected dilation 1 on Conv ${label} in ${file} but received ${JSON.stringify(dil)}`);
+      if (dil && dil.some((d) => d !== 1))
+        throw new UsageError(`Expected dilation 1 on Conv ${label} in ${file} but received ${JSON.stringify(dil)}`);
       layers.push({
         name: w.name,
         weight: values(w),
@@ -120,17 +130,29 @@ export function readOnnx(file: string): Source {
     } else if (n.opType === 'MatMul') {
       const wi = constant(n.input[1]) ? 1 : 0;
       const w = constant(n.input[wi]);
-      if (!w || wi === 0) throw new UsageError(`Expected MatMul ${label} in ${file} to multiply by stored weights on the right but ${n.input[1]} is computed`);
+      if (!w || wi === 0)
+        throw new UsageError(
+          `Expected MatMul ${label} in ${file} to multiply by stored weights on the right but ${n.input[1]} is computed`,
+        );
       const [r, c] = [w.dims?.[0] ?? 0, w.dims?.[1] ?? 0];
       // The bias is the Add that alone consumes the product.
       const next = consumers.get(n.output[0] ?? '') ?? [];
       const add = next.length === 1 && next[0]!.opType === 'Add' ? next[0]! : undefined;
       const b = add ? constant(add.input.find((i) => i !== n.output[0])) : undefined;
-      layers.push({ name: w.name, weight: transpose2d(values(w), r, c), shape: [c, r], bias: b ? values(b) : undefined, ...(b ? { biasName: b.name } : {}) });
+      layers.push({
+        name: w.name,
+        weight: transpose2d(values(w), r, c),
+        shape: [c, r],
+        bias: b ? values(b) : undefined,
+        ...(b ? { biasName: b.name } : {}),
+      });
       weightNodes.add(n);
     } else if (n.opType === 'LRN') {
       if (firstLrnAt < 0) firstLrnAt = at;
-      lrn.push({ name: label, attrs: { size: int(n, 'size', 5), alpha: float(n, 'alpha', 1e-4), beta: float(n, 'beta', 0.75), bias: float(n, 'bias', 1) } });
+      lrn.push({
+        name: label,
+        attrs: { size: int(n, 'size', 5), alpha: float(n, 'alpha', 1e-4), beta: float(n, 'beta', 0.75), bias: float(n, 'bias', 1) },
+      });
     } else if (n.opType === 'MaxPool') {
       if (firstPoolAt < 0) firstPoolAt = at;
       const p = ints(n, 'pads') ?? [0, 0, 0, 0];
@@ -138,10 +160,21 @@ export function readOnnx(file: string): Source {
       pool = ceil || pool === 'ceil' ? 'ceil' : 'floor';
     }
   }
-  const unused = g.node.filter((n) => (n.opType === 'Conv' || n.opType === 'Gemm') && !weightNodes.has(n)).map((n) => n.name || n.output[0] || n.opType);
+  const unused = g.node
+    .filter((n) => (n.opType === 'Conv' || n.opType === 'Gemm') && !weightNodes.has(n))
+    .map((n) => n.name || n.output[0] || n.opType);
   const inputShape = graphInputShape(g.input.filter((i) => !inits.has(i.name)).map((i) => i.type?.tensorType?.shape?.dim ?? []));
   const input = statedInput(model.metadataProps ?? [], file);
-  return { format: 'onnx', ...(input ? { input } : {}), layers, lrn, normAfterPool: firstLrnAt >= 0 && firstPoolAt >= 0 && firstPoolAt < firstLrnAt, pool, inputShape, unused };
+  return {
+    format: 'onnx',
+    ...(input ? { input } : {}),
+    layers,
+    lrn,
+    normAfterPool: firstLrnAt >= 0 && firstPoolAt >= 0 && firstPoolAt < firstLrnAt,
+    pool,
+    inputShape,
+    unused,
+  };
 }
 
 /**

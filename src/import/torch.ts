@@ -30,7 +30,10 @@ export function readStateDict(file: string): Source {
   const groups = new Map<string, { weight?: string; bias?: string }>();
   for (const key of Object.keys(st.tensors)) {
     const m = /^(.*)\.(weight|bias)$/.exec(key);
-    if (!m) throw new UsageError(`Expected only <layer>.weight and <layer>.bias tensors in ${file} (a state dict without batch norm) but received ${JSON.stringify(key)}`);
+    if (!m)
+      throw new UsageError(
+        `Expected only <layer>.weight and <layer>.bias tensors in ${file} (a state dict without batch norm) but received ${JSON.stringify(key)}`,
+      );
     const g = groups.get(m[1]!) ?? {};
     g[m[2] as 'weight' | 'bias'] = key;
     groups.set(m[1]!, g);
@@ -45,7 +48,13 @@ export function readStateDict(file: string): Source {
   for (const prefix of [...groups.keys()].sort(compareModules)) {
     const g = groups.get(prefix)!;
     if (g.weight === undefined) throw new UsageError(`Expected ${prefix}.weight beside ${prefix}.bias in ${file} but received none`);
-    layers.push({ name: g.weight, weight: floats(g.weight), shape: [...st.tensors[g.weight]!.shape], bias: g.bias === undefined ? undefined : floats(g.bias), ...(g.bias === undefined ? {} : { biasName: g.bias }) });
+    layers.push({
+      name: g.weight,
+      weight: floats(g.weight),
+      shape: [...st.tensors[g.weight]!.shape],
+      bias: g.bias === undefined ? undefined : floats(g.bias),
+      ...(g.bias === undefined ? {} : { biasName: g.bias }),
+    });
   }
   return { format: 'safetensors', layers, lrn: [], normAfterPool: false, pool: undefined, inputShape: undefined, unused: [] };
 }

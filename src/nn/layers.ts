@@ -63,9 +63,7 @@ export function linear(x: Value, name: string, s: LinearSpec): Value {
 
 export function maxPool2d(x: Value, name: string, k: number, stride: number, opts: { pad?: number; ceil?: boolean } = {}): Value {
   const p = opts.pad ?? 0;
-  return x.graph.scope(name, () =>
-    maxPool(x, { kernel: [k, k], strides: [stride, stride], pads: [p, p, p, p], ceil: opts.ceil ?? false }),
-  );
+  return x.graph.scope(name, () => maxPool(x, { kernel: [k, k], strides: [stride, stride], pads: [p, p, p, p], ceil: opts.ceil ?? false }));
 }
 
 export function avgPool2d(x: Value, name: string, k: number, stride: number, opts: { pad?: number; ceil?: boolean } = {}): Value {
@@ -97,4 +95,3 @@ export function dropout(x: Value, name: string, p: number): Value {
     return mul(x, mask);
   });
 }
-

@@ -285,7 +285,9 @@ function checkSingleDefinitions(g: GraphProto, source: string): void {
     if (name === '') return;
     const before = defined.get(name);
     if (before !== undefined) {
-      throw new UsageError(`Expected one definition of ${JSON.stringify(name)} in ${source} but it is defined twice: ${before} and ${what}`);
+      throw new UsageError(
+        `Expected one definition of ${JSON.stringify(name)} in ${source} but it is defined twice: ${before} and ${what}`,
+      );
     }
     defined.set(name, what);
   };
@@ -320,7 +322,10 @@ function checkAcyclic(g: GraphProto, source: string): void {
     path.push(i);
     i = inputsOf(i).find((p) => waiting[p]! > 0)!;
   }
-  const cycle = path.slice(at.get(i)).reverse().map((k) => nodeLabel(nodes[k]!));
+  const cycle = path
+    .slice(at.get(i))
+    .reverse()
+    .map((k) => nodeLabel(nodes[k]!));
   throw new UsageError(`Expected an acyclic graph in ${source} but its nodes form a cycle: ${[...cycle, cycle[0]].join(' -> ')}`);
 }
 
@@ -342,7 +347,9 @@ function checkTensor(t: TensorProto, where: string, source: string): void {
   if (t.dataLocation === DataLocation.EXTERNAL) return;
   if (t.rawData !== undefined && t.rawData.byteLength > 0) {
     if (t.rawData.byteLength !== count * type.bytes) {
-      throw new UsageError(`Expected ${count * type.bytes} bytes of raw_data for ${where} (dims ${shape}) in ${source} but received ${t.rawData.byteLength}`);
+      throw new UsageError(
+        `Expected ${count * type.bytes} bytes of raw_data for ${where} (dims ${shape}) in ${source} but received ${t.rawData.byteLength}`,
+      );
     }
     return;
   }

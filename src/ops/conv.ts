@@ -44,9 +44,7 @@ export const Conv: OpDef<ConvAttrs> = {
     const ho = convOutSize(h, kh, a.strides[0], a.dilations[0], a.pads[0], a.pads[2]);
     const wo = convOutSize(wd, kw, a.strides[1], a.dilations[1], a.pads[1], a.pads[3]);
     if (ho < 1 || wo < 1) {
-      throw new Error(
-        `input ${c}×${h}×${wd} is too small for a ${kh}×${kw} kernel with stride ${a.strides[0]} and padding ${a.pads[0]}`,
-      );
+      throw new Error(`input ${c}×${h}×${wd} is too small for a ${kh}×${kw} kernel with stride ${a.strides[0]} and padding ${a.pads[0]}`);
     }
     return [{ dtype: x.dtype, shape: [n, m, ho, wo] }];
   },
@@ -159,12 +157,7 @@ const ConvInputGrad = convGradDef(
  * src/runtime/lower/conv-weight-grad.ts writes as the form the session's provider runs fastest
  * (one Conv over the batch, one product per kernel offset, or im2col and a batched MatMul).
  */
-const ConvWeightGrad = convGradDef(
-  'ConvWeightGrad',
-  ['X', 'dY'],
-  ['input (N, C, H, W)', 'output gradient (N, M, H, W)'],
-  (a) => a.wShape,
-);
+const ConvWeightGrad = convGradDef('ConvWeightGrad', ['X', 'dY'], ['input (N, C, H, W)', 'output gradient (N, M, H, W)'], (a) => a.wShape);
 
 /** dL/dx for a Conv (a ConvInputGrad node). */
 export function convInputGrad(dy: Value, w: Value, xShape: readonly number[], a: ConvAttrs): Value {

@@ -1,7 +1,25 @@
 /** Every op family ilsvrc emits, in one explicit list (the gradient checks sweep it). */
 import type { OpDef } from '../graph/graph.js';
 import { Conv, ConvTranspose } from './conv.js';
-import { Add, Cast, Div, Equal, Exp, Greater, Identity, Log, Mul, Neg, Pow, ReduceMean, Relu, Sqrt, Sub, Sum, Where } from './elementwise.js';
+import {
+  Add,
+  Cast,
+  Div,
+  Equal,
+  Exp,
+  Greater,
+  Identity,
+  Log,
+  Mul,
+  Neg,
+  Pow,
+  ReduceMean,
+  Relu,
+  Sqrt,
+  Sub,
+  Sum,
+  Where,
+} from './elementwise.js';
 import { Gemm, MatMul } from './linalg.js';
 import { LRN } from './lrn.js';
 import { AveragePool, GlobalAveragePool, MaxPool, ScatterElements } from './pool.js';

@@ -70,7 +70,14 @@ export function lrnComposite(x: Value, a: LrnAttrs): Value {
   const lo = Math.floor((a.size - 1) / 2);
   const hi = Math.ceil((a.size - 1) / 2);
   const sq = reshapeKeepBatch(mul(x, x), [1, c, h * w]);
-  const mean = avgPool(sq, { kernel: [a.size, 1], strides: [1, 1], pads: [lo, 0, hi, 0], ceil: false, countIncludePad: true, overChannels: true });
+  const mean = avgPool(sq, {
+    kernel: [a.size, 1],
+    strides: [1, 1],
+    pads: [lo, 0, hi, 0],
+    ceil: false,
+    countIncludePad: true,
+    overChannels: true,
+  });
   // (α/n)·Σ = α·mean
   const s = add(scale(reshapeKeepBatch(mean, [c, h, w]), a.alpha), scalarLike(x, a.bias));
   return mul(x, pow(s, scalarLike(x, -a.beta)));

@@ -159,7 +159,15 @@ export const Pad: OpDef<NoAttrs> = {
     if (!dy) return [undefined, undefined];
     const pads = constInts(node.inputs[1], 'pads');
     const axes = x.shape.map((_, i) => i);
-    return [slice(dy, axes.map((i) => pads[i] ?? 0), axes.map((i) => (pads[i] ?? 0) + (x.shape[i] ?? 0)), axes), undefined];
+    return [
+      slice(
+        dy,
+        axes.map((i) => pads[i] ?? 0),
+        axes.map((i) => (pads[i] ?? 0) + (x.shape[i] ?? 0)),
+        axes,
+      ),
+      undefined,
+    ];
   },
 };
 
@@ -216,7 +224,12 @@ export function reduceDef(type: 'ReduceSum' | 'ReduceMean' | 'ReduceMax', vjp?: 
 export function reducedGrad(node: { inputs: readonly (Value | undefined)[]; attrs: ReduceAttrs }, dy: Value): Value {
   const x = req(node.inputs, 0, 'data');
   const axes = constInts(node.inputs[1], 'axes').map((ax) => axisOf(ax, x.rank));
-  const kept = node.attrs.keepdims ? dy : reshape(dy, x.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
+  const kept = node.attrs.keepdims
+    ? dy
+    : reshape(
+        dy,
+        x.shape.map((d, i) => (axes.includes(i) ? 1 : d)),
+      );
   return expand(kept, x.shape);
 }
 
@@ -234,7 +247,13 @@ export const concat = (xs: readonly Value[], axis: number): Value => {
   if (!first) throw new Error('concat needs at least one input');
   return first.graph.add1(Concat, xs, { axis });
 };
-export function slice(x: Value, starts: readonly number[], ends: readonly number[], axes: readonly number[], steps?: readonly number[]): Value {
+export function slice(
+  x: Value,
+  starts: readonly number[],
+  ends: readonly number[],
+  axes: readonly number[],
+  steps?: readonly number[],
+): Value {
   const g = x.graph;
   const ins = [x, g.ints(starts), g.ints(ends), g.ints(axes)];
   if (steps) ins.push(g.ints(steps));

@@ -12,7 +12,15 @@ import { hyperValues, stateSuffixes, type OptimizerConfig } from './optimizer.js
 
 interface Addon {
   update(kind: number, w: Float32Array, g: Float32Array, s0: Float32Array | null, s1: Float32Array | null, hyper: Float64Array): void;
-  updateOuter(kind: number, w: Float32Array, dy: Float32Array, x: Float32Array, s0: Float32Array | null, s1: Float32Array | null, hyper: Float64Array): void;
+  updateOuter(
+    kind: number,
+    w: Float32Array,
+    dy: Float32Array,
+    x: Float32Array,
+    s0: Float32Array | null,
+    s1: Float32Array | null,
+    hyper: Float64Array,
+  ): void;
   setThreads(n: number): void;
   detach(a: Float32Array): boolean;
   retainFreedMemory(): boolean;

@@ -37,10 +37,7 @@ interface HeatmapSpec {
 }
 
 /** Matplotlib's tab10: distinguishable, and familiar to anyone who reads training curves. */
-const PALETTE = [
-  '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd',
-  '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf',
-] as const;
+const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'] as const;
 
 const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 
@@ -81,9 +78,10 @@ export function niceAxis(min: number, max: number, target = 5): Axis {
   // Integer multiples, rounded to the step's decimals, so 0.1 + 0.2 shows as 0.3.
   for (let i = lo; i <= hi; i++) ticks.push(Number((i * step).toFixed(Math.min(decimals, 20))));
   const big = Math.max(Math.abs(lo * step), Math.abs(hi * step));
-  const format = big >= 1e6 || step < 1e-4
-    ? (v: number) => (v === 0 ? '0' : v.toExponential(Math.max(0, significantDecimals(step, big))))
-    : (v: number) => v.toFixed(decimals);
+  const format =
+    big >= 1e6 || step < 1e-4
+      ? (v: number) => (v === 0 ? '0' : v.toExponential(Math.max(0, significantDecimals(step, big))))
+      : (v: number) => v.toFixed(decimals);
   return { min: lo * step, max: hi * step, ticks, format };
 }
 
@@ -145,7 +143,12 @@ export function lineChart(spec: LineChartSpec): string {
   const runs = spec.series.map((s) => segments(s.points, logY));
   const xs: number[] = [];
   const ys: number[] = [];
-  for (const rs of runs) for (const r of rs) for (const [x, y] of r) { xs.push(x); ys.push(y); }
+  for (const rs of runs)
+    for (const r of rs)
+      for (const [x, y] of r) {
+        xs.push(x);
+        ys.push(y);
+      }
   const empty = xs.length === 0;
   const minOf = (a: number[]): number => a.reduce((p, v) => Math.min(p, v), Infinity);
   const maxOf = (a: number[]): number => a.reduce((p, v) => Math.max(p, v), -Infinity);
@@ -159,7 +162,9 @@ export function lineChart(spec: LineChartSpec): string {
   const sy = (y: number): number => m.top + ph - ((ty(y) - y0) / (y1 - y0)) * ph;
 
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}">`,
+  );
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
   out.push(`<text x="${fmt(width / 2)}" y="24" font-size="16" font-weight="bold" text-anchor="middle">${escapeXml(spec.title)}</text>`);
   // Grid and tick labels.
@@ -175,7 +180,9 @@ export function lineChart(spec: LineChartSpec): string {
   }
   out.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
   out.push(`<text x="${fmt(m.left + pw / 2)}" y="${height - 12}" font-size="13" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`);
-  out.push(`<text transform="translate(16 ${fmt(m.top + ph / 2)}) rotate(-90)" font-size="13" text-anchor="middle">${escapeXml(spec.yLabel)}</text>`);
+  out.push(
+    `<text transform="translate(16 ${fmt(m.top + ph / 2)}) rotate(-90)" font-size="13" text-anchor="middle">${escapeXml(spec.yLabel)}</text>`,
+  );
 
   // Curves, clipped to the plot area.
   out.push(`<defs><clipPath id="plot"><rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}"/></clipPath></defs>`);
@@ -205,7 +212,9 @@ export function lineChart(spec: LineChartSpec): string {
     const lw = Math.min(pw - 8, 34 + longest * 7);
     const lx = m.left + pw - lw - 8;
     const ly = m.top + 8;
-    out.push(`<rect x="${fmt(lx)}" y="${ly}" width="${fmt(lw)}" height="${named.length * 18 + 8}" fill="#ffffff" fill-opacity="0.85" stroke="#bbb"/>`);
+    out.push(
+      `<rect x="${fmt(lx)}" y="${ly}" width="${fmt(lw)}" height="${named.length * 18 + 8}" fill="#ffffff" fill-opacity="0.85" stroke="#bbb"/>`,
+    );
     named.forEach(({ s, i }, row) => {
       const color = escapeXml(s.color ?? PALETTE[i % PALETTE.length] ?? '#000');
       const y = ly + 13 + row * 18;
@@ -222,8 +231,15 @@ export function lineChart(spec: LineChartSpec): string {
 
 /** Sequential white → dark blue (ColorBrewer "Blues" stops), t in [0, 1]. */
 const BLUES: readonly (readonly [number, number, number])[] = [
-  [247, 251, 255], [222, 235, 247], [198, 219, 239], [158, 202, 225], [107, 174, 214],
-  [66, 146, 198], [33, 113, 181], [8, 81, 156], [8, 48, 107],
+  [247, 251, 255],
+  [222, 235, 247],
+  [198, 219, 239],
+  [158, 202, 225],
+  [107, 174, 214],
+  [66, 146, 198],
+  [33, 113, 181],
+  [8, 81, 156],
+  [8, 48, 107],
 ];
 
 export function blues(t: number): [number, number, number] {
@@ -235,8 +251,7 @@ export function blues(t: number): [number, number, number] {
   return [0, 1, 2].map((c) => Math.round((a[c] as number) + ((b[c] as number) - (a[c] as number)) * f)) as [number, number, number];
 }
 
-const rgbHex = ([r, g, b]: readonly number[]): string =>
-  `#${[r, g, b].map((v) => (v ?? 0).toString(16).padStart(2, '0')).join('')}`;
+const rgbHex = ([r, g, b]: readonly number[]): string => `#${[r, g, b].map((v) => (v ?? 0).toString(16).padStart(2, '0')).join('')}`;
 
 /**
  * Rows or columns beyond which a heatmap is refused: at the default ~640 px its cells would be
@@ -253,7 +268,9 @@ export function heatmap(spec: HeatmapSpec): string {
   }
   if (spec.rowLabels.length !== rows || spec.values.some((r) => r.length !== cols)) {
     const lengths = [...new Set(spec.values.map((r) => r.length))].join('/');
-    throw new RangeError(`Expected a ${spec.rowLabels.length}×${cols} matrix (rowLabels × colLabels) for heatmap "${spec.title}" but received ${rows} rows of length ${lengths || 0}`);
+    throw new RangeError(
+      `Expected a ${spec.rowLabels.length}×${cols} matrix (rowLabels × colLabels) for heatmap "${spec.title}" but received ${rows} rows of length ${lengths || 0}`,
+    );
   }
   const cell = spec.cellSize ?? Math.max(1, Math.min(48, Math.floor(640 / Math.max(1, rows, cols))));
   if (!Number.isSafeInteger(cell) || cell < 1) throw new RangeError(`Expected a positive integer for cellSize but received ${cell}`);
@@ -306,11 +323,15 @@ export function heatmap(spec: HeatmapSpec): string {
   }
 
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}">`,
+  );
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
   out.push(`<text x="${fmt(width / 2)}" y="24" font-size="16" font-weight="bold" text-anchor="middle">${escapeXml(spec.title)}</text>`);
   if (rows > 0 && cols > 0) {
-    out.push(`<image x="${left}" y="${top}" width="${w}" height="${h}" href="data:image/png;base64,${encodePngSync(rgb, w, h).toString('base64')}"/>`);
+    out.push(
+      `<image x="${left}" y="${top}" width="${w}" height="${h}" href="data:image/png;base64,${encodePngSync(rgb, w, h).toString('base64')}"/>`,
+    );
   }
   out.push(`<rect x="${left}" y="${top}" width="${w}" height="${h}" fill="none" stroke="#333"/>`);
   if (annotate) {
@@ -320,23 +341,31 @@ export function heatmap(spec: HeatmapSpec): string {
         const v = row[c] as number;
         if (!Number.isFinite(v)) continue;
         const fill = (v - lo) / span > 0.55 ? '#ffffff' : '#000000';
-        out.push(`<text x="${fmt(left + c * cell + cell / 2)}" y="${fmt(top + r * cell + cell / 2)}" dy="${fmt(valueFont * 0.35)}" font-size="${valueFont}" text-anchor="middle" fill="${fill}">${label(v)}</text>`);
+        out.push(
+          `<text x="${fmt(left + c * cell + cell / 2)}" y="${fmt(top + r * cell + cell / 2)}" dy="${fmt(valueFont * 0.35)}" font-size="${valueFont}" text-anchor="middle" fill="${fill}">${label(v)}</text>`,
+        );
       }
     }
   }
   if (showLabels) {
     spec.rowLabels.forEach((s, r) => {
-      out.push(`<text x="${left - 6}" y="${fmt(top + r * cell + cell / 2)}" dy="${fmt(labelFont * 0.35)}" font-size="${labelFont}" text-anchor="end">${escapeXml(s)}</text>`);
+      out.push(
+        `<text x="${left - 6}" y="${fmt(top + r * cell + cell / 2)}" dy="${fmt(labelFont * 0.35)}" font-size="${labelFont}" text-anchor="end">${escapeXml(s)}</text>`,
+      );
     });
     spec.colLabels.forEach((s, c) => {
-      out.push(`<text transform="translate(${fmt(left + c * cell + cell / 2)} ${top + h + 8}) rotate(-45)" font-size="${labelFont}" text-anchor="end">${escapeXml(s)}</text>`);
+      out.push(
+        `<text transform="translate(${fmt(left + c * cell + cell / 2)} ${top + h + 8}) rotate(-45)" font-size="${labelFont}" text-anchor="end">${escapeXml(s)}</text>`,
+      );
     });
   }
   if (spec.xLabel) {
     out.push(`<text x="${fmt(left + w / 2)}" y="${height - 8}" font-size="13" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`);
   }
   if (spec.yLabel) {
-    out.push(`<text transform="translate(16 ${fmt(top + h / 2)}) rotate(-90)" font-size="13" text-anchor="middle">${escapeXml(spec.yLabel)}</text>`);
+    out.push(
+      `<text transform="translate(16 ${fmt(top + h / 2)}) rotate(-90)" font-size="13" text-anchor="middle">${escapeXml(spec.yLabel)}</text>`,
+    );
   }
   // Colour bar: the scale from lo (bottom) to hi (top).
   const barH = Math.max(40, h);

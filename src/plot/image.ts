@@ -88,7 +88,9 @@ export function gridRaster(tiles: readonly Tile[], options: GridOptions): Raster
     }
     const want = t.channels * t.height * t.width;
     if (t.data.length !== want) {
-      throw new RangeError(`Expected ${want} values (${t.channels}×${t.height}×${t.width}) for tiles[${i}].data but received ${t.data.length}`);
+      throw new RangeError(
+        `Expected ${want} values (${t.channels}×${t.height}×${t.width}) for tiles[${i}].data but received ${t.data.length}`,
+      );
     }
   });
 
@@ -134,10 +136,7 @@ export function gridRaster(tiles: readonly Tile[], options: GridOptions): Raster
   return { rgb, width, height };
 }
 
-export async function imageGrid(
-  tiles: readonly Tile[],
-  options: GridOptions,
-): Promise<{ png: Buffer; width: number; height: number }> {
+export async function imageGrid(tiles: readonly Tile[], options: GridOptions): Promise<{ png: Buffer; width: number; height: number }> {
   const r = gridRaster(tiles, options);
   return { png: await toPng(r.rgb, r.width, r.height), width: r.width, height: r.height };
 }
@@ -180,8 +179,12 @@ export function upsampleBilinear(src: Float32Array, sw: number, sh: number, dw: 
 
 /** Blends the min..max-normalised heat map, in jet colours, over an RGB image. */
 export function heatOverlayRaster(
-  image: Uint8Array, w: number, h: number,
-  heat: Float32Array, hw: number, hh: number,
+  image: Uint8Array,
+  w: number,
+  h: number,
+  heat: Float32Array,
+  hw: number,
+  hh: number,
   alpha: number,
 ): Uint8Array {
   checkInt('w', w, 1);
@@ -206,8 +209,12 @@ export function heatOverlayRaster(
 }
 
 export async function heatOverlay(
-  image: Uint8Array, w: number, h: number,
-  heat: Float32Array, hw: number, hh: number,
+  image: Uint8Array,
+  w: number,
+  h: number,
+  heat: Float32Array,
+  hw: number,
+  hh: number,
   alpha: number,
 ): Promise<Buffer> {
   return toPng(heatOverlayRaster(image, w, h, heat, hw, hh, alpha), w, h);
@@ -226,7 +233,9 @@ function checkRaster(rgb: Uint8Array, w: number, h: number): void {
 export async function toPng(rgb: Uint8Array, w: number, h: number): Promise<Buffer> {
   checkRaster(rgb, w, h);
   const input = Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength);
-  return sharp(input, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+  return sharp(input, { raw: { width: w, height: h, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 /**

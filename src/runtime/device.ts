@@ -47,7 +47,12 @@ function probeModel(): ModelProto {
     irVersion: 8,
     opsetImport: [{ version: 18 }],
     producerName: 'ilsvrc',
-    graph: { name: 'probe', node: [{ opType: 'Relu', name: 'probe_relu', input: ['x'], output: ['y'] }], input: [vi('x')], output: [vi('y')] },
+    graph: {
+      name: 'probe',
+      node: [{ opType: 'Relu', name: 'probe_relu', input: ['x'], output: ['y'] }],
+      input: [vi('x')],
+      output: [vi('y')],
+    },
   };
 }
 
@@ -61,7 +66,8 @@ export async function probeDevice(r: ResolvedDevice): Promise<void> {
   try {
     const out = await s.run({ x: tensor('float32', new Float32Array([-1, 2]), [2]) });
     const y = out['y']?.data as Float32Array | undefined;
-    if (!y || y[0] !== 0 || y[1] !== 2) throw new Error(`the ${r.device.kind} provider computed Relu([-1, 2]) = ${y ? `[${[...y].join(', ')}]` : 'nothing'}`);
+    if (!y || y[0] !== 0 || y[1] !== 2)
+      throw new Error(`the ${r.device.kind} provider computed Relu([-1, 2]) = ${y ? `[${[...y].join(', ')}]` : 'nothing'}`);
   } catch (e) {
     throw rephraseProviderError(e, r.device) ?? e;
   } finally {

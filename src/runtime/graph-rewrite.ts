@@ -48,5 +48,11 @@ export function withSubgraphs(n: NodeProto, rewrite: (g: GraphProto) => GraphPro
 
 /** A Constant node `name` whose output, also `name`, is the int64 vector `values`. */
 export function constInts(name: string, values: readonly number[]): NodeProto {
-  return { opType: 'Constant', name, input: [], output: [name], attribute: [{ name: 'value_ints', type: AttributeType.INTS, ints: [...values] }] };
+  return {
+    opType: 'Constant',
+    name,
+    input: [],
+    output: [name],
+    attribute: [{ name: 'value_ints', type: AttributeType.INTS, ints: [...values] }],
+  };
 }

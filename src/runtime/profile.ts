@@ -32,7 +32,11 @@ export function profileRuns(events: readonly TraceEvent[]): TraceEvent[] {
  * Kernel time (µs) per key, most first, from run `skip` on (0-based: 1 leaves out a warm-up run).
  * Loop nodes are left out: their body's nodes are listed one by one.
  */
-export function kernelTime(events: readonly TraceEvent[], skip: number, key: (e: TraceEvent) => string): { total: number; by: [string, number][] } {
+export function kernelTime(
+  events: readonly TraceEvent[],
+  skip: number,
+  key: (e: TraceEvent) => string,
+): { total: number; by: [string, number][] } {
   const from = profileRuns(events)[skip]?.ts ?? 0;
   const by = new Map<string, number>();
   let total = 0;

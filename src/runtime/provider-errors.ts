@@ -8,14 +8,24 @@ export function rephraseProviderError(e: unknown, device: Device): UsageError | 
   const msg = e instanceof Error ? e.message : String(e);
   if (device.kind === 'cuda') {
     if (/Failed to load shared library|cannot open shared object|providers_cuda|providers_shared/i.test(msg)) {
-      return new UsageError(`--device ${device.text}: onnxruntime could not load its CUDA provider (${firstLine(msg)}): ${CUDA_INSTALL_HINT}`);
+      return new UsageError(
+        `--device ${device.text}: onnxruntime could not load its CUDA provider (${firstLine(msg)}): ${CUDA_INSTALL_HINT}`,
+      );
     }
-    if (/no CUDA-capable device|invalid device ordinal|CUDA driver version is insufficient|cudaErrorNoDevice|cudaErrorInvalidDevice/i.test(msg)) {
-      return new UsageError(`--device ${device.text}: no usable CUDA device ${device.id} (${firstLine(msg)}); with Docker, pass --gpus all`);
+    if (
+      /no CUDA-capable device|invalid device ordinal|CUDA driver version is insufficient|cudaErrorNoDevice|cudaErrorInvalidDevice/i.test(
+        msg,
+      )
+    ) {
+      return new UsageError(
+        `--device ${device.text}: no usable CUDA device ${device.id} (${firstLine(msg)}); with Docker, pass --gpus all`,
+      );
     }
   }
   if (device.kind === 'webgpu' && /adapter/i.test(msg)) {
-    return new UsageError(`--device webgpu: no WebGPU adapter was found (a GPU with a Vulkan driver and libvulkan.so.1 is needed); use --device cpu or cuda`);
+    return new UsageError(
+      `--device webgpu: no WebGPU adapter was found (a GPU with a Vulkan driver and libvulkan.so.1 is needed); use --device cpu or cuda`,
+    );
   }
   if (/disable_cpu_ep_fallback|fallback to CPU EP has been explicitly disabled/i.test(msg)) {
     return new UsageError(`--device ${device.text}: the graph has nodes without a ${device.kind.toUpperCase()} kernel (${firstLine(msg)})`);

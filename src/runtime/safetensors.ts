@@ -125,16 +125,22 @@ function checkTensor(name: string, t: TensorInput): void {
     throw new TypeError(`safetensors: invalid tensor name ${JSON.stringify(name)}`);
   }
   if (!isDtype(t.dtype)) {
-    throw new TypeError(`safetensors: unknown dtype ${JSON.stringify(t.dtype)} for tensor ${name} (supported: ${Object.keys(DTYPES).join(', ')})`);
+    throw new TypeError(
+      `safetensors: unknown dtype ${JSON.stringify(t.dtype)} for tensor ${name} (supported: ${Object.keys(DTYPES).join(', ')})`,
+    );
   }
   if (!(t.data instanceof DTYPES[t.dtype])) {
-    throw new TypeError(`safetensors: tensor ${name} has dtype ${t.dtype} but its data is a ${t.data.constructor.name}, expected ${DTYPES[t.dtype].name}`);
+    throw new TypeError(
+      `safetensors: tensor ${name} has dtype ${t.dtype} but its data is a ${t.data.constructor.name}, expected ${DTYPES[t.dtype].name}`,
+    );
   }
   if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     throw new TypeError(`safetensors: tensor ${name} has an invalid shape ${JSON.stringify(t.shape)}`);
   }
   if (numel(t.shape) !== t.data.length) {
-    throw new TypeError(`safetensors: tensor ${name} has shape [${t.shape.join(', ')}] (${numel(t.shape)} elements) but ${t.data.length} elements of data`);
+    throw new TypeError(
+      `safetensors: tensor ${name} has shape [${t.shape.join(', ')}] (${numel(t.shape)} elements) but ${t.data.length} elements of data`,
+    );
   }
 }
 
@@ -150,11 +156,7 @@ export function* safetensorsChunks(
 }
 
 /** Writes a checkpoint atomically: an interrupted or failed save leaves the previous file intact. */
-export function saveSafetensors(
-  path: string,
-  tensors: Readonly<Record<string, TensorInput>>,
-  metadata?: Record<string, string>,
-): void {
+export function saveSafetensors(path: string, tensors: Readonly<Record<string, TensorInput>>, metadata?: Record<string, string>): void {
   writeFileAtomic(path, safetensorsChunks(tensors, metadata));
 }
 
@@ -190,11 +192,7 @@ function headerLength(first8: Uint8Array, fileBytes: number, file: string): numb
 }
 
 /** Parses and validates the JSON header; `dataBytes` is the size of the payload region. */
-function parseHeader(
-  bytes: Uint8Array,
-  dataBytes: number,
-  file: string,
-): { entries: Entry[]; metadata: Record<string, string> } {
+function parseHeader(bytes: Uint8Array, dataBytes: number, file: string): { entries: Entry[]; metadata: Record<string, string> } {
   let json: unknown;
   let text: string;
   try {
@@ -241,17 +239,16 @@ function parseEntry(name: string, value: unknown, file: string): Entry {
   if (!Array.isArray(shape) || !shape.every((d): d is number => Number.isSafeInteger(d) && d >= 0)) {
     throw new SafetensorsError(`${where}: invalid shape ${JSON.stringify(shape)}`);
   }
-  if (
-    !Array.isArray(offsets) || offsets.length !== 2 ||
-    !offsets.every((o): o is number => Number.isSafeInteger(o) && o >= 0)
-  ) {
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o): o is number => Number.isSafeInteger(o) && o >= 0)) {
     throw new SafetensorsError(`${where}: invalid data_offsets ${JSON.stringify(offsets)}`);
   }
   const [begin, end] = offsets as [number, number];
   if (end < begin) throw new SafetensorsError(`${where}: data_offsets [${begin}, ${end}] end before they begin`);
   const want = numel(shape) * bytesPer(dtype);
   if (end - begin !== want) {
-    throw new SafetensorsError(`${where}: data_offsets [${begin}, ${end}] span ${end - begin} bytes but shape [${shape.join(', ')}] of ${dtype} needs ${want}`);
+    throw new SafetensorsError(
+      `${where}: data_offsets [${begin}, ${end}] span ${end - begin} bytes but shape [${shape.join(', ')}] of ${dtype} needs ${want}`,
+    );
   }
   return { name, dtype, shape, begin, end };
 }
@@ -261,12 +258,16 @@ function checkOffsets(entries: Entry[], dataBytes: number, file: string): void {
   let prev: Entry | undefined;
   for (const e of sorted) {
     if (e.end > dataBytes) {
-      throw new SafetensorsError(`${file}: tensor ${JSON.stringify(e.name)}: data_offsets [${e.begin}, ${e.end}] are out of range (the data region has ${dataBytes} bytes)`);
+      throw new SafetensorsError(
+        `${file}: tensor ${JSON.stringify(e.name)}: data_offsets [${e.begin}, ${e.end}] are out of range (the data region has ${dataBytes} bytes)`,
+      );
     }
     // Empty tensors occupy no bytes and cannot overlap anything.
     if (e.begin === e.end) continue;
     if (prev !== undefined && e.begin < prev.end) {
-      throw new SafetensorsError(`${file}: tensors ${JSON.stringify(prev.name)} [${prev.begin}, ${prev.end}] and ${JSON.stringify(e.name)} [${e.begin}, ${e.end}] overlap`);
+      throw new SafetensorsError(
+        `${file}: tensors ${JSON.stringify(prev.name)} [${prev.begin}, ${prev.end}] and ${JSON.stringify(e.name)} [${e.begin}, ${e.end}] overlap`,
+      );
     }
     prev = e;
   }
@@ -314,7 +315,8 @@ export function loadSafetensors(path: string, o: { headerOnly?: boolean } = {}):
   try {
     const stat = fstatSync(fd);
     // Opening a directory succeeds on Linux; reading it would fail without naming it.
-    if (!stat.isFile()) throw new SafetensorsError(`Expected a safetensors file but ${path} is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}`);
+    if (!stat.isFile())
+      throw new SafetensorsError(`Expected a safetensors file but ${path} is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}`);
     const fileBytes = stat.size;
     const first8 = new Uint8Array(8);
     readExactly(fd, first8.subarray(0, Math.min(8, fileBytes)), 0, path);

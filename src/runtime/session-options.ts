@@ -43,7 +43,9 @@ export function resolveDevice(spec: string | Device, o: ResolveOptions = {}): Re
       const dir = o.bindingDir ?? bindingDir();
       const missing = missingCudaLibraries(dir);
       if (missing.length) {
-        throw new UsageError(`--device ${device.text} needs the CUDA provider of onnxruntime-node, but ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not in ${dir}: ${CUDA_INSTALL_HINT}`);
+        throw new UsageError(
+          `--device ${device.text} needs the CUDA provider of onnxruntime-node, but ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not in ${dir}: ${CUDA_INSTALL_HINT}`,
+        );
       }
       if (!o.skipLdd) {
         const lib = join(dir, 'libonnxruntime_providers_cuda.so');
@@ -93,14 +95,17 @@ export function sessionOptionsFor(o: SessionOptions, model: ModelProto): Session
   const provider = providerOf(o);
   if (provider === 'cuda') {
     const bad = unsupportedOps(model, provider);
-    if (bad.length) throw new Error(`${model.graph.name || 'the graph'} uses ${bad.join(', ')}, which the CUDA execution provider has no kernel for`);
+    if (bad.length)
+      throw new Error(`${model.graph.name || 'the graph'} uses ${bad.join(', ')}, which the CUDA execution provider has no kernel for`);
     return o;
   }
   if (provider !== 'webgpu') return o;
   const pinned = webgpuCpuNodes(model);
   if (!pinned.length) return o;
   const providers = (o.providers ?? []).map((p) =>
-    typeof p !== 'string' && p.name === 'webgpu' ? ({ ...p, forceCpuNodeNames: pinned } as ort.InferenceSession.ExecutionProviderConfig) : p,
+    typeof p !== 'string' && p.name === 'webgpu'
+      ? ({ ...p, forceCpuNodeNames: pinned } as ort.InferenceSession.ExecutionProviderConfig)
+      : p,
   );
   return { ...o, providers };
 }

@@ -75,7 +75,10 @@ export function saveCheckpoint(
 
 /** The first tensor of a training state holding NaN or ±Infinity ("conv1.weight", "optim/fc8.weight.m"), or undefined. */
 export function firstNonFinite(state: Pick<TrainingState, 'params' | 'states'>): string | undefined {
-  for (const [prefix, map] of [['', state.params], [STATE_PREFIX, state.states]] as const) {
+  for (const [prefix, map] of [
+    ['', state.params],
+    [STATE_PREFIX, state.states],
+  ] as const) {
     for (const [name, data] of map) {
       for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return `${prefix}${name}`;
     }
@@ -100,7 +103,10 @@ const isPositiveInt = (v: unknown): boolean => Number.isSafeInteger(v) && (v as 
 const isNumber = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStrings = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'string');
-const oneOf = (...xs: readonly unknown[]) => (v: unknown): boolean => xs.includes(v);
+const oneOf =
+  (...xs: readonly unknown[]) =>
+  (v: unknown): boolean =>
+    xs.includes(v);
 
 /** The model options an ilsvrc file records (a checkpoint's "modelOptions", an export's "ilsvrc.options"): MODEL_OPTIONS' checks. */
 const MODEL_OPTION_FIELDS: Readonly<Record<ModelOptionName, Field>> = Object.fromEntries(
@@ -129,19 +135,37 @@ const META_FIELDS: Readonly<Record<Exclude<keyof CheckpointMeta, 'modelOptions' 
   format: { what: JSON.stringify(CHECKPOINT_FORMAT), ok: oneOf(CHECKPOINT_FORMAT) },
   model: { what: 'a model name', ok: (v) => typeof v === 'string' },
   view: { what: 'an evaluation view', ok: oneOf(...EVAL_RECIPES), optional: true },
-  data: { what: 'a data identity {spec?, synthetic?}', ok: (v) => isObject(v) && (v['spec'] === undefined || typeof v['spec'] === 'string') && (v['synthetic'] === undefined || isObject(v['synthetic'])), optional: true },
-  progress: { what: 'the run progress {plateau, bestTop1, bestTop5, bestEpoch, bad}', ok: (v) => isObject(v) && isObject(v['plateau']) && ['bestTop1', 'bestTop5', 'bestEpoch', 'bad'].every((k) => isNumber(v[k])), optional: true },
-  imported: { what: 'an object {file, format}', ok: (v) => isObject(v) && typeof v['file'] === 'string' && typeof v['format'] === 'string', optional: true },
+  data: {
+    what: 'a data identity {spec?, synthetic?}',
+    ok: (v) =>
+      isObject(v) &&
+      (v['spec'] === undefined || typeof v['spec'] === 'string') &&
+      (v['synthetic'] === undefined || isObject(v['synthetic'])),
+    optional: true,
+  },
+  progress: {
+    what: 'the run progress {plateau, bestTop1, bestTop5, bestEpoch, bad}',
+    ok: (v) => isObject(v) && isObject(v['plateau']) && ['bestTop1', 'bestTop5', 'bestEpoch', 'bad'].every((k) => isNumber(v[k])),
+    optional: true,
+  },
+  imported: {
+    what: 'an object {file, format}',
+    ok: (v) => isObject(v) && typeof v['file'] === 'string' && typeof v['format'] === 'string',
+    optional: true,
+  },
   epoch: { what: 'a non-negative integer', ok: isCount },
   batchInEpoch: { what: 'a non-negative integer', ok: isCount },
   step: { what: 'a non-negative integer', ok: isCount },
   rng: { what: 'a non-negative integer', ok: isCount },
   classes: { what: 'an array of class names', ok: isStrings, optional: true },
   // A NaN metric is written as null.
-  metrics: { what: 'an object of numbers', ok: (v) => isObject(v) && Object.values(v).every((x) => x === null || typeof x === 'number'), optional: true },
+  metrics: {
+    what: 'an object of numbers',
+    ok: (v) => isObject(v) && Object.values(v).every((x) => x === null || typeof x === 'number'),
+    optional: true,
+  },
   savedAt: { what: 'a date string', ok: (v) => typeof v === 'string' },
 };
-
 
 /** The run config a checkpoint carries: every field, so `--resume` never meets a damaged one later. */
 const RUN_FIELDS: Readonly<Record<Exclude<keyof FitConfig, 'modelOptions' | 'optimizer' | 'schedule'>, Field>> = {
@@ -185,7 +209,10 @@ function fromV1(v1: Record<string, unknown>): Record<string, unknown> {
   const run = isObject(extra['fit']) ? extra['fit'] : undefined;
   const args = isObject(extra['args']) ? extra['args'] : {};
   const { extra: _e, optimizer: _o, labelSmoothing: _l, frozen: _f, seed: _s, ...rest } = v1;
-  const data = { ...(typeof args['data'] === 'string' ? { spec: args['data'] } : {}), ...(isObject(args['synthetic']) ? { synthetic: args['synthetic'] } : {}) };
+  const data = {
+    ...(typeof args['data'] === 'string' ? { spec: args['data'] } : {}),
+    ...(isObject(args['synthetic']) ? { synthetic: args['synthetic'] } : {}),
+  };
   const augment = run?.['augment'];
   return {
     ...rest,
@@ -219,7 +246,12 @@ function renamedRun(run: unknown, where: string): unknown {
 }
 
 /** `value` as an object whose fields pass `fields`; `name` is its key in the entry (none: the entry itself). */
-function checkFields(value: unknown, fields: Readonly<Record<string, Field>>, name: string | undefined, where: string): Record<string, unknown> {
+function checkFields(
+  value: unknown,
+  fields: Readonly<Record<string, Field>>,
+  name: string | undefined,
+  where: string,
+): Record<string, unknown> {
   if (!isObject(value)) {
     if (name !== undefined) throw expected('an object', `${name} ${where}`, value);
     throw new UsageError(`Expected an object ${where} but received ${describe(value)}`);
@@ -254,8 +286,15 @@ function parseCheckpointMeta(raw: string | undefined, file: string): CheckpointM
   const where = `in the "ilsvrc" metadata of ${file}`;
   let json = parseJson(raw, where);
   if (isObject(json) && json['format'] === CHECKPOINT_FORMAT_V1) json = fromV1(json);
-  if (isObject(json) && typeof json['format'] === 'string' && json['format'] !== CHECKPOINT_FORMAT && /^ilsvrc-checkpoint\//.test(json['format'])) {
-    throw new UsageError(`Expected checkpoint format ${CHECKPOINT_FORMAT} in ${file} but it is ${json['format']}, written by another version of ilsvrc`);
+  if (
+    isObject(json) &&
+    typeof json['format'] === 'string' &&
+    json['format'] !== CHECKPOINT_FORMAT &&
+    /^ilsvrc-checkpoint\//.test(json['format'])
+  ) {
+    throw new UsageError(
+      `Expected checkpoint format ${CHECKPOINT_FORMAT} in ${file} but it is ${json['format']}, written by another version of ilsvrc`,
+    );
   }
   const meta = checkFields(json, META_FIELDS, undefined, where);
   readModelOptions(meta['modelOptions'], where, 'modelOptions');
@@ -305,10 +344,15 @@ export function describeModel(spec: ModelSpec, o: ModelOptions): string {
  */
 export function checkResumable(ck: Checkpoint, file: string): FitConfig {
   const run = ck.meta.run;
-  if (!run) throw new UsageError(`Expected a checkpoint written by ilsvrc train for --resume but ${file} has no run in it${ck.meta.imported ? ` (weights imported from ${ck.meta.imported.file}: start a run from them with --from)` : ''}`);
+  if (!run)
+    throw new UsageError(
+      `Expected a checkpoint written by ilsvrc train for --resume but ${file} has no run in it${ck.meta.imported ? ` (weights imported from ${ck.meta.imported.file}: start a run from them with --from)` : ''}`,
+    );
   const spec = about(`in the "ilsvrc" metadata of ${file}`, () => findModel(ck.meta.model));
   const o = ck.meta.modelOptions;
-  const built = about(`(the model the metadata of ${file} describes)`, () => buildModel(spec, { ...o, aux: o.aux ?? false }, { training: true, batch: 1 }));
+  const built = about(`(the model the metadata of ${file} describes)`, () =>
+    buildModel(spec, { ...o, aux: o.aux ?? false }, { training: true, batch: 1 }),
+  );
   const described = describeModel(spec, built.options);
   const params = built.graph.params;
   checkpointWeights(params, { tensors: flatTensors(ck.state.params) }, file, `the model its metadata describes (${described})`);
@@ -325,7 +369,9 @@ export function checkResumable(ck: Checkpoint, file: string): FitConfig {
     }
   }
   if (bad.length) {
-    throw new UsageError(`Expected the optimizer state of ${run.optimizer.kind} for every trainable parameter in ${file} but ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ` and ${bad.length - 3} more` : ''}`);
+    throw new UsageError(
+      `Expected the optimizer state of ${run.optimizer.kind} for every trainable parameter in ${file} but ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ` and ${bad.length - 3} more` : ''}`,
+    );
   }
   return run;
 }

@@ -109,7 +109,7 @@ export function stepsPerEpoch(trainSize: number, batch: number, accum: number): 
 export function runSizes(globalStep: number, s: number, end: number, k: number, every: number): number[] {
   const out: number[] = [];
   let g = globalStep;
-  for (let i = s; i < end; ) {
+  for (let i = s; i < end;) {
     let n = Math.min(k, end - i);
     if (every > 0) n = Math.min(n, every - (g % every));
     out.push(n);
@@ -345,7 +345,12 @@ async function closeEpoch(f: Fit, st: RunState, partial: boolean): Promise<void>
   const { at, improved } = st.validated(v, f.c.schedule, partial);
   const summary = epochSummary(st, at, seconds, v, skippedTrain);
   appendText(join(o.out, FILES.jsonl), JSON.stringify(summary) + '\n');
-  const scalars = [['val/loss', v.loss], ['val/top1', v.top1], ['val/top5', v.top5], ['train/epoch_top1', summary.train_top1]] as const;
+  const scalars = [
+    ['val/loss', v.loss],
+    ['val/top1', v.top1],
+    ['val/top5', v.top5],
+    ['train/epoch_top1', summary.train_top1],
+  ] as const;
   for (const [tag, value] of scalars) f.tb.scalar(tag, value, st.step);
   await writeReports(o.out);
   o.hooks.epochEnd?.(summary);
@@ -415,15 +420,49 @@ async function writeReports(out: string): Promise<void> {
   // A resumed run may repeat an epoch it had recorded before a crash: the later record wins.
   const byEpoch = new Map(rows.map((r) => [r.epoch, r]));
   const list = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
-  const cols = ['epoch', 'step', 'lr', 'train_loss', 'train_top1', 'val_loss', 'val_top1', 'val_top5', 'seconds', 'img_per_s', 'data_wait_s'] as const;
-  writeCsv(join(out, FILES.csv), cols, list.map((r) => cols.map((k) => r[k])));
-  const pts = (k: Exclude<keyof EpochSummary, 'skipped_first'>) => list.map((r) => [r.epoch, r[k]] as const).filter(([, v]) => Number.isFinite(v));
-  await writeChartPng(join(out, 'loss.png'), { title: 'Loss', xLabel: 'epoch', yLabel: 'cross-entropy', series: [{ name: 'train', points: pts('train_loss') }, { name: 'val', points: pts('val_loss') }] });
+  const cols = [
+    'epoch',
+    'step',
+    'lr',
+    'train_loss',
+    'train_top1',
+    'val_loss',
+    'val_top1',
+    'val_top5',
+    'seconds',
+    'img_per_s',
+    'data_wait_s',
+  ] as const;
+  writeCsv(
+    join(out, FILES.csv),
+    cols,
+    list.map((r) => cols.map((k) => r[k])),
+  );
+  const pts = (k: Exclude<keyof EpochSummary, 'skipped_first'>) =>
+    list.map((r) => [r.epoch, r[k]] as const).filter(([, v]) => Number.isFinite(v));
+  await writeChartPng(join(out, 'loss.png'), {
+    title: 'Loss',
+    xLabel: 'epoch',
+    yLabel: 'cross-entropy',
+    series: [
+      { name: 'train', points: pts('train_loss') },
+      { name: 'val', points: pts('val_loss') },
+    ],
+  });
   await writeChartPng(join(out, 'accuracy.png'), {
     title: 'Accuracy',
     xLabel: 'epoch',
     yLabel: 'top-1',
-    series: [{ name: 'train top-1', points: pts('train_top1') }, { name: 'val top-1', points: pts('val_top1') }, { name: 'val top-5', points: pts('val_top5') }],
+    series: [
+      { name: 'train top-1', points: pts('train_top1') },
+      { name: 'val top-1', points: pts('val_top1') },
+      { name: 'val top-5', points: pts('val_top5') },
+    ],
   });
-  await writeChartPng(join(out, 'lr.png'), { title: 'Learning rate', xLabel: 'epoch', yLabel: 'lr', series: [{ name: 'lr', points: pts('lr') }] });
+  await writeChartPng(join(out, 'lr.png'), {
+    title: 'Learning rate',
+    xLabel: 'epoch',
+    yLabel: 'lr',
+    series: [{ name: 'lr', points: pts('lr') }],
+  });
 }

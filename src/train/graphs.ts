@@ -91,7 +91,8 @@ function fullyConnected(g: Graph, trainable: readonly Param[], min: number): { p
     if (!isGemm(n) || n.attrs.transA || !n.attrs.transB) continue;
     const [x, w] = n.inputs;
     const p = w && byValue.get(w);
-    if (x && p && p.value.size >= min && uses.get(p.value) === 1 && x.rank === 2 && n.outputs[0]) out.push({ param: p, x, y: n.outputs[0] });
+    if (x && p && p.value.size >= min && uses.get(p.value) === 1 && x.rank === 2 && n.outputs[0])
+      out.push({ param: p, x, y: n.outputs[0] });
   }
   return out;
 }
@@ -138,7 +139,10 @@ export function buildTrainGraph(o: TrainGraphOptions, kind: GraphKind): TrainGra
       outer.push({ param: f.param, ...names });
     }
   } else {
-    const grads = gradients(loss, trainable.map((p) => p.value));
+    const grads = gradients(
+      loss,
+      trainable.map((p) => p.value),
+    );
     if (kind === 'grad') {
       for (const p of trainable) g.output(gradOf(grads, p), gradName(p.name));
     } else {

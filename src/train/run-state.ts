@@ -24,7 +24,10 @@ export class RunState {
   /** When the epoch in progress began, less the time a resumed one had spent before. */
   private started = Date.now();
 
-  constructor(readonly stepsPerEpoch: number, resume?: Checkpoint) {
+  constructor(
+    readonly stepsPerEpoch: number,
+    resume?: Checkpoint,
+  ) {
     if (!resume) return;
     this.epoch = resume.meta.epoch;
     this.inEpoch = resume.meta.batchInEpoch;

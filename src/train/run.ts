@@ -63,14 +63,32 @@ export const RUN_DEFAULTS = {
 type GivenConfig = Partial<
   Pick<
     FitConfig,
-    | 'epochs' | 'accum' | 'labelSmoothing' | 'auxWeight' | 'augment' | 'device' | 'threads' | 'seed'
-    | 'maxSteps' | 'stepsPerRun' | 'checkpointEvery' | 'earlyStop' | 'workers' | 'inProcess'
+    | 'epochs'
+    | 'accum'
+    | 'labelSmoothing'
+    | 'auxWeight'
+    | 'augment'
+    | 'device'
+    | 'threads'
+    | 'seed'
+    | 'maxSteps'
+    | 'stepsPerRun'
+    | 'checkpointEvery'
+    | 'earlyStop'
+    | 'workers'
+    | 'inProcess'
   >
 >;
 
 /** What may change on resume: how long to go on and how to run; never what the steps compute. */
 const RESUMABLE = [
-  'epochs', 'maxSteps', 'threads', 'workers', 'checkpointEvery', 'inProcess', 'device',
+  'epochs',
+  'maxSteps',
+  'threads',
+  'workers',
+  'checkpointEvery',
+  'inProcess',
+  'device',
 ] as const satisfies readonly (keyof GivenConfig)[];
 
 /** What a user asks of a run; every field optional (absent: the paper's recipe, or RUN_DEFAULTS). */
@@ -159,31 +177,35 @@ export function planRun(o: RunOptions, data: DataShape, device: Device): FitConf
     warmupSteps: o.warmupSteps ?? (demo ? DEMO.warmupSteps : 0),
     ...(o.minLr !== undefined ? { minLr: o.minLr } : {}),
   };
-  if (schedule.kind === 'multistep' && schedule.milestones.length === 0) throw new UsageError('Expected --milestones with --schedule multistep but received none');
+  if (schedule.kind === 'multistep' && schedule.milestones.length === 0)
+    throw new UsageError('Expected --milestones with --schedule multistep but received none');
   if (o.resetClassifier && o.from === undefined) throw new UsageError('Expected --from <ckpt> with --reset-classifier but received none');
   const batch = o.batchSize ?? (demo ? DEMO.batch : r.batchSize);
-  return boundRun({
-    device: device.text,
-    model: spec.name,
-    modelOptions: mo,
-    batch,
-    accum: o.accum ?? RUN_DEFAULTS.accum,
-    epochs: o.epochs ?? (demo ? DEMO.epochs : RUN_DEFAULTS.epochs),
-    optimizer,
-    schedule,
-    labelSmoothing: o.labelSmoothing ?? 0,
-    auxWeight: o.auxWeight,
-    frozen: o.freeze !== undefined ? frozenNames(spec, mo, o.freeze) : [],
-    seed: o.seed ?? RUN_DEFAULTS.seed,
-    augment: o.augment ?? (demo ? DEMO.augment : r.augment),
-    stepsPerRun: o.stepsPerRun ?? defaultStepsPerRun(device, { model: spec.name, modelOptions: mo, batch, optimizer }).k,
-    maxSteps: o.maxSteps ?? RUN_DEFAULTS.maxSteps,
-    checkpointEvery: o.checkpointEvery ?? RUN_DEFAULTS.checkpointEvery,
-    earlyStop: o.earlyStop ?? RUN_DEFAULTS.earlyStop,
-    workers: o.workers ?? RUN_DEFAULTS.workers,
-    threads: o.threads ?? RUN_DEFAULTS.threads,
-    inProcess: o.inProcess ?? false,
-  }, { ...(data.trainImages !== undefined ? { trainImages: data.trainImages } : {}), stepsGiven: o.stepsPerRun !== undefined });
+  return boundRun(
+    {
+      device: device.text,
+      model: spec.name,
+      modelOptions: mo,
+      batch,
+      accum: o.accum ?? RUN_DEFAULTS.accum,
+      epochs: o.epochs ?? (demo ? DEMO.epochs : RUN_DEFAULTS.epochs),
+      optimizer,
+      schedule,
+      labelSmoothing: o.labelSmoothing ?? 0,
+      auxWeight: o.auxWeight,
+      frozen: o.freeze !== undefined ? frozenNames(spec, mo, o.freeze) : [],
+      seed: o.seed ?? RUN_DEFAULTS.seed,
+      augment: o.augment ?? (demo ? DEMO.augment : r.augment),
+      stepsPerRun: o.stepsPerRun ?? defaultStepsPerRun(device, { model: spec.name, modelOptions: mo, batch, optimizer }).k,
+      maxSteps: o.maxSteps ?? RUN_DEFAULTS.maxSteps,
+      checkpointEvery: o.checkpointEvery ?? RUN_DEFAULTS.checkpointEvery,
+      earlyStop: o.earlyStop ?? RUN_DEFAULTS.earlyStop,
+      workers: o.workers ?? RUN_DEFAULTS.workers,
+      threads: o.threads ?? RUN_DEFAULTS.threads,
+      inProcess: o.inProcess ?? false,
+    },
+    { ...(data.trainImages !== undefined ? { trainImages: data.trainImages } : {}), stepsGiven: o.stepsPerRun !== undefined },
+  );
 }
 
 /** A resumed run's config: the saved one, with the RESUMABLE fields the options give. */
@@ -247,9 +269,12 @@ function frozenNames(spec: ModelSpec, opts: ModelOptions, what: string): string[
     const convs = new Set(params.filter((p) => p.value.shape.length === 4).map((p) => layer(p.name)));
     return params.map((p) => p.name).filter((n) => convs.has(layer(n)));
   }
-  const wanted = what.split(',').map((s) => s.trim()).filter(Boolean);
+  const wanted = what
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const out = params.map((p) => p.name).filter((n) => wanted.some((w) => n === w || n.startsWith(`${w}.`) || n.startsWith(w)));
-  const unmatched = wanted.filter((w) => !params.some((p) => (p.name).startsWith(w)));
+  const unmatched = wanted.filter((w) => !params.some((p) => p.name.startsWith(w)));
   if (unmatched.length) throw expected(`'features' or parameter names of ${spec.name}`, '--freeze', unmatched.join(','));
   return out;
 }
@@ -259,7 +284,10 @@ function transferWeights(config: FitConfig, ck: Checkpoint, file: string, reset:
   const spec = findModel(config.model);
   const params = buildModel(spec, config.modelOptions, { training: true, batch: 1 }).graph.params;
   const fresh = initParams(params, config.seed);
-  const last = params.filter((p) => p.name.startsWith('loss1') !== true && p.name.startsWith('loss2') !== true).slice(-2).map((p) => p.name);
+  const last = params
+    .filter((p) => p.name.startsWith('loss1') !== true && p.name.startsWith('loss2') !== true)
+    .slice(-2)
+    .map((p) => p.name);
   const out = new Map<string, Float32Array>();
   const bad: string[] = [];
   for (const p of params) {
@@ -269,7 +297,10 @@ function transferWeights(config: FitConfig, ck: Checkpoint, file: string, reset:
     else if (w && w.length === p.value.size) out.set(n, w);
     else bad.push(n);
   }
-  if (bad.length) throw new UsageError(`Expected ${file} to fit ${spec.name} with these options but ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ` and ${bad.length - 3} more` : ''} differ${reset ? '' : ' (other classes? add --reset-classifier)'}`);
+  if (bad.length)
+    throw new UsageError(
+      `Expected ${file} to fit ${spec.name} with these options but ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ` and ${bad.length - 3} more` : ''} differ${reset ? '' : ' (other classes? add --reset-classifier)'}`,
+    );
   return out;
 }
 
@@ -316,7 +347,8 @@ export async function train(o: RunOptions, hooks: TrainHooks = { log: () => {} }
     let init: Map<string, Float32Array> | undefined;
     let data: DatasetSplits;
     if (!fresh) {
-      const path = typeof o.resume === 'string' ? fileInFolder(o.resume, FILES.last) : o.out !== undefined ? join(o.out, FILES.last) : undefined;
+      const path =
+        typeof o.resume === 'string' ? fileInFolder(o.resume, FILES.last) : o.out !== undefined ? join(o.out, FILES.last) : undefined;
       if (path === undefined) throw new UsageError('Expected --resume <ckpt> or --out <dir> holding last.safetensors but received neither');
       resume = readCheckpoint(path, '--resume');
       const saved = checkResumable(resume, path);
@@ -332,11 +364,20 @@ export async function train(o: RunOptions, hooks: TrainHooks = { log: () => {} }
       data = await openDataset(o.data, { seed: o.seed ?? RUN_DEFAULTS.seed, ...(synthetic ? { synthetic } : {}) });
       config = planRun(o, { classes: data.classes.length, channels: data.channels, trainImages: data.train.length }, device);
       take(out);
-      if (existsSync(join(out, FILES.last))) throw new UsageError(`Expected an --out folder without a run in it, or --resume, but ${out} already has ${FILES.last}`);
+      if (existsSync(join(out, FILES.last)))
+        throw new UsageError(`Expected an --out folder without a run in it, or --resume, but ${out} already has ${FILES.last}`);
       if (o.from !== undefined) init = transferWeights(config, readCheckpoint(o.from, '--from'), o.from, o.resetClassifier === true);
     }
     hooks.start?.({ config, data, out, resumed: resume !== undefined });
-    return await fit({ config, data, out, ...(resume ? { resume } : {}), ...(init ? { initParams: init } : {}), dataIdentity: identity, hooks });
+    return await fit({
+      config,
+      data,
+      out,
+      ...(resume ? { resume } : {}),
+      ...(init ? { initParams: init } : {}),
+      dataIdentity: identity,
+      hooks,
+    });
   } finally {
     (lock as DirLock | undefined)?.release();
   }

@@ -50,7 +50,13 @@ export interface PlateauState {
 export const INITIAL_PLATEAU: PlateauState = { factor: 1, best: Infinity, bad: 0 };
 
 /** The rate of optimizer step `step` (0-based) out of `totalSteps`, with `stepsPerEpoch` per epoch. */
-export function learningRate(c: ScheduleConfig, step: number, stepsPerEpoch: number, totalSteps: number, plateau: PlateauState = INITIAL_PLATEAU): number {
+export function learningRate(
+  c: ScheduleConfig,
+  step: number,
+  stepsPerEpoch: number,
+  totalSteps: number,
+  plateau: PlateauState = INITIAL_PLATEAU,
+): number {
   const epoch = Math.floor(step / Math.max(1, stepsPerEpoch));
   let lr: number;
   switch (c.kind) {

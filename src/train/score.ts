@@ -281,4 +281,3 @@ export async function evaluateLoader(
   }
   return { ...t.result(), skipped: loader.skipped(0) };
 }
-

@@ -37,7 +37,12 @@ export class Weights {
   private readonly biases: ReadonlySet<string>;
 
   /** `suffixes`: the state arrays the optimizer keeps per parameter (stateSuffixes); missing ones start at zero. */
-  constructor(params: readonly Param[], frozen: ReadonlySet<string>, private readonly suffixes: readonly string[], state: TrainingState) {
+  constructor(
+    params: readonly Param[],
+    frozen: ReadonlySet<string>,
+    private readonly suffixes: readonly string[],
+    state: TrainingState,
+  ) {
     this.shapes = new Map(params.map((p) => [p.name, p.value.shape]));
     this.biases = new Set(params.filter((p) => p.isBias).map((p) => p.name));
     this.frozen = frozen;
@@ -88,7 +93,8 @@ export class Weights {
   /** The graph's parameters as feeds, and its optimizer state inputs when it updates. */
   feed(tg: TrainGraph, feeds: Record<string, OrtTensor>, withStates: boolean): void {
     for (const p of tg.params) feeds[p.name] = tensor('float32', this.param(p.name), p.value.shape);
-    if (withStates) for (const s of tg.states) feeds[s] = tensor('float32', this.state(s), this.shapes.get(s.slice(0, s.lastIndexOf('.'))) ?? []);
+    if (withStates)
+      for (const s of tg.states) feeds[s] = tensor('float32', this.state(s), this.shapes.get(s.slice(0, s.lastIndexOf('.'))) ?? []);
   }
 
   /** Takes the updated parameters and state ("<name>.next") of a graph's run as the session's arrays. */
@@ -176,7 +182,12 @@ export function batchFeeds(tg: TrainGraph, batch: StepBatch): Record<string, Ort
  * Forward and backward on one batch (dropout masks drawn here): loss, hit counts and the gradients,
  * as "<name>.grad" outputs, and from the "outer" graph fully connected layers' X and dY instead.
  */
-export async function runGradients(compile: Compile, w: Weights, batch: StepBatch, kind: 'grad' | 'outer'): Promise<{ tg: TrainGraph; out: Record<string, OrtTensor> }> {
+export async function runGradients(
+  compile: Compile,
+  w: Weights,
+  batch: StepBatch,
+  kind: 'grad' | 'outer',
+): Promise<{ tg: TrainGraph; out: Record<string, OrtTensor> }> {
   const { tg, session } = await compile(kind, batch.labels.length);
   const feeds = batchFeeds(tg, batch);
   for (const m of tg.masks) feeds[m.name] = tensor('float32', w.mask(m.shape, m.rate), m.shape);

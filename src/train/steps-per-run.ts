@@ -46,7 +46,13 @@ export function stepFootprint(model: string, modelOptions: Partial<ModelOptions>
   const activations = outputFloats(g);
   const inputs = g.inputs.reduce((a, v) => a + sizeOf(v.shape), 0);
   const trainMacsPerSample = trainingMacs(g, [built.logits, ...built.aux.map((a) => a.logits)]).training;
-  return { params, state: params * stateSuffixes(optimizer).length, activationsPerSample: activations, inputsPerSample: inputs, trainMacsPerSample };
+  return {
+    params,
+    state: params * stateSuffixes(optimizer).length,
+    activationsPerSample: activations,
+    inputsPerSample: inputs,
+    trainMacsPerSample,
+  };
 }
 
 /**
@@ -157,7 +163,11 @@ export function stopBound(stepMs: number): number {
  * CPU_RUN_MS / 2 (AlexNet from batch 16, VGG-A from batch 8), 13 for VGG-A width 1/4 at 32 px.
  * Then, on either path, at most as many as fit in a second (stopBound): AlexNet at batch 8 3, at 16 and more 1.
  */
-export function cpuStepsPerRun(f: StepFootprint, batch: number, update: 'native' | 'graph' = 'graph'): { k: number; copyMs: number; stepMs: number } {
+export function cpuStepsPerRun(
+  f: StepFootprint,
+  batch: number,
+  update: 'native' | 'graph' = 'graph',
+): { k: number; copyMs: number; stepMs: number } {
   const copyMs = update === 'graph' ? (CPU_COPY_MS_PER_MB * 4 * (f.params + f.state)) / 2 ** 20 : 0;
   const stepMs = (CPU_STEP_MS_PER_GFLOP * 2 * f.trainMacsPerSample * batch) / 1e9;
   let k = 1;
@@ -179,14 +189,23 @@ interface StepsPlan {
  */
 export function defaultStepsPerRun(
   device: Device,
-  t: { model: string; modelOptions: Partial<ModelOptions>; batch: number; optimizer: OptimizerConfig; update?: 'native' | 'graph' | undefined },
+  t: {
+    model: string;
+    modelOptions: Partial<ModelOptions>;
+    batch: number;
+    optimizer: OptimizerConfig;
+    update?: 'native' | 'graph' | undefined;
+  },
   deviceBytes: number | undefined = device.kind === 'cuda' ? cudaMemoryBytes(device.id) : undefined,
 ): StepsPlan {
   if (device.kind === 'cpu') {
     const update = updatePath(true, t.update);
     const c = cpuStepsPerRun(stepFootprint(t.model, t.modelOptions, t.optimizer), t.batch, update);
     const step = `~${Math.round(c.stepMs)} ms per step`;
-    const why = update === 'native' ? `updated in place: a run moves only its batches, ${step}` : `parameters and state take ~${Math.round(c.copyMs)} ms to move per run against ${step}`;
+    const why =
+      update === 'native'
+        ? `updated in place: a run moves only its batches, ${step}`
+        : `parameters and state take ~${Math.round(c.copyMs)} ms to move per run against ${step}`;
     return { k: c.k, reason: why };
   }
   if (device.kind === 'webgpu') return { k: 1, reason: 'WebGPU has no Loop kernel' };

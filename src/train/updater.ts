@@ -19,7 +19,18 @@ import { hyperValues, type OptimizerConfig } from '../optim/optimizer.js';
 import { scalar, tensor, type OrtTensor } from '../runtime/ort.js';
 import { expected } from '../util/errors.js';
 import { gradName, type TrainGraph } from './graphs.js';
-import { concatF32, concatI64, inputShape, labels64, metricsOf, output, runGradients, validRows, type Compile, type Weights } from './session-state.js';
+import {
+  concatF32,
+  concatI64,
+  inputShape,
+  labels64,
+  metricsOf,
+  output,
+  runGradients,
+  validRows,
+  type Compile,
+  type Weights,
+} from './session-state.js';
 import type { StepBatch, StepMetrics, TrainingConfig } from './session-types.js';
 
 /** One optimizer step's batch and learning rate. */
@@ -73,7 +84,10 @@ export class NativeUpdater implements Updater {
   }
 
   async applyGradients(grads: ReadonlyMap<string, Float32Array>, lr: number): Promise<void> {
-    this.applyInPlace(this.w.trainable.map((name) => [name, gradientOf(grads, name)] as const), lr);
+    this.applyInPlace(
+      this.w.trainable.map((name) => [name, gradientOf(grads, name)] as const),
+      lr,
+    );
   }
 
   /**
@@ -123,11 +137,32 @@ export class GraphUpdater implements Updater {
     const batches = steps.map((s) => s.batch);
     const stack = (shape: readonly number[]) => (k === 1 ? shape : [k, ...shape]);
     const feeds: Record<string, OrtTensor> = {
-      input: tensor('float32', stacked(batches.map((b) => b.x), concatF32), stack(inputShape(tg))),
-      labels: tensor('int64', stacked(batches.map((b) => labels64(b.labels)), concatI64), stack([batches[0]?.labels.length ?? 0])),
+      input: tensor(
+        'float32',
+        stacked(
+          batches.map((b) => b.x),
+          concatF32,
+        ),
+        stack(inputShape(tg)),
+      ),
+      labels: tensor(
+        'int64',
+        stacked(
+          batches.map((b) => labels64(b.labels)),
+          concatI64,
+        ),
+        stack([batches[0]?.labels.length ?? 0]),
+      ),
     };
     const hyper = steps.map(({ lr }, i) => hyperValues(this.optimizer, lr, this.w.step + i + 1));
-    tg.hyper.forEach((h, j) => (feeds[h] = tensor('float32', Float32Array.from(hyper, (row) => at(row, j)), k === 1 ? [] : [k])));
+    tg.hyper.forEach(
+      (h, j) =>
+        (feeds[h] = tensor(
+          'float32',
+          Float32Array.from(hyper, (row) => at(row, j)),
+          k === 1 ? [] : [k],
+        )),
+    );
     // Masks are drawn step by step, in the same order as k single steps would draw them.
     const masks = tg.masks.map(() => [] as Float32Array[]);
     for (let i = 0; i < k; i++) tg.masks.forEach((m, j) => masks[j]?.push(this.w.mask(m.shape, m.rate)));
@@ -155,9 +190,16 @@ export class GraphUpdater implements Updater {
 export function nativeOptimizerFor(config: TrainingConfig): NativeOptimizer | null {
   const providers = config.session?.providers ?? ['cpu'];
   const cpu = providers.every((p) => (typeof p === 'string' ? p : p.name) === 'cpu');
-  const native = updatePath(cpu, config.update) === 'native' ? NativeOptimizer.create(config.optimizer, config.session?.threads ?? availableParallelism()) : null;
+  const native =
+    updatePath(cpu, config.update) === 'native'
+      ? NativeOptimizer.create(config.optimizer, config.session?.threads ?? availableParallelism())
+      : null;
   if (!native && config.update === 'native') {
-    throw expected(cpu ? 'build/native/optim.node (scripts/build-native, not disabled by ILSVRC_NATIVE_OPTIM=0)' : 'the cpu provider', 'the native optimizer update', cpu ? 'no addon' : providers);
+    throw expected(
+      cpu ? 'build/native/optim.node (scripts/build-native, not disabled by ILSVRC_NATIVE_OPTIM=0)' : 'the cpu provider',
+      'the native optimizer update',
+      cpu ? 'no addon' : providers,
+    );
   }
   // Without ORT's arena, the C heap keeps a step's freed memory for the next (retainFreedMemory).
   if (native && config.session?.arena !== true) native.retainFreedMemory();

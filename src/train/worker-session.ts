@@ -25,7 +25,10 @@ interface Method<A extends unknown[], R> {
   own?: (r: R) => R;
 }
 
-function method<A extends unknown[], R>(run: (s: TrainingSession, ...args: A) => Promise<R>, o: Omit<Method<A, R>, 'run'> = {}): Method<A, R> {
+function method<A extends unknown[], R>(
+  run: (s: TrainingSession, ...args: A) => Promise<R>,
+  o: Omit<Method<A, R>, 'run'> = {},
+): Method<A, R> {
   return { run, ...o };
 }
 
@@ -39,7 +42,9 @@ function giveAway(a: Float32Array | Uint8Array): { value: Float32Array | Uint8Ar
 
 /** What the trainer calls on a session: the worker client, LocalSession and the dispatcher are generated from it. */
 export const SESSION_METHODS = {
-  runSteps: method((s, batches: readonly StepBatch[], lrs: readonly number[]) => s.runSteps(batches, lrs), { send: (batches) => transferables(batches) }),
+  runSteps: method((s, batches: readonly StepBatch[], lrs: readonly number[]) => s.runSteps(batches, lrs), {
+    send: (batches) => transferables(batches),
+  }),
   runTrainStep: method((s, batch: StepBatch) => s.runTrainStep(batch), { send: (batch) => transferables([batch]) }),
   runOptimizerStep: method((s, lr: number) => s.runOptimizerStep(lr)),
   runEvalStep: method((s, batch: StepBatch): Promise<EvalMetrics> => s.runEvalStep(batch), {
@@ -88,7 +93,11 @@ function generate(invoke: Invoke): SessionCalls {
 }
 
 /** The worker's side of a call: runs it on the session and says what to post back. */
-export async function answer<K extends MethodName>(s: TrainingSession, op: K, args: ArgsOf[K]): Promise<{ value: ResultOf[K]; transfer: ArrayBuffer[] }> {
+export async function answer<K extends MethodName>(
+  s: TrainingSession,
+  op: K,
+  args: ArgsOf[K],
+): Promise<{ value: ResultOf[K]; transfer: ArrayBuffer[] }> {
   const m: Method<ArgsOf[K], ResultOf[K]> = TABLE[op];
   const r = await m.run(s, ...args);
   return m.reply ? m.reply(r) : { value: r, transfer: [] };
@@ -211,6 +220,10 @@ function copyState(s: TrainingState): TrainingState {
 }
 
 /** A session on a worker thread (the default) or in this thread. */
-export function openSession(config: TrainingConfig, state: Partial<TrainingState> | undefined, o: { worker: boolean }): Promise<SessionHandle> {
+export function openSession(
+  config: TrainingConfig,
+  state: Partial<TrainingState> | undefined,
+  o: { worker: boolean },
+): Promise<SessionHandle> {
   return o.worker ? WorkerSession.create(config, state) : LocalSession.create(config, state);
 }

@@ -31,7 +31,6 @@ interface InputSpec {
   crop: number | null;
 }
 
-
 /** The evaluation view's geometry at an input size, as Transforms.eval applies it. */
 function inputSpec(size: number, channels: number, view: EvalRecipe): InputSpec {
   const c = channels === 1 ? 1 : 3;
@@ -68,7 +67,10 @@ export function readCard(props: Readonly<Record<string, string>>, file: string):
   const card: ModelCard = {};
   const classes = json(METADATA.classes);
   if (classes !== undefined) {
-    if (!Array.isArray(classes) || !classes.every((c) => typeof c === 'string')) throw new UsageError(`Expected an array of class names in the "${METADATA.classes}" metadata of ${file} but received ${describe(classes)}`);
+    if (!Array.isArray(classes) || !classes.every((c) => typeof c === 'string'))
+      throw new UsageError(
+        `Expected an array of class names in the "${METADATA.classes}" metadata of ${file} but received ${describe(classes)}`,
+      );
     card.classes = classes as string[];
   }
   const view = props[METADATA.view];
@@ -82,7 +84,12 @@ export function readCard(props: Readonly<Record<string, string>>, file: string):
   const data = json(METADATA.data);
   if (data !== undefined) {
     const d = data as Record<string, unknown> | null;
-    if (typeof d !== 'object' || d === null || (d['spec'] !== undefined && typeof d['spec'] !== 'string') || (d['synthetic'] !== undefined && (typeof d['synthetic'] !== 'object' || d['synthetic'] === null))) {
+    if (
+      typeof d !== 'object' ||
+      d === null ||
+      (d['spec'] !== undefined && typeof d['spec'] !== 'string') ||
+      (d['synthetic'] !== undefined && (typeof d['synthetic'] !== 'object' || d['synthetic'] === null))
+    ) {
       throw new UsageError(`Expected {"spec"?, "synthetic"?} in the "${METADATA.data}" metadata of ${file} but received ${describe(data)}`);
     }
     card.data = d as DataIdentity;

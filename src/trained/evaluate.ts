@@ -17,7 +17,6 @@ import { Rng } from '../util/rng.js';
 import { NEVER, type StopSignal } from '../util/stop.js';
 import { type Confusion, type EvalResult, scoreViews, Tally } from '../train/score.js';
 
-
 /**
  * The inference ONNX of a model's fully convolutional form (ModelSpec.dense) with `weights` (the
  * ordinary model's: same names and sizes), its input height and width left free ("H", "W").
@@ -25,7 +24,11 @@ import { type Confusion, type EvalResult, scoreViews, Tally } from '../train/sco
 export function denseModel(model: string, options: ModelOptions, weights: ReadonlyMap<string, Float32Array>): Uint8Array {
   const spec = findModel(model);
   if (!spec.dense) {
-    throw new UsageError(`Expected a model with a fully convolutional form (${MODELS.filter((m) => m.dense).map((m) => m.name).join(', ')}) for --crop dense but received ${spec.name}`);
+    throw new UsageError(
+      `Expected a model with a fully convolutional form (${MODELS.filter((m) => m.dense)
+        .map((m) => m.name)
+        .join(', ')}) for --crop dense but received ${spec.name}`,
+    );
   }
   const proto = decodeModel(exportInferenceModel(buildModel({ ...spec, build: spec.dense }, { ...options, aux: false }), weights));
   const dims = proto.graph.input?.[0]?.type?.tensorType?.shape?.dim;
@@ -65,7 +68,8 @@ export async function evaluateDense(
 ): Promise<EvalResult & { skipped: Skipped[] }> {
   if (o.scales.length === 0) throw new UsageError('Expected at least one scale for dense evaluation but received none');
   const tfs = o.scales.map((q) => {
-    if (!(Number.isInteger(q) && q >= o.minSide)) throw new UsageError(`Expected dense scales of at least ${o.minSide} (the model's input size) but received ${q}`);
+    if (!(Number.isInteger(q) && q >= o.minSide))
+      throw new UsageError(`Expected dense scales of at least ${o.minSide} (the model's input size) but received ${q}`);
     return Transforms.dense(q, { channels: o.channels, ...(o.mean ? { mean: o.mean } : {}), ...(o.std ? { std: o.std } : {}) });
   });
   const t = new Tally(classes);
@@ -80,7 +84,15 @@ export async function evaluateDense(
       if (reason !== null || typeof size === 'string') break;
       const [h, w] = tf.outputSize(size.width, size.height);
       const C = o.channels;
-      const target: BatchTarget = { layout: 'nchw-f32', x: new Float32Array(2 * C * h * w), offset: new Float32Array(2 * C), channels: C, height: h, width: w, views: 2 };
+      const target: BatchTarget = {
+        layout: 'nchw-f32',
+        x: new Float32Array(2 * C * h * w),
+        offset: new Float32Array(2 * C),
+        channels: C,
+        height: h,
+        width: w,
+        views: 2,
+      };
       reason = await renderSample(ds, i, tf, new Rng(0), target, 0, DEFAULT_DECODE);
       if (reason === null) logits.set(await logitsOf(target.x as Float32Array, 2, h, w), 2 * k * classes);
     }

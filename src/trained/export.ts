@@ -34,11 +34,13 @@ export async function exportModel(model: string, o: ExportModelOptions = {}): Pr
   const ckpt = o.checkpoint;
   if (ckpt !== undefined && !existsSync(ckpt)) throw new UsageError(`Expected a checkpoint for --checkpoint but ${ckpt} does not exist`);
   // Weights by ilsvrc's parameter names without an "ilsvrc" entry (not a training run's) fit the asked model.
-  const plain = ckpt !== undefined && /\.safetensors$/i.test(ckpt) && loadSafetensors(ckpt, { headerOnly: true }).metadata['ilsvrc'] === undefined;
+  const plain =
+    ckpt !== undefined && /\.safetensors$/i.test(ckpt) && loadSafetensors(ckpt, { headerOnly: true }).metadata['ilsvrc'] === undefined;
   const trained = ckpt === undefined || plain ? undefined : zooModel(await readTrained(ckpt), 'export');
   if (trained) {
     const asked = findModel(model).name;
-    if (trained.model !== asked) throw new UsageError(`Expected a ${asked} model in --checkpoint ${trained.file} but it holds ${trained.model}`);
+    if (trained.model !== asked)
+      throw new UsageError(`Expected a ${asked} model in --checkpoint ${trained.file} but it holds ${trained.model}`);
     given = { ...trained.options, ...given, aux: false };
   }
   const built = buildModel(model, given);

@@ -51,19 +51,34 @@ function plainOnnx(file: string, bytes: Uint8Array, m: ModelProto, inputSize: nu
   const inits = new Set((g.initializer ?? []).map((t) => t.name));
   const input = g.input.find((v) => !inits.has(v.name));
   const output = g.output[0];
-  if (!input || !output) throw new UsageError(`Expected an image input and a scores output in ${file} but its graph has ${input ? 'no output' : 'no input'}`);
+  if (!input || !output)
+    throw new UsageError(`Expected an image input and a scores output in ${file} but its graph has ${input ? 'no output' : 'no input'}`);
   const show = (ds: readonly (number | undefined)[] | undefined) => (ds ? `[${ds.map((d) => d ?? '?').join(', ')}]` : 'no shape');
   const inDims = dimsOf(input);
   const channels = inDims?.[1];
   const [h, w] = [inDims?.[2] ?? inputSize, inDims?.[3] ?? inputSize];
   if (!inDims || inDims.length !== 4 || (channels !== 1 && channels !== 3) || h === undefined || h !== w) {
-    throw new UsageError(`Expected ${file}'s input "${input.name}" to be [N, 1 or 3, S, S] (an open S needs --input-size) but its graph declares ${show(inDims)}`);
+    throw new UsageError(
+      `Expected ${file}'s input "${input.name}" to be [N, 1 or 3, S, S] (an open S needs --input-size) but its graph declares ${show(inDims)}`,
+    );
   }
   const outDims = dimsOf(output);
   const classes = outDims?.[outDims.length - 1];
-  if (!outDims || outDims.length !== 2 || classes === undefined) throw new UsageError(`Expected ${file}'s output "${output.name}" to be scores [N, classes] but its graph declares ${show(outDims)}`);
+  if (!outDims || outDims.length !== 2 || classes === undefined)
+    throw new UsageError(`Expected ${file}'s output "${output.name}" to be scores [N, classes] but its graph declares ${show(outDims)}`);
   const options: ModelOptions = { classes, inputSize: h, channels, width: 1, dropout: undefined, aux: false, init: 'paper' };
-  return { file, model: g.name || basename(file), options, built: undefined, weights: new Map(), classes: undefined, view: 'center', onnx: bytes, data: undefined, io: { input: input.name, output: output.name } };
+  return {
+    file,
+    model: g.name || basename(file),
+    options,
+    built: undefined,
+    weights: new Map(),
+    classes: undefined,
+    view: 'center',
+    onnx: bytes,
+    data: undefined,
+    io: { input: input.name, output: output.name },
+  };
 }
 
 /**
@@ -76,7 +91,12 @@ function initializerTensors(g: GraphProto): NamedTensors['tensors'] {
   for (const t of g.initializer ?? []) {
     if (t.dataType !== TensorDataType.FLOAT) continue;
     const r = t.rawData;
-    const data = r && r.byteLength > 0 ? (r.byteOffset % 4 === 0 ? new Float32Array(r.buffer, r.byteOffset, r.byteLength / 4) : new Float32Array(Uint8Array.from(r).buffer)) : Float32Array.from(t.floatData ?? []);
+    const data =
+      r && r.byteLength > 0
+        ? r.byteOffset % 4 === 0
+          ? new Float32Array(r.buffer, r.byteOffset, r.byteLength / 4)
+          : new Float32Array(Uint8Array.from(r).buffer)
+        : Float32Array.from(t.floatData ?? []);
     out[t.name] = { dtype: 'F32', shape: t.dims ?? [], data };
   }
   return out;
@@ -93,18 +113,25 @@ function checkInterface(m: ModelProto, o: ModelOptions, file: string, described:
   const input = g.input.find((v) => v.name === 'input');
   const output = g.output.find((v) => v.name === 'logits');
   if (!input || !output) {
-    throw new UsageError(`Expected ${file} to read "input" and compute "logits" (as ilsvrc exports a model) but its graph reads ${JSON.stringify(g.input.map((v) => v.name).filter((n) => !(g.initializer ?? []).some((t) => t.name === n)))} and computes ${JSON.stringify(g.output.map((v) => v.name))}`);
+    throw new UsageError(
+      `Expected ${file} to read "input" and compute "logits" (as ilsvrc exports a model) but its graph reads ${JSON.stringify(g.input.map((v) => v.name).filter((n) => !(g.initializer ?? []).some((t) => t.name === n)))} and computes ${JSON.stringify(g.output.map((v) => v.name))}`,
+    );
   }
-  if (!(g.node ?? []).some((n) => n.output.includes('logits'))) throw new UsageError(`Expected a graph that computes "logits" in ${file} but no node does (${(g.node ?? []).length} nodes)`);
+  if (!(g.node ?? []).some((n) => n.output.includes('logits')))
+    throw new UsageError(`Expected a graph that computes "logits" in ${file} but no node does (${(g.node ?? []).length} nodes)`);
   const show = (ds: readonly (number | undefined)[] | undefined) => (ds ? `[${ds.map((d) => d ?? 'N').join(', ')}]` : 'no shape');
   const want = [o.channels, o.inputSize, o.inputSize];
   const inDims = dimsOf(input);
   if (!inDims || inDims.length !== 4 || want.some((d, i) => inDims[i + 1] !== d)) {
-    throw new UsageError(`Expected input [N, ${want.join(', ')}] in ${file} (the model its metadata describes: ${described}) but its graph declares ${show(inDims)}`);
+    throw new UsageError(
+      `Expected input [N, ${want.join(', ')}] in ${file} (the model its metadata describes: ${described}) but its graph declares ${show(inDims)}`,
+    );
   }
   const outDims = dimsOf(output);
   if (!outDims || outDims.length !== 2 || outDims[1] !== o.classes) {
-    throw new UsageError(`Expected logits [N, ${o.classes}] in ${file} (the model its metadata describes: ${described}) but its graph declares ${show(outDims)}`);
+    throw new UsageError(
+      `Expected logits [N, ${o.classes}] in ${file} (the model its metadata describes: ${described}) but its graph declares ${show(outDims)}`,
+    );
   }
 }
 
@@ -117,7 +144,8 @@ export async function readTrained(file: string, o: { inputSize?: number } = {}):
   try {
     isDir = statSync(file).isDirectory();
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`Expected a checkpoint (.safetensors) or an .onnx file but ${file} does not exist`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new UsageError(`Expected a checkpoint (.safetensors) or an .onnx file but ${file} does not exist`);
     throw e;
   }
   if (isDir) throw new UsageError(`Expected a checkpoint (.safetensors) or an .onnx file but ${file} is a directory`);
@@ -143,7 +171,10 @@ export async function readTrained(file: string, o: { inputSize?: number } = {}):
     const props = Object.fromEntries((proto.metadataProps ?? []).map((p) => [p.key, p.value]));
     const name = props[METADATA.model];
     const opts = props[METADATA.options];
-    if (name === undefined || opts === undefined) throw new UsageError(`Expected ${file} to be exported by ilsvrc (metadata ${METADATA.model} and ${METADATA.options}) but it has only ${name === undefined ? METADATA.options : METADATA.model}`);
+    if (name === undefined || opts === undefined)
+      throw new UsageError(
+        `Expected ${file} to be exported by ilsvrc (metadata ${METADATA.model} and ${METADATA.options}) but it has only ${name === undefined ? METADATA.options : METADATA.model}`,
+      );
     spec = about(`in the "${METADATA.model}" metadata of ${file}`, () => findModel(name));
     const where = `in the "${METADATA.options}" metadata of ${file}`;
     given = readModelOptions(parseJson(opts, where), where);
@@ -161,13 +192,26 @@ export async function readTrained(file: string, o: { inputSize?: number } = {}):
     if (ck.meta.view !== undefined) view = ck.meta.view;
     data = ck.meta.data;
   }
-  const built = about(`(the model the metadata of ${file} describes)`, () => buildModel(spec, { ...given, aux: false }, { training: false }));
+  const built = about(`(the model the metadata of ${file} describes)`, () =>
+    buildModel(spec, { ...given, aux: false }, { training: false }),
+  );
   const described = describeModel(spec, built.options);
   const { weights } = checkpointWeights(inferenceParams(built), { tensors }, file, `the model its metadata describes (${described})`);
   if (proto) checkInterface(proto, built.options, file, described);
   const bad = firstNonFinite({ params: weights, states: new Map() });
   if (bad) throw new UsageError(`Expected finite values in ${file} but tensor ${bad} holds NaN or Infinity (weights of a diverged run)`);
-  return withClassNames({ file, model: spec.name, options: built.options, built, weights, classes, view, onnx, data, io: { input: 'input', output: 'logits' } });
+  return withClassNames({
+    file,
+    model: spec.name,
+    options: built.options,
+    built,
+    weights,
+    classes,
+    view,
+    onnx,
+    data,
+    io: { input: 'input', output: 'logits' },
+  });
 }
 
 /** The class names a model file has, else those of a classes.json beside it; as many as its classes. */
@@ -180,11 +224,12 @@ async function withClassNames(t: TrainedModel): Promise<TrainedModel> {
     namesFrom = beside;
   }
   if (classes !== undefined && classes.length !== t.options.classes) {
-    throw new UsageError(`Expected ${t.options.classes} class names in ${namesFrom} (the classes of ${t.file}) but received ${classes.length}`);
+    throw new UsageError(
+      `Expected ${t.options.classes} class names in ${namesFrom} (the classes of ${t.file}) but received ${classes.length}`,
+    );
   }
   return { ...t, classes };
 }
-
 
 export interface InferenceModel {
   model: string;
@@ -203,12 +248,18 @@ export interface InferenceModel {
 
 /** A trained model that is one of the zoo's (`what` needs its graph), or a one-line refusal for a plain ONNX file. */
 export function zooModel(t: TrainedModel, what: string): TrainedModel & { built: BuiltModel } {
-  if (t.built === undefined) throw new UsageError(`Expected a checkpoint or an ONNX file exported by ilsvrc for ${what} (it rebuilds the network) but ${t.file} is an ONNX model from elsewhere`);
+  if (t.built === undefined)
+    throw new UsageError(
+      `Expected a checkpoint or an ONNX file exported by ilsvrc for ${what} (it rebuilds the network) but ${t.file} is an ONNX model from elsewhere`,
+    );
   return t as TrainedModel & { built: BuiltModel };
 }
 
 /** With `dense`, the model's fully convolutional form (VGG's dense evaluation), for inputs of any size. */
-export async function openInference(file: string, o: { threads?: number; dense?: boolean; inputSize?: number } = {}): Promise<InferenceModel> {
+export async function openInference(
+  file: string,
+  o: { threads?: number; dense?: boolean; inputSize?: number } = {},
+): Promise<InferenceModel> {
   const t = await readTrained(file, o.inputSize !== undefined ? { inputSize: o.inputSize } : {});
   const so = o.threads ? { threads: o.threads } : {};
   // The user's ONNX graph runs as it is, so what ONNX Runtime rejects in it is theirs to fix; the

@@ -25,7 +25,11 @@ export async function predict(file: string, images: readonly string[], o: Predic
   try {
     const channels = m.options.channels === 1 ? 1 : 3;
     const ds = new FileDataset([...images], new Int32Array(images.length));
-    const loader = new Loader(ds, Transforms.eval(o.crop === undefined ? m.view : o.crop === 'full' ? 'none' : o.crop, { size: m.options.inputSize, channels }), { batchSize: 16, shuffle: false, seed: 0, dropLast: false, channels });
+    const loader = new Loader(
+      ds,
+      Transforms.eval(o.crop === undefined ? m.view : o.crop === 'full' ? 'none' : o.crop, { size: m.options.inputSize, channels }),
+      { batchSize: 16, shuffle: false, seed: 0, dropLast: false, channels },
+    );
     const out: Prediction[] = [];
     const C = m.options.classes;
     try {

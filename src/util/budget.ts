@@ -58,7 +58,8 @@ export function machineBudget(): MachineBudget {
   const env = process.env['ILSVRC_MEMORY_BUDGET'];
   if (env !== undefined && env !== '') {
     const bytes = parseBytes(env);
-    if (bytes === undefined) throw new UsageError(`Expected a size in bytes (e.g. 512M, 4G) for ILSVRC_MEMORY_BUDGET but received ${JSON.stringify(env)}`);
+    if (bytes === undefined)
+      throw new UsageError(`Expected a size in bytes (e.g. 512M, 4G) for ILSVRC_MEMORY_BUDGET but received ${JSON.stringify(env)}`);
     return (cached = { cores, memory: bytes, memorySource: 'ILSVRC_MEMORY_BUDGET' });
   }
   let free = memAvailable();
@@ -92,6 +93,8 @@ export function requireMemory(bytes: number, what: string, hint = ''): void {
   if (bytes > b.memory) {
     // The variable's figure is the budget itself; a measured one is shared.
     const from = b.memorySource === 'ILSVRC_MEMORY_BUDGET' ? b.memorySource : `80% of the ${b.memorySource}`;
-    throw new UsageError(`Expected ${what} to fit the memory budget (${formatBytes(b.memory)}, ${from}) but it needs ${formatBytes(bytes)}${hint ? `; ${hint}` : ''}`);
+    throw new UsageError(
+      `Expected ${what} to fit the memory budget (${formatBytes(b.memory)}, ${from}) but it needs ${formatBytes(bytes)}${hint ? `; ${hint}` : ''}`,
+    );
   }
 }

@@ -62,7 +62,14 @@ export function userFileError(err: unknown): UsageError | undefined {
   const e = err as NodeJS.ErrnoException;
   const what = e.code !== undefined ? USER_ERRNO[e.code] : undefined;
   if (what === undefined) return undefined;
-  const verb = e.syscall === undefined ? 'use' : /^(open|read|stat|lstat|access|scandir|readdir|readlink|realpath)/.test(e.syscall) ? 'read' : /^(write|fsync|close|mkdir|rename|unlink|rmdir|copyfile|ftruncate|symlink|link)/.test(e.syscall) ? 'write' : 'use';
+  const verb =
+    e.syscall === undefined
+      ? 'use'
+      : /^(open|read|stat|lstat|access|scandir|readdir|readlink|realpath)/.test(e.syscall)
+        ? 'read'
+        : /^(write|fsync|close|mkdir|rename|unlink|rmdir|copyfile|ftruncate|symlink|link)/.test(e.syscall)
+          ? 'write'
+          : 'use';
   const target = e.path !== undefined ? ` ${e.path}` : '';
   return new UsageError(`cannot ${verb}${target}: ${what} (${e.code})`);
 }

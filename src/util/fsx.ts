@@ -1,4 +1,16 @@
-import { appendFileSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { UsageError } from './errors.js';
 import { basename, dirname, join } from 'node:path';
 
@@ -12,7 +24,8 @@ export function withPath<T>(path: string, fn: () => T, standIn?: string): T {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     // A stand-in that is itself a folder is what is in the way: it keeps its own name.
-    if (err instanceof Error && typeof e.code === 'string' && (e.path === undefined || (e.path === standIn && e.code !== 'EISDIR'))) e.path = path;
+    if (err instanceof Error && typeof e.code === 'string' && (e.path === undefined || (e.path === standIn && e.code !== 'EISDIR')))
+      e.path = path;
     throw err;
   }
 }

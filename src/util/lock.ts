@@ -49,7 +49,9 @@ function processAlive(pid: number): boolean {
 function parseOwner(bytes: Buffer): Owner | undefined {
   try {
     const o = JSON.parse(bytes.toString('utf8')) as Partial<Owner>;
-    return typeof o.pid === 'number' && typeof o.host === 'string' ? { pid: o.pid, host: o.host, command: String(o.command ?? '?'), since: String(o.since ?? '?') } : undefined;
+    return typeof o.pid === 'number' && typeof o.host === 'string'
+      ? { pid: o.pid, host: o.host, command: String(o.command ?? '?'), since: String(o.since ?? '?') }
+      : undefined;
   } catch {
     return undefined;
   }

@@ -15,7 +15,11 @@ interface ActivationsResult {
   means: number[];
 }
 
-export async function activations(net: Network, x: Float32Array, o: { layer: string; top: number }): Promise<{ result: ActivationsResult; maps: Tile[] }> {
+export async function activations(
+  net: Network,
+  x: Float32Array,
+  o: { layer: string; top: number },
+): Promise<{ result: ActivationsResult; maps: Tile[] }> {
   const probe = await Probe.create(net, 1, (ng) => ({ act: findLayer(ng, o.layer, net.name, { spatial: true }).value }));
   const r = (await probe.run([x]))['act']!;
   await probe.release();
@@ -37,7 +41,12 @@ export async function activations(net: Network, x: Float32Array, o: { layer: str
     stats.push({ channel: ch, mean: sum / plane, max });
   }
   const top = [...stats].sort((a, b) => b.mean - a.mean).slice(0, o.top);
-  const maps: Tile[] = top.map((t) => ({ data: r.data.slice(t.channel * plane, (t.channel + 1) * plane), channels: 1, height: h, width: w }));
+  const maps: Tile[] = top.map((t) => ({
+    data: r.data.slice(t.channel * plane, (t.channel + 1) * plane),
+    channels: 1,
+    height: h,
+    width: w,
+  }));
   return { result: { layer: o.layer, shape: r.shape, silent, top, means: stats.map((s) => s.mean) }, maps };
 }
 

@@ -43,7 +43,10 @@ export function projectionGraph(net: Network, layer: string, mode: Mode, batch: 
   const ng = net.build(batch);
   const target = layer === 'logits' ? logitsLayer(ng).value : findLayer(ng, layer, net.name).value;
   const seed = ng.graph.input('seed', target.dtype, target.shape);
-  const loss = reduceSum(mul(target, seed), target.shape.map((_, i) => i));
+  const loss = reduceSum(
+    mul(target, seed),
+    target.shape.map((_, i) => i),
+  );
   const projection = gradients(loss, [ng.input], { rules: new Map([['Relu', RELU_RULES[mode]]]) }).get(ng.input);
   if (!projection) throw new Error(`${layer} does not depend on the input`);
   return { ng, target, seed, projection };

@@ -137,7 +137,11 @@ export function convOf(net: Network, ng: NetworkGraph, name?: string): ConvWeigh
  * Tiles of the first `maxFilters` filters: one RGB tile each for a first layer on RGB input,
  * otherwise a row per filter of its first `maxInputs` input channels in gray.
  */
-export function filterTiles(w: Float32Array, shape: readonly number[], o: { rgb: boolean; maxFilters: number; maxInputs: number }): { tiles: Tile[]; cols: number } {
+export function filterTiles(
+  w: Float32Array,
+  shape: readonly number[],
+  o: { rgb: boolean; maxFilters: number; maxInputs: number },
+): { tiles: Tile[]; cols: number } {
   const [m, c, kh, kw] = shape as [number, number, number, number];
   const per = c * kh * kw;
   const nf = Math.min(m, o.maxFilters);

@@ -41,7 +41,14 @@ export interface Network {
 }
 
 /** A zoo model with the given weights. */
-export function zooNetwork(model: string, options: ModelOptions, weights: ReadonlyMap<string, Float32Array>, classes?: string[], view: EvalRecipe = 'center', data?: DataIdentity): Network {
+export function zooNetwork(
+  model: string,
+  options: ModelOptions,
+  weights: ReadonlyMap<string, Float32Array>,
+  classes?: string[],
+  view: EvalRecipe = 'center',
+  data?: DataIdentity,
+): Network {
   return {
     name: model,
     build: (batch) => {
@@ -81,7 +88,10 @@ export function layers(ng: NetworkGraph): Layer[] {
   for (const node of liveNodes(ng.graph, [ng.logits])) {
     const out = node.outputs[0];
     if (!node.scope || !out) continue;
-    for (const [map, name] of [[top, topLevel(node.scope)], [sub, node.scope]] as const) {
+    for (const [map, name] of [
+      [top, topLevel(node.scope)],
+      [sub, node.scope],
+    ] as const) {
       const l = map.get(name);
       if (l) {
         l.value = out;
@@ -140,7 +150,10 @@ export async function compile(net: Network, ng: NetworkGraph, outputs: Record<st
   for (const p of liveParams(ng.graph, values)) {
     const name = p.name;
     const w = net.weights.get(name);
-    if (!w || w.length !== p.value.size) throw new UsageError(`Expected weights for ${name} (${p.value.size} values) in ${net.name} but ${w ? `found ${w.length}` : 'found none'}`);
+    if (!w || w.length !== p.value.size)
+      throw new UsageError(
+        `Expected weights for ${name} (${p.value.size} values) in ${net.name} but ${w ? `found ${w.length}` : 'found none'}`,
+      );
   }
   // Lowered as the CPU runs it: the backward projections hold gradient composites.
   return createDeviceSession(toModel(ng.graph, { weights: net.weights }), net.threads ? { threads: net.threads } : {});

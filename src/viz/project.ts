@@ -41,7 +41,11 @@ export interface ProjectResult {
   units: ProjectedUnit[];
 }
 
-export async function projectImage(net: Network, x: Float32Array, o: ProjectOptions): Promise<{ result: ProjectResult; projections: Float32Array[] }> {
+export async function projectImage(
+  net: Network,
+  x: Float32Array,
+  o: ProjectOptions,
+): Promise<{ result: ProjectResult; projections: Float32Array[] }> {
   const layerName = o.layer ?? (o.mode === 'deconvnet' ? lastSpatialLayer(net.build(1)).name : 'logits');
   const probe = await Probe.create(net, 1, (ng) => ({
     act: layerName === 'logits' ? logitsLayer(ng).value : findLayer(ng, layerName, net.name).value,
@@ -64,7 +68,10 @@ export async function projectImage(net: Network, x: Float32Array, o: ProjectOpti
       ? [per[best]!]
       : [...per].sort((a, b) => b.value - a.value).slice(0, o.count);
   const projector = await Projector.create(net, layerName, o.mode, Math.min(o.batch, chosen.length));
-  const projections = await projector.project(chosen.map(() => x), chosen.map((u) => ({ channel: u.channel, position: u.position })));
+  const projections = await projector.project(
+    chosen.map(() => x),
+    chosen.map((u) => ({ channel: u.channel, position: u.position })),
+  );
   await projector.release();
   const w = act.shape.length >= 3 ? act.shape[act.shape.length - 1]! : 1;
   const units = chosen.map((u, i) => {

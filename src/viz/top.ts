@@ -55,7 +55,8 @@ export async function topActivations(
     return { max: reduceMax(v, [2, 3]) };
   });
   const c = shape[0] ?? 0;
-  for (const ch of o.channels) if (!Number.isInteger(ch) || ch < 0 || ch >= c) throw expected(`channels in [0, ${c - 1}] of ${o.layer}`, '--channel', ch);
+  for (const ch of o.channels)
+    if (!Number.isInteger(ch) || ch < 0 || ch >= c) throw expected(`channels in [0, ${c - 1}] of ${o.layer}`, '--channel', ch);
   const best = o.channels.map(() => [] as { index: number; value: number }[]);
   let seen = 0;
   try {
@@ -91,7 +92,10 @@ export async function topActivations(
 
   const jobs = best.flatMap((list, j) => list.map((h) => ({ j, h, u: row.get(h.index)![o.channels[j]!]! })));
   const projector = await Projector.create(net, o.layer, o.mode, Math.max(1, Math.min(o.batch, jobs.length)));
-  const proj = await projector.project(jobs.map((q) => img.get(q.h.index)!.x), jobs.map((q) => ({ channel: q.u.channel, position: q.u.position })));
+  const proj = await projector.project(
+    jobs.map((q) => img.get(q.h.index)!.x),
+    jobs.map((q) => ({ channel: q.u.channel, position: q.u.position })),
+  );
   await projector.release();
 
   const s = net.inputSize;
@@ -104,7 +108,13 @@ export async function topActivations(
     const it = img.get(q.h.index)!;
     const box = supportBox(p, net.channels, s);
     const full: Box = { top: 0, left: 0, height: s, width: s };
-    result.channels[q.j]!.hits.push({ image: it.name, label: it.label, activation: q.h.value, position: [Math.floor(q.u.position / w), q.u.position % w], box: box ?? null });
+    result.channels[q.j]!.hits.push({
+      image: it.name,
+      label: it.label,
+      activation: q.h.value,
+      position: [Math.floor(q.u.position / w), q.u.position % w],
+      box: box ?? null,
+    });
     rows[q.j]!.push(stretch(cropTile(projectionTile(p, net.channels, s, false), box ?? full)));
     patches[q.j]!.push(cropTile(rasterTile({ rgb: toRgb(it.x, net.channels, s), width: s, height: s }), box ?? full));
   });

@@ -53,7 +53,8 @@ export function exportInferenceModel(built: BuiltModel, weights: ReadonlyMap<str
     const w = weights.get(name);
     // A missing weight would silently become a graph input; a short one, a corrupt initializer.
     if (!w) throw new Error(`no weights for parameter ${name}`);
-    if (w.length !== p.value.size) throw new Error(`weights for ${name} have ${w.length} values, its shape ${formatShape(p.value.shape)} needs ${p.value.size}`);
+    if (w.length !== p.value.size)
+      throw new Error(`weights for ${name} have ${w.length} values, its shape ${formatShape(p.value.shape)} needs ${p.value.size}`);
   }
   const model = toModel(built.graph, {
     opset: o.opset ?? 18,

@@ -90,7 +90,10 @@ export function modelOptions(spec: ModelSpec, given: Partial<ModelOptions> = {})
 function caffeInput(x: Value): Value {
   const g = x.graph;
   return g.scope('caffe_input', () => {
-    const bgr = concat([2, 1, 0].map((c) => slice(x, [c], [c + 1], [1])), 1);
+    const bgr = concat(
+      [2, 1, 0].map((c) => slice(x, [c], [c + 1], [1])),
+      1,
+    );
     const rgbOf = (c: number) => 2 - c; // BGR channel c holds RGB channel 2 − c
     const scale = [0, 1, 2].map((c) => 255 * IMAGENET_STD[rgbOf(c)]!);
     const shift = [0, 1, 2].map((c) => 255 * IMAGENET_MEAN[rgbOf(c)]! - CAFFE_MEAN_BGR[c]!);

@@ -10,7 +10,13 @@ import { globalAvgPool } from '../ops/pool.js';
 import { flatten } from '../ops/shape.js';
 import { ceilPools, pick, widen, type ModelOptions, type ModelSpec } from './spec.js';
 
-function mlpconv(x: Value, o: ModelOptions, i: number, spec: { out: number; k: number; stride?: number; pad?: number }, cccp: [number, number]): Value {
+function mlpconv(
+  x: Value,
+  o: ModelOptions,
+  i: number,
+  spec: { out: number; k: number; stride?: number; pad?: number },
+  cccp: [number, number],
+): Value {
   const init = pick(o, { kind: 'normal', std: 0.01 });
   let h = conv2d(x, `conv${i}`, { out: widen(spec.out, o), k: spec.k, stride: spec.stride ?? 1, pad: spec.pad ?? 0, init });
   h = conv2d(h, `cccp${2 * i - 1}`, { out: widen(cccp[0], o), k: 1, init });

@@ -162,7 +162,9 @@ export function optionHelp(name: ModelOptionName): string {
     e.fromSpec !== undefined
       ? ": the paper's"
       : e.absent !== undefined
-        ? (e.values?.includes(e.absent) ? ` ${e.absent}` : `: ${e.absent}`)
+        ? e.values?.includes(e.absent)
+          ? ` ${e.absent}`
+          : `: ${e.absent}`
         : e.default !== undefined && typeof e.default !== 'boolean'
           ? ` ${e.default}`
           : undefined;

@@ -62,7 +62,10 @@ export async function gradcheck(
   const forwardOps = g.nodes.map((n) => n.op);
   const r = make(y.size);
   for (let i = 0; i < r.length; i++) r[i] = rng.uniform(-1, 1);
-  const loss = reduceSum(mul(y, g.constant(r, y.shape, dtype)), y.shape.map((_, i) => i));
+  const loss = reduceSum(
+    mul(y, g.constant(r, y.shape, dtype)),
+    y.shape.map((_, i) => i),
+  );
   g.output(loss, 'loss');
   const wrt = xs.filter((_, i) => inputs[i]!.check !== false);
   const grads = gradients(loss, wrt);

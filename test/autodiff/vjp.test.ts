@@ -4,7 +4,24 @@ import { test } from 'node:test';
 import { gradients } from '../../src/autodiff/grad.js';
 import { Graph, type OpDef, type Value } from '../../src/graph/graph.js';
 import { conv } from '../../src/ops/conv.js';
-import { add, div, exp, greater, identity, log, mul, neg, pow, relu, Relu, sqrt, sub, reduceMean, sumOf, where } from '../../src/ops/elementwise.js';
+import {
+  add,
+  div,
+  exp,
+  greater,
+  identity,
+  log,
+  mul,
+  neg,
+  pow,
+  relu,
+  Relu,
+  sqrt,
+  sub,
+  reduceMean,
+  sumOf,
+  where,
+} from '../../src/ops/elementwise.js';
 import type { NoAttrs } from '../../src/ops/util.js';
 import { differentiableOps } from '../../src/ops/index.js';
 import { gemm } from '../../src/ops/linalg.js';
@@ -18,8 +35,7 @@ import { toModel } from '../../src/graph/serialize.js';
 import { COMPOSITE_DOMAIN, DEFAULT_TABLE, lower } from '../../src/runtime/lower/index.js';
 import { readdirSync } from 'node:fs';
 
-const convAttrs = (s: number, p: number, group = 1, d = 1) =>
-  ({ strides: [s, s], pads: [p, p, p, p], dilations: [d, d], group }) as const;
+const convAttrs = (s: number, p: number, group = 1, d = 1) => ({ strides: [s, s], pads: [p, p, p, p], dilations: [d, d], group }) as const;
 
 test('Conv 3×3, pad 1, stride 1 (x, W, b)', async () => {
   await gradcheck((x, w, b) => conv(x, w, b, convAttrs(1, 1)), [{ shape: [2, 3, 5, 5] }, { shape: [4, 3, 3, 3] }, { shape: [4] }], {
@@ -60,11 +76,16 @@ test('Conv with more filters than positions (batch folded into one contraction),
 
 test('Conv stride 1 with a non-square kernel and asymmetric pads, grouped (dx by a Conv of the mirrored, transposed weights)', async () => {
   const a = { strides: [1, 1], pads: [2, 0, 1, 1], dilations: [1, 1], group: 2 } as const;
-  await gradcheck((x, w, b) => conv(x, w, b, a), [{ shape: [2, 4, 5, 6] }, { shape: [6, 2, 3, 2] }, { shape: [6] }], { dtype: 'float32', maxElements: 120 });
+  await gradcheck((x, w, b) => conv(x, w, b, a), [{ shape: [2, 4, 5, 6] }, { shape: [6, 2, 3, 2] }, { shape: [6] }], {
+    dtype: 'float32',
+    maxElements: 120,
+  });
 });
 
 test('Conv stride 1 padded by the kernel size or more (dx by ConvTranspose)', async () => {
-  await gradcheck((x, w) => conv(x, w, undefined, convAttrs(1, 1)), [{ shape: [2, 3, 4, 4] }, { shape: [5, 3, 1, 1] }], { dtype: 'float32' });
+  await gradcheck((x, w) => conv(x, w, undefined, convAttrs(1, 1)), [{ shape: [2, 3, 4, 4] }, { shape: [5, 3, 1, 1] }], {
+    dtype: 'float32',
+  });
 });
 
 test('the input gradient of a stride-1 Conv is a Conv, of a strided one a ConvTranspose', () => {
@@ -84,17 +105,26 @@ test('the input gradient of a stride-1 Conv is a Conv, of a strided one a ConvTr
 
 test('Conv 5×5 stride 2 with asymmetric pads and a remainder (dW by one product per kernel offset)', async () => {
   const a = { strides: [2, 2], pads: [2, 1, 0, 2], dilations: [1, 1], group: 1 } as const;
-  await gradcheck((x, w, b) => conv(x, w, b, a), [{ shape: [2, 2, 9, 10] }, { shape: [3, 2, 5, 5] }, { shape: [3] }], { dtype: 'float32', maxElements: 120 });
+  await gradcheck((x, w, b) => conv(x, w, b, a), [{ shape: [2, 2, 9, 10] }, { shape: [3, 2, 5, 5] }, { shape: [3] }], {
+    dtype: 'float32',
+    maxElements: 120,
+  });
 });
 
 test('Conv 5×5 grouped (AlexNet conv2 geometry: group 2, pad 2), dW by one product per kernel offset', async () => {
   const a = { strides: [1, 1], pads: [2, 2, 2, 2], dilations: [1, 1], group: 2 } as const;
-  await gradcheck((x, w) => conv(x, w, undefined, a), [{ shape: [2, 4, 6, 6] }, { shape: [4, 2, 5, 5] }], { dtype: 'float32', maxElements: 120 });
+  await gradcheck((x, w) => conv(x, w, undefined, a), [{ shape: [2, 4, 6, 6] }, { shape: [4, 2, 5, 5] }], {
+    dtype: 'float32',
+    maxElements: 120,
+  });
 });
 
 test('Conv 7×7 stride 2 (GoogLeNet conv1 geometry), dW by one Conv over the batch', async () => {
   const a = { strides: [2, 2], pads: [3, 3, 3, 3], dilations: [1, 1], group: 1 } as const;
-  await gradcheck((x, w) => conv(x, w, undefined, a), [{ shape: [2, 2, 11, 11] }, { shape: [3, 2, 7, 7] }], { dtype: 'float32', maxElements: 120 });
+  await gradcheck((x, w) => conv(x, w, undefined, a), [{ shape: [2, 2, 11, 11] }, { shape: [3, 2, 7, 7] }], {
+    dtype: 'float32',
+    maxElements: 120,
+  });
 });
 
 test('Conv 3×3 lowered for blocked-layout kernels (block 2): dW by one Conv over the batch, stride 1 and stride 2 with uneven pads', async () => {
@@ -137,7 +167,9 @@ test('LRN from primitives: equals the ONNX LRN op and has the same gradient', as
 });
 
 test('Pow w.r.t. its base (float64)', async () => {
-  await gradcheck((x) => pow(x, x.graph.floats([-0.75], [], 'float64')), [{ shape: [2, 3], data: [0.5, 1.2, 2, 0.7, 1.5, 3] }], { dtype: 'float64' });
+  await gradcheck((x) => pow(x, x.graph.floats([-0.75], [], 'float64')), [{ shape: [2, 3], data: [0.5, 1.2, 2, 0.7, 1.5, 3] }], {
+    dtype: 'float64',
+  });
 });
 
 test('MaxPool overlapping 3/2 and ceil mode with padding (float64)', async () => {
@@ -158,9 +190,13 @@ test('AveragePool with and without padding counted, ceil mode', async () => {
     }
   }
   // GoogLeNet's auxiliary head: 5×5 stride 3, no padding.
-  await gradcheck((v) => avgPool(v, { kernel: [5, 5], strides: [3, 3], pads: [0, 0, 0, 0], ceil: false, countIncludePad: false }), [{ shape: [1, 1, 14, 14] }], {
-    dtype: 'float32',
-  });
+  await gradcheck(
+    (v) => avgPool(v, { kernel: [5, 5], strides: [3, 3], pads: [0, 0, 0, 0], ceil: false, countIncludePad: false }),
+    [{ shape: [1, 1, 14, 14] }],
+    {
+      dtype: 'float32',
+    },
+  );
 });
 
 test('GlobalAveragePool', async () => {
@@ -203,9 +239,16 @@ test('Add, Sub, Mul, Div, Sum with broadcasting; Neg, Exp, Log, Sqrt, Identity (
 });
 
 test('Where (float64)', async () => {
-  await gradcheck((x, y) => where(greater(x, y), x, y), [{ shape: [2, 5], data: separated(10) }, { shape: [5], data: separated(5, 9) }], {
-    dtype: 'float64',
-  });
+  await gradcheck(
+    (x, y) => where(greater(x, y), x, y),
+    [
+      { shape: [2, 5], data: separated(10) },
+      { shape: [5], data: separated(5, 9) },
+    ],
+    {
+      dtype: 'float64',
+    },
+  );
 });
 
 test('ReduceSum, ReduceMean with and without keepdims (float64)', async () => {
@@ -254,12 +297,16 @@ test('every composite op a gradient rule emits has a lowering every provider tak
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.js'))) {
     for (const v of Object.values(await import(new URL(f, dir).href))) {
       const d = v as { type?: unknown; domain?: unknown; infer?: unknown };
-      if (d && typeof d === 'object' && d.domain === COMPOSITE_DOMAIN && typeof d.type === 'string' && typeof d.infer === 'function') defs.add(d.type);
+      if (d && typeof d === 'object' && d.domain === COMPOSITE_DOMAIN && typeof d.type === 'string' && typeof d.infer === 'function')
+        defs.add(d.type);
     }
   }
   assert.ok(defs.size > 0, 'no composite ops found');
   for (const op of defs) {
-    assert.ok(DEFAULT_TABLE.flat().some((r) => r.match({ opType: op, domain: COMPOSITE_DOMAIN, input: [], output: [] })), `${op} has no default lowering`);
+    assert.ok(
+      DEFAULT_TABLE.flat().some((r) => r.match({ opType: op, domain: COMPOSITE_DOMAIN, input: [], output: [] })),
+      `${op} has no default lowering`,
+    );
   }
   const missing = [...defs].filter((op) => !coveredComposites.has(op));
   assert.deepEqual(missing, [], `composites without a gradient check: ${missing.join(', ')}`);

@@ -37,7 +37,10 @@ describe('an exported ONNX file answers as its checkpoint', { concurrency: true 
       const x = await ilsvrc(['export', 'vgg-a', '--checkpoint', ckpt, '-o', onnx]);
       assert.equal(x.code, 0, x.stderr);
 
-      const [a, b] = await Promise.all([ilsvrc(['evaluate', ckpt, '--json', '--out', join(out, 'ea')]), ilsvrc(['evaluate', onnx, '--json', '--out', join(out, 'eb')])]);
+      const [a, b] = await Promise.all([
+        ilsvrc(['evaluate', ckpt, '--json', '--out', join(out, 'ea')]),
+        ilsvrc(['evaluate', onnx, '--json', '--out', join(out, 'eb')]),
+      ]);
       assert.equal(a.code, 0, a.stderr);
       assert.equal(b.code, 0, b.stderr);
       const ea = lastJson<{ n: number; top1: number; top5: number; loss: number; crop: string }>(a.stdout);
@@ -57,8 +60,13 @@ describe('an exported ONNX file answers as its checkpoint', { concurrency: true 
       assert.equal(qa.length, images.length);
       for (const [i, p] of qa.entries()) {
         const q = qb[i]!;
-        assert.deepEqual(q.top.map((c) => c.class), p.top.map((c) => c.class), 'the same top-5, named');
-        for (const [j, c] of p.top.entries()) assert.ok(Math.abs(q.top[j]!.probability - c.probability) < 1e-6, `${c.class}: ${c.probability} vs ${q.top[j]!.probability}`);
+        assert.deepEqual(
+          q.top.map((c) => c.class),
+          p.top.map((c) => c.class),
+          'the same top-5, named',
+        );
+        for (const [j, c] of p.top.entries())
+          assert.ok(Math.abs(q.top[j]!.probability - c.probability) < 1e-6, `${c.class}: ${c.probability} vs ${q.top[j]!.probability}`);
       }
       assert.ok(qa[0]!.top[0]!.class !== String(qa[0]!.top[0]!.index), 'class names, not indices');
 
@@ -72,7 +80,10 @@ describe('an exported ONNX file answers as its checkpoint', { concurrency: true 
       const ob = lastJson<typeof oa>(vb.stdout);
       assert.deepEqual(ob.class, oa.class);
       assert.ok(Math.abs(ob.clean - oa.clean) < 1e-6, `clean probability ${oa.clean} vs ${ob.clean}`);
-      assert.ok(oa.probability.every((p, i) => Math.abs(p - ob.probability[i]!) < 1e-6), 'the occlusion map');
+      assert.ok(
+        oa.probability.every((p, i) => Math.abs(p - ob.probability[i]!) < 1e-6),
+        'the occlusion map',
+      );
     });
   }
 });

@@ -90,7 +90,7 @@ before(async () => {
   image = join(syn.dir, 'val', 'circle', readdirSync(join(syn.dir, 'val', 'circle'))[0]!);
 });
 
-test('predict --top above the model\'s classes shows them all with a note; above 2^20 it is refused', async () => {
+test("predict --top above the model's classes shows them all with a note; above 2^20 it is refused", async () => {
   const r = await bounded(['predict', ckpt, image, '--top', '1000000', '--json']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal((JSON.parse(r.stdout) as { top: unknown[] }[])[0]!.top.length, 8);

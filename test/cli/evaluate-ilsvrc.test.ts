@@ -22,7 +22,6 @@ before(async () => {
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
-
 interface Out {
   n: number;
   top1: number;
@@ -43,7 +42,12 @@ async function evaluate(dir: string, ...more: string[]): Promise<Out> {
 test('evaluate on ILSVRC-2012 folders, tars and the outer tar: the expected top-1 error, in the papers’ per cent too', async () => {
   const hits = LABELS.filter((l, k) => COLOURS[k] === l).length;
   assert.equal(hits, 4);
-  const [a, b, c, g] = await Promise.all([evaluate(L.folders), evaluate(L.tars, '--crop', 'ten'), evaluate(L.outer), evaluate(L.tars, '--crop', 'googlenet')]);
+  const [a, b, c, g] = await Promise.all([
+    evaluate(L.folders),
+    evaluate(L.tars, '--crop', 'ten'),
+    evaluate(L.outer),
+    evaluate(L.tars, '--crop', 'googlenet'),
+  ]);
   for (const r of [a, b, c, g]) {
     assert.equal(r.n, 6);
     assert.equal(r.top1, hits / 6);
@@ -60,7 +64,26 @@ test('evaluate on ILSVRC-2012 folders, tars and the outer tar: the expected top-
 
 test('train on ILSVRC-2012 tars with loader workers: tar members render on the workers, and validation runs on their batches', async () => {
   const out = join(root, 'run');
-  const r = await ilsvrc(['train', 'alexnet-single', '--data', `ilsvrc:${L.tars}`, '--workers', '2', '--width', '0.0625', '--input-size', '67', '--epochs', '1', '--batch-size', '3', '--init', 'kaiming', '--out', out]);
+  const r = await ilsvrc([
+    'train',
+    'alexnet-single',
+    '--data',
+    `ilsvrc:${L.tars}`,
+    '--workers',
+    '2',
+    '--width',
+    '0.0625',
+    '--input-size',
+    '67',
+    '--epochs',
+    '1',
+    '--batch-size',
+    '3',
+    '--init',
+    'kaiming',
+    '--out',
+    out,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const log = r.stdout + r.stderr;
   assert.match(log, /on ilsvrc:.*tars: 9 train \/ 6 val images/);
@@ -82,7 +105,10 @@ test('evaluate names what is missing in an ILSVRC-2012 directory, and a protocol
   assertUsageError(noData, /Expected the training set \(train, .*\) or the validation set \(val, .*\) in .*folders\/val but found neither/);
   assertUsageError(empty, "Expected a directory after the prefix in --data but received 'ilsvrc:'");
   // A model from elsewhere has no zoo graph to make fully convolutional.
-  assertUsageError(dense, /^ilsvrc: Expected a checkpoint or an ONNX file exported by ilsvrc for --crop dense \(it rebuilds the network\) but .*mean\.onnx is an ONNX model from elsewhere$/);
+  assertUsageError(
+    dense,
+    /^ilsvrc: Expected a checkpoint or an ONNX file exported by ilsvrc for --crop dense \(it rebuilds the network\) but .*mean\.onnx is an ONNX model from elsewhere$/,
+  );
   assertUsageError(scales, 'Expected --crop multiscale, googlenet or dense with --scales but received --crop center');
   assertUsageError(badScale, 'Expected a positive integer for --scales but received "x"');
 });

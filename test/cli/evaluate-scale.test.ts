@@ -89,7 +89,10 @@ test('evaluate at 300 classes: a summary under 60 lines, per_class.csv and a spa
   assert.deepEqual(m[0], ['true\\predicted', ...names]);
   assert.equal(m[1 + 200]![1 + 201], '2');
   assert.equal(m[1 + 7]![1 + 7], '1');
-  assert.equal(m.slice(1).reduce((a, row) => a + row.slice(1).reduce((b, v) => b + Number(v), 0), 0), 600);
+  assert.equal(
+    m.slice(1).reduce((a, row) => a + row.slice(1).reduce((b, v) => b + Number(v), 0), 0),
+    600,
+  );
 });
 
 test('class names with a comma, a quote or a newline: whole in confusion.csv and per_class.csv, one line on screen', async (t) => {
@@ -114,7 +117,10 @@ test('class names with a comma, a quote or a newline: whole in confusion.csv and
     names.map((n, c) => [n, ...names.map((_, k) => String(painted[c]!.filter((x) => x === k).length))]),
   );
   const per = readCsv(join(out, 'per_class.csv'), t);
-  assert.deepEqual(per.slice(1).map((row) => row[1]), names);
+  assert.deepEqual(
+    per.slice(1).map((row) => row[1]),
+    names,
+  );
   assert.deepEqual(per[1 + names.indexOf('plain')]!.slice(7), ['a,b', '1']);
 
   const sparse = await run('--confusion', 'sparse');

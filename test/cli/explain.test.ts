@@ -62,6 +62,9 @@ describe('ilsvrc explain', { concurrency: true }, () => {
   });
 
   test('an unknown topic is a usage error listing the topics', async () => {
-    assertUsageError(await ilsvrc(['explain', 'resnets']), 'Expected one of gap-vs-fc, stacking, inception, alexnet-vs-zfnet for topic but received "resnets"');
+    assertUsageError(
+      await ilsvrc(['explain', 'resnets']),
+      'Expected one of gap-vs-fc, stacking, inception, alexnet-vs-zfnet for topic but received "resnets"',
+    );
   });
 });

@@ -24,7 +24,10 @@ describe('ilsvrc export', { concurrency: true }, () => {
     assert.match(r.stdout, /^wrote .*nin\.onnx: nin, [\d,]+ params from seed 3, opset 17, [\d.]+ MB\n$/);
     const bytes = readFileSync(file);
     const built = buildModel('nin', { width: 0.125, classes: 10 });
-    const expected = exportInferenceModel(built, initParams(inferenceParams(built), 3), { opset: 17, metadata: cardMetadata({ size: built.options.inputSize, channels: built.options.channels }) });
+    const expected = exportInferenceModel(built, initParams(inferenceParams(built), 3), {
+      opset: 17,
+      metadata: cardMetadata({ size: built.options.inputSize, channels: built.options.channels }),
+    });
     assert.ok(Buffer.from(expected).equals(bytes), 'byte-identical to exportInferenceModel');
     assert.equal(decodeModel(bytes).opsetImport?.[0]?.version, 17);
     assert.deepEqual(readdirSync(join(dir, 'nested')), ['nin.onnx'], 'no temporary file left behind');
@@ -41,9 +44,24 @@ describe('ilsvrc export', { concurrency: true }, () => {
     const out = join(dir, 'alexnet.onnx');
     const r = await ilsvrc(['export', 'alexnet', '-o', out, '--checkpoint', ckpt, ...SMALL]);
     assert.equal(r.code, 0, r.stderr);
-    assert.ok(Buffer.from(exportInferenceModel(built, weights, { metadata: cardMetadata({ size: built.options.inputSize, channels: 3 }) })).equals(readFileSync(out)));
+    assert.ok(
+      Buffer.from(exportInferenceModel(built, weights, { metadata: cardMetadata({ size: built.options.inputSize, channels: 3 }) })).equals(
+        readFileSync(out),
+      ),
+    );
     // The same checkpoint with other model options does not fit, and the error says which tensors.
-    const wrong = await ilsvrc(['export', 'alexnet', '-o', join(dir, 'wrong.onnx'), '--checkpoint', ckpt, '--width', '0.25', '--classes', '10']);
+    const wrong = await ilsvrc([
+      'export',
+      'alexnet',
+      '-o',
+      join(dir, 'wrong.onnx'),
+      '--checkpoint',
+      ckpt,
+      '--width',
+      '0.25',
+      '--classes',
+      '10',
+    ]);
     assertUsageError(wrong, 'alexnet.safetensors does not fit this model', 'conv1.weight is 12×3×11×11, the graph has 24×3×11×11');
   });
 
@@ -53,17 +71,29 @@ describe('ilsvrc export', { concurrency: true }, () => {
     const params = initParams(inferenceParams(built), 5);
     const ckpt = join(dir, 'zfnet-train.safetensors');
     const states = new Map([...params].map(([k, v]) => [`${k}.momentum`, new Float32Array(v.length)]));
-    saveCheckpoint(ckpt, { params, states, step: 10, rng: 1 }, {
-      model: 'zfnet',
-      modelOptions: options,
-      epoch: 1,
-      batchInEpoch: 0,
-    });
+    saveCheckpoint(
+      ckpt,
+      { params, states, step: 10, rng: 1 },
+      {
+        model: 'zfnet',
+        modelOptions: options,
+        epoch: 1,
+        batchInEpoch: 0,
+      },
+    );
     const out = join(dir, 'zfnet.onnx');
     const r = await ilsvrc(['export', 'zfnet', '-o', out, '--checkpoint', ckpt]);
     assert.equal(r.code, 0, r.stderr);
-    assert.ok(Buffer.from(exportInferenceModel(built, params, { metadata: cardMetadata({ view: 'center', size: 96, channels: 3 }) })).equals(readFileSync(out)));
-    assertUsageError(await ilsvrc(['export', 'alexnet', '-o', out, '--checkpoint', ckpt]), 'Expected a alexnet model in --checkpoint', 'but it holds zfnet');
+    assert.ok(
+      Buffer.from(exportInferenceModel(built, params, { metadata: cardMetadata({ view: 'center', size: 96, channels: 3 }) })).equals(
+        readFileSync(out),
+      ),
+    );
+    assertUsageError(
+      await ilsvrc(['export', 'alexnet', '-o', out, '--checkpoint', ckpt]),
+      'Expected a alexnet model in --checkpoint',
+      'but it holds zfnet',
+    );
   });
 
   test('bad input: one line, exit 2, no stack trace, no file', async () => {

@@ -41,7 +41,11 @@ describe('import: hostile model files', () => {
       assertUsageError(r, 'Expected finite weights in', f.nonFinite[kind], source, 'NaN or Infinity', 'nothing written');
       assert.ok(!existsSync(target), `${kind}: ${target} was written`);
     }
-    assert.deepEqual(readdirSync(join(f.dir, 'out')).filter((n) => n.startsWith('.')), [], 'no temp file left behind');
+    assert.deepEqual(
+      readdirSync(join(f.dir, 'out')).filter((n) => n.startsWith('.')),
+      [],
+      'no temp file left behind',
+    );
   });
 
   test('external data outside the folder, through a symlink, a FIFO, past the file, with a NUL or naming the folder', async () => {
@@ -107,7 +111,7 @@ describe('train: a folder where the run writes a file', () => {
     return ilsvrc([...TINY, '--max-steps', '6', '--checkpoint-every', '3', '--out', dir], {}, HANG_MS);
   };
 
-  test('at .last.safetensors.pending, best.safetensors, the lock file and a dead writer\'s temp name: one line naming it', async () => {
+  test("at .last.safetensors.pending, best.safetensors, the lock file and a dead writer's temp name: one line naming it", async () => {
     const [pending, best] = await Promise.all([
       run('pending', (d) => mkdirSync(join(d, '.last.safetensors.pending'))),
       run('best', (d) => mkdirSync(join(d, 'best.safetensors'))),
@@ -121,6 +125,6 @@ describe('train: a folder where the run writes a file', () => {
     ]);
     assertUsageError(lock, `the lock file ${join(f.dir, 'lock', LOCK_FILE)}`, 'it is a folder');
     assert.equal(temp.code, 0, temp.stderr);
-    assert.ok(existsSync(join(f.dir, 'temp', '.last.safetensors.999999999.abcd1234.tmp')), 'the folder is the user\'s: left alone');
+    assert.ok(existsSync(join(f.dir, 'temp', '.last.safetensors.999999999.abcd1234.tmp')), "the folder is the user's: left alone");
   });
 });

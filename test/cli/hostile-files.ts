@@ -20,7 +20,16 @@ import { chainCaffemodel } from '../import/caffe-files.js';
 
 /** `ilsvrc import` of one of these files as the tiny VGG-A. */
 export const importArgs = (file: string, out: string): string[] => [
-  'import', file, '--as', 'vgg-a', '--width', '0.0625', '--input-size', '32', '-o', out,
+  'import',
+  file,
+  '--as',
+  'vgg-a',
+  '--width',
+  '0.0625',
+  '--input-size',
+  '32',
+  '-o',
+  out,
 ];
 
 export interface HostileFiles {
@@ -69,7 +78,15 @@ export function writeHostileFiles(parent = tmpdir()): HostileFiles {
     return w;
   };
   const layers = modelLayers(built);
-  const shapes = new Map(layers.flatMap((l) => [[l.weight, [...l.shape]], [l.bias, [l.shape[0]!]]] as [string, number[]][]));
+  const shapes = new Map(
+    layers.flatMap(
+      (l) =>
+        [
+          [l.weight, [...l.shape]],
+          [l.bias, [l.shape[0]!]],
+        ] as [string, number[]][],
+    ),
+  );
   const stateDict = (path: string, w: ReadonlyMap<string, Float32Array>): string => {
     const tensors: Record<string, TensorInput> = {};
     for (const [name, data] of w) tensors[name] = { dtype: 'F32', shape: shapes.get(name)!, data };
@@ -122,14 +139,23 @@ export function writeHostileFiles(parent = tmpdir()): HostileFiles {
   };
 
   // Contradictions.
-  writeFileSync(p('dup-key.safetensors'), editHeader(readFileSync(valid.stateDict), (text) => {
-    const at = text.indexOf('"fc8.bias"');
-    const entry = /"fc8\.bias":\{[^}]*\}/.exec(text)![0];
-    return `${text.slice(0, at)}${entry.replace('"shape":[8]', '"shape":[2,4]')},${text.slice(at)}`;
-  }));
+  writeFileSync(
+    p('dup-key.safetensors'),
+    editHeader(readFileSync(valid.stateDict), (text) => {
+      const at = text.indexOf('"fc8.bias"');
+      const entry = /"fc8\.bias":\{[^}]*\}/.exec(text)![0];
+      return `${text.slice(0, at)}${entry.replace('"shape":[8]', '"shape":[2,4]')},${text.slice(at)}`;
+    }),
+  );
   const ckptMeta = {
-    format: CHECKPOINT_FORMAT, model: 'vgg-a', modelOptions: built.options,
-    epoch: 1, batchInEpoch: 0, step: 3, rng: 7, savedAt: new Date(0).toISOString(),
+    format: CHECKPOINT_FORMAT,
+    model: 'vgg-a',
+    modelOptions: built.options,
+    epoch: 1,
+    batchInEpoch: 0,
+    step: 3,
+    rng: 7,
+    savedAt: new Date(0).toISOString(),
   };
   const ckptTensors: Record<string, TensorInput> = {};
   for (const [name, data] of params) ckptTensors[name] = { dtype: 'F32', shape: [data.length], data };

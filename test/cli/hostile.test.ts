@@ -61,15 +61,33 @@ describe('hostile inputs: one line, exit 2', () => {
 
   test('checkpoints whose metadata is damaged or disagrees with their tensors', async () => {
     await expectUsageErrors([
-      [() => ['predict', c.ckpts.metaNull, c.image], 'Expected an object in the "ilsvrc" metadata of', 'meta-null.safetensors', 'received null'],
-      [() => ['evaluate', c.ckpts.noModelOptions], 'Expected an object for modelOptions in the "ilsvrc" metadata of', 'no-model-options.safetensors'],
-      [() => ['visualize', 'filters', c.ckpts.badFieldType], 'Expected a non-negative integer for epoch', 'bad-field-type.safetensors', 'received "one"'],
+      [
+        () => ['predict', c.ckpts.metaNull, c.image],
+        'Expected an object in the "ilsvrc" metadata of',
+        'meta-null.safetensors',
+        'received null',
+      ],
+      [
+        () => ['evaluate', c.ckpts.noModelOptions],
+        'Expected an object for modelOptions in the "ilsvrc" metadata of',
+        'no-model-options.safetensors',
+      ],
+      [
+        () => ['visualize', 'filters', c.ckpts.badFieldType],
+        'Expected a non-negative integer for epoch',
+        'bad-field-type.safetensors',
+        'received "one"',
+      ],
     ]);
   });
 
   test('checkpoints whose tensors do not fit the model their metadata describes', async () => {
     await expectUsageErrors([
-      [() => ['predict', c.ckpts.otherWidth, c.image], 'other-width.safetensors does not fit the model its metadata describes (vgg-a, width 0.5', 'conv1_1.weight has 108 values, the graph\'s 32×3×3×3 needs 864'],
+      [
+        () => ['predict', c.ckpts.otherWidth, c.image],
+        'other-width.safetensors does not fit the model its metadata describes (vgg-a, width 0.5',
+        "conv1_1.weight has 108 values, the graph's 32×3×3×3 needs 864",
+      ],
       [() => ['visualize', 'filters', c.ckpts.otherWidth], 'other-width.safetensors does not fit', 'conv1_1.weight'],
       [() => ['evaluate', c.ckpts.missingTensor], 'missing-tensor.safetensors does not fit', 'missing conv1_1.weight'],
     ]);
@@ -79,7 +97,11 @@ describe('hostile inputs: one line, exit 2', () => {
     await expectUsageErrors([
       [() => ['predict', c.ckpts.unknownModel, c.image], 'received "lenet"', 'unknown-model.safetensors'],
       [() => ['visualize', 'occlusion', c.ckpts.otherModel, c.image], 'alexnet', 'other-model.safetensors'],
-      [() => ['export', 'vgg-a', '--checkpoint', c.ckpts.metaNotJson, '-o', join(c.dir, 'x.onnx')], 'Expected JSON in the "ilsvrc" metadata of', 'meta-not-json.safetensors'],
+      [
+        () => ['export', 'vgg-a', '--checkpoint', c.ckpts.metaNotJson, '-o', join(c.dir, 'x.onnx')],
+        'Expected JSON in the "ilsvrc" metadata of',
+        'meta-not-json.safetensors',
+      ],
       [() => ['train', '--resume', c.ckpts.noModelOptions], 'modelOptions', 'no-model-options.safetensors'],
     ]);
   });
@@ -88,8 +110,18 @@ describe('hostile inputs: one line, exit 2', () => {
     await expectUsageErrors([
       [() => ['predict', c.onnxs.truncated, c.image], 'truncated.onnx', 'do not decode'],
       [() => ['evaluate', c.onnxs.noNodes], 'no-nodes.onnx', 'no node does'],
-      [() => ['visualize', 'filters', c.onnxs.shortRawData], 'Expected 432 bytes of raw_data for initializer "conv1_1.weight" (dims [4, 3, 3, 3])', 'short-raw-data.onnx', 'received 424'],
-      [() => ['predict', c.onnxs.unknownOp, c.image], 'Expected a model ONNX Runtime can run in', 'unknown-op.onnx', 'ConvolutionOfTheFuture'],
+      [
+        () => ['visualize', 'filters', c.onnxs.shortRawData],
+        'Expected 432 bytes of raw_data for initializer "conv1_1.weight" (dims [4, 3, 3, 3])',
+        'short-raw-data.onnx',
+        'received 424',
+      ],
+      [
+        () => ['predict', c.onnxs.unknownOp, c.image],
+        'Expected a model ONNX Runtime can run in',
+        'unknown-op.onnx',
+        'ConvolutionOfTheFuture',
+      ],
       [() => ['evaluate', c.onnxs.metaNotJson], 'Expected JSON in the "ilsvrc.options" metadata of', 'meta-not-json.onnx'],
     ]);
   });
@@ -97,9 +129,24 @@ describe('hostile inputs: one line, exit 2', () => {
   test('ONNX files whose metadata and tensors disagree', async () => {
     await expectUsageErrors([
       [() => ['predict', c.onnxs.hugeDims, c.image], 'huge-dims.onnx', 'initializer "conv1_1.weight"', '[1099511627776, 1048576]'],
-      [() => ['visualize', 'occlusion', c.onnxs.hugeInputSize, c.image], 'Expected a positive integer up to 16383 for inputSize in the "ilsvrc.options" metadata of', 'huge-input-size.onnx', 'received 1000000'],
-      [() => ['predict', c.onnxs.inputDims, c.image], 'Expected input [N, 3, 32, 32] in', 'input-dims.onnx', 'its graph declares [N, 3, 64, 64]'],
-      [() => ['predict', c.onnxs.optionsDisagree, c.image], 'options-disagree.onnx does not fit', '10 classes', 'fc8.weight is 8×256, the graph has 10×256'],
+      [
+        () => ['visualize', 'occlusion', c.onnxs.hugeInputSize, c.image],
+        'Expected a positive integer up to 16383 for inputSize in the "ilsvrc.options" metadata of',
+        'huge-input-size.onnx',
+        'received 1000000',
+      ],
+      [
+        () => ['predict', c.onnxs.inputDims, c.image],
+        'Expected input [N, 3, 32, 32] in',
+        'input-dims.onnx',
+        'its graph declares [N, 3, 64, 64]',
+      ],
+      [
+        () => ['predict', c.onnxs.optionsDisagree, c.image],
+        'options-disagree.onnx does not fit',
+        '10 classes',
+        'fc8.weight is 8×256, the graph has 10×256',
+      ],
       [() => ['evaluate', c.onnxs.noLogits], 'no-logits.onnx', 'compute "logits"', '["scores"]'],
     ]);
   });
@@ -108,13 +155,22 @@ describe('hostile inputs: one line, exit 2', () => {
     await expectUsageErrors([
       [() => ['predict', join(c.classesJson.notJson, 'tiny.onnx'), c.image], join('cj-not-json', 'classes.json')],
       [() => ['evaluate', join(c.classesJson.wrongShape, 'tiny.onnx')], join('cj-wrong-shape', 'classes.json'), 'but found something else'],
-      [() => ['visualize', 'filters', join(c.classesJson.wrongCount, 'tiny.onnx')], 'Expected 8 class names in', join('cj-wrong-count', 'classes.json'), 'received 3'],
+      [
+        () => ['visualize', 'filters', join(c.classesJson.wrongCount, 'tiny.onnx')],
+        'Expected 8 class names in',
+        join('cj-wrong-count', 'classes.json'),
+        'received 3',
+      ],
     ]);
   });
 
   test('an output path through a file, found before any work', async () => {
     await expectUsageErrors([
-      [() => ['evaluate', c.ckpt, '--out', c.image], 'Expected a folder (or a path where one can be made) for --out but', 'image.png is a file'],
+      [
+        () => ['evaluate', c.ckpt, '--out', c.image],
+        'Expected a folder (or a path where one can be made) for --out but',
+        'image.png is a file',
+      ],
       [() => ['export', 'vgg-a', '--width', '0.0625', '-o', join(c.image, 'x.onnx')], 'for --output', 'image.png is a file'],
       [() => ['visualize', 'filters', c.ckpt, '-o', join(c.image, 'f.png')], 'for --out', 'image.png is a file'],
     ]);
@@ -150,8 +206,16 @@ describe('path flags given a folder', () => {
     const damaged = join(c.dir, 'damaged', 'last.safetensors');
     mkdirSync(dirname(damaged));
     saveSafetensors(damaged, rest, file.metadata);
-    const [bad, r] = await Promise.all([ilsvrc(['train', '--resume', dirname(damaged)]), ilsvrc(['train', '--resume', run, '--max-steps', '3'])]);
-    assertUsageError(bad, 'Expected the optimizer state of sgd for every trainable parameter in', damaged, 'optim/conv3_1.weight.momentum is missing');
+    const [bad, r] = await Promise.all([
+      ilsvrc(['train', '--resume', dirname(damaged)]),
+      ilsvrc(['train', '--resume', run, '--max-steps', '3']),
+    ]);
+    assertUsageError(
+      bad,
+      'Expected the optimizer state of sgd for every trainable parameter in',
+      damaged,
+      'optim/conv3_1.weight.momentum is missing',
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /^resuming vgg-a/);
     assert.equal(loadCheckpoint(last).meta.step, 3);

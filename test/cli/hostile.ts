@@ -32,12 +32,33 @@ export interface Corpus {
   images: Record<'truncated' | 'empty' | 'garbage' | 'directory', string>;
   /** Broken checkpoints (.safetensors). */
   ckpts: Record<
-    'truncated' | 'plainSafetensors' | 'metaNotJson' | 'metaNull' | 'noModelOptions' | 'badFieldType' | 'unknownModel' | 'otherWidth' | 'otherModel' | 'missingTensor' | 'f64Tensor' | 'onnxNamedSafetensors',
+    | 'truncated'
+    | 'plainSafetensors'
+    | 'metaNotJson'
+    | 'metaNull'
+    | 'noModelOptions'
+    | 'badFieldType'
+    | 'unknownModel'
+    | 'otherWidth'
+    | 'otherModel'
+    | 'missingTensor'
+    | 'f64Tensor'
+    | 'onnxNamedSafetensors',
     string
   >;
   /** Broken ONNX files. */
   onnxs: Record<
-    'truncated' | 'noNodes' | 'shortRawData' | 'unknownOp' | 'metaNotJson' | 'hugeDims' | 'hugeInputSize' | 'optionsDisagree' | 'inputDims' | 'noLogits' | 'safetensorsNamedOnnx',
+    | 'truncated'
+    | 'noNodes'
+    | 'shortRawData'
+    | 'unknownOp'
+    | 'metaNotJson'
+    | 'hugeDims'
+    | 'hugeInputSize'
+    | 'optionsDisagree'
+    | 'inputDims'
+    | 'noLogits'
+    | 'safetensorsNamedOnnx',
     string
   >;
   /** Folders holding the valid ONNX model beside a bad classes.json. */
@@ -66,9 +87,17 @@ export async function writeCorpus(prefix = 'ilsvrc-hostile-'): Promise<Corpus> {
   const params = initParams(inferenceParams(built), 1);
   const ckpt = p('tiny.safetensors');
   const meta = checkpointMeta(built.options);
-  saveCheckpoint(ckpt, { params, states: new Map(), step: 3, rng: 7 }, {
-    model: 'vgg-a', modelOptions: built.options, epoch: 1, batchInEpoch: 0, classes: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'],
-  });
+  saveCheckpoint(
+    ckpt,
+    { params, states: new Map(), step: 3, rng: 7 },
+    {
+      model: 'vgg-a',
+      modelOptions: built.options,
+      epoch: 1,
+      batchInEpoch: 0,
+      classes: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'],
+    },
+  );
   mkdirSync(p('onnx'));
   const onnx = join(dir, 'onnx', 'tiny.onnx');
   const onnxBytes = exportInferenceModel(built, params);
@@ -76,7 +105,9 @@ export async function writeCorpus(prefix = 'ilsvrc-hostile-'): Promise<Corpus> {
   const image = p('image.png');
   const px = Buffer.alloc(40 * 40 * 3, 128);
   for (let i = 0; i < px.length; i += 7) px[i] = 250;
-  await sharp(px, { raw: { width: 40, height: 40, channels: 3 } }).png().toFile(image);
+  await sharp(px, { raw: { width: 40, height: 40, channels: 3 } })
+    .png()
+    .toFile(image);
   const imageBytes = readFileSync(image);
 
   const files = {
@@ -121,7 +152,10 @@ export async function writeCorpus(prefix = 'ilsvrc-hostile-'): Promise<Corpus> {
     otherWidth: withMeta('other-width.safetensors', { ...meta, modelOptions: { ...built.options, width: 0.5 } }),
     otherModel: withMeta('other-model.safetensors', { ...meta, model: 'alexnet' }),
     missingTensor: withMeta('missing-tensor.safetensors', meta, fewer),
-    f64Tensor: withMeta('f64-tensor.safetensors', meta, { ...tensors, [firstName]: { dtype: 'F64', shape: [params.get(firstName)?.length ?? 0], data: Float64Array.from(params.get(firstName) ?? []) } }),
+    f64Tensor: withMeta('f64-tensor.safetensors', meta, {
+      ...tensors,
+      [firstName]: { dtype: 'F64', shape: [params.get(firstName)?.length ?? 0], data: Float64Array.from(params.get(firstName) ?? []) },
+    }),
     onnxNamedSafetensors: p('onnx-inside.safetensors'),
   };
 
@@ -153,8 +187,12 @@ export async function writeCorpus(prefix = 'ilsvrc-hostile-'): Promise<Corpus> {
       const t = m.graph.initializer?.[0];
       if (t) t.dims = [2 ** 40, 2 ** 20];
     }),
-    hugeInputSize: onnxWith('huge-input-size.onnx', (m) => setProp(m, METADATA.options, JSON.stringify({ ...built.options, inputSize: 1_000_000 }))),
-    optionsDisagree: onnxWith('options-disagree.onnx', (m) => setProp(m, METADATA.options, JSON.stringify({ ...built.options, classes: 10 }))),
+    hugeInputSize: onnxWith('huge-input-size.onnx', (m) =>
+      setProp(m, METADATA.options, JSON.stringify({ ...built.options, inputSize: 1_000_000 })),
+    ),
+    optionsDisagree: onnxWith('options-disagree.onnx', (m) =>
+      setProp(m, METADATA.options, JSON.stringify({ ...built.options, classes: 10 })),
+    ),
     inputDims: onnxWith('input-dims.onnx', (m) => {
       const dim = m.graph.input.find((v) => v.name === 'input')?.type?.tensorType?.shape?.dim;
       if (dim) for (const i of [2, 3]) dim[i] = { dimValue: 64 };

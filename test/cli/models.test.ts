@@ -9,7 +9,10 @@ describe('ilsvrc models', { concurrency: true }, () => {
     const r = await ilsvrc(['models', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const rows = JSON.parse(r.stdout) as ModelRow[];
-    assert.deepEqual(rows.map((m) => m.name), MODELS.map((m) => m.name));
+    assert.deepEqual(
+      rows.map((m) => m.name),
+      MODELS.map((m) => m.name),
+    );
     for (const spec of MODELS) {
       const row = rows.find((m) => m.name === spec.name);
       assert.ok(row);
@@ -18,7 +21,14 @@ describe('ilsvrc models', { concurrency: true }, () => {
       assert.equal(row.year, spec.year);
     }
     assert.deepEqual(rows.find((m) => m.name === 'vgg-d')?.aliases, ['vgg16']);
-    assert.deepEqual(rows.find((m) => m.name === 'vgg-d')?.recipe, { optimizer: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 5e-4, batchSize: 256, augment: 'vgg' });
+    assert.deepEqual(rows.find((m) => m.name === 'vgg-d')?.recipe, {
+      optimizer: 'sgd',
+      lr: 0.01,
+      momentum: 0.9,
+      weightDecay: 5e-4,
+      batchSize: 256,
+      augment: 'vgg',
+    });
   });
 
   test('table: header, thousands separators, aliases', async () => {

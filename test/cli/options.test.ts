@@ -2,7 +2,20 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { report } from '../../src/cli/main.js';
-import { addModelOptions, choice, errorLine, modelOptionsFrom, nonNegativeFloat, nonNegativeInt, opset, positiveFloat, positiveInt, rate, seed, type ModelFlags } from '../../src/cli/options.js';
+import {
+  addModelOptions,
+  choice,
+  errorLine,
+  modelOptionsFrom,
+  nonNegativeFloat,
+  nonNegativeInt,
+  opset,
+  positiveFloat,
+  positiveInt,
+  rate,
+  seed,
+  type ModelFlags,
+} from '../../src/cli/options.js';
 import { UsageError } from '../../src/util/errors.js';
 
 function rejects(parse: (v: string) => unknown, value: string, message: string): void {
@@ -63,11 +76,11 @@ test('errorLine names the flag in the sentence and keeps one line', () => {
     errorLine(err(`error: option '--classes <n>' argument '2.5' is invalid. Expected a positive integer but received "2.5"`)),
     'Expected a positive integer for --classes but received "2.5"',
   );
+  assert.equal(errorLine(err(`error: option '-o, --output <file>' argument 'x' is invalid. not writable`)), '--output: not writable');
   assert.equal(
-    errorLine(err(`error: option '-o, --output <file>' argument 'x' is invalid. not writable`)),
-    '--output: not writable',
+    errorLine(err("error: unknown option '--wdth'\n(Did you mean --width?)")),
+    "unknown option '--wdth' (Did you mean --width?)",
   );
-  assert.equal(errorLine(err("error: unknown option '--wdth'\n(Did you mean --width?)")), "unknown option '--wdth' (Did you mean --width?)");
 });
 
 test('report: usage mistakes exit 2 in one line; bugs exit 1, with the stack only under debug', () => {
@@ -87,7 +100,8 @@ test('report: usage mistakes exit 2 in one line; bugs exit 1, with the stack onl
 test('report: the user disk and permission failures exit 2 naming the file; other system errors stay bugs', () => {
   const out: string[] = [];
   const write = (t: string) => void out.push(t);
-  const errno = (code: string, syscall: string, path: string): Error => Object.assign(new Error(`${code}: ${syscall} '${path}'`), { code, syscall, path, errno: -1 });
+  const errno = (code: string, syscall: string, path: string): Error =>
+    Object.assign(new Error(`${code}: ${syscall} '${path}'`), { code, syscall, path, errno: -1 });
   assert.equal(report(errno('ENOSPC', 'write', '/tmp/run/metrics.jsonl'), false, write), 2);
   assert.deepEqual(out.splice(0), ['ilsvrc: cannot write /tmp/run/metrics.jsonl: no space left on device (ENOSPC)\n']);
   assert.equal(report(errno('EACCES', 'open', '/data/x.png'), false, write), 2);

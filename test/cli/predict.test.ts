@@ -34,7 +34,10 @@ test('predict on a checkpoint and on its exported ONNX gives the same answers', 
   // Names from the checkpoint (and from the ONNX file's own metadata: no classes.json is beside it).
   assert.ok(pa[0]!.top.every((x) => ['circle', 'square', 'triangle', 'ring', 'cross', 'stripes', 'checker', 'dots'].includes(x.class)));
   for (let i = 0; i < 3; i++) {
-    assert.deepEqual(pb[i]!.top.map((x) => x.class), pa[i]!.top.map((x) => x.class));
+    assert.deepEqual(
+      pb[i]!.top.map((x) => x.class),
+      pa[i]!.top.map((x) => x.class),
+    );
     pa[i]!.top.forEach((x, k) => assert.ok(Math.abs(x.probability - pb[i]!.top[k]!.probability) < 1e-6));
   }
   const text = await ilsvrc(['predict', ckpt, imgs[0]!]);

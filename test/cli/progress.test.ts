@@ -13,7 +13,10 @@ import {
 
 class FakeStream implements ProgressStream {
   chunks: string[] = [];
-  constructor(readonly isTTY: boolean, readonly columns?: number) {}
+  constructor(
+    readonly isTTY: boolean,
+    readonly columns?: number,
+  ) {}
   write(chunk: string): boolean {
     this.chunks.push(chunk);
     return true;
@@ -26,7 +29,12 @@ class FakeStream implements ProgressStream {
 /** A clock the test moves by hand. */
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let t = start;
-  return { now: () => t, advance: (ms) => { t += ms; } };
+  return {
+    now: () => t,
+    advance: (ms) => {
+      t += ms;
+    },
+  };
 }
 
 test('formatDuration', () => {
@@ -64,14 +72,16 @@ test('fields and the whole line', () => {
   assert.equal(formatField('91.2%'), '91.2%');
   assert.equal(formatPercent(0.912), '91.2%');
   const line = renderLine({
-    label: 'train', done: 123, total: 456, rate: 512.3, unit: 'img', barWidth: 10,
+    label: 'train',
+    done: 123,
+    total: 456,
+    rate: 512.3,
+    unit: 'img',
+    barWidth: 10,
     fields: { loss: 0.4213, acc: formatPercent(0.912) },
   });
   assert.equal(line, 'train [##........] 123/456 26% 512.3 img/s ETA 00:01 loss 0.4213 acc 91.2%');
-  assert.equal(
-    renderLine({ label: '', done: 7, rate: 0, unit: 'step', barWidth: 10, fields: {} }),
-    '7 -- step/s',
-  );
+  assert.equal(renderLine({ label: '', done: 7, rate: 0, unit: 'step', barWidth: 10, fields: {} }), '7 -- step/s');
   assert.equal(
     renderLine({ label: 'eval', done: 10, total: 10, rate: 2, unit: 'img', barWidth: 4, fields: {}, elapsedSecs: 5 }),
     'eval [####] 10/10 100% 2.0 img/s in 00:05',

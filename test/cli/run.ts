@@ -7,7 +7,26 @@ import { fileURLToPath } from 'node:url';
 export const MAIN = process.env['ILSVRC_CLI'] || fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 /** A tiny VGG on the synthetic shapes: a few seconds per run; 120 steps per epoch at batch 16. */
-export const TINY = ['train', 'vgg-a', '--data', 'synthetic', '--width', '0.0625', '--input-size', '32', '--init', 'kaiming', '--batch-size', '16', '--threads', '1', '--seed', '5', '--steps-per-run', '3'];
+export const TINY = [
+  'train',
+  'vgg-a',
+  '--data',
+  'synthetic',
+  '--width',
+  '0.0625',
+  '--input-size',
+  '32',
+  '--init',
+  'kaiming',
+  '--batch-size',
+  '16',
+  '--threads',
+  '1',
+  '--seed',
+  '5',
+  '--steps-per-run',
+  '3',
+];
 
 export interface Run {
   code: number;

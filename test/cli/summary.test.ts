@@ -25,7 +25,10 @@ describe('ilsvrc summary', { concurrency: true }, () => {
       kernel: 3,
       stride: 1,
     });
-    assert.equal(s.layers.reduce((n, l) => n + l.params, 0), s.params);
+    assert.equal(
+      s.layers.reduce((n, l) => n + l.params, 0),
+      s.params,
+    );
   });
 
   test('table: thousands separators, RF and jump, totals', async () => {
@@ -46,7 +49,10 @@ describe('ilsvrc summary', { concurrency: true }, () => {
   });
 
   test('--detail splits inception blocks; --aux adds the auxiliary heads', async () => {
-    const [detail, aux] = await Promise.all([ilsvrc(['summary', 'googlenet', '--detail', '--json']), ilsvrc(['summary', 'googlenet', '--aux', '--json'])]);
+    const [detail, aux] = await Promise.all([
+      ilsvrc(['summary', 'googlenet', '--detail', '--json']),
+      ilsvrc(['summary', 'googlenet', '--aux', '--json']),
+    ]);
     const d = JSON.parse(detail.stdout) as ModelSummary;
     const b5 = d.layers.find((l) => l.name === 'inception_3a/5x5');
     assert.deepEqual([b5?.output, b5?.params, b5?.rf], [[32, 28, 28], 12_832, 59]);
@@ -75,10 +81,18 @@ describe('ilsvrc summary', { concurrency: true }, () => {
   test('--compare --json is one object with the layers aligned', async () => {
     const r = await ilsvrc(['summary', 'googlenet', '--compare', 'googlenet-naive', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const j = JSON.parse(r.stdout) as { models: string[]; layers: { name: string; output: (number[] | null)[]; params: (number | null)[] }[]; total: { params: number[] }; summaries: { model: string }[] };
+    const j = JSON.parse(r.stdout) as {
+      models: string[];
+      layers: { name: string; output: (number[] | null)[]; params: (number | null)[] }[];
+      total: { params: number[] };
+      summaries: { model: string }[];
+    };
     assert.deepEqual(j.models, ['googlenet', 'googlenet-naive']);
     const i3a = j.layers.find((l) => l.name === 'inception_3a')!;
-    assert.deepEqual(i3a.output, [[256, 28, 28], [416, 28, 28]]);
+    assert.deepEqual(i3a.output, [
+      [256, 28, 28],
+      [416, 28, 28],
+    ]);
     assert.deepEqual(i3a.params, [163_696, 387_296]);
     assert.deepEqual(j.total.params, [6_998_552, 97_526_008]);
     assert.equal(j.summaries[1]!.model, 'googlenet-naive');

@@ -15,7 +15,22 @@ import { ilsvrc } from './run.js';
 const root = mkdtempSync(join(tmpdir(), 'ilsvrc-train-data-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const TINY = ['train', 'vgg-a', '--width', '0.0625', '--input-size', '32', '--init', 'kaiming', '--threads', '1', '--seed', '5', '--steps-per-run', '2'];
+const TINY = [
+  'train',
+  'vgg-a',
+  '--width',
+  '0.0625',
+  '--input-size',
+  '32',
+  '--init',
+  'kaiming',
+  '--threads',
+  '1',
+  '--seed',
+  '5',
+  '--steps-per-run',
+  '2',
+];
 
 function params(file: string): Map<string, Buffer> {
   const c = loadCheckpoint(file);
@@ -64,16 +79,38 @@ test('train skips unreadable images (counted and named on the epoch line and in 
   const skipped = lastJson(r.stdout)['skipped'] as { train: number; val: number; first: string[] };
   // 22 files, a 10 % stratified split: where the two bad ones land depends on the seed, not on us.
   assert.equal(skipped.train + skipped.val, 2, JSON.stringify(skipped));
-  assert.ok(skipped.first.some((f) => f.includes('broken.jpg')) && skipped.first.some((f) => f.includes('empty.png')), JSON.stringify(skipped));
-  assert.match(r.stderr, /\n  skipped unreadable images: \d+ train, \d+ val \(/, 'and in the summary at the end (a --max-steps run has no epoch line)');
+  assert.ok(
+    skipped.first.some((f) => f.includes('broken.jpg')) && skipped.first.some((f) => f.includes('empty.png')),
+    JSON.stringify(skipped),
+  );
+  assert.match(
+    r.stderr,
+    /\n  skipped unreadable images: \d+ train, \d+ val \(/,
+    'and in the summary at the end (a --max-steps run has no epoch line)',
+  );
 
   const all = join(root, 'all-bad');
   for (const c of ['a', 'b']) {
     mkdirSync(join(all, c), { recursive: true });
     for (let k = 0; k < 6; k++) writeFileSync(join(all, c, `${k}.jpg`), 'nope');
   }
-  const bad = await ilsvrc([...TINY, '--data', all, '--batch-size', '4', '--epochs', '1', '--workers', '2', '--out', join(root, 'all-bad-run')]);
+  const bad = await ilsvrc([
+    ...TINY,
+    '--data',
+    all,
+    '--batch-size',
+    '4',
+    '--epochs',
+    '1',
+    '--workers',
+    '2',
+    '--out',
+    join(root, 'all-bad-run'),
+  ]);
   assert.equal(bad.code, 2, bad.stderr);
   assert.doesNotMatch(bad.stderr, /^\s+at /m);
-  assert.match(bad.stderr.trim().split('\n').pop() ?? '', /^ilsvrc: Expected readable images in the training set but every one tried failed \(first: .*\.jpg: not a readable image/);
+  assert.match(
+    bad.stderr.trim().split('\n').pop() ?? '',
+    /^ilsvrc: Expected readable images in the training set but every one tried failed \(first: .*\.jpg: not a readable image/,
+  );
 });

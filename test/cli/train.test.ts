@@ -17,7 +17,6 @@ import { assertUsageError, ilsvrc, MAIN, TINY } from './run.js';
 const root = mkdtempSync(join(tmpdir(), 'ilsvrc-train-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-
 function lastJson(stdout: string): Record<string, unknown> {
   return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
 }
@@ -27,7 +26,13 @@ function sameParams(a: string, b: string): void {
   const y = loadCheckpoint(b);
   assert.equal(y.state.step, x.state.step);
   assert.equal(y.state.rng, x.state.rng);
-  for (const [name, p] of x.state.params) assert.ok(Buffer.from(p.buffer, p.byteOffset, p.byteLength).equals(Buffer.from(y.state.params.get(name)!.buffer, y.state.params.get(name)!.byteOffset, y.state.params.get(name)!.byteLength)), `${name} differs`);
+  for (const [name, p] of x.state.params)
+    assert.ok(
+      Buffer.from(p.buffer, p.byteOffset, p.byteLength).equals(
+        Buffer.from(y.state.params.get(name)!.buffer, y.state.params.get(name)!.byteOffset, y.state.params.get(name)!.byteLength),
+      ),
+      `${name} differs`,
+    );
   for (const [name, s] of x.state.states) assert.deepEqual(y.state.states.get(name), s, name);
 }
 
@@ -39,7 +44,17 @@ test('the demo, shortened to 3 epochs, reaches 50 % (chance: 12.5 %) and writes 
   assert.equal(j['epochs'], 3);
   // 8 classes: chance is 12.5 %.
   assert.ok((j['best_top1'] as number) >= 0.5, `best top-1 ${j['best_top1']}`);
-  for (const f of ['last.safetensors', 'best.safetensors', 'metrics.jsonl', 'metrics.csv', 'loss.png', 'accuracy.png', 'lr.png', 'classes.json']) assert.ok(existsSync(join(out, f)), f);
+  for (const f of [
+    'last.safetensors',
+    'best.safetensors',
+    'metrics.jsonl',
+    'metrics.csv',
+    'loss.png',
+    'accuracy.png',
+    'lr.png',
+    'classes.json',
+  ])
+    assert.ok(existsSync(join(out, f)), f);
   assert.match(r.stderr, /epoch 3\/3: train loss [\d.]+ top-1 [\d.]+% \| val loss/);
   assert.equal(readFileSync(join(out, 'metrics.csv'), 'utf8').trim().split('\n').length, 4);
   assert.match(readFileSync(join(out, 'metrics.csv'), 'utf8'), /,img_per_s,data_wait_s\n/);

@@ -23,11 +23,17 @@ before(async () => {
   const v = buildModel('vgg-a', { ...OPTS, inputSize: 32 });
   const state = { params: initParams(v.graph.params, 2), states: new Map(), step: 0, rng: 0 };
   saveCheckpoint(ckpt, state, {
-    model: 'vgg-a', modelOptions: v.options, epoch: 0, batchInEpoch: 0, classes: ['a', 'b', 'c', 'd'],
+    model: 'vgg-a',
+    modelOptions: v.options,
+    epoch: 0,
+    batchInEpoch: 0,
+    classes: ['a', 'b', 'c', 'd'],
   });
   const px = Buffer.alloc(40 * 40 * 3, 128);
   for (let y = 10; y < 22; y++) for (let x = 12; x < 26; x++) px[(y * 40 + x) * 3] = 250;
-  await sharp(px, { raw: { width: 40, height: 40, channels: 3 } }).png().toFile(image);
+  await sharp(px, { raw: { width: 40, height: 40, channels: 3 } })
+    .png()
+    .toFile(image);
 });
 
 describe('ilsvrc visualize', { concurrency: true }, () => {
@@ -35,7 +41,15 @@ describe('ilsvrc visualize', { concurrency: true }, () => {
     const out = join(dir, 'filters.png');
     const r = await ilsvrc(['visualize', 'filters', onnx, '-o', out, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const j = JSON.parse(r.stdout) as { layer: string; shape: number[]; rgb: boolean; count: number; deadFraction: number; grid: { width: number; height: number; cols: number }; filters: { norm: number; low: number; mid: number; high: number }[] };
+    const j = JSON.parse(r.stdout) as {
+      layer: string;
+      shape: number[];
+      rgb: boolean;
+      count: number;
+      deadFraction: number;
+      grid: { width: number; height: number; cols: number };
+      filters: { norm: number; low: number; mid: number; high: number }[];
+    };
     assert.equal(j.layer, 'conv1');
     assert.deepEqual(j.shape, [6, 3, 11, 11]);
     assert.equal(j.rgb, true);
@@ -73,14 +87,26 @@ describe('ilsvrc visualize', { concurrency: true }, () => {
       const j = JSON.parse(r.stdout) as Record<string, unknown>;
       assert.equal(j['png'], out);
       assert.equal((await sharp(out).metadata()).format, 'png');
-      if (sub === 'deconvnet') assert.deepEqual((j['units'] as { channel: number }[]).map((u) => u.channel), [0, 1, 2]);
+      if (sub === 'deconvnet')
+        assert.deepEqual(
+          (j['units'] as { channel: number }[]).map((u) => u.channel),
+          [0, 1, 2],
+        );
       if (sub === 'occlusion') assert.deepEqual(j['class'], { index: 1, name: 'b' });
     }
   });
 
   test('a wrong layer name: exit 2 and the valid layers', async () => {
-    assertUsageError(await ilsvrc(['visualize', 'filters', onnx, '--layer', 'conv9']), 'Expected a layer of alexnet (conv1, norm1, pool1, conv2', 'for --layer but received "conv9"');
-    assertUsageError(await ilsvrc(['visualize', 'activations', ckpt, image, '--layer', 'fc6']), 'Expected a layer with feature maps of vgg-a', '"fc6"');
+    assertUsageError(
+      await ilsvrc(['visualize', 'filters', onnx, '--layer', 'conv9']),
+      'Expected a layer of alexnet (conv1, norm1, pool1, conv2',
+      'for --layer but received "conv9"',
+    );
+    assertUsageError(
+      await ilsvrc(['visualize', 'activations', ckpt, image, '--layer', 'fc6']),
+      'Expected a layer with feature maps of vgg-a',
+      '"fc6"',
+    );
     assertUsageError(await ilsvrc(['visualize', 'deconvnet', ckpt, image, '--channel', 'x']), 'Expected channel numbers');
     assertUsageError(await ilsvrc(['visualize', 'saliency', ckpt, join(dir, 'missing.png')]), 'does not exist');
   });

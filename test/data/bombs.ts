@@ -17,7 +17,9 @@ export async function writeIdxBomb(file: string): Promise<void> {
 
 /** A small progressive JPEG whose header claims 16000×16000 (SOF2: FF C2, length, precision, height, width). */
 export async function jpegBomb(): Promise<{ bomb: Buffer; small: Buffer }> {
-  const small = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 200, g: 30, b: 90 } } }).jpeg({ progressive: true }).toBuffer();
+  const small = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 200, g: 30, b: 90 } } })
+    .jpeg({ progressive: true })
+    .toBuffer();
   const sof = small.indexOf(Buffer.from([0xff, 0xc2]));
   if (sof < 0) throw new Error('no SOF2 marker in a progressive JPEG');
   const bomb = Buffer.from(small);

@@ -11,7 +11,15 @@ test("'flip' keeps the whole image and mirrors about half of the samples", async
   for (let y = 0; y < W; y++) for (let x = 0; x < W; x++) one.fill(x * 30, (y * W + x) * 3, (y * W + x) * 3 + 3);
   const data = new Uint8Array(n * one.length);
   for (let i = 0; i < n; i++) data.set(one, i * one.length);
-  const ds = new PixelDataset({ data, width: W, height: W, channels: 3, rows: Int32Array.from({ length: n }, (_, i) => i), labels: new Int32Array(n), name: 'ramp' });
+  const ds = new PixelDataset({
+    data,
+    width: W,
+    height: W,
+    channels: 3,
+    rows: Int32Array.from({ length: n }, (_, i) => i),
+    labels: new Int32Array(n),
+    name: 'ramp',
+  });
   const tf = Transforms.train('flip', { size: W, channels: 3, mean: [0, 0, 0], std: [1, 1, 1] });
   const loader = new Loader(ds, tf, { batchSize: n, shuffle: false, seed: 5, dropLast: false, channels: 3 });
   let flipped = 0;

@@ -4,7 +4,16 @@ import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { encodeCifar, FASHION_MNIST_CLASSES, Loader, openDataset, parseIdx, encodeIdx, Transforms, writeIdx } from '../../src/data/index.js';
+import {
+  encodeCifar,
+  FASHION_MNIST_CLASSES,
+  Loader,
+  openDataset,
+  parseIdx,
+  encodeIdx,
+  Transforms,
+  writeIdx,
+} from '../../src/data/index.js';
 import { idxLabels } from '../../src/data/idx.js';
 import type { PixelDataset } from '../../src/data/index.js';
 
@@ -33,7 +42,13 @@ describe('IDX', () => {
     assert.equal(s.train.label(3), 9);
     assert.deepEqual([...(s.val as PixelDataset).pixels(1).subarray(0, 4)], [...img(2, 3).subarray(784, 788)]);
     // Through the loader at 28 px with no resize: exact values.
-    const l = new Loader(s.val, Transforms.create(1).resize(28, 28), { batchSize: 2, shuffle: false, seed: 0, dropLast: false, channels: 1 });
+    const l = new Loader(s.val, Transforms.create(1).resize(28, 28), {
+      batchSize: 2,
+      shuffle: false,
+      seed: 0,
+      dropLast: false,
+      channels: 1,
+    });
     for await (const b of l.epoch(0)) {
       assert.deepEqual(b.shape, [2, 1, 28, 28]);
       assert.deepEqual([...b.x.subarray(784, 790)], [...img(2, 3).subarray(784, 790)]);
@@ -60,8 +75,14 @@ describe('IDX', () => {
     await fs.writeFile(path.join(dir, 't10k-labels-idx1-ubyte'), labelFile(0x0b, [300, 1]));
     const s = await openDataset(`idx:${dir}`);
     assert.equal(s.classes.length, 70001);
-    assert.deepEqual([0, 1, 2].map((i) => s.train.label(i)), [0, 70000, 9999]);
-    assert.deepEqual([0, 1].map((i) => s.val.label(i)), [300, 1]);
+    assert.deepEqual(
+      [0, 1, 2].map((i) => s.train.label(i)),
+      [0, 70000, 9999],
+    );
+    assert.deepEqual(
+      [0, 1].map((i) => s.val.label(i)),
+      [300, 1],
+    );
     // Our encoder picks the smallest type and writes the same bytes.
     assert.ok(Buffer.from(encodeIdx(idxLabels([0, 70000, 9999]))).equals(labelFile(0x0c, [0, 70000, 9999])));
     assert.ok(Buffer.from(encodeIdx(idxLabels([300, 1]))).equals(labelFile(0x0b, [300, 1])));
@@ -98,7 +119,10 @@ describe('CIFAR', () => {
     assert.deepEqual(s.classes, names);
     assert.equal(s.train.length, 3);
     assert.equal(s.val.length, 1);
-    assert.deepEqual([0, 1, 2].map((i) => s.train.label(i)), [3, 0, 7]);
+    assert.deepEqual(
+      [0, 1, 2].map((i) => s.train.label(i)),
+      [3, 0, 7],
+    );
     assert.deepEqual([...(s.train as PixelDataset).pixels(2)], [...images.subarray(2 * 3072, 3 * 3072)]);
   });
 
@@ -117,29 +141,39 @@ describe('CIFAR', () => {
 const FASHION = '/usr/share/datasets/fashion-mnist';
 describe('Debian Fashion-MNIST', () => {
   const present = existsSync(path.join(FASHION, 'train-images-idx3-ubyte.gz'));
-  it('has 60,000 / 10,000 images, 6,000 / 1,000 per class', { skip: present ? false : `not installed at ${FASHION} (apt-get install dataset-fashion-mnist)` }, async () => {
-    const s = await openDataset(`idx:${FASHION}`);
-    assert.deepEqual(s.classes, FASHION_MNIST_CLASSES);
-    assert.equal(s.train.length, 60000);
-    assert.equal(s.val.length, 10000);
-    const hist = (d: typeof s.train): number[] => {
-      const h = new Array<number>(10).fill(0);
-      for (let i = 0; i < d.length; i++) h[d.label(i)] = (h[d.label(i)] ?? 0) + 1;
-      return h;
-    };
-    assert.deepEqual(hist(s.train), new Array<number>(10).fill(6000));
-    assert.deepEqual(hist(s.val), new Array<number>(10).fill(1000));
-    const d = (s.train as PixelDataset).descriptor;
-    assert.deepEqual([d.width, d.height, d.channels], [28, 28, 1]);
-    // Through the CIFAR-style augmentation at 32 px, as 3 channels: thousands of images per second.
-    const l = new Loader(s.train, Transforms.train('cifar', { size: 32, channels: 1 }), { batchSize: 256, shuffle: true, seed: 1, dropLast: true, channels: 1 });
-    const t0 = performance.now();
-    let n = 0;
-    for await (const b of l.epoch(0)) {
-      n += b.n;
-      if (n >= 5120) break;
-    }
-    const rate = n / ((performance.now() - t0) / 1000);
-    assert.ok(rate > 2000, `${rate.toFixed(0)} img/s`);
-  });
+  it(
+    'has 60,000 / 10,000 images, 6,000 / 1,000 per class',
+    { skip: present ? false : `not installed at ${FASHION} (apt-get install dataset-fashion-mnist)` },
+    async () => {
+      const s = await openDataset(`idx:${FASHION}`);
+      assert.deepEqual(s.classes, FASHION_MNIST_CLASSES);
+      assert.equal(s.train.length, 60000);
+      assert.equal(s.val.length, 10000);
+      const hist = (d: typeof s.train): number[] => {
+        const h = new Array<number>(10).fill(0);
+        for (let i = 0; i < d.length; i++) h[d.label(i)] = (h[d.label(i)] ?? 0) + 1;
+        return h;
+      };
+      assert.deepEqual(hist(s.train), new Array<number>(10).fill(6000));
+      assert.deepEqual(hist(s.val), new Array<number>(10).fill(1000));
+      const d = (s.train as PixelDataset).descriptor;
+      assert.deepEqual([d.width, d.height, d.channels], [28, 28, 1]);
+      // Through the CIFAR-style augmentation at 32 px, as 3 channels: thousands of images per second.
+      const l = new Loader(s.train, Transforms.train('cifar', { size: 32, channels: 1 }), {
+        batchSize: 256,
+        shuffle: true,
+        seed: 1,
+        dropLast: true,
+        channels: 1,
+      });
+      const t0 = performance.now();
+      let n = 0;
+      for await (const b of l.epoch(0)) {
+        n += b.n;
+        if (n >= 5120) break;
+      }
+      const rate = n / ((performance.now() - t0) / 1000);
+      assert.ok(rate > 2000, `${rate.toFixed(0)} img/s`);
+    },
+  );
 });

@@ -47,10 +47,15 @@ function measure(body: string, env: NodeJS.ProcessEnv = {}): Promise<Measured> {
     try { result = await (async () => { ${body} })(); } catch (e) { error = e.name + ': ' + e.message; }
     process.stdout.write(JSON.stringify({ ms: performance.now() - t0, maxRssMb: process.resourceUsage().maxRSS / 1024, result, error }));`;
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--input-type=module', '-e', script], { maxBuffer: 1 << 20, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${err.message}\n${stderr}`));
-      else resolve(JSON.parse(stdout) as Measured);
-    });
+    execFile(
+      process.execPath,
+      ['--input-type=module', '-e', script],
+      { maxBuffer: 1 << 20, env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${err.message}\n${stderr}`));
+        else resolve(JSON.parse(stdout) as Measured);
+      },
+    );
   });
 }
 
@@ -62,13 +67,24 @@ describe('decompression bombs', () => {
     await writeIdxBomb(file);
     assert.ok((await fs.stat(file)).size < 2e6, 'small on disk');
     const m = await measure(`return (await data.readIdx(${JSON.stringify(file)})).dims;`);
-    assert.match(m.error ?? '', /^UsageError: Expected 784 bytes of data for dims \[1, 28, 28\] in .*train-images-idx3-ubyte\.gz but it inflates to more/);
+    assert.match(
+      m.error ?? '',
+      /^UsageError: Expected 784 bytes of data for dims \[1, 28, 28\] in .*train-images-idx3-ubyte\.gz but it inflates to more/,
+    );
     assert.ok(m.ms < 3000, `${m.ms} ms`);
     assert.ok(m.maxRssMb < 400, `peak RSS ${m.maxRssMb} MB`);
 
     // A header that declares more than the file can hold is refused before inflating at all.
     const liar = path.join(dir, 'liar.gz');
-    await fs.writeFile(liar, gzipSync(Buffer.concat([Buffer.from(encodeIdx({ dims: [1, 1, 1], data: new Uint8Array(1) }).subarray(0, 4)), Buffer.from([0, 0x10, 0, 0, 0, 0, 0x10, 0, 0, 0, 0x10, 0])])));
+    await fs.writeFile(
+      liar,
+      gzipSync(
+        Buffer.concat([
+          Buffer.from(encodeIdx({ dims: [1, 1, 1], data: new Uint8Array(1) }).subarray(0, 4)),
+          Buffer.from([0, 0x10, 0, 0, 0, 0, 0x10, 0, 0, 0, 0x10, 0]),
+        ]),
+      ),
+    );
     const l = await measure(`return (await data.readIdx(${JSON.stringify(liar)})).dims;`);
     assert.match(l.error ?? '', /to fit in what \d+ bytes of gzip can hold .* but it declares/);
   });
@@ -101,11 +117,13 @@ describe('decompression bombs', () => {
 
 async function png(file: string, value: number): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: value, g: value, b: value } } }).png().toFile(file);
+  await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: value, g: value, b: value } } })
+    .png()
+    .toFile(file);
 }
 
 describe('symbolic links in an ImageFolder', () => {
-  it('are followed, for class folders and for images (as torchvision does), in torchvision\'s order', async () => {
+  it("are followed, for class folders and for images (as torchvision does), in torchvision's order", async () => {
     const store = path.join(root, 'store');
     await png(path.join(store, 'cats', 'c1.png'), 10);
     await png(path.join(store, 'cats', 'c2.png'), 20);
@@ -119,11 +137,16 @@ describe('symbolic links in an ImageFolder', () => {
     await fs.symlink(path.join(store, 'nothing-here.png'), path.join(dir, 'dog', 'dangling.png'));
     const s = await openDataset(dir, { valFraction: 0.5, seed: 0 });
     assert.deepEqual(s.classes, ['cat', 'dog']);
-    const all = [s.train, s.val].flatMap((d) => Array.from({ length: d.length }, (_, i) => `${d.label(i)} ${path.relative(dir, d.name(i))}`)).sort();
+    const all = [s.train, s.val]
+      .flatMap((d) => Array.from({ length: d.length }, (_, i) => `${d.label(i)} ${path.relative(dir, d.name(i))}`))
+      .sort();
     // The dangling link is listed (and reported as unreadable when loaded), never silently dropped.
     assert.deepEqual(all, ['0 cat/c1.png', '0 cat/c2.png', '1 dog/a.png', '1 dog/b.png', '1 dog/dangling.png', '1 dog/more/c.png']);
     const { dataset } = await imageFolder(dir);
-    assert.deepEqual(Array.from({ length: dataset.length }, (_, i) => path.relative(dir, dataset.name(i))), ['cat/c1.png', 'cat/c2.png', 'dog/a.png', 'dog/b.png', 'dog/dangling.png', 'dog/more/c.png']);
+    assert.deepEqual(
+      Array.from({ length: dataset.length }, (_, i) => path.relative(dir, dataset.name(i))),
+      ['cat/c1.png', 'cat/c2.png', 'dog/a.png', 'dog/b.png', 'dog/dangling.png', 'dog/more/c.png'],
+    );
   });
 
   it('a link back to a folder that contains it is one line naming the link, exit 2', async () => {
@@ -131,7 +154,10 @@ describe('symbolic links in an ImageFolder', () => {
     await png(path.join(dir, 'a', 'x.png'), 1);
     await png(path.join(dir, 'b', 'y.png'), 2);
     await fs.symlink(dir, path.join(dir, 'b', 'up'));
-    await assert.rejects(openDataset(dir), (e: unknown) => e instanceof UsageError && /without folder cycles but .*b\/up leads back to/.test(e.message));
+    await assert.rejects(
+      openDataset(dir),
+      (e: unknown) => e instanceof UsageError && /without folder cycles but .*b\/up leads back to/.test(e.message),
+    );
     const self = path.join(root, 'self');
     await png(path.join(self, 'a', 'x.png'), 1);
     await fs.symlink(self, path.join(self, 'c'));
@@ -144,56 +170,98 @@ describe('missing and unreadable data files', () => {
     const dir = path.join(root, 'cifar-no-test');
     await fs.mkdir(dir);
     await fs.writeFile(path.join(dir, 'data_batch_1.bin'), encodeCifar({ labels: Uint8Array.of(1, 2), images: new Uint8Array(2 * 3072) }));
-    assertUsageError(await ilsvrc(['train', 'vgg-a', '--data', `cifar:${dir}`]), `Expected test_batch.bin (CIFAR-10's test split) in ${dir} but it is missing`);
+    assertUsageError(
+      await ilsvrc(['train', 'vgg-a', '--data', `cifar:${dir}`]),
+      `Expected test_batch.bin (CIFAR-10's test split) in ${dir} but it is missing`,
+    );
     const c100 = path.join(root, 'cifar100-no-test');
     await fs.mkdir(c100);
-    await fs.writeFile(path.join(c100, 'train.bin'), encodeCifar({ labels: Uint8Array.of(1), images: new Uint8Array(3072) }, Uint8Array.of(0)));
+    await fs.writeFile(
+      path.join(c100, 'train.bin'),
+      encodeCifar({ labels: Uint8Array.of(1), images: new Uint8Array(3072) }, Uint8Array.of(0)),
+    );
     assertUsageError(await ilsvrc(['train', 'vgg-a', '--data', `cifar:${c100}`]), 'Expected test.bin');
   });
 
   // Permission bits do not stop root: run the CLI as an unprivileged user where we can.
   const asUser = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
-  it('permission denied on a data folder or file is one line naming it, exit 2', { skip: process.platform === 'win32' && 'POSIX permissions' }, async () => {
-    const run = (args: string[]): Promise<Run> =>
-      asUser.length === 0
-        ? ilsvrc(args)
-        : new Promise((resolve) => {
-            const t0 = Date.now();
-            execFile(asUser[0]!, [...asUser.slice(1), process.execPath, MAIN, ...args], { env: { ...process.env, ILSVRC_DEBUG: '', HOME: '/tmp' } }, (err, stdout, stderr) => {
-              resolve({ code: err && typeof err.code === 'number' ? err.code : err ? -1 : 0, stdout, stderr, seconds: (Date.now() - t0) / 1000 });
+  it(
+    'permission denied on a data folder or file is one line naming it, exit 2',
+    { skip: process.platform === 'win32' && 'POSIX permissions' },
+    async () => {
+      const run = (args: string[]): Promise<Run> =>
+        asUser.length === 0
+          ? ilsvrc(args)
+          : new Promise((resolve) => {
+              const t0 = Date.now();
+              execFile(
+                asUser[0]!,
+                [...asUser.slice(1), process.execPath, MAIN, ...args],
+                { env: { ...process.env, ILSVRC_DEBUG: '', HOME: '/tmp' } },
+                (err, stdout, stderr) => {
+                  resolve({
+                    code: err && typeof err.code === 'number' ? err.code : err ? -1 : 0,
+                    stdout,
+                    stderr,
+                    seconds: (Date.now() - t0) / 1000,
+                  });
+                },
+              );
             });
-          });
-    const dir = path.join(root, 'perm');
-    await fs.chmod(root, 0o755);
-    // Run folders where the unprivileged user may write: the run's lock comes before the data.
-    const outs = path.join(root, 'perm-outs');
-    await fs.mkdir(outs, { mode: 0o777 });
-    await fs.chmod(outs, 0o777);
-    let runs = 0;
-    const out = (): string[] => ['--out', path.join(outs, `r${runs++}`)];
-    await png(path.join(dir, 'folder', 'a', 'x.png'), 1);
-    await fs.chmod(path.join(dir, 'folder'), 0o000);
-    const idx = path.join(dir, 'idx');
-    await fs.mkdir(idx);
-    for (const p of ['train', 't10k']) {
-      await writeIdx(path.join(idx, `${p}-images-idx3-ubyte`), { dims: [1, 28, 28], data: new Uint8Array(784) });
-      await writeIdx(path.join(idx, `${p}-labels-idx1-ubyte`), { dims: [1], data: Uint8Array.of(0) });
-    }
-    await fs.chmod(path.join(idx, 't10k-images-idx3-ubyte'), 0o000);
-    const cifar = path.join(dir, 'cifar');
-    await fs.mkdir(cifar);
-    await fs.writeFile(path.join(cifar, 'data_batch_1.bin'), encodeCifar({ labels: Uint8Array.of(1), images: new Uint8Array(3072) }));
-    await fs.writeFile(path.join(cifar, 'test_batch.bin'), encodeCifar({ labels: Uint8Array.of(1), images: new Uint8Array(3072) }), { mode: 0o000 });
-    assertUsageError(await run(['train', 'vgg-a', '--data', path.join(dir, 'folder'), ...out()]), `cannot read ${path.join(dir, 'folder')}`, 'permission denied (EACCES)');
-    assertUsageError(await run(['train', 'vgg-a', '--data', `idx:${idx}`, ...out()]), `cannot read ${path.join(idx, 't10k-images-idx3-ubyte')}`, 'permission denied (EACCES)');
-    assertUsageError(await run(['train', 'vgg-a', '--data', `cifar:${cifar}`, ...out()]), `cannot read ${path.join(cifar, 'test_batch.bin')}`, 'permission denied (EACCES)');
-    // Behind a folder that cannot be entered: not "does not exist" (what a blanket catch said).
-    assertUsageError(await run(['train', 'vgg-a', '--data', path.join(dir, 'folder', 'a'), ...out()]), `cannot read ${path.join(dir, 'folder', 'a')}`, 'permission denied (EACCES)');
-    await fs.chmod(path.join(dir, 'folder'), 0o755);
-    await fs.chmod(idx, 0o000);
-    assertUsageError(await run(['train', 'vgg-a', '--data', `idx:${idx}`, ...out()]), `cannot read ${path.join(idx, 'train-images-idx3-ubyte')}`, 'permission denied (EACCES)');
-    await fs.chmod(idx, 0o755);
-  });
+      const dir = path.join(root, 'perm');
+      await fs.chmod(root, 0o755);
+      // Run folders where the unprivileged user may write: the run's lock comes before the data.
+      const outs = path.join(root, 'perm-outs');
+      await fs.mkdir(outs, { mode: 0o777 });
+      await fs.chmod(outs, 0o777);
+      let runs = 0;
+      const out = (): string[] => ['--out', path.join(outs, `r${runs++}`)];
+      await png(path.join(dir, 'folder', 'a', 'x.png'), 1);
+      await fs.chmod(path.join(dir, 'folder'), 0o000);
+      const idx = path.join(dir, 'idx');
+      await fs.mkdir(idx);
+      for (const p of ['train', 't10k']) {
+        await writeIdx(path.join(idx, `${p}-images-idx3-ubyte`), { dims: [1, 28, 28], data: new Uint8Array(784) });
+        await writeIdx(path.join(idx, `${p}-labels-idx1-ubyte`), { dims: [1], data: Uint8Array.of(0) });
+      }
+      await fs.chmod(path.join(idx, 't10k-images-idx3-ubyte'), 0o000);
+      const cifar = path.join(dir, 'cifar');
+      await fs.mkdir(cifar);
+      await fs.writeFile(path.join(cifar, 'data_batch_1.bin'), encodeCifar({ labels: Uint8Array.of(1), images: new Uint8Array(3072) }));
+      await fs.writeFile(path.join(cifar, 'test_batch.bin'), encodeCifar({ labels: Uint8Array.of(1), images: new Uint8Array(3072) }), {
+        mode: 0o000,
+      });
+      assertUsageError(
+        await run(['train', 'vgg-a', '--data', path.join(dir, 'folder'), ...out()]),
+        `cannot read ${path.join(dir, 'folder')}`,
+        'permission denied (EACCES)',
+      );
+      assertUsageError(
+        await run(['train', 'vgg-a', '--data', `idx:${idx}`, ...out()]),
+        `cannot read ${path.join(idx, 't10k-images-idx3-ubyte')}`,
+        'permission denied (EACCES)',
+      );
+      assertUsageError(
+        await run(['train', 'vgg-a', '--data', `cifar:${cifar}`, ...out()]),
+        `cannot read ${path.join(cifar, 'test_batch.bin')}`,
+        'permission denied (EACCES)',
+      );
+      // Behind a folder that cannot be entered: not "does not exist" (what a blanket catch said).
+      assertUsageError(
+        await run(['train', 'vgg-a', '--data', path.join(dir, 'folder', 'a'), ...out()]),
+        `cannot read ${path.join(dir, 'folder', 'a')}`,
+        'permission denied (EACCES)',
+      );
+      await fs.chmod(path.join(dir, 'folder'), 0o755);
+      await fs.chmod(idx, 0o000);
+      assertUsageError(
+        await run(['train', 'vgg-a', '--data', `idx:${idx}`, ...out()]),
+        `cannot read ${path.join(idx, 'train-images-idx3-ubyte')}`,
+        'permission denied (EACCES)',
+      );
+      await fs.chmod(idx, 0o755);
+    },
+  );
 });
 
 describe('inconsistent data is refused, not trained on', () => {
@@ -214,12 +282,22 @@ describe('inconsistent data is refused, not trained on', () => {
 
     const cifar = path.join(root, 'cifar-labels');
     await fs.mkdir(cifar);
-    await fs.writeFile(path.join(cifar, 'data_batch_1.bin'), encodeCifar({ labels: Uint8Array.of(0, 1), images: new Uint8Array(2 * 3072) }));
+    await fs.writeFile(
+      path.join(cifar, 'data_batch_1.bin'),
+      encodeCifar({ labels: Uint8Array.of(0, 1), images: new Uint8Array(2 * 3072) }),
+    );
     await fs.writeFile(path.join(cifar, 'test_batch.bin'), encodeCifar({ labels: Uint8Array.of(9), images: new Uint8Array(3072) }));
     await assert.rejects(openDataset(`cifar:${cifar}`), /Expected labels 0–1 .*test_batch\.bin but record 0 has 9/);
 
     const split = path.join(root, 'split');
-    for (const [s, c] of [['train', 'a'], ['train', 'b'], ['val', 'a'], ['val', 'b'], ['val', 'zebra']]) await png(path.join(split, s!, c!, 'x.png'), 5);
+    for (const [s, c] of [
+      ['train', 'a'],
+      ['train', 'b'],
+      ['val', 'a'],
+      ['val', 'b'],
+      ['val', 'zebra'],
+    ])
+      await png(path.join(split, s!, c!, 'x.png'), 5);
     await assert.rejects(openDataset(split), /Expected only the training set's class folders in .*val but 'zebra' is not among them/);
 
     const big = path.join(root, 'big.png');
@@ -259,7 +337,7 @@ describe('data larger than the memory budget is refused before it is read', () =
     assert.ok(m.maxRssMb < 200, `peak RSS ${m.maxRssMb} MB`);
   });
 
-  it('a CIFAR batch file larger than the budget is refused from its size, unread; a label out of CIFAR-10\'s range is refused naming the record', async () => {
+  it("a CIFAR batch file larger than the budget is refused from its size, unread; a label out of CIFAR-10's range is refused naming the record", async () => {
     const dir = path.join(root, 'cifar-big');
     // 40 000 records, 123 MB (a sparse file): over a 64 MB budget.
     const file = await writeCifarBomb(dir, 40_000);

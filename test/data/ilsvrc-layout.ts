@@ -28,7 +28,9 @@ export async function jpeg(channel: number, seed: number, width = 20, height = 1
       for (let c = 0; c < 3; c++) px[(y * width + x) * 3 + c] = c === channel ? 200 : 50 + ((x * 7 + y * 3 + seed * 11 + c * 5) % 20);
     }
   }
-  return sharp(Buffer.from(px), { raw: { width, height, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+  return sharp(Buffer.from(px), { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 95 })
+    .toBuffer();
 }
 
 function tar(out: string, cwd: string, names: readonly string[], format = 'gnu'): void {
@@ -49,7 +51,8 @@ export async function writeLayout(root: string): Promise<Layout> {
   const tars = join(root, 'tars');
   const outer = join(root, 'outer');
   const devkit = join(folders, 'ILSVRC2012_devkit_t12', 'data');
-  for (const d of [join(tars, 'train'), join(outer, 'ILSVRC2012_devkit_t12', 'data'), devkit, join(folders, 'val')]) mkdirSync(d, { recursive: true });
+  for (const d of [join(tars, 'train'), join(outer, 'ILSVRC2012_devkit_t12', 'data'), devkit, join(folders, 'val')])
+    mkdirSync(d, { recursive: true });
   for (const [k, w] of WNIDS.entries()) {
     const dir = join(folders, 'train', w);
     mkdirSync(dir, { recursive: true });
@@ -60,7 +63,11 @@ export async function writeLayout(root: string): Promise<Layout> {
     }
     tar(join(tars, 'train', `${w}.tar`), dir, names);
   }
-  tar(join(outer, 'ILSVRC2012_img_train.tar'), join(tars, 'train'), WNIDS.map((w) => `${w}.tar`));
+  tar(
+    join(outer, 'ILSVRC2012_img_train.tar'),
+    join(tars, 'train'),
+    WNIDS.map((w) => `${w}.tar`),
+  );
   const valNames = LABELS.map((_, k) => `ILSVRC2012_val_${String(k + 1).padStart(8, '0')}.JPEG`);
   for (const [k, name] of valNames.entries()) writeFileSync(join(folders, 'val', name), await jpeg(COLOURS[k]!, 50 + k, 18, 22));
   tar(join(tars, 'ILSVRC2012_img_val.tar'), join(folders, 'val'), valNames);
@@ -73,7 +80,10 @@ export async function writeLayout(root: string): Promise<Layout> {
   }
   writeFileSync(join(folders, 'synset_words.txt'), WNIDS.map((w, k) => `${w} ${WORDS[k]}`).join('\n') + '\n');
   const boxes = (w: string) => `${w} 10 12 100 120 ${w} 5 5 30 40`; // Kaggle lists every box; the first token is what counts
-  writeFileSync(join(tars, 'LOC_val_solution.csv'), ['ImageId,PredictionString', ...LABELS.map((l, k) => `${valNames[k]!.replace('.JPEG', '')},${boxes(WNIDS[l]!)} `)].join('\n') + '\n');
+  writeFileSync(
+    join(tars, 'LOC_val_solution.csv'),
+    ['ImageId,PredictionString', ...LABELS.map((l, k) => `${valNames[k]!.replace('.JPEG', '')},${boxes(WNIDS[l]!)} `)].join('\n') + '\n',
+  );
   writeFileSync(join(tars, 'LOC_synset_mapping.txt'), WNIDS.map((w, k) => `${w} ${WORDS[k]}`).join('\r\n') + '\r\n');
   return { folders, tars, outer };
 }

@@ -10,7 +10,10 @@ import { Transforms } from '../../src/data/index.js';
 test('googlenet: 144 views of 224 px from a landscape and a portrait image, squares across the longer side', () => {
   const tf = Transforms.eval('googlenet', { size: 224, channels: 3 });
   assert.equal(tf.views, 144);
-  for (const [W, H] of [[500, 375], [300, 400]] as const) {
+  for (const [W, H] of [
+    [500, 375],
+    [300, 400],
+  ] as const) {
     const views = tf.plan(null, W, H).views;
     assert.equal(views.length, 144);
     assert.equal(views.filter((v) => v.flip).length, 72);
@@ -22,7 +25,9 @@ test('googlenet: 144 views of 224 px from a landscape and a portrait image, squa
     // Crops of the resized image: shorter side S ∈ {256, 288, 320, 352}; the squares resized to 224
     // all come from one resize (shorter side 224), whatever S.
     const sizes = [...new Set(views.map((v) => `${v.sw}x${v.sh}`))].sort();
-    const expected = [256, 288, 320, 352, 224].map((S) => (landscape ? `${Math.round((W * S) / H)}x${S}` : `${S}x${Math.round((H * S) / W)}`)).sort();
+    const expected = [256, 288, 320, 352, 224]
+      .map((S) => (landscape ? `${Math.round((W * S) / H)}x${S}` : `${S}x${Math.round((H * S) / W)}`))
+      .sort();
     assert.deepEqual(sizes, expected);
     // At S = 256 (landscape 500×375 → 341×256): squares at x 0, 43, 85; in each, crops at 0, 16, 32.
     const at256 = views.filter((v) => Math.min(v.sw, v.sh) === 256 && !v.flip);
@@ -31,8 +36,14 @@ test('googlenet: 144 views of 224 px from a landscape and a portrait image, squa
     const across = (v: (typeof views)[number]): number => (landscape ? v.top : v.left);
     const span = Math.round((Math.max(W, H) * 256) / Math.min(W, H)) - 256;
     const squares = [0, Math.round(span / 2), span];
-    assert.deepEqual([...new Set(at256.map(along))].sort((a, b) => a - b), [...new Set(squares.flatMap((o) => [o, o + 16, o + 32]))].sort((a, b) => a - b));
-    assert.deepEqual([...new Set(at256.map(across))].sort((a, b) => a - b), [0, 16, 32]);
+    assert.deepEqual(
+      [...new Set(at256.map(along))].sort((a, b) => a - b),
+      [...new Set(squares.flatMap((o) => [o, o + 16, o + 32]))].sort((a, b) => a - b),
+    );
+    assert.deepEqual(
+      [...new Set(at256.map(across))].sort((a, b) => a - b),
+      [0, 16, 32],
+    );
     // The square resized: 224 × 224 of the shorter-side-224 image, at the squares' scaled offsets.
     const whole = views.filter((v) => Math.min(v.sw, v.sh) === 224 && !v.flip);
     assert.equal(whole.length, 12);
@@ -44,8 +55,14 @@ test('ten: AlexNet’s corners are those of the central 256 × 256 square, not o
   const views = Transforms.eval('ten', { size: 224, channels: 3 }).plan(null, 500, 375).views;
   assert.equal(views.length, 10);
   // 500×375 → 341×256; the square starts at x = round((341.3 − 256) / 2) = 43.
-  assert.deepEqual([...new Set(views.map((v) => v.left))].sort((a, b) => a - b), [43, 59, 75]);
-  assert.deepEqual([...new Set(views.map((v) => v.top))].sort((a, b) => a - b), [0, 16, 32]);
+  assert.deepEqual(
+    [...new Set(views.map((v) => v.left))].sort((a, b) => a - b),
+    [43, 59, 75],
+  );
+  assert.deepEqual(
+    [...new Set(views.map((v) => v.top))].sort((a, b) => a - b),
+    [0, 16, 32],
+  );
   assert.ok(views.every((v) => v.sw === 341 && v.sh === 256 && v.w === 224));
 });
 
@@ -58,6 +75,12 @@ test('dense: the whole image at shorter side Q and its mirror, any aspect ratio'
     { sw: 341, sh: 256, left: 0, top: 0, w: 341, h: 256, flip: true },
   ]);
   assert.deepEqual(tf.outputSize(300, 400), [341, 256]);
-  assert.throws(() => Transforms.dense(256, { channels: 3 }).centerCrop(224), /Expected no geometric step after tenCrop\/multiScale\/withMirror\/googlenetCrops/);
-  assert.throws(() => Transforms.create(3).googlenetCrops([200], 224), /Expected scales of at least the crop size 224 for googlenetCrops scales but received \[200\]/);
+  assert.throws(
+    () => Transforms.dense(256, { channels: 3 }).centerCrop(224),
+    /Expected no geometric step after tenCrop\/multiScale\/withMirror\/googlenetCrops/,
+  );
+  assert.throws(
+    () => Transforms.create(3).googlenetCrops([200], 224),
+    /Expected scales of at least the crop size 224 for googlenetCrops scales but received \[200\]/,
+  );
 });

@@ -26,7 +26,14 @@ before(async () => {
 after(() => rmSync(root, { recursive: true, force: true }));
 
 async function batches(ds: DatasetSplits['train'], workers: number): Promise<{ x: Float32Array; labels: number[] }> {
-  const loader = new Loader(ds, Transforms.eval('center', { size: 12, channels: 3 }), { batchSize: 4, shuffle: true, seed: 1, dropLast: false, channels: 3, workers });
+  const loader = new Loader(ds, Transforms.eval('center', { size: 12, channels: 3 }), {
+    batchSize: 4,
+    shuffle: true,
+    seed: 1,
+    dropLast: false,
+    channels: 3,
+    workers,
+  });
   const xs: number[] = [];
   const labels: number[] = [];
   try {
@@ -57,7 +64,11 @@ describe('ilsvrc:DIR', () => {
     assert.ok(c.train.name(0).endsWith('ILSVRC2012_img_train.tar:n01440764_100.JPEG'), c.train.name(0));
     const ref = await batches(a.train, 0);
     assert.deepEqual(ref.labels.slice().sort(), [0, 0, 0, 1, 1, 1, 2, 2, 2]);
-    for (const [ds, workers, what] of [[b.train, 0, 'tars'], [b.train, 2, 'tars on 2 workers'], [c.train, 2, 'outer tar on 2 workers']] as const) {
+    for (const [ds, workers, what] of [
+      [b.train, 0, 'tars'],
+      [b.train, 2, 'tars on 2 workers'],
+      [c.train, 2, 'outer tar on 2 workers'],
+    ] as const) {
       const got = await batches(ds, workers);
       assert.deepEqual(got.labels, ref.labels, what);
       assert.ok(Buffer.from(got.x.buffer).equals(Buffer.from(ref.x.buffer)), `${what}: the same pixels`);
@@ -87,10 +98,23 @@ describe('ilsvrc:DIR', () => {
 
   test('the devkit ground truth reads ids through synsets.txt; a sorted 1000-synset list is refused', () => {
     const t = parseGroundTruth('2\n3\n1\n', 'gt.txt', 'n01484850\nn01440764\nn01443537\n', 'synsets.txt');
-    assert.deepEqual([...t], [['ILSVRC2012_val_00000001', 'n01440764'], ['ILSVRC2012_val_00000002', 'n01443537'], ['ILSVRC2012_val_00000003', 'n01484850']]);
+    assert.deepEqual(
+      [...t],
+      [
+        ['ILSVRC2012_val_00000001', 'n01440764'],
+        ['ILSVRC2012_val_00000002', 'n01443537'],
+        ['ILSVRC2012_val_00000003', 'n01484850'],
+      ],
+    );
     const sorted = Array.from({ length: 1000 }, (_, k) => `n${String(1440764 + k).padStart(8, '0')}`).join('\n');
-    assert.throws(() => parseGroundTruth('1\n', 'gt.txt', sorted, 'synsets.txt'), /Expected synsets.txt in meta.mat's ILSVRC2012_ID order \(n02119789 first\) but it is sorted/);
-    assert.throws(() => parseGroundTruth('4\n', 'gt.txt', 'n01484850\nn01440764\nn01443537\n', 'synsets.txt'), /Expected an ILSVRC2012_ID from 1 to 3 \(the lines of synsets.txt\) on line 1 of gt.txt but received "4"/);
+    assert.throws(
+      () => parseGroundTruth('1\n', 'gt.txt', sorted, 'synsets.txt'),
+      /Expected synsets.txt in meta.mat's ILSVRC2012_ID order \(n02119789 first\) but it is sorted/,
+    );
+    assert.throws(
+      () => parseGroundTruth('4\n', 'gt.txt', 'n01484850\nn01440764\nn01443537\n', 'synsets.txt'),
+      /Expected an ILSVRC2012_ID from 1 to 3 \(the lines of synsets.txt\) on line 1 of gt.txt but received "4"/,
+    );
     const s = parseSolution('ImageId,PredictionString\nILSVRC2012_val_00000007,n01443537 1 2 3 4 n01443537 5 6 7 8\n', 'sol.csv');
     assert.equal(s.get('ILSVRC2012_val_00000007'), 'n01443537');
     assert.throws(() => parseSolution('id,label\n', 'sol.csv'), /Expected the header 'ImageId,PredictionString' in sol.csv/);
@@ -102,12 +126,18 @@ describe('ilsvrc:DIR', () => {
     };
     const empty = join(root, 'empty');
     mkdirSync(empty);
-    await fails(`ilsvrc:${empty}`, /Expected the training set \(train, .*\) or the validation set \(val, .*\) in .*empty but found neither/);
+    await fails(
+      `ilsvrc:${empty}`,
+      /Expected the training set \(train, .*\) or the validation set \(val, .*\) in .*empty but found neither/,
+    );
     await fails(`ilsvrc:${join(root, 'nope')}`, /Expected an ILSVRC-2012 directory for --data ilsvrc:.*nope but it does not exist/);
     const noTruth = join(root, 'no-truth');
     mkdirSync(noTruth);
     execFileSync('cp', ['-r', join(L.folders, 'val'), noTruth]);
-    await fails(`ilsvrc:${noTruth}`, /Expected the validation ground truth for .*val \(LOC_val_solution.csv, or ILSVRC2012_validation_ground_truth.txt with synsets.txt\) in .* but found none/);
+    await fails(
+      `ilsvrc:${noTruth}`,
+      /Expected the validation ground truth for .*val \(LOC_val_solution.csv, or ILSVRC2012_validation_ground_truth.txt with synsets.txt\) in .* but found none/,
+    );
     writeFileSync(join(noTruth, 'ILSVRC2012_validation_ground_truth.txt'), '1\n');
     await fails(`ilsvrc:${noTruth}`, /Expected synsets.txt beside .*ground_truth.txt: the synset ids in meta.mat's ILSVRC2012_ID order/);
     // A truncated per-synset tar (an interrupted download).
@@ -115,13 +145,25 @@ describe('ilsvrc:DIR', () => {
     execFileSync('cp', ['-r', L.tars, cut]);
     const victim = join(cut, 'train', 'n01443537.tar');
     truncateSync(victim, 512 + 300);
-    await fails(`ilsvrc:${cut}`, /Expected \d+ bytes of n01443537_100.JPEG at byte 512 of .*n01443537.tar but found the end of the archive \(truncated\?\)/);
+    await fails(
+      `ilsvrc:${cut}`,
+      /Expected \d+ bytes of n01443537_100.JPEG at byte 512 of .*n01443537.tar but found the end of the archive \(truncated\?\)/,
+    );
     writeFileSync(victim, Buffer.alloc(2048, 7));
-    await fails(`ilsvrc:${cut}`, /Expected a tar header \(ustar, GNU or pax\) at byte 0 of .*n01443537.tar but found bytes whose checksum does not match/);
+    await fails(
+      `ilsvrc:${cut}`,
+      /Expected a tar header \(ustar, GNU or pax\) at byte 0 of .*n01443537.tar but found bytes whose checksum does not match/,
+    );
     execFileSync('cp', [join(L.tars, 'train', 'n01443537.tar'), victim]);
     // A validation image the ground truth does not cover.
-    writeFileSync(join(cut, 'LOC_val_solution.csv'), readFileSync(join(L.tars, 'LOC_val_solution.csv'), 'utf8').split('\n').slice(0, 3).join('\n'));
-    await fails(`ilsvrc:${cut}`, /Expected a ground-truth label for ILSVRC2012_val_00000003.JPEG in .*LOC_val_solution.csv but it has none/);
+    writeFileSync(
+      join(cut, 'LOC_val_solution.csv'),
+      readFileSync(join(L.tars, 'LOC_val_solution.csv'), 'utf8').split('\n').slice(0, 3).join('\n'),
+    );
+    await fails(
+      `ilsvrc:${cut}`,
+      /Expected a ground-truth label for ILSVRC2012_val_00000003.JPEG in .*LOC_val_solution.csv but it has none/,
+    );
   });
 });
 
@@ -158,7 +200,10 @@ describe('contradictions in the data are refused, naming the file and both value
     const gt = LABELS.map((l, k) => String(ID_ORDER.indexOf(WNIDS[k === 3 ? 2 : l]!) + 1)).join('\n') + '\n';
     writeFileSync(join(both, 'ILSVRC2012_validation_ground_truth.txt'), gt);
     writeFileSync(join(both, 'synsets.txt'), ID_ORDER.join('\n') + '\n');
-    assertUsageError(await evaluate(both), `Expected ${join(both, 'LOC_val_solution.csv')} and ${join(both, 'ILSVRC2012_validation_ground_truth.txt')} to agree but they label ILSVRC2012_val_00000004 ${WNIDS[0]} and ${WNIDS[2]}`);
+    assertUsageError(
+      await evaluate(both),
+      `Expected ${join(both, 'LOC_val_solution.csv')} and ${join(both, 'ILSVRC2012_validation_ground_truth.txt')} to agree but they label ILSVRC2012_val_00000004 ${WNIDS[0]} and ${WNIDS[2]}`,
+    );
 
     // A synset twice in the devkit's id order: two ids, one synset.
     const order = copy(L.folders, 'order-twice');
@@ -179,7 +224,12 @@ describe('contradictions in the data are refused, naming the file and both value
       `Expected images of synset ${WNIDS[1]} in ${train} but its member ${WNIDS[1]}.tar holds none`,
     );
     writeTar(train, [inner(WNIDS[0]), inner(WNIDS[1]), inner(WNIDS[2]), inner(WNIDS[1])]);
-    assertUsageError(await ilsvrc(short(outer, 'outer-twice-run')), new RegExp(`^ilsvrc: Expected each synset's tar once inside ${train} but ${WNIDS[1]}.tar is there twice \\(the second at byte \\d+\\)$`));
+    assertUsageError(
+      await ilsvrc(short(outer, 'outer-twice-run')),
+      new RegExp(
+        `^ilsvrc: Expected each synset's tar once inside ${train} but ${WNIDS[1]}.tar is there twice \\(the second at byte \\d+\\)$`,
+      ),
+    );
 
     const words = copy(L.folders, 'words-twice');
     const file = join(words, 'synset_words.txt');
@@ -191,7 +241,10 @@ describe('contradictions in the data are refused, naming the file and both value
 
     const val = copy(L.folders, 'val-image-twice');
     writeFileSync(join(val, 'val', 'ILSVRC2012_val_00000002.png'), readFileSync(join(val, 'val', 'ILSVRC2012_val_00000002.JPEG')));
-    assertUsageError(await ilsvrc(short(val, 'val-image-twice-run')), `Expected each validation image once in ${join(val, 'val')} but ILSVRC2012_val_00000002 is there twice (ILSVRC2012_val_00000002.JPEG and ILSVRC2012_val_00000002.png)`);
+    assertUsageError(
+      await ilsvrc(short(val, 'val-image-twice-run')),
+      `Expected each validation image once in ${join(val, 'val')} but ILSVRC2012_val_00000002 is there twice (ILSVRC2012_val_00000002.JPEG and ILSVRC2012_val_00000002.png)`,
+    );
 
     const dup = copy(L.tars, 'member-twice');
     const synset = join(dup, 'train', `${WNIDS[2]}.tar`);
@@ -218,13 +271,20 @@ describe('tar reader', () => {
       const file = join(root, `t-${format}.tar`);
       execFileSync('tar', [`--format=${format}`, '-cf', file, '-C', src, ...files.map(([n]) => n)]);
       const idx = indexTar(file);
-      assert.deepEqual(idx.map((e) => e.name), files.map(([n]) => n), format);
+      assert.deepEqual(
+        idx.map((e) => e.name),
+        files.map(([n]) => n),
+        format,
+      );
       for (const [k, [, bytes]] of files.entries()) {
         const e = idx[k]!;
         assert.equal(e.size, bytes.length);
         assert.ok(readMember(file, e.offset, e.size).equals(bytes), `${format}: ${e.name}`);
       }
     }
-    assert.equal(new FileDataset(['x.tar'], Int32Array.of(0), { names: ['m'], offsets: Float64Array.of(0), sizes: Float64Array.of(1) }).name(0), 'x.tar:m');
+    assert.equal(
+      new FileDataset(['x.tar'], Int32Array.of(0), { names: ['m'], offsets: Float64Array.of(0), sizes: Float64Array.of(1) }).name(0),
+      'x.tar:m',
+    );
   });
 });

@@ -13,14 +13,20 @@ async function digest<L extends Layout>(ds: Dataset, tf: Transforms, o: LoaderOp
   const l = new Loader<L>(ds, tf, o);
   const out: string[] = [];
   for await (const b of l.epoch(epoch)) {
-    out.push(createHash('sha256').update(new Uint8Array(b.x.buffer, b.x.byteOffset, b.x.byteLength)).update(new Uint8Array(b.labels.buffer)).digest('hex'));
+    out.push(
+      createHash('sha256')
+        .update(new Uint8Array(b.x.buffer, b.x.byteOffset, b.x.byteLength))
+        .update(new Uint8Array(b.labels.buffer))
+        .digest('hex'),
+    );
     if (recycle) l.recycle(b);
   }
   await l.close();
   return out;
 }
 
-const synthetic = async (): Promise<Awaited<ReturnType<typeof openDataset>>> => openDataset('synthetic', { synthetic: { classes: 4, perClass: 40, size: 48, seed: 7 } });
+const synthetic = async (): Promise<Awaited<ReturnType<typeof openDataset>>> =>
+  openDataset('synthetic', { synthetic: { classes: 4, perClass: 40, size: 48, seed: 7 } });
 
 describe('determinism', () => {
   it('files: same seed gives byte-identical batches with 0, 1 or 2 workers and any concurrency', async () => {
@@ -67,7 +73,15 @@ describe('determinism', () => {
     const n = 50;
     const data = new Uint8Array(new SharedArrayBuffer(n * 28 * 28));
     for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff;
-    const ds = new PixelDataset({ data, width: 28, height: 28, channels: 1, rows: Int32Array.from({ length: n }, (_, i) => i), labels: Int32Array.from({ length: n }, (_, i) => i % 10), name: 'mem' });
+    const ds = new PixelDataset({
+      data,
+      width: 28,
+      height: 28,
+      channels: 1,
+      rows: Int32Array.from({ length: n }, (_, i) => i),
+      labels: Int32Array.from({ length: n }, (_, i) => i % 10),
+      name: 'mem',
+    });
     const tf = Transforms.train('cifar', { size: 32, channels: 1 });
     const base: LoaderOptions = { batchSize: 8, shuffle: true, seed: 3, dropLast: true, channels: 1 };
     assert.deepEqual(await digest(ds, tf, { ...base, workers: 2 }), await digest(ds, tf, { ...base, workers: 0 }));
@@ -77,7 +91,15 @@ describe('determinism', () => {
 describe('batches', () => {
   const n = 10;
   const data = new Uint8Array(n * 4 * 4 * 3).map((_, i) => i & 0xff);
-  const ds = new PixelDataset({ data, width: 4, height: 4, channels: 3, rows: Int32Array.from({ length: n }, (_, i) => i), labels: Int32Array.from({ length: n }, (_, i) => i), name: 'mem' });
+  const ds = new PixelDataset({
+    data,
+    width: 4,
+    height: 4,
+    channels: 3,
+    rows: Int32Array.from({ length: n }, (_, i) => i),
+    labels: Int32Array.from({ length: n }, (_, i) => i),
+    name: 'mem',
+  });
   const tf = Transforms.create(3).resize(4, 4).normalize([0.5, 0.4, 0.3], [0.2, 0.25, 0.3]);
 
   it('shuffles every sample exactly once per epoch; drops, keeps or pads the last batch', async () => {
@@ -85,7 +107,10 @@ describe('batches', () => {
     const keep = new Loader(ds, tf, { batchSize: 4, shuffle: true, seed: 1, dropLast: false, channels: 3 });
     assert.equal(keep.batchesPerEpoch, 3);
     for await (const b of keep.epoch(0)) seen.push(...b.labels.subarray(0, b.n));
-    assert.deepEqual([...seen].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(
+      [...seen].sort((a, b) => a - b),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
     assert.notDeepEqual(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     const drop = new Loader(ds, tf, { batchSize: 4, shuffle: false, seed: 1, dropLast: true, channels: 3 });
     assert.equal(drop.batchesPerEpoch, 2);
@@ -98,7 +123,10 @@ describe('batches', () => {
 
   it('nhwc-u8 batches carry the same image as the normalised float ones', async () => {
     const f = await new Loader(ds, tf, { batchSize: 5, shuffle: true, seed: 2, dropLast: false, channels: 3 }).batch(0, 0);
-    const u = await new Loader(ds, tf, { batchSize: 5, shuffle: true, seed: 2, dropLast: false, channels: 3, layout: 'nhwc-u8' }).batch(0, 0);
+    const u = await new Loader(ds, tf, { batchSize: 5, shuffle: true, seed: 2, dropLast: false, channels: 3, layout: 'nhwc-u8' }).batch(
+      0,
+      0,
+    );
     assert.equal(u.layout, 'nhwc-u8');
     assert.deepEqual(u.shape, [5, 4, 4, 3]);
     assert.deepEqual([...u.labels], [...f.labels]);
@@ -113,8 +141,14 @@ describe('batches', () => {
   });
 
   it('validates options', () => {
-    assert.throws(() => new Loader(ds, tf, { batchSize: 0, shuffle: false, seed: 0, dropLast: false, channels: 3 }), /Expected an integer >= 1 for batchSize but received 0/);
-    assert.throws(() => new Loader(ds, tf, { batchSize: 1, shuffle: false, seed: 0, dropLast: false, channels: 1 }), /a transform for 1 channel/);
+    assert.throws(
+      () => new Loader(ds, tf, { batchSize: 0, shuffle: false, seed: 0, dropLast: false, channels: 3 }),
+      /Expected an integer >= 1 for batchSize but received 0/,
+    );
+    assert.throws(
+      () => new Loader(ds, tf, { batchSize: 1, shuffle: false, seed: 0, dropLast: false, channels: 1 }),
+      /a transform for 1 channel/,
+    );
   });
 });
 
@@ -138,13 +172,19 @@ describe('synthetic dataset', () => {
     try {
       const o = { classes: 2, perClass: 30, size: 16, seed: 3, dir };
       let firstInode: number | undefined;
-      await Promise.all([0, 1, 2].map(async () => {
-        await generateSynthetic(o);
-        firstInode ??= statSync(dir).ino; // the folder a run would now be reading
-      }));
+      await Promise.all(
+        [0, 1, 2].map(async () => {
+          await generateSynthetic(o);
+          firstInode ??= statSync(dir).ino; // the folder a run would now be reading
+        }),
+      );
       assert.equal(statSync(dir).ino, firstInode);
       assert.equal(readdirSync(path.join(dir, 'train', 'circle')).length + readdirSync(path.join(dir, 'val', 'circle')).length, 30);
-      assert.deepEqual(readdirSync(path.dirname(dir)).filter((f) => f.startsWith(`${path.basename(dir)}.`)), [], 'no partial or stale folder left');
+      assert.deepEqual(
+        readdirSync(path.dirname(dir)).filter((f) => f.startsWith(`${path.basename(dir)}.`)),
+        [],
+        'no partial or stale folder left',
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -168,10 +208,12 @@ describe('synthetic dataset', () => {
     const tr = await meanColour(s.train);
     const va = await meanColour(s.val);
     const k = s.classes.length;
-    const centroid = Array.from({ length: k }, (_, c) => [0, 1, 2].map((j) => {
-      const rows = tr.m.filter((_, i) => tr.y[i] === c);
-      return rows.reduce((a, r) => a + (r[j] ?? 0), 0) / rows.length;
-    }));
+    const centroid = Array.from({ length: k }, (_, c) =>
+      [0, 1, 2].map((j) => {
+        const rows = tr.m.filter((_, i) => tr.y[i] === c);
+        return rows.reduce((a, r) => a + (r[j] ?? 0), 0) / rows.length;
+      }),
+    );
     let right = 0;
     va.m.forEach((r, i) => {
       const d = centroid.map((cm) => cm.reduce((a, v, j) => a + (v - (r[j] ?? 0)) ** 2, 0));
@@ -191,11 +233,15 @@ describe('worker threads hand out memory the session can use', () => {
     const dir = await mkdtemp(join(tmpdir(), 'ilsvrc-loader-kinds-'));
     try {
       const n = 24;
-      const px = (k: number, size: number, ch: number): Uint8Array => Uint8Array.from({ length: size * size * ch }, (_, i) => (k * 53 + i * 7) & 0xff);
+      const px = (k: number, size: number, ch: number): Uint8Array =>
+        Uint8Array.from({ length: size * size * ch }, (_, i) => (k * 53 + i * 7) & 0xff);
       // IDX (gzip) and CIFAR-10 binary batches.
       const idxDir = join(dir, 'idx');
       await mkdir(idxDir);
-      for (const [p, m] of [['train', n], ['t10k', 8]] as const) {
+      for (const [p, m] of [
+        ['train', n],
+        ['t10k', 8],
+      ] as const) {
         const imgs = new Uint8Array(m * 28 * 28);
         for (let k = 0; k < m; k++) imgs.set(px(k, 28, 1), k * 784);
         await writeIdx(join(idxDir, `${p}-images-idx3-ubyte.gz`), { dims: [m, 28, 28], data: imgs });
@@ -219,7 +265,11 @@ describe('worker threads hand out memory the session can use', () => {
         await (k % 2 ? img.png().toFile(join(cls, `${k}.png`)) : img.jpeg().toFile(join(cls, `${k}.jpg`)));
       }
       const kinds: [string, Dataset, 1 | 3][] = [
-        ['synthetic (in-memory pixels)', (await openDataset('synthetic', { synthetic: { classes: 3, perClass: 10, size: 32, seed: 7 } })).train, 3],
+        [
+          'synthetic (in-memory pixels)',
+          (await openDataset('synthetic', { synthetic: { classes: 3, perClass: 10, size: 32, seed: 7 } })).train,
+          3,
+        ],
         ['idx', (await openDataset(`idx:${idxDir}`)).train, 1],
         ['cifar', (await openDataset(`cifar:${cifarDir}`)).train, 3],
         ['image folder', (await openDataset(folder, { valFraction: 0.2 })).train, 3],
@@ -231,7 +281,12 @@ describe('worker threads hand out memory the session can use', () => {
         const got: string[] = [];
         for await (const b of l.epoch(0)) {
           assert.ok(b.x.buffer instanceof ArrayBuffer && !(b.x.buffer instanceof SharedArrayBuffer), `${name}: a plain ArrayBuffer`);
-          got.push(createHash('sha256').update(new Uint8Array(b.x.buffer, b.x.byteOffset, b.x.byteLength)).update(new Uint8Array(b.labels.buffer)).digest('hex'));
+          got.push(
+            createHash('sha256')
+              .update(new Uint8Array(b.x.buffer, b.x.byteOffset, b.x.byteLength))
+              .update(new Uint8Array(b.labels.buffer))
+              .digest('hex'),
+          );
           l.recycle(b);
         }
         await l.close();

@@ -49,7 +49,13 @@ async function reference(buf: Buffer, view: View, channels: 1 | 3): Promise<Floa
   const img = sharp(buf);
   const { data, info } = await (channels === 1 ? img.toColourspace('b-w') : img).raw().toBuffer({ resolveWithObject: true });
   const out = new Float32Array(channels * view.w * view.h);
-  renderView({ data, width: info.width, height: info.height, channels: info.channels }, { kx: info.width / view.sw, ky: info.height / view.sh, offX: 0, offY: 0 }, view, channels, out);
+  renderView(
+    { data, width: info.width, height: info.height, channels: info.channels },
+    { kx: info.width / view.sw, ky: info.height / view.sh, offX: 0, offY: 0 },
+    view,
+    channels,
+    out,
+  );
   return out;
 }
 
@@ -70,30 +76,34 @@ describe('native JPEG path', () => {
   });
 
   for (const progressive of [false, true]) {
-    it(`matches the JS resampler over a full decode: shrink, enlarge, mirror, partial windows (${progressive ? 'progressive' : 'baseline'})`, { skip }, async () => {
-      const buf = await jpeg(333, 250, 3, progressive);
-      const views: View[] = [
-        { sw: 333, sh: 250, left: 0, top: 0, w: 333, h: 250, flip: false }, // identity: the decoded pixels
-        { sw: 240, sh: 180, left: 7, top: 11, w: 224, h: 160, flip: false }, // shrink ×1.39
-        { sw: 240, sh: 180, left: 7, top: 11, w: 224, h: 160, flip: true },
-        { sw: 900, sh: 676, left: 301, top: 97, w: 224, h: 224, flip: false }, // enlarge ×2.7, inner window
-        { sw: 300, sh: 225, left: 150, top: 100, w: 224, h: 224, flip: true }, // window partly outside: padding
-        { sw: 166, sh: 125, left: 0, top: 0, w: 64, h: 48, flip: false }, // ×0.5: decoded at 1/2 in the DCT
-      ];
-      for (const v of views) {
-        const want = await reference(buf, v, 3);
-        const got = new Float32Array(want.length + 17);
-        const r = await renderJpegView(buf, got, 17, 3, v, [1, 1, 1], [0, 0, 0]);
-        assert.equal(r.kind, 'ok', JSON.stringify(r));
-        const d = diff(want, got, 17);
-        const dct = r.kind === 'ok' ? r.dct : 0;
-        // Full-size decodes agree with sharp's to rounding (the same libjpeg arithmetic; a few
-        // pixels at the cropped iMCU edge differ by a few levels); a DCT-reduced decode is a
-        // different (sharper) low-pass, so only its average is held close.
-        if (dct === 8) assert.ok(d.max <= 12 && d.mean <= 0.35, `view ${JSON.stringify(v)}: max ${d.max}, mean ${d.mean}`);
-        else assert.ok(d.mean <= 3, `view ${JSON.stringify(v)} at ${dct}/8: mean ${d.mean}`);
-      }
-    });
+    it(
+      `matches the JS resampler over a full decode: shrink, enlarge, mirror, partial windows (${progressive ? 'progressive' : 'baseline'})`,
+      { skip },
+      async () => {
+        const buf = await jpeg(333, 250, 3, progressive);
+        const views: View[] = [
+          { sw: 333, sh: 250, left: 0, top: 0, w: 333, h: 250, flip: false }, // identity: the decoded pixels
+          { sw: 240, sh: 180, left: 7, top: 11, w: 224, h: 160, flip: false }, // shrink ×1.39
+          { sw: 240, sh: 180, left: 7, top: 11, w: 224, h: 160, flip: true },
+          { sw: 900, sh: 676, left: 301, top: 97, w: 224, h: 224, flip: false }, // enlarge ×2.7, inner window
+          { sw: 300, sh: 225, left: 150, top: 100, w: 224, h: 224, flip: true }, // window partly outside: padding
+          { sw: 166, sh: 125, left: 0, top: 0, w: 64, h: 48, flip: false }, // ×0.5: decoded at 1/2 in the DCT
+        ];
+        for (const v of views) {
+          const want = await reference(buf, v, 3);
+          const got = new Float32Array(want.length + 17);
+          const r = await renderJpegView(buf, got, 17, 3, v, [1, 1, 1], [0, 0, 0]);
+          assert.equal(r.kind, 'ok', JSON.stringify(r));
+          const d = diff(want, got, 17);
+          const dct = r.kind === 'ok' ? r.dct : 0;
+          // Full-size decodes agree with sharp's to rounding (the same libjpeg arithmetic; a few
+          // pixels at the cropped iMCU edge differ by a few levels); a DCT-reduced decode is a
+          // different (sharper) low-pass, so only its average is held close.
+          if (dct === 8) assert.ok(d.max <= 12 && d.mean <= 0.35, `view ${JSON.stringify(v)}: max ${d.max}, mean ${d.mean}`);
+          else assert.ok(d.mean <= 3, `view ${JSON.stringify(v)} at ${dct}/8: mean ${d.mean}`);
+        }
+      },
+    );
   }
 
   it('applies scale and bias per channel and pads outside the image with the bias', { skip }, async () => {
@@ -131,7 +141,10 @@ describe('native JPEG path', () => {
 
   it('hands CMYK and colour-for-gray back, and reports corrupt data without writing', { skip }, async () => {
     const v: View = { sw: 32, sh: 32, left: 0, top: 0, w: 32, h: 32, flip: false };
-    const cmyk = await sharp(scene(32, 32, 3), { raw: { width: 32, height: 32, channels: 3 } }).toColourspace('cmyk').jpeg().toBuffer();
+    const cmyk = await sharp(scene(32, 32, 3), { raw: { width: 32, height: 32, channels: 3 } })
+      .toColourspace('cmyk')
+      .jpeg()
+      .toBuffer();
     assert.equal((await renderJpegView(cmyk, new Float32Array(3 * 1024), 0, 3, v, [1, 1, 1], [0, 0, 0])).kind, 'unsupported');
     const colour = await jpeg(32, 32);
     assert.equal((await renderJpegView(colour, new Float32Array(1024), 0, 1, v, [1], [0])).kind, 'unsupported');
@@ -142,7 +155,10 @@ describe('native JPEG path', () => {
     const out = new Float32Array(3 * 1024).fill(7);
     const r = await renderJpegView(bad, out, 0, 3, { ...v, sw: 200, sh: 150, left: 0, top: 100, w: 32, h: 32 }, [1, 1, 1], [0, 0, 0]);
     assert.equal(r.kind, 'error');
-    assert.ok(out.every((x) => x === 7), 'nothing written on error');
+    assert.ok(
+      out.every((x) => x === 7),
+      'nothing written on error',
+    );
     // A truncated file has no EOI: the loader never sends it here.
     const whole = await jpeg(64, 64);
     assert.ok(endsWithEoi(whole));
@@ -158,7 +174,10 @@ describe('native JPEG path', () => {
       await fs.writeFile(f, await jpeg(180 + 20 * i, 300 - 25 * i));
       files.push(f);
     }
-    const ds = new FileDataset(files, Int32Array.from(files, (_, i) => i % 2));
+    const ds = new FileDataset(
+      files,
+      Int32Array.from(files, (_, i) => i % 2),
+    );
     const tf = (): Transforms => Transforms.create(3).randomResizedCrop(96).hflip().normalize([0.5, 0.5, 0.5], [0.25, 0.25, 0.25]);
     const collect = async (workers: number, nativeJpeg: boolean): Promise<Float32Array> => {
       const l = new Loader(ds, tf(), { batchSize: 6, shuffle: true, seed: 5, dropLast: false, channels: 3, workers, nativeJpeg });

@@ -21,7 +21,9 @@ let png: string;
 before(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'ilsvrc-data-tf-'));
   png = path.join(root, 'gradient.png');
-  await sharp(gradient, { raw: { width: W, height: H, channels: 3 } }).png().toFile(png);
+  await sharp(gradient, { raw: { width: W, height: H, channels: 3 } })
+    .png()
+    .toFile(png);
 });
 after(async () => {
   await fs.rm(root, { recursive: true, force: true });
@@ -31,7 +33,15 @@ async function first(tf: Transforms, seed = 0, src: 'file' | 'memory' = 'file'):
   const ds =
     src === 'file'
       ? new FileDataset([png], Int32Array.of(0))
-      : new PixelDataset({ data: gradient, width: W, height: H, channels: 3, rows: Int32Array.of(0), labels: Int32Array.of(0), name: 'gradient' });
+      : new PixelDataset({
+          data: gradient,
+          width: W,
+          height: H,
+          channels: 3,
+          rows: Int32Array.of(0),
+          labels: Int32Array.of(0),
+          name: 'gradient',
+        });
   const l = new Loader(ds, tf, { batchSize: 1, shuffle: false, seed, dropLast: false, channels: 3 });
   for await (const b of l.epoch(0)) return b;
   throw new Error('no batch');
@@ -48,7 +58,12 @@ describe('crop geometry', () => {
       const b = await first(Transforms.create(3).centerCrop(32), 0, src);
       assert.deepEqual(b.shape, [1, 3, 32, 32]);
       // Left edge at (64 - 32) / 2 = 16, top at (48 - 32) / 2 = 8.
-      for (const [x, y] of [[0, 0], [31, 0], [0, 31], [17, 9]] as const) {
+      for (const [x, y] of [
+        [0, 0],
+        [31, 0],
+        [0, 31],
+        [17, 9],
+      ] as const) {
         assert.equal(at(b, 0, x, y, 0), 3 * (16 + x));
         assert.equal(at(b, 0, x, y, 1), 4 * (8 + y));
       }
@@ -59,10 +74,11 @@ describe('crop geometry', () => {
         const b = await first(Transforms.create(3).randomCrop(20), seed, src);
         const x0 = at(b, 0, 0, 0, 0) / 3;
         const y0 = at(b, 0, 0, 0, 1) / 4;
-        for (let y = 0; y < 20; y += 3) for (let x = 0; x < 20; x += 3) {
-          assert.equal(at(b, 0, x, y, 0), 3 * (x0 + x));
-          assert.equal(at(b, 0, x, y, 1), 4 * (y0 + y));
-        }
+        for (let y = 0; y < 20; y += 3)
+          for (let x = 0; x < 20; x += 3) {
+            assert.equal(at(b, 0, x, y, 0), 3 * (x0 + x));
+            assert.equal(at(b, 0, x, y, 1), 4 * (y0 + y));
+          }
         const f = await first(Transforms.create(3).randomCrop(20).hflip(1), seed, src);
         for (let x = 0; x < 20; x++) assert.equal(at(f, 0, x, 5, 0), at(b, 0, 19 - x, 5, 0));
       }
@@ -87,7 +103,11 @@ describe('crop geometry', () => {
       assert.ok(v);
       const kx = W / v.sw;
       const ky = H / v.sh;
-      for (const [ox, oy] of [[12, 12], [6, 18], [18, 6]] as const) {
+      for (const [ox, oy] of [
+        [12, 12],
+        [6, 18],
+        [18, 6],
+      ] as const) {
         const sx = (v.left + ox + 0.5) * kx - 0.5;
         const sy = (v.top + oy + 0.5) * ky - 0.5;
         assert.ok(Math.abs(at(b, 0, ox, oy, 0) - 3 * sx) <= 2.5, `R at ${ox},${oy}: ${at(b, 0, ox, oy, 0)} vs ${3 * sx}`);
@@ -115,7 +135,10 @@ describe('crop geometry', () => {
       assert.ok(c.x >= 0 && c.y >= 0 && c.x + c.w <= 500 && c.y + c.h <= 375);
     }
     // No fitting crop in 10 tries: the centre crop with the aspect clamped.
-    assert.deepEqual(rrcParams(() => 0.99, 100, 10, [0.9, 1], [1, 1]), { x: 45, y: 0, w: 10, h: 10 });
+    assert.deepEqual(
+      rrcParams(() => 0.99, 100, 10, [0.9, 1], [1, 1]),
+      { x: 45, y: 0, w: 10, h: 10 },
+    );
   });
 });
 
@@ -130,7 +153,13 @@ describe('test-time views', () => {
     const views = Array.from({ length: 10 }, (_, k) => b.x.subarray(k * size, (k + 1) * size).join(','));
     assert.equal(new Set(views).size, 10);
     // Corners of the unflipped crops: tl (0,0), tr (32,0), bl (0,16), br (32,16), centre (16,8).
-    const corners = [[0, 0], [32, 0], [0, 16], [32, 16], [16, 8]];
+    const corners = [
+      [0, 0],
+      [32, 0],
+      [0, 16],
+      [32, 16],
+      [16, 8],
+    ];
     corners.forEach(([x, y], k) => {
       assert.equal(at(b, k, 0, 0, 0), 3 * (x ?? 0));
       assert.equal(at(b, k, 0, 0, 1), 4 * (y ?? 0));
@@ -145,7 +174,10 @@ describe('test-time views', () => {
     const ms = Transforms.eval('multiscale', { size: 224, channels: 3 });
     assert.equal(ms.views, 3);
     const p = ms.plan(null, 500, 375);
-    assert.deepEqual(p.views.map((v) => v.sh), [256, 288, 320]);
+    assert.deepEqual(
+      p.views.map((v) => v.sh),
+      [256, 288, 320],
+    );
     assert.ok(p.views.every((v) => v.w === 224 && v.h === 224));
     assert.equal(Transforms.create(3).multiScale([256, 384], 224, { ten: true }).views, 20);
   });

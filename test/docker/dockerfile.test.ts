@@ -13,7 +13,25 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 
-const KEYWORDS = new Set(['FROM', 'ARG', 'RUN', 'COPY', 'ADD', 'WORKDIR', 'ENV', 'USER', 'ENTRYPOINT', 'CMD', 'VOLUME', 'EXPOSE', 'LABEL', 'HEALTHCHECK', 'SHELL', 'STOPSIGNAL', 'ONBUILD']);
+const KEYWORDS = new Set([
+  'FROM',
+  'ARG',
+  'RUN',
+  'COPY',
+  'ADD',
+  'WORKDIR',
+  'ENV',
+  'USER',
+  'ENTRYPOINT',
+  'CMD',
+  'VOLUME',
+  'EXPOSE',
+  'LABEL',
+  'HEALTHCHECK',
+  'SHELL',
+  'STOPSIGNAL',
+  'ONBUILD',
+]);
 
 interface Instruction {
   keyword: string;
@@ -58,10 +76,15 @@ describe('Dockerfile', () => {
     for (const i of ins) assert.ok(KEYWORDS.has(i.keyword), `line ${i.line}: unknown instruction ${i.keyword}`);
     const firstFrom = ins.findIndex((i) => i.keyword === 'FROM');
     assert.ok(firstFrom >= 0);
-    assert.ok(ins.slice(0, firstFrom).every((i) => i.keyword === 'ARG'), 'only ARG before the first FROM');
+    assert.ok(
+      ins.slice(0, firstFrom).every((i) => i.keyword === 'ARG'),
+      'only ARG before the first FROM',
+    );
     for (const i of ins) if (i.args.startsWith('[')) assert.doesNotThrow(() => JSON.parse(i.args), `line ${i.line}: bad JSON ${i.args}`);
     // Every stage named in --from exists.
-    const names = all('FROM').map((f) => /\bAS\s+(\S+)/i.exec(f.args)?.[1]).filter(Boolean);
+    const names = all('FROM')
+      .map((f) => /\bAS\s+(\S+)/i.exec(f.args)?.[1])
+      .filter(Boolean);
     for (const c of all('COPY')) {
       const from = /--from=(\S+)/.exec(c.args)?.[1];
       if (from) assert.ok(names.includes(from), `line ${c.line}: no stage ${from}`);
@@ -85,7 +108,9 @@ describe('Dockerfile', () => {
   it('installs the CUDA provider and runs the ldd guard on it in the final image', () => {
     assert.ok(all('RUN').some((r) => /\bONNXRUNTIME_NODE_INSTALL=cuda12 npm ci\b.*--ignore-scripts=false/.test(r.args)));
     const last = stages().at(-1)!;
-    const guard = last.findIndex((i) => i.keyword === 'RUN' && i.args.includes('ldd-guard.sh') && i.args.includes('onnxruntime-node/bin/napi-v6/linux/x64'));
+    const guard = last.findIndex(
+      (i) => i.keyword === 'RUN' && i.args.includes('ldd-guard.sh') && i.args.includes('onnxruntime-node/bin/napi-v6/linux/x64'),
+    );
     assert.ok(guard >= 0, 'the final stage runs scripts/ldd-guard.sh on the binding folder');
     assert.ok(existsSync(join(ROOT, 'scripts', 'ldd-guard.sh')));
   });
@@ -101,7 +126,10 @@ describe('Dockerfile', () => {
   });
 
   it('copies only paths that exist and that .dockerignore lets through', () => {
-    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     assert.equal(ignore[0], '*', 'an allow-list');
     const allowed = ignore.filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/$/, ''));
     for (const c of all('COPY')) {
@@ -109,7 +137,10 @@ describe('Dockerfile', () => {
       const parts = c.args.split(/\s+/).filter((p) => !p.startsWith('--'));
       for (const src of parts.slice(0, -1)) {
         assert.ok(existsSync(join(ROOT, src)), `line ${c.line}: ${src} does not exist`);
-        assert.ok(allowed.some((a) => src === a || src.startsWith(`${a}/`)), `line ${c.line}: .dockerignore leaves out ${src}`);
+        assert.ok(
+          allowed.some((a) => src === a || src.startsWith(`${a}/`)),
+          `line ${c.line}: .dockerignore leaves out ${src}`,
+        );
       }
     }
   });

@@ -24,7 +24,10 @@ describe('ldd-guard.sh', { skip: s ? false : 'gcc not installed' }, () => {
   it('fails on a provider that links a missing library, naming it', () => {
     const r = guard(s!.broken);
     assert.equal(r.code, 1);
-    assert.match(r.err, new RegExp(`libonnxruntime_providers_cuda\\.so needs libraries the loader cannot find: ${s!.missing.replace(/\./g, '\\.')}`));
+    assert.match(
+      r.err,
+      new RegExp(`libonnxruntime_providers_cuda\\.so needs libraries the loader cannot find: ${s!.missing.replace(/\./g, '\\.')}`),
+    );
   });
 
   it('fails when a provider library is absent', () => {

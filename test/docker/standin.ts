@@ -34,7 +34,15 @@ export function makeStandIns(): StandIns | undefined {
     gcc('-o', join(dir, 'libonnxruntime_providers_shared.so'), join(src, 'shared.c'));
     gcc('-o', join(dir, missing), join(src, 'dep.c'));
     // RUNPATH $ORIGIN: the dependency resolves from the provider's own folder, as ORT's do.
-    gcc('-o', join(dir, 'libonnxruntime_providers_cuda.so'), join(src, 'cuda.c'), `-L${dir}`, '-lilsvrc_cudart_standin', '-Wl,-rpath,$ORIGIN', '-Wl,--no-as-needed');
+    gcc(
+      '-o',
+      join(dir, 'libonnxruntime_providers_cuda.so'),
+      join(src, 'cuda.c'),
+      `-L${dir}`,
+      '-lilsvrc_cudart_standin',
+      '-Wl,-rpath,$ORIGIN',
+      '-Wl,--no-as-needed',
+    );
   }
   rmSync(join(broken, missing));
   return { good, broken, missing, cleanup: () => rmSync(root, { recursive: true, force: true }) };

@@ -59,8 +59,14 @@ test('a Loop summing a counter runs in ONNX Runtime, reading an outer input and 
   const names = definedNames(model.graph);
   assert.equal(new Set(names).size, names.length, 'no name is defined twice (body names shadow nothing)');
   const outerInits = (model.graph.initializer ?? []).map((t) => t.name);
-  assert.ok(body.node.some((n) => n.input.some((x) => outerInits.includes(x))), 'the body reads the outer constant by its outer name');
-  assert.ok(body.node.some((n) => n.input.includes('offset')), 'the body reads the outer input by its outer name');
+  assert.ok(
+    body.node.some((n) => n.input.some((x) => outerInits.includes(x))),
+    'the body reads the outer constant by its outer name',
+  );
+  assert.ok(
+    body.node.some((n) => n.input.includes('offset')),
+    'the body reads the outer input by its outer name',
+  );
   assert.deepEqual(model.graph.output.find((v) => v.name === 'iterations')?.type?.tensorType?.shape?.dim, [{ dimParam: 'K' }]);
 
   const s = await ort.InferenceSession.create(encodeModel(model));

@@ -19,7 +19,8 @@ export function toCaffe(x: Float32Array, n: number, plane: number): Float32Array
   for (let i = 0; i < n; i++) {
     for (let c = 0; c < 3; c++) {
       const r = 2 - c;
-      for (let k = 0; k < plane; k++) out[(i * 3 + c) * plane + k] = 255 * (x[(i * 3 + r) * plane + k]! * TV_STD[r]! + TV_MEAN[r]!) - CAFFE_MEAN[c]!;
+      for (let k = 0; k < plane; k++)
+        out[(i * 3 + c) * plane + k] = 255 * (x[(i * 3 + r) * plane + k]! * TV_STD[r]! + TV_MEAN[r]!) - CAFFE_MEAN[c]!;
     }
   }
   return out;
@@ -31,7 +32,8 @@ export function fromCaffe(x: Float32Array, n: number, plane: number): Float32Arr
   for (let i = 0; i < n; i++) {
     for (let r = 0; r < 3; r++) {
       const c = 2 - r;
-      for (let k = 0; k < plane; k++) out[(i * 3 + r) * plane + k] = (x[(i * 3 + c) * plane + k]! + CAFFE_MEAN[c]! - 255 * TV_MEAN[r]!) / (255 * TV_STD[r]!);
+      for (let k = 0; k < plane; k++)
+        out[(i * 3 + r) * plane + k] = (x[(i * 3 + c) * plane + k]! + CAFFE_MEAN[c]! - 255 * TV_MEAN[r]!) / (255 * TV_STD[r]!);
     }
   }
   return out;

@@ -49,7 +49,8 @@ test('a .caffemodel imports with input caffe and computes the Caffe network on t
     await m.release();
   }
   const s = await ort.InferenceSession.create(exportInferenceModel(plain, weights), { intraOpNumThreads: 1 });
-  const want = (await s.run({ input: new ort.Tensor('float32', toCaffe(x, n, plane), [n, 3, SIZE, SIZE]) }))['logits']!.data as Float32Array;
+  const want = (await s.run({ input: new ort.Tensor('float32', toCaffe(x, n, plane), [n, 3, SIZE, SIZE]) }))['logits']!
+    .data as Float32Array;
   await s.release();
   let d = 0;
   let mx = 0;
@@ -77,11 +78,19 @@ test('the export carries input caffe in ilsvrc.options, and importing it reads t
   const f = await ilsvrc(['import', onnx, '--as', 'nin', ...FLAGS, '-o', folder]);
   assert.equal(f.code, 0, f.stderr);
   assert.equal(loadCheckpoint(join(folder, 'nin.safetensors')).meta.model, 'nin');
-  assertUsageError(await ilsvrc(['import', onnx, '--as', 'nin', ...FLAGS, '--input', 'torchvision', '-o', join(root, 'x.safetensors')]), 'Expected --input caffe for', 'but received --input torchvision');
+  assertUsageError(
+    await ilsvrc(['import', onnx, '--as', 'nin', ...FLAGS, '--input', 'torchvision', '-o', join(root, 'x.safetensors')]),
+    'Expected --input caffe for',
+    'but received --input torchvision',
+  );
 });
 
 test('a contradicting --input is one line; an ONNX file that states nothing gets a note', async () => {
-  assertUsageError(await ilsvrc(['import', model, '--as', 'nin', ...FLAGS, '--input', 'torchvision', '-o', join(root, 'x.safetensors')]), `Expected --input caffe for ${model}`, 'BGR');
+  assertUsageError(
+    await ilsvrc(['import', model, '--as', 'nin', ...FLAGS, '--input', 'torchvision', '-o', join(root, 'x.safetensors')]),
+    `Expected --input caffe for ${model}`,
+    'BGR',
+  );
   const bare = join(root, 'bare.onnx');
   writeFileSync(bare, exportInferenceModel(buildModel('nin', { width: 1 / 16, inputSize: SIZE, classes: 10 }), weights));
   // An export always states its options; a file from elsewhere does not: drop them.
@@ -97,7 +106,28 @@ test('a contradicting --input is one line; an ONNX file that states nothing gets
 });
 
 test('training starts --from the imported checkpoint through the input layer', async () => {
-  const t = await ilsvrc(['train', 'nin', '--data', 'synthetic', '--from', ckpt, '--reset-classifier', ...FLAGS, '--input-size', String(SIZE), '--input', 'caffe', '--max-steps', '2', '--batch-size', '4', '--threads', '1', '--out', join(root, 'run')]);
+  const t = await ilsvrc([
+    'train',
+    'nin',
+    '--data',
+    'synthetic',
+    '--from',
+    ckpt,
+    '--reset-classifier',
+    ...FLAGS,
+    '--input-size',
+    String(SIZE),
+    '--input',
+    'caffe',
+    '--max-steps',
+    '2',
+    '--batch-size',
+    '4',
+    '--threads',
+    '1',
+    '--out',
+    join(root, 'run'),
+  ]);
   assert.equal(t.code, 0, t.stderr);
   assert.equal(loadCheckpoint(join(root, 'run', 'last.safetensors')).meta.modelOptions.input, 'caffe');
 });

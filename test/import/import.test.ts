@@ -71,13 +71,26 @@ async function logitsOf(ckpt: string, dir: string): Promise<Float32Array> {
 describe('BVLC AlexNet (Caffe definition, two towers, 135 px, width 1/16)', { skip: torch }, () => {
   const width = '0.0625';
   let dir = '';
-  test('ONNX from PyTorch (opset 11) imports through the CLI to PyTorch\'s logits; export and predict take the checkpoint', async () => {
+  test("ONNX from PyTorch (opset 11) imports through the CLI to PyTorch's logits; export and predict take the checkpoint", async () => {
     dir = generate('alexnet', width, '135');
     const ckpt = join(dir, 'onnx.safetensors');
     // torch.onnx writes LRN as primitives, so the file cannot say which constants it uses: --lrn says.
     const labels = join(dir, 'synset_words.txt');
     writeFileSync(labels, Array.from({ length: 1000 }, (_, i) => `n${String(i).padStart(8, '0')} class ${i}`).join('\n') + '\n');
-    const r = await ilsvrc(['import', join(dir, 'alexnet.onnx'), '--as', 'alexnet', '--width', width, '--lrn', 'caffe', '--labels', labels, '-o', ckpt]);
+    const r = await ilsvrc([
+      'import',
+      join(dir, 'alexnet.onnx'),
+      '--as',
+      'alexnet',
+      '--width',
+      width,
+      '--lrn',
+      'caffe',
+      '--labels',
+      labels,
+      '-o',
+      ckpt,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /alexnet \(135 px, 1000 classes, width 0\.0625, --lrn caffe --pool ceil\), 8 weight layers/);
     const meta = loadCheckpoint(ckpt).meta;
@@ -92,7 +105,9 @@ describe('BVLC AlexNet (Caffe definition, two towers, 135 px, width 1/16)', { sk
     const image = join(dir, 'image.png');
     const px = Buffer.alloc(160 * 160 * 3);
     for (let i = 0; i < px.length; i++) px[i] = (i * 37) % 251;
-    await sharp(px, { raw: { width: 160, height: 160, channels: 3 } }).png().toFile(image);
+    await sharp(px, { raw: { width: 160, height: 160, channels: 3 } })
+      .png()
+      .toFile(image);
     const a = await ilsvrc(['predict', ckpt, image, '--top', '3', '--json']);
     const b = await ilsvrc(['predict', onnx, image, '--top', '3', '--json']);
     assert.equal(a.code, 0, a.stderr);
@@ -100,7 +115,10 @@ describe('BVLC AlexNet (Caffe definition, two towers, 135 px, width 1/16)', { sk
     const [pa, pb] = [JSON.parse(a.stdout), JSON.parse(b.stdout)] as { top: { index: number; class: string }[] }[][];
     assert.equal(pa![0]!.top.length, 3);
     for (const t of pa![0]!.top) assert.equal(t.class, `n${String(t.index).padStart(8, '0')} class ${t.index}`);
-    assert.deepEqual(pb![0]!.top.map((t) => t.index), pa![0]!.top.map((t) => t.index));
+    assert.deepEqual(
+      pb![0]!.top.map((t) => t.index),
+      pa![0]!.top.map((t) => t.index),
+    );
   });
 
   test('.caffemodel, `layer` and legacy `layers` formats, imports to the same logits (LRN and pooling read from the file)', async () => {
@@ -117,72 +135,156 @@ describe('BVLC AlexNet (Caffe definition, two towers, 135 px, width 1/16)', { sk
       assert.ok(err <= 1e-5, `${f}: relative error ${err}`);
     }
     // Fine-tuning starts from it like from one of ours.
-    const t = await ilsvrc(['train', 'alexnet', '--data', 'synthetic', '--from', join(dir, 'alexnet.caffemodel.safetensors'), '--reset-classifier', '--width', width, '--input-size', '135', '--lrn', 'caffe', '--pool', 'ceil', '--input', 'caffe', '--max-steps', '1', '--batch-size', '4', '--threads', '1', '--out', join(dir, 'run')]);
+    const t = await ilsvrc([
+      'train',
+      'alexnet',
+      '--data',
+      'synthetic',
+      '--from',
+      join(dir, 'alexnet.caffemodel.safetensors'),
+      '--reset-classifier',
+      '--width',
+      width,
+      '--input-size',
+      '135',
+      '--lrn',
+      'caffe',
+      '--pool',
+      'ceil',
+      '--input',
+      'caffe',
+      '--max-steps',
+      '1',
+      '--batch-size',
+      '4',
+      '--threads',
+      '1',
+      '--out',
+      join(dir, 'run'),
+    ]);
     assert.equal(t.code, 0, t.stderr);
   });
 
-  test('ONNX as the model zoo writes Caffe2 conversions (opset 8, LRN nodes, ceil pools as end padding) imports with no flags', { skip: has('onnx') ? false : 'onnx (Debian python3-onnx) not installed' }, async () => {
-    const r = await importWeights(join(dir, 'alexnet-zoo.onnx'), 'alexnet', { width: 1 / 16 });
-    assert.equal(r.checkpoint.meta.modelOptions.lrn, 'caffe');
-    assert.equal(r.checkpoint.meta.modelOptions.pool, 'ceil');
-    assert.equal(r.checkpoint.meta.modelOptions.inputSize, 135);
-    const ckpt = join(dir, 'zoo.safetensors');
-    saveImported(ckpt, r);
-    const err = relErr(await logitsOf(ckpt, dir), io(dir).logits);
-    assert.ok(err <= 1e-5, `relative error ${err}`);
-  });
+  test(
+    'ONNX as the model zoo writes Caffe2 conversions (opset 8, LRN nodes, ceil pools as end padding) imports with no flags',
+    { skip: has('onnx') ? false : 'onnx (Debian python3-onnx) not installed' },
+    async () => {
+      const r = await importWeights(join(dir, 'alexnet-zoo.onnx'), 'alexnet', { width: 1 / 16 });
+      assert.equal(r.checkpoint.meta.modelOptions.lrn, 'caffe');
+      assert.equal(r.checkpoint.meta.modelOptions.pool, 'ceil');
+      assert.equal(r.checkpoint.meta.modelOptions.inputSize, 135);
+      const ckpt = join(dir, 'zoo.safetensors');
+      saveImported(ckpt, r);
+      const err = relErr(await logitsOf(ckpt, dir), io(dir).logits);
+      assert.ok(err <= 1e-5, `relative error ${err}`);
+    },
+  );
 
-  test('weights in typed fields and in an external data file read the same; an external location outside the folder is refused', { skip: has('onnx') ? false : 'onnx (Debian python3-onnx) not installed' }, async () => {
-    const ref = (await importWeights(join(dir, 'alexnet.onnx'), 'alexnet', { width: 1 / 16, lrn: 'caffe' })).checkpoint.state.params;
-    for (const f of ['alexnet-typed.onnx', 'alexnet-external.onnx']) {
-      const got = (await importWeights(join(dir, f), 'alexnet', { width: 1 / 16, lrn: 'caffe' })).checkpoint.state.params;
-      for (const [name, w] of ref) assert.deepEqual(got.get(name), w, `${f}: ${name}`);
-    }
-    const m = decodeModel(readFileSync(join(dir, 'alexnet-external.onnx')));
-    for (const t of m.graph.initializer ?? []) for (const e of t.externalData ?? []) if (e.key === 'location') e.value = '../external.data';
-    const hostile = join(dir, 'hostile.onnx');
-    writeFileSync(hostile, encodeModel(m));
-    assertUsageError(await ilsvrc(['import', hostile, '--as', 'alexnet', '--width', '0.0625', '-o', join(dir, 'x.safetensors')]), 'in a file beside', '"../external.data" climbs out with ".."');
-  });
+  test(
+    'weights in typed fields and in an external data file read the same; an external location outside the folder is refused',
+    { skip: has('onnx') ? false : 'onnx (Debian python3-onnx) not installed' },
+    async () => {
+      const ref = (await importWeights(join(dir, 'alexnet.onnx'), 'alexnet', { width: 1 / 16, lrn: 'caffe' })).checkpoint.state.params;
+      for (const f of ['alexnet-typed.onnx', 'alexnet-external.onnx']) {
+        const got = (await importWeights(join(dir, f), 'alexnet', { width: 1 / 16, lrn: 'caffe' })).checkpoint.state.params;
+        for (const [name, w] of ref) assert.deepEqual(got.get(name), w, `${f}: ${name}`);
+      }
+      const m = decodeModel(readFileSync(join(dir, 'alexnet-external.onnx')));
+      for (const t of m.graph.initializer ?? [])
+        for (const e of t.externalData ?? []) if (e.key === 'location') e.value = '../external.data';
+      const hostile = join(dir, 'hostile.onnx');
+      writeFileSync(hostile, encodeModel(m));
+      assertUsageError(
+        await ilsvrc(['import', hostile, '--as', 'alexnet', '--width', '0.0625', '-o', join(dir, 'x.safetensors')]),
+        'in a file beside',
+        '"../external.data" climbs out with ".."',
+      );
+    },
+  );
 
-  test('the paper\'s LRN on Caffe\'s weights computes something else, and floor pooling does not fit', async () => {
+  test("the paper's LRN on Caffe's weights computes something else, and floor pooling does not fit", async () => {
     const ckpt = join(dir, 'paper.safetensors');
     saveImported(ckpt, await importWeights(join(dir, 'alexnet.onnx'), 'alexnet', { width: 1 / 16, lrn: 'paper' }));
     assert.ok(relErr(await logitsOf(ckpt, dir), io(dir).logits) > 1e-3);
-    const r = await ilsvrc(['import', join(dir, 'alexnet.onnx'), '--as', 'alexnet', '--width', '0.0625', '--pool', 'floor', '-o', join(dir, 'floor.safetensors')]);
+    const r = await ilsvrc([
+      'import',
+      join(dir, 'alexnet.onnx'),
+      '--as',
+      'alexnet',
+      '--width',
+      '0.0625',
+      '--pool',
+      'floor',
+      '-o',
+      join(dir, 'floor.safetensors'),
+    ]);
     assertUsageError(r, 'Expected 256×144 for mods.fc6.weight', 'fc6.weight of alexnet', 'but received 256×256');
-    const c = await ilsvrc(['import', join(dir, 'alexnet.caffemodel'), '--as', 'alexnet', '--width', '0.0625', '--lrn', 'paper', '-o', join(dir, 'x.safetensors')]);
+    const c = await ilsvrc([
+      'import',
+      join(dir, 'alexnet.caffemodel'),
+      '--as',
+      'alexnet',
+      '--width',
+      '0.0625',
+      '--lrn',
+      'paper',
+      '-o',
+      join(dir, 'x.safetensors'),
+    ]);
     assertUsageError(c, 'Expected LRN size 5, alpha 0.0005, beta 0.75, bias 2 (--lrn paper) for norm1');
-    const g = await ilsvrc(['import', join(dir, 'alexnet.caffemodel'), '--as', 'alexnet-single', '--width', '0.0625', '-o', join(dir, 'x.safetensors')]);
-    assertUsageError(g, /Expected 16×6×5×5 for conv2 in .*alexnet\.caffemodel \(conv2\.weight of alexnet-single with these options\) but received 16×3×5×5/);
+    const g = await ilsvrc([
+      'import',
+      join(dir, 'alexnet.caffemodel'),
+      '--as',
+      'alexnet-single',
+      '--width',
+      '0.0625',
+      '-o',
+      join(dir, 'x.safetensors'),
+    ]);
+    assertUsageError(
+      g,
+      /Expected 16×6×5×5 for conv2 in .*alexnet\.caffemodel \(conv2\.weight of alexnet-single with these options\) but received 16×3×5×5/,
+    );
   });
 });
 
-test('BVLC CaffeNet (.caffemodel, each norm after its pool) imports as alexnet --lrn caffenet to PyTorch\'s logits', { skip: torch }, async () => {
-  const dir = generate('caffenet', '0.0625', '135');
-  const r = await importWeights(join(dir, 'caffenet.caffemodel'), 'alexnet', { width: 1 / 16 });
-  assert.equal(r.checkpoint.meta.modelOptions.lrn, 'caffenet');
-  const ckpt = join(dir, 'caffenet.safetensors');
-  saveImported(ckpt, r);
-  const err = relErr(await logitsOf(ckpt, dir), io(dir).logits);
-  assert.ok(err <= 1e-5, `relative error ${err}`);
-  // BVLC AlexNet's order is refused for this file, and computes something else on these weights.
-  await assert.rejects(importWeights(join(dir, 'caffenet.caffemodel'), 'alexnet', { width: 1 / 16, lrn: 'caffe' }), /Expected each norm before its pool in .*caffenet\.caffemodel but the file pools first \(--lrn caffenet\)/);
-  const other = join(dir, 'alexnet-order.safetensors');
-  const r2 = await importWeights(join(dir, 'caffenet.caffemodel'), 'alexnet', { width: 1 / 16 });
-  r2.checkpoint.meta.modelOptions = { ...r2.checkpoint.meta.modelOptions, lrn: 'caffe' };
-  saveImported(other, r2);
-  assert.ok(relErr(await logitsOf(other, dir), io(dir).logits) > 1e-4);
-});
+test(
+  "BVLC CaffeNet (.caffemodel, each norm after its pool) imports as alexnet --lrn caffenet to PyTorch's logits",
+  { skip: torch },
+  async () => {
+    const dir = generate('caffenet', '0.0625', '135');
+    const r = await importWeights(join(dir, 'caffenet.caffemodel'), 'alexnet', { width: 1 / 16 });
+    assert.equal(r.checkpoint.meta.modelOptions.lrn, 'caffenet');
+    const ckpt = join(dir, 'caffenet.safetensors');
+    saveImported(ckpt, r);
+    const err = relErr(await logitsOf(ckpt, dir), io(dir).logits);
+    assert.ok(err <= 1e-5, `relative error ${err}`);
+    // BVLC AlexNet's order is refused for this file, and computes something else on these weights.
+    await assert.rejects(
+      importWeights(join(dir, 'caffenet.caffemodel'), 'alexnet', { width: 1 / 16, lrn: 'caffe' }),
+      /Expected each norm before its pool in .*caffenet\.caffemodel but the file pools first \(--lrn caffenet\)/,
+    );
+    const other = join(dir, 'alexnet-order.safetensors');
+    const r2 = await importWeights(join(dir, 'caffenet.caffemodel'), 'alexnet', { width: 1 / 16 });
+    r2.checkpoint.meta.modelOptions = { ...r2.checkpoint.meta.modelOptions, lrn: 'caffe' };
+    saveImported(other, r2);
+    assert.ok(relErr(await logitsOf(other, dir), io(dir).logits) > 1e-4);
+  },
+);
 
 describe('BVLC GoogLeNet (Caffe definition, 64 px, width 1/8)', { skip: torch }, () => {
-  test('ONNX (opset 17) and .caffemodel (with an auxiliary head) import to PyTorch\'s logits', async () => {
+  test("ONNX (opset 17) and .caffemodel (with an auxiliary head) import to PyTorch's logits", async () => {
     const dir = generate('googlenet', '0.125', '64');
     const want = io(dir).logits;
     for (const f of ['googlenet.onnx', 'googlenet.caffemodel']) {
       const r = await importWeights(join(dir, f), 'googlenet', { width: 1 / 8 });
       assert.equal(r.source.layers, 58, f); // 3 stem convs, 9 × 6 in the inception modules, the classifier
-      if (f.endsWith('.caffemodel')) assert.ok(r.notes.some((n) => n.includes('left out 3 weight layers') && n.includes('loss1/conv')), r.notes.join('\n'));
+      if (f.endsWith('.caffemodel'))
+        assert.ok(
+          r.notes.some((n) => n.includes('left out 3 weight layers') && n.includes('loss1/conv')),
+          r.notes.join('\n'),
+        );
       const ckpt = join(dir, `${f}.safetensors`);
       saveImported(ckpt, r);
       const err = relErr(await logitsOf(ckpt, dir), want);
@@ -192,7 +294,7 @@ describe('BVLC GoogLeNet (Caffe definition, 64 px, width 1/8)', { skip: torch },
 });
 
 describe('torchvision VGG-16 at full size', { skip: vision }, () => {
-  test('state dict (safetensors) and ONNX at opsets 11 and 17 give the same weights and PyTorch\'s logits', async () => {
+  test("state dict (safetensors) and ONNX at opsets 11 and 17 give the same weights and PyTorch's logits", async () => {
     const dir = generate('vgg16');
     const fromDict = await importWeights(join(dir, 'vgg16.safetensors'), 'vgg16');
     assert.equal(fromDict.checkpoint.meta.model, 'vgg-d');
@@ -205,7 +307,13 @@ describe('torchvision VGG-16 at full size', { skip: vision }, () => {
     for (const opset of [11, 17]) {
       const r = await importWeights(join(dir, `vgg16-opset${opset}.onnx`), 'vgg-d');
       assert.deepEqual([...r.checkpoint.state.params.keys()], [...params.keys()]);
-      for (const [name, w] of r.checkpoint.state.params) assert.ok(Buffer.from(w.buffer, w.byteOffset, w.byteLength).equals(Buffer.from(params.get(name)!.buffer, params.get(name)!.byteOffset, params.get(name)!.byteLength)), `opset ${opset}: ${name}`);
+      for (const [name, w] of r.checkpoint.state.params)
+        assert.ok(
+          Buffer.from(w.buffer, w.byteOffset, w.byteLength).equals(
+            Buffer.from(params.get(name)!.buffer, params.get(name)!.byteOffset, params.get(name)!.byteLength),
+          ),
+          `opset ${opset}: ${name}`,
+        );
     }
   });
 });
@@ -215,11 +323,17 @@ test('summary names the variant; CaffeNet normalises after pooling; ceil pooling
   assert.equal(s.code, 0, s.stderr);
   const j = JSON.parse(s.stdout) as { variant: string; layers: { name: string; output: number[] }[] };
   assert.equal(j.variant, 'lrn caffenet, pool ceil');
-  assert.deepEqual(j.layers.slice(0, 3).map((l) => l.name), ['conv1', 'pool1', 'norm1']);
+  assert.deepEqual(
+    j.layers.slice(0, 3).map((l) => l.name),
+    ['conv1', 'pool1', 'norm1'],
+  );
   assert.deepEqual(j.layers[1]!.output.slice(-2), [16, 16]); // ⌈(32 − 3)/2⌉ + 1; the paper's floor gives 15
   const paper = JSON.parse((await ilsvrc(['summary', 'alexnet', '--input-size', '135', '--json'])).stdout) as typeof j;
   assert.equal(paper.variant, undefined);
-  assert.deepEqual(paper.layers.slice(0, 3).map((l) => l.name), ['conv1', 'norm1', 'pool1']);
+  assert.deepEqual(
+    paper.layers.slice(0, 3).map((l) => l.name),
+    ['conv1', 'norm1', 'pool1'],
+  );
   assert.deepEqual(paper.layers[2]!.output.slice(-2), [15, 15]);
 });
 
@@ -227,9 +341,15 @@ test('files that are not weights, or not these weights, are one line naming the 
   const bad = join(root, 'garbage.caffemodel');
   writeFileSync(bad, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]));
   assertUsageError(await ilsvrc(['import', bad, '--as', 'alexnet', '-o', join(root, 'x.safetensors')]), `in ${bad}`);
-  assertUsageError(await ilsvrc(['import', join(root, 'weights.pt'), '--as', 'alexnet', '-o', join(root, 'x.safetensors')]), 'Expected a .onnx, .caffemodel or .safetensors file');
+  assertUsageError(
+    await ilsvrc(['import', join(root, 'weights.pt'), '--as', 'alexnet', '-o', join(root, 'x.safetensors')]),
+    'Expected a .onnx, .caffemodel or .safetensors file',
+  );
   const bn = join(root, 'bn.safetensors');
   saveSafetensors(bn, { 'features.1.running_mean': { dtype: 'F32', shape: [2], data: new Float32Array(2) } });
   assertUsageError(await ilsvrc(['import', bn, '--as', 'vgg16', '-o', join(root, 'x.safetensors')]), '"features.1.running_mean"');
-  assertUsageError(await ilsvrc(['import', join(root, 'missing.onnx'), '--as', 'vgg16', '-o', join(root, 'x.safetensors')]), 'missing.onnx');
+  assertUsageError(
+    await ilsvrc(['import', join(root, 'missing.onnx'), '--as', 'vgg16', '-o', join(root, 'x.safetensors')]),
+    'missing.onnx',
+  );
 });

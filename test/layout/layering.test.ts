@@ -9,7 +9,25 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 /** Lowest first; the same list as README "How it works, and where things are". */
-export const LAYERS = ['util', 'onnx', 'graph', 'ops', 'autodiff', 'optim', 'nn', 'zoo', 'runtime', 'data', 'plot', 'train', 'trained', 'import', 'viz', 'cli', 'index.ts'] as const;
+export const LAYERS = [
+  'util',
+  'onnx',
+  'graph',
+  'ops',
+  'autodiff',
+  'optim',
+  'nn',
+  'zoo',
+  'runtime',
+  'data',
+  'plot',
+  'train',
+  'trained',
+  'import',
+  'viz',
+  'cli',
+  'index.ts',
+] as const;
 
 /**
  * Layers that may import only some of those above them: ONNX Runtime's layer knows ModelProtos and
@@ -52,7 +70,8 @@ test('imports point from a layer to the layers above it in the list, never down'
       assert.ok(!rel.startsWith('..'), `${relative(src, file)} imports ${m[1]} from outside src/`);
       const to = layerOf(target.replace(/\.js$/, '.ts'));
       const only = ONLY[from];
-      if (to !== from && (LAYERS.indexOf(to as never) > LAYERS.indexOf(from as never) || (only && !only.includes(to)))) bad.push(`${relative(src, file)} (${from}) → ${m[1]} (${to})`);
+      if (to !== from && (LAYERS.indexOf(to as never) > LAYERS.indexOf(from as never) || (only && !only.includes(to))))
+        bad.push(`${relative(src, file)} (${from}) → ${m[1]} (${to})`);
     }
   }
   assert.deepEqual(bad, [], `imports against the layer order:\n${bad.join('\n')}`);

@@ -31,10 +31,19 @@ test('the checks find a cycle, a long function and an unused export written for 
     for (const d of ['src/train', 'src/runtime', 'scripts', 'test']) mkdirSync(join(probe, d), { recursive: true });
     const body = Array.from({ length: MAX_FUNCTION_LINES }, (_, i) => `  const v${i} = ${i};`).join('\n');
     writeFileSync(join(probe, 'src/train/a.ts'), `import { b } from './b.js';\nexport function a(): number {\n${body}\n  return b();\n}\n`);
-    writeFileSync(join(probe, 'src/train/b.ts'), `import type { a } from './a.js';\nexport function b(): number {\n  return 1;\n}\nexport type A = typeof a;\n`);
+    writeFileSync(
+      join(probe, 'src/train/b.ts'),
+      `import type { a } from './a.js';\nexport function b(): number {\n  return 1;\n}\nexport type A = typeof a;\n`,
+    );
     assert.deepEqual(importCycles(join(probe, 'src')), [['train/a.ts', 'train/b.ts']]);
-    assert.deepEqual(longFunctions(join(probe, 'src')).map((f) => [f.file, f.name]), [['train/a.ts', 'a']]);
-    assert.deepEqual(unusedExports(probe, []).map((u) => [u.file, u.name]), [['src/train/b.ts', 'A']]);
+    assert.deepEqual(
+      longFunctions(join(probe, 'src')).map((f) => [f.file, f.name]),
+      [['train/a.ts', 'a']],
+    );
+    assert.deepEqual(
+      unusedExports(probe, []).map((u) => [u.file, u.name]),
+      [['src/train/b.ts', 'A']],
+    );
   } finally {
     rmSync(probe, { recursive: true, force: true });
   }

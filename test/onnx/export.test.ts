@@ -73,12 +73,19 @@ test('metadata, output name, dynamic batch; aux heads are not exported', () => {
   assert.equal(model.opsetImport?.[0]?.version, 18);
   assert.equal(model.opsetImport?.[0]?.domain ?? '', '');
   const out = model.graph?.output ?? [];
-  assert.deepEqual(out.map((o) => o.name), ['logits']);
+  assert.deepEqual(
+    out.map((o) => o.name),
+    ['logits'],
+  );
   assert.equal(out[0]?.type?.tensorType?.shape?.dim?.[0]?.dimParam, 'N');
   const names = new Set((model.graph?.initializer ?? []).map((t) => t.name));
   for (const p of params) assert.ok(names.has(p.name), `${p.value.name} is an initializer`);
   assert.ok(![...names].some((n) => n?.startsWith('loss1') || n?.startsWith('loss2')));
-  assert.deepEqual((model.graph?.input ?? []).map((i) => i.name), ['input'], 'no parameter left as a graph input');
+  assert.deepEqual(
+    (model.graph?.input ?? []).map((i) => i.name),
+    ['input'],
+    'no parameter left as a graph input',
+  );
 });
 
 test('the seed decides the weights', () => {
@@ -109,7 +116,9 @@ describe('checkpoint weights', () => {
   const params = inferenceParams(built);
   const weights = initParams(params, 3);
   const tensors = (): Record<string, Tensor> =>
-    Object.fromEntries(params.map((p) => [p.name, { dtype: 'F32', shape: [...p.value.shape], data: weights.get(p.name) ?? new Float32Array() }]));
+    Object.fromEntries(
+      params.map((p) => [p.name, { dtype: 'F32', shape: [...p.value.shape], data: weights.get(p.name) ?? new Float32Array() }]),
+    );
 
   test('tensors named like the parameters become the weights; others are ignored', () => {
     const file = join(dir, 'ok.safetensors');
@@ -123,7 +132,6 @@ describe('checkpoint weights', () => {
     const flat = Object.fromEntries(Object.entries(tensors()).map(([k, t]) => [k, { ...t, shape: [t.data.length] }]));
     assert.equal(checkpointWeights(params, { tensors: flat }, 'f').weights.size, params.length);
   });
-
 
   test('missing and differently shaped tensors are named in one usage error', () => {
     const t = tensors();

@@ -24,7 +24,10 @@ async function run(c: OptimizerConfig, steps: number, lrs: number[], isBias = fa
   let wv: Float32Array = Float32Array.from(W);
   let states: Float32Array[] = stateSuffixes(c).map(() => new Float32Array(4));
   for (let t = 1; t <= steps; t++) {
-    const feeds: Record<string, ReturnType<typeof tensor>> = { w: tensor('float32', wv, [4]), g: tensor('float32', Float32Array.from(G), [4]) };
+    const feeds: Record<string, ReturnType<typeof tensor>> = {
+      w: tensor('float32', wv, [4]),
+      g: tensor('float32', Float32Array.from(G), [4]),
+    };
     stateSuffixes(c).forEach((n, i) => (feeds[n] = tensor('float32', states[i]!, [4])));
     hyperValues(c, lrs[t - 1]!, t).forEach((v, i) => (feeds[hyperNames(c)[i]!] = tensor('float32', Float32Array.from([v]), [])));
     const out = await s.run(feeds);
@@ -81,8 +84,14 @@ test('Nesterov: w −= lr·(g + λw + μv)', async () => {
 });
 
 test('no momentum, and biases exempt from decay when asked', async () => {
-  close(await run({ ...DEFAULT_OPTIMIZER, momentum: 0, weightDecay: 0.5 }, 1, [0.1]), W.map((w, i) => w - 0.1 * (G[i]! + 0.5 * w)));
-  close(await run({ ...DEFAULT_OPTIMIZER, momentum: 0, weightDecay: 0.5, decayBiases: false }, 1, [0.1], true), W.map((w, i) => w - 0.1 * G[i]!));
+  close(
+    await run({ ...DEFAULT_OPTIMIZER, momentum: 0, weightDecay: 0.5 }, 1, [0.1]),
+    W.map((w, i) => w - 0.1 * (G[i]! + 0.5 * w)),
+  );
+  close(
+    await run({ ...DEFAULT_OPTIMIZER, momentum: 0, weightDecay: 0.5, decayBiases: false }, 1, [0.1], true),
+    W.map((w, i) => w - 0.1 * G[i]!),
+  );
 });
 
 test('AdamW with bias correction and decoupled decay', async () => {

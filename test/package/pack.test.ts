@@ -45,7 +45,17 @@ function unpackedImports(files: readonly string[], read: (file: string) => strin
  * (its package, its .npmrc's ignore-scripts, its prefix), keeping the machine's npm settings.
  */
 function consumerEnv(): NodeJS.ProcessEnv {
-  const keep = new Set(['npm_config_cache', 'npm_config_userconfig', 'npm_config_globalconfig', 'npm_config_registry', 'npm_config_cafile', 'npm_config_proxy', 'npm_config_https_proxy', 'npm_config_noproxy', 'npm_config_strict_ssl']);
+  const keep = new Set([
+    'npm_config_cache',
+    'npm_config_userconfig',
+    'npm_config_globalconfig',
+    'npm_config_registry',
+    'npm_config_cafile',
+    'npm_config_proxy',
+    'npm_config_https_proxy',
+    'npm_config_noproxy',
+    'npm_config_strict_ssl',
+  ]);
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) || keep.has(k.toLowerCase())) env[k] = v;
   delete env['INIT_CWD'];
@@ -55,7 +65,11 @@ function consumerEnv(): NodeJS.ProcessEnv {
 
 function run(cmd: string, args: readonly string[], cwd: string, timeout: number): SpawnSyncReturns<string> {
   const r = spawnSync(cmd, args, { cwd, env: consumerEnv(), encoding: 'utf8', timeout, maxBuffer: 1 << 26 });
-  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} in ${cwd} exited ${r.status ?? r.signal}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+  assert.equal(
+    r.status,
+    0,
+    `${cmd} ${args.join(' ')} in ${cwd} exited ${r.status ?? r.signal}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`,
+  );
   return r;
 }
 
@@ -65,11 +79,26 @@ test('the packed package installs, type-checks and runs the documented program',
   // What is published: the compiled library, its declarations, the zoo, the docs; no tests, scripts or sources.
   const packDir = join(work, 'pack');
   mkdirSync(packDir);
-  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', packDir], root, 60_000).stdout) as { filename: string; files: { path: string }[] }[];
+  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', packDir], root, 60_000).stdout) as {
+    filename: string;
+    files: { path: string }[];
+  }[];
   const files = packed[0]!.files.map((f) => f.path);
-  for (const f of ['package.json', 'README.md', 'docs/api.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js']) assert.ok(files.includes(f), `the package has ${f}`);
-  assert.deepEqual(unpackedImports(files, (f) => readFileSync(join(root, f), 'utf8')), [], 'every relative import (and worker URL) of the package is in it');
-  const stray = files.filter((f) => f.startsWith('dist/test/') || f.startsWith('test/') || f.startsWith('scripts/') || f.endsWith('.map') || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
+  for (const f of ['package.json', 'README.md', 'docs/api.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js'])
+    assert.ok(files.includes(f), `the package has ${f}`);
+  assert.deepEqual(
+    unpackedImports(files, (f) => readFileSync(join(root, f), 'utf8')),
+    [],
+    'every relative import (and worker URL) of the package is in it',
+  );
+  const stray = files.filter(
+    (f) =>
+      f.startsWith('dist/test/') ||
+      f.startsWith('test/') ||
+      f.startsWith('scripts/') ||
+      f.endsWith('.map') ||
+      (f.endsWith('.ts') && !f.endsWith('.d.ts')),
+  );
   assert.deepEqual(stray, [], 'no tests, scripts, source maps or TypeScript sources in the package');
   const tarball = join(packDir, packed[0]!.filename);
 
@@ -79,7 +108,18 @@ test('the packed package installs, type-checks and runs the documented program',
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'ilsvrc-consumer', private: true, type: 'module' }));
   writeFileSync(
     join(app, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, types: ['node'], outDir: 'out' }, files: ['main.ts', 'types.ts'] }),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        skipLibCheck: false,
+        types: ['node'],
+        outDir: 'out',
+      },
+      files: ['main.ts', 'types.ts'],
+    }),
   );
   writeFileSync(join(app, 'main.ts'), docProgram(readFileSync(join(root, 'docs/api.md'), 'utf8')));
   // Each line below must be a type error; were the declarations missing or `any`, tsc would fail on an unused @ts-expect-error.
@@ -119,10 +159,18 @@ test('the packed package installs, type-checks and runs the documented program',
   // Its predictions are this build's own on the same file and image.
   const circles = join(dir, 'shapes', 'val', 'circle');
   // A PNG, as the program picks: JPEGs take this build's native decoder, which the package leaves out.
-  const image = join(circles, readdirSync(circles).sort().find((f) => f.endsWith('.png'))!);
+  const image = join(
+    circles,
+    readdirSync(circles)
+      .sort()
+      .find((f) => f.endsWith('.png'))!,
+  );
   const [ours] = await predict(onnx, [image], { top: 3 });
   const want = ours!.top.map((t) => `predicted: ${SYNTHETIC_CLASSES[t.index]} ${t.probability.toFixed(4)}`);
-  assert.deepEqual(out.split('\n').filter((l) => l.startsWith('predicted: ')), want);
+  assert.deepEqual(
+    out.split('\n').filter((l) => l.startsWith('predicted: ')),
+    want,
+  );
 
   // The installed command runs too.
   const models = run(join(app, 'node_modules/.bin/ilsvrc'), ['models'], app, 60_000).stdout;

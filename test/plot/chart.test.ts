@@ -4,23 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
-import {
-  blues,
-  escapeXml,
-  heatmap,
-  lineChart,
-  logAxis,
-  niceAxis,
-  svgToPng,
-  writeChartPng,
-  writeHeatmapPng,
-} from '../../src/plot/chart.js';
+import { blues, escapeXml, heatmap, lineChart, logAxis, niceAxis, svgToPng, writeChartPng, writeHeatmapPng } from '../../src/plot/chart.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ilsvrc-chart-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function render(svg: string): Promise<{ data: Buffer; width: number; height: number; channels: number }> {
-  const { data, info } = await sharp(await svgToPng(svg)).raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(await svgToPng(svg))
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height, channels: info.channels };
 }
 
@@ -59,14 +51,43 @@ test('log ticks at decades, with 2 and 5 on short spans', () => {
 
 test('labels are XML-escaped', () => {
   assert.equal(escapeXml(`a<b>&"c'`), 'a&#60;b&#62;&#38;&#34;c&#39;');
-  const svg = lineChart({ title: 'loss <train> & "val"', xLabel: 'x&y', yLabel: '<y>', series: [{ name: 'a<b', points: [[0, 1], [1, 2]] }] });
+  const svg = lineChart({
+    title: 'loss <train> & "val"',
+    xLabel: 'x&y',
+    yLabel: '<y>',
+    series: [
+      {
+        name: 'a<b',
+        points: [
+          [0, 1],
+          [1, 2],
+        ],
+      },
+    ],
+  });
   assert.ok(!svg.includes('<train>'));
   assert.ok(svg.includes('loss &#60;train&#62; &#38; &#34;val&#34;'));
   assert.ok(svg.includes('a&#60;b'));
 });
 
 test('a line lands where the scales put it', async () => {
-  const svg = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', width: 400, height: 300, series: [{ name: '', color: '#ff0000', points: [[0, 0], [10, 10]] }] });
+  const svg = lineChart({
+    title: 't',
+    xLabel: 'x',
+    yLabel: 'y',
+    width: 400,
+    height: 300,
+    series: [
+      {
+        name: '',
+        color: '#ff0000',
+        points: [
+          [0, 0],
+          [10, 10],
+        ],
+      },
+    ],
+  });
   const img = await render(svg);
   assert.equal(img.width, 400);
   assert.equal(img.height, 300);
@@ -79,9 +100,22 @@ test('a line lands where the scales put it', async () => {
 
 test('NaN gaps, lone points, empty series and log axes render', async () => {
   const svg = lineChart({
-    title: 'mixed', xLabel: 'step', yLabel: 'loss', logY: true,
+    title: 'mixed',
+    xLabel: 'step',
+    yLabel: 'loss',
+    logY: true,
     series: [
-      { name: 'gappy', points: [[0, 1], [1, NaN], [2, 0.5], [3, 0.25], [4, -1], [5, Infinity]] },
+      {
+        name: 'gappy',
+        points: [
+          [0, 1],
+          [1, NaN],
+          [2, 0.5],
+          [3, 0.25],
+          [4, -1],
+          [5, Infinity],
+        ],
+      },
       { name: 'one', points: [[2, 0.1]] },
       { name: 'none', points: [] },
     ],
@@ -98,7 +132,22 @@ test('NaN gaps, lone points, empty series and log axes render', async () => {
 
 test('writeChartPng writes a PNG of the requested size', async () => {
   const p = join(dir, 'loss.png');
-  await writeChartPng(p, { title: 'loss', xLabel: 'epoch', yLabel: 'loss', width: 320, height: 200, series: [{ name: 'train', points: [[1, 2], [2, 1]] }] });
+  await writeChartPng(p, {
+    title: 'loss',
+    xLabel: 'epoch',
+    yLabel: 'loss',
+    width: 320,
+    height: 200,
+    series: [
+      {
+        name: 'train',
+        points: [
+          [1, 2],
+          [2, 1],
+        ],
+      },
+    ],
+  });
   const meta = await sharp(p).metadata();
   assert.equal(meta.format, 'png');
   assert.equal(meta.width, 320);
@@ -106,7 +155,17 @@ test('writeChartPng writes a PNG of the requested size', async () => {
 });
 
 test('heatmap cells take the colour scale; NaN cells are grey', async () => {
-  const svg = heatmap({ title: 'cm', rowLabels: ['a', 'b'], colLabels: ['a', 'b'], values: [[0, 10], [5, NaN]], annotate: false, cellSize: 30 });
+  const svg = heatmap({
+    title: 'cm',
+    rowLabels: ['a', 'b'],
+    colLabels: ['a', 'b'],
+    values: [
+      [0, 10],
+      [5, NaN],
+    ],
+    annotate: false,
+    cellSize: 30,
+  });
   const m = /<image x="(\d+)" y="(\d+)" width="60" height="60"/.exec(svg);
   assert.ok(m, 'cells are one raster of 2×30 px');
   const x0 = Number(m[1]);
@@ -121,15 +180,31 @@ test('heatmap cells take the colour scale; NaN cells are grey', async () => {
 });
 
 test('heatmap annotates small matrices, not large ones, and checks its shape', async () => {
-  const small = heatmap({ title: 'cm', rowLabels: ['x', 'y'], colLabels: ['x', 'y'], values: [[12, 3], [0, 7]] });
+  const small = heatmap({
+    title: 'cm',
+    rowLabels: ['x', 'y'],
+    colLabels: ['x', 'y'],
+    values: [
+      [12, 3],
+      [0, 7],
+    ],
+  });
   for (const n of ['12', '3', '0', '7']) assert.ok(small.includes(`>${n}</text>`), n);
   const n = 100;
   const labels = Array.from({ length: n }, (_, i) => `class ${i}`);
-  const big = heatmap({ title: 'big', rowLabels: labels, colLabels: labels, values: labels.map((_, r) => labels.map((_, c) => (r === c ? 50 : 1))) });
+  const big = heatmap({
+    title: 'big',
+    rowLabels: labels,
+    colLabels: labels,
+    values: labels.map((_, r) => labels.map((_, c) => (r === c ? 50 : 1))),
+  });
   assert.equal((big.match(/>50<\/text>/g) ?? []).length, 1); // the colour bar's maximum only
   const p = join(dir, 'cm.png');
   await writeHeatmapPng(p, { title: 'big', rowLabels: labels, colLabels: labels, values: labels.map(() => labels.map(() => 0.5)) });
   assert.equal((await sharp(p).metadata()).format, 'png');
-  assert.throws(() => heatmap({ title: 'bad', rowLabels: ['a', 'b'], colLabels: ['a', 'b'], values: [[1, 2], [3]] }), /Expected a 2×2 matrix .* but received 2 rows of length 2\/1/);
+  assert.throws(
+    () => heatmap({ title: 'bad', rowLabels: ['a', 'b'], colLabels: ['a', 'b'], values: [[1, 2], [3]] }),
+    /Expected a 2×2 matrix .* but received 2 rows of length 2\/1/,
+  );
   await render(heatmap({ title: 'empty', rowLabels: [], colLabels: [], values: [] }));
 });

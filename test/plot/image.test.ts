@@ -39,11 +39,26 @@ test('grid layout: positions, padding and nearest upsampling', async () => {
   assert.equal(img.height, 11);
   assert.equal(img.channels, 3);
   // Tile 0 (the global min) is black at [1..4]×[1..4]; tile 1 (the max) white at x 6..9; tile 2 grey below.
-  for (const [x, y] of [[1, 1], [4, 4]] as const) assert.deepEqual(pixel(img, x, y), [0, 0, 0]);
-  for (const [x, y] of [[6, 1], [9, 4]] as const) assert.deepEqual(pixel(img, x, y), [255, 255, 255]);
+  for (const [x, y] of [
+    [1, 1],
+    [4, 4],
+  ] as const)
+    assert.deepEqual(pixel(img, x, y), [0, 0, 0]);
+  for (const [x, y] of [
+    [6, 1],
+    [9, 4],
+  ] as const)
+    assert.deepEqual(pixel(img, x, y), [255, 255, 255]);
   assert.deepEqual(pixel(img, 1, 6), [128, 128, 128]);
   // Padding between and around tiles, and the empty fourth cell.
-  for (const [x, y] of [[0, 0], [5, 2], [2, 5], [10, 10], [7, 7]] as const) assert.deepEqual(pixel(img, x, y), [200, 200, 200]);
+  for (const [x, y] of [
+    [0, 0],
+    [5, 2],
+    [2, 5],
+    [10, 10],
+    [7, 7],
+  ] as const)
+    assert.deepEqual(pixel(img, x, y), [200, 200, 200]);
 });
 
 test('per-tile normalisation stretches each tile to black..white', () => {
@@ -68,7 +83,10 @@ test('planar RGB tiles, "none" clamps to [0, 1], NaN is black, infinities do not
   assert.deepEqual(pixel(view(r), 1, 0), [128, 255, 0]);
   const odd: Tile = { channels: 1, height: 1, width: 4, data: Float32Array.from([NaN, 0, 1, Infinity]) };
   const o = gridRaster([odd], { normalize: 'per-tile', pad: 0 });
-  assert.deepEqual([0, 1, 2, 3].map((x) => pixel(view(o), x, 0)[0]), [0, 0, 255, 255]);
+  assert.deepEqual(
+    [0, 1, 2, 3].map((x) => pixel(view(o), x, 0)[0]),
+    [0, 0, 255, 255],
+  );
 });
 
 test('tiles of different sizes share a cell of the largest size; bad input is refused', () => {
@@ -76,7 +94,10 @@ test('tiles of different sizes share a cell of the largest size; bad input is re
   assert.equal(r.width, 2 * 4 + 3);
   assert.equal(r.height, 3 + 2);
   assert.throws(() => gridRaster([], { normalize: 'none' }), /Expected at least one tile/);
-  assert.throws(() => gridRaster([{ channels: 3, height: 2, width: 2, data: new Float32Array(4) }], { normalize: 'none' }), /Expected 12 values \(3×2×2\) for tiles\[0\]\.data but received 4/);
+  assert.throws(
+    () => gridRaster([{ channels: 3, height: 2, width: 2, data: new Float32Array(4) }], { normalize: 'none' }),
+    /Expected 12 values \(3×2×2\) for tiles\[0\]\.data but received 4/,
+  );
   assert.throws(() => gridRaster([constant(0)], { normalize: 'none', scale: 1.5 }), /for scale but received 1.5/);
 });
 

@@ -51,7 +51,14 @@ const GiB = 2 ** 30;
 
 function trainModel(model: string, loop: boolean): ModelProto {
   const tg = buildTrainGraph(
-    { model, modelOptions: { width: 0.125, inputSize: model === 'vgg-a' ? 32 : 127, classes: 10 }, batch: 2, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: new Set() },
+    {
+      model,
+      modelOptions: { width: 0.125, inputSize: model === 'vgg-a' ? 32 : 127, classes: 10 },
+      batch: 2,
+      optimizer: DEFAULT_OPTIMIZER,
+      labelSmoothing: 0,
+      frozen: new Set(),
+    },
     'step',
   );
   // As CUDA and WebGPU take it: the composites written out.
@@ -68,7 +75,11 @@ describe('parseDevice', () => {
 
   it('rejects anything else, naming --device', () => {
     for (const bad of ['gpu', 'cuda:', 'cuda:x', 'cuda:-1', 'webgpu:0', '', 'tensorrt']) {
-      assert.throws(() => parseDevice(bad), (e: Error) => e instanceof UsageError && e.message.includes('--device') && e.message.includes('cuda:N'), bad);
+      assert.throws(
+        () => parseDevice(bad),
+        (e: Error) => e instanceof UsageError && e.message.includes('--device') && e.message.includes('cuda:N'),
+        bad,
+      );
     }
   });
 });
@@ -83,28 +94,41 @@ describe('resolveDevice', () => {
     assert.deepEqual(missingCudaLibraries(empty), ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so']);
     assert.throws(
       () => resolveDevice('cuda:1', { bindingDir: empty }),
-      (e: Error) => e instanceof UsageError && e.message.includes('ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --ignore-scripts=false') && e.message.includes('Docker') && e.message.includes('--device cuda:1'),
+      (e: Error) =>
+        e instanceof UsageError &&
+        e.message.includes('ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --ignore-scripts=false') &&
+        e.message.includes('Docker') &&
+        e.message.includes('--device cuda:1'),
     );
   });
 
-  it('cuda with the libraries: the CUDA provider on that device, CPU fallback off', { skip: standIns ? false : 'gcc not installed' }, () => {
-    const r = resolveDevice('cuda:1', { bindingDir: standIns!.good });
-    assert.deepEqual(r.session, { providers: [{ name: 'cuda', deviceId: 1 }], extra: { 'session.disable_cpu_ep_fallback': '1' } });
-  });
+  it(
+    'cuda with the libraries: the CUDA provider on that device, CPU fallback off',
+    { skip: standIns ? false : 'gcc not installed' },
+    () => {
+      const r = resolveDevice('cuda:1', { bindingDir: standIns!.good });
+      assert.deepEqual(r.session, { providers: [{ name: 'cuda', deviceId: 1 }], extra: { 'session.disable_cpu_ep_fallback': '1' } });
+    },
+  );
 
-  it('cuda whose provider links a library the loader cannot find: named, before onnxruntime loads it', { skip: standIns ? false : 'gcc not installed' }, () => {
-    assert.throws(
-      () => resolveDevice('cuda', { bindingDir: standIns!.broken }),
-      (e: Error) => e instanceof UsageError && e.message.includes(standIns!.missing) && e.message.includes('cuDNN'),
-    );
-  });
+  it(
+    'cuda whose provider links a library the loader cannot find: named, before onnxruntime loads it',
+    { skip: standIns ? false : 'gcc not installed' },
+    () => {
+      assert.throws(
+        () => resolveDevice('cuda', { bindingDir: standIns!.broken }),
+        (e: Error) => e instanceof UsageError && e.message.includes(standIns!.missing) && e.message.includes('cuDNN'),
+      );
+    },
+  );
 
   it('webgpu: the WebGPU provider, CPU fallback allowed (LRN, Dropout have no kernel there)', () => {
     assert.deepEqual(resolveDevice('webgpu').session, { providers: [{ name: 'webgpu' }] });
   });
 
   it('parses ldd output', () => {
-    const out = '\tlinux-vdso.so.1 (0x0000)\n\tlibcudnn.so.9 => not found\n\tlibcublasLt.so.13 => not found\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x0)\n\tlibcudnn.so.9 => not found\n';
+    const out =
+      '\tlinux-vdso.so.1 (0x0000)\n\tlibcudnn.so.9 => not found\n\tlibcublasLt.so.13 => not found\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x0)\n\tlibcudnn.so.9 => not found\n';
     assert.deepEqual(parseLdd(out), ['libcudnn.so.9', 'libcublasLt.so.13']);
   });
 });
@@ -115,7 +139,10 @@ describe('graphs per device', () => {
     const o = resolveDevice('cpu').session;
     const cuda = { providers: [{ name: 'cuda', deviceId: 0 }], extra: { 'session.disable_cpu_ep_fallback': '1' } };
     assert.equal(sessionOptionsFor(cuda, m), cuda, 'the zoo graphs have CUDA kernels throughout');
-    const bad: ModelProto = { ...m, graph: { ...m.graph, node: [...m.graph.node, { opType: 'SoftmaxCrossEntropyLoss', input: ['a', 'b'], output: ['c'] }] } };
+    const bad: ModelProto = {
+      ...m,
+      graph: { ...m.graph, node: [...m.graph.node, { opType: 'SoftmaxCrossEntropyLoss', input: ['a', 'b'], output: ['c'] }] },
+    };
     assert.throws(() => sessionOptionsFor(cuda, bad), /SoftmaxCrossEntropyLoss.*CUDA/);
     assert.equal(sessionOptionsFor(o, bad), o);
   });
@@ -139,7 +166,10 @@ describe('provider failures', () => {
     assert.ok(load instanceof UsageError && load.message.includes(CUDA_INSTALL_HINT));
     const none = rephraseProviderError(new Error('CUDA failure 100: no CUDA-capable device is detected ; GPU=0'), cuda);
     assert.match(none!.message, /no usable CUDA device 0.*--gpus all/);
-    const gpu = rephraseProviderError(new Error('webgpu_context.cc:136 Failed to get a WebGPU adapter: No supported adapters\n'), parseDevice('webgpu'));
+    const gpu = rephraseProviderError(
+      new Error('webgpu_context.cc:136 Failed to get a WebGPU adapter: No supported adapters\n'),
+      parseDevice('webgpu'),
+    );
     assert.match(gpu!.message, /no WebGPU adapter/);
     assert.equal(rephraseProviderError(new Error('shape mismatch'), cuda), undefined);
   });
@@ -147,7 +177,10 @@ describe('provider failures', () => {
   it('a CUDA session whose libraries are missing fails as a UsageError, not a loader error', async () => {
     if (missingCudaLibraries().length === 0) return; // this machine has the CUDA provider
     const cuda = { providers: [{ name: 'cuda', deviceId: 0 }], extra: { 'session.disable_cpu_ep_fallback': '1' } };
-    await assert.rejects(createDeviceSession(trainModel('vgg-a', false), cuda, parseDevice('cuda')), (e: Error) => e instanceof UsageError && e.message.includes(CUDA_INSTALL_HINT));
+    await assert.rejects(
+      createDeviceSession(trainModel('vgg-a', false), cuda, parseDevice('cuda')),
+      (e: Error) => e instanceof UsageError && e.message.includes(CUDA_INSTALL_HINT),
+    );
   });
 
   it('webgpu: runs where an adapter exists, else a UsageError saying none was found', async () => {
@@ -194,7 +227,8 @@ describe('steps per run from device memory', () => {
   it('defaults: cpu from the parameter round trip against the step, webgpu 1, cuda from nvidia-smi memory', () => {
     const cpu = parseDevice('cpu');
     // The Loop's K (the graph update); test/train/steps-per-run.test.ts has the in-place update's.
-    const at = (model: string, batch: number) => defaultStepsPerRun(cpu, { model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER, update: 'graph' });
+    const at = (model: string, batch: number) =>
+      defaultStepsPerRun(cpu, { model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER, update: 'graph' });
     // Light parameters against heavy steps: one step per run (less memory, no Loop copies).
     assert.equal(at('nin', 16).k, 1);
     assert.equal(at('googlenet', 16).k, 1);
@@ -206,12 +240,23 @@ describe('steps per run from device memory', () => {
     assert.equal(at('alexnet', 16).k, 1);
     assert.equal(at('vgg-a', 8).k, 1);
     assert.match(at('alexnet', 16).reason, /parameters and state take ~\d+ ms to move per run against ~\d+ ms per step/);
-    for (const [m, b] of [['alexnet', 8], ['alexnet', 32], ['vgg-a', 8], ['nin', 4]] as const) {
+    for (const [m, b] of [
+      ['alexnet', 8],
+      ['alexnet', 32],
+      ['vgg-a', 8],
+      ['nin', 4],
+    ] as const) {
       const c = cpuStepsPerRun(stepFootprint(m, {}, DEFAULT_OPTIMIZER), b);
       assert.ok(c.k === 1 || c.k * c.stepMs <= STOP_RUN_MS, `${m} at batch ${b}: ${c.k} steps of ${c.stepMs} ms`);
     }
     // Small models at small sizes: short steps, so as many per run as fill about a second, at most 16.
-    const small = (batch: number) => defaultStepsPerRun(cpu, { model: 'vgg-a', modelOptions: { width: 0.25, inputSize: 32, channels: 1, classes: 10 }, batch, optimizer: DEFAULT_OPTIMIZER }).k;
+    const small = (batch: number) =>
+      defaultStepsPerRun(cpu, {
+        model: 'vgg-a',
+        modelOptions: { width: 0.25, inputSize: 32, channels: 1, classes: 10 },
+        batch,
+        optimizer: DEFAULT_OPTIMIZER,
+      }).k;
     assert.ok(small(128) >= 8 && small(128) <= MAX_STEPS_PER_RUN, String(small(128)));
     assert.equal(small(16), MAX_STEPS_PER_RUN);
     // A bigger batch never asks for more steps per run.
@@ -230,12 +275,24 @@ describe('steps per run from device memory', () => {
   });
 
   it('reads nvidia-smi, and says nothing when it cannot run', () => {
-    assert.equal(cudaMemoryBytes(0, () => '81559\n'), 81559 * 2 ** 20);
-    assert.equal(cudaMemoryBytes(1, (_c, args) => (args.includes('--id=1') ? '40960' : 'x')), 40960 * 2 ** 20);
-    assert.equal(cudaMemoryBytes(0, () => {
-      throw new Error('ENOENT');
-    }), undefined);
-    assert.equal(cudaMemoryBytes(0, () => 'No devices were found'), undefined);
+    assert.equal(
+      cudaMemoryBytes(0, () => '81559\n'),
+      81559 * 2 ** 20,
+    );
+    assert.equal(
+      cudaMemoryBytes(1, (_c, args) => (args.includes('--id=1') ? '40960' : 'x')),
+      40960 * 2 ** 20,
+    );
+    assert.equal(
+      cudaMemoryBytes(0, () => {
+        throw new Error('ENOENT');
+      }),
+      undefined,
+    );
+    assert.equal(
+      cudaMemoryBytes(0, () => 'No devices were found'),
+      undefined,
+    );
   });
 });
 
@@ -253,14 +310,26 @@ describe('sumAsAdds (WebGPU has no Sum kernel)', () => {
       const t = i.type?.tensorType;
       const dims = (t?.shape?.dim ?? []).map((d) => Number(d.dimValue ?? 1));
       const n = dims.reduce((a, b) => a * b, 1);
-      feeds[i.name] = t?.elemType === 7 ? tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(rng.int(10))), dims) : tensor('float32', Float32Array.from({ length: n }, () => rng.normal() * 0.05), dims);
+      feeds[i.name] =
+        t?.elemType === 7
+          ? tensor(
+              'int64',
+              BigInt64Array.from({ length: n }, () => BigInt(rng.int(10))),
+              dims,
+            )
+          : tensor(
+              'float32',
+              Float32Array.from({ length: n }, () => rng.normal() * 0.05),
+              dims,
+            );
     }
     const a = await (await createSession(encodeModel(model), { threads: 1 })).run(feeds);
     const b = await (await createSession(encodeModel(rewritten), { threads: 1 })).run(feeds);
     for (const name of Object.keys(a)) {
       const x = a[name]!.data as Float32Array;
       const y = b[name]!.data as Float32Array;
-      for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i]! - y[i]!) <= 1e-6 * (1 + Math.abs(x[i]!)), `${name}[${i}]: ${x[i]} vs ${y[i]}`);
+      for (let i = 0; i < x.length; i++)
+        assert.ok(Math.abs(x[i]! - y[i]!) <= 1e-6 * (1 + Math.abs(x[i]!)), `${name}[${i}]: ${x[i]} vs ${y[i]}`);
     }
   });
 });

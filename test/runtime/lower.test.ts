@@ -161,7 +161,10 @@ for (const c of GEOMETRIES) {
 }
 
 test('MaxPoolGrad as the scatter, and as MaxUnpool for tiling pools on the CPU: dy lands on the first maximum of each window', async () => {
-  for (const [k, s] of [[2, 2], [3, 2]] as const) {
+  for (const [k, s] of [
+    [2, 2],
+    [3, 2],
+  ] as const) {
     const shape = [2, 3, 8, 8];
     const g = new Graph('pool');
     const xv = g.input('x', 'float32', shape);
@@ -216,7 +219,11 @@ test('each composite rule takes its own composite only, and every provider table
     }
   }
   for (const [provider, table] of Object.entries(TABLES)) {
-    for (const op of names) assert.ok(table.flat().some((r) => r.match(composite(op))), `${provider} has no lowering for ${op}`);
+    for (const op of names)
+      assert.ok(
+        table.flat().some((r) => r.match(composite(op))),
+        `${provider} has no lowering for ${op}`,
+      );
   }
 });
 
@@ -233,6 +240,10 @@ test('exported ONNX holds only standard ops: no private-domain node', () => {
     const model = decodeModel(exportInferenceModel(built, initParams(inferenceParams(built), 1)));
     const domains = new Set(model.graph.node.map((n) => n.domain ?? ''));
     assert.deepEqual([...domains], [''], name);
-    assert.deepEqual(model.opsetImport.map((o) => o.domain ?? ''), [''], name);
+    assert.deepEqual(
+      model.opsetImport.map((o) => o.domain ?? ''),
+      [''],
+      name,
+    );
   }
 });

@@ -113,8 +113,14 @@ for (const [label, opt] of OPTIMIZERS) {
     assert.ok(differing(native.params, graph.params).includes('fc6.weight'));
     // The graph path's K steps in one Loop run stay what they were (the default off the CPU).
     const loop = await TrainingSession.create(config(opt, 'graph'));
-    assert.deepEqual((await loop.runSteps(data, lrs)).map((m) => m.loss), lg);
-    assert.ok(maxDiff(loop.params, graph.params) <= 1e-6 && maxDiff(loop.states, graph.states) <= 1e-6, 'the Loop run differs from single steps');
+    assert.deepEqual(
+      (await loop.runSteps(data, lrs)).map((m) => m.loss),
+      lg,
+    );
+    assert.ok(
+      maxDiff(loop.params, graph.params) <= 1e-6 && maxDiff(loop.states, graph.states) <= 1e-6,
+      'the Loop run differs from single steps',
+    );
     await loop.release();
     assert.equal(native.step, 3);
     // In place: the session still holds the very arrays it started with, and the frozen one is unchanged.
@@ -155,11 +161,17 @@ test('the outer-product update (W from dYᵀ·X) equals a float64 reference to 1
   const [rows, cols, n] = [37, 300, 5];
   const rng = new Rng(4);
   const rand = (len: number, s: number) => Float32Array.from({ length: len }, () => rng.normal() * s);
-  for (const opt of [{ kind: 'sgd' as const }, { kind: 'nesterov' as const }, { kind: 'sgd' as const, convention: 'caffe' as const }, { kind: 'adamw' as const, weightDecay: 0.01 }]) {
+  for (const opt of [
+    { kind: 'sgd' as const },
+    { kind: 'nesterov' as const },
+    { kind: 'sgd' as const, convention: 'caffe' as const },
+    { kind: 'adamw' as const, weightDecay: 0.01 },
+  ]) {
     const c: OptimizerConfig = { ...DEFAULT_OPTIMIZER, ...opt };
     const native = NativeOptimizer.create(c, 2)!;
     const w = rand(rows * cols, 0.05);
-    const states = c.kind === 'adamw' ? [rand(rows * cols, 0.01), Float32Array.from(rand(rows * cols, 0.01), Math.abs)] : [rand(rows * cols, 0.01)];
+    const states =
+      c.kind === 'adamw' ? [rand(rows * cols, 0.01), Float32Array.from(rand(rows * cols, 0.01), Math.abs)] : [rand(rows * cols, 0.01)];
     const dy = rand(n * rows, 0.1);
     const x = rand(n * cols, 1);
     const [lr, t] = [0.03, 2];
@@ -214,10 +226,18 @@ test('the outer gradient graph: fully connected weights give X and dY, not a gra
     tg.outer.map((o) => [o.param.value.name, o.x, o.dy]),
     ['fc6', 'fc8'].map((l) => [`${l}.weight`, `${l}.weight.x`, `${l}.weight.dy`]),
   );
-  for (const name of ['fc6.weight.x', 'fc6.weight.dy', 'fc6.bias.grad', 'fc7.bias.grad', 'conv1_1.bias.grad', 'conv2_1.weight.grad']) assert.ok(outputs.includes(name), name);
-  for (const name of ['fc6.weight.grad', 'fc7.weight.grad', 'fc7.weight.x', 'conv1_1.weight.grad']) assert.ok(!outputs.includes(name), name);
+  for (const name of ['fc6.weight.x', 'fc6.weight.dy', 'fc6.bias.grad', 'fc7.bias.grad', 'conv1_1.bias.grad', 'conv2_1.weight.grad'])
+    assert.ok(outputs.includes(name), name);
+  for (const name of ['fc6.weight.grad', 'fc7.weight.grad', 'fc7.weight.x', 'conv1_1.weight.grad'])
+    assert.ok(!outputs.includes(name), name);
   const shape = (n: string) => tg.graph.outputs.find((v) => v.name === n)!.shape;
-  assert.deepEqual([shape('fc6.weight.x'), shape('fc6.weight.dy')], [[2, tg.params.find((p) => p.value.name === 'fc6.weight')!.value.shape[1]], [2, 256]]);
+  assert.deepEqual(
+    [shape('fc6.weight.x'), shape('fc6.weight.dy')],
+    [
+      [2, tg.params.find((p) => p.value.name === 'fc6.weight')!.value.shape[1]],
+      [2, 256],
+    ],
+  );
 });
 
 test('by default only fully connected layers of 2 M weights or more come out as X and dY', () => {
@@ -226,7 +246,10 @@ test('by default only fully connected layers of 2 M weights or more come out as 
   assert.deepEqual(small.outer, []);
   assert.ok(small.graph.outputs.some((v) => v.name === 'fc6.weight.grad'));
   const alexnet = buildTrainGraph({ ...c, model: 'alexnet', modelOptions: { classes: 1000 }, frozen: new Set() }, 'outer');
-  assert.deepEqual(alexnet.outer.map((o) => o.param.value.name), ['fc6.weight', 'fc7.weight', 'fc8.weight']);
+  assert.deepEqual(
+    alexnet.outer.map((o) => o.param.value.name),
+    ['fc6.weight', 'fc7.weight', 'fc8.weight'],
+  );
   assert.ok(alexnet.outer.every((o) => o.param.value.size >= OUTER_MIN_ELEMENTS));
 });
 
@@ -243,7 +266,10 @@ test('without the addon (ILSVRC_NATIVE_OPTIM=0) training runs the update graph, 
     try { await TrainingSession.create({ ...cfg, update: 'native' }); } catch (e) { why = e.name + ': ' + e.message; }
     console.log(JSON.stringify({ update: s.updateIn, loss: m.loss, why }));
   `;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ILSVRC_NATIVE_OPTIM: '0' } });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, ILSVRC_NATIVE_OPTIM: '0' },
+  });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { update: string; loss: number; why: string };
   assert.equal(out.update, 'graph');
@@ -251,6 +277,10 @@ test('without the addon (ILSVRC_NATIVE_OPTIM=0) training runs the update graph, 
   assert.match(out.why, /^UsageError: Expected build\/native\/optim\.node .* for the native optimizer update but received "no addon"$/);
 });
 
-test('the native optimizer is built where the build can build it', { skip: !required && 'only checked where .ci/run installed a C compiler' }, () => {
-  assert.ok(built, 'build/native/optim.node is missing: see scripts/build-native');
-});
+test(
+  'the native optimizer is built where the build can build it',
+  { skip: !required && 'only checked where .ci/run installed a C compiler' },
+  () => {
+    assert.ok(built, 'build/native/optim.node is missing: see scripts/build-native');
+  },
+);

@@ -28,7 +28,13 @@ const skip = block > 1 ? false : "this CPU's ONNX Runtime has no NCHWc kernels (
 
 function blockedConvs(model: ModelProto): number {
   const count = (g: GraphProto): number =>
-    g.node.reduce((n, node) => n + (node.opType === 'Conv' && node.domain === NCHWC_DOMAIN ? 1 : 0) + (node.attribute ?? []).reduce((m, a) => m + (a.g ? count(a.g) : 0), 0), 0);
+    g.node.reduce(
+      (n, node) =>
+        n +
+        (node.opType === 'Conv' && node.domain === NCHWC_DOMAIN ? 1 : 0) +
+        (node.attribute ?? []).reduce((m, a) => m + (a.g ? count(a.g) : 0), 0),
+      0,
+    );
   return count(model.graph);
 }
 
@@ -47,10 +53,29 @@ const B = Math.max(block, 4);
 const CASES: Case[] = [
   { name: 'one input channel (the plain NCHW path), 3×3 pad 1', x: [2, 1, 12, 12], w: [B, 1, 3, 3], a: { pads: [1, 1, 1, 1] }, blocked: 1 },
   // Its weight gradient is a Conv too: the batch (2) as channels, dy as a 6×6 kernel dilated by 4.
-  { name: 'RGB 11×11 stride 4 pad 2 (AlexNet conv1)', x: [2, 3, 27, 27], w: [2 * B, 3, 11, 11], a: { strides: [4, 4], pads: [2, 2, 2, 2] }, blocked: 2 },
-  { name: 'blocked 3×3 pad 1, input gradient blocked too', x: [2, B, 8, 8], w: [2 * B, B, 3, 3], a: { pads: [1, 1, 1, 1] }, blocked: 2, mirrorFolded: true },
+  {
+    name: 'RGB 11×11 stride 4 pad 2 (AlexNet conv1)',
+    x: [2, 3, 27, 27],
+    w: [2 * B, 3, 11, 11],
+    a: { strides: [4, 4], pads: [2, 2, 2, 2] },
+    blocked: 2,
+  },
+  {
+    name: 'blocked 3×3 pad 1, input gradient blocked too',
+    x: [2, B, 8, 8],
+    w: [2 * B, B, 3, 3],
+    a: { pads: [1, 1, 1, 1] },
+    blocked: 2,
+    mirrorFolded: true,
+  },
   { name: 'blocked 1×1', x: [2, 2 * B, 5, 5], w: [B, 2 * B, 1, 1], a: {}, blocked: 2 },
-  { name: 'blocked 3×3 stride 2, asymmetric pads', x: [2, B, 9, 9], w: [B, B, 3, 3], a: { strides: [2, 2], pads: [0, 1, 1, 0] }, blocked: 1 },
+  {
+    name: 'blocked 3×3 stride 2, asymmetric pads',
+    x: [2, B, 9, 9],
+    w: [B, B, 3, 3],
+    a: { strides: [2, 2], pads: [0, 1, 1, 0] },
+    blocked: 1,
+  },
   { name: 'grouped 3×3 (two towers)', x: [2, 2 * B, 6, 6], w: [2 * B, B, 3, 3], a: { pads: [1, 1, 1, 1], group: 2 }, blocked: 2 },
   { name: 'dilation 2', x: [2, B, 9, 9], w: [B, B, 3, 3], a: { pads: [2, 2, 2, 2], dilations: [2, 2] }, blocked: 1 },
   { name: 'channels off the block (left alone)', x: [2, B + 4, 6, 6], w: [B, B + 4, 3, 3], a: { pads: [1, 1, 1, 1] }, blocked: 0 },
@@ -65,15 +90,28 @@ function convModel(c: Case): ModelProto {
   const b = g.input('b', 'float32', [c.w[0]]);
   const y = conv(x, w, b, attrs);
   const rng = new Rng(3);
-  const r = g.constant(Float32Array.from({ length: y.size }, () => rng.uniform(-1, 1)), y.shape, 'float32');
+  const r = g.constant(
+    Float32Array.from({ length: y.size }, () => rng.uniform(-1, 1)),
+    y.shape,
+    'float32',
+  );
   const loss = reduceSum(mul(y, r), [0, 1, 2, 3]);
   const grads = gradients(loss, [x, w, b]);
   g.output(identity(y), 'y');
-  for (const [name, v] of [['dx', x], ['dw', w], ['db', b]] as const) g.output(identity(grads.get(v)!), name);
+  for (const [name, v] of [
+    ['dx', x],
+    ['dw', w],
+    ['db', b],
+  ] as const)
+    g.output(identity(grads.get(v)!), name);
   return toModel(g, { shapes: true });
 }
 
-async function run(model: ModelProto, feeds: Record<string, Float32Array>, shapes: Record<string, readonly number[]>): Promise<Record<string, Float32Array>> {
+async function run(
+  model: ModelProto,
+  feeds: Record<string, Float32Array>,
+  shapes: Record<string, readonly number[]>,
+): Promise<Record<string, Float32Array>> {
   const s = await createSession(encodeModel(model), { threads: 1 });
   const out = await s.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, tensor('float32', v, shapes[k]!)])));
   await s.release();
@@ -92,9 +130,17 @@ for (const c of CASES) {
       assert.equal(mirrors(rewritten), 0, 'the Slice that mirrors the weights is still there');
       assert.equal(rewritten.graph.node.filter((n) => n.name?.endsWith('/w_flip')).length, 1);
       const read = new Set(rewritten.graph.node.flatMap((n) => n.input));
-      assert.deepEqual(rewritten.graph.initializer?.filter((t) => !read.has(t.name)).map((t) => t.name), [], 'unread initializers');
+      assert.deepEqual(
+        rewritten.graph.initializer?.filter((t) => !read.has(t.name)).map((t) => t.name),
+        [],
+        'unread initializers',
+      );
     }
-    assert.equal(rewritten.opsetImport.some((o) => o.domain === NCHWC_DOMAIN), c.blocked > 0, 'the NCHWc opset import');
+    assert.equal(
+      rewritten.opsetImport.some((o) => o.domain === NCHWC_DOMAIN),
+      c.blocked > 0,
+      'the NCHWc opset import',
+    );
     const rng = new Rng(9);
     const feeds = {
       x: Float32Array.from({ length: c.x.reduce((p, d) => p * d, 1) }, () => rng.uniform(-1, 1)),
@@ -194,7 +240,9 @@ test('a training session on the CPU runs its Convs blocked, with the losses and 
     if (before === undefined) delete process.env['ILSVRC_NCHWC'];
     else process.env['ILSVRC_NCHWC'] = before;
   }
-  blocked.losses.forEach((l, i) => assert.ok(Math.abs(l - plain.losses[i]!) <= 1e-4 * Math.abs(plain.losses[i]!), `step ${i}: loss ${l} vs ${plain.losses[i]}`));
+  blocked.losses.forEach((l, i) =>
+    assert.ok(Math.abs(l - plain.losses[i]!) <= 1e-4 * Math.abs(plain.losses[i]!), `step ${i}: loss ${l} vs ${plain.losses[i]}`),
+  );
   for (const [k, v] of plain.params) {
     const w = blocked.params.get(k)!;
     let scale = 0;

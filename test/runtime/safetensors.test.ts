@@ -71,7 +71,10 @@ test('the writer aligns payloads: header length and offsets are multiples of the
   const bytes = new Uint8Array(readFileSync(join(dir, 'all.safetensors')));
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
   assert.equal(n % 8, 0);
-  const header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + n)).toString()) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+  const header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + n)).toString()) as Record<
+    string,
+    { dtype: string; data_offsets: [number, number] }
+  >;
   const size: Record<string, number> = { F64: 8, I64: 8, F32: 4, I32: 4, U8: 1 };
   for (const [name, e] of Object.entries(header)) {
     if (name === '__metadata__') continue;
@@ -125,12 +128,15 @@ test('a misaligned layout from another writer is read correctly (copies where it
 function expectCorrupt(bytes: Uint8Array, pattern: RegExp): void {
   const p = join(dir, 'corrupt.safetensors');
   writeFileSync(p, bytes);
-  assert.throws(() => loadSafetensors(p), (err: Error) => {
-    assert.ok(err instanceof UsageError, `${err.name}: ${err.message}`);
-    assert.match(err.message, pattern);
-    assert.ok(err.message.startsWith(p), err.message);
-    return true;
-  });
+  assert.throws(
+    () => loadSafetensors(p),
+    (err: Error) => {
+      assert.ok(err instanceof UsageError, `${err.name}: ${err.message}`);
+      assert.match(err.message, pattern);
+      assert.ok(err.message.startsWith(p), err.message);
+      return true;
+    },
+  );
   assert.throws(() => parseSafetensors(bytes, 'mem'), pattern);
 }
 
@@ -148,13 +154,22 @@ test('corrupt and truncated files are rejected with a message naming the file', 
   badJson[8] = 0x5b; // '{' -> '['
   expectCorrupt(badJson, /invalid JSON header/);
   expectCorrupt(handFile([1, 2], []), /expected a JSON object/);
-  expectCorrupt(handFile({ a: { dtype: 'BF16', shape: [1], data_offsets: [0, 2] } }, [0, 0]), /tensor "a": unknown dtype "BF16" \(supported: F32, F64, I64, I32, U8\)/);
-  expectCorrupt(handFile({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, new Array(12).fill(0)), /span 8 bytes but shape \[3\] of F32 needs 12/);
+  expectCorrupt(
+    handFile({ a: { dtype: 'BF16', shape: [1], data_offsets: [0, 2] } }, [0, 0]),
+    /tensor "a": unknown dtype "BF16" \(supported: F32, F64, I64, I32, U8\)/,
+  );
+  expectCorrupt(
+    handFile({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, new Array(12).fill(0)),
+    /span 8 bytes but shape \[3\] of F32 needs 12/,
+  );
   expectCorrupt(handFile({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 0] } }, new Array(8).fill(0)), /end before they begin/);
   expectCorrupt(handFile({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, new Array(4).fill(0)), /invalid shape \[-1\]/);
   expectCorrupt(handFile({ a: { dtype: 'F32', shape: [1], data_offsets: [0] } }, new Array(4).fill(0)), /invalid data_offsets \[0\]/);
   expectCorrupt(
-    handFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'U8', shape: [2], data_offsets: [6, 8] } }, new Array(8).fill(0)),
+    handFile(
+      { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'U8', shape: [2], data_offsets: [6, 8] } },
+      new Array(8).fill(0),
+    ),
     /tensors "a" \[0, 8\] and "b" \[6, 8\] overlap/,
   );
   expectCorrupt(handFile({ __metadata__: { epoch: 3 } }, []), /__metadata__\.epoch must be a string/);
@@ -166,10 +181,16 @@ test('invalid tensors are refused before anything is written', () => {
   // The input type is loose on purpose (generic code holds dtypes in variables): checked at run time.
   const wrongType: Record<string, TensorInput> = { x: { dtype: 'F32', shape: [2], data: Float64Array.from([1, 2]) } };
   assert.throws(() => saveSafetensors(p, wrongType), /tensor x has dtype F32 but its data is a Float64Array, expected Float32Array/);
-  assert.throws(() => saveSafetensors(p, { x: { dtype: 'F32', shape: [3], data: new Float32Array(2) } }), /shape \[3\] \(3 elements\) but 2 elements/);
+  assert.throws(
+    () => saveSafetensors(p, { x: { dtype: 'F32', shape: [3], data: new Float32Array(2) } }),
+    /shape \[3\] \(3 elements\) but 2 elements/,
+  );
   assert.throws(() => saveSafetensors(p, { __metadata__: { dtype: 'U8', shape: [0], data: new Uint8Array(0) } }), /invalid tensor name/);
   assert.equal(readFileSync(p, 'utf8'), 'old');
-  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
 });
 
 test('a failure mid-write leaves the previous checkpoint intact and no temp file', () => {
@@ -189,11 +210,17 @@ test('a failure mid-write leaves the previous checkpoint intact and no temp file
   assert.throws(() => writeFileAtomic(p, failing()), /ENOSPC/);
   assert.deepEqual(readFileSync(p), before);
   assert.deepEqual(loadSafetensors(p).metadata, { epoch: '1' });
-  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.startsWith('.')),
+    [],
+  );
 });
 
 test('a directory given as a checkpoint is named as such, not read', () => {
   const folder = join(dir, 'a-run');
   mkdirSync(folder);
-  assert.throws(() => loadSafetensors(folder), (e: unknown) => e instanceof UsageError && e.message === `Expected a safetensors file but ${folder} is a directory`);
+  assert.throws(
+    () => loadSafetensors(folder),
+    (e: unknown) => e instanceof UsageError && e.message === `Expected a safetensors file but ${folder} is a directory`,
+  );
 });

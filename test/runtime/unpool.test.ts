@@ -25,7 +25,11 @@ function poolModel(kernel: number, stride: number): ModelProto {
   // After a ReLU, as in the zoo: many windows hold ties at 0.
   const y = maxPool(relu(x), { kernel: [kernel, kernel], strides: [stride, stride], pads: [0, 0, 0, 0], ceil: false });
   const rng = new Rng(4);
-  const r = g.constant(Float32Array.from({ length: y.size }, () => rng.uniform(-1, 1)), y.shape, 'float32');
+  const r = g.constant(
+    Float32Array.from({ length: y.size }, () => rng.uniform(-1, 1)),
+    y.shape,
+    'float32',
+  );
   const dx = gradients(reduceSum(mul(y, r), [0, 1, 2, 3]), [x]).get(x)!;
   g.output(identity(y), 'y');
   g.output(identity(dx), 'dx');

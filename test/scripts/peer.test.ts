@@ -8,11 +8,18 @@ const CPUINFO = `processor\t: 0\nmodel name\t: AMD EPYC 9R14 96-Core Processor\n
 
 describe('benchmark setup lines', () => {
   it('reads the model, the core count and the ISA flags that choose kernels', () => {
-    assert.deepEqual(cpuInfo(CPUINFO), { model: 'AMD EPYC 9R14 96-Core Processor', cores: 2, isa: ['sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512bw', 'avx512_bf16'] });
+    assert.deepEqual(cpuInfo(CPUINFO), {
+      model: 'AMD EPYC 9R14 96-Core Processor',
+      cores: 2,
+      isa: ['sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512bw', 'avx512_bf16'],
+    });
   });
 
   it('ILSVRC_PEER_PYTHON names the peer; one that cannot import torch is reported with its error', () => {
-    assert.deepEqual(peerPython({ ILSVRC_PEER_PYTHON: '/opt/py/bin/python' }), { python: '/opt/py/bin/python', from: 'ILSVRC_PEER_PYTHON' });
+    assert.deepEqual(peerPython({ ILSVRC_PEER_PYTHON: '/opt/py/bin/python' }), {
+      python: '/opt/py/bin/python',
+      from: 'ILSVRC_PEER_PYTHON',
+    });
     const p = peerInfo({ ...process.env, ILSVRC_PEER_PYTHON: '/nonexistent/python3' });
     assert.equal(p.torch, null);
     assert.match(p.error ?? '', /ENOENT/);
@@ -22,7 +29,15 @@ describe('benchmark setup lines', () => {
   it('a forced OPENBLAS_CORETYPE is printed, with whether the peer links OpenBLAS at all', () => {
     const forced = forcedEnv({ OPENBLAS_CORETYPE: 'Haswell', OPENBLAS_L2_SIZE: '', PATH: '/bin' });
     assert.deepEqual(forced, { OPENBLAS_CORETYPE: 'Haswell' });
-    const peer = (blas: string, blasLibs: string[]) => ({ python: 'py', from: 'x', torch: '2.5.0', blas, blasLibs, onednn: 'v3.5', capability: 'AVX512' });
+    const peer = (blas: string, blasLibs: string[]) => ({
+      python: 'py',
+      from: 'x',
+      torch: '2.5.0',
+      blas,
+      blasLibs,
+      onednn: 'v3.5',
+      capability: 'AVX512',
+    });
     // Debian's torch says "generic"; the library behind libblas.so.3 is what decides.
     const debian = peer('generic', ['/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3']);
     assert.match(describeSetup(cpuInfo(CPUINFO), debian, forced)[2] ?? '', /forces OPENBLAS_CORETYPE=Haswell \(the peer links OpenBLAS/);

@@ -30,7 +30,14 @@ test('Tally: hits, per-class accuracy, confusion', () => {
   const r = t.result();
   assert.equal(r.top1, 2 / 3);
   assert.equal(r.top5, 1);
-  assert.deepEqual([...r.confusion.rows()].map((row) => [...row]), [[1, 0, 0], [0, 1, 1], [0, 0, 0]]);
+  assert.deepEqual(
+    [...r.confusion.rows()].map((row) => [...row]),
+    [
+      [1, 0, 0],
+      [0, 1, 1],
+      [0, 0, 0],
+    ],
+  );
   assert.deepEqual(r.perClass.slice(0, 2), [1, 0.5]);
 });
 
@@ -106,11 +113,15 @@ test('evaluate --crop ten equals the hand-computed average of ten softmaxes', as
     const images: { label: number; px: Uint8Array }[] = [];
     for (let k = 0; k < 3; k++) {
       const px = new Uint8Array(N * N * 3);
-      for (let y = 0; y < N; y++) for (let x = 0; x < N; x++) for (let ch = 0; ch < 3; ch++) px[(y * N + x) * 3 + ch] = (37 * k + 11 * x * (ch + 1) + 7 * y * (2 - ch) + 40 * ch) % 256;
+      for (let y = 0; y < N; y++)
+        for (let x = 0; x < N; x++)
+          for (let ch = 0; ch < 3; ch++) px[(y * N + x) * 3 + ch] = (37 * k + 11 * x * (ch + 1) + 7 * y * (2 - ch) + 40 * ch) % 256;
       images.push({ label: k, px });
       for (const split of ['train', 'val']) {
         mkdirSync(join(dir, 'data', split, classes[k]!), { recursive: true });
-        await sharp(Buffer.from(px), { raw: { width: N, height: N, channels: 3 } }).png().toFile(join(dir, 'data', split, classes[k]!, `${k}.png`));
+        await sharp(Buffer.from(px), { raw: { width: N, height: N, channels: 3 } })
+          .png()
+          .toFile(join(dir, 'data', split, classes[k]!, `${k}.png`));
       }
     }
     writeFileSync(join(dir, 'm.onnx'), channelMeanModel(S));
@@ -119,7 +130,13 @@ test('evaluate --crop ten equals the hand-computed average of ten softmaxes', as
     const got = JSON.parse(r.stdout.trim().split('\n').pop()!) as { top1: number; loss: number; n: number };
 
     // By hand: windows at the four corners and the center ((16 − 14) / 2 = 1), each twice (mirrored).
-    const offsets = [[0, 0], [2, 0], [0, 2], [2, 2], [1, 1]] as const;
+    const offsets = [
+      [0, 0],
+      [2, 0],
+      [0, 2],
+      [2, 2],
+      [1, 1],
+    ] as const;
     let loss = 0;
     let hits = 0;
     for (const { label, px } of images) {
@@ -127,7 +144,8 @@ test('evaluate --crop ten equals the hand-computed average of ten softmaxes', as
       for (const [ox, oy] of offsets) {
         const logit = [0, 1, 2].map((ch) => {
           let s = 0;
-          for (let y = oy; y < oy + S; y++) for (let x = ox; x < ox + S; x++) s += (px[(y * N + x) * 3 + ch]! / 255 - IMAGENET_MEAN[ch]!) / IMAGENET_STD[ch]!;
+          for (let y = oy; y < oy + S; y++)
+            for (let x = ox; x < ox + S; x++) s += (px[(y * N + x) * 3 + ch]! / 255 - IMAGENET_MEAN[ch]!) / IMAGENET_STD[ch]!;
           return s / (S * S);
         });
         const m = Math.max(...logit);
@@ -158,7 +176,9 @@ test('evaluate skips an unreadable image (never scores another in its place), re
           for (let i = 0; i < px.length; i++) px[i] = (31 * k + 17 * j + 5 * i) % 256;
           for (const split of ['train', 'val']) {
             mkdirSync(join(dir, root, split, classes[k]!), { recursive: true });
-            await sharp(px, { raw: { width: N, height: N, channels: 3 } }).png().toFile(join(dir, root, split, classes[k]!, `${j}.png`));
+            await sharp(px, { raw: { width: N, height: N, channels: 3 } })
+              .png()
+              .toFile(join(dir, root, split, classes[k]!, `${j}.png`));
           }
         }
       }
@@ -167,17 +187,42 @@ test('evaluate skips an unreadable image (never scores another in its place), re
     const broken = join(dir, 'dirty', 'val', 'c', '0-broken.png');
     writeFileSync(broken, 'not a png');
     writeFileSync(join(dir, 'm.onnx'), channelMeanModel(N));
-    const run = (root: string, json = true) => ilsvrc(['evaluate', join(dir, 'm.onnx'), '--data', join(dir, root), '--crop', 'full', '--batch-size', '4', '--out', dir, ...(json ? ['--json'] : [])]);
+    const run = (root: string, json = true) =>
+      ilsvrc([
+        'evaluate',
+        join(dir, 'm.onnx'),
+        '--data',
+        join(dir, root),
+        '--crop',
+        'full',
+        '--batch-size',
+        '4',
+        '--out',
+        dir,
+        ...(json ? ['--json'] : []),
+      ]);
     const clean = await run('clean');
     const dirty = await run('dirty');
     assert.equal(clean.code, 0, clean.stderr);
     assert.equal(dirty.code, 0, dirty.stderr);
-    type Out = { n: number; top1: number; top5: number; loss: number; per_class: Record<string, number>; skipped: number; skipped_first: string[] };
+    type Out = {
+      n: number;
+      top1: number;
+      top5: number;
+      loss: number;
+      per_class: Record<string, number>;
+      skipped: number;
+      skipped_first: string[];
+    };
     const c = JSON.parse(clean.stdout) as Out;
     const d = JSON.parse(dirty.stdout) as Out;
     assert.equal(c.n, 6);
     assert.equal(d.n, 6, 'the unreadable image is not counted');
-    assert.deepEqual([d.top1, d.top5, d.loss, d.per_class], [c.top1, c.top5, c.loss, c.per_class], 'the same images scored: the same result');
+    assert.deepEqual(
+      [d.top1, d.top5, d.loss, d.per_class],
+      [c.top1, c.top5, c.loss, c.per_class],
+      'the same images scored: the same result',
+    );
     assert.equal(c.skipped, 0);
     assert.equal(d.skipped, 1);
     assert.match(d.skipped_first[0] ?? '', /0-broken\.png: /);

@@ -31,17 +31,27 @@ test('the K-step model: per-step feeds stacked on K, trainable values carried, f
     'the single step feed names, so one feeder serves both',
   );
   for (const v of perStep) assert.deepEqual(dims(outer.input.find((i) => i.name === v.name)), ['K', ...v.shape], `${v.name} stacked on K`);
-  assert.deepEqual(outer.output.map((v) => v.name), [...carried.map(nextName), 'loss', 'top1', 'top5']);
+  assert.deepEqual(
+    outer.output.map((v) => v.name),
+    [...carried.map(nextName), 'loss', 'top1', 'top5'],
+  );
   for (const n of ['loss', 'top1', 'top5']) assert.deepEqual(dims(outer.output.find((v) => v.name === n)), ['K']);
 
   const loop = outer.node.find((n) => n.opType === 'Loop')!;
   assert.deepEqual(loop.input.slice(2), carried, 'the trainable parameters and optimizer state are loop-carried');
   const body = loop.attribute?.find((a) => a.name === 'body')?.g;
   assert.ok(body);
-  assert.ok(body.node.some((n) => n.opType === 'Conv' && n.input[1] === 'conv1.weight'), 'the frozen weight is read by its outer name');
+  assert.ok(
+    body.node.some((n) => n.opType === 'Conv' && n.input[1] === 'conv1.weight'),
+    'the frozen weight is read by its outer name',
+  );
   assert.equal(body.input.length, 2 + carried.length);
   const outerNames = new Set(outer.input.map((v) => v.name));
   assert.ok(!body.input.some((v) => outerNames.has(v.name)), 'no body input shadows an outer input');
   const gathers = body.node.filter((n) => n.opType === 'Gather' && n.input[1] === body.input[0]!.name);
-  assert.deepEqual(gathers.map((n) => n.input[0]), perStep.map((v) => v.name), 'each per-step input picked at the iteration');
+  assert.deepEqual(
+    gathers.map((n) => n.input[0]),
+    perStep.map((v) => v.name),
+    'each per-step input picked at the iteration',
+  );
 });

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runSizes, stepsPerEpoch } from '../../src/train/fit.js';
-import { DEFAULT_SCHEDULE, INITIAL_PLATEAU, learningRate, parseMilestones, plateauAfterEpoch, type ScheduleConfig } from '../../src/train/schedule.js';
+import {
+  DEFAULT_SCHEDULE,
+  INITIAL_PLATEAU,
+  learningRate,
+  parseMilestones,
+  plateauAfterEpoch,
+  type ScheduleConfig,
+} from '../../src/train/schedule.js';
 
 const c = (o: Partial<ScheduleConfig>): ScheduleConfig => ({ ...DEFAULT_SCHEDULE, lr: 0.1, ...o });
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} ≈ ${b}`);

@@ -4,7 +4,14 @@ import { test } from 'node:test';
 import { hasNativeOptimizer } from '../../src/optim/native.js';
 import { DEFAULT_OPTIMIZER } from '../../src/optim/optimizer.js';
 import { parseDevice } from '../../src/runtime/device.js';
-import { CPU_STEPS_PER_RUN, cpuStepsPerRun, defaultStepsPerRun, MAX_STEPS_PER_RUN, stepFootprint, stopBound } from '../../src/train/steps-per-run.js';
+import {
+  CPU_STEPS_PER_RUN,
+  cpuStepsPerRun,
+  defaultStepsPerRun,
+  MAX_STEPS_PER_RUN,
+  stepFootprint,
+  stopBound,
+} from '../../src/train/steps-per-run.js';
 
 const FASHION = { width: 0.25, inputSize: 32, channels: 1 as const, classes: 10 };
 
@@ -18,7 +25,13 @@ test('in place, no parameter round trip is charged: long steps run one per run, 
   assert.equal(inPlace.copyMs, 0);
   assert.equal(inPlace.stepMs, loop.stepMs);
   assert.equal(inPlace.k, 1, 'a step of over half a second fills a run alone');
-  for (const [model, batch] of [['vgg-a', 8], ['vgg-a', 16], ['zfnet', 16], ['alexnet', 64], ['nin', 16]] as const) {
+  for (const [model, batch] of [
+    ['vgg-a', 8],
+    ['vgg-a', 16],
+    ['zfnet', 16],
+    ['alexnet', 64],
+    ['nin', 16],
+  ] as const) {
     assert.equal(cpuStepsPerRun(stepFootprint(model, {}, DEFAULT_OPTIMIZER), batch, 'native').k, 1, `${model} ${batch}`);
   }
   // Short steps: as many as fill about a second, whichever the path (Fashion-MNIST's VGG-A: 13).

@@ -38,12 +38,32 @@ test('masked CRC rotates right by 15 and adds the TFRecord constant', () => {
 test('a scalar event encodes to the expected protobuf bytes', () => {
   const bytes = encodeEvent({ wallTime: 2, step: 3, scalars: [{ tag: 'loss', value: 0.5 }] });
   const want = [
-    0x09, 0, 0, 0, 0, 0, 0, 0, 0x40, // wall_time = 2.0 (field 1, fixed64)
-    0x10, 0x03, // step = 3 (field 2, varint)
-    0x2a, 0x0d, // summary (field 5), 13 bytes
-    0x0a, 0x0b, // value (field 1), 11 bytes
-    0x0a, 0x04, 0x6c, 0x6f, 0x73, 0x73, // tag = "loss"
-    0x15, 0, 0, 0, 0x3f, // simple_value = 0.5 (field 2, fixed32)
+    0x09,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0x40, // wall_time = 2.0 (field 1, fixed64)
+    0x10,
+    0x03, // step = 3 (field 2, varint)
+    0x2a,
+    0x0d, // summary (field 5), 13 bytes
+    0x0a,
+    0x0b, // value (field 1), 11 bytes
+    0x0a,
+    0x04,
+    0x6c,
+    0x6f,
+    0x73,
+    0x73, // tag = "loss"
+    0x15,
+    0,
+    0,
+    0,
+    0x3f, // simple_value = 0.5 (field 2, fixed32)
   ];
   assert.deepEqual([...bytes], want);
   const version = encodeEvent({ wallTime: 0, step: 0, fileVersion: 'brain.Event:2', scalars: [] });
@@ -124,7 +144,11 @@ test('a flipped byte or a truncated file is detected and names the record', () =
   const dataFlip = Buffer.from(good);
   dataFlip[first + 14] = (dataFlip[first + 14] ?? 0) ^ 0x01;
   writeFileSync(p, dataFlip);
-  assert.throws(() => readEvents(p), (err: Error) => err instanceof EventFileError && /record 1 at byte \d+: corrupt data \(CRC mismatch\)/.test(err.message) && err.message.startsWith(p));
+  assert.throws(
+    () => readEvents(p),
+    (err: Error) =>
+      err instanceof EventFileError && /record 1 at byte \d+: corrupt data \(CRC mismatch\)/.test(err.message) && err.message.startsWith(p),
+  );
 
   const lengthFlip = Buffer.from(good);
   lengthFlip[first] = (lengthFlip[first] ?? 0) ^ 0x10;

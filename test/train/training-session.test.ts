@@ -58,7 +58,10 @@ for (const spec of MODELS) {
     assert.ok(losses.every(Number.isFinite), `non-finite loss: ${losses}`);
     const first = (losses[0]! + losses[1]!) / 2;
     const last = (losses[8]! + losses[9]!) / 2;
-    assert.ok(last < first, `${spec.name}: loss went ${first.toFixed(4)} → ${last.toFixed(4)} (${losses.map((l) => l.toFixed(3)).join(' ')})`);
+    assert.ok(
+      last < first,
+      `${spec.name}: loss went ${first.toFixed(4)} → ${last.toFixed(4)} (${losses.map((l) => l.toFixed(3)).join(' ')})`,
+    );
   });
 }
 
@@ -134,7 +137,15 @@ test('save → load → continue gives bit-identical parameters to an uninterrup
     const o = cfg.modelOptions;
     saveCheckpoint(path, first.snapshot(), {
       model: cfg.model,
-      modelOptions: { classes: 5, inputSize: o.inputSize ?? 64, channels: 3, width: o.width ?? 1, dropout: undefined, aux: false, init: 'kaiming' },
+      modelOptions: {
+        classes: 5,
+        inputSize: o.inputSize ?? 64,
+        channels: 3,
+        width: o.width ?? 1,
+        dropout: undefined,
+        aux: false,
+        init: 'kaiming',
+      },
       epoch: 0,
       batchInEpoch: 3,
     });
@@ -176,13 +187,17 @@ test('runInference gives the eval graph logits and follows the weights through s
     const ev = (await s.runEvalStep(b!)).logits;
     const got = await s.runInference(b!.x, cfg.batch);
     assert.equal(got.length, ev.length);
-    for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i]! - ev[i]!) < 1e-4 * (1 + Math.abs(ev[i]!)), `${label}: ${got[i]} vs ${ev[i]}`);
+    for (let i = 0; i < got.length; i++)
+      assert.ok(Math.abs(got[i]! - ev[i]!) < 1e-4 * (1 + Math.abs(ev[i]!)), `${label}: ${got[i]} vs ${ev[i]}`);
     return got.slice();
   };
   const before = await same('fresh');
   await s.runSteps([c!], [0.05]);
   const after = await same('after a step');
-  assert.ok(after.some((v, i) => v !== before[i]), 'a step changes the logits');
+  assert.ok(
+    after.some((v, i) => v !== before[i]),
+    'a step changes the logits',
+  );
   const other = await TrainingSession.create({ ...cfg, seed: 99 });
   s.loadParametersBuffer(other.getContiguousParameters());
   await same('after loadParametersBuffer');

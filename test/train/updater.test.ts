@@ -41,13 +41,18 @@ function batches(count: number): StepBatch[] {
 function differing(a: ReadonlyMap<string, Float32Array>, b: ReadonlyMap<string, Float32Array>): string[] {
   assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
   const bits = (v: Float32Array) => new Uint32Array(v.buffer, v.byteOffset, v.length);
-  return [...a].filter(([k, v]) => {
-    const w = b.get(k);
-    return !w || w.length !== v.length || bits(v).some((x, i) => x !== bits(w)[i]);
-  }).map(([k]) => k);
+  return [...a]
+    .filter(([k, v]) => {
+      const w = b.get(k);
+      return !w || w.length !== v.length || bits(v).some((x, i) => x !== bits(w)[i]);
+    })
+    .map(([k]) => k);
 }
 
-for (const [label, opt] of [['SGD', {}], ['AdamW', { kind: 'adamw', weightDecay: 0.01, decayBiases: false }]] as const) {
+for (const [label, opt] of [
+  ['SGD', {}],
+  ['AdamW', { kind: 'adamw', weightDecay: 0.01, decayBiases: false }],
+] as const) {
   test(`native updater = graph updater, K single steps and one Loop run of K, bit for bit after 3 steps: ${label}`, { skip }, async () => {
     const data = batches(3);
     const lrs = [0.05, 0.02, 0.01];
@@ -63,7 +68,10 @@ for (const [label, opt] of [['SGD', {}], ['AdamW', { kind: 'adamw', weightDecay:
       const ml = await loop.runSteps(data, lrs);
       assert.deepEqual(mn, ms);
       assert.deepEqual(ml, ms);
-      assert.ok(mn.every((m) => m.n === 3 && Number.isFinite(m.loss)), JSON.stringify(mn));
+      assert.ok(
+        mn.every((m) => m.n === 3 && Number.isFinite(m.loss)),
+        JSON.stringify(mn),
+      );
       for (const other of [single, loop]) {
         assert.deepEqual(differing(native.params, other.params), []);
         assert.deepEqual(differing(native.states, other.states), []);
@@ -79,7 +87,7 @@ for (const [label, opt] of [['SGD', {}], ['AdamW', { kind: 'adamw', weightDecay:
   });
 }
 
-test('the native updater changes the session\'s arrays in place; the graph updater replaces them', { skip }, async () => {
+test("the native updater changes the session's arrays in place; the graph updater replaces them", { skip }, async () => {
   const data = batches(2);
   for (const update of ['native', 'graph'] as const) {
     const s = await TrainingSession.create(config(update, {}));

@@ -83,7 +83,9 @@ test('the worker client and LocalSession are generated from the method table: ea
   const local = await LocalSession.create(c);
   const worker = await WorkerSession.create(c);
   try {
-    for (const s of [local, worker]) for (const name of [...METHOD_NAMES, 'release']) assert.equal(typeof (s as unknown as Record<string, unknown>)[name], 'function', name);
+    for (const s of [local, worker])
+      for (const name of [...METHOD_NAMES, 'release'])
+        assert.equal(typeof (s as unknown as Record<string, unknown>)[name], 'function', name);
     // Every table method, called on both: adding one to the table without a call here fails the last check.
     const called = new Set<string>();
     const both = async <T>(name: keyof SessionHandle, f: (s: SessionHandle) => Promise<T>): Promise<void> => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { describe, expected, UsageError } from '../../src/util/errors.js';
 
-test('expected() builds a UsageError in sharp\'s shape', () => {
+test("expected() builds a UsageError in sharp's shape", () => {
   const err = expected('positive integer', '--batch', -3);
   assert.ok(err instanceof UsageError);
   assert.ok(err instanceof Error);

@@ -26,7 +26,10 @@ test('writeFileAtomic writes a single buffer and a sequence of chunks', () => {
   }
   writeFileAtomic(p, chunks());
   assert.deepEqual([...readFileSync(p)], [4, 5, 6]);
-  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
 });
 
 test('a failure mid-write keeps the previous file and removes the temp file', () => {
@@ -38,7 +41,10 @@ test('a failure mid-write keeps the previous file and removes the temp file', ()
   }
   assert.throws(() => writeFileAtomic(p, failing()), /disk full/);
   assert.equal(readFileSync(p, 'utf8'), 'previous');
-  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
 });
 
 test('a missing directory is an error, not a silent no-op', () => {

@@ -98,14 +98,18 @@ export async function raceLock(dir: string, o: RaceOptions): Promise<Attempt[]> 
   }
   const lockUrl = o.lockModule ?? new URL('../../src/util/lock.js', import.meta.url).href;
   const limit = 30_000 + o.rounds * (o.holdMs + 30) * 4;
-  const exits = Array.from({ length: o.procs }, (_, id) => new Promise<void>((resolve, reject) => {
-    const args = [lockUrl, target, logs, String(id), String(o.procs), String(o.rounds), String(o.holdMs), o.stale ? '1' : '0'];
-    const child = ['--input-type=module', '-e', CHILD, ...args];
-    execFile(process.execPath, child, { timeout: limit, killSignal: 'SIGKILL' }, (err, _out, stderr) => {
-      if (err) reject(new Error(`racer ${id} failed: ${stderr.slice(-1500) || err.message}`));
-      else resolve();
-    });
-  }));
+  const exits = Array.from(
+    { length: o.procs },
+    (_, id) =>
+      new Promise<void>((resolve, reject) => {
+        const args = [lockUrl, target, logs, String(id), String(o.procs), String(o.rounds), String(o.holdMs), o.stale ? '1' : '0'];
+        const child = ['--input-type=module', '-e', CHILD, ...args];
+        execFile(process.execPath, child, { timeout: limit, killSignal: 'SIGKILL' }, (err, _out, stderr) => {
+          if (err) reject(new Error(`racer ${id} failed: ${stderr.slice(-1500) || err.message}`));
+          else resolve();
+        });
+      }),
+  );
   const failed = Promise.all(exits).then(() => undefined);
   const deadline = Date.now() + limit;
   while (readdirSync(logs).filter((n) => n.startsWith('ready-')).length < o.procs) {

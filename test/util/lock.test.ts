@@ -84,7 +84,13 @@ async function refusedWith(name: string, text: string, args: (out: string) => st
   const r = await ilsvrc(args(out), {}, 120_000);
   assertUsageError(r, ...parts.map((p) => p.replaceAll('<lock>', join(out, LOCK_FILE))));
   assert.equal(readFileSync(join(out, LOCK_FILE), 'utf8'), text, 'the lock is left as it was');
-  assert.deepEqual(readdirSync(out).filter((n) => n !== LOCK_FILE).sort(), before, 'nothing written beside it');
+  assert.deepEqual(
+    readdirSync(out)
+      .filter((n) => n !== LOCK_FILE)
+      .sort(),
+    before,
+    'nothing written beside it',
+  );
 }
 
 test('train refuses an empty or torn lock, naming the file to remove', async () => {

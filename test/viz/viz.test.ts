@@ -96,7 +96,13 @@ describe('projections on a hand-set network', () => {
   });
 
   test('the three backward graphs differ only in the nodes of the ReLU rule', () => {
-    const net: Network = { ...NET, build: (b) => { const m = buildModel('vgg-a', { width: 1 / 16, inputSize: 32, classes: 4 }, { batch: b }); return { graph: m.graph, input: m.input, logits: m.logits }; } };
+    const net: Network = {
+      ...NET,
+      build: (b) => {
+        const m = buildModel('vgg-a', { width: 1 / 16, inputSize: 32, classes: 4 }, { batch: b });
+        return { graph: m.graph, input: m.input, logits: m.logits };
+      },
+    };
     const counts = (mode: Mode) => {
       const pg = projectionGraph(net, 'conv4_1', mode, 1);
       const c = new Map<string, number>();
@@ -113,13 +119,17 @@ describe('projections on a hand-set network', () => {
     assert.deepEqual(others(gb), others(g));
     assert.equal(g.get('Cast'), relus);
     assert.equal(d.get('Relu'), (g.get('Relu') ?? 0) + relus, 'deconvnet: one Relu on the signal per ReLU');
-    for (const op of ['Greater', 'Cast', 'Mul']) assert.equal(d.get(op) ?? 0, (g.get(op) ?? 0) - relus, `deconvnet: no forward mask (${op})`);
+    for (const op of ['Greater', 'Cast', 'Mul'])
+      assert.equal(d.get(op) ?? 0, (g.get(op) ?? 0) - relus, `deconvnet: no forward mask (${op})`);
     assert.equal(gb.get('Relu'), (g.get('Relu') ?? 0) + relus, 'guided: the signal rectified …');
     for (const op of ['Greater', 'Cast', 'Mul']) assert.equal(gb.get(op), g.get(op), `… and masked like the gradient (${op})`);
   });
 
   test('a wrong layer name is a usage error listing the layers', () => {
-    assert.throws(() => findLayer(NET.build(1), 'conv9', 'hand'), (e: Error) => e.name === 'UsageError' && /conv1, conv2, pool1, fc/.test(e.message) && /"conv9"/.test(e.message));
+    assert.throws(
+      () => findLayer(NET.build(1), 'conv9', 'hand'),
+      (e: Error) => e.name === 'UsageError' && /conv1, conv2, pool1, fc/.test(e.message) && /"conv9"/.test(e.message),
+    );
   });
 });
 
@@ -150,11 +160,12 @@ describe('occlusion', () => {
     };
     // Grey (0 after normalisation) with one red 4×4 square at rows 4–7, columns 10–13.
     const x = new Float32Array(3 * S * S);
-    for (let y = 4; y < 8; y++) for (let xx = 10; xx < 14; xx++) {
-      x[y * S + xx] = 2;
-      x[S * S + y * S + xx] = -1;
-      x[2 * S * S + y * S + xx] = -1;
-    }
+    for (let y = 4; y < 8; y++)
+      for (let xx = 10; xx < 14; xx++) {
+        x[y * S + xx] = 2;
+        x[S * S + y * S + xx] = -1;
+        x[2 * S * S + y * S + xx] = -1;
+      }
     const r = await occlusion(net, x, { size: 4, stride: 2, target: 0, batch: 8 });
     assert.deepEqual(r.starts, occluderStarts(S, 4, 2));
     assert.deepEqual(r.starts, [0, 2, 4, 6, 8, 10, 12]);
@@ -178,7 +189,7 @@ describe('filter statistics', () => {
   test('frequency bands: a constant kernel is all low, a checkerboard all high', () => {
     const [l, m, h] = bandEnergy(new Array(16).fill(1), 4, 4);
     assert.ok(l > 0 && m < 1e-20 && h < 1e-20);
-    const checker = Array.from({ length: 16 }, (_, i) => ((i % 4) + Math.floor(i / 4)) % 2 ? 1 : -1);
+    const checker = Array.from({ length: 16 }, (_, i) => (((i % 4) + Math.floor(i / 4)) % 2 ? 1 : -1));
     const [l2, m2, h2] = bandEnergy(checker, 4, 4);
     assert.ok(l2 < 1e-9 && m2 < 1e-9 && h2 > 0);
     // Parseval: the energies sum to k·k·Σw².
@@ -189,9 +200,15 @@ describe('filter statistics', () => {
     // Three 1-channel 2×2 filters: norms 2, 4 and 0.1 (median 2): the last is dead at 0.1 × median.
     const w = Float32Array.from([1, 1, 1, 1, 2, -2, -2, 2, 0.05, 0.05, 0.05, 0.05]);
     const s = filterStats(w, [3, 1, 2, 2], 0.1);
-    assert.deepEqual(s.filters.map((f) => +f.norm.toFixed(6)), [2, 4, 0.1]);
+    assert.deepEqual(
+      s.filters.map((f) => +f.norm.toFixed(6)),
+      [2, 4, 0.1],
+    );
     assert.equal(s.medianNorm, 2);
-    assert.deepEqual(s.filters.map((f) => f.dead), [false, false, true]);
+    assert.deepEqual(
+      s.filters.map((f) => f.dead),
+      [false, false, true],
+    );
     assert.equal(s.deadFraction, 1 / 3);
     assert.equal(s.filters[0]!.low, 1);
     assert.equal(s.filters[1]!.high, 1);

@@ -40,7 +40,10 @@ test('a Caffe-input model on the pipeline tensor computes the plain model on the
   const rng = new Rng(3);
   // Pixels as the pipeline gives them: uniform in [0, 1], normalised per RGB channel.
   const x = new Float32Array(n * 3 * plane);
-  const [mean, std] = [[0.485, 0.456, 0.406], [0.229, 0.224, 0.225]];
+  const [mean, std] = [
+    [0.485, 0.456, 0.406],
+    [0.229, 0.224, 0.225],
+  ];
   for (let i = 0; i < x.length; i++) {
     const c = Math.floor(i / plane) % 3;
     x[i] = (rng.next() - mean[c]!) / std[c]!;
@@ -66,11 +69,17 @@ test('a training graph builds through the input layer (its ops have gradient rul
 });
 
 test('gray models refuse --input caffe in one line; "torchvision" is the default and is stored as absent', async () => {
-  assert.throws(() => buildModel('nin', { ...TINY, channels: 1, input: 'caffe' }), (e: unknown) => e instanceof UsageError && /^Expected 3 channels for --input caffe \(.*\) but received --channels 1$/.test(e.message));
+  assert.throws(
+    () => buildModel('nin', { ...TINY, channels: 1, input: 'caffe' }),
+    (e: unknown) => e instanceof UsageError && /^Expected 3 channels for --input caffe \(.*\) but received --channels 1$/.test(e.message),
+  );
   assert.equal(buildModel('nin', { ...TINY, input: 'torchvision' }).options.input, undefined);
   assertUsageError(await ilsvrc(['summary', 'nin', '--channels', '1', '--input', 'caffe']), '--input caffe', '--channels 1');
   assertUsageError(await ilsvrc(['summary', 'nin', '--input', 'bgr']), '--input', 'bgr');
-  assert.throws(() => readModelOptions({ classes: 10, inputSize: 64, channels: 3, width: 1, input: 'bgr' }, 'in x.safetensors'), /Expected "torchvision" or "caffe" for input in x\.safetensors but received "bgr"/);
+  assert.throws(
+    () => readModelOptions({ classes: 10, inputSize: 64, channels: 3, width: 1, input: 'bgr' }, 'in x.safetensors'),
+    /Expected "torchvision" or "caffe" for input in x\.safetensors but received "bgr"/,
+  );
 });
 
 test('summary names the option in its variant line; the input layer adds no parameters', async () => {
@@ -78,6 +87,8 @@ test('summary names the option in its variant line; the input layer adds no para
   assert.equal(s.code, 0, s.stderr);
   const j = JSON.parse(s.stdout) as { variant: string; params: number };
   assert.equal(j.variant, 'lrn caffe, pool ceil, input caffe');
-  const plain = JSON.parse((await ilsvrc(['summary', 'alexnet', '--lrn', 'caffe', '--pool', 'ceil', '--input-size', '135', '--json'])).stdout) as typeof j;
+  const plain = JSON.parse(
+    (await ilsvrc(['summary', 'alexnet', '--lrn', 'caffe', '--pool', 'ceil', '--input-size', '135', '--json'])).stdout,
+  ) as typeof j;
   assert.equal(j.params, plain.params);
 });

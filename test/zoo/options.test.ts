@@ -14,7 +14,7 @@ function dropRates(auxDropout?: number): number[] {
   return [...m.graph.dropoutMasks.values()].sort();
 }
 
-test('--aux-dropout: GoogLeNet\'s auxiliary heads drop at the given rate, its classifier at its own', () => {
+test("--aux-dropout: GoogLeNet's auxiliary heads drop at the given rate, its classifier at its own", () => {
   assert.deepEqual(dropRates(), [0.4, 0.7, 0.7]);
   assert.deepEqual(dropRates(0.2), [0.2, 0.2, 0.4]);
 });

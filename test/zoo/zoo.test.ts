@@ -62,7 +62,10 @@ describe('parameter counts and MACs', () => {
     const b = buildModel('googlenet', { aux: true });
     assert.equal(b.graph.paramCount(), 13_378_280);
     assert.equal(b.aux.length, 2);
-    assert.deepEqual(b.aux.map((a) => a.weight), [0.3, 0.3]);
+    assert.deepEqual(
+      b.aux.map((a) => a.weight),
+      [0.3, 0.3],
+    );
     const s = analyse('googlenet', true);
     assert.equal(s.params, 13_378_280);
     // Each head's 5×5/3 average pool adds 4·16 to its block's field (4a 171, 4d 363) and triples the jump;
@@ -71,7 +74,12 @@ describe('parameter counts and MACs', () => {
   });
 
   test('aliases name the same models', () => {
-    for (const [alias, name] of [['vgg16', 'vgg-d'], ['vgg19', 'vgg-e'], ['VGG11', 'vgg-a'], ['inception-v1', 'googlenet']] as const) {
+    for (const [alias, name] of [
+      ['vgg16', 'vgg-d'],
+      ['vgg19', 'vgg-e'],
+      ['VGG11', 'vgg-a'],
+      ['inception-v1', 'googlenet'],
+    ] as const) {
       assert.equal(buildModel(alias).spec.name, name);
     }
   });
@@ -122,7 +130,10 @@ describe('output shapes and receptive fields per stage', () => {
       norm2: ['256×13×13', 43, 16],
       pool5: ['256×6×6', 171, 32], // conv3..5: 43+3·2·16 = 139; pool5 3/2: 139+2·16 = 171
     });
-    assert.deepEqual(s.layers.map((l) => l.name).filter((n) => /^(pool|norm)[12]$/.test(n)), ['pool1', 'norm1', 'pool2', 'norm2']);
+    assert.deepEqual(
+      s.layers.map((l) => l.name).filter((n) => /^(pool|norm)[12]$/.test(n)),
+      ['pool1', 'norm1', 'pool2', 'norm2'],
+    );
   });
 
   test('nin (224 px)', () => {
@@ -137,7 +148,20 @@ describe('output shapes and receptive fields per stage', () => {
     // conv1 7/2: 7 (2); pool1 3/2: 11 (4); conv2 (1×1 then 3×3): 19; pool2 3/2: 27 (8);
     // 3a's widest branch is 5×5: 27+4·8 = 59; 3b: 91.
     assert.deepEqual(
-      stages(analyse('googlenet'), ['conv1', 'pool1', 'conv2', 'pool2', 'inception_3a', 'inception_3b', 'pool3', 'inception_4a', 'inception_4e', 'pool4', 'inception_5b', 'loss3']),
+      stages(analyse('googlenet'), [
+        'conv1',
+        'pool1',
+        'conv2',
+        'pool2',
+        'inception_3a',
+        'inception_3b',
+        'pool3',
+        'inception_4a',
+        'inception_4e',
+        'pool4',
+        'inception_5b',
+        'loss3',
+      ]),
       {
         conv1: ['64×112×112', 7, 2],
         pool1: ['64×56×56', 11, 4],

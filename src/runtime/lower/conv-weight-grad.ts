@@ -102,7 +102,12 @@ function im2col(e: Emitter, v: Val, [kh, kw]: readonly [number, number], a: Geom
   const l = (pieces[0]!.shape[2] ?? 1) * (pieces[0]!.shape[3] ?? 1);
   const piece = layout === 'rows' ? [p, q, 1, l] : [p, 1, q * l];
   const cols =
-    pieces.length === 1 ? e.reshape(pieces[0]!, piece) : e.concat(pieces.map((s) => e.reshape(s, piece)), layout === 'rows' ? 2 : 1);
+    pieces.length === 1
+      ? e.reshape(pieces[0]!, piece)
+      : e.concat(
+          pieces.map((s) => e.reshape(s, piece)),
+          layout === 'rows' ? 2 : 1,
+        );
   return layout === 'rows' ? e.reshape(cols, [p, q * kh * kw, l]) : cols;
 }
 

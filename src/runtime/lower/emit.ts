@@ -85,7 +85,13 @@ export class Emitter {
   }
 
   transpose(x: Val, perm: readonly number[]): Val {
-    return this.node('Transpose', [x.name], perm.map((p) => x.shape[p]!), [ints('perm', perm)], x.elemType);
+    return this.node(
+      'Transpose',
+      [x.name],
+      perm.map((p) => x.shape[p]!),
+      [ints('perm', perm)],
+      x.elemType,
+    );
   }
 
   reshape(x: Val, dims: readonly number[]): Val {
@@ -109,18 +115,33 @@ export class Emitter {
 
   /** `x` mirrored whole over `axes` (Slice with steps −1). */
   mirror(x: Val, axes: readonly number[]): Val {
-    return this.slice(x, axes.map(() => -1), axes.map((ax) => -x.shape[ax]! - 1), axes, axes.map(() => -1));
+    return this.slice(
+      x,
+      axes.map(() => -1),
+      axes.map((ax) => -x.shape[ax]! - 1),
+      axes,
+      axes.map(() => -1),
+    );
   }
 
   pad(x: Val, pads: readonly number[]): Val {
     const r = x.shape.length;
-    return this.node('Pad', [x.name, this.ints(pads)], x.shape.map((d, i) => d + pads[i]! + pads[i + r]!));
+    return this.node(
+      'Pad',
+      [x.name, this.ints(pads)],
+      x.shape.map((d, i) => d + pads[i]! + pads[i + r]!),
+    );
   }
 
   concat(xs: readonly Val[], axis: number): Val {
     const shape = [...xs[0]!.shape];
     shape[axis] = xs.reduce((s, x) => s + x.shape[axis]!, 0);
-    return this.node('Concat', xs.map((x) => x.name), shape, [int('axis', axis)]);
+    return this.node(
+      'Concat',
+      xs.map((x) => x.name),
+      shape,
+      [int('axis', axis)],
+    );
   }
 
   /** Batched MatMul of equal-rank operands (batch dims broadcast). */
@@ -131,7 +152,12 @@ export class Emitter {
   }
 
   reduceSum(x: Val, axes: readonly number[]): Val {
-    return this.node('ReduceSum', [x.name, this.ints(axes)], x.shape.filter((_, i) => !axes.includes(i)), [int('keepdims', 0)]);
+    return this.node(
+      'ReduceSum',
+      [x.name, this.ints(axes)],
+      x.shape.filter((_, i) => !axes.includes(i)),
+      [int('keepdims', 0)],
+    );
   }
 
   /** A Conv's output height and width. */

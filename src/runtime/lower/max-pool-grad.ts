@@ -34,10 +34,15 @@ export const maxPoolGradScatter: Rule = {
     const zeros = e.node('Expand', [zero, e.ints([size])], [size]);
     const at = e.reshape({ name: indices, shape: ys, elemType: TensorDataType.INT64 }, [pooled]);
     const updates = e.reshape({ name: dy, shape: ys }, [pooled]);
-    const flat = e.node('ScatterElements', [zeros.name, at.name, updates.name], [size], [
-      { name: 'axis', type: AttributeType.INT, i: 0 },
-      { name: 'reduction', type: AttributeType.STRING, s: new TextEncoder().encode('add') },
-    ]);
+    const flat = e.node(
+      'ScatterElements',
+      [zeros.name, at.name, updates.name],
+      [size],
+      [
+        { name: 'axis', type: AttributeType.INT, i: 0 },
+        { name: 'reduction', type: AttributeType.STRING, s: new TextEncoder().encode('add') },
+      ],
+    );
     return e.finish(e.reshape(flat, xs), n.output[0]!);
   },
 };

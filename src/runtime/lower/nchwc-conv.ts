@@ -39,11 +39,19 @@ export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
 function probeModel(): ModelProto {
   const vi = (name: string, c: number | string) => ({
     name,
-    type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, typeof c === 'number' ? { dimValue: c } : { dimParam: c }, { dimValue: 1 }, { dimValue: 1 }] } } },
+    type: {
+      tensorType: {
+        elemType: 1,
+        shape: { dim: [{ dimValue: 1 }, typeof c === 'number' ? { dimValue: c } : { dimParam: c }, { dimValue: 1 }, { dimValue: 1 }] },
+      },
+    },
   });
   return {
     irVersion: 8,
-    opsetImport: [{ domain: '', version: 18 }, { domain: NCHWC_DOMAIN, version: 1 }],
+    opsetImport: [
+      { domain: '', version: 18 },
+      { domain: NCHWC_DOMAIN, version: 1 },
+    ],
     producerName: 'ilsvrc',
     graph: {
       name: 'nchwc_probe',
@@ -93,12 +101,7 @@ interface WeightSource {
 }
 
 /** The weights' layout the blocked kernels take for a Conv of these shapes, or undefined when they take none. */
-function blockedFit(
-  xShape: readonly number[],
-  wShape: readonly number[],
-  group: number,
-  block: number,
-): { inBlocks: boolean } | undefined {
+function blockedFit(xShape: readonly number[], wShape: readonly number[], group: number, block: number): { inBlocks: boolean } | undefined {
   const known = (s: readonly number[]) => s.length === 4 && s.every((d) => d > 0);
   if (block <= 1 || !known(xShape) || !known(wShape)) return undefined;
   const [o, ig, kh, kw] = wShape as [number, number, number, number];
@@ -133,7 +136,14 @@ function blockedConvNodes(
     nodes.push({ opType: 'ReorderInput', domain: NCHWC_DOMAIN, name: xin, input: [x], output: [xin] });
   }
   nodes.push(
-    { opType: 'Conv', domain: NCHWC_DOMAIN, name: `${base}/conv`, input: b ? [xin, `${base}/w`, b] : [xin, `${base}/w`], output: [`${base}/y`], attribute: attrs },
+    {
+      opType: 'Conv',
+      domain: NCHWC_DOMAIN,
+      name: `${base}/conv`,
+      input: b ? [xin, `${base}/w`, b] : [xin, `${base}/w`],
+      output: [`${base}/y`],
+      attribute: attrs,
+    },
     {
       opType: 'ReorderOutput',
       domain: NCHWC_DOMAIN,
@@ -162,11 +172,52 @@ function blocked(n: NodeProto, scope: GraphScope, block: number): NodeProto[] | 
 }
 
 function transposeNode(name: string, input: string, perm: readonly number[]): NodeProto {
-  return { opType: 'Transpose', name, input: [input], output: [name], attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [...perm] }] };
+  return {
+    opType: 'Transpose',
+    name,
+    input: [input],
+    output: [name],
+    attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [...perm] }],
+  };
 }
 
 function reshapeNode(name: string, input: string, dims: readonly number[]): NodeProto[] {
   return [constInts(`${name}/dims`, dims), { opType: 'Reshape', name, input: [input, `${name}/dims`], output: [name] }];
+}
+
+/** The blocked weights `${base}/w_blocks` mirrored over the kernel axes `mirror` (of the OIHW weights), whose blocks stay whole. */
+function mirrorBlocks(
+  base: string,
+  mirror: readonly number[],
+  [o, ig, kh, kw]: readonly [number, number, number, number],
+  block: number,
+): NodeProto[] {
+  const out = `${base}/w`;
+  const axes = mirror.map((a) => a - 1);
+  const flip = `${base}/w_flip`;
+  return [
+    ...reshapeNode(`${base}/w_tiles`, `${base}/w_blocks`, [(o / block) * (ig / block), kh, kw, block * block]),
+    constInts(
+      `${flip}/starts`,
+      axes.map(() => -1),
+    ),
+    constInts(
+      `${flip}/ends`,
+      axes.map((a) => -[kh, kw][a - 1]! - 1),
+    ),
+    constInts(`${flip}/axes`, axes),
+    constInts(
+      `${flip}/steps`,
+      axes.map(() => -1),
+    ),
+    {
+      opType: 'Slice',
+      name: flip,
+      input: [`${base}/w_tiles`, `${flip}/starts`, `${flip}/ends`, `${flip}/axes`, `${flip}/steps`],
+      output: [flip],
+    },
+    ...reshapeNode(out, flip, [o, ig, kh, kw]),
+  ];
 }
 
 /**
@@ -217,22 +268,7 @@ function blockedWeights(
       transposeNode(`${base}/w_blocks`, `${base}/w_split`, [2, 0, 3, 1, 4]),
     ];
     if (!mirror) return [...nodes, ...reshapeNode(out, `${base}/w_blocks`, [o, ig, kh, kw])];
-    const axes = mirror.map((a) => a - 1);
-    return [
-      ...nodes,
-      ...reshapeNode(`${base}/w_tiles`, `${base}/w_blocks`, [(o / block) * (ig / block), kh, kw, block * block]),
-      constInts(`${base}/w_flip/starts`, axes.map(() => -1)),
-      constInts(`${base}/w_flip/ends`, axes.map((a) => -[kh, kw][a - 1]! - 1)),
-      constInts(`${base}/w_flip/axes`, axes),
-      constInts(`${base}/w_flip/steps`, axes.map(() => -1)),
-      {
-        opType: 'Slice',
-        name: `${base}/w_flip`,
-        input: [`${base}/w_tiles`, `${base}/w_flip/starts`, `${base}/w_flip/ends`, `${base}/w_flip/axes`, `${base}/w_flip/steps`],
-        output: [`${base}/w_flip`],
-      },
-      ...reshapeNode(out, `${base}/w_flip`, [o, ig, kh, kw]),
-    ];
+    return [...nodes, ...mirrorBlocks(base, mirror, [o, ig, kh, kw], block)];
   }
   // Split O (and I, for blocked inputs) where they lie in V, then one permutation to the blocked order.
   const split: number[] = [];
@@ -240,14 +276,18 @@ function blockedWeights(
   const vs = src.vShape;
   for (let d = 0; d < 4; d++) {
     const k = p.indexOf(d);
-    if (k === 0) split.push(o / block, block), labels.push('o1', 'o0');
-    else if (k === 1 && inBlocks) split.push(ig / block, block), labels.push('i1', 'i0');
-    else split.push(vs[d]!), labels.push('oihw'[k]!);
+    if (k === 0) (split.push(o / block, block), labels.push('o1', 'o0'));
+    else if (k === 1 && inBlocks) (split.push(ig / block, block), labels.push('i1', 'i0'));
+    else (split.push(vs[d]!), labels.push('oihw'[k]!));
   }
   const order = inBlocks ? ['o1', 'i1', 'h', 'w', 'i0', 'o0'] : ['o1', 'i', 'h', 'w', 'o0'];
   return [
     ...reshapeNode(`${base}/w_split`, v, split),
-    transposeNode(`${base}/w_blocks`, `${base}/w_split`, order.map((l) => labels.indexOf(l))),
+    transposeNode(
+      `${base}/w_blocks`,
+      `${base}/w_split`,
+      order.map((l) => labels.indexOf(l)),
+    ),
     ...reshapeNode(out, `${base}/w_blocks`, [o, ig, kh, kw]),
   ];
 }
