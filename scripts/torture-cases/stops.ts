@@ -204,8 +204,9 @@ export const STOPS: Case[] = [
         symlinkSync(first, files[i]!);
       }
       try {
-        const p = start(['predict', d.ckpt, ...files]);
-        const r = await stopAt(p, 5000);
+        const p = start(['predict', d.ckpt, ...files], FREQUENT_PROGRESS);
+        const r = await stopAt(p, 15_000, /^predict \[[#.]*\] [1-9]\d*\//m);
+        assert.ok(r.seen, `no progress line before the signal: ${p.stderr().slice(-400)}`);
         const line = assertStopped(p, r.code, /^ilsvrc: predict stopped by SIGTERM after \d+ of 300 images$/);
         const done = Number(/after (\d+) of/.exec(line)![1]);
         assert.ok(done < n, `stopped mid-way: ${done}`);

@@ -4,6 +4,7 @@ import { predict, type Prediction, type PredictOptions } from '../trained/predic
 import { choice, count } from './options.js';
 import { EVAL_RECIPES, EVAL_VIEWS, viewOfCrop, type CropName } from '../data/index.js';
 import { StopSignal, stopOnSignals, Stopped } from '../util/stop.js';
+import { Progress } from './progress.js';
 
 /** The views of one size: each image's crops are one batch (the softmax averaged over them). */
 const PREDICT_CROPS = EVAL_RECIPES.filter((v) => !EVAL_VIEWS[v].scaled).map((v) => EVAL_VIEWS[v].crop) as NonNullable<
@@ -34,8 +35,11 @@ export function makePredictCommand(): Command {
       const stop = new StopSignal();
       const disarm = stopOnSignals(stop);
       let preds: Prediction[];
+      // More than a batch of images: a bar on stderr (the predictions go to stdout).
+      const bar = images.length > 16 ? new Progress({ total: images.length, label: 'predict', unit: 'img' }) : undefined;
       try {
-        preds = await predict(file, images, f, stop);
+        preds = await predict(file, images, { ...f, onProgress: (n) => bar?.update(n) }, stop);
+        bar?.finish();
       } finally {
         disarm();
       }

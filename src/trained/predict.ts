@@ -16,6 +16,8 @@ export interface PredictOptions {
   top: number;
   /** center, ten (softmax averaged) or full (the whole image resized); absent: the view it was trained with. */
   crop?: 'center' | 'ten' | 'full' | undefined;
+  /** Called after each batch with the images done so far. */
+  onProgress?: ((done: number, total: number) => void) | undefined;
 }
 
 /** Predictions in the order of `images`; after a `stop`, those of the images done before it (stop.requested says so). */
@@ -43,6 +45,7 @@ export async function predict(file: string, images: readonly string[], o: Predic
             top: topK(row, Math.min(o.top, C)).map((c) => ({ class: m.classes?.[c] ?? String(c), index: c, probability: row[c]! })),
           });
         }
+        o.onProgress?.(out.length, images.length);
       }
     } catch (e) {
       if (!(e instanceof Stopped)) throw e;
