@@ -5,7 +5,8 @@
  * would block the read forever, a device could be endless) or whose offset and length run past the
  * file is refused in one line naming the model and the location.
  */
-import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, realpathSync } from 'node:fs';
+import { readFully } from './read.js';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { describe, UsageError } from './errors.js';
 
@@ -61,11 +62,8 @@ export function readContained(from: string, location: string, offset: number, le
       throw refuse(`asks for bytes ${offset} to ${end} of ${path}, which has ${st.size}`);
     }
     const buf = new Uint8Array(end - offset);
-    for (let off = 0; off < buf.byteLength;) {
-      const got = readSync(fd, buf, off, buf.byteLength - off, offset + off);
-      if (got === 0) throw refuse(`asks for bytes ${offset} to ${end} of ${path}, which ended after ${offset + off}`);
-      off += got;
-    }
+    const got = readFully(fd, buf, offset);
+    if (got < buf.byteLength) throw refuse(`asks for bytes ${offset} to ${end} of ${path}, which ended after ${offset + got}`);
     return buf;
   } finally {
     closeSync(fd);

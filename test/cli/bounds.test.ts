@@ -5,13 +5,12 @@
  * 30 s, so a build without the bounds fails the test instead of eating the machine.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generateSynthetic } from '../../src/data/index.js';
-import { assertUsageError, ilsvrc, MAIN, TINY, type Run } from './run.js';
+import { assertUsageError, ilsvrc, TINY, type Run } from './run.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ilsvrc-bounds-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -20,18 +19,7 @@ const MAX_THREADS = 4 * availableParallelism();
 
 /** The CLI under `ulimit -v` 4 GB (a normal run fits), killed after 30 s. */
 function bounded(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    execFile(
-      '/bin/sh',
-      ['-c', 'ulimit -v 4194304 && exec "$@"', 'sh', process.execPath, MAIN, ...args],
-      { env: { ...process.env, ILSVRC_DEBUG: '', ...env }, maxBuffer: 1 << 24, timeout: 30_000, killSignal: 'SIGKILL' },
-      (err, stdout, stderr) => {
-        const code = err && typeof err.code === 'number' ? err.code : err ? -1 : 0;
-        resolve({ code, stdout, stderr, seconds: (Date.now() - t0) / 1000 });
-      },
-    );
-  });
+  return ilsvrc(args, env, 30_000, 4_194_304);
 }
 
 /** A refusal of a training run: one line, within seconds, and no run folder left behind. */

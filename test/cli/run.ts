@@ -38,12 +38,19 @@ export interface Run {
   pid?: number;
 }
 
-/** `timeoutMs`: SIGKILL the process after this long (code -1): a hang fails the test instead of the suite. */
-export function ilsvrc(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 0): Promise<Run> {
+/**
+ * `timeoutMs`: SIGKILL the process after this long (code -1): a hang fails the test instead of the
+ * suite. `virtualKb`: run it under `ulimit -v` of this many KiB, so a runaway allocation fails fast.
+ */
+export function ilsvrc(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 0, virtualKb = 0): Promise<Run> {
   const t0 = Date.now();
+  const [file, argv] =
+    virtualKb > 0
+      ? ['/bin/sh', ['-c', `ulimit -v ${virtualKb} && exec "$@"`, 'sh', process.execPath, MAIN, ...args]]
+      : [process.execPath, [MAIN, ...args]];
   return new Promise((resolve) => {
     const options = { env: { ...process.env, ILSVRC_DEBUG: '', ...env }, maxBuffer: 1 << 26, timeout: timeoutMs };
-    const child = execFile(process.execPath, [MAIN, ...args], { ...options, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+    const child = execFile(file, argv, { ...options, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       const code = err && typeof err.code === 'number' ? err.code : err ? -1 : 0;
       resolve({ code, stdout, stderr, seconds: (Date.now() - t0) / 1000, ...(child.pid !== undefined ? { pid: child.pid } : {}) });
     });
