@@ -10,13 +10,13 @@ import { UsageError } from '../util/errors.js';
 import { fileInFolder, ensureDir, writeFileAtomic } from '../util/fsx.js';
 import { activations, renderMaps } from '../viz/activations.js';
 import type { Mode } from '../viz/backward.js';
-import { convOf, filterStats, filterTiles } from '../viz/filters.js';
+import { caption, className, percent as pct } from '../viz/caption.js';
+import { convOf, filterStats, renderFilters } from '../viz/filters.js';
 import { loadImage } from '../viz/images.js';
 import { openNetwork, type Network } from '../viz/network.js';
 import { defaultOcclusion, occlusion, renderOcclusion } from '../viz/occlusion.js';
-import { projectImage, renderProjections } from '../viz/project.js';
+import { projectImage, renderProjections, unitName } from '../viz/project.js';
 import { topActivations } from '../viz/top.js';
-import { gridRaster, toPng } from '../plot/image.js';
 import { choice, count, countOrZero, positiveFloat } from './options.js';
 import { requireMemory } from '../util/budget.js';
 import { MAX_COUNT, requireBatchMemory, requireThreads } from '../util/limits.js';
@@ -88,8 +88,6 @@ function report(f: Common, file: string, json: object, lines: string[]): void {
   else process.stdout.write([...lines, `wrote ${file}`].join('\n') + '\n');
 }
 
-const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
-
 function filtersCommand(): Command {
   return common(
     new Command('filters').description('kernels of a conv layer (first layer in RGB) and per-filter norm, dead share, frequency bands'),
@@ -108,17 +106,10 @@ function filtersCommand(): Command {
       if (!w) throw new UsageError(`Expected weights for ${name} in ${file} but found none`);
       const shape = cw.weight.shape;
       const stats = filterStats(w, shape, f.dead);
-      const rgb = cw.first && shape[1] === 3;
-      const { tiles, cols } = filterTiles(w, shape, {
-        rgb,
-        maxFilters: rgb ? f.maxFilters : Math.min(f.maxFilters, 32),
-        maxInputs: f.maxInputs,
-      });
-      const k = Math.max(shape[2] ?? 1, shape[3] ?? 1);
-      const g = gridRaster(tiles, { normalize: 'per-tile', cols, pad: 1, scale: Math.max(1, Math.round(24 / k)) });
+      const { png, layout, rgb } = await renderFilters(net, cw, w, stats, f);
       const out = outFile(f, 'filters', cw.layer);
-      write(await toPng(g.rgb, g.width, g.height), out);
-      report(f, out, { layer: cw.layer, shape, rgb, grid: { width: g.width, height: g.height, tiles: tiles.length, cols }, ...stats }, [
+      write(png, out);
+      report(f, out, { layer: cw.layer, shape, rgb, layout, ...stats }, [
         `${net.name} ${cw.layer}: ${shape.join('×')} (${rgb ? 'RGB' : 'per input channel'} tiles)`,
         `  median norm ${stats.medianNorm.toPrecision(4)}; dead (norm < ${f.dead} × median) ${pct(stats.deadFraction)}`,
         `  spectral energy: low ${pct(stats.mean.low)}, mid ${pct(stats.mean.mid)}, high ${pct(stats.mean.high)}`,
@@ -140,9 +131,10 @@ function activationsCommand(): Command {
       const x = await loadImage(image, net);
       const { result, maps } = await activations(net, x, { layer: f.layer, top: f.top });
       const out = outFile(f, 'activations', result.layer);
-      write(await renderMaps(maps, f.normalize), out);
+      write(await renderMaps(net, result, maps, f.normalize, image), out);
       report(f, out, { image, ...result }, [
-        `${net.name} ${result.layer}: ${result.shape.join('×')}, ${result.silent} channels silent on this image`,
+        caption(net, { layer: result.layer, mode: 'activations', image, class: { ...result.predicted, what: 'predicted' } }),
+        `  ${result.shape.join('×')}, ${result.silent} channels silent on this image`,
         `  top channels by mean: ${result.top
           .slice(0, 8)
           .map((t) => `${t.channel} (${t.mean.toPrecision(3)})`)
@@ -173,10 +165,11 @@ function projectCommand(name: string, mode: Mode, description: string): Command 
         batch: f.batch,
       });
       const out = outFile(f, name, result.layer);
-      write(await renderProjections(net, x, mode, projections), out);
+      write(await renderProjections(net, x, result, projections, image), out);
+      const what = result.layer === 'logits' ? 'score' : 'activation';
       report(f, out, { image, ...result }, [
-        `${net.name} ${result.layer} (${mode}): predicted ${result.predicted.class} (${pct(result.predicted.probability)})`,
-        ...result.units.map((u) => `  channel ${u.channel} at [${u.position.join(', ')}]: activation ${u.activation.toPrecision(4)}`),
+        caption(net, { layer: result.layer, mode: name, image, class: { ...result.predicted, what: 'predicted' } }),
+        ...result.units.map((u) => `  ${unitName(net, result, u)}: ${what} ${u.activation.toPrecision(4)}`),
       ]);
     });
 }
@@ -285,9 +278,9 @@ function occlusionCommand(): Command {
         ...(target !== undefined ? { target } : {}),
       });
       const out = outFile(f, 'occlusion', r.layer);
-      write(await renderOcclusion(net, x, r), out);
+      write(await renderOcclusion(net, x, r, image), out);
       report(f, out, { image, ...r }, [
-        `${net.name}: class ${r.class.name} at ${pct(r.clean)} on the clean image (predicted ${net.classes?.[r.predicted] ?? r.predicted})`,
+        `${net.name}: class ${r.class.name} at ${pct(r.clean)} on the clean image (predicted ${className(net, r.predicted)})`,
         `  ${r.starts.length}×${r.starts.length} positions of a ${r.size}px square: lowest ${pct(r.peak.probability)} at top ${r.peak.top}, left ${r.peak.left}`,
         `  strongest ${r.layer} feature map: channel ${r.channel}`,
       ]);
