@@ -150,7 +150,16 @@ interface Picture<K extends VisualizeKind> {
   lines: string[];
 }
 
-type Draw<K extends VisualizeKind> = (file: string, o: VisualizeOptions[K], stop: StopSignal) => Promise<Picture<K>>;
+/** What the command adds to a search over a dataset: stopping on signals, a progress bar. */
+interface Hooks {
+  stop?: StopSignal;
+  /** Starts listening for a stop; returns the function that stops listening. */
+  arm?: () => () => void;
+  begin?: (total: number) => void;
+  end?: () => void;
+}
+
+type Draw<K extends VisualizeKind> = (file: string, o: VisualizeOptions[K], hooks: Hooks) => Promise<Picture<K>>;
 
 /** "3", "0,4,7" or "0-3" → channel numbers. */
 function channelList(value: string): number[] {
@@ -209,27 +218,26 @@ function outFile(f: ViewOptions, what: string, layer: string): string {
  * PNG where `out` says (as the command does) and returns it with the numbers behind it.
  */
 export async function visualize<K extends VisualizeKind>(kind: K, model: string, options: VisualizeOptions[K]): Promise<Visualization<K>> {
-  return show(kind, model, options, new StopSignal());
+  return show(kind, model, options, {});
 }
 
-async function show<K extends VisualizeKind>(kind: K, model: string, o: VisualizeOptions[K], stop: StopSignal): Promise<Visualization<K>> {
+async function show<K extends VisualizeKind>(kind: K, model: string, o: VisualizeOptions[K], hooks: Hooks): Promise<Visualization<K>> {
   const draw: Draw<K> = DRAW[kind];
-  const p = await draw(model, o, stop);
+  const p = await draw(model, o, hooks);
   const file = outFile(o, kind, p.layer);
   write(p.png, file);
   return { file, png: p.png, details: p.details, lines: p.lines };
 }
 
-/** The command's action for a picture: flags in, the picture drawn and reported; a stop (exit 130) ends a search. */
-async function command<K extends VisualizeKind>(kind: K, model: string, o: VisualizeOptions[K], f: Common): Promise<void> {
-  const stop = new StopSignal();
-  const disarm = stopOnSignals(stop);
-  let v: Visualization<K>;
-  try {
-    v = await show(kind, model, o, stop);
-  } finally {
-    disarm();
-  }
+/** The command's action for a picture: flags in, the picture drawn, written and reported. */
+async function command<K extends VisualizeKind>(
+  kind: K,
+  model: string,
+  o: VisualizeOptions[K],
+  f: Common,
+  hooks: Hooks = {},
+): Promise<void> {
+  const v = await show(kind, model, o, hooks);
   if (f.json) process.stdout.write(JSON.stringify({ png: v.file, ...v.details }) + '\n');
   else process.stdout.write([...v.lines, `wrote ${v.file}`].join('\n') + '\n');
 }
@@ -358,7 +366,7 @@ function projectCommand(name: ProjectionKind, description: string): Command {
 
 const TOP = { channels: [0, 1, 2, 3], k: 9, split: 'val' as const, limit: 500, batch: 8 };
 
-async function drawTop(file: string, o: TopViewOptions, stop: StopSignal): Promise<Picture<'top'>> {
+async function drawTop(file: string, o: TopViewOptions, hooks: Hooks): Promise<Picture<'top'>> {
   const { channels, k: perChannel, split, limit, batch } = { ...TOP, ...o };
   const net = await network(file, o);
   requireImages(net, '--batch', batch, 'images per run', true);
@@ -376,12 +384,16 @@ async function drawTop(file: string, o: TopViewOptions, stop: StopSignal): Promi
   const total = ds.length;
   const onProgress = o.onProgress;
   const t = { layer: o.layer, channels, k: perChannel, mode: 'deconvnet' as const, batch };
-  const { result, png } = await topActivations(
-    net,
-    ds,
-    { ...t, ...(onProgress ? { onProgress: (n: number) => onProgress(n, total) } : {}) },
-    stop,
-  );
+  const disarm = hooks.arm?.();
+  let found: Awaited<ReturnType<typeof topActivations>>;
+  hooks.begin?.(total);
+  try {
+    found = await topActivations(net, ds, { ...t, ...(onProgress ? { onProgress: (n: number) => onProgress(n, total) } : {}) }, hooks.stop);
+    hooks.end?.();
+  } finally {
+    disarm?.();
+  }
+  const { result, png } = found;
   return {
     layer: result.layer,
     png,
@@ -416,11 +428,15 @@ function topCommand(): Command {
         f: Common & { layer: string; channel: number[]; k: number; data?: string; split: 'train' | 'val'; limit: number; batch: number },
       ) => {
         // A stop ends the search within a batch, writing nothing: exit 130 with one line.
+        const stop = new StopSignal();
         let bar: Progress | undefined;
-        const onProgress = (n: number, total: number): void =>
-          (bar ??= new Progress({ total, label: `top ${f.layer}`, unit: 'img' })).update(n);
-        await command('top', file, { ...f, channels: f.channel, onProgress }, f);
-        bar?.finish();
+        const hooks: Hooks = {
+          stop,
+          arm: () => stopOnSignals(stop),
+          begin: (total) => (bar = new Progress({ total, label: `top ${f.layer}`, unit: 'img' })),
+          end: () => bar?.finish(),
+        };
+        await command('top', file, { ...f, channels: f.channel, onProgress: (n: number) => bar?.update(n) }, f, hooks);
       },
     );
 }

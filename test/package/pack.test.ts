@@ -209,4 +209,15 @@ test('a clean clone packs, and the tarball installs, type-checks and runs the do
   // The installed command runs too.
   const models = run(join(app, 'node_modules/.bin/ilsvrc'), ['models'], app, 60_000).stdout;
   assert.match(models, /vgg-a/);
+  if (process.platform === 'linux' && process.arch === 'x64') {
+    // The CUDA provider was not downloaded: --device cuda names the one step that installs it.
+    const cuda = spawnSync(join(app, 'node_modules/.bin/ilsvrc'), ['train', 'vgg-a', '--device', 'cuda', '--max-steps', '1'], {
+      cwd: app,
+      env: consumerEnv(),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(cuda.status, 2, cuda.stderr);
+    assert.match(cuda.stderr, /ONNXRUNTIME_NODE_INSTALL=true npm rebuild onnxruntime-node/);
+  }
 });
