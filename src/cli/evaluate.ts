@@ -14,7 +14,7 @@ import { openInference } from '../trained/inference.js';
 import { expected, orList, UsageError } from '../util/errors.js';
 import { writeCsv } from '../util/csv.js';
 import { ensureDir } from '../util/fsx.js';
-import { choice, count } from './options.js';
+import { choice, count, requireCounts } from './options.js';
 import { requireBatchMemory, requireThreads } from '../util/limits.js';
 import { requireMemory } from '../util/budget.js';
 import { findModel, buildModel } from '../zoo/index.js';
@@ -25,7 +25,7 @@ import { Progress } from './progress.js';
 interface EvaluateFlags {
   data?: string;
   crop?: CropName | 'dense';
-  scales?: number[];
+  scales?: readonly number[];
   batchSize?: number;
   split: 'val' | 'train';
   out?: string;
@@ -105,12 +105,15 @@ export function makeEvaluateCommand(): Command {
 
 /** What `evaluate` takes: the flags of `ilsvrc evaluate`, with the same defaults. */
 export interface EvaluateOptions {
-  /** The dataset (default: the data the model learned from, when its file records it, else 'synthetic'): idx:DIR, cifar:DIR, ilsvrc:DIR or an ImageFolder DIR. */
+  /**
+   * The dataset: idx:DIR, cifar:DIR, ilsvrc:DIR or an ImageFolder DIR (default: the data the model
+   * learned from, when its file records it, else 'synthetic').
+   */
   data?: string;
   /** The test protocol (default: the model's own view); 'dense' runs the fully convolutional form. */
   crop?: CropName | 'dense';
   /** Shorter sides for multiscale, googlenet and dense. */
-  scales?: number[];
+  scales?: readonly number[];
   /** Images per run (default 32; 2 for googlenet's 144 views). */
   batchSize?: number;
   split?: 'val' | 'train';
@@ -130,12 +133,15 @@ interface ClassScore {
   top1: number | undefined;
 }
 
-/** The result of `evaluate`: the object `ilsvrc evaluate --json` prints. Errors are fractions; `_pct` ones per cent, as the papers give them. */
+/**
+ * The result of `evaluate`: the object `ilsvrc evaluate --json` prints. Accuracies and errors are
+ * fractions; the `_pct` errors are per cent, as the papers give them.
+ */
 export interface Evaluation {
   model: string;
   crop: string;
   protocol: string;
-  scales?: number[];
+  scales?: readonly number[];
   n: number;
   top1: number;
   top5: number;
@@ -201,6 +207,7 @@ interface EvaluationRun {
 
 async function runEvaluation(file: string, f: Omit<EvaluateOptions, 'onProgress'>, hooks: EvaluateHooks): Promise<EvaluationRun> {
   const split = f.split ?? 'val';
+  requireCounts({ '--batch-size': f.batchSize, '--scales': f.scales, '--threads': f.threads });
   if (f.threads !== undefined) requireThreads('--threads', f.threads);
   // The folder is made first, so that a file in its way is found before the evaluation, not after.
   const out = f.out ?? dirname(file);

@@ -6,7 +6,7 @@
 import { dirname } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { openModelData, subset, type Dataset } from '../data/index.js';
-import { UsageError } from '../util/errors.js';
+import { expected, UsageError } from '../util/errors.js';
 import { fileInFolder, ensureDir, writeFileAtomic } from '../util/fsx.js';
 import { activations, renderMaps } from '../viz/activations.js';
 import type { Mode } from '../viz/backward.js';
@@ -17,7 +17,7 @@ import { defaultOcclusion, occlusion, renderOcclusion, type OcclusionResult } fr
 import { projectImage, renderProjections, type ProjectResult } from '../viz/project.js';
 import { topActivations, type TopResult } from '../viz/top.js';
 import { gridRaster, toPng } from '../plot/image.js';
-import { choice, count, countOrZero, positiveFloat } from './options.js';
+import { choice, count, countOrZero, positiveFloat, requireCounts } from './options.js';
 import { requireMemory } from '../util/budget.js';
 import { MAX_COUNT, requireBatchMemory, requireThreads } from '../util/limits.js';
 import { outputFloats } from '../train/steps-per-run.js';
@@ -188,6 +188,7 @@ function common(cmd: Command, what: string): Command {
 }
 
 async function network(file: string, f: ViewOptions): Promise<Network> {
+  requireCounts({ '--threads': f.threads }, ['--threads']);
   if (f.threads) requireThreads('--threads', f.threads);
   const net = await openNetwork(file);
   if (f.threads) net.threads = f.threads;
@@ -248,6 +249,8 @@ const FILTERS = { maxFilters: 96, maxInputs: 16, dead: 0.1 };
 
 async function drawFilters(file: string, o: FiltersViewOptions): Promise<Picture<'filters'>> {
   const { maxFilters, maxInputs, dead } = { ...FILTERS, ...o };
+  requireCounts({ '--max-filters': maxFilters, '--max-inputs': maxInputs });
+  if (!(dead > 0 && Number.isFinite(dead))) throw expected('a positive number', '--dead', dead);
   const net = await network(file, o);
   const ng = net.build(1);
   const cw = convOf(net, ng, o.layer);
@@ -287,6 +290,7 @@ function filtersCommand(): Command {
 }
 
 async function drawActivations(file: string, o: ActivationsViewOptions): Promise<Picture<'activations'>> {
+  requireCounts({ '--top': o.top });
   const net = await network(file, o);
   const x = await loadImage(o.image, net);
   const { result, maps } = await activations(net, x, { layer: o.layer, top: o.top ?? 16 });
@@ -327,6 +331,7 @@ function drawProjection<K extends ProjectionKind>(kind: K): Draw<K> {
     const net = await network(file, o);
     const n = o.count ?? (mode === 'deconvnet' ? 8 : 1);
     const batch = o.batch ?? 4;
+    requireCounts({ '--count': n, '--batch': batch, '--channel': o.channels }, ['--channel']);
     // A run never holds more projections than there are channels to project.
     requireImages(net, '--batch', Math.min(batch, o.channels?.length ?? n), 'projections per run', true);
     const x = await loadImage(o.image, net);
@@ -368,6 +373,7 @@ const TOP = { channels: [0, 1, 2, 3], k: 9, split: 'val' as const, limit: 500, b
 
 async function drawTop(file: string, o: TopViewOptions, hooks: Hooks): Promise<Picture<'top'>> {
   const { channels, k: perChannel, split, limit, batch } = { ...TOP, ...o };
+  requireCounts({ '-k': perChannel, '--limit': limit, '--batch': batch, '--channel': channels }, ['--limit', '--channel']);
   const net = await network(file, o);
   requireImages(net, '--batch', batch, 'images per run', true);
   let ds: Dataset = (await openModelData(o.data, net.data, { channels: net.channels === 1 ? 1 : 3 }))[split];
@@ -444,6 +450,7 @@ function topCommand(): Command {
 async function drawOcclusion(file: string, o: OcclusionViewOptions): Promise<Picture<'occlusion'>> {
   const net = await network(file, o);
   const batch = o.batch ?? 16;
+  requireCounts({ '--batch': batch, '--size': o.size, '--stride': o.stride });
   const x = await loadImage(o.image, net);
   const d = defaultOcclusion(net.inputSize);
   const size = o.size ?? d.size;

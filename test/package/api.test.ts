@@ -56,6 +56,16 @@ describe('evaluate() is ilsvrc evaluate', () => {
       evaluate(join(work, 'none.safetensors')),
       (e: Error) => e instanceof UsageError && /none\.safetensors/.test(e.message),
     );
+    // Counts from code, which no flag parser has read, are held to the flags' rule.
+    for (const [o, flag] of [
+      [{ batchSize: 0 }, '--batch-size'],
+      [{ scales: [256.5] }, '--scales'],
+      [{ threads: -1 }, '--threads'],
+    ] as const)
+      await assert.rejects(
+        evaluate(ckpt, { ...o, out: join(work, 'bad') }),
+        (e: Error) => e instanceof UsageError && e.message.includes(flag),
+      );
   });
 });
 
@@ -86,6 +96,14 @@ describe('visualize() is ilsvrc visualize', () => {
     await assert.rejects(
       visualize('occlusion', ckpt, { image, class: 'hexagon', out: join(work, 'x.png') }),
       (e: Error) => e instanceof UsageError && /--class/.test(e.message) && /hexagon/.test(e.message),
+    );
+    await assert.rejects(
+      visualize('filters', ckpt, { maxFilters: 1.5, out: join(work, 'x.png') }),
+      (e: Error) => e instanceof UsageError && /--max-filters/.test(e.message) && /1\.5/.test(e.message),
+    );
+    await assert.rejects(
+      visualize('top', ckpt, { layer: 'conv1_1', batch: 0, out: join(work, 'x.png') }),
+      (e: Error) => e instanceof UsageError && /--batch/.test(e.message),
     );
     await assert.rejects(
       visualize('activations', ckpt, { image, layer: 'conv9_9', out: join(work, 'x.png') }),
