@@ -13,6 +13,7 @@ import { after, test } from 'node:test';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { readEvents } from '../../src/train/tensorboard.js';
 import { assertUsageError, ilsvrc, MAIN, TINY } from './run.js';
+import { trained } from './fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ilsvrc-train-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -94,6 +95,18 @@ for (const model of ['vgg-a', 'vgg-a-bn']) {
     if (model.endsWith('-bn')) assert.ok(loadCheckpoint(ckpt).state.params.has('conv1_1_bn.running_var'));
   });
 }
+
+test('vgg-a-bn --from a checkpoint with --freeze features: the batch norm layers keep their running statistics (eval mode), fc8 trains', async () => {
+  const bnTiny = TINY.map((a) => (a === 'vgg-a' ? 'vgg-a-bn' : a));
+  const from = join(await trained([...bnTiny, '--augment', 'none', '--max-steps', '9']), 'last.safetensors');
+  const out = join(root, 'bn-frozen');
+  const r = await ilsvrc([...bnTiny, '--augment', 'none', '--from', from, '--freeze', 'features', '--max-steps', '3', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const [a, b] = [loadCheckpoint(from).state.params, loadCheckpoint(join(out, 'last.safetensors')).state.params];
+  for (const name of ['conv1_1_bn.running_mean', 'conv5_2_bn.running_var', 'conv5_2_bn.weight', 'conv3_1.weight'])
+    assert.deepEqual(b.get(name), a.get(name), name);
+  assert.notDeepEqual(b.get('fc8.weight'), a.get('fc8.weight'));
+});
 
 test('SIGINT finishes the current run, writes a checkpoint and exits 0', async () => {
   const out = join(root, 'sigint');
