@@ -6,15 +6,16 @@
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
-import { EVAL_RECIPES, EVAL_VIEWS, Loader, openModelData, Transforms, viewOfCrop, type CropName, type EvalRecipe } from '../data/index.js';
+import { EVAL_RECIPES, EVAL_VIEWS, Loader, openModelData, viewOfCrop, type CropName, type EvalRecipe } from '../data/index.js';
 import { HEATMAP_MAX, writeHeatmapPng } from '../plot/chart.js';
 import { Confusion, evaluateLoader, type EvalResult, type Tally } from '../train/score.js';
 import { confusionTable, type DenseOptions, evaluateDense, PER_CLASS_COLUMNS, perClassRecords, rankClasses } from '../trained/evaluate.js';
 import { openInference } from '../trained/inference.js';
+import { evalTransforms, type InputFlags } from '../trained/input.js';
 import { expected, orList, UsageError } from '../util/errors.js';
 import { writeCsv } from '../util/csv.js';
 import { ensureDir } from '../util/fsx.js';
-import { choice, count } from './options.js';
+import { addInputOptions, choice, count, inputFlagsFrom } from './options.js';
 import { requireBatchMemory, requireThreads } from '../util/limits.js';
 import { requireMemory } from '../util/budget.js';
 import { findModel, buildModel } from '../zoo/index.js';
@@ -22,7 +23,7 @@ import { outputFloats } from '../train/steps-per-run.js';
 import { StopSignal, stopOnSignals, Stopped } from '../util/stop.js';
 import { Progress } from './progress.js';
 
-interface EvaluateFlags {
+interface EvaluateFlags extends InputFlags {
   data?: string;
   crop?: CropName | 'dense';
   scales?: number[];
@@ -47,7 +48,7 @@ const TABLE_MAX = 20;
 const SUMMARY_K = 10;
 
 export function makeEvaluateCommand(): Command {
-  return new Command('evaluate')
+  const cmd = new Command('evaluate')
     .description('accuracy of a checkpoint or exported ONNX model on a dataset (softmax averaged over the crops)')
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
     .option(
@@ -91,7 +92,7 @@ export function makeEvaluateCommand(): Command {
       const out = f.out ?? dirname(file);
       ensureDir(out, '--out');
       const dense = f.crop === 'dense';
-      const m = await openInference(file, { ...(f.threads !== undefined ? { threads: f.threads } : {}), dense });
+      const m = await openInference(file, { ...(f.threads !== undefined ? { threads: f.threads } : {}), dense, input: inputFlagsFrom(f) });
       // A stop ends the pass within a batch; partial numbers are not the model's: nothing is written.
       const stop = new StopSignal();
       const disarm = stopOnSignals(stop);
@@ -100,8 +101,9 @@ export function makeEvaluateCommand(): Command {
         const data = await openModelData(f.data, m.data, { channels: m.options.channels === 1 ? 1 : 3 });
         if (data.classes.length !== m.options.classes)
           throw new UsageError(`Expected --data with ${m.options.classes} classes (as ${file}) but it has ${data.classes.length}`);
-        const channels = m.options.channels === 1 ? 1 : 3;
+        const channels = m.input.channels;
         const size = m.options.inputSize;
+        const pixels = m.input.height * m.input.width;
         const ds = f.split === 'val' ? data.val : data.train;
         if (ds.length === 0) throw new UsageError(`Expected images in the ${f.split} split of ${data.source} but it has none`);
         const view: EvalRecipe = f.crop === undefined || f.crop === 'dense' ? m.view : viewOfCrop(f.crop);
@@ -120,7 +122,7 @@ export function makeEvaluateCommand(): Command {
           const what = `--scales ${q} (an image resized to ${q} px${dense ? ' through the whole network' : ''})`;
           requireMemory(4 * q * q * (channels + (dense ? outputs / (size * size) : 0)), what, 'smaller --scales');
         }
-        const tf = dense ? undefined : Transforms.eval(view, { size, channels, ...(scales ? { scales } : {}) });
+        const tf = dense ? undefined : evalTransforms(m.input, view, scales);
         const step = tf?.steps.find((x) => x.op === 'multiScale' || x.op === 'googlenetCrops');
         const shown = step && 'scales' in step ? step.scales : scales;
         const protocol = dense ? `dense, Q ${scales?.join('/')}, flip` : scaled ? `${crop} ${shown?.join('/')}, ${tf?.views} views` : crop;
@@ -138,11 +140,11 @@ export function makeEvaluateCommand(): Command {
           r = d;
           skipped = d.skipped;
         } else {
-          const t = tf ?? Transforms.eval(view, { size, channels });
+          const t = tf ?? evalTransforms(m.input, view);
           const batchSize = f.batchSize ?? (t.views >= 100 ? 2 : 32);
           // Each view: the loader's three batches and the feed, and the network's outputs (a zoo model's;
           // ONNX files from elsewhere count the input only). A batch never holds more images than the split has.
-          const perImage = t.views * 4 * (4 * channels * size * size + outputs);
+          const perImage = t.views * 4 * (4 * channels * pixels + outputs);
           const what = `images per run, ${t.views} view${t.views === 1 ? '' : 's'} each`;
           requireBatchMemory('--batch-size', Math.min(batchSize, ds.length), perImage, what);
           const loader = new Loader(ds, t, { batchSize, shuffle: false, seed: 0, dropLast: false, channels });
@@ -216,6 +218,7 @@ export function makeEvaluateCommand(): Command {
         await m.release();
       }
     });
+  return addInputOptions(cmd);
 }
 
 /** "256,384,512" → [256, 384, 512]. */
