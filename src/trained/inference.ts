@@ -17,9 +17,19 @@ import { createSession, createSessionFromFile, modelFileError, tensor, type OrtS
 import { UsageError } from '../util/errors.js';
 import { parseJson } from '../util/json.js';
 import { inlineExternalData } from '../onnx/external.js';
-import { readCard } from './card.js';
+import { readCard, recordedInput } from './card.js';
 import { denseModel } from './evaluate.js';
-import { asLogits, describeOnnxInput, dimsOf, feedLayout, givenInputFlags, zooInput, type InputFlags, type ModelInput } from './input.js';
+import {
+  asLogits,
+  describeOnnxInput,
+  dimsOf,
+  feedLayout,
+  givenInputFlags,
+  overInput,
+  zooInput,
+  type InputFlags,
+  type ModelInput,
+} from './input.js';
 
 /** A trained model file, read and checked: its model, options, weights and class names. */
 export interface TrainedModel {
@@ -45,9 +55,9 @@ export interface TrainedModel {
 }
 
 /**
- * An ONNX model that ilsvrc did not write (no ilsvrc.model metadata): it runs as it is, fed the
- * centre view as its graph and the input flags describe it (src/trained/input.ts), its classes
- * read from the graph's declared output shape.
+ * An ONNX model that ilsvrc did not write (no ilsvrc.model metadata): it runs as it is, fed as its
+ * graph, the input flags and what `export` recorded with them describe it (src/trained/input.ts),
+ * its classes read from the graph's declared output shape.
  */
 function plainOnnx(file: string, bytes: Uint8Array, m: ModelProto, o: ReadOptions): TrainedModel {
   const g = m.graph;
@@ -57,7 +67,10 @@ function plainOnnx(file: string, bytes: Uint8Array, m: ModelProto, o: ReadOption
   if (!input || !output)
     throw new UsageError(`Expected an image input and a scores output in ${file} but its graph has ${input ? 'no output' : 'no input'}`);
   const show = (ds: readonly (number | undefined)[] | undefined) => (ds ? `[${ds.map((d) => d ?? '?').join(', ')}]` : 'no shape');
-  const desc = describeOnnxInput(file, g, { input, output }, o.input ?? {}, o.inputSize);
+  const props = Object.fromEntries((m.metadataProps ?? []).map((p) => [p.key, p.value]));
+  const card = readCard(props, file);
+  const flags = overInput(recordedInput(props, file), o.input ?? {});
+  const desc = describeOnnxInput(file, g, { input, output }, flags, o.inputSize);
   const outDims = dimsOf(output);
   const classes = outDims?.[outDims.length - 1];
   if (!outDims || outDims.length !== 2 || classes === undefined)
@@ -70,8 +83,8 @@ function plainOnnx(file: string, bytes: Uint8Array, m: ModelProto, o: ReadOption
     options,
     built: undefined,
     weights: new Map(),
-    classes: undefined,
-    view: 'center',
+    classes: card.classes,
+    view: card.view ?? 'center',
     onnx: bytes,
     data: undefined,
     io: { input: input.name, output: output.name },

@@ -100,6 +100,17 @@ function withScaling(d: ModelInput, f: InputFlags, file: string): ModelInput {
   };
 }
 
+/**
+ * The flags given over those a file records: --layout over its layout, and any of --input-scale,
+ * --mean and --std over its whole scaling (the others then the identity, as without a record).
+ */
+export function overInput(recorded: InputFlags | undefined, given: InputFlags): InputFlags {
+  if (!recorded) return given;
+  const scaling = given.inputScale !== undefined || given.mean !== undefined || given.std !== undefined;
+  const layout = given.layout ?? recorded.layout;
+  return { ...(scaling ? given : { ...recorded, ...given }), ...(layout !== undefined ? { layout } : {}) };
+}
+
 /** Declared dims of a graph input or output (undefined where symbolic or absent). */
 export function dimsOf(v: ValueInfoProto): (number | undefined)[] | undefined {
   return v.type?.tensorType?.shape?.dim.map((d) => d.dimValue);

@@ -5,10 +5,11 @@
  * directly on the same file, fed as its author meant.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { decodeModel } from '../../src/onnx/proto.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/util/imagenet.js';
 import { assertUsageError, ilsvrc } from './run.js';
 import {
@@ -90,6 +91,45 @@ test('predict and evaluate feed a channels-last 160×224 Softmax classifier as a
   assert.equal(e.top5, top5);
   // The probabilities are used as they are: softmaxed twice, the loss would be near log(classes).
   assert.ok(Math.abs(e.loss - loss) <= 1e-5 * loss, `loss ${e.loss} vs ${loss}`);
+});
+
+test('export records the input flags in the file: the re-exported model is fed the same with no flags', async () => {
+  const out = join(root, 'recorded.onnx');
+  const r = await ilsvrc(['export', keras, '-o', out, ...TF_FLAGS]);
+  assert.equal(r.code, 0, r.stderr);
+  const props = Object.fromEntries((decodeModel(readFileSync(out)).metadataProps ?? []).map((p) => [p.key, p.value]));
+  const spec = JSON.parse(props['ilsvrc.input'] ?? '{}') as Record<string, unknown>;
+  assert.deepEqual(
+    {
+      layout: spec['layout'],
+      height: spec['height'],
+      width: spec['width'],
+      scale: spec['scale'],
+      mean: spec['mean'],
+      output: spec['output'],
+    },
+    { layout: 'NHWC', height: H, width: W, scale: 1 / 127.5, mean: [1, 1, 1], output: 'probabilities' },
+  );
+  const files = images.slice(0, 3);
+  const want = await directProbabilities(keras, files, { ...TF_FEED, layout: 'nhwc', softmax: true });
+  assertSameTop5(await predictJson(out, files), want);
+  // The flags made the difference: the original file without them is fed ImageNet's normalisation.
+  const plain = await predictJson(keras, files);
+  assert.notDeepEqual(
+    plain.map((p) => p.top[0]!.probability),
+    want.map((p) => p[topIndices(p, 1)[0]!]),
+  );
+  // Flags still override what the file records.
+  assertSameTop5(
+    await predictJson(out, files, '--input-scale', '1/255'),
+    await directProbabilities(keras, files, {
+      scale: 1 / 255,
+      mean: [0, 0, 0],
+      std: [1, 1, 1],
+      layout: 'nhwc',
+      softmax: true,
+    }),
+  );
 });
 
 test('a channels-first classifier that answers logits is fed ImageNet normalisation without flags and softmaxed once', async () => {
