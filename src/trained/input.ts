@@ -79,8 +79,9 @@ export function evalTransforms(d: ModelInput, view: EvalRecipe, scales?: readonl
 function perChannel(values: readonly number[], channels: 1 | 3, flag: string, file: string): number[] {
   if (values.length === channels) return [...values];
   if (values.length === 1) return new Array<number>(channels).fill(values[0]!);
+  const want = channels === 1 ? '1 value' : `1 or ${channels} values`;
   throw new UsageError(
-    `Expected 1 or ${channels} values for ${flag} (${file} takes ${channels} channels) but received ${values.join(',')}`,
+    `Expected ${want} for ${flag} (${file} takes ${channels} channel${channels === 1 ? '' : 's'}) but received ${values.join(',')}`,
   );
 }
 
@@ -170,11 +171,15 @@ export function describeOnnxInput(
   const [c, h, w] = layout === 'nchw' ? [dims[1], dims[2], dims[3]] : [dims[3], dims[1], dims[2]];
   const height = h ?? inputSize;
   const width = w ?? inputSize;
-  if (!isChannels(c) || height === undefined || width === undefined) {
+  if (!isChannels(c)) {
     const want = layout === 'nchw' ? '[N, 1 or 3, H, W]' : '[N, H, W, 1 or 3]';
-    const why = f.layout ? ` for --layout ${f.layout}` : isChannels(c) ? ' (an open H or W needs --input-size)' : '';
+    const why = f.layout ? ` for --layout ${f.layout}` : '';
     throw new UsageError(`Expected ${file}'s input "${input.name}" to be ${want}${why} but its graph declares ${show(dims)}`);
   }
+  if (height === undefined || width === undefined)
+    throw new UsageError(
+      `Expected ${file}'s input "${input.name}" to declare a fixed height and width but its graph declares ${show(dims)}`,
+    );
   const base: ModelInput = {
     ...zooInput(1, c),
     layout,

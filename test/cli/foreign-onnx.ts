@@ -193,3 +193,26 @@ export function topIndices(p: readonly number[], k: number): number[] {
     .slice(0, k)
     .map(([, i]) => i);
 }
+
+/** Pooling then flattening, its input and output declared as given ("?" an open dim): shapes a reader must judge. */
+export function declaredShapeModel(
+  inDims: readonly (number | '?')[],
+  outDims: readonly (number | '?')[],
+  metadata: Record<string, string> = {},
+): Uint8Array {
+  const dim = (v: number | '?', i: number) => (v === '?' ? { dimParam: `d${i}` } : { dimValue: v });
+  return encodeModel({
+    irVersion: 8,
+    opsetImport: [{ version: 13 }],
+    metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
+    graph: {
+      name: 'declared',
+      node: [
+        { input: ['x'], output: ['pooled'], opType: 'GlobalAveragePool', name: 'gap' },
+        { input: ['pooled'], output: ['y'], opType: 'Flatten', name: 'flat' },
+      ],
+      input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: inDims.map(dim) } } } }],
+      output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: { dim: outDims.map(dim) } } } }],
+    },
+  });
+}
