@@ -50,7 +50,10 @@ const SUMMARY_K = 10;
 export function makeEvaluateCommand(): Command {
   const cmd = new Command('evaluate')
     .description('accuracy of a checkpoint or exported ONNX model on a dataset (softmax averaged over the crops)')
-    .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
+    .argument(
+      '<model>',
+      'a training checkpoint (.safetensors), an .onnx file exported by ilsvrc, or an ONNX image classifier from elsewhere',
+    )
     .option(
       '--data <spec>',
       "default: the data the model learned from, when its file records it (else 'synthetic'); idx:DIR, cifar:DIR, ilsvrc:DIR (ILSVRC-2012 as distributed) or an ImageFolder DIR",

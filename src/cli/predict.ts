@@ -24,7 +24,10 @@ interface PredictFlags extends PredictOptions, InputFlags {
 export function makePredictCommand(): Command {
   const cmd = new Command('predict')
     .description('top classes of images, from a checkpoint or an exported ONNX model')
-    .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
+    .argument(
+      '<model>',
+      'a training checkpoint (.safetensors), an .onnx file exported by ilsvrc, or an ONNX image classifier from elsewhere',
+    )
     .argument('<images...>', 'image files')
     .addOption(new Option('--top <k>', 'classes to show per image').argParser(count).default(5))
     .addOption(
