@@ -8,7 +8,7 @@
  */
 import { defaultMean, defaultStd, Transforms, type EvalRecipe } from '../data/index.js';
 import type { GraphProto, ValueInfoProto } from '../onnx/proto.js';
-import { UsageError } from '../util/errors.js';
+import { expected, UsageError } from '../util/errors.js';
 
 export const INPUT_LAYOUTS = ['nchw', 'nhwc'] as const;
 type InputLayout = (typeof INPUT_LAYOUTS)[number];
@@ -92,6 +92,13 @@ function perChannel(values: readonly number[], channels: 1 | 3, flag: string, fi
  */
 function withScaling(d: ModelInput, f: InputFlags, file: string): ModelInput {
   if (f.inputScale === undefined && f.mean === undefined && f.std === undefined) return d;
+  // Values given from code (the API's evaluate and predict) meet the flags' rule here.
+  const bad = (ok: (n: number) => boolean, v: number | readonly number[] | undefined) => v !== undefined && ![v].flat().every(ok);
+  const finite = (n: number) => Number.isFinite(n);
+  const positive = (n: number) => Number.isFinite(n) && n > 0;
+  if (bad(positive, f.inputScale)) throw expected('a positive number', FLAG.inputScale, f.inputScale);
+  if (bad(finite, f.mean)) throw expected('finite numbers', FLAG.mean, f.mean);
+  if (bad(positive, f.std)) throw expected('positive numbers', FLAG.std, f.std);
   const c = d.channels;
   return {
     ...d,
@@ -167,6 +174,8 @@ export function describeOnnxInput(
   const shapes = '[N, 1 or 3, H, W] or [N, H, W, 1 or 3]';
   if (!dims || dims.length !== 4)
     throw new UsageError(`Expected ${file}'s input "${input.name}" to be ${shapes} but its graph declares ${show(dims)}`);
+  if (f.layout !== undefined && !INPUT_LAYOUTS.includes(f.layout))
+    throw expected(`one of ${INPUT_LAYOUTS.join(', ')}`, FLAG.layout, f.layout);
   const layout = layoutOf(g, input.name, dims, f.layout);
   const [c, h, w] = layout === 'nchw' ? [dims[1], dims[2], dims[3]] : [dims[3], dims[1], dims[2]];
   const height = h ?? inputSize;

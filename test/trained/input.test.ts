@@ -2,6 +2,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { scoreViews } from '../../src/train/score.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { evaluate } from '../../src/cli/evaluate.js';
+import { UsageError } from '../../src/util/errors.js';
+import { kerasLikeModel } from '../cli/foreign-onnx.js';
 import { asLogits, evalTransforms, feedLayout, overInput, zooInput, type ModelInput } from '../../src/trained/input.js';
 
 const keras: ModelInput = { ...zooInput(1, 3), layout: 'nhwc', height: 160, width: 224, output: 'probabilities' };
@@ -60,4 +66,20 @@ test('flags over a recorded input: --layout over its layout, any scaling flag ov
     layout: 'nchw',
   });
   assert.deepEqual(overInput(undefined, { mean: [0.5] }), { mean: [0.5] });
+});
+
+test("the API's evaluate holds layout and scaling given from code to the flags' rule", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ilsvrc-input-api-'));
+  try {
+    const model = join(dir, 'keras.onnx');
+    writeFileSync(model, kerasLikeModel({ height: 8, width: 8, classes: 3, layout: 'nhwc', softmax: true }));
+    const refused = async (o: Parameters<typeof evaluate>[1], message: RegExp) =>
+      assert.rejects(evaluate(model, { ...o, data: 'synthetic', out: dir }), (e) => e instanceof UsageError && message.test(e.message));
+    await refused({ std: [0] }, /Expected positive numbers for --std but received \[0\]/);
+    await refused({ inputScale: -1 }, /Expected a positive number for --input-scale but received -1/);
+    await refused({ mean: [1, 2] }, /Expected 1 or 3 values for --mean .* but received 1,2/);
+    await refused({ layout: 'nhcw' as 'nhwc' }, /Expected one of nchw, nhwc for --layout but received "nhcw"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
