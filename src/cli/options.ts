@@ -16,7 +16,7 @@ import {
 import { describe } from '../util/errors.js';
 import { MAX_COUNT } from '../util/limits.js';
 
-function reject(what: string, value: string): never {
+export function reject(what: string, value: string): never {
   throw new InvalidArgumentError(`Expected ${what} but received ${describe(value)}`);
 }
 
