@@ -8,7 +8,8 @@
 import ort from './ort-web.js';
 import { UsageError } from '../util/errors.js';
 import { MODELS } from '../zoo/index.js';
-import { checkConfig, WEB_DEFAULTS, WebTrainer, type WebRunConfig } from './trainer.js';
+import { conv1Filters, deconvProjection, occlusionMap, type Picture } from './pictures.js';
+import { checkConfig, normalise, WEB_DEFAULTS, WebTrainer, type WebRunConfig } from './trainer.js';
 
 interface PageState {
   state: 'idle' | 'training' | 'done' | 'error';
@@ -22,6 +23,8 @@ interface PageState {
   backend: string;
   threads: number;
   error: string;
+  /** What the pictures show: the image's predicted class, its probability, the projected unit. */
+  pictures: { image: string; predicted: string; probability: number; lowest: number; channel: number } | null;
 }
 
 const page: PageState = {
@@ -35,6 +38,7 @@ const page: PageState = {
   backend: '',
   threads: 1,
   error: '',
+  pictures: null,
 };
 (globalThis as unknown as { ilsvrcPage: PageState }).ilsvrcPage = page;
 
@@ -87,10 +91,12 @@ async function chooseBackend(): Promise<'webgpu' | 'wasm'> {
   ort.env.wasm.numThreads = threads;
   ort.env.wasm.wasmPaths = '/ort/';
   page.threads = threads;
-  const wasmNote = `WebAssembly, ${threads} thread${threads === 1 ? '' : 's'}${globalThis.crossOriginIsolated ? '' : ' (the page is not cross-origin isolated)'}`;
+  const wasm = `WebAssembly, ${threads} thread${threads === 1 ? '' : 's'}${globalThis.crossOriginIsolated ? '' : ' (the page is not cross-origin isolated)'}`;
   const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  const adapter = ($('backend') as HTMLSelectElement).value === 'auto' && gpu ? await gpu.requestAdapter().catch(() => null) : null;
-  $('note').textContent = adapter ? '(WebGPU)' : `(${gpu ? 'WebAssembly chosen' : 'no WebGPU in this browser'}: ${wasmNote})`;
+  const asked = ($('backend') as HTMLSelectElement).value;
+  const adapter = asked === 'auto' && gpu ? await gpu.requestAdapter().catch(() => null) : null;
+  const why = asked !== 'auto' ? '' : !gpu ? 'no WebGPU in this browser, so ' : !adapter ? 'no WebGPU adapter, so ' : '';
+  $('note').textContent = adapter ? '(WebGPU)' : `(${why}${wasm})`;
   return adapter ? 'webgpu' : 'wasm';
 }
 
@@ -185,9 +191,61 @@ async function train(): Promise<void> {
   page.valImages = n;
   drawCurves();
   showNumbers();
+  setRunning(false);
+  const filters = conv1Filters(trainer);
+  draw('filters', filters, Math.max(1, Math.floor(200 / Math.max(filters.width, filters.height))));
+  const [cls, k] = trainer.data.val[0]!;
+  await showImage(`val image ${k} of class ${cls}`, trainer.data.pixels(cls, k));
   page.state = 'done';
   $('status').textContent = stopRequested ? 'stopped' : 'done';
-  setRunning(false);
+}
+
+/** A raster on a canvas, each pixel `zoom` screen pixels. */
+function draw(id: string, p: Picture, zoom: number): void {
+  const cv = $(id) as HTMLCanvasElement;
+  [cv.width, cv.height] = [p.width * zoom, p.height * zoom];
+  const small = new OffscreenCanvas(p.width, p.height);
+  const data = new ImageData(p.width, p.height);
+  for (let i = 0; i < p.width * p.height; i++) data.data.set([p.rgb[i * 3]!, p.rgb[i * 3 + 1]!, p.rgb[i * 3 + 2]!, 255], i * 4);
+  small.getContext('2d')!.putImageData(data, 0, 0);
+  const g = cv.getContext('2d')!;
+  g.imageSmoothingEnabled = false;
+  g.drawImage(small, 0, 0, cv.width, cv.height);
+}
+
+/** The deconvnet projection and the occlusion map of one image (RGB HWC at the input size). */
+async function showImage(name: string, rgb: Uint8Array): Promise<void> {
+  if (!trainer) throw new UsageError(`Expected a trained model for ${name} but none is trained yet: press Train first`);
+  const side = trainer.config.inputSize;
+  const image = { width: side, height: side, rgb };
+  const x = new Float32Array(3 * side * side);
+  normalise(rgb, x, 0, side);
+  const zoom = Math.max(1, Math.floor(160 / side));
+  draw('image', image, zoom);
+  const d = await deconvProjection(trainer, x, { providers: ['wasm'] });
+  draw('deconv', d.picture, zoom);
+  const o = await occlusionMap(trainer, x, image);
+  draw('occlusion', o.picture, zoom);
+  const predicted = trainer.checkpointClasses[o.predicted]!;
+  page.pictures = { image: name, predicted, probability: o.probability, lowest: o.lowest, channel: d.channel };
+  $('imageCaption').textContent = `${name}: ${predicted} (${(100 * o.probability).toFixed(1)}%)`;
+}
+
+/** A dropped or chosen file, decoded by the browser and resized to the input size. */
+async function dropped(file: File): Promise<void> {
+  clearError();
+  if (!trainer) throw new UsageError(`Expected a trained model for ${file.name} but none is trained yet: press Train first`);
+  const bitmap = await createImageBitmap(file).catch(() => {
+    throw new UsageError(`Expected an image (PNG, JPEG, GIF, WebP or BMP) in ${file.name} but the browser cannot decode it as one`);
+  });
+  const side = trainer.config.inputSize;
+  const cv = new OffscreenCanvas(side, side);
+  const g = cv.getContext('2d')!;
+  g.drawImage(bitmap, 0, 0, side, side);
+  const rgba = g.getImageData(0, 0, side, side).data;
+  const rgb = new Uint8Array(side * side * 3);
+  for (let i = 0; i < side * side; i++) rgb.set([rgba[i * 4]!, rgba[i * 4 + 1]!, rgba[i * 4 + 2]!], i * 3);
+  await showImage(file.name, rgb);
 }
 
 function download(name: string, parts: BlobPart[]): void {
@@ -223,6 +281,22 @@ function init(): void {
     guard(train)();
   });
   $('stop').addEventListener('click', () => (stopRequested = true));
+  const drop = $('drop');
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    const file = e.dataTransfer?.files[0];
+    if (file) guard(() => dropped(file))();
+  });
+  $('file').addEventListener('change', () => {
+    const file = ($('file') as HTMLInputElement).files?.[0];
+    if (file) guard(() => dropped(file))();
+  });
   $('ckpt').addEventListener(
     'click',
     guard(async () => {

@@ -95,7 +95,7 @@ export function stepLr(c: WebRunConfig, step: number): number {
 }
 
 /** One synthetic image as normalised CHW floats written at `out[offset..]` (torchvision's mean and std). */
-function normalise(rgb: Uint8Array, out: Float32Array, offset: number, side: number): void {
+export function normalise(rgb: Uint8Array, out: Float32Array, offset: number, side: number): void {
   const plane = side * side;
   for (let p = 0; p < plane; p++)
     for (let ch = 0; ch < 3; ch++) out[offset + ch * plane + p] = (rgb[p * 3 + ch]! / 255 - IMAGENET_MEAN[ch]!) / IMAGENET_STD[ch]!;
@@ -220,13 +220,18 @@ export class WebTrainer {
     return exportInferenceModel(built, this.w.params);
   }
 
+  /** The class names, in the order of the logits. */
+  get checkpointClasses(): string[] {
+    return SYNTHETIC_CLASSES.slice(0, this.config.classes).map(String);
+  }
+
   /** The checkpoint's bytes (the safetensors file `ilsvrc evaluate` reads). */
   checkpoint(metrics: Record<string, number> = {}): Uint8Array[] {
     return [
       ...checkpointChunks(this.w.snapshot(), {
         model: this.built.spec.name,
         modelOptions: modelOptions(this.built.spec, this.built.options),
-        classes: SYNTHETIC_CLASSES.slice(0, this.config.classes).map(String),
+        classes: this.checkpointClasses,
         view: 'none',
         epoch: 0,
         batchInEpoch: this.w.step,
@@ -245,12 +250,12 @@ export class WebTrainer {
  * A session of a graph of ours on the page's provider: the composites (ai.ilsvrc) written out as
  * standard ONNX, as runtime/device.ts does for Node's providers (the CPU's NCHWc kernels are Node's only).
  */
-function webSession(model: ModelProto, options: SessionOptions): Promise<OrtSession> {
+export function webSession(model: ModelProto, options: SessionOptions): Promise<OrtSession> {
   const webgpu = options.providers?.[0] === 'webgpu';
   return createSession(encodeModel(lower(model, webgpu ? TABLES.webgpu : DEFAULT_TABLE, { block: 0 })), options);
 }
 
-function argmax(a: ArrayLike<number>): number {
+export function argmax(a: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < a.length; i++) if (a[i]! > a[best]!) best = i;
   return best;
