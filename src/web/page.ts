@@ -265,7 +265,8 @@ function guard(f: () => Promise<void>): () => void {
   return () => {
     f().catch((e: unknown) => {
       showError(e);
-      if (page.state === 'training') page.state = 'error';
+      if (page.state !== 'training') return;
+      page.state = 'error';
       setRunning(false);
       $('status').textContent = 'idle';
     });
