@@ -10,8 +10,9 @@ import { FILES } from './torture-cases/files.js';
 import { LOCK } from './torture-cases/lock.js';
 import { ROUND_ONE } from './torture-cases/round-one.js';
 import { SCALE } from './torture-cases/scale.js';
+import { SERVE } from './torture-cases/serve.js';
 import { STOPS } from './torture-cases/stops.js';
 
 export type { Case, Context } from './torture-cases/harness.js';
 
-export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS, ...STOPS, ...DATA, ...SCALE, ...FILES];
+export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS, ...STOPS, ...DATA, ...SCALE, ...FILES, ...SERVE];

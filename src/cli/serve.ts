@@ -43,11 +43,11 @@ function fileFor(path: string): string | undefined {
 }
 
 function handle(req: IncomingMessage, res: ServerResponse): void {
-  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-  const file = req.method === 'GET' || req.method === 'HEAD' ? fileFor(path) : undefined;
+  const reads = req.method === 'GET' || req.method === 'HEAD';
+  const file = reads ? fileFor(new URL(req.url ?? '/', 'http://localhost').pathname) : undefined;
   if (!file || !existsSync(file)) {
-    res.writeHead(file ? 404 : req.method === 'GET' || req.method === 'HEAD' ? 404 : 405, { ...HEADERS, 'Content-Type': 'text/plain' });
-    res.end('not found\n');
+    res.writeHead(reads ? 404 : 405, { ...HEADERS, 'Content-Type': 'text/plain' });
+    res.end(reads ? 'not found\n' : 'only GET and HEAD\n');
     return;
   }
   const body = readFileSync(file);
