@@ -15,7 +15,6 @@ import { nonNegativeInt, reject } from './options.js';
 
 /** The page's files: the build's bundle and page, and ONNX Runtime Web's modules and WebAssembly. */
 const PAGE_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
-const ORT_DIR = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
 
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
@@ -35,16 +34,16 @@ const HEADERS = {
 };
 
 /** The file a request path names: one of the page's own, or an ONNX Runtime Web module; anything else is none. */
-function fileFor(path: string): string | undefined {
+function fileFor(path: string, ortDir: string): string | undefined {
   if (path === '/' || path === '/index.html') return join(PAGE_DIR, 'index.html');
   if (path === '/app.js') return join(PAGE_DIR, 'app.js');
   const ort = /^\/ort\/(ort[\w.-]*\.(?:mjs|wasm))$/.exec(path);
-  return ort ? join(ORT_DIR, ort[1]!) : undefined;
+  return ort ? join(ortDir, ort[1]!) : undefined;
 }
 
-function handle(req: IncomingMessage, res: ServerResponse): void {
+function handle(req: IncomingMessage, res: ServerResponse, ortDir: string): void {
   const reads = req.method === 'GET' || req.method === 'HEAD';
-  const file = reads ? fileFor(new URL(req.url ?? '/', 'http://localhost').pathname) : undefined;
+  const file = reads ? fileFor(new URL(req.url ?? '/', 'http://localhost').pathname, ortDir) : undefined;
   if (!file || !existsSync(file)) {
     res.writeHead(reads ? 404 : 405, { ...HEADERS, 'Content-Type': 'text/plain' });
     res.end(reads ? 'not found\n' : 'only GET and HEAD\n');
@@ -55,6 +54,15 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
+/** ONNX Runtime Web's folder of modules and WebAssembly, looked up when serving (the rest of the CLI runs without it). */
+function ortFiles(): string {
+  try {
+    return dirname(createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
+  } catch {
+    throw expected('the onnxruntime-web package (npm install onnxruntime-web@1.30.0)', 'serve', 'none installed');
+  }
+}
+
 function port(value: string): number {
   const n = nonNegativeInt(value);
   if (n > 65535) reject('a port in [0, 65535] (0: any free one)', value);
@@ -63,7 +71,8 @@ function port(value: string): number {
 
 async function serve(o: { port: number }): Promise<void> {
   if (!existsSync(join(PAGE_DIR, 'app.js'))) throw expected('the page bundle (npm run build)', 'serve', join(PAGE_DIR, 'app.js'));
-  const server = createServer(handle);
+  const ortDir = ortFiles();
+  const server = createServer((req, res) => handle(req, res, ortDir));
   await new Promise<void>((resolve, fail) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
       fail(
