@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { TrainingSession } from '../src/train/training-session.js';
 import { SyntheticTensors, stepLr, trainingConfig, WEB_DEFAULTS, type WebRunConfig } from '../src/web/trainer.js';
-import { noBrowser, openPage } from '../test/browser/driver.js';
+import { noBrowser, openPage, trainOnPage } from '../test/browser/driver.js';
 import { intArg } from './args.js';
 import { cpuInfo } from './peer.js';
 
@@ -32,21 +32,8 @@ async function inNode(c: WebRunConfig, threads: number): Promise<{ imgS: number;
 async function inBrowser(c: WebRunConfig): Promise<{ imgS: number; threads: number; backend: string }> {
   const s = await openPage();
   try {
-    await s.page.fill('#batch', String(c.batch));
-    await s.page.fill('#steps', String(c.steps));
-    await s.page.selectOption('#backend', 'wasm');
-    await s.page.click('#train');
-    type Shown = { state: string; error: string; imagesPerSecond: number; threads: number; backend: string };
-    await s.page.waitForFunction(
-      () => {
-        const p = (globalThis as unknown as { ilsvrcPage: Shown }).ilsvrcPage;
-        return p.state === 'done' || p.error !== '';
-      },
-      null,
-      { timeout: 600_000 },
-    );
-    const p = await s.page.evaluate(() => (globalThis as unknown as { ilsvrcPage: Shown }).ilsvrcPage);
-    if (p.error) throw new Error(`the page: ${p.error}`);
+    const p = await trainOnPage(s, { batch: String(c.batch), steps: String(c.steps) }, 600_000);
+    if (p.error || p.imagesPerSecond === null) throw new Error(`the page: ${p.error || 'no rate shown'}`);
     return { imgS: p.imagesPerSecond, threads: p.threads, backend: p.backend };
   } finally {
     await s.close();

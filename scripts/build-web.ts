@@ -36,5 +36,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   copyFileSync(`${root}/web/index.html`, `${root}/dist/web/index.html`);
   const r = await bundlePage(true);
   const bytes = Object.values(r.metafile.outputs).reduce((a, o) => a + o.bytes, 0);
-  process.stdout.write(`build-web: dist/web/app.js (${(bytes / 1024).toFixed(0)} KiB)\n`);
+  // stderr: `npm pack --json` (prepack builds) reads stdout as its JSON.
+  process.stderr.write(`build-web: dist/web/app.js (${(bytes / 1024).toFixed(0)} KiB)\n`);
 }

@@ -64,3 +64,33 @@ export async function openPage(): Promise<Session> {
     throw e;
   }
 }
+
+/** What the page shows (window.ilsvrcPage), as far as the tests and the benchmark read it. */
+export interface Shown {
+  state: string;
+  losses: number[];
+  top1: number | null;
+  valImages: number;
+  imagesPerSecond: number | null;
+  threads: number;
+  backend: string;
+  error: string;
+}
+
+export const shown = (s: Session): Promise<Shown> => s.page.evaluate(() => (globalThis as unknown as { ilsvrcPage: Shown }).ilsvrcPage);
+
+/** Fills the form as a user would, picks WebAssembly, presses Train and waits for the run to end (or a mistake). */
+export async function trainOnPage(s: Session, fields: Readonly<Record<string, string>>, timeout = 240_000): Promise<Shown> {
+  for (const [id, v] of Object.entries(fields)) await s.page.fill(`#${id}`, v);
+  await s.page.selectOption('#backend', 'wasm');
+  await s.page.click('#train');
+  await s.page.waitForFunction(
+    () => {
+      const p = (globalThis as unknown as { ilsvrcPage: Shown }).ilsvrcPage;
+      return p.state === 'done' || p.error !== '';
+    },
+    null,
+    { timeout },
+  );
+  return shown(s);
+}

@@ -15,7 +15,7 @@ import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { TrainingSession } from '../../src/train/training-session.js';
 import { stepLr, SyntheticTensors, trainingConfig, WEB_DEFAULTS, type WebRunConfig } from '../../src/web/trainer.js';
 import { ilsvrc } from '../cli/run.js';
-import { noBrowser, openPage, type Session } from './driver.js';
+import { noBrowser, openPage, shown, trainOnPage, type Session, type Shown } from './driver.js';
 
 const skip = noBrowser();
 let dir = '';
@@ -24,32 +24,6 @@ before(() => {
   dir = mkdtempSync(join(tmpdir(), 'ilsvrc-browser-'));
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-interface Shown {
-  state: string;
-  losses: number[];
-  top1: number | null;
-  valImages: number;
-  error: string;
-}
-
-const shown = (s: Session): Promise<Shown> => s.page.evaluate(() => (globalThis as unknown as { ilsvrcPage: Shown }).ilsvrcPage);
-
-/** Fills the form as a user would, presses Train and waits for the run to end. */
-async function trainOnPage(s: Session, fields: Readonly<Record<string, string>>): Promise<Shown> {
-  for (const [id, v] of Object.entries(fields)) await s.page.fill(`#${id}`, v);
-  await s.page.selectOption('#backend', 'wasm');
-  await s.page.click('#train');
-  await s.page.waitForFunction(
-    () => {
-      const p = (globalThis as unknown as { ilsvrcPage: Shown }).ilsvrcPage;
-      return p.state === 'done' || p.error !== '';
-    },
-    null,
-    { timeout: 240_000 },
-  );
-  return shown(s);
-}
 
 /** The page's checkpoint, downloaded as a user would. */
 async function downloadCheckpoint(s: Session, file: string): Promise<string> {
