@@ -14,7 +14,7 @@ import { StopSignal, stopOnSignals } from '../util/stop.js';
 import { nonNegativeInt, reject } from './options.js';
 
 /** The page's files: the build's bundle and page, and ONNX Runtime Web's modules and WebAssembly. */
-const PAGE_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
+const PAGE_DIR = dirname(fileURLToPath(new URL('../../web/index.html', import.meta.url)));
 
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
