@@ -7,6 +7,7 @@ import type { Case } from './torture-cases/harness.js';
 import { BOUNDS } from './torture-cases/bounds.js';
 import { DATA } from './torture-cases/data.js';
 import { FILES } from './torture-cases/files.js';
+import { FOREIGN_ONNX } from './torture-cases/foreign-onnx.js';
 import { INSTALL } from './torture-cases/install.js';
 import { LOCK } from './torture-cases/lock.js';
 import { ROUND_ONE } from './torture-cases/round-one.js';
@@ -16,4 +17,4 @@ import { STOPS } from './torture-cases/stops.js';
 
 export type { Case, Context } from './torture-cases/harness.js';
 
-export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS, ...STOPS, ...DATA, ...SCALE, ...FILES, ...INSTALL, ...SERVE];
+export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS, ...STOPS, ...DATA, ...SCALE, ...FILES, ...INSTALL, ...FOREIGN_ONNX, ...SERVE];
