@@ -17,4 +17,15 @@ import { STOPS } from './torture-cases/stops.js';
 
 export type { Case, Context } from './torture-cases/harness.js';
 
-export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS, ...STOPS, ...DATA, ...SCALE, ...FILES, ...INSTALL, ...FOREIGN_ONNX, ...SERVE];
+export const CASES: Case[] = [
+  ...ROUND_ONE,
+  ...LOCK,
+  ...BOUNDS,
+  ...STOPS,
+  ...DATA,
+  ...SCALE,
+  ...FILES,
+  ...INSTALL,
+  ...FOREIGN_ONNX,
+  ...SERVE,
+];
