@@ -13,6 +13,7 @@ import { INSTALL } from './torture-cases/install.js';
 import { LOCK } from './torture-cases/lock.js';
 import { ROUND_ONE } from './torture-cases/round-one.js';
 import { SCALE } from './torture-cases/scale.js';
+import { SERVE } from './torture-cases/serve.js';
 import { STOPS } from './torture-cases/stops.js';
 
 export type { Case, Context } from './torture-cases/harness.js';
@@ -28,4 +29,5 @@ export const CASES: Case[] = [
   ...INSTALL,
   ...FOREIGN_ONNX,
   ...BATCH_NORM,
+  ...SERVE,
 ];

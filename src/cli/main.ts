@@ -17,6 +17,7 @@ import { makeExportCommand } from './export.js';
 import { makeImportCommand } from './import.js';
 import { makeModelsCommand } from './models.js';
 import { makePredictCommand } from './predict.js';
+import { makeServeCommand } from './serve.js';
 import { errorLine } from './options.js';
 import { makeSummaryCommand } from './summary.js';
 import { makeTrainCommand } from './train.js';
@@ -37,6 +38,7 @@ function makeProgram(): Command {
   program.addCommand(makeEvaluateCommand());
   program.addCommand(makePredictCommand());
   program.addCommand(makeImportCommand());
+  program.addCommand(makeServeCommand());
   // addCommand does not pass settings down, so every command is told here to throw, not exit.
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ outputError: () => {} });

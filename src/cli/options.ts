@@ -17,7 +17,7 @@ import { describe, expected } from '../util/errors.js';
 import { MAX_COUNT } from '../util/limits.js';
 import { INPUT_LAYOUTS, type InputFlags } from '../trained/input.js';
 
-function reject(what: string, value: string): never {
+export function reject(what: string, value: string): never {
   throw new InvalidArgumentError(`Expected ${what} but received ${describe(value)}`);
 }
 

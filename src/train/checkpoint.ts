@@ -7,51 +7,22 @@
 import { buildModel, findModel, type ModelOptions, type ModelSpec } from '../zoo/index.js';
 import { checkpointWeights, flatTensors } from '../zoo/export.js';
 import { MODEL_OPTION_NAMES, optionExpected, optionSpec, optionValueOk, type ModelOptionName } from '../zoo/options.js';
-import { EVAL_RECIPES, evalViewFor, TRAIN_RECIPES, type DataIdentity, type EvalRecipe, type TrainRecipe } from '../data/index.js';
+import { EVAL_RECIPES, evalViewFor, TRAIN_RECIPES, type TrainRecipe } from '../data/index.js';
 import { OPTIMIZER_KINDS, SGD_CONVENTIONS, stateSuffixes, type OptimizerConfig } from '../optim/optimizer.js';
 import { stateName } from './graphs.js';
-import type { FitConfig, SavedProgress } from './config.js';
+import type { FitConfig } from './config.js';
 import { SCHEDULES, type ScheduleConfig } from './schedule.js';
 import { describe, expected, orList, UsageError } from '../util/errors.js';
-import { loadSafetensors, saveSafetensors, type TensorInput } from '../runtime/safetensors.js';
+import { loadSafetensors } from '../runtime/safetensors.js';
+import { writeFileAtomic } from '../util/fsx.js';
 import type { TrainingState } from './session-types.js';
 import { parseJson } from '../util/json.js';
+import { CHECKPOINT_FORMAT, checkpointChunks, firstNonFinite, STATE_PREFIX, type CheckpointMeta } from './checkpoint-format.js';
 
-export const CHECKPOINT_FORMAT = 'ilsvrc-checkpoint/2';
+export { CHECKPOINT_FORMAT, firstNonFinite, type CheckpointMeta };
+
 /** The format before the run config, progress and data had fields of their own (read, converted). */
 const CHECKPOINT_FORMAT_V1 = 'ilsvrc-checkpoint/1';
-const STATE_PREFIX = 'optim/';
-
-/**
- * The "ilsvrc" metadata of a checkpoint (docs/file-formats.md): what the network is, how it is
- * looked at, how it trains and where its run stands. Every field is checked when read.
- */
-export interface CheckpointMeta {
-  format: typeof CHECKPOINT_FORMAT;
-  /** The zoo model and its options: what `buildModel` rebuilds. */
-  model: string;
-  modelOptions: ModelOptions;
-  classes?: string[];
-  /** The evaluation view that matches the training augmentation (evaluate, predict, visualize default to it). */
-  view?: EvalRecipe;
-  /** The data it learned from (evaluate and visualize top default to it). */
-  data?: DataIdentity;
-  /** The run config `train --resume` continues; absent in weights that no run of ilsvrc trained (import). */
-  run?: FitConfig;
-  /** The run's schedule state and best metrics so far, and the sums of a part-done epoch. */
-  progress?: SavedProgress;
-  /** Where the weights came from when they were imported. */
-  imported?: { file: string; format: string };
-  /** Epochs completed, and optimizer steps done in the current one (a mid-epoch checkpoint). */
-  epoch: number;
-  batchInEpoch: number;
-  /** Optimizer steps taken. */
-  step: number;
-  /** Dropout-mask PRNG state. */
-  rng: number;
-  metrics?: Record<string, number>;
-  savedAt: string;
-}
 
 /**
  * The one writer of checkpoints (training's last, best and pending files, import): every
@@ -66,24 +37,7 @@ export function saveCheckpoint(
 ): void {
   const bad = firstNonFinite(state);
   if (bad !== undefined) throw refuse(bad);
-  const tensors: Record<string, TensorInput> = {};
-  for (const [name, data] of state.params) tensors[name] = { dtype: 'F32', shape: [data.length], data };
-  for (const [name, data] of state.states) tensors[STATE_PREFIX + name] = { dtype: 'F32', shape: [data.length], data };
-  const full: CheckpointMeta = { ...meta, format: CHECKPOINT_FORMAT, step: state.step, rng: state.rng, savedAt: new Date().toISOString() };
-  saveSafetensors(path, tensors, { ilsvrc: JSON.stringify(full) });
-}
-
-/** The first tensor of a training state holding NaN or ±Infinity ("conv1.weight", "optim/fc8.weight.m"), or undefined. */
-export function firstNonFinite(state: Pick<TrainingState, 'params' | 'states'>): string | undefined {
-  for (const [prefix, map] of [
-    ['', state.params],
-    [STATE_PREFIX, state.states],
-  ] as const) {
-    for (const [name, data] of map) {
-      for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return `${prefix}${name}`;
-    }
-  }
-  return undefined;
+  writeFileAtomic(path, checkpointChunks(state, meta));
 }
 
 export interface Checkpoint {

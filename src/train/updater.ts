@@ -18,26 +18,12 @@ import { NativeOptimizer, updatePath } from '../optim/native.js';
 import { hyperValues, type OptimizerConfig } from '../optim/optimizer.js';
 import { scalar, tensor, type OrtTensor } from '../runtime/ort.js';
 import { expected } from '../util/errors.js';
-import { gradName, type TrainGraph } from './graphs.js';
-import {
-  concatF32,
-  concatI64,
-  inputShape,
-  labels64,
-  metricsOf,
-  output,
-  runGradients,
-  validRows,
-  type Compile,
-  type Weights,
-} from './session-state.js';
-import type { StepBatch, StepMetrics, TrainingConfig } from './session-types.js';
+import { gradName } from './graphs.js';
+import { at, runStepGraph, type TrainStep } from './graph-step.js';
+import { metricsOf, output, runGradients, type Compile, type Weights } from './session-state.js';
+import type { StepMetrics, TrainingConfig } from './session-types.js';
 
-/** One optimizer step's batch and learning rate. */
-export interface TrainStep {
-  batch: StepBatch;
-  lr: number;
-}
+export type { TrainStep };
 
 export interface Updater {
   readonly where: 'native' | 'graph';
@@ -122,53 +108,8 @@ export class GraphUpdater implements Updater {
   async runSteps(steps: readonly TrainStep[]): Promise<StepMetrics[]> {
     const [first] = steps;
     if (!first) return [];
-    const k = steps.length;
-    const { tg, session } = await this.compile(k === 1 ? 'step' : 'loop', first.batch.labels.length);
-    const out = await session.run(this.stepFeeds(tg, steps));
-    this.w.adopt(tg, out);
-    this.w.step += k;
-    const [loss, top1, top5] = [output(out, 'loss'), output(out, 'top1'), output(out, 'top5')];
-    return steps.map(({ batch }, i) => ({ loss: at(loss, i), top1: at(top1, i), top5: at(top5, i), n: validRows(batch) }));
-  }
-
-  /** The step graph's feeds; with K > 1 steps, each per-step input is the K steps' stacked on a leading axis. */
-  private stepFeeds(tg: TrainGraph, steps: readonly TrainStep[]): Record<string, OrtTensor> {
-    const k = steps.length;
-    const batches = steps.map((s) => s.batch);
-    const stack = (shape: readonly number[]) => (k === 1 ? shape : [k, ...shape]);
-    const feeds: Record<string, OrtTensor> = {
-      input: tensor(
-        'float32',
-        stacked(
-          batches.map((b) => b.x),
-          concatF32,
-        ),
-        stack(inputShape(tg)),
-      ),
-      labels: tensor(
-        'int64',
-        stacked(
-          batches.map((b) => labels64(b.labels)),
-          concatI64,
-        ),
-        stack([batches[0]?.labels.length ?? 0]),
-      ),
-    };
-    const hyper = steps.map(({ lr }, i) => hyperValues(this.optimizer, lr, this.w.step + i + 1));
-    tg.hyper.forEach(
-      (h, j) =>
-        (feeds[h] = tensor(
-          'float32',
-          Float32Array.from(hyper, (row) => at(row, j)),
-          k === 1 ? [] : [k],
-        )),
-    );
-    // Masks are drawn step by step, in the same order as k single steps would draw them.
-    const masks = tg.masks.map(() => [] as Float32Array[]);
-    for (let i = 0; i < k; i++) tg.masks.forEach((m, j) => masks[j]?.push(this.w.mask(m.shape, m.rate)));
-    tg.masks.forEach((m, j) => (feeds[m.name] = tensor('float32', stacked(masks[j] ?? [], concatF32), stack(m.shape))));
-    this.w.feed(tg, feeds, true);
-    return feeds;
+    const { tg, session } = await this.compile(steps.length === 1 ? 'step' : 'loop', first.batch.labels.length);
+    return runStepGraph(session, tg, this.optimizer, this.w, steps);
   }
 
   async applyGradients(grads: ReadonlyMap<string, Float32Array>, lr: number): Promise<void> {
@@ -210,16 +151,4 @@ function gradientOf(grads: ReadonlyMap<string, Float32Array>, name: string): Flo
   const g = grads.get(name);
   if (!g) throw new Error(`no gradient for ${name}`);
   return g;
-}
-
-/** The one array itself (no copy), or the arrays stacked end to end. */
-function stacked<T>(parts: readonly T[], concat: (parts: readonly T[]) => T): T {
-  const [only, ...more] = parts;
-  return only !== undefined && more.length === 0 ? only : concat(parts);
-}
-
-function at(a: ArrayLike<number>, i: number): number {
-  const v = a[i];
-  if (v === undefined) throw new Error(`expected at least ${i + 1} values but received ${a.length}`);
-  return v;
 }

@@ -25,6 +25,7 @@ export const LAYERS = [
   'trained',
   'import',
   'viz',
+  'web',
   'cli',
   'index.ts',
 ] as const;
@@ -75,4 +76,33 @@ test('imports point from a layer to the layers above it in the list, never down'
     }
   }
   assert.deepEqual(bad, [], `imports against the layer order:\n${bad.join('\n')}`);
+});
+
+test('the page bundle (src/web) holds no Node-only module: ONNX Runtime is its one seam, read as ONNX Runtime Web', async () => {
+  const { bundlePage } = await import('../../scripts/build-web.js');
+  const inputs = Object.keys((await bundlePage(false)).metafile.inputs);
+  const nodeOnly = inputs.filter((f) =>
+    /^node:|node_modules\/(sharp|onnxruntime-node|@img)\/|\.node$|(^|\/)(fs|os|path|worker_threads)$/.test(f),
+  );
+  assert.deepEqual(nodeOnly, [], `Node-only modules in the page bundle:\n${nodeOnly.join('\n')}`);
+  // The portable halves are in, their Node halves (files, sharp, the native update) are not.
+  for (const f of [
+    'src/data/synthetic-render.ts',
+    'src/runtime/safetensors-format.ts',
+    'src/train/checkpoint-format.ts',
+    'src/train/graph-step.ts',
+  ])
+    assert.ok(inputs.includes(f), `${f} in the bundle`);
+  for (const f of [
+    'src/data/synthetic.ts',
+    'src/runtime/safetensors.ts',
+    'src/train/checkpoint.ts',
+    'src/train/updater.ts',
+    'src/optim/native.ts',
+  ])
+    assert.ok(!inputs.includes(f), `${f} kept out of the bundle`);
+  const seam = inputs.filter(
+    (f) => f.startsWith('src/') && readFileSync(resolve(src, '..', f), 'utf8').includes("from 'onnxruntime-node'"),
+  );
+  assert.deepEqual(seam, ['src/runtime/ort.ts']);
 });
