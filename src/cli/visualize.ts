@@ -12,7 +12,7 @@ import { activations, renderMaps } from '../viz/activations.js';
 import type { Mode } from '../viz/backward.js';
 import { caption, className, percent as pct } from '../viz/caption.js';
 import type { FigureLayout } from '../plot/figure.js';
-import { convOf, filterStats, renderFilters, type FilterStats } from '../viz/filters.js';
+import { convOf, FILTER_DEFAULTS as FILTERS, filterStats, renderFilters, type FilterStats } from '../viz/filters.js';
 import { loadImage } from '../viz/images.js';
 import { openNetwork, type Network } from '../viz/network.js';
 import { defaultOcclusion, occlusion, renderOcclusion, type OcclusionResult } from '../viz/occlusion.js';
@@ -243,8 +243,6 @@ async function command<K extends VisualizeKind>(
   if (f.json) process.stdout.write(JSON.stringify({ png: v.file, ...v.details }) + '\n');
   else process.stdout.write([...v.lines, `wrote ${v.file}`].join('\n') + '\n');
 }
-
-const FILTERS = { maxFilters: 96, maxInputs: 16, dead: 0.1 };
 
 async function drawFilters(file: string, o: FiltersViewOptions): Promise<Picture<'filters'>> {
   const { maxFilters, maxInputs, dead } = { ...FILTERS, ...o };

@@ -8,35 +8,10 @@
  */
 import sharp from 'sharp';
 import { escapeXml, fitText, textWidth } from './chart.js';
-import { gridRaster, jet, withText, type Normalize, type Tile } from './image.js';
+import { withText } from './image.js';
+import { barColors, barValue, figureGrid, type ColorBar, type FigureSpec } from './raster.js';
 
-/** Smallest side of a drawn tile in pixels: a 3×3 or 7×7 kernel must be seen, not guessed. */
-export const MIN_TILE = 48;
-
-export interface ColorBar {
-  /** What the colour stands for, e.g. "fall in P(triangle)". */
-  label: string;
-  /** Values at the bottom and top; words ("tile min") where each tile has its own scale. */
-  min: number | string;
-  max: number | string;
-  colors: 'jet' | 'gray';
-}
-
-interface FigureSpec {
-  title: string;
-  /** A second, smaller line: how the tiles were scaled, what the rows are. */
-  subtitle?: string;
-  tiles: readonly Tile[];
-  /** One short label per tile (fewer: the rest unlabelled). */
-  labels?: readonly string[];
-  normalize: Normalize;
-  cols?: number;
-  /** Smallest tile side in pixels; default MIN_TILE. */
-  minTile?: number;
-  /** Each tile enlarged to fill its cell (tiles of different sizes). */
-  fit?: boolean;
-  bars?: readonly ColorBar[];
-}
+export { MIN_TILE, type ColorBar, type FigureSpec } from './raster.js';
 
 /** Where everything went, in pixels of the PNG (also its "Layout" text chunk, as JSON). */
 export interface FigureLayout {
@@ -58,7 +33,6 @@ const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 const MARGIN = 8;
 const LABEL_FONT = 10;
 const BAR = { width: 14, minHeight: 120, font: 10 } as const;
-const num = (v: number | string): string => (typeof v === 'string' ? v : String(Number(v.toPrecision(3))));
 
 /** Text at (x, y); with `room`, made to fit it rather than run into the next tile. */
 function text(x: number, y: number, s: string, size: number, attrs = '', room = Infinity): string {
@@ -67,13 +41,13 @@ function text(x: number, y: number, s: string, size: number, attrs = '', room = 
 }
 
 function colorBar(bar: ColorBar, id: number, x: number, y: number, h: number): { svg: string[]; width: number } {
-  const stops = bar.colors === 'jet' ? Array.from({ length: 9 }, (_, i) => jet(i / 8)) : [[0, 0, 0] as const, [255, 255, 255] as const];
+  const stops = barColors(bar);
   const svg = [`<defs><linearGradient id="bar${id}" x1="0" y1="1" x2="0" y2="0">`];
   stops.forEach(([r, g, b], i) => svg.push(`<stop offset="${i / (stops.length - 1)}" stop-color="rgb(${r},${g},${b})"/>`));
   svg.push('</linearGradient></defs>');
   svg.push(`<rect x="${x}" y="${y}" width="${BAR.width}" height="${h}" fill="url(#bar${id})" stroke="#333"/>`);
-  const hi = num(bar.max);
-  const lo = num(bar.min);
+  const hi = barValue(bar.max);
+  const lo = barValue(bar.min);
   const nx = x + BAR.width + 4;
   svg.push(text(nx, y + BAR.font, hi, BAR.font, 'fill="#222"'), text(nx, y + h, lo, BAR.font, 'fill="#222"'));
   const lx = nx + Math.max(textWidth(hi, BAR.font), textWidth(lo, BAR.font)) + 6 + BAR.font;
@@ -86,18 +60,7 @@ function colorBar(bar: ColorBar, id: number, x: number, y: number, h: number): {
 
 /** Lays out and renders a picture; the PNG carries the title and the layout as text. */
 export async function figure(spec: FigureSpec): Promise<{ png: Buffer; layout: FigureLayout }> {
-  const minTile = Math.max(MIN_TILE, spec.minTile ?? MIN_TILE);
-  const side = Math.min(Math.max(...spec.tiles.map((t) => t.width)), Math.max(...spec.tiles.map((t) => t.height)));
-  const scale = Math.max(1, Math.ceil(minTile / side));
-  const labelHeight = spec.labels?.length ? LABEL_FONT + 5 : 0;
-  const g = gridRaster(spec.tiles, {
-    normalize: spec.normalize,
-    ...(spec.cols !== undefined ? { cols: spec.cols } : {}),
-    pad: 2,
-    scale,
-    below: labelHeight,
-    ...(spec.fit ? { fit: true } : {}),
-  });
+  const { g, minTile, scale, labelHeight } = figureGrid(spec, LABEL_FONT);
   const titleHeight = 30 + (spec.subtitle ? 16 : 0);
   const left = MARGIN;
   const top = titleHeight;

@@ -22,26 +22,7 @@ import { defaultStepsPerRun, stepFootprint, stepMemory, weightMemory } from './s
 import { formatBytes, machineBudget, requireMemory } from '../util/budget.js';
 import { requireThreads, requireWorkers } from '../util/limits.js';
 import { DEFAULT_SCHEDULE, type ScheduleConfig, type ScheduleKind } from './schedule.js';
-
-/** The demo's settings (measured on 2 cores: see README "Quick start"). */
-const DEMO = {
-  model: 'vgg-a',
-  width: 0.0625,
-  inputSize: 32,
-  epochs: 10,
-  batch: 32,
-  // AdamW: plain SGD moves a BN-free VGG this thin off the plateau much later.
-  optimizer: 'adamw',
-  lr: 0.003,
-  schedule: 'cosine',
-  warmupSteps: 30,
-  weightDecay: 1e-4,
-  augment: 'none',
-  init: 'kaiming',
-  dropout: 0,
-  /** More, smaller renders than the default set: 300 per class overfit within the demo's epochs. */
-  synthetic: { perClass: 1000, size: 32 },
-} as const;
+import { DEMO } from './demo.js';
 
 /** Defaults of the options that are not the paper's recipe. */
 export const RUN_DEFAULTS = {

@@ -1,9 +1,9 @@
 /** Feature maps of one layer for one image: the top-k channels by mean activation, as a grid. */
 import { softmax } from '../ops/softmax.js';
 import { figure, type ColorBar } from '../plot/figure.js';
-import { finiteRange, type Normalize, type Tile } from '../plot/image.js';
+import { finiteRange, type Normalize, type Tile } from '../plot/raster.js';
 import { caption } from './caption.js';
-import { findLayer, type Network } from './network.js';
+import { findLayer, type Network } from './layers.js';
 import { Probe } from './probe.js';
 
 interface ActivationsResult {

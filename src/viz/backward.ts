@@ -13,7 +13,7 @@ import type { Value } from '../graph/graph.js';
 import { mul, relu, reluOpen } from '../ops/elementwise.js';
 import { reduceSum } from '../ops/shape.js';
 import { tensor, type OrtSession } from '../runtime/ort.js';
-import { compile, findLayer, logitsLayer, type Network, type NetworkGraph } from './network.js';
+import { compile, findLayer, logitsLayer, type Network, type NetworkGraph } from './layers.js';
 
 export const MODES = ['gradient', 'deconvnet', 'guided'] as const;
 export type Mode = (typeof MODES)[number];

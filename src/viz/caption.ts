@@ -1,6 +1,5 @@
 /** The words on a picture of a network: its title line, and class names where the model has them. */
-import { basename } from 'node:path';
-import type { Network } from './network.js';
+import type { Network } from './layers.js';
 
 /** A class by name when the model's file names its classes, else by index. */
 export function className(net: Network, index: number): string {
@@ -15,7 +14,8 @@ export function caption(
   o: { layer: string; mode: string; image?: string | undefined; class?: { index: number; probability: number; what: string } },
 ): string {
   const parts = [net.name, o.layer, o.mode];
-  if (o.image !== undefined) parts.push(basename(o.image));
+  // The file's name without its folders (as POSIX basename; no node:path, so the page can caption too).
+  if (o.image !== undefined) parts.push(o.image.slice(o.image.lastIndexOf('/') + 1));
   if (o.class) parts.push(`${o.class.what} ${className(net, o.class.index)} ${percent(o.class.probability)}`);
   return parts.join(' · ');
 }

@@ -6,7 +6,7 @@
 import { sizeOf } from '../graph/dtype.js';
 import type { Value } from '../graph/graph.js';
 import { tensor, type OrtSession } from '../runtime/ort.js';
-import { compile, type Network, type NetworkGraph } from './network.js';
+import { compile, type Network, type NetworkGraph } from './layers.js';
 
 interface Rows {
   /** n rows, each of `shape`. */

@@ -7,13 +7,14 @@
 import { subset, type Dataset } from '../data/index.js';
 import { reduceMax } from '../ops/shape.js';
 import { figure } from '../plot/figure.js';
-import type { Tile } from '../plot/image.js';
+import type { Tile } from '../plot/raster.js';
 import { expected } from '../util/errors.js';
 import { NEVER, Stopped, type StopSignal } from '../util/stop.js';
 import { Projector, strongest, type Mode } from './backward.js';
 import { caption, className } from './caption.js';
-import { cropTile, loadDataset, projectionTile, rasterTile, stretch, supportBox, toRgb, type Box } from './images.js';
-import { findLayer, type Network } from './network.js';
+import { loadDataset } from './images.js';
+import { cropTile, projectionTile, rasterTile, stretch, supportBox, toRgb, type Box } from './tiles.js';
+import { findLayer, type Network } from './layers.js';
 import { Probe } from './probe.js';
 
 export interface TopOptions {

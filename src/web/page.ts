@@ -8,7 +8,8 @@
 import ort from './ort-web.js';
 import { UsageError } from '../util/errors.js';
 import { MODELS } from '../zoo/index.js';
-import { conv1Filters, deconvProjection, occlusionMap, type Picture } from './pictures.js';
+import { barColors, barValue, figureGrid, type ColorBar, type FigureSpec } from '../plot/raster.js';
+import { filtersPicture, imagePictures, webNetwork } from './pictures.js';
 import { checkConfig, normalise, WEB_DEFAULTS, WebTrainer, type WebRunConfig } from './trainer.js';
 
 interface PageState {
@@ -25,6 +26,8 @@ interface PageState {
   error: string;
   /** What the pictures show: the image's predicted class, its probability, the projected unit. */
   pictures: { image: string; predicted: string; probability: number; lowest: number; channel: number } | null;
+  /** The words of each picture drawn, by canvas: its title, tile labels and colour bars. */
+  figures: Record<string, { title: string; labels: readonly string[]; bars: readonly ColorBar[] }>;
 }
 
 const page: PageState = {
@@ -39,6 +42,7 @@ const page: PageState = {
   threads: 1,
   error: '',
   pictures: null,
+  figures: {},
 };
 (globalThis as unknown as { ilsvrcPage: PageState }).ilsvrcPage = page;
 
@@ -192,43 +196,106 @@ async function train(): Promise<void> {
   drawCurves();
   showNumbers();
   setRunning(false);
-  const filters = conv1Filters(trainer);
-  draw('filters', filters, Math.max(1, Math.floor(200 / Math.max(filters.width, filters.height))));
+  drawFigure('filters', filtersPicture(webNetwork(trainer, PICTURES)));
   const [cls, k] = trainer.data.val[0]!;
-  await showImage(`val image ${k} of class ${cls}`, trainer.data.pixels(cls, k));
+  await showImage(`val image ${k} (${trainer.checkpointClasses[cls]})`, trainer.data.pixels(cls, k));
   page.state = 'done';
   $('status').textContent = stopRequested ? 'stopped' : 'done';
 }
 
-/** A raster on a canvas, each pixel `zoom` screen pixels. */
-function draw(id: string, p: Picture, zoom: number): void {
-  const cv = $(id) as HTMLCanvasElement;
-  [cv.width, cv.height] = [p.width * zoom, p.height * zoom];
-  const small = new OffscreenCanvas(p.width, p.height);
-  const data = new ImageData(p.width, p.height);
-  for (let i = 0; i < p.width * p.height; i++) data.data.set([p.rgb[i * 3]!, p.rgb[i * 3 + 1]!, p.rgb[i * 3 + 2]!, 255], i * 4);
-  small.getContext('2d')!.putImageData(data, 0, 0);
-  const g = cv.getContext('2d')!;
-  g.imageSmoothingEnabled = false;
-  g.drawImage(small, 0, 0, cv.width, cv.height);
+/** The pictures' probes run on WebAssembly: WebGPU has no kernels for the backward sweep's composites. */
+const PICTURES = { providers: ['wasm'] };
+
+const FONT = 'system-ui, sans-serif';
+const LABEL_FONT = 10;
+const BAR = { width: 14, minHeight: 120, font: 10 } as const;
+
+/** A colour bar at (x, y), h high: its colours bottom (min) to top (max), both numbers, its label turned; returns its width. */
+function drawBar(g: CanvasRenderingContext2D, bar: ColorBar, x: number, y: number, h: number): number {
+  const grad = g.createLinearGradient(0, y + h, 0, y);
+  const stops = barColors(bar);
+  stops.forEach(([r, gr, b], i) => grad.addColorStop(i / (stops.length - 1), `rgb(${r},${gr},${b})`));
+  g.fillStyle = grad;
+  g.fillRect(x, y, BAR.width, h);
+  g.strokeStyle = '#333';
+  g.strokeRect(x + 0.5, y + 0.5, BAR.width - 1, h - 1);
+  g.font = `${BAR.font}px ${FONT}`;
+  g.fillStyle = '#222';
+  const [hi, lo] = [barValue(bar.max), barValue(bar.min)];
+  const nx = x + BAR.width + 4;
+  g.fillText(hi, nx, y + BAR.font);
+  g.fillText(lo, nx, y + h);
+  const lx = nx + Math.max(g.measureText(hi).width, g.measureText(lo).width) + 6 + BAR.font;
+  g.save();
+  g.translate(lx, y + h / 2);
+  g.rotate(-Math.PI / 2);
+  g.textAlign = 'center';
+  g.fillText(bar.label, 0, 0, h);
+  g.restore();
+  return lx + 4 - x;
 }
 
-/** The deconvnet projection and the occlusion map of one image (RGB HWC at the input size). */
+/** A picture of the network on a canvas, laid out as the CLI's PNG (src/plot/figure.ts): title, tiles, labels, colour bars. */
+function drawFigure(id: string, spec: FigureSpec): void {
+  const { g: grid } = figureGrid(spec, LABEL_FONT);
+  const cv = $(id) as HTMLCanvasElement;
+  const g = cv.getContext('2d')!;
+  const titleHeight = 30 + (spec.subtitle ? 16 : 0);
+  const margin = 8;
+  const barHeight = Math.max(BAR.minHeight, grid.height - 2 * grid.pad);
+  g.font = `bold 15px ${FONT}`;
+  const titleWidth = g.measureText(spec.title).width;
+  g.font = `11px ${FONT}`;
+  const subtitleWidth = g.measureText(spec.subtitle ?? '').width;
+  // Bars are measured by drawing them on a scratch context: their width depends on their numbers.
+  const scratch = new OffscreenCanvas(1, 1).getContext('2d')! as unknown as CanvasRenderingContext2D;
+  const barsWidth = (spec.bars ?? []).reduce((w, bar) => w + drawBar(scratch, bar, 0, 0, barHeight) + 12, 0);
+  cv.width = Math.ceil(
+    Math.max(margin + grid.width + 10 + barsWidth, margin + grid.width + margin, 2 * margin + titleWidth, subtitleWidth),
+  );
+  cv.height = titleHeight + Math.max(grid.height, spec.bars?.length ? barHeight + 2 * grid.pad : 0) + margin;
+  g.fillStyle = '#fff';
+  g.fillRect(0, 0, cv.width, cv.height);
+  const data = new ImageData(grid.width, grid.height);
+  for (let i = 0; i < grid.width * grid.height; i++)
+    data.data.set([grid.rgb[i * 3]!, grid.rgb[i * 3 + 1]!, grid.rgb[i * 3 + 2]!, 255], i * 4);
+  g.putImageData(data, margin, titleHeight);
+  g.fillStyle = '#222';
+  g.font = `bold 15px ${FONT}`;
+  g.fillText(spec.title, margin, 21);
+  if (spec.subtitle) {
+    g.font = `11px ${FONT}`;
+    g.fillStyle = '#444';
+    g.fillText(spec.subtitle, margin, 39, cv.width - margin);
+  }
+  g.font = `${LABEL_FONT}px ${FONT}`;
+  g.fillStyle = '#222';
+  g.textAlign = 'center';
+  (spec.labels ?? []).forEach((label, i) => {
+    if (i >= spec.tiles.length) return;
+    const x = margin + grid.pad + (i % grid.cols) * (grid.cell.width + grid.pad) + grid.cell.width / 2;
+    const y =
+      titleHeight + grid.pad + Math.floor(i / grid.cols) * (grid.cell.height + grid.below + grid.pad) + grid.cell.height + LABEL_FONT + 1;
+    g.fillText(label, x, y, grid.cell.width - 4);
+  });
+  g.textAlign = 'start';
+  let x = margin + grid.width + 10;
+  for (const bar of spec.bars ?? []) x += drawBar(g, bar, x, titleHeight + grid.pad, barHeight) + 12;
+  cv.title = spec.title;
+  page.figures[id] = { title: spec.title, labels: spec.labels ?? [], bars: spec.bars ?? [] };
+}
+
+/** The deconvnet projection and the occlusion maps of one image (RGB HWC at the input size). */
 async function showImage(name: string, rgb: Uint8Array): Promise<void> {
   if (!trainer) throw new UsageError(`Expected a trained model for ${name} but none is trained yet: press Train first`);
   const side = trainer.config.inputSize;
-  const image = { width: side, height: side, rgb };
   const x = new Float32Array(3 * side * side);
   normalise(rgb, x, 0, side);
-  const zoom = Math.max(1, Math.floor(160 / side));
-  draw('image', image, zoom);
-  const d = await deconvProjection(trainer, x, { providers: ['wasm'] });
-  draw('deconv', d.picture, zoom);
-  const o = await occlusionMap(trainer, x, image);
-  draw('occlusion', o.picture, zoom);
-  const predicted = trainer.checkpointClasses[o.predicted]!;
-  page.pictures = { image: name, predicted, probability: o.probability, lowest: o.lowest, channel: d.channel };
-  $('imageCaption').textContent = `${name}: ${predicted} (${(100 * o.probability).toFixed(1)}%)`;
+  const p = await imagePictures(webNetwork(trainer, PICTURES), x, name);
+  drawFigure('deconv', p.deconvnet);
+  drawFigure('occlusion', p.occlusion);
+  const predicted = trainer.checkpointClasses[p.predicted]!;
+  page.pictures = { image: name, predicted, probability: p.probability, lowest: p.lowest, channel: p.channel };
 }
 
 /** A dropped or chosen file, decoded by the browser and resized to the input size. */
@@ -273,7 +340,16 @@ function guard(f: () => Promise<void>): () => void {
   };
 }
 
+/** The form's fields start at WEB_DEFAULTS (a width as a fraction where it is one: 0.0625 is 1/16). */
+function fillForm(): void {
+  const c = WEB_DEFAULTS;
+  const fields = { width: Number.isInteger(1 / c.width) ? `1/${1 / c.width}` : String(c.width), inputSize: c.inputSize };
+  for (const [id, v] of Object.entries({ ...fields, batch: c.batch, steps: c.steps, lr: c.lr, seed: c.seed }))
+    ($(id) as HTMLInputElement).value = String(v);
+}
+
 function init(): void {
+  fillForm();
   const select = $('model') as HTMLSelectElement;
   for (const m of MODELS)
     select.add(new Option(`${m.name} (${m.year})`, m.name, m.name === WEB_DEFAULTS.model, m.name === WEB_DEFAULTS.model));

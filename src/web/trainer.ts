@@ -12,6 +12,7 @@ import { toModel } from '../graph/serialize.js';
 import { DEFAULT_OPTIMIZER, stateSuffixes, type OptimizerConfig } from '../optim/optimizer.js';
 import { createSession, tensor, type OrtSession, type SessionOptions } from '../runtime/ort.js';
 import { checkpointChunks } from '../train/checkpoint-format.js';
+import { DEMO } from '../train/demo.js';
 import { runStepGraph } from '../train/graph-step.js';
 import { buildTrainGraph, type TrainGraph } from '../train/graphs.js';
 import { DEFAULT_SCHEDULE, learningRate, type ScheduleConfig } from '../train/schedule.js';
@@ -23,7 +24,7 @@ import { Rng } from '../util/rng.js';
 import { buildModel, modelOptions, findModel, type BuiltModel, type ModelOptions } from '../zoo/index.js';
 import { exportInferenceModel } from '../zoo/export.js';
 
-/** What the page asks for; the rest is the CLI demo's recipe (src/train/run.ts DEMO). */
+/** What the page asks for; the rest is the CLI demo's recipe (src/train/demo.ts). */
 export interface WebRunConfig {
   model: string;
   width: number;
@@ -38,17 +39,17 @@ export interface WebRunConfig {
   perClass: number;
 }
 
-/** The CLI demo's settings (`ilsvrc train` with no model): a thin VGG-A on 32-pixel shapes. */
+/** The CLI demo's settings (src/train/demo.ts): a thin VGG-A on 32-pixel shapes, over 200 steps (an epoch of the demo's set). */
 export const WEB_DEFAULTS: WebRunConfig = {
-  model: 'vgg-a',
-  width: 0.0625,
-  inputSize: 32,
-  classes: 8,
-  batch: 32,
+  model: DEMO.model,
+  width: DEMO.width,
+  inputSize: DEMO.inputSize,
+  classes: 8, // the synthetic set's default
+  batch: DEMO.batch,
   steps: 200,
   seed: 0,
-  lr: 0.003,
-  perClass: 200,
+  lr: DEMO.lr,
+  perClass: DEMO.synthetic.perClass,
 };
 
 /** The bounds of each number the page takes: [lowest, highest, integer]. */
@@ -74,12 +75,12 @@ export function checkConfig(c: WebRunConfig): WebRunConfig {
   return c;
 }
 
-/** The demo's optimizer (AdamW, decay 1e-4) and schedule (cosine after a 30-step warmup) for a web run. */
+/** The demo's optimizer, schedule (warmup, then over the run's steps) and model options for a web run. */
 function webRecipe(c: WebRunConfig): { optimizer: OptimizerConfig; schedule: ScheduleConfig; model: Partial<ModelOptions> } {
   return {
-    optimizer: { ...DEFAULT_OPTIMIZER, kind: 'adamw', weightDecay: 1e-4 },
-    schedule: { ...DEFAULT_SCHEDULE, kind: 'cosine', lr: c.lr, warmupSteps: Math.min(30, c.steps) },
-    model: { width: c.width, inputSize: c.inputSize, classes: c.classes, init: 'kaiming', dropout: 0 },
+    optimizer: { ...DEFAULT_OPTIMIZER, kind: DEMO.optimizer, weightDecay: DEMO.weightDecay },
+    schedule: { ...DEFAULT_SCHEDULE, kind: DEMO.schedule, lr: c.lr, warmupSteps: Math.min(DEMO.warmupSteps, c.steps) },
+    model: { width: c.width, inputSize: c.inputSize, classes: c.classes, init: DEMO.init, dropout: DEMO.dropout },
   };
 }
 
@@ -255,7 +256,7 @@ export function webSession(model: ModelProto, options: SessionOptions): Promise<
   return createSession(encodeModel(lower(model, webgpu ? TABLES.webgpu : DEFAULT_TABLE, { block: 0 })), options);
 }
 
-export function argmax(a: ArrayLike<number>): number {
+function argmax(a: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < a.length; i++) if (a[i]! > a[best]!) best = i;
   return best;

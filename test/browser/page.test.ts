@@ -4,12 +4,13 @@
  * Node's TrainingSession's after the same steps, and a mistake on the page is one line.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { renderShape, SYNTHETIC_CLASSES } from '../../src/data/synthetic-render.js';
+import { pngText } from '../../src/plot/image.js';
 import { Rng } from '../../src/util/rng.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { TrainingSession } from '../../src/train/training-session.js';
@@ -62,15 +63,52 @@ const pictured = (s: Session, name: string): Promise<unknown> =>
     { timeout: 60_000 },
   );
 
-/** An image dropped on the trained page gets its three pictures; a file that is no image is one line and the page goes on. */
-async function dropImages(s: Session): Promise<void> {
+/** The words of the page's pictures (window.ilsvrcPage.figures), by canvas. */
+type Figures = Record<string, { title: string; labels: string[]; bars: { label: string; min: number | string; max: number | string }[] }>;
+
+/** The title of the CLI's picture `args` of the checkpoint (its PNG's Title text). */
+async function cliTitle(args: readonly string[], out: string): Promise<string> {
+  const r = await ilsvrc(['visualize', ...args, '-o', out, '--threads', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  return pngText(readFileSync(out))['Title'] ?? '';
+}
+
+/** Probabilities as words ("97.3%"), masked: the page's WebAssembly and the CLI's CPU provider may differ in the last digit. */
+const masked = (t: string): string => t.replace(/-?\d+\.\d%/g, '#%');
+
+/**
+ * An image dropped on the trained page gets its three pictures, with the CLI's words: each title names
+ * the layer, the class by name and its probability, the occlusion map has its colour bar with numbers;
+ * a file that is no image is one line and the page goes on.
+ */
+async function dropImages(s: Session, ckpt: string): Promise<void> {
+  // At the input size, so the browser and the CLI see the same pixels.
+  const small = join(dir, 'triangle.png');
+  await sharp(renderShape(2, 32, new Rng(7)), { raw: { width: 32, height: 32, channels: 3 } })
+    .png()
+    .toFile(small);
+  await s.page.setInputFiles('#file', small);
+  await pictured(s, 'triangle.png');
+  await s.page.screenshot({ path: join(shots(), 'browser-pictures.png'), fullPage: true });
+  const { pictures, figures } = await s.page.evaluate(
+    () => (globalThis as unknown as { ilsvrcPage: { pictures: { predicted: string; probability: number }; figures: Figures } }).ilsvrcPage,
+  );
+  const pct = `${(100 * pictures.probability).toFixed(1)}%`;
+  assert.match(
+    figures['occlusion']!.title,
+    new RegExp(`^vgg-a · conv\\S+ · occlusion · triangle\\.png · class ${pictures.predicted} ${pct}$`),
+  );
+  assert.match(figures['deconv']!.title, /^vgg-a · conv\S+ · deconvnet · triangle\.png · predicted \S+ \d+\.\d%$/);
+  const bar = figures['occlusion']!.bars[0]!;
+  assert.equal(bar.label, `fall in P(${pictures.predicted})`);
+  assert.match(`${bar.min} ${bar.max}`, /^-?\d+\.\d% -?\d+\.\d%$/);
+  assert.equal(figures['filters']!.title, await cliTitle(['filters', ckpt], join(dir, 'filters.png')));
+  assert.equal(masked(figures['occlusion']!.title), masked(await cliTitle(['occlusion', ckpt, small], join(dir, 'occlusion.png'))));
+  assert.equal(masked(figures['deconv']!.title), masked(await cliTitle(['deconvnet', ckpt, small], join(dir, 'deconvnet.png'))));
   const raw = { width: 96, height: 96, channels: 3 as const };
   const png = await sharp(renderShape(2, 96, new Rng(7)), { raw })
     .png()
     .toBuffer();
-  await s.page.setInputFiles('#file', { name: 'triangle.png', mimeType: 'image/png', buffer: png });
-  await pictured(s, 'triangle.png');
-  await s.page.screenshot({ path: join(shots(), 'browser-pictures.png'), fullPage: true });
   await s.page.setInputFiles('#file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('no pixels here') });
   assert.match(
     await errorLine(s),
@@ -107,7 +145,8 @@ test(
       const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
       const [first, last] = [mean(p.losses.slice(0, 10)), mean(p.losses.slice(-10))];
       assert.ok(last < first - 0.1, `loss falls: first ten ${first.toFixed(3)}, last ten ${last.toFixed(3)}`);
-      assert.match((await s.page.textContent('#numbers')) ?? '', /val top-1 \d+\.\d\d% of 320/);
+      const nVal = new SyntheticTensors(c).val.length;
+      assert.match((await s.page.textContent('#numbers')) ?? '', new RegExp(`val top-1 \\d+\\.\\d\\d% of ${nVal}$`));
       const ckpt = await downloadCheckpoint(s, join(dir, 'page.safetensors'));
       await writeValFolder(c, join(dir, 'val-images'));
       const r = await ilsvrc(['evaluate', ckpt, '--data', join(dir, 'val-images'), '--json', '--threads', '1', '--out', join(dir, 'eval')]);
@@ -118,7 +157,7 @@ test(
       );
       assert.equal(json.n, p.valImages);
       assert.equal(json.top1, p.top1);
-      await dropImages(s);
+      await dropImages(s, ckpt);
     } finally {
       await s.close();
     }

@@ -10,7 +10,7 @@ import { conv2d, gap, linear, maxPool2d } from '../../src/nn/layers.js';
 import { buildModel } from '../../src/zoo/index.js';
 import { MODES, projectionGraph, type Mode } from '../../src/viz/backward.js';
 import { bandEnergy, filterStats } from '../../src/viz/filters.js';
-import { findLayer, type Network } from '../../src/viz/network.js';
+import { cpuSession, findLayer, type Network } from '../../src/viz/network.js';
 import { occlusion, occluderStarts } from '../../src/viz/occlusion.js';
 import { projectImage } from '../../src/viz/project.js';
 import { liveNodes } from '../../src/graph/serialize.js';
@@ -48,6 +48,7 @@ function handNet(w2: readonly [number, number, number]): Network {
     numClasses: 2,
     classes: ['a', 'b'],
     threads: 1,
+    session: (m) => cpuSession(m, 1),
   };
 }
 
@@ -157,6 +158,7 @@ describe('occlusion', () => {
       numClasses: 2,
       classes: ['red', 'none'],
       threads: 1,
+      session: (m) => cpuSession(m, 1),
     };
     // Grey (0 after normalisation) with one red 4×4 square at rows 4–7, columns 10–13.
     const x = new Float32Array(3 * S * S);
