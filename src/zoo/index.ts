@@ -6,6 +6,7 @@ import { GoogLeNet, GoogLeNetNaive } from './googlenet.js';
 import { NIN } from './nin.js';
 import { VGG_A, VGG_A_LRN, VGG_B, VGG_C, VGG_D, VGG_E } from './vgg.js';
 import { ZFNet } from './zfnet.js';
+import { AlexNetTv } from './torchvision.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
 import { concat, slice } from '../ops/shape.js';
 import { add, mul } from '../ops/elementwise.js';
@@ -28,6 +29,7 @@ export const MODELS: readonly ModelSpec[] = [
   VGG_C,
   VGG_D,
   VGG_E,
+  AlexNetTv,
 ];
 
 export function findModel(name: string): ModelSpec {
