@@ -4,6 +4,7 @@
  * `test/cli/faults.test.ts` runs each as a test.
  */
 import type { Case } from './torture-cases/harness.js';
+import { BN_IMPORT } from './torture-cases/bn-import.js';
 import { BOUNDS } from './torture-cases/bounds.js';
 import { DATA } from './torture-cases/data.js';
 import { FILES } from './torture-cases/files.js';
@@ -14,4 +15,4 @@ import { STOPS } from './torture-cases/stops.js';
 
 export type { Case, Context } from './torture-cases/harness.js';
 
-export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS, ...STOPS, ...DATA, ...SCALE, ...FILES];
+export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS, ...STOPS, ...DATA, ...SCALE, ...FILES, ...BN_IMPORT];

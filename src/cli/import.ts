@@ -42,12 +42,11 @@ export function makeImportCommand(): Command {
     for (const n of r.notes) process.stderr.write(`note: ${n}\n`);
     const m = r.checkpoint.meta;
     const o = m.modelOptions;
-    const count = [...r.checkpoint.state.params.values()].reduce((n, w) => n + w.length, 0);
     const variant = variantOf(o)
       .map(([k, v]) => `${optionFlag(k)} ${v}`)
       .join(' ');
     process.stdout.write(
-      `wrote ${output}: ${m.model} (${o.inputSize} px, ${o.classes} classes, width ${o.width}${variant ? `, ${variant}` : ''}), ${r.source.layers} weight layers, ${thousands(count)} params from ${file} (${r.source.format})\n`,
+      `wrote ${output}: ${m.model} (${o.inputSize} px, ${o.classes} classes, width ${o.width}${variant ? `, ${variant}` : ''}), ${r.source.layers} weight layers, ${thousands(r.paramCount)} params from ${file} (${r.source.format})\n`,
     );
   });
 }

@@ -299,6 +299,8 @@ export interface ImportResult {
   origins: ReadonlyMap<string, string>;
   /** Things the user should know (layers left out, zero biases). */
   notes: string[];
+  /** The model's parameters (batch norms' running statistics not counted). */
+  paramCount: number;
 }
 
 /** Reads published weights and returns them as a checkpoint of `model` (write it with `saveImported`). */
@@ -340,6 +342,7 @@ export async function importWeights(
     source: { file, format: src.format, layers: src.layers.length },
     origins: matched.origins,
     notes: [...resolved.notes, ...matched.notes],
+    paramCount: built.graph.paramCount(),
   };
 }
 

@@ -355,7 +355,8 @@ def tv(out, name, size, forms):
         if form == 'st':
             save_safetensors(path + '.safetensors', net.state_dict())
         elif form == 'aux':
-            with_aux = torchvision_net(name, 2, aux_logits=True)
+            with_aux = torchvision_net(name, 3, aux_logits=True)
+            with_aux.load_state_dict(net.state_dict(), strict=False)  # the same network, its heads besides
             save_safetensors(path + '.safetensors', with_aux.state_dict())
         elif form == 'ti':
             ti = torchvision_net(name, 2, transform_input=True)

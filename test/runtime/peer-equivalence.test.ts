@@ -25,6 +25,7 @@ for (const [model, width, size, tol] of [
   ['alexnet', 1 / 16, 131, 1e-3],
   ['nin', 1 / 8, 96, 1e-3],
   ['vgg-a-bn', 1 / 16, 32, 1e-4],
+  ['googlenet-tv', 1, 32, 1e-4],
 ] as const) {
   test(`${model}: one SGD step matches PyTorch`, { skip: hasTorch ? false : 'PyTorch (Debian python3-torch) not installed' }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ilsvrc-peer-'));

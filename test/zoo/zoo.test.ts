@@ -21,6 +21,8 @@ const GOLDEN: Record<string, { params: number; gmacs: number }> = {
   'vgg-c': { params: 133_638_952, gmacs: 11.77 },
   'vgg-d': { params: 138_357_544, gmacs: 15.47 },
   'vgg-e': { params: 143_667_240, gmacs: 19.63 },
+  'alexnet-tv': { params: 61_100_840, gmacs: 0.714 }, // torchvision's alexnet: 61,100,840 (0.71 GFLOPS)
+  'googlenet-tv': { params: 6_624_904, gmacs: 1.502 }, // torchvision's googlenet(aux_logits=False): 6,624,904 (1.50 GFLOPS)
 };
 
 function analyse(name: string, aux = false): Summary {
