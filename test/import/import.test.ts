@@ -361,7 +361,7 @@ describe('torchvision AlexNet, GoogLeNet and batch-normalised VGG: state dicts a
     const dir = generate('tv', 'googlenet', '96', 'st,aux,onnx11,onnx17,bn11,bn17,ti');
     const st = await tvRoundTrip(dir, 'googlenet-st.safetensors', 'googlenet-tv', ['--input-size', '96']);
     assert.match(st, /IMAGENET1K_V1 weights need --transform-input/);
-    // Fine-tuning on 5 classes: a new classifier, the imported batch norms' statistics moved by the batch.
+    // Fine-tuning on the synthetic set's 8 classes: a new classifier, the imported batch norms' statistics moved by the batch.
     const from = join(dir, 'googlenet-st.safetensors.ckpt.safetensors');
     const run = join(dir, 'finetune');
     const t = await ilsvrc([
@@ -373,7 +373,7 @@ describe('torchvision AlexNet, GoogLeNet and batch-normalised VGG: state dicts a
       from,
       '--reset-classifier',
       '--classes',
-      '5',
+      '8',
       '--input-size',
       '96',
       '--max-steps',
@@ -387,7 +387,7 @@ describe('torchvision AlexNet, GoogLeNet and batch-normalised VGG: state dicts a
     ]);
     assert.equal(t.code, 0, t.stderr);
     const [was, now] = [loadCheckpoint(from).state.params, loadCheckpoint(join(run, 'last.safetensors')).state.params];
-    assert.equal(now.get('fc.weight')!.length, 5 * 1024);
+    assert.equal(now.get('fc.weight')!.length, 8 * 1024);
     assert.equal(now.get('inception5b/branch1/conv.weight')!.length, was.get('inception5b/branch1/conv.weight')!.length);
     assert.notDeepEqual(now.get('conv1/bn.running_mean'), was.get('conv1/bn.running_mean'));
     const aux = await tvRoundTrip(dir, 'googlenet-aux.safetensors', 'googlenet-tv', ['--input-size', '96']);
