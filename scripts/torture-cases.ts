@@ -4,10 +4,12 @@
  * `test/cli/faults.test.ts` runs each as a test.
  */
 import type { Case } from './torture-cases/harness.js';
+import { BATCH_NORM } from './torture-cases/batch-norm.js';
 import { BN_IMPORT } from './torture-cases/bn-import.js';
 import { BOUNDS } from './torture-cases/bounds.js';
 import { DATA } from './torture-cases/data.js';
 import { FILES } from './torture-cases/files.js';
+import { INSTALL } from './torture-cases/install.js';
 import { LOCK } from './torture-cases/lock.js';
 import { ROUND_ONE } from './torture-cases/round-one.js';
 import { SCALE } from './torture-cases/scale.js';
@@ -15,4 +17,15 @@ import { STOPS } from './torture-cases/stops.js';
 
 export type { Case, Context } from './torture-cases/harness.js';
 
-export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS, ...STOPS, ...DATA, ...SCALE, ...FILES, ...BN_IMPORT];
+export const CASES: Case[] = [
+  ...ROUND_ONE,
+  ...LOCK,
+  ...BOUNDS,
+  ...STOPS,
+  ...DATA,
+  ...SCALE,
+  ...FILES,
+  ...INSTALL,
+  ...BATCH_NORM,
+  ...BN_IMPORT,
+];

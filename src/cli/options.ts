@@ -13,7 +13,7 @@ import {
   type ModelOptionSpec,
   type ModelOptions,
 } from '../zoo/options.js';
-import { describe } from '../util/errors.js';
+import { describe, expected } from '../util/errors.js';
 import { MAX_COUNT } from '../util/limits.js';
 
 function reject(what: string, value: string): never {
@@ -42,6 +42,19 @@ export function count(value: string): number {
   const n = positiveInt(value);
   if (n > MAX_COUNT) reject(`a positive integer up to ${MAX_COUNT}`, value);
   return n;
+}
+
+/**
+ * Counts given from code (`evaluate`, `visualize`), where no flag parser has read them, held to the
+ * rule of `count` (`countOrZero` for the names in `zero`): a UsageError naming the flag.
+ */
+export function requireCounts(counts: Record<string, number | readonly number[] | undefined>, zero: readonly string[] = []): void {
+  for (const [flag, value] of Object.entries(counts)) {
+    const min = zero.includes(flag) ? 0 : 1;
+    for (const n of typeof value === 'number' ? [value] : (value ?? []))
+      if (!Number.isSafeInteger(n) || n < min || n > MAX_COUNT)
+        throw expected(`${min ? 'a positive' : 'a non-negative'} integer up to ${MAX_COUNT}`, flag, n);
+  }
 }
 
 /** A count where 0 means "the default" (--threads 0: all cores; --workers 0: none). */

@@ -16,7 +16,7 @@ import { reduceMean } from './elementwise.js';
 import { reduceSum, reshape } from './shape.js';
 import { formatShape } from '../graph/dtype.js';
 
-export interface BatchNormAttrs {
+interface BatchNormAttrs {
   epsilon: number;
 }
 

@@ -39,8 +39,11 @@ function vgg(x: Value, o: ModelOptions, cfg: readonly Layer[], dense = false, bn
       const out = oneByOne ? Number(layer.slice(4)) : layer;
       const name = `conv${block}_${++inBlock}`;
       h = conv2d(h, name, { out: widen(out, o), k: oneByOne ? 1 : 3, pad: oneByOne ? 0 : 1, init, relu: !bn });
-      // torchvision's vgg*_bn: conv (keeping its bias) → BatchNorm2d → ReLU.
-      if (bn) h = relu(batchNorm2d(h, `${name}_bn`));
+      // torchvision's vgg*_bn: conv (keeping its bias) → BatchNorm2d → ReLU, the ReLU in the norm's layer.
+      if (bn) {
+        const normed = batchNorm2d(h, `${name}_bn`);
+        h = h.graph.scope(`${name}_bn`, () => relu(normed));
+      }
     }
   } //                                                           N×512×7×7 at 224 px
   if (dense) return denseClassifier(h, o, init);
@@ -110,7 +113,7 @@ export const VGG_B = vggSpec('B', 133_047_848, 11.31, ['vgg13']);
 export const VGG_C = vggSpec('C', 133_638_952, 11.77);
 export const VGG_D = vggSpec('D', 138_357_544, 15.47, ['vgg16']);
 export const VGG_E = vggSpec('E', 143_667_240, 19.63, ['vgg19']);
-export const VGG_A_BN = vggBnSpec('A', 11, 132_868_840, 7.62);
-export const VGG_B_BN = vggBnSpec('B', 13, 133_053_736, 11.32);
-export const VGG_D_BN = vggBnSpec('D', 16, 138_365_992, 15.48);
-export const VGG_E_BN = vggBnSpec('E', 19, 143_678_248, 19.65);
+export const VGG_A_BN = vggBnSpec('A', 11, 132_868_840, 7.61);
+export const VGG_B_BN = vggBnSpec('B', 13, 133_053_736, 11.31);
+export const VGG_D_BN = vggBnSpec('D', 16, 138_365_992, 15.47);
+export const VGG_E_BN = vggBnSpec('E', 19, 143_678_248, 19.63);
