@@ -3,7 +3,8 @@
  * state dict (a conv, then its BatchNorm2d) with one thing wrong, and an ilsvrc export of vgg-a-bn
  * whose first BatchNormalization is switched to training mode.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { decodeModel, encodeModel, AttributeType } from '../../src/onnx/proto.js';
 import { saveSafetensors, type TensorInput } from '../../src/runtime/safetensors.js';
 import { ilsvrc } from '../cli/run.js';
@@ -18,6 +19,7 @@ const f32 = (n: number, v = 0.5): TensorInput => ({ dtype: 'F32', shape: [n], da
 export function badBnStateDict(path: string, fault: 'negative-variance' | 'channels'): void {
   const variance = f32(4, 1);
   if (fault === 'negative-variance') (variance.data as Float32Array)[2] = -0.25;
+  mkdirSync(dirname(path), { recursive: true });
   saveSafetensors(path, {
     'features.0.weight': { dtype: 'F32', shape: [4, 3, 3, 3], data: new Float32Array(108).fill(0.1) },
     'features.0.bias': f32(4),
