@@ -28,6 +28,9 @@ const has = (mod: string) => spawnSync('/usr/bin/python3', ['-c', `import ${mod}
 const torch = has('torch') ? false : 'PyTorch (Debian python3-torch) not installed';
 const vision = torch || (has('torchvision') ? false : 'torchvision (Debian python3-torchvision) not installed');
 
+/** One training step of four images on one thread: enough to show a checkpoint trains. */
+const ONE_STEP = ['--max-steps', '1', '--batch-size', '4', '--threads', '1'];
+
 const root = mkdtempSync(join(tmpdir(), 'ilsvrc-import-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -154,12 +157,7 @@ describe('BVLC AlexNet (Caffe definition, two towers, 135 px, width 1/16)', { sk
       'ceil',
       '--input',
       'caffe',
-      '--max-steps',
-      '1',
-      '--batch-size',
-      '4',
-      '--threads',
-      '1',
+      ...ONE_STEP,
       '--out',
       join(dir, 'run'),
     ]);
@@ -376,12 +374,7 @@ describe('torchvision AlexNet, GoogLeNet and batch-normalised VGG: state dicts a
       '8',
       '--input-size',
       '96',
-      '--max-steps',
-      '1',
-      '--batch-size',
-      '4',
-      '--threads',
-      '1',
+      ...ONE_STEP,
       '--out',
       run,
     ]);
