@@ -9,6 +9,7 @@ import { BN_IMPORT } from './torture-cases/bn-import.js';
 import { BOUNDS } from './torture-cases/bounds.js';
 import { DATA } from './torture-cases/data.js';
 import { FILES } from './torture-cases/files.js';
+import { FOREIGN_ONNX } from './torture-cases/foreign-onnx.js';
 import { INSTALL } from './torture-cases/install.js';
 import { LOCK } from './torture-cases/lock.js';
 import { ROUND_ONE } from './torture-cases/round-one.js';
@@ -26,6 +27,7 @@ export const CASES: Case[] = [
   ...SCALE,
   ...FILES,
   ...INSTALL,
+  ...FOREIGN_ONNX,
   ...BATCH_NORM,
   ...BN_IMPORT,
 ];

@@ -63,6 +63,7 @@ export { TrainingSession, type TrainingConfig, type TrainingState, type StepBatc
 // Evaluation and prediction, from a checkpoint (.safetensors) or an .onnx file (ilsvrc's, or any
 // image classifier's). `readTrained` gives its model, options, weights, class names, view and data.
 export { openInference, readTrained, type InferenceModel, type TrainedModel } from './trained/inference.js';
+export type { InputFlags, ModelInput } from './trained/input.js';
 export { evaluateLoader, type EvalResult, type LogitsFn } from './train/score.js';
 export { predict, type Prediction, type PredictOptions } from './trained/predict.js';
 // `evaluate(file, { data, crop })` is `ilsvrc evaluate`: the same numbers as its --json, the same files written.

@@ -6,15 +6,16 @@
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
-import { EVAL_RECIPES, EVAL_VIEWS, Loader, openModelData, Transforms, viewOfCrop, type CropName, type EvalRecipe } from '../data/index.js';
+import { EVAL_RECIPES, EVAL_VIEWS, Loader, openModelData, viewOfCrop, type CropName, type EvalRecipe } from '../data/index.js';
 import { HEATMAP_MAX, writeHeatmapPng } from '../plot/chart.js';
 import { Confusion, evaluateLoader, type EvalResult, type Tally } from '../train/score.js';
 import { confusionTable, type DenseOptions, evaluateDense, PER_CLASS_COLUMNS, perClassRecords, rankClasses } from '../trained/evaluate.js';
 import { openInference } from '../trained/inference.js';
+import { evalTransforms, type InputFlags } from '../trained/input.js';
 import { expected, orList, UsageError } from '../util/errors.js';
 import { writeCsv } from '../util/csv.js';
 import { ensureDir } from '../util/fsx.js';
-import { choice, count, requireCounts } from './options.js';
+import { addInputOptions, choice, count, inputFlagsFrom, requireCounts } from './options.js';
 import { requireBatchMemory, requireThreads } from '../util/limits.js';
 import { requireMemory } from '../util/budget.js';
 import { findModel, buildModel } from '../zoo/index.js';
@@ -22,7 +23,7 @@ import { outputFloats } from '../train/steps-per-run.js';
 import { StopSignal, stopOnSignals, Stopped } from '../util/stop.js';
 import { Progress } from './progress.js';
 
-interface EvaluateFlags {
+interface EvaluateFlags extends InputFlags {
   data?: string;
   crop?: CropName | 'dense';
   scales?: readonly number[];
@@ -47,9 +48,12 @@ const TABLE_MAX = 20;
 const SUMMARY_K = 10;
 
 export function makeEvaluateCommand(): Command {
-  return new Command('evaluate')
+  const cmd = new Command('evaluate')
     .description('accuracy of a checkpoint or exported ONNX model on a dataset (softmax averaged over the crops)')
-    .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
+    .argument(
+      '<model>',
+      'a training checkpoint (.safetensors), an .onnx file exported by ilsvrc, or an ONNX image classifier from elsewhere',
+    )
     .option(
       '--data <spec>',
       "default: the data the model learned from, when its file records it (else 'synthetic'); idx:DIR, cifar:DIR, ilsvrc:DIR (ILSVRC-2012 as distributed) or an ImageFolder DIR",
@@ -101,10 +105,11 @@ export function makeEvaluateCommand(): Command {
       if (printJson) process.stdout.write(JSON.stringify(e.report) + '\n');
       else process.stdout.write(textReport(e).join('\n') + '\n');
     });
+  return addInputOptions(cmd);
 }
 
-/** What `evaluate` takes: the flags of `ilsvrc evaluate`, with the same defaults. */
-export interface EvaluateOptions {
+/** What `evaluate` takes: the flags of `ilsvrc evaluate`, with the same defaults (layout and scaling: an ONNX model from elsewhere). */
+export interface EvaluateOptions extends InputFlags {
   /**
    * The dataset: idx:DIR, cifar:DIR, ilsvrc:DIR or an ImageFolder DIR (default: the data the model
    * learned from, when its file records it, else 'synthetic').
@@ -213,7 +218,7 @@ async function runEvaluation(file: string, f: Omit<EvaluateOptions, 'onProgress'
   const out = f.out ?? dirname(file);
   ensureDir(out, '--out');
   const dense = f.crop === 'dense';
-  const m = await openInference(file, { ...(f.threads !== undefined ? { threads: f.threads } : {}), dense });
+  const m = await openInference(file, { ...(f.threads !== undefined ? { threads: f.threads } : {}), dense, input: inputFlagsFrom(f) });
   const stop = hooks.stop ?? new StopSignal();
   const disarm = hooks.arm?.();
   let done = 0;
@@ -221,8 +226,9 @@ async function runEvaluation(file: string, f: Omit<EvaluateOptions, 'onProgress'
     const data = await openModelData(f.data, m.data, { channels: m.options.channels === 1 ? 1 : 3 });
     if (data.classes.length !== m.options.classes)
       throw new UsageError(`Expected --data with ${m.options.classes} classes (as ${file}) but it has ${data.classes.length}`);
-    const channels = m.options.channels === 1 ? 1 : 3;
+    const channels = m.input.channels;
     const size = m.options.inputSize;
+    const pixels = m.input.height * m.input.width;
     const ds = split === 'val' ? data.val : data.train;
     if (ds.length === 0) throw new UsageError(`Expected images in the ${split} split of ${data.source} but it has none`);
     const view: EvalRecipe = f.crop === undefined || f.crop === 'dense' ? m.view : viewOfCrop(f.crop);
@@ -241,7 +247,7 @@ async function runEvaluation(file: string, f: Omit<EvaluateOptions, 'onProgress'
       const what = `--scales ${q} (an image resized to ${q} px${dense ? ' through the whole network' : ''})`;
       requireMemory(4 * q * q * (channels + (dense ? outputs / (size * size) : 0)), what, 'smaller --scales');
     }
-    const tf = dense ? undefined : Transforms.eval(view, { size, channels, ...(scales ? { scales } : {}) });
+    const tf = dense ? undefined : evalTransforms(m.input, view, scales);
     const step = tf?.steps.find((x) => x.op === 'multiScale' || x.op === 'googlenetCrops');
     const shown = step && 'scales' in step ? step.scales : scales;
     const protocol = dense ? `dense, Q ${scales?.join('/')}, flip` : scaled ? `${crop} ${shown?.join('/')}, ${tf?.views} views` : crop;
@@ -259,11 +265,11 @@ async function runEvaluation(file: string, f: Omit<EvaluateOptions, 'onProgress'
       r = d;
       skipped = d.skipped;
     } else {
-      const t = tf ?? Transforms.eval(view, { size, channels });
+      const t = tf ?? evalTransforms(m.input, view);
       const batchSize = f.batchSize ?? (t.views >= 100 ? 2 : 32);
       // Each view: the loader's three batches and the feed, and the network's outputs (a zoo model's;
       // ONNX files from elsewhere count the input only). A batch never holds more images than the split has.
-      const perImage = t.views * 4 * (4 * channels * size * size + outputs);
+      const perImage = t.views * 4 * (4 * channels * pixels + outputs);
       const what = `images per run, ${t.views} view${t.views === 1 ? '' : 's'} each`;
       requireBatchMemory('--batch-size', Math.min(batchSize, ds.length), perImage, what);
       const loader = new Loader(ds, t, { batchSize, shuffle: false, seed: 0, dropLast: false, channels });
