@@ -65,6 +65,21 @@ describe('parameter counts and MACs', () => {
     });
   }
 
+  test("googlenet-tv with both auxiliary classifiers: torchvision's googlenet(aux_logits=True), 13,004,888", () => {
+    const b = buildModel('googlenet-tv', { aux: true });
+    assert.equal(b.graph.paramCount(), 13_004_888);
+    assert.equal(analyse('googlenet-tv', true).params, 13_004_888);
+    // At 96 px block 4a's map is 6×6: the heads' adaptive 4×4 pool takes torch's uneven cells (rows 0–1, 1–2, 3–4, 4–5).
+    const small = buildModel('googlenet-tv', { aux: true, inputSize: 96 });
+    assert.deepEqual(
+      small.aux.map((a) => a.logits.shape),
+      [
+        [1, 1000],
+        [1, 1000],
+      ],
+    );
+  });
+
   test('googlenet with both auxiliary classifiers: 13,378,280', () => {
     const b = buildModel('googlenet', { aux: true });
     assert.equal(b.graph.paramCount(), 13_378_280);
