@@ -5,6 +5,7 @@
  */
 import type { Case } from './torture-cases/harness.js';
 import { BATCH_NORM } from './torture-cases/batch-norm.js';
+import { BN_IMPORT } from './torture-cases/bn-import.js';
 import { BOUNDS } from './torture-cases/bounds.js';
 import { DATA } from './torture-cases/data.js';
 import { FILES } from './torture-cases/files.js';
@@ -30,4 +31,5 @@ export const CASES: Case[] = [
   ...FOREIGN_ONNX,
   ...BATCH_NORM,
   ...SERVE,
+  ...BN_IMPORT,
 ];

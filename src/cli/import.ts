@@ -1,4 +1,4 @@
-/** `ilsvrc import <file> --as <model> -o ckpt.safetensors`: published weights as a checkpoint. */
+/** `ilsvrc import <file> [--as <model>] -o ckpt.safetensors`: published weights as a checkpoint. */
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command } from 'commander';
@@ -10,7 +10,7 @@ import { thousands } from './format.js';
 import { addModelOptions, modelOptionsFrom, type ModelFlags } from './options.js';
 
 interface ImportFlags extends ModelFlags {
-  as: string;
+  as?: string;
   output: string;
   labels?: string;
 }
@@ -29,7 +29,7 @@ export function makeImportCommand(): Command {
   const cmd = new Command('import')
     .description('published weights (.onnx, .caffemodel, torchvision .safetensors) as an ilsvrc checkpoint')
     .argument('<file>', 'an ONNX model, a Caffe .caffemodel, or a PyTorch state dict in .safetensors')
-    .requiredOption('--as <model>', 'the zoo model the weights belong to (see `ilsvrc models`)')
+    .option('--as <model>', "the zoo model the weights belong to (see `ilsvrc models`; default: the one whose layers the file's fit)")
     .requiredOption('-o, --output <file>', 'the checkpoint (.safetensors) to write (in a folder: <model>.safetensors)')
     .option('--labels <file>', 'class names, one per line, in the order of the outputs');
   return addModelOptions(cmd).action(async (file: string, flags: ImportFlags) => {
@@ -42,12 +42,11 @@ export function makeImportCommand(): Command {
     for (const n of r.notes) process.stderr.write(`note: ${n}\n`);
     const m = r.checkpoint.meta;
     const o = m.modelOptions;
-    const count = [...r.checkpoint.state.params.values()].reduce((n, w) => n + w.length, 0);
     const variant = variantOf(o)
       .map(([k, v]) => `${optionFlag(k)} ${v}`)
       .join(' ');
     process.stdout.write(
-      `wrote ${output}: ${m.model} (${o.inputSize} px, ${o.classes} classes, width ${o.width}${variant ? `, ${variant}` : ''}), ${r.source.layers} weight layers, ${thousands(count)} params from ${file} (${r.source.format})\n`,
+      `wrote ${output}: ${m.model} (${o.inputSize} px, ${o.classes} classes, width ${o.width}${variant ? `, ${variant}` : ''}), ${r.source.layers} weight layers, ${thousands(r.paramCount)} params from ${file} (${r.source.format})\n`,
     );
   });
 }
