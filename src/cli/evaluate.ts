@@ -11,6 +11,7 @@ import { HEATMAP_MAX, writeHeatmapPng } from '../plot/chart.js';
 import { Confusion, evaluateLoader, type EvalResult, type Tally } from '../train/score.js';
 import { confusionTable, type DenseOptions, evaluateDense, PER_CLASS_COLUMNS, perClassRecords, rankClasses } from '../trained/evaluate.js';
 import { openInference } from '../trained/inference.js';
+import { shownNames } from '../trained/class-names.js';
 import { expected, orList, UsageError } from '../util/errors.js';
 import { writeCsv } from '../util/csv.js';
 import { ensureDir } from '../util/fsx.js';
@@ -32,6 +33,7 @@ interface EvaluateFlags {
   threads?: number;
   json?: boolean;
   confusion: 'auto' | 'full' | 'sparse';
+  labels?: string;
 }
 
 /** --crop's modes and their notes: the views, then dense, which runs the fully convolutional form instead. */
@@ -85,13 +87,14 @@ export function makeEvaluateCommand(): Command {
     )
     .addOption(new Option('--threads <n>', 'ORT intra-op threads').argParser(count))
     .option('--json', 'print the result as one JSON object')
+    .option('--labels <file>', 'class names, one per line, for a model that carries none')
     .action(async (file: string, f: EvaluateFlags) => {
       if (f.threads !== undefined) requireThreads('--threads', f.threads);
       // The folder is made first, so that a file in its way is found before the evaluation, not after.
       const out = f.out ?? dirname(file);
       ensureDir(out, '--out');
       const dense = f.crop === 'dense';
-      const m = await openInference(file, { ...(f.threads !== undefined ? { threads: f.threads } : {}), dense });
+      const m = await openInference(file, { ...(f.threads !== undefined ? { threads: f.threads } : {}), dense, labels: f.labels });
       // A stop ends the pass within a batch; partial numbers are not the model's: nothing is written.
       const stop = new StopSignal();
       const disarm = stopOnSignals(stop);
@@ -155,7 +158,7 @@ export function makeEvaluateCommand(): Command {
         }
         const secs = (Date.now() - t0) / 1000;
         bar.finish();
-        const names = data.classes;
+        const names = shownNames(data.classes, m.classes);
         const files = await writeReports(out, r, names, f.confusion, `Confusion (${m.model}, ${crop})`);
         const skippedFirst = skipped.slice(0, 3).map((s) => `${s.path}: ${s.reason}`);
         const { worst, best } = rankClasses(r, SUMMARY_K);

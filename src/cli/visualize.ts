@@ -29,6 +29,7 @@ interface Common {
   json?: boolean;
   threads?: number;
   layer?: string;
+  labels?: string;
 }
 
 /** "3", "0,4,7" or "0-3" → channel numbers. */
@@ -54,12 +55,13 @@ function common(cmd: Command, what: string): Command {
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
     .option('-o, --out <file>', `PNG to write (default ${what}-<layer>.png; in a folder: that name)`)
     .option('--json', 'print the numbers behind the picture as one JSON object')
+    .option('--labels <file>', 'class names, one per line, for a model that carries none')
     .addOption(new Option('--threads <n>', 'ORT intra-op threads (0: all cores)').argParser(countOrZero).default(0));
 }
 
 async function network(file: string, f: Common): Promise<Network> {
   if (f.threads) requireThreads('--threads', f.threads);
-  const net = await openNetwork(file);
+  const net = await openNetwork(file, f.labels);
   if (f.threads) net.threads = f.threads;
   return net;
 }

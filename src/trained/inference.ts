@@ -18,6 +18,7 @@ import { UsageError } from '../util/errors.js';
 import { parseJson } from '../util/json.js';
 import { inlineExternalData } from '../onnx/external.js';
 import { readCard } from './card.js';
+import { modelClassNames } from './class-names.js';
 import { denseModel } from './evaluate.js';
 
 /** A trained model file, read and checked: its model, options, weights and class names. */
@@ -29,7 +30,7 @@ export interface TrainedModel {
   built: BuiltModel | undefined;
   /** One float32 array per parameter of `built`, each of the parameter's size. */
   weights: Map<string, Float32Array>;
-  /** Class names when the checkpoint or a classes.json beside the file has them (as many as the model's classes). */
+  /** Class names as modelClassNames decides (the file's, --labels, ImageNet-1k's for 1 000 classes), as many as the model's classes. */
   classes: string[] | undefined;
   /** The view that matches how it was trained (a checkpoint knows its augmentation; ONNX: center). */
   view: EvalRecipe;
@@ -139,7 +140,7 @@ function checkInterface(m: ModelProto, o: ModelOptions, file: string, described:
  * Reads a checkpoint (.safetensors) or an ONNX file, and checks it throughout: an ilsvrc export
  * against the zoo model its metadata describes, any other ONNX model by its declared shapes.
  */
-export async function readTrained(file: string, o: { inputSize?: number } = {}): Promise<TrainedModel> {
+export async function readTrained(file: string, o: { inputSize?: number; labels?: string } = {}): Promise<TrainedModel> {
   let isDir: boolean;
   try {
     isDir = statSync(file).isDirectory();
@@ -165,7 +166,7 @@ export async function readTrained(file: string, o: { inputSize?: number } = {}):
     const props = Object.fromEntries((proto.metadataProps ?? []).map((p) => [p.key, p.value]));
     const name = props[METADATA.model];
     const opts = props[METADATA.options];
-    if (name === undefined && opts === undefined) return withClassNames(plainOnnx(file, onnx, proto, o.inputSize));
+    if (name === undefined && opts === undefined) return withClassNames(plainOnnx(file, onnx, proto, o.inputSize), o.labels);
   }
   if (onnx && proto) {
     const props = Object.fromEntries((proto.metadataProps ?? []).map((p) => [p.key, p.value]));
@@ -200,22 +201,25 @@ export async function readTrained(file: string, o: { inputSize?: number } = {}):
   if (proto) checkInterface(proto, built.options, file, described);
   const bad = firstNonFinite({ params: weights, states: new Map() });
   if (bad) throw new UsageError(`Expected finite values in ${file} but tensor ${bad} holds NaN or Infinity (weights of a diverged run)`);
-  return withClassNames({
-    file,
-    model: spec.name,
-    options: built.options,
-    built,
-    weights,
-    classes,
-    view,
-    onnx,
-    data,
-    io: { input: 'input', output: 'logits' },
-  });
+  return withClassNames(
+    {
+      file,
+      model: spec.name,
+      options: built.options,
+      built,
+      weights,
+      classes,
+      view,
+      onnx,
+      data,
+      io: { input: 'input', output: 'logits' },
+    },
+    o.labels,
+  );
 }
 
-/** The class names a model file has, else those of a classes.json beside it; as many as its classes. */
-async function withClassNames(t: TrainedModel): Promise<TrainedModel> {
+/** The class names a model file has, else those of a classes.json beside it, else as modelClassNames decides. */
+async function withClassNames(t: TrainedModel, labels: string | undefined): Promise<TrainedModel> {
   let classes = t.classes;
   let namesFrom = `the "ilsvrc" metadata of ${t.file}`;
   const beside = join(dirname(t.file), 'classes.json');
@@ -223,12 +227,7 @@ async function withClassNames(t: TrainedModel): Promise<TrainedModel> {
     classes = await readClassIndex(beside);
     namesFrom = beside;
   }
-  if (classes !== undefined && classes.length !== t.options.classes) {
-    throw new UsageError(
-      `Expected ${t.options.classes} class names in ${namesFrom} (the classes of ${t.file}) but received ${classes.length}`,
-    );
-  }
-  return { ...t, classes };
+  return { ...t, classes: modelClassNames(t.file, t.options.classes, classes, namesFrom, labels) };
 }
 
 export interface InferenceModel {
@@ -258,9 +257,12 @@ export function zooModel(t: TrainedModel, what: string): TrainedModel & { built:
 /** With `dense`, the model's fully convolutional form (VGG's dense evaluation), for inputs of any size. */
 export async function openInference(
   file: string,
-  o: { threads?: number; dense?: boolean; inputSize?: number } = {},
+  o: { threads?: number; dense?: boolean; inputSize?: number; labels?: string | undefined } = {},
 ): Promise<InferenceModel> {
-  const t = await readTrained(file, o.inputSize !== undefined ? { inputSize: o.inputSize } : {});
+  const t = await readTrained(file, {
+    ...(o.inputSize !== undefined ? { inputSize: o.inputSize } : {}),
+    ...(o.labels !== undefined ? { labels: o.labels } : {}),
+  });
   const so = o.threads ? { threads: o.threads } : {};
   // The user's ONNX graph runs as it is, so what ONNX Runtime rejects in it is theirs to fix; the
   // graph exported from a checkpoint (or made dense from either) is ours.

@@ -16,6 +16,8 @@ export interface PredictOptions {
   top: number;
   /** center, ten (softmax averaged) or full (the whole image resized); absent: the view it was trained with. */
   crop?: 'center' | 'ten' | 'full' | undefined;
+  /** Class names, one per line, for a model that carries none. */
+  labels?: string | undefined;
   /** Called after each batch with the images done so far. */
   onProgress?: ((done: number, total: number) => void) | undefined;
 }
@@ -23,7 +25,7 @@ export interface PredictOptions {
 /** Predictions in the order of `images`; after a `stop`, those of the images done before it (stop.requested says so). */
 export async function predict(file: string, images: readonly string[], o: PredictOptions, stop: StopSignal = NEVER): Promise<Prediction[]> {
   for (const img of images) if (!existsSync(img)) throw new UsageError(`Expected an image file but ${img} does not exist`);
-  const m = await openInference(file);
+  const m = await openInference(file, { labels: o.labels });
   try {
     const channels = m.options.channels === 1 ? 1 : 3;
     const ds = new FileDataset([...images], new Int32Array(images.length));
