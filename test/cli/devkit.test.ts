@@ -83,23 +83,27 @@ function expectScores(o: Out): void {
   assert.equal(Object.keys(o.per_class)[281], 'n02123045 tabby');
 }
 
-test("evaluate a 1 000-class model on validation images with the devkit's meta.mat, unpacked and as the .tar.gz", { skip: noScipy }, async () => {
-  const rows = devkitRows();
-  const truth = groundTruth(
-    rows,
-    LABELS.map((l) => WNIDS[l]!),
-  );
-  const unpacked = valOnly('unpacked');
-  const data = join(unpacked, 'ILSVRC2012_devkit_t12', 'data');
-  writeMetaMat(join(data, 'meta.mat'), rows);
-  writeFileSync(join(data, 'ILSVRC2012_validation_ground_truth.txt'), truth);
-  const packed = valOnly('packed');
-  writeDevkitTar(packed, rows, truth);
-  rmSync(join(packed, 'devkit-src'), { recursive: true });
-  const [a, b] = await Promise.all([evaluate(unpacked), evaluate(packed)]);
-  expectScores(a);
-  expectScores(b);
-});
+test(
+  "evaluate a 1 000-class model on validation images with the devkit's meta.mat, unpacked and as the .tar.gz",
+  { skip: noScipy },
+  async () => {
+    const rows = devkitRows();
+    const truth = groundTruth(
+      rows,
+      LABELS.map((l) => WNIDS[l]!),
+    );
+    const unpacked = valOnly('unpacked');
+    const data = join(unpacked, 'ILSVRC2012_devkit_t12', 'data');
+    writeMetaMat(join(data, 'meta.mat'), rows);
+    writeFileSync(join(data, 'ILSVRC2012_validation_ground_truth.txt'), truth);
+    const packed = valOnly('packed');
+    writeDevkitTar(packed, rows, truth);
+    rmSync(join(packed, 'devkit-src'), { recursive: true });
+    const [a, b] = await Promise.all([evaluate(unpacked), evaluate(packed)]);
+    expectScores(a);
+    expectScores(b);
+  },
+);
 
 test("a few validation images with Kaggle's solution and no words file are scored among ImageNet-1k's 1 000 classes", async () => {
   const dir = valOnly('kaggle');

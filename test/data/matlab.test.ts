@@ -35,23 +35,42 @@ test('readMat reads what SciPy writes: numbers of every width, chars, cells and 
     const file = join(root, `kinds-${compress}.mat`);
     execFileSync('/usr/bin/python3', ['-c', KINDS, file, compress]);
     const m = readMat(readFileSync(file), file, 1 << 20);
-    assert.deepEqual(num(m.get('u16')), [[1, 2], [65535, 1]]);
+    assert.deepEqual(num(m.get('u16')), [
+      [1, 2],
+      [65535, 1],
+    ]);
     assert.deepEqual(num(m.get('i64')), [[1, 1], [-5]]);
     assert.deepEqual(num(m.get('f32')), [[1, 1], [0.25]]);
     assert.deepEqual(num(m.get('u32')), [[1, 1], [4000000000]]);
-    assert.deepEqual(num(m.get('m')), [[2, 3], [0, 3, 1, 4, 2, 5]], 'column-major, as MATLAB keeps it');
-    assert.deepEqual(num(m.get('b')), [[1, 2], [1, 0]]);
+    assert.deepEqual(
+      num(m.get('m')),
+      [
+        [2, 3],
+        [0, 3, 1, 4, 2, 5],
+      ],
+      'column-major, as MATLAB keeps it',
+    );
+    assert.deepEqual(num(m.get('b')), [
+      [1, 2],
+      [1, 0],
+    ]);
     const s = m.get('s');
     assert.ok(s?.type === 'struct');
     assert.deepEqual(s.dims, [2, 1]);
     assert.deepEqual(s.fields, ['n', 's', 'c']);
-    assert.deepEqual(num(s.elements[0]?.get('n')), [[1, 3], [1, -2, 3]]);
+    assert.deepEqual(num(s.elements[0]?.get('n')), [
+      [1, 3],
+      [1, -2, 3],
+    ]);
     assert.deepEqual(s.elements[0]?.get('s'), { type: 'char', dims: [1, 5], text: 'héllo' });
     const c = s.elements[0]?.get('c');
     assert.ok(c?.type === 'cell');
     assert.deepEqual(num(c.cells[0]), [[1, 1], [7]]);
     assert.equal(c.cells[1]?.type === 'char' && c.cells[1].text, 'x');
-    assert.deepEqual(num(s.elements[1]?.get('n')), [[2, 1], [1.5, 2.5]]);
+    assert.deepEqual(num(s.elements[1]?.get('n')), [
+      [2, 1],
+      [1.5, 2.5],
+    ]);
   }
 });
 
@@ -78,7 +97,10 @@ test('a MAT-file that lies is refused in one line naming it and the byte, before
   const cases: [Buffer, RegExp][] = [
     [Buffer.from('not a mat file at all'), /Expected a MATLAB 5 MAT-file .* in hostile.mat but it starts "not a mat file at al"/],
     [Buffer.from('MATLAB 7.3 MAT-file, Platform: GLNXA64'), /MATLAB 7.3 \(HDF5\) file; save it with -v7/],
-    [matFile(ok).subarray(0, 150), /Expected a data element within the \d+ bytes left at byte 128 of hostile.mat but found one of \d+ bytes/],
+    [
+      matFile(ok).subarray(0, 150),
+      /Expected a data element within the \d+ bytes left at byte 128 of hostile.mat but found one of \d+ bytes/,
+    ],
     [
       matFile(matStruct('synsets', [1_000_000_000, 1], ['ILSVRC2012_ID', 'WNID'], Buffer.alloc(64))),
       /Expected 1000000000 × 2 fields of \[1000000000, 1\] within 64 bytes at byte \d+ of hostile.mat but found too few bytes/,
