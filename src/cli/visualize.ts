@@ -23,6 +23,7 @@ import { MAX_COUNT, requireBatchMemory, requireThreads } from '../util/limits.js
 import { outputFloats } from '../train/steps-per-run.js';
 import { StopSignal, stopOnSignals } from '../util/stop.js';
 import { Progress } from './progress.js';
+import { classIndex } from '../trained/class-names.js';
 
 interface Common {
   out?: string;
@@ -270,15 +271,7 @@ function occlusionCommand(): Command {
       const side = Math.ceil(Math.max(0, net.inputSize - size) / stride) + 1;
       const what = `--stride ${stride} with --size ${size} (${side}×${side} occluded copies of the ${net.inputSize} px image)`;
       requireMemory(side ** 2 * 4 * net.channels * net.inputSize ** 2, what, 'a larger --stride');
-      let target: number | undefined;
-      if (f.class !== undefined) {
-        const byName = net.classes?.indexOf(f.class) ?? -1;
-        target = byName >= 0 ? byName : /^\d+$/.test(f.class) ? Number(f.class) : NaN;
-        if (Number.isNaN(target))
-          throw new UsageError(
-            `Expected a class index or one of ${net.classes?.join(', ') ?? '(no class names)'} for --class but received ${JSON.stringify(f.class)}`,
-          );
-      }
+      const target = f.class === undefined ? undefined : classIndex(f.class, net.classes, '--class');
       const r = await occlusion(net, x, {
         size,
         stride,

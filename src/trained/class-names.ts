@@ -68,3 +68,17 @@ export function shownNames(data: readonly string[], model: readonly string[] | u
     return m !== undefined && m !== d && m.startsWith(`${d} `) ? m : d;
   });
 }
+
+/**
+ * The class `query` names: an index, a whole name, or the words of a name after its synset id
+ * (`tabby` for `n02123045 tabby`) when only one class has them. Refused naming a few of the names.
+ */
+export function classIndex(query: string, names: readonly string[] | undefined, flag: string): number {
+  const whole = names?.indexOf(query) ?? -1;
+  if (whole >= 0) return whole;
+  const byWords = (names ?? []).flatMap((n, i) => (n.slice(n.indexOf(' ') + 1) === query && /^n\d{8} /.test(n) ? [i] : []));
+  if (byWords.length === 1) return byWords[0]!;
+  if (/^\d+$/.test(query)) return Number(query);
+  const shown = names ? `${names.slice(0, 5).join(', ')}${names.length > 5 ? ` … (${names.length} names)` : ''}` : '(no class names)';
+  throw new UsageError(`Expected a class index or one of ${shown} for ${flag} but received ${JSON.stringify(query)}`);
+}

@@ -9,9 +9,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { encodeModel } from '../../src/onnx/proto.js';
 import { devkitRows, groundTruth, noScipy, writeDevkitTar, writeMetaMat } from '../data/devkit-files.js';
 import { COLOURS, LABELS, WNIDS, writeLayout, type Layout } from '../data/ilsvrc-layout.js';
+import { channelMeanModel } from './plain-onnx.js';
 import { assertUsageError, ilsvrc } from './run.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ilsvrc-devkit-'));
@@ -19,34 +19,10 @@ let L: Layout;
 const model = join(root, 'mean-1k.onnx');
 const SIZE = 12;
 
-/** Scores for 1 000 classes: channel c's mean for class c (the three synsets of the layout are ImageNet-1k's first), -10 elsewhere. */
-function channelMean1k(): Uint8Array {
-  const w = new Float32Array(3 * 1000);
-  for (let c = 0; c < 3; c++) w[c * 1000 + c] = 1;
-  const b = new Float32Array(1000).fill(-10).fill(0, 0, 3);
-  const t = (name: string, dims: number[], data: Float32Array) => ({ name, dims, dataType: 1, rawData: new Uint8Array(data.buffer) });
-  const dims = [{ dimParam: 'N' }, { dimValue: 3 }, { dimValue: SIZE }, { dimValue: SIZE }];
-  return encodeModel({
-    irVersion: 8,
-    opsetImport: [{ version: 18 }],
-    graph: {
-      name: 'channel-mean-1k',
-      node: [
-        { input: ['images'], output: ['pooled'], opType: 'GlobalAveragePool', name: 'gap' },
-        { input: ['pooled'], output: ['flat'], opType: 'Flatten', name: 'flat' },
-        { input: ['flat', 'w'], output: ['mm'], opType: 'MatMul', name: 'mm' },
-        { input: ['mm', 'b'], output: ['scores'], opType: 'Add', name: 'add' },
-      ],
-      initializer: [t('w', [3, 1000], w), t('b', [1000], b)],
-      input: [{ name: 'images', type: { tensorType: { elemType: 1, shape: { dim: dims } } } }],
-      output: [{ name: 'scores', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 1000 }] } } } }],
-    },
-  });
-}
-
 before(async () => {
   L = await writeLayout(join(root, 'layout'));
-  writeFileSync(model, channelMean1k());
+  // Class c < 3 scores channel c's mean: the layout's three synsets are ImageNet-1k's first three.
+  writeFileSync(model, channelMeanModel(SIZE, undefined, 1000));
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -136,6 +112,16 @@ test('predict on an imported 1 000-class model prints ImageNet-1k words; --label
   }
   const text = await ilsvrc(['predict', src, image]);
   assert.match(text.stdout, /%  n\d{8} [a-zA-Z]/);
+  // visualize takes the same names, and a class by its words.
+  const occ = ['visualize', 'occlusion', src, image, '--size', '16', '--stride', '32', '-o', join(dir, 'occ.png'), '--json'];
+  const vis = await ilsvrc([...occ, '--class', 'tabby']);
+  assert.equal(vis.code, 0, vis.stderr);
+  assert.match(vis.stderr, /a\.onnx carries no class names: using ImageNet-1k's/);
+  assert.deepEqual((JSON.parse(vis.stdout) as { class: unknown }).class, { index: 281, name: 'n02123045 tabby' });
+  assertUsageError(
+    await ilsvrc([...occ.slice(0, 2), ckpt, ...occ.slice(3), '--class', 'no such thing']),
+    /^ilsvrc: Expected a class index or one of n01440764 tench, .* … \(1000 names\) for --class but received "no such thing"$/,
+  );
   const labels = join(dir, 'labels.txt');
   writeFileSync(labels, Array.from({ length: 1000 }, (_, i) => `class ${i}`).join('\n') + '\n');
   const own = await ilsvrc(['predict', src, image, '--json', '--labels', labels]);
