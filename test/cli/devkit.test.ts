@@ -9,8 +9,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { imagenet1k } from '../../src/data/synsets.js';
 import { devkitRows, groundTruth, noScipy, writeDevkitTar, writeMetaMat } from '../data/devkit-files.js';
 import { COLOURS, LABELS, WNIDS, writeLayout, type Layout } from '../data/ilsvrc-layout.js';
+import { colourModel, writeColourFolder } from './colour-classes.js';
 import { channelMeanModel } from './plain-onnx.js';
 import { assertUsageError, ilsvrc } from './run.js';
 
@@ -137,4 +139,19 @@ test('predict on an imported 1 000-class model prints ImageNet-1k words; --label
     await ilsvrc(['predict', src, image, '--labels', labels]),
     /Expected 1000 class names in --labels .*labels\.txt \(the classes of .*a\.onnx\) but received 2/,
   );
+});
+
+test("evaluate a 1 000-class model without names on folders named by synset id shows ImageNet-1k's words", async () => {
+  const dir = join(root, 'folders-by-id');
+  writeColourFolder(dir, imagenet1k().wnids, 1, 4);
+  const onnx = join(root, 'colour-1k.onnx');
+  writeFileSync(onnx, colourModel(1000, 4));
+  const r = await ilsvrc(['evaluate', onnx, '--data', dir, '--json', '--out', join(root, 'out-1k')]);
+  assert.equal(r.code, 0, r.stderr);
+  const o = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Out;
+  assert.equal(o.top1, 1);
+  const names = Object.keys(o.per_class);
+  assert.equal(names.length, 1000);
+  assert.equal(names[0], 'n01440764 tench');
+  assert.equal(names[281], 'n02123045 tabby');
 });
