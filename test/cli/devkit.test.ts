@@ -100,10 +100,38 @@ test('predict on an imported 1 000-class model prints ImageNet-1k words; --label
   assert.equal(imp.code, 0, imp.stderr);
   assert.match(imp.stderr, /names no classes: the checkpoint takes ImageNet-1k's/);
   const image = join(L.folders, 'val', 'ILSVRC2012_val_00000001.JPEG');
-  const fromCkpt = await ilsvrc(['predict', ckpt, image, '--json']);
+  const labels = join(dir, 'labels.txt');
+  const short = join(dir, 'short.txt');
+  writeFileSync(labels, Array.from({ length: 1000 }, (_, i) => `class ${i}`).join('\n') + '\n');
+  writeFileSync(short, 'one\ntwo\n');
+  // visualize takes the same names, and a class by its words.
+  const occ = (model: string, cls: string) => [
+    'visualize',
+    'occlusion',
+    model,
+    image,
+    '--size',
+    '16',
+    '--stride',
+    '32',
+    '-o',
+    join(dir, `occ-${cls}.png`),
+    '--json',
+    '--class',
+    cls,
+  ];
+  const [fromCkpt, fromOnnx, text, vis, visBad, own, contradicts, tooFew] = await Promise.all([
+    ilsvrc(['predict', ckpt, image, '--json']),
+    ilsvrc(['predict', src, image, '--json']),
+    ilsvrc(['predict', src, image]),
+    ilsvrc(occ(src, 'tabby')),
+    ilsvrc(occ(ckpt, 'no such thing')),
+    ilsvrc(['predict', src, image, '--json', '--labels', labels]),
+    ilsvrc(['predict', ckpt, image, '--labels', labels]),
+    ilsvrc(['predict', src, image, '--labels', short]),
+  ]);
   assert.equal(fromCkpt.code, 0, fromCkpt.stderr);
   assert.doesNotMatch(fromCkpt.stderr, /carries no class names/, 'the checkpoint has them');
-  const fromOnnx = await ilsvrc(['predict', src, image, '--json']);
   assert.equal(fromOnnx.code, 0, fromOnnx.stderr);
   assert.match(fromOnnx.stderr, /a\.onnx carries no class names: using ImageNet-1k's/);
   type P = { top: { class: string; index: number }[] }[];
@@ -112,33 +140,22 @@ test('predict on an imported 1 000-class model prints ImageNet-1k words; --label
     assert.equal(top.length, 5);
     for (const t of top) assert.match(t.class, new RegExp(`^n\\d{8} \\S`), `${t.index} is named by its words`);
   }
-  const text = await ilsvrc(['predict', src, image]);
   assert.match(text.stdout, /%  n\d{8} [a-zA-Z]/);
-  // visualize takes the same names, and a class by its words.
-  const occ = ['visualize', 'occlusion', src, image, '--size', '16', '--stride', '32', '-o', join(dir, 'occ.png'), '--json'];
-  const vis = await ilsvrc([...occ, '--class', 'tabby']);
   assert.equal(vis.code, 0, vis.stderr);
   assert.match(vis.stderr, /a\.onnx carries no class names: using ImageNet-1k's/);
   assert.deepEqual((JSON.parse(vis.stdout) as { class: unknown }).class, { index: 281, name: 'n02123045 tabby' });
   assertUsageError(
-    await ilsvrc([...occ.slice(0, 2), ckpt, ...occ.slice(3), '--class', 'no such thing']),
+    visBad,
     /^ilsvrc: Expected a class index or one of n01440764 tench, .* … \(1000 names\) for --class but received "no such thing"$/,
   );
-  const labels = join(dir, 'labels.txt');
-  writeFileSync(labels, Array.from({ length: 1000 }, (_, i) => `class ${i}`).join('\n') + '\n');
-  const own = await ilsvrc(['predict', src, image, '--json', '--labels', labels]);
   assert.equal(own.code, 0, own.stderr);
   assert.doesNotMatch(own.stderr, /carries no class names/);
   for (const t of (JSON.parse(own.stdout) as P)[0]!.top) assert.equal(t.class, `class ${t.index}`);
   assertUsageError(
-    await ilsvrc(['predict', ckpt, image, '--labels', labels]),
+    contradicts,
     /Expected --labels .*labels\.txt to agree with the class names in the "ilsvrc" metadata of .*a\.safetensors but class 0 is "n01440764 tench" there and "class 0" in --labels/,
   );
-  writeFileSync(labels, 'one\ntwo\n');
-  assertUsageError(
-    await ilsvrc(['predict', src, image, '--labels', labels]),
-    /Expected 1000 class names in --labels .*labels\.txt \(the classes of .*a\.onnx\) but received 2/,
-  );
+  assertUsageError(tooFew, /Expected 1000 class names in --labels .*short\.txt \(the classes of .*a\.onnx\) but received 2/);
 });
 
 test("evaluate a 1 000-class model without names on folders named by synset id shows ImageNet-1k's words", async () => {
