@@ -20,7 +20,9 @@ COPY --from=node /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
-# .npmrc skips install scripts; here onnxruntime-node's runs and fetches the CUDA provider from NuGet.
+# The package's preinstall (its CUDA opt-in for installs elsewhere; with the flag below it does nothing).
+COPY install ./install
+# .npmrc skips onnxruntime-node's CUDA download; the flag here makes it fetch the CUDA provider from NuGet.
 RUN ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --ignore-scripts=false --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src

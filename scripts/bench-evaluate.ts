@@ -21,10 +21,11 @@ import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { idxLabels } from '../src/data/idx.js';
-import { Loader, openDataset, Transforms, writeIdx } from '../src/data/index.js';
+import { Loader, openDataset, writeIdx } from '../src/data/index.js';
 import { encodePngSync } from '../src/plot/image.js';
 import { scoreViews, Tally } from '../src/train/score.js';
 import { openInference } from '../src/trained/inference.js';
+import { evalTransforms } from '../src/trained/input.js';
 import { Rng } from '../src/util/rng.js';
 import { MAIN } from '../test/cli/run.js';
 import { arg, intArg } from './args.js';
@@ -107,7 +108,7 @@ async function forwardOnly(model: string, data: string): Promise<{ forward: numb
   const m = await openInference(model, threads ? { threads } : {});
   try {
     const splits = await openDataset(data, { channels });
-    const tf = Transforms.eval(m.view, { size: m.options.inputSize, channels });
+    const tf = evalTransforms(m.input, m.view);
     const loader = new Loader(splits.val, tf, { batchSize, shuffle: false, seed: 0, dropLast: false, channels });
     const t = new Tally(classes);
     let forward = 0;

@@ -8,6 +8,8 @@ import { BOUNDS } from './torture-cases/bounds.js';
 import { DATA } from './torture-cases/data.js';
 import { DEVKIT } from './torture-cases/devkit.js';
 import { FILES } from './torture-cases/files.js';
+import { FOREIGN_ONNX } from './torture-cases/foreign-onnx.js';
+import { INSTALL } from './torture-cases/install.js';
 import { LOCK } from './torture-cases/lock.js';
 import { ROUND_ONE } from './torture-cases/round-one.js';
 import { SCALE } from './torture-cases/scale.js';
@@ -15,4 +17,15 @@ import { STOPS } from './torture-cases/stops.js';
 
 export type { Case, Context } from './torture-cases/harness.js';
 
-export const CASES: Case[] = [...ROUND_ONE, ...LOCK, ...BOUNDS, ...STOPS, ...DATA, ...SCALE, ...FILES, ...DEVKIT];
+export const CASES: Case[] = [
+  ...ROUND_ONE,
+  ...LOCK,
+  ...BOUNDS,
+  ...STOPS,
+  ...DATA,
+  ...SCALE,
+  ...FILES,
+  ...INSTALL,
+  ...FOREIGN_ONNX,
+  ...DEVKIT,
+];

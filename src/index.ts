@@ -63,11 +63,29 @@ export { TrainingSession, type TrainingConfig, type TrainingState, type StepBatc
 // Evaluation and prediction, from a checkpoint (.safetensors) or an .onnx file (ilsvrc's, or any
 // image classifier's). `readTrained` gives its model, options, weights, class names, view and data.
 export { openInference, readTrained, type InferenceModel, type TrainedModel } from './trained/inference.js';
+export type { InputFlags, ModelInput } from './trained/input.js';
 export { evaluateLoader, type EvalResult, type LogitsFn } from './train/score.js';
 export { predict, type Prediction, type PredictOptions } from './trained/predict.js';
+// `evaluate(file, { data, crop })` is `ilsvrc evaluate`: the same numbers as its --json, the same files written.
+export { evaluate, type EvaluateOptions, type Evaluation } from './cli/evaluate.js';
 
-// Visualisation (ZFNet's microscope): open a trained file as a `Network`, load an image for it,
-// then look at its filters, occlusion maps, deconvnet/gradient projections and top activations.
+// Visualisation (ZFNet's microscope): `visualize('filters' | 'occlusion' | …, file, options)` is
+// `ilsvrc visualize <kind>`: the PNG written and returned with the numbers behind it. The low level:
+// open a trained file as a `Network`, load an image for it, then look at its filters, occlusion maps,
+// deconvnet/gradient projections and top activations.
+export {
+  visualize,
+  type VisualizeKind,
+  type VisualizeOptions,
+  type VisualizeDetails,
+  type Visualization,
+  type ViewOptions,
+  type FiltersViewOptions,
+  type ActivationsViewOptions,
+  type ProjectionViewOptions,
+  type TopViewOptions,
+  type OcclusionViewOptions,
+} from './cli/visualize.js';
 export { openNetwork, zooNetwork, layerNames, type Network, type NetworkGraph } from './viz/network.js';
 export { loadImage } from './viz/images.js';
 export { convOf, filterStats, filterTiles, type FilterStats, type FilterStat, type ConvWeight } from './viz/filters.js';

@@ -6,16 +6,17 @@
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
-import { EVAL_RECIPES, EVAL_VIEWS, Loader, openModelData, Transforms, viewOfCrop, type CropName, type EvalRecipe } from '../data/index.js';
+import { EVAL_RECIPES, EVAL_VIEWS, Loader, openModelData, viewOfCrop, type CropName, type EvalRecipe } from '../data/index.js';
 import { HEATMAP_MAX, writeHeatmapPng } from '../plot/chart.js';
 import { Confusion, evaluateLoader, type EvalResult, type Tally } from '../train/score.js';
 import { confusionTable, type DenseOptions, evaluateDense, PER_CLASS_COLUMNS, perClassRecords, rankClasses } from '../trained/evaluate.js';
-import { openInference } from '../trained/inference.js';
 import { shownNames } from '../trained/class-names.js';
+import { openInference } from '../trained/inference.js';
+import { evalTransforms, type InputFlags } from '../trained/input.js';
 import { expected, orList, UsageError } from '../util/errors.js';
 import { writeCsv } from '../util/csv.js';
 import { ensureDir } from '../util/fsx.js';
-import { choice, count } from './options.js';
+import { addInputOptions, choice, count, inputFlagsFrom, requireCounts } from './options.js';
 import { requireBatchMemory, requireThreads } from '../util/limits.js';
 import { requireMemory } from '../util/budget.js';
 import { findModel, buildModel } from '../zoo/index.js';
@@ -23,10 +24,10 @@ import { outputFloats } from '../train/steps-per-run.js';
 import { StopSignal, stopOnSignals, Stopped } from '../util/stop.js';
 import { Progress } from './progress.js';
 
-interface EvaluateFlags {
+interface EvaluateFlags extends InputFlags {
   data?: string;
   crop?: CropName | 'dense';
-  scales?: number[];
+  scales?: readonly number[];
   batchSize?: number;
   split: 'val' | 'train';
   out?: string;
@@ -49,9 +50,12 @@ const TABLE_MAX = 20;
 const SUMMARY_K = 10;
 
 export function makeEvaluateCommand(): Command {
-  return new Command('evaluate')
+  const cmd = new Command('evaluate')
     .description('accuracy of a checkpoint or exported ONNX model on a dataset (softmax averaged over the crops)')
-    .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
+    .argument(
+      '<model>',
+      'a training checkpoint (.safetensors), an .onnx file exported by ilsvrc, or an ONNX image classifier from elsewhere',
+    )
     .option(
       '--data <spec>',
       "default: the data the model learned from, when its file records it (else 'synthetic'); idx:DIR, cifar:DIR, ilsvrc:DIR (ILSVRC-2012 as distributed) or an ImageFolder DIR",
@@ -89,136 +93,265 @@ export function makeEvaluateCommand(): Command {
     .option('--json', 'print the result as one JSON object')
     .option('--labels <file>', 'class names, one per line, for a model that carries none')
     .action(async (file: string, f: EvaluateFlags) => {
-      if (f.threads !== undefined) requireThreads('--threads', f.threads);
-      // The folder is made first, so that a file in its way is found before the evaluation, not after.
-      const out = f.out ?? dirname(file);
-      ensureDir(out, '--out');
-      const dense = f.crop === 'dense';
-      const m = await openInference(file, { ...(f.threads !== undefined ? { threads: f.threads } : {}), dense, labels: f.labels });
       // A stop ends the pass within a batch; partial numbers are not the model's: nothing is written.
       const stop = new StopSignal();
-      const disarm = stopOnSignals(stop);
-      let done = 0;
-      try {
-        const data = await openModelData(f.data, m.data, { channels: m.options.channels === 1 ? 1 : 3 });
-        if (data.classes.length !== m.options.classes)
-          throw new UsageError(`Expected --data with ${m.options.classes} classes (as ${file}) but it has ${data.classes.length}`);
-        const channels = m.options.channels === 1 ? 1 : 3;
-        const size = m.options.inputSize;
-        const ds = f.split === 'val' ? data.val : data.train;
-        if (ds.length === 0) throw new UsageError(`Expected images in the ${f.split} split of ${data.source} but it has none`);
-        const view: EvalRecipe = f.crop === undefined || f.crop === 'dense' ? m.view : viewOfCrop(f.crop);
-        const scales = f.scales ?? (dense ? [Math.round((size * 256) / 224)] : undefined);
-        const scaled = dense || EVAL_VIEWS[view].scaled;
-        if (f.scales && !scaled) {
-          throw new UsageError(`Expected --crop ${orList(SCALED_CROPS)} with --scales but received --crop ${f.crop ?? view}`);
-        }
-        const crop: string = dense ? 'dense' : EVAL_VIEWS[view].crop;
-        if (f.scales?.some((q) => q < size))
-          throw expected(`scales of at least the model's input size ${size}`, '--scales', f.scales.join(','));
-        // A scale is the shorter side an image is resized to (at least square); dense runs the whole of it through the network.
-        const outputs = isZoo(m.model) ? outputFloats(buildModel(m.model, { ...m.options, aux: false }).graph) : 0;
-        const q = Math.max(0, ...(scales ?? []));
-        if (q > 0) {
-          const what = `--scales ${q} (an image resized to ${q} px${dense ? ' through the whole network' : ''})`;
-          requireMemory(4 * q * q * (channels + (dense ? outputs / (size * size) : 0)), what, 'smaller --scales');
-        }
-        const tf = dense ? undefined : Transforms.eval(view, { size, channels, ...(scales ? { scales } : {}) });
-        const step = tf?.steps.find((x) => x.op === 'multiScale' || x.op === 'googlenetCrops');
-        const shown = step && 'scales' in step ? step.scales : scales;
-        const protocol = dense ? `dense, Q ${scales?.join('/')}, flip` : scaled ? `${crop} ${shown?.join('/')}, ${tf?.views} views` : crop;
-        const bar = new Progress({ total: ds.length, label: `evaluate ${crop}`, unit: 'img' });
-        const progress = (n: number, _t: number, t: Tally): void => {
-          done = n;
-          bar.update(n, { top1: `${(100 * t.top1).toFixed(1)}%` });
-        };
-        const t0 = Date.now();
-        let r: EvalResult;
-        let skipped: { path: string; reason: string }[];
-        if (dense) {
-          const o: DenseOptions = { scales: scales ?? [], channels, minSide: size };
-          const d = await evaluateDense(ds, data.classes.length, (x, rows, h, w) => m.logits(x, rows, h, w), o, progress, stop);
-          r = d;
-          skipped = d.skipped;
-        } else {
-          const t = tf ?? Transforms.eval(view, { size, channels });
-          const batchSize = f.batchSize ?? (t.views >= 100 ? 2 : 32);
-          // Each view: the loader's three batches and the feed, and the network's outputs (a zoo model's;
-          // ONNX files from elsewhere count the input only). A batch never holds more images than the split has.
-          const perImage = t.views * 4 * (4 * channels * size * size + outputs);
-          const what = `images per run, ${t.views} view${t.views === 1 ? '' : 's'} each`;
-          requireBatchMemory('--batch-size', Math.min(batchSize, ds.length), perImage, what);
-          const loader = new Loader(ds, t, { batchSize, shuffle: false, seed: 0, dropLast: false, channels });
-          try {
-            r = await evaluateLoader(loader, data.classes.length, (x, rows) => m.logits(x, rows), progress, stop);
-          } finally {
-            await loader.close();
-          }
-          skipped = r.skipped;
-        }
-        const secs = (Date.now() - t0) / 1000;
-        bar.finish();
-        const names = shownNames(data.classes, m.classes);
-        const files = await writeReports(out, r, names, f.confusion, `Confusion (${m.model}, ${crop})`);
-        const skippedFirst = skipped.slice(0, 3).map((s) => `${s.path}: ${s.reason}`);
-        const { worst, best } = rankClasses(r, SUMMARY_K);
-        const confused = r.confusion.mostConfused(SUMMARY_K);
-        // The papers' form: top-1/top-5 error in per cent, as in their tables.
-        const paper = { top1: round2(100 * (1 - r.top1)), top5: round2(100 * (1 - r.top5)) };
-        if (f.json) {
-          const cls = (c: number) => ({ class: names[c], images: r.classCounts.images[c], top1: r.perClass[c] });
-          process.stdout.write(
-            JSON.stringify({
-              model: m.model,
-              crop: crop,
-              protocol,
-              ...(shown && scaled ? { scales: shown } : {}),
-              n: r.n,
-              top1: r.top1,
-              top5: r.top5,
-              top1_error: 1 - r.top1,
-              top5_error: 1 - r.top5,
-              top1_error_pct: paper.top1,
-              top5_error_pct: paper.top5,
-              loss: r.loss,
-              skipped: skipped.length,
-              skipped_first: skippedFirst,
-              per_class: Object.fromEntries(names.map((n, i) => [n, r.perClass[i] ?? null])),
-              worst: worst.map(cls),
-              best: best.map(cls),
-              most_confused: confused.map(([t, p, count]) => ({ true: names[t], predicted: names[p], count })),
-              img_per_s: r.n / secs,
-              per_class_csv: files.perClass,
-              confusion: files.confusion,
-              confusion_form: files.form,
-              confusion_png: files.png ?? null,
-            }) + '\n',
-          );
-        } else {
-          const lines = [
-            `${m.model} on ${data.source} (${f.split}, ${r.n} images, ${scaled ? protocol : `${crop} crop`}): ` +
-              `top-1 error ${pct(1 - r.top1)}, top-5 error ${pct(1 - r.top5)} (top-1 ${pct(r.top1)}), ` +
-              `loss ${r.loss.toFixed(4)}, ${(r.n / secs).toFixed(1)} img/s`,
-            ...(skipped.length > 0
-              ? [
-                  `  skipped ${skipped.length} unreadable image${skipped.length === 1 ? '' : 's'} (not scored): ` +
-                    `${skippedFirst.join('; ')}${skipped.length > 3 ? '; …' : ''}`,
-                ]
-              : []),
-            ...summary(r, names, worst, best, confused).map((l) => `  ${l}`),
-            `  per-class table: ${files.perClass}`,
-            `  confusion ${files.note}`,
-          ];
-          process.stdout.write(lines.join('\n') + '\n');
-        }
-      } catch (e) {
-        if (e instanceof Stopped) throw new Stopped(`evaluate stopped by ${stop.reason} after ${done} images; nothing written`);
-        throw e;
-      } finally {
-        disarm();
-        await m.release();
-      }
+      let bar: Progress | undefined;
+      const hooks: EvaluateHooks = {
+        stop,
+        arm: () => stopOnSignals(stop),
+        begin: (total, crop) => (bar = new Progress({ total, label: `evaluate ${crop}`, unit: 'img' })),
+        progress: (n, t) => bar?.update(n, { top1: `${(100 * t.top1).toFixed(1)}%` }),
+        end: () => bar?.finish(),
+      };
+      const { json: printJson, ...o } = f;
+      const e = await runEvaluation(file, o, hooks);
+      if (printJson) process.stdout.write(JSON.stringify(e.report) + '\n');
+      else process.stdout.write(textReport(e).join('\n') + '\n');
     });
+  return addInputOptions(cmd);
+}
+
+/** What `evaluate` takes: the flags of `ilsvrc evaluate`, with the same defaults (layout and scaling: an ONNX model from elsewhere). */
+export interface EvaluateOptions extends InputFlags {
+  /**
+   * The dataset: idx:DIR, cifar:DIR, ilsvrc:DIR or an ImageFolder DIR (default: the data the model
+   * learned from, when its file records it, else 'synthetic').
+   */
+  data?: string;
+  /** The test protocol (default: the model's own view); 'dense' runs the fully convolutional form. */
+  crop?: CropName | 'dense';
+  /** Shorter sides for multiscale, googlenet and dense. */
+  scales?: readonly number[];
+  /** Images per run (default 32; 2 for googlenet's 144 views). */
+  batchSize?: number;
+  split?: 'val' | 'train';
+  /** Where per_class.csv and confusion.csv/png go (default: beside the model). */
+  out?: string;
+  /** ORT intra-op threads. */
+  threads?: number;
+  /** confusion.csv: the matrix up to Confusion.DENSE_MAX classes, else the nonzero cells (auto, the default). */
+  confusion?: 'auto' | 'full' | 'sparse';
+  /** Class names, one per line, for a model that carries none. */
+  labels?: string;
+  /** Called after each batch: images scored so far, of `total`, and the running top-1 accuracy. */
+  onProgress?: (done: number, total: number, top1: number) => void;
+}
+
+interface ClassScore {
+  class: string | undefined;
+  images: number | undefined;
+  top1: number | undefined;
+}
+
+/**
+ * The result of `evaluate`: the object `ilsvrc evaluate --json` prints. Accuracies and errors are
+ * fractions; the `_pct` errors are per cent, as the papers give them.
+ */
+export interface Evaluation {
+  model: string;
+  crop: string;
+  protocol: string;
+  scales?: readonly number[];
+  n: number;
+  top1: number;
+  top5: number;
+  top1_error: number;
+  top5_error: number;
+  top1_error_pct: number;
+  top5_error_pct: number;
+  loss: number;
+  /** Images that could not be read (not scored), and the first three as "path: reason". */
+  skipped: number;
+  skipped_first: string[];
+  per_class: Record<string, number | null>;
+  worst: ClassScore[];
+  best: ClassScore[];
+  most_confused: { true: string | undefined; predicted: string | undefined; count: number }[];
+  img_per_s: number;
+  per_class_csv: string;
+  confusion: string;
+  confusion_form: 'full' | 'sparse';
+  confusion_png: string | null;
+}
+
+/**
+ * `ilsvrc evaluate` from code: top-1/top-5 accuracy of a checkpoint or .onnx file on a dataset,
+ * per_class.csv and confusion.csv/png written to `out`, the numbers returned.
+ */
+export async function evaluate(file: string, options: EvaluateOptions = {}): Promise<Evaluation> {
+  const { onProgress, ...o } = options;
+  let total = 0;
+  const hooks: EvaluateHooks = {
+    begin: (n) => (total = n),
+    ...(onProgress ? { progress: (n: number, t: Tally) => onProgress(n, total, t.top1) } : {}),
+  };
+  return (await runEvaluation(file, o, hooks)).report;
+}
+
+/** What the command adds to a run: stopping on signals and a progress bar. */
+interface EvaluateHooks {
+  stop?: StopSignal;
+  /** Starts listening for a stop once the model is open; returns the function that stops listening. */
+  arm?: () => () => void;
+  begin?: (total: number, crop: string) => void;
+  progress?: (done: number, t: Tally) => void;
+  /** The pass is over; the reports are written next. */
+  end?: () => void;
+}
+
+/** One evaluation, with what the text report needs besides the JSON numbers. */
+interface EvaluationRun {
+  report: Evaluation;
+  r: EvalResult;
+  names: readonly string[];
+  source: string;
+  split: 'val' | 'train';
+  scaled: boolean;
+  secs: number;
+  skipped: { path: string; reason: string }[];
+  worst: number[];
+  best: number[];
+  confused: [number, number, number][];
+  note: string;
+}
+
+async function runEvaluation(file: string, f: Omit<EvaluateOptions, 'onProgress'>, hooks: EvaluateHooks): Promise<EvaluationRun> {
+  const split = f.split ?? 'val';
+  requireCounts({ '--batch-size': f.batchSize, '--scales': f.scales, '--threads': f.threads });
+  if (f.threads !== undefined) requireThreads('--threads', f.threads);
+  // The folder is made first, so that a file in its way is found before the evaluation, not after.
+  const out = f.out ?? dirname(file);
+  ensureDir(out, '--out');
+  const dense = f.crop === 'dense';
+  const m = await openInference(file, {
+    ...(f.threads !== undefined ? { threads: f.threads } : {}),
+    dense,
+    input: inputFlagsFrom(f),
+    labels: f.labels,
+  });
+  const stop = hooks.stop ?? new StopSignal();
+  const disarm = hooks.arm?.();
+  let done = 0;
+  try {
+    const data = await openModelData(f.data, m.data, { channels: m.options.channels === 1 ? 1 : 3 });
+    if (data.classes.length !== m.options.classes)
+      throw new UsageError(`Expected --data with ${m.options.classes} classes (as ${file}) but it has ${data.classes.length}`);
+    const channels = m.input.channels;
+    const size = m.options.inputSize;
+    const pixels = m.input.height * m.input.width;
+    const ds = split === 'val' ? data.val : data.train;
+    if (ds.length === 0) throw new UsageError(`Expected images in the ${split} split of ${data.source} but it has none`);
+    const view: EvalRecipe = f.crop === undefined || f.crop === 'dense' ? m.view : viewOfCrop(f.crop);
+    const scales = f.scales ?? (dense ? [Math.round((size * 256) / 224)] : undefined);
+    const scaled = dense || EVAL_VIEWS[view].scaled;
+    if (f.scales && !scaled) {
+      throw new UsageError(`Expected --crop ${orList(SCALED_CROPS)} with --scales but received --crop ${f.crop ?? view}`);
+    }
+    const crop: string = dense ? 'dense' : EVAL_VIEWS[view].crop;
+    if (f.scales?.some((q) => q < size))
+      throw expected(`scales of at least the model's input size ${size}`, '--scales', f.scales.join(','));
+    // A scale is the shorter side an image is resized to (at least square); dense runs the whole of it through the network.
+    const outputs = isZoo(m.model) ? outputFloats(buildModel(m.model, { ...m.options, aux: false }).graph) : 0;
+    const q = Math.max(0, ...(scales ?? []));
+    if (q > 0) {
+      const what = `--scales ${q} (an image resized to ${q} px${dense ? ' through the whole network' : ''})`;
+      requireMemory(4 * q * q * (channels + (dense ? outputs / (size * size) : 0)), what, 'smaller --scales');
+    }
+    const tf = dense ? undefined : evalTransforms(m.input, view, scales);
+    const step = tf?.steps.find((x) => x.op === 'multiScale' || x.op === 'googlenetCrops');
+    const shown = step && 'scales' in step ? step.scales : scales;
+    const protocol = dense ? `dense, Q ${scales?.join('/')}, flip` : scaled ? `${crop} ${shown?.join('/')}, ${tf?.views} views` : crop;
+    hooks.begin?.(ds.length, crop);
+    const progress = (n: number, _t: number, t: Tally): void => {
+      done = n;
+      hooks.progress?.(n, t);
+    };
+    const t0 = Date.now();
+    let r: EvalResult;
+    let skipped: { path: string; reason: string }[];
+    if (dense) {
+      const o: DenseOptions = { scales: scales ?? [], channels, minSide: size };
+      const d = await evaluateDense(ds, data.classes.length, (x, rows, h, w) => m.logits(x, rows, h, w), o, progress, stop);
+      r = d;
+      skipped = d.skipped;
+    } else {
+      const t = tf ?? evalTransforms(m.input, view);
+      const batchSize = f.batchSize ?? (t.views >= 100 ? 2 : 32);
+      // Each view: the loader's three batches and the feed, and the network's outputs (a zoo model's;
+      // ONNX files from elsewhere count the input only). A batch never holds more images than the split has.
+      const perImage = t.views * 4 * (4 * channels * pixels + outputs);
+      const what = `images per run, ${t.views} view${t.views === 1 ? '' : 's'} each`;
+      requireBatchMemory('--batch-size', Math.min(batchSize, ds.length), perImage, what);
+      const loader = new Loader(ds, t, { batchSize, shuffle: false, seed: 0, dropLast: false, channels });
+      try {
+        r = await evaluateLoader(loader, data.classes.length, (x, rows) => m.logits(x, rows), progress, stop);
+      } finally {
+        await loader.close();
+      }
+      skipped = r.skipped;
+    }
+    const secs = (Date.now() - t0) / 1000;
+    hooks.end?.();
+    const names = shownNames(data.classes, m.classes);
+    const files = await writeReports(out, r, names, f.confusion ?? 'auto', `Confusion (${m.model}, ${crop})`);
+    const skippedFirst = skipped.slice(0, 3).map((s) => `${s.path}: ${s.reason}`);
+    const { worst, best } = rankClasses(r, SUMMARY_K);
+    const confused = r.confusion.mostConfused(SUMMARY_K);
+    const cls = (c: number): ClassScore => ({ class: names[c], images: r.classCounts.images[c], top1: r.perClass[c] });
+    const report: Evaluation = {
+      model: m.model,
+      crop: crop,
+      protocol,
+      ...(shown && scaled ? { scales: shown } : {}),
+      n: r.n,
+      top1: r.top1,
+      top5: r.top5,
+      top1_error: 1 - r.top1,
+      top5_error: 1 - r.top5,
+      // The papers' form: top-1/top-5 error in per cent, as in their tables.
+      top1_error_pct: round2(100 * (1 - r.top1)),
+      top5_error_pct: round2(100 * (1 - r.top5)),
+      loss: r.loss,
+      skipped: skipped.length,
+      skipped_first: skippedFirst,
+      per_class: Object.fromEntries(names.map((n, i) => [n, r.perClass[i] ?? null])),
+      worst: worst.map(cls),
+      best: best.map(cls),
+      most_confused: confused.map(([t, p, count]) => ({ true: names[t], predicted: names[p], count })),
+      img_per_s: r.n / secs,
+      per_class_csv: files.perClass,
+      confusion: files.confusion,
+      confusion_form: files.form,
+      confusion_png: files.png ?? null,
+    };
+    const source = data.source;
+    return { report, r, names, source, split, scaled, secs, skipped, worst, best, confused, note: files.note };
+  } catch (e) {
+    if (e instanceof Stopped) throw new Stopped(`evaluate stopped by ${stop.reason} after ${done} images; nothing written`);
+    throw e;
+  } finally {
+    disarm?.();
+    await m.release();
+  }
+}
+
+/** The command's text report: the papers' numbers in one line, then the per-class part and the files. */
+function textReport(e: EvaluationRun): string[] {
+  const { r, report } = e;
+  return [
+    `${report.model} on ${e.source} (${e.split}, ${r.n} images, ${e.scaled ? report.protocol : `${report.crop} crop`}): ` +
+      `top-1 error ${pct(1 - r.top1)}, top-5 error ${pct(1 - r.top5)} (top-1 ${pct(r.top1)}), ` +
+      `loss ${r.loss.toFixed(4)}, ${(r.n / e.secs).toFixed(1)} img/s`,
+    ...(e.skipped.length > 0
+      ? [
+          `  skipped ${e.skipped.length} unreadable image${e.skipped.length === 1 ? '' : 's'} (not scored): ` +
+            `${report.skipped_first.join('; ')}${e.skipped.length > 3 ? '; …' : ''}`,
+        ]
+      : []),
+    ...summary(r, e.names, e.worst, e.best, e.confused).map((l) => `  ${l}`),
+    `  per-class table: ${report.per_class_csv}`,
+    `  confusion ${e.note}`,
+  ];
 }
 
 /** "256,384,512" → [256, 384, 512]. */
@@ -253,7 +386,7 @@ async function writeReports(
   out: string,
   r: EvalResult,
   names: readonly string[],
-  want: EvaluateFlags['confusion'],
+  want: 'auto' | 'full' | 'sparse',
   title: string,
 ): Promise<ReportFiles> {
   const C = names.length;

@@ -13,8 +13,9 @@ import {
   type ModelOptionSpec,
   type ModelOptions,
 } from '../zoo/options.js';
-import { describe } from '../util/errors.js';
+import { describe, expected } from '../util/errors.js';
 import { MAX_COUNT } from '../util/limits.js';
+import { INPUT_LAYOUTS, type InputFlags } from '../trained/input.js';
 
 function reject(what: string, value: string): never {
   throw new InvalidArgumentError(`Expected ${what} but received ${describe(value)}`);
@@ -42,6 +43,19 @@ export function count(value: string): number {
   const n = positiveInt(value);
   if (n > MAX_COUNT) reject(`a positive integer up to ${MAX_COUNT}`, value);
   return n;
+}
+
+/**
+ * Counts given from code (`evaluate`, `visualize`), where no flag parser has read them, held to the
+ * rule of `count` (`countOrZero` for the names in `zero`): a UsageError naming the flag.
+ */
+export function requireCounts(counts: Record<string, number | readonly number[] | undefined>, zero: readonly string[] = []): void {
+  for (const [flag, value] of Object.entries(counts)) {
+    const min = zero.includes(flag) ? 0 : 1;
+    for (const n of typeof value === 'number' ? [value] : (value ?? []))
+      if (!Number.isSafeInteger(n) || n < min || n > MAX_COUNT)
+        throw expected(`${min ? 'a positive' : 'a non-negative'} integer up to ${MAX_COUNT}`, flag, n);
+  }
 }
 
 /** A count where 0 means "the default" (--threads 0: all cores; --workers 0: none). */
@@ -105,6 +119,66 @@ export function opset(value: string): 17 | 18 {
   if (value.trim() === '17') return 17;
   if (value.trim() === '18') return 18;
   return reject('17 or 18', value);
+}
+
+/** A positive scale, as a number or a fraction ("1/255", "2/255", "0.5"). */
+function inputScale(value: string): number {
+  const parts = value.split('/');
+  const [a, b] = parts.map(number);
+  const n = parts.length === 1 ? a : parts.length === 2 && a !== undefined && b !== undefined && b !== 0 ? a / b : undefined;
+  if (n === undefined || !(n > 0 && Number.isFinite(n))) reject('a positive number or fraction (1/255)', value);
+  return n;
+}
+
+/** One value for every channel or one per channel (gray or RGB), comma-separated; `ok` says which numbers fit. */
+function channelValues(what: string, ok: (n: number) => boolean): (value: string) => number[] {
+  return (value) => {
+    const ns = value.split(',').map(number);
+    if (!(ns.length === 1 || ns.length === 3) || ns.some((n) => n === undefined || !ok(n)))
+      reject(`1 or 3 comma-separated ${what} (one per channel, or one for all)`, value);
+    return ns as number[];
+  };
+}
+
+/**
+ * How an ONNX classifier from elsewhere is fed, one entry per flag: where the channels are (read
+ * from the graph unless given) and the pixel scaling its file cannot say. Each value fed is
+ * (pixel × scale − mean) / std, pixel 0..255; none given: ImageNet's mean and std on [0, 1].
+ */
+const INPUT_OPTIONS: { readonly [K in keyof Required<InputFlags>]: { flag: string; help: string; parse: (v: string) => InputFlags[K] } } = {
+  layout: {
+    flag: '--layout <order>',
+    help: `${INPUT_LAYOUTS.join(' | ')}: where an ONNX model's channels are (default: read from its graph)`,
+    parse: choice(INPUT_LAYOUTS),
+  },
+  inputScale: {
+    flag: '--input-scale <x>',
+    help: 'pixel 0..255 × x is fed, before --mean and --std, e.g. 1/255 or 1 (default 1/255)',
+    parse: inputScale,
+  },
+  mean: {
+    flag: '--mean <m>',
+    help: 'subtracted after --input-scale, e.g. 0.5 or 0.485,0.456,0.406 (default 0)',
+    parse: channelValues('numbers', () => true),
+  },
+  std: {
+    flag: '--std <s>',
+    help: 'divides after --mean, e.g. 0.5 or 0.229,0.224,0.225 (default 1)',
+    parse: channelValues('positive numbers', (n) => n > 0),
+  },
+};
+
+/** Declares the input flags of a command that runs an ONNX model from elsewhere (predict, evaluate, export). */
+export function addInputOptions(cmd: Command): Command {
+  for (const e of Object.values(INPUT_OPTIONS)) cmd.addOption(new Option(e.flag, e.help).argParser(e.parse as (v: string) => unknown));
+  return cmd;
+}
+
+/** The input flags among a command's flags, absent keys left out. */
+export function inputFlagsFrom(f: InputFlags): InputFlags {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(INPUT_OPTIONS) as (keyof InputFlags)[]) if (f[k] !== undefined) out[k] = f[k];
+  return out as InputFlags;
 }
 
 /** What commander hands the action for the shared model flags: the options, each as given. */

@@ -1,10 +1,11 @@
 /** `ilsvrc predict <ckpt|onnx> <images…>`: the top classes of each image, with probabilities. */
 import { Command, Option } from 'commander';
 import { predict, type Prediction, type PredictOptions } from '../trained/predict.js';
-import { choice, count } from './options.js';
+import { addInputOptions, choice, count, inputFlagsFrom } from './options.js';
 import { EVAL_RECIPES, EVAL_VIEWS, viewOfCrop, type CropName } from '../data/index.js';
 import { StopSignal, stopOnSignals, Stopped } from '../util/stop.js';
 import { Progress } from './progress.js';
+import type { InputFlags } from '../trained/input.js';
 
 /** The views of one size: each image's crops are one batch (the softmax averaged over them). */
 const PREDICT_CROPS = EVAL_RECIPES.filter((v) => !EVAL_VIEWS[v].scaled).map((v) => EVAL_VIEWS[v].crop) as NonNullable<
@@ -16,14 +17,17 @@ function cropHelp(crop: CropName): string {
   return note ? `${crop} (${note})` : crop;
 }
 
-interface PredictFlags extends PredictOptions {
+interface PredictFlags extends PredictOptions, InputFlags {
   json?: boolean;
 }
 
 export function makePredictCommand(): Command {
-  return new Command('predict')
+  const cmd = new Command('predict')
     .description('top classes of images, from a checkpoint or an exported ONNX model')
-    .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
+    .argument(
+      '<model>',
+      'a training checkpoint (.safetensors), an .onnx file exported by ilsvrc, or an ONNX image classifier from elsewhere',
+    )
     .argument('<images...>', 'image files')
     .addOption(new Option('--top <k>', 'classes to show per image').argParser(count).default(5))
     .addOption(
@@ -39,7 +43,7 @@ export function makePredictCommand(): Command {
       // More than a batch of images: a bar on stderr (the predictions go to stdout).
       const bar = images.length > 16 ? new Progress({ total: images.length, label: 'predict', unit: 'img' }) : undefined;
       try {
-        preds = await predict(file, images, { ...f, onProgress: (n) => bar?.update(n) }, stop);
+        preds = await predict(file, images, { ...f, input: inputFlagsFrom(f), onProgress: (n) => bar?.update(n) }, stop);
         bar?.finish();
       } finally {
         disarm();
@@ -59,4 +63,5 @@ export function makePredictCommand(): Command {
         throw new Stopped(`predict stopped by ${stop.reason} after ${preds.length} of ${images.length} images`);
       }
     });
+  return addInputOptions(cmd);
 }

@@ -8,7 +8,7 @@
  * maybe mirror it" — so a crop of a resize is computed once, from the source pixels.
  */
 import { Rng } from '../util/rng.js';
-import { expected, orList } from '../util/errors.js';
+import { expected, orList, UsageError } from '../util/errors.js';
 import type { ColourJitter, Image8, View } from './pixels.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
 
@@ -22,7 +22,7 @@ export type Step =
   | { op: 'resizeShorter'; min: number; max: number }
   | { op: 'resize'; width: number; height: number }
   | { op: 'randomCrop'; size: number; padding: number }
-  | { op: 'centerCrop'; size: number }
+  | { op: 'centerCrop'; size: number; height?: number }
   | { op: 'randomResizedCrop'; size: number; scale: [number, number]; ratio: [number, number] }
   | { op: 'hflip'; p: number }
   | { op: 'tenCrop'; size: number }
@@ -94,6 +94,8 @@ export interface RecipeOptions {
   std?: readonly number[];
   /** multiscale: the shorter sides to evaluate at (default: size × 256/224, 288/224, 320/224... VGG's Q). */
   scales?: readonly number[];
+  /** The input's height when it is not square (`size` is then its width): center and none views only. */
+  height?: number;
 }
 
 interface Geo {
@@ -179,6 +181,14 @@ export class Transforms {
     const t = Transforms.create(o.channels);
     const norm = (x: Transforms): Transforms => x.normalize(o.mean ?? defaultMean(o.channels), o.std ?? defaultStd(o.channels));
     const shorter = Math.round((s * 256) / 224);
+    const h = posInt(o.height ?? s, 'height');
+    if (h !== s) {
+      // A W×H window in the centre of the image resized to cover it with the papers' 256/224 margin, or the whole image resized.
+      if (recipe === 'center') return norm(t.resizeShorter(Math.round((Math.max(s, h) * 256) / 224)).centerCrop(s, h));
+      if (recipe === 'none') return norm(t.resize(s, h));
+      const crop = EVAL_VIEWS[recipe]?.crop ?? recipe;
+      throw new UsageError(`Expected --crop center or full for a ${s}×${h} (non-square) input but received --crop ${crop}`);
+    }
     switch (recipe) {
       case 'center':
         return norm(t.resizeShorter(shorter).centerCrop(s));
@@ -235,8 +245,10 @@ export class Transforms {
     return this.with({ op: 'randomCrop', size: posInt(size, 'randomCrop size'), padding });
   }
 
-  centerCrop(size: number): Transforms {
-    return this.with({ op: 'centerCrop', size: posInt(size, 'centerCrop size') });
+  /** A size×size window in the centre; with `height`, size wide and height high. */
+  centerCrop(size: number, height?: number): Transforms {
+    if (height === undefined || height === size) return this.with({ op: 'centerCrop', size: posInt(size, 'centerCrop size') });
+    return this.with({ op: 'centerCrop', size: posInt(size, 'centerCrop size'), height: posInt(height, 'centerCrop height') });
   }
 
   /** GoogLeNet / Inception: a crop of 8–100 % of the area with aspect 3/4–4/3, resized to size×size. */
@@ -343,8 +355,8 @@ export class Transforms {
       if (s.op === 'resizeShorter') m = Math.max(m, s.max);
       else if (s.op === 'resize') m = Math.max(m, s.width, s.height);
       else if (s.op === 'multiScale') m = Math.max(m, s.size, ...s.scales);
-      else if (s.op === 'randomCrop' || s.op === 'centerCrop' || s.op === 'randomResizedCrop' || s.op === 'tenCrop')
-        m = Math.max(m, s.size);
+      else if (s.op === 'centerCrop') m = Math.max(m, s.size, s.height ?? 0);
+      else if (s.op === 'randomCrop' || s.op === 'randomResizedCrop' || s.op === 'tenCrop') m = Math.max(m, s.size);
     }
     return m;
   }
@@ -385,7 +397,10 @@ export class Transforms {
           });
           break;
         case 'centerCrop':
-          geos = geos.map((g) => cropGeo(g, Math.round((g.vw - s.size) / 2), Math.round((g.vh - s.size) / 2), s.size, s.size));
+          geos = geos.map((g) => {
+            const h = s.height ?? s.size;
+            return cropGeo(g, Math.round((g.vw - s.size) / 2), Math.round((g.vh - h) / 2), s.size, h);
+          });
           break;
         case 'randomResizedCrop':
           geos = geos.map((g) => {

@@ -45,6 +45,21 @@ export function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** Advance of a DejaVu Sans character, as a share of the font size, a little over its mean (bold wider). */
+export const textWidth = (s: string, size: number, bold = false): number => s.length * size * (bold ? 0.6 : 0.55);
+
+/**
+ * Text that fits `room` pixels: a smaller font down to 7 px, then cut with an ellipsis (librsvg
+ * ignores SVG's textLength, so the text itself must fit).
+ */
+export function fitText(s: string, size: number, room: number): { text: string; size: number } {
+  if (textWidth(s, size) <= room) return { text: s, size };
+  const smaller = Math.floor((room / textWidth(s, 1)) * 10) / 10;
+  if (smaller >= 7) return { text: s, size: smaller };
+  const chars = Math.max(1, Math.floor(room / textWidth('x', 7)) - 1);
+  return { text: `${s.slice(0, chars)}…`, size: 7 };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Axes
 
@@ -136,7 +151,10 @@ export function lineChart(spec: LineChartSpec): string {
   const width = spec.width ?? 720;
   const height = spec.height ?? 440;
   const logY = spec.logY ?? false;
-  const m = { left: 72, right: 20, top: 40, bottom: 52 };
+  // The legend sits right of the plot, never over a curve.
+  const named = spec.series.map((s, i) => ({ s, i })).filter(({ s }) => s.name !== '');
+  const lw = named.length > 0 ? Math.min(width / 3, 34 + Math.max(...named.map(({ s }) => s.name.length)) * 7) : 0;
+  const m = { left: 72, right: named.length > 0 ? lw + 28 : 20, top: 40, bottom: 52 };
   const pw = Math.max(10, width - m.left - m.right);
   const ph = Math.max(10, height - m.top - m.bottom);
 
@@ -205,13 +223,9 @@ export function lineChart(spec: LineChartSpec): string {
   if (empty) {
     out.push(`<text x="${fmt(m.left + pw / 2)}" y="${fmt(m.top + ph / 2)}" font-size="14" text-anchor="middle" fill="#888">no data</text>`);
   }
-  // Legend, top right inside the plot.
-  const named = spec.series.map((s, i) => ({ s, i })).filter(({ s }) => s.name !== '');
   if (named.length > 0) {
-    const longest = Math.max(...named.map(({ s }) => s.name.length));
-    const lw = Math.min(pw - 8, 34 + longest * 7);
-    const lx = m.left + pw - lw - 8;
-    const ly = m.top + 8;
+    const lx = m.left + pw + 12;
+    const ly = m.top;
     out.push(
       `<rect x="${fmt(lx)}" y="${ly}" width="${fmt(lw)}" height="${named.length * 18 + 8}" fill="#ffffff" fill-opacity="0.85" stroke="#bbb"/>`,
     );
@@ -219,7 +233,8 @@ export function lineChart(spec: LineChartSpec): string {
       const color = escapeXml(s.color ?? PALETTE[i % PALETTE.length] ?? '#000');
       const y = ly + 13 + row * 18;
       out.push(`<line x1="${fmt(lx + 6)}" y1="${y}" x2="${fmt(lx + 26)}" y2="${y}" stroke="${color}" stroke-width="2"/>`);
-      out.push(`<text x="${fmt(lx + 31)}" y="${y}" dy="4" font-size="11">${escapeXml(s.name)}</text>`);
+      const t = fitText(s.name, 11, lw - 36);
+      out.push(`<text x="${fmt(lx + 31)}" y="${y}" dy="4" font-size="${t.size}">${escapeXml(t.text)}</text>`);
     });
   }
   out.push('</svg>');

@@ -31,6 +31,10 @@ interface GridOptions {
   scale?: number;
   /** Grey level of the padding, 0..255; default 255. */
   background?: number;
+  /** Each tile enlarged by the largest integer factor that fits the cell (a small patch fills it like a large one). */
+  fit?: boolean;
+  /** Pixels kept free under each row (for the tiles' labels); default 0. */
+  below?: number;
 }
 
 /** An RGB image, row-major, 3 bytes per pixel. */
@@ -40,13 +44,23 @@ export interface Raster {
   height: number;
 }
 
+/** Where a grid put its tiles: cell i's top-left corner is (pad + (i % cols)·(cell.width + pad), pad + ⌊i / cols⌋·(cell.height + below + pad)). */
+interface Grid extends Raster {
+  cols: number;
+  rows: number;
+  pad: number;
+  below: number;
+  scale: number;
+  cell: { width: number; height: number };
+}
+
 function checkInt(name: string, v: number, min: number): void {
   if (!Number.isSafeInteger(v) || v < min) {
     throw new RangeError(`Expected an integer >= ${min} for ${name} but received ${v}`);
   }
 }
 
-function finiteRange(data: Float32Array, range = { min: Infinity, max: -Infinity }): { min: number; max: number } {
+export function finiteRange(data: Float32Array, range = { min: Infinity, max: -Infinity }): { min: number; max: number } {
   for (let i = 0; i < data.length; i++) {
     const v = data[i] as number;
     // NaN fails both comparisons, so it never becomes a bound.
@@ -69,9 +83,11 @@ function finiteRange(data: Float32Array, range = { min: Infinity, max: -Infinity
 }
 
 /** Lays tiles out row by row into one RGB raster. */
-export function gridRaster(tiles: readonly Tile[], options: GridOptions): Raster {
+export function gridRaster(tiles: readonly Tile[], options: GridOptions): Grid {
   if (tiles.length === 0) throw new RangeError('Expected at least one tile for tiles but received 0');
   const pad = options.pad ?? 1;
+  const below = options.below ?? 0;
+  checkInt('below', below, 0);
   const scale = options.scale ?? 1;
   const cols = options.cols ?? Math.ceil(Math.sqrt(tiles.length));
   const background = options.background ?? 255;
@@ -109,7 +125,7 @@ export function gridRaster(tiles: readonly Tile[], options: GridOptions): Raster
   const cellW = Math.max(...tiles.map((t) => t.width)) * scale;
   const cellH = Math.max(...tiles.map((t) => t.height)) * scale;
   const width = cols * cellW + (cols + 1) * pad;
-  const height = rows * cellH + (rows + 1) * pad;
+  const height = rows * (cellH + below) + (rows + 1) * pad;
   const rgb = new Uint8Array(width * height * 3).fill(background);
 
   tiles.forEach((t, i) => {
@@ -121,19 +137,21 @@ export function gridRaster(tiles: readonly Tile[], options: GridOptions): Raster
       const u = (v - min) / span;
       return Number.isNaN(u) ? 0 : Math.round(Math.min(1, Math.max(0, u)) * 255);
     };
-    const x0 = pad + (i % cols) * (cellW + pad);
-    const y0 = pad + Math.floor(i / cols) * (cellH + pad);
+    const k = options.fit ? Math.max(1, Math.min(Math.floor(cellW / t.width), Math.floor(cellH / t.height))) : scale;
+    // A fitted tile sits in the middle of its cell.
+    const x0 = pad + (i % cols) * (cellW + pad) + (options.fit ? Math.floor((cellW - t.width * k) / 2) : 0);
+    const y0 = pad + Math.floor(i / cols) * (cellH + below + pad) + (options.fit ? Math.floor((cellH - t.height * k) / 2) : 0);
     const plane = t.height * t.width;
-    for (let y = 0; y < t.height * scale; y++) {
-      const sy = Math.floor(y / scale);
-      for (let x = 0; x < t.width * scale; x++) {
-        const s = sy * t.width + Math.floor(x / scale);
+    for (let y = 0; y < t.height * k; y++) {
+      const sy = Math.floor(y / k);
+      for (let x = 0; x < t.width * k; x++) {
+        const s = sy * t.width + Math.floor(x / k);
         const o = ((y0 + y) * width + x0 + x) * 3;
         for (let c = 0; c < 3; c++) rgb[o + c] = level(t.data[(t.channels === 3 ? c * plane : 0) + s] as number);
       }
     }
   });
-  return { rgb, width, height };
+  return { rgb, width, height, cols, rows, pad, below, scale, cell: { width: cellW, height: cellH } };
 }
 
 export async function imageGrid(tiles: readonly Tile[], options: GridOptions): Promise<{ png: Buffer; width: number; height: number }> {
@@ -267,4 +285,35 @@ function pngChunk(type: string, data: Buffer): Buffer {
   const crc = Buffer.alloc(4);
   crc.writeUInt32BE(crc32(data, crc32(head.subarray(4))), 0);
   return Buffer.concat([head, data, crc]);
+}
+
+/**
+ * The PNG with iTXt chunks (UTF-8 text: a class name or a "×" survives) after its header, so the
+ * words drawn in a picture can also be read without looking at it.
+ */
+export function withText(png: Buffer, text: Readonly<Record<string, string>>): Buffer {
+  const end = 8 + 8 + png.readUInt32BE(8) + 4; // signature, then IHDR
+  const chunks = Object.entries(text).map(([k, v]) =>
+    pngChunk('iTXt', Buffer.concat([Buffer.from(k, 'latin1'), Buffer.from([0, 0, 0, 0, 0]), Buffer.from(v, 'utf8')])),
+  );
+  return Buffer.concat([png.subarray(0, end), ...chunks, png.subarray(end)]);
+}
+
+/** The tEXt and iTXt (uncompressed) entries of a PNG. */
+export function pngText(png: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let o = 8; o + 8 <= png.length;) {
+    const n = png.readUInt32BE(o);
+    const type = png.toString('latin1', o + 4, o + 8);
+    const data = png.subarray(o + 8, o + 8 + n);
+    const z = data.indexOf(0);
+    if (type === 'tEXt' && z > 0) out[data.toString('latin1', 0, z)] = data.toString('latin1', z + 1);
+    if (type === 'iTXt' && z > 0 && data[z + 1] === 0) {
+      const lang = data.indexOf(0, z + 3);
+      const translated = data.indexOf(0, lang + 1);
+      out[data.toString('latin1', 0, z)] = data.toString('utf8', translated + 1);
+    }
+    o += 12 + n;
+  }
+  return out;
 }

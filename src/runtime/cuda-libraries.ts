@@ -1,10 +1,10 @@
 /**
- * Whether the CUDA provider can load: its libraries are not in the npm tarball (`.npmrc` skips the
- * NuGet download), and system libraries they need (CUDA, cuDNN) may be missing; both are reported
+ * Whether the CUDA provider can load: its libraries are not in the npm tarball (ilsvrc's preinstall and
+ * `.npmrc` skip the NuGet download), and system libraries they need (CUDA, cuDNN) may be missing; both are reported
  * with the install hint before onnxruntime touches the provider.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 export const CUDA_LIBRARIES = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'] as const;
 
 export const CUDA_INSTALL_HINT =
-  'install them with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --ignore-scripts=false` (downloads them from NuGet), or run the Docker image (README "GPU and Docker")';
+  'install them with `ONNXRUNTIME_NODE_INSTALL=true npm rebuild onnxruntime-node` (downloads them from NuGet), or run the Docker image (README "GPU and Docker")';
 
 /** The folder holding onnxruntime-node's native binding (and, once installed, the CUDA provider). */
 export function bindingDir(): string {
@@ -20,9 +20,9 @@ export function bindingDir(): string {
   return join(dirname(main), '..', 'bin', 'napi-v6', process.platform, process.arch);
 }
 
-/** CUDA provider libraries absent from `dir`. */
+/** CUDA provider libraries absent from `dir`; an empty one is the placeholder install/cuda-opt-in.cjs leaves instead of the download. */
 export function missingCudaLibraries(dir: string = bindingDir()): string[] {
-  return CUDA_LIBRARIES.filter((f) => !existsSync(join(dir, f)));
+  return CUDA_LIBRARIES.filter((f) => !statSync(join(dir, f), { throwIfNoEntry: false })?.size);
 }
 
 /**

@@ -10,16 +10,27 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { buildModel, findModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../zoo/index.js';
 import { readClassIndex, type DataIdentity, type EvalRecipe } from '../data/index.js';
-import { decodeModel, encodeModel, TensorDataType, type GraphProto, type ModelProto, type ValueInfoProto } from '../onnx/proto.js';
+import { decodeModel, encodeModel, TensorDataType, type GraphProto, type ModelProto } from '../onnx/proto.js';
 import { about, describeModel, firstNonFinite, loadCheckpoint, readModelOptions } from '../train/checkpoint.js';
 import { checkpointWeights, exportInferenceModel, flatTensors, inferenceParams, METADATA, type NamedTensors } from '../zoo/export.js';
 import { createSession, createSessionFromFile, modelFileError, tensor, type OrtSession } from '../runtime/ort.js';
 import { UsageError } from '../util/errors.js';
 import { parseJson } from '../util/json.js';
 import { inlineExternalData } from '../onnx/external.js';
-import { readCard } from './card.js';
+import { readCard, recordedInput } from './card.js';
 import { modelClassNames } from './class-names.js';
 import { denseModel } from './evaluate.js';
+import {
+  asLogits,
+  describeOnnxInput,
+  dimsOf,
+  feedLayout,
+  givenInputFlags,
+  overInput,
+  zooInput,
+  type InputFlags,
+  type ModelInput,
+} from './input.js';
 
 /** A trained model file, read and checked: its model, options, weights and class names. */
 export interface TrainedModel {
@@ -30,7 +41,7 @@ export interface TrainedModel {
   built: BuiltModel | undefined;
   /** One float32 array per parameter of `built`, each of the parameter's size. */
   weights: Map<string, Float32Array>;
-  /** Class names as modelClassNames decides (the file's, --labels, ImageNet-1k's for 1 000 classes), as many as the model's classes. */
+  /** Class names when the checkpoint or a classes.json beside the file has them (as many as the model's classes). */
   classes: string[] | undefined;
   /** The view that matches how it was trained (a checkpoint knows its augmentation; ONNX: center). */
   view: EvalRecipe;
@@ -40,14 +51,16 @@ export interface TrainedModel {
   data: DataIdentity | undefined;
   /** The graph's image input and its scores ("input" and "logits" in ilsvrc's files). */
   io: { input: string; output: string };
+  /** How it is fed and what it answers. */
+  input: ModelInput;
 }
 
 /**
- * An ONNX model that ilsvrc did not write (no ilsvrc.model metadata): it runs as it is, fed as
- * evaluate feeds any model (the centre view, ImageNet normalisation), its input size and classes
- * read from the graph's declared shapes (`inputSize` when the graph leaves the size open).
+ * An ONNX model that ilsvrc did not write (no ilsvrc.model metadata): it runs as it is, fed as its
+ * graph, the input flags and what `export` recorded with them describe it (src/trained/input.ts),
+ * its classes read from the graph's declared output shape.
  */
-function plainOnnx(file: string, bytes: Uint8Array, m: ModelProto, inputSize: number | undefined): TrainedModel {
+function plainOnnx(file: string, bytes: Uint8Array, m: ModelProto, o: ReadOptions): TrainedModel {
   const g = m.graph;
   const inits = new Set((g.initializer ?? []).map((t) => t.name));
   const input = g.input.find((v) => !inits.has(v.name));
@@ -55,30 +68,28 @@ function plainOnnx(file: string, bytes: Uint8Array, m: ModelProto, inputSize: nu
   if (!input || !output)
     throw new UsageError(`Expected an image input and a scores output in ${file} but its graph has ${input ? 'no output' : 'no input'}`);
   const show = (ds: readonly (number | undefined)[] | undefined) => (ds ? `[${ds.map((d) => d ?? '?').join(', ')}]` : 'no shape');
-  const inDims = dimsOf(input);
-  const channels = inDims?.[1];
-  const [h, w] = [inDims?.[2] ?? inputSize, inDims?.[3] ?? inputSize];
-  if (!inDims || inDims.length !== 4 || (channels !== 1 && channels !== 3) || h === undefined || h !== w) {
-    throw new UsageError(
-      `Expected ${file}'s input "${input.name}" to be [N, 1 or 3, S, S] (an open S needs --input-size) but its graph declares ${show(inDims)}`,
-    );
-  }
+  const props = Object.fromEntries((m.metadataProps ?? []).map((p) => [p.key, p.value]));
+  const card = readCard(props, file);
+  const flags = overInput(recordedInput(props, file), o.input ?? {});
+  const desc = describeOnnxInput(file, g, { input, output }, flags, o.inputSize);
   const outDims = dimsOf(output);
   const classes = outDims?.[outDims.length - 1];
   if (!outDims || outDims.length !== 2 || classes === undefined)
     throw new UsageError(`Expected ${file}'s output "${output.name}" to be scores [N, classes] but its graph declares ${show(outDims)}`);
-  const options: ModelOptions = { classes, inputSize: h, channels, width: 1, dropout: undefined, aux: false, init: 'paper' };
+  const { channels, width: inputSize } = desc;
+  const options: ModelOptions = { classes, inputSize, channels, width: 1, dropout: undefined, aux: false, init: 'paper' };
   return {
     file,
     model: g.name || basename(file),
     options,
     built: undefined,
     weights: new Map(),
-    classes: undefined,
-    view: 'center',
+    classes: card.classes,
+    view: card.view ?? 'center',
     onnx: bytes,
     data: undefined,
     io: { input: input.name, output: output.name },
+    input: desc,
   };
 }
 
@@ -101,11 +112,6 @@ function initializerTensors(g: GraphProto): NamedTensors['tensors'] {
     out[t.name] = { dtype: 'F32', shape: t.dims ?? [], data };
   }
   return out;
-}
-
-/** Declared dims of a graph input or output (undefined where symbolic or absent). */
-function dimsOf(v: ValueInfoProto): (number | undefined)[] | undefined {
-  return v.type?.tensorType?.shape?.dim.map((d) => d.dimValue);
 }
 
 /** The graph reads "input" [N, channels, size, size] and computes "logits" [N, classes], as ilsvrc exports it. */
@@ -136,11 +142,20 @@ function checkInterface(m: ModelProto, o: ModelOptions, file: string, described:
   }
 }
 
+interface ReadOptions {
+  /** The side of an ONNX graph's open height or width. */
+  inputSize?: number;
+  /** How an ONNX graph from elsewhere is fed, where its graph cannot say (ilsvrc's own files record it). */
+  input?: InputFlags;
+  /** Class names, one per line, for a model that carries none (--labels). */
+  labels?: string | undefined;
+}
+
 /**
  * Reads a checkpoint (.safetensors) or an ONNX file, and checks it throughout: an ilsvrc export
  * against the zoo model its metadata describes, any other ONNX model by its declared shapes.
  */
-export async function readTrained(file: string, o: { inputSize?: number; labels?: string } = {}): Promise<TrainedModel> {
+export async function readTrained(file: string, o: ReadOptions = {}): Promise<TrainedModel> {
   let isDir: boolean;
   try {
     isDir = statSync(file).isDirectory();
@@ -166,8 +181,13 @@ export async function readTrained(file: string, o: { inputSize?: number; labels?
     const props = Object.fromEntries((proto.metadataProps ?? []).map((p) => [p.key, p.value]));
     const name = props[METADATA.model];
     const opts = props[METADATA.options];
-    if (name === undefined && opts === undefined) return withClassNames(plainOnnx(file, onnx, proto, o.inputSize), o.labels);
+    if (name === undefined && opts === undefined) return withClassNames(plainOnnx(file, onnx, proto, o), o.labels);
   }
+  const flags = givenInputFlags(o.input ?? {});
+  if (flags.length > 0)
+    throw new UsageError(
+      `Expected an ONNX model from elsewhere for ${flags.join(', ')} but ${file} is ilsvrc's (its file records how it is fed)`,
+    );
   if (onnx && proto) {
     const props = Object.fromEntries((proto.metadataProps ?? []).map((p) => [p.key, p.value]));
     const name = props[METADATA.model];
@@ -213,6 +233,7 @@ export async function readTrained(file: string, o: { inputSize?: number; labels?
       onnx,
       data,
       io: { input: 'input', output: 'logits' },
+      input: zooInput(built.options.inputSize, built.options.channels),
     },
     o.labels,
   );
@@ -239,8 +260,10 @@ export interface InferenceModel {
   view: EvalRecipe;
   /** The data it learned from, when the file records it. */
   data: DataIdentity | undefined;
+  /** How it is fed (layout, size, scaling) and what it answers. */
+  input: ModelInput;
   session: OrtSession;
-  /** Logits [rows, classes] of x [rows, C, H, W]; H and W are inputSize unless the model is dense. */
+  /** Logits [rows, classes] of x [rows, C, H, W]; H and W are the input's unless the model is dense. */
   logits(x: Float32Array, rows: number, height?: number, width?: number): Promise<Float32Array>;
   release(): Promise<void>;
 }
@@ -257,10 +280,11 @@ export function zooModel(t: TrainedModel, what: string): TrainedModel & { built:
 /** With `dense`, the model's fully convolutional form (VGG's dense evaluation), for inputs of any size. */
 export async function openInference(
   file: string,
-  o: { threads?: number; dense?: boolean; inputSize?: number; labels?: string | undefined } = {},
+  o: { threads?: number; dense?: boolean; inputSize?: number; input?: InputFlags; labels?: string | undefined } = {},
 ): Promise<InferenceModel> {
   const t = await readTrained(file, {
     ...(o.inputSize !== undefined ? { inputSize: o.inputSize } : {}),
+    ...(o.input !== undefined ? { input: o.input } : {}),
     ...(o.labels !== undefined ? { labels: o.labels } : {}),
   });
   const so = o.threads ? { threads: o.threads } : {};
@@ -271,24 +295,40 @@ export async function openInference(
     : t.onnx
       ? await createSessionFromFile(t.onnx, file, so)
       : await createSession(exportInferenceModel(zooModel(t, 'a checkpoint').built, t.weights), so);
-  const { channels, inputSize } = t.options;
+  const desc = t.input;
+  const run = async (x: Float32Array, rows: number, height: number, width: number): Promise<Float32Array> => {
+    const fed = o.dense ? { data: x, dims: [rows, desc.channels, height, width] } : feedLayout(desc, x, rows);
+    let out;
+    try {
+      out = await session.run({ [t.io.input]: tensor('float32', fed.data, fed.dims) });
+    } catch (e) {
+      if (t.onnx && !o.dense) throw modelFileError(file, e);
+      throw e;
+    }
+    return asLogits(desc, out[t.io.output]!.data as Float32Array);
+  };
   return {
     model: t.model,
     options: t.options,
     classes: t.classes,
     view: t.view,
     data: t.data,
+    input: desc,
     session,
-    async logits(x, rows, height = inputSize, width = inputSize) {
-      const feeds = { [t.io.input]: tensor('float32', x, [rows, channels, height, width]) };
-      let out;
-      try {
-        out = await session.run(feeds);
-      } catch (e) {
-        if (t.onnx && !o.dense) throw modelFileError(file, e);
-        throw e;
+    async logits(x, rows, height = desc.height, width = desc.width) {
+      const b = desc.batch;
+      if (b === undefined || b === rows) return run(x, rows, height, width);
+      // A graph of a fixed batch size: runs of it, the last padded with zeros and cut off.
+      const per = x.length / rows;
+      const C = t.options.classes;
+      const logits = new Float32Array(rows * C);
+      for (let r = 0; r < rows; r += b) {
+        const chunk = new Float32Array(b * per);
+        chunk.set(x.subarray(r * per, Math.min(rows, r + b) * per));
+        const out = await run(chunk, b, height, width);
+        logits.set(out.subarray(0, (Math.min(rows, r + b) - r) * C), r * C);
       }
-      return out[t.io.output]!.data as Float32Array;
+      return logits;
     },
     release: () => session.release(),
   };

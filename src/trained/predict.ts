@@ -1,10 +1,11 @@
 /** The top classes of image files, from a checkpoint or an ONNX model exported by ilsvrc. */
 import { existsSync } from 'node:fs';
-import { FileDataset, Loader, Transforms } from '../data/index.js';
+import { FileDataset, Loader } from '../data/index.js';
 import { UsageError } from '../util/errors.js';
 import { NEVER, Stopped, type StopSignal } from '../util/stop.js';
 import { scoreViews, topK } from '../train/score.js';
 import { openInference } from './inference.js';
+import { evalTransforms, type InputFlags } from './input.js';
 
 export interface Prediction {
   image: string;
@@ -16,24 +17,23 @@ export interface PredictOptions {
   top: number;
   /** center, ten (softmax averaged) or full (the whole image resized); absent: the view it was trained with. */
   crop?: 'center' | 'ten' | 'full' | undefined;
-  /** Class names, one per line, for a model that carries none. */
-  labels?: string | undefined;
   /** Called after each batch with the images done so far. */
   onProgress?: ((done: number, total: number) => void) | undefined;
+  /** How an ONNX model from elsewhere is fed, where its graph cannot say. */
+  input?: InputFlags | undefined;
+  /** Class names, one per line, for a model that carries none. */
+  labels?: string | undefined;
 }
 
 /** Predictions in the order of `images`; after a `stop`, those of the images done before it (stop.requested says so). */
 export async function predict(file: string, images: readonly string[], o: PredictOptions, stop: StopSignal = NEVER): Promise<Prediction[]> {
   for (const img of images) if (!existsSync(img)) throw new UsageError(`Expected an image file but ${img} does not exist`);
-  const m = await openInference(file, { labels: o.labels });
+  const m = await openInference(file, { ...(o.input ? { input: o.input } : {}), labels: o.labels });
   try {
-    const channels = m.options.channels === 1 ? 1 : 3;
+    const channels = m.input.channels;
     const ds = new FileDataset([...images], new Int32Array(images.length));
-    const loader = new Loader(
-      ds,
-      Transforms.eval(o.crop === undefined ? m.view : o.crop === 'full' ? 'none' : o.crop, { size: m.options.inputSize, channels }),
-      { batchSize: 16, shuffle: false, seed: 0, dropLast: false, channels },
-    );
+    const tf = evalTransforms(m.input, o.crop === undefined ? m.view : o.crop === 'full' ? 'none' : o.crop);
+    const loader = new Loader(ds, tf, { batchSize: 16, shuffle: false, seed: 0, dropLast: false, channels });
     const out: Prediction[] = [];
     const C = m.options.classes;
     try {

@@ -1,5 +1,8 @@
 /** Feature maps of one layer for one image: the top-k channels by mean activation, as a grid. */
-import { gridRaster, toPng, type Normalize, type Tile } from '../plot/image.js';
+import { softmax } from '../ops/softmax.js';
+import { figure, type ColorBar } from '../plot/figure.js';
+import { finiteRange, type Normalize, type Tile } from '../plot/image.js';
+import { caption } from './caption.js';
 import { findLayer, type Network } from './network.js';
 import { Probe } from './probe.js';
 
@@ -13,6 +16,7 @@ interface ActivationsResult {
   top: { channel: number; mean: number; max: number }[];
   /** Mean activation of every channel, in channel order. */
   means: number[];
+  predicted: { index: number; probability: number };
 }
 
 export async function activations(
@@ -20,9 +24,16 @@ export async function activations(
   x: Float32Array,
   o: { layer: string; top: number },
 ): Promise<{ result: ActivationsResult; maps: Tile[] }> {
-  const probe = await Probe.create(net, 1, (ng) => ({ act: findLayer(ng, o.layer, net.name, { spatial: true }).value }));
-  const r = (await probe.run([x]))['act']!;
+  const probe = await Probe.create(net, 1, (ng) => ({
+    act: findLayer(ng, o.layer, net.name, { spatial: true }).value,
+    probs: softmax(ng.logits),
+  }));
+  const out = await probe.run([x]);
   await probe.release();
+  const r = out['act']!;
+  const probs = out['probs']!.data;
+  let best = 0;
+  for (let i = 1; i < probs.length; i++) if (probs[i]! > probs[best]!) best = i;
   const [c, h, w] = r.shape as [number, number, number];
   const plane = h * w;
   const stats = [];
@@ -47,11 +58,37 @@ export async function activations(
     height: h,
     width: w,
   }));
-  return { result: { layer: o.layer, shape: r.shape, silent, top, means: stats.map((s) => s.mean) }, maps };
+  const predicted = { index: best, probability: probs[best]! };
+  return { result: { layer: o.layer, shape: r.shape, silent, top, means: stats.map((s) => s.mean), predicted }, maps };
 }
 
-export async function renderMaps(maps: readonly Tile[], normalize: Normalize): Promise<Buffer> {
-  const side = Math.max(...maps.map((m) => m.width));
-  const g = gridRaster(maps, { normalize, pad: 2, scale: Math.max(1, Math.round(64 / side)) });
-  return toPng(g.rgb, g.width, g.height);
+/** The maps, strongest first, each labelled with its channel; the gray scale's numbers when it is shared. */
+export async function renderMaps(
+  net: Network,
+  r: ActivationsResult,
+  maps: readonly Tile[],
+  normalize: Normalize,
+  image?: string,
+): Promise<Buffer> {
+  let bar: ColorBar = { label: 'activation, each tile', min: 'tile min', max: 'tile max', colors: 'gray' };
+  if (normalize === 'global') {
+    const range = { min: Infinity, max: -Infinity };
+    for (const m of maps) {
+      const t = finiteRange(m.data);
+      range.min = Math.min(range.min, t.min);
+      range.max = Math.max(range.max, t.max);
+    }
+    bar = { label: 'activation', min: range.min, max: range.max, colors: 'gray' };
+  }
+  const [c, h, w] = r.shape;
+  const { png } = await figure({
+    title: caption(net, { layer: r.layer, mode: 'activations', image, class: { ...r.predicted, what: 'predicted' } }),
+    subtitle: `the ${maps.length} of ${c} channels (${h}×${w}) with the highest mean activation, strongest first`,
+    tiles: maps,
+    labels: r.top.map((t) => `ch ${t.channel}`),
+    normalize,
+    minTile: 64,
+    bars: [bar],
+  });
+  return png;
 }

@@ -5,8 +5,10 @@
  * which is where AlexNet's 11×11/4 conv1 and ZFNet's 7×7/2 differ (ZF 2014, Fig. 6).
  */
 import type { AnyNode, Value } from '../graph/graph.js';
+import { figure, type FigureLayout } from '../plot/figure.js';
 import type { Tile } from '../plot/image.js';
 import { UsageError } from '../util/errors.js';
+import { caption } from './caption.js';
 import { findLayer, layers, type Network, type NetworkGraph } from './network.js';
 
 /** Band edges in cycles per pixel (Nyquist is 0.5): low < 1/8 ≤ mid < 1/4 ≤ high. */
@@ -158,4 +160,43 @@ export function filterTiles(
     }
   }
   return { tiles, cols: ni };
+}
+
+/**
+ * The filters as a picture: RGB tiles numbered by filter (dead ones marked), or for a deeper layer a
+ * row per filter of gray tiles, one per input channel, labelled filter·input.
+ */
+export async function renderFilters(
+  net: Network,
+  cw: ConvWeight,
+  w: Float32Array,
+  stats: FilterStats,
+  o: { maxFilters: number; maxInputs: number },
+): Promise<{ png: Buffer; layout: FigureLayout; rgb: boolean }> {
+  const shape = cw.weight.shape;
+  const [m, c] = shape as [number, number];
+  const rgb = cw.first && c === 3;
+  const { tiles, cols } = filterTiles(w, shape, {
+    rgb,
+    maxFilters: rgb ? o.maxFilters : Math.min(o.maxFilters, 32),
+    maxInputs: o.maxInputs,
+  });
+  const dead = (f: number): string => (stats.filters[f]?.dead ? ' dead' : '');
+  const labels = rgb
+    ? tiles.map((_, f) => `${f}${dead(f)}`)
+    : tiles.map((_, i) => `${Math.floor(i / cols)}·${i % cols}${dead(Math.floor(i / cols))}`);
+  const nf = rgb ? tiles.length : tiles.length / cols;
+  const subtitle = rgb
+    ? `filters 0–${nf - 1} of ${m} as RGB, each tile stretched to its own range`
+    : `rows: filters 0–${nf - 1} of ${m}; columns: input channels 0–${cols - 1} of ${c} (labels filter·input); each tile stretched to its own range`;
+  const { png, layout } = await figure({
+    title: `${caption(net, { layer: cw.layer, mode: 'filters' })} · ${shape.join('×')}`,
+    subtitle,
+    tiles,
+    labels,
+    cols,
+    normalize: 'per-tile',
+    bars: [{ label: 'weight, each tile', min: 'tile min', max: 'tile max', colors: 'gray' }],
+  });
+  return { png, layout, rgb };
 }

@@ -6,8 +6,10 @@
  */
 import { softmax } from '../ops/softmax.js';
 import { reduceSum } from '../ops/shape.js';
-import { gridRaster, heatOverlayRaster, toPng } from '../plot/image.js';
+import { figure } from '../plot/figure.js';
+import { finiteRange, heatOverlayRaster } from '../plot/image.js';
 import { expected } from '../util/errors.js';
+import { caption, className, percent } from './caption.js';
 import { rasterTile, toRgb } from './images.js';
 import { findLayer, lastSpatialLayer, type Network } from './network.js';
 import { Probe } from './probe.js';
@@ -105,7 +107,7 @@ export async function occlusion(net: Network, x: Float32Array, o: OcclusionOptio
     for (let i = 1; i < probability.length; i++) if (probability[i]! < probability[peak]!) peak = i;
     const n = starts.length;
     return {
-      class: { index: target, name: net.classes?.[target] ?? String(target) },
+      class: { index: target, name: className(net, target) },
       predicted,
       clean: p0[target]!,
       layer: layerName,
@@ -125,19 +127,38 @@ export async function occlusion(net: Network, x: Float32Array, o: OcclusionOptio
 
 /**
  * The image, then the fall of the class's probability (red: occluding there hurts most), then the
- * strongest feature map's activation (red: high), each over the image as a heat map. Each map value
- * sits at the centre of its square's position.
+ * strongest feature map's activation (red: high), each over the image as a heat map with its colour
+ * bar. Each map value sits at the centre of its square's position.
  */
-export async function renderOcclusion(net: Network, x: Float32Array, r: OcclusionResult): Promise<Buffer> {
+export async function renderOcclusion(net: Network, x: Float32Array, r: OcclusionResult, image?: string): Promise<Buffer> {
   const s = net.inputSize;
   const rgb = toRgb(x, net.channels, s);
   const n = r.starts.length;
   const drop = Float32Array.from(r.probability, (p) => r.clean - p);
+  const act = Float32Array.from(r.activation);
   const tiles = [
     rasterTile({ rgb, width: s, height: s }),
     rasterTile({ rgb: heatOverlayRaster(rgb, s, s, drop, n, n, 0.5), width: s, height: s }),
-    rasterTile({ rgb: heatOverlayRaster(rgb, s, s, Float32Array.from(r.activation), n, n, 0.5), width: s, height: s }),
+    rasterTile({ rgb: heatOverlayRaster(rgb, s, s, act, n, n, 0.5), width: s, height: s }),
   ];
-  const g = gridRaster(tiles, { normalize: 'none', cols: 3, pad: 2, scale: s < 96 ? 4 : 1 });
-  return toPng(g.rgb, g.width, g.height);
+  const d = finiteRange(drop);
+  const a = finiteRange(act);
+  const cls = r.class.name;
+  const predicted = r.predicted === r.class.index ? '' : ` (predicted ${className(net, r.predicted)})`;
+  const { png } = await figure({
+    title:
+      caption(net, { layer: r.layer, mode: 'occlusion', image, class: { index: r.class.index, probability: r.clean, what: 'class' } }) +
+      predicted,
+    subtitle: `a ${r.size} px grey square every ${r.stride} px: the fall of P(${cls}), then ${r.layer} channel ${r.channel}'s total activation`,
+    tiles,
+    labels: ['input', `fall in P(${cls})`, `${r.layer} ch ${r.channel}`],
+    cols: 3,
+    normalize: 'none',
+    minTile: 128,
+    bars: [
+      { label: `fall in P(${cls})`, min: percent(d.min), max: percent(d.max), colors: 'jet' },
+      { label: `${r.layer} ch ${r.channel} activation`, min: a.min, max: a.max, colors: 'jet' },
+    ],
+  });
+  return png;
 }

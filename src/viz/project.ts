@@ -4,9 +4,11 @@
  * for the logits, the class asked for or the predicted one.
  */
 import { softmax } from '../ops/softmax.js';
-import { gridRaster, toPng, type Raster } from '../plot/image.js';
+import { figure } from '../plot/figure.js';
+import type { Raster } from '../plot/image.js';
 import { expected } from '../util/errors.js';
 import { Projector, strongest, type Mode } from './backward.js';
+import { caption, className } from './caption.js';
 import { projectionTile, rasterTile, stretch, supportBox, toRgb, type Box } from './images.js';
 import { findLayer, lastSpatialLayer, logitsLayer, type Network } from './network.js';
 import { Probe } from './probe.js';
@@ -91,18 +93,44 @@ export async function projectImage(
       mode: o.mode,
       layer: layerName,
       shape: act.shape,
-      predicted: { index: best, class: net.classes?.[best] ?? String(best), probability: probs[best]! },
+      predicted: { index: best, class: className(net, best), probability: probs[best]! },
       units,
     },
     projections,
   };
 }
 
-/** The input, then each unit's projection (RGB for deconvnet/guided, max |gradient| for saliency). */
-export async function renderProjections(net: Network, x: Float32Array, mode: Mode, projections: readonly Float32Array[]): Promise<Buffer> {
+/** The command that draws each mode: saliency is the gradient's picture. */
+const MODE_NAMES: Record<Mode, string> = { gradient: 'saliency', deconvnet: 'deconvnet', guided: 'guided' };
+
+/** A unit as a person names it: a class of the logits, or a channel at its strongest position. */
+export function unitName(net: Network, r: ProjectResult, u: ProjectedUnit): string {
+  if (r.layer === 'logits') return className(net, u.channel);
+  return u.position.length ? `ch ${u.channel} (${u.position.join(',')})` : `unit ${u.channel}`;
+}
+
+/** The input, then each unit's projection (RGB for deconvnet/guided, max |gradient| over colour for saliency). */
+export async function renderProjections(
+  net: Network,
+  x: Float32Array,
+  r: ProjectResult,
+  projections: readonly Float32Array[],
+  image?: string,
+): Promise<Buffer> {
   const s = net.inputSize;
-  const image: Raster = { rgb: toRgb(x, net.channels, s), width: s, height: s };
-  const tiles = [rasterTile(image), ...projections.map((p) => stretch(projectionTile(p, net.channels, s, mode === 'gradient')))];
-  const r = gridRaster(tiles, { normalize: 'none', cols: Math.min(tiles.length, 8), pad: 2, scale: Math.max(1, Math.round(96 / s)) });
-  return toPng(r.rgb, r.width, r.height);
+  const input: Raster = { rgb: toRgb(x, net.channels, s), width: s, height: s };
+  const magnitude = r.mode === 'gradient';
+  const tiles = [rasterTile(input), ...projections.map((p) => stretch(projectionTile(p, net.channels, s, magnitude)))];
+  const what = magnitude ? 'max |gradient| over colour' : `${r.mode} projection`;
+  const { png } = await figure({
+    title: caption(net, { layer: r.layer, mode: MODE_NAMES[r.mode], image, class: { ...r.predicted, what: 'predicted' } }),
+    subtitle: `the input, then ${r.layer === 'logits' ? 'the class score' : "each channel's strongest unit"} projected to pixels: ${what}, each tile stretched to its own range`,
+    tiles,
+    labels: ['input', ...r.units.map((u) => unitName(net, r, u))],
+    cols: Math.min(tiles.length, 8),
+    normalize: 'none',
+    minTile: 96,
+    bars: [{ label: `${magnitude ? '|gradient|' : 'projection'}, each tile`, min: 'tile min', max: 'tile max', colors: 'gray' }],
+  });
+  return png;
 }

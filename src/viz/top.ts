@@ -6,10 +6,12 @@
  */
 import { subset, type Dataset } from '../data/index.js';
 import { reduceMax } from '../ops/shape.js';
-import { gridRaster, toPng, type Tile } from '../plot/image.js';
+import { figure } from '../plot/figure.js';
+import type { Tile } from '../plot/image.js';
 import { expected } from '../util/errors.js';
 import { NEVER, Stopped, type StopSignal } from '../util/stop.js';
 import { Projector, strongest, type Mode } from './backward.js';
+import { caption, className } from './caption.js';
 import { cropTile, loadDataset, projectionTile, rasterTile, stretch, supportBox, toRgb, type Box } from './images.js';
 import { findLayer, type Network } from './network.js';
 import { Probe } from './probe.js';
@@ -120,11 +122,23 @@ export async function topActivations(
   });
   const blank: Tile = { data: new Float32Array(1).fill(1), channels: 1, height: 1, width: 1 };
   const tiles: Tile[] = [];
-  o.channels.forEach((_, j) => {
+  const labels: string[] = [];
+  o.channels.forEach((ch, j) => {
+    const hits = result.channels[j]!.hits;
     const fill = (t: Tile[]) => [...t, ...Array.from({ length: o.k - t.length }, () => blank)];
+    const names = (f: (h: TopHit) => string) => Array.from({ length: o.k }, (_, i) => (hits[i] ? f(hits[i]) : ''));
     tiles.push(...fill(rows[j]!), ...fill(patches[j]!));
+    labels.push(...names((h) => `ch ${ch}: ${h.activation.toPrecision(3)}`), ...names((h) => className(net, h.label)));
   });
-  const cell = Math.max(...tiles.map((t) => Math.max(t.width, t.height)));
-  const g = gridRaster(tiles, { normalize: 'none', cols: 2 * o.k, pad: 2, scale: Math.max(1, Math.round(48 / cell)) });
-  return { result, png: await toPng(g.rgb, g.width, g.height) };
+  const { png } = await figure({
+    title: `${caption(net, { layer: o.layer, mode: `top ${o.k}` })} · ${seen} images searched`,
+    subtitle: `a row per channel: its ${o.k} strongest images' ${o.mode} projections (labelled with the activation), then the patches they see (labelled with the class)`,
+    tiles,
+    labels,
+    cols: 2 * o.k,
+    normalize: 'none',
+    fit: true,
+    bars: [{ label: 'projection, each tile', min: 'tile min', max: 'tile max', colors: 'gray' }],
+  });
+  return { result, png };
 }

@@ -1,16 +1,18 @@
-// The package as a user gets it: `npm pack` of this build, installed into a fresh ES-module
-// project, the program of docs/api.md type-checked (strict, library declarations checked too)
-// against the published declarations only, then run; its model, training and predictions are
-// compared with this build's own API.
+// The package as a user gets it: `npm pack` in a clean clone of this commit (its prepack builds;
+// the clone borrows this checkout's node_modules for the build's development dependencies instead
+// of downloading them), the tarball installed into a fresh ES-module project by a plain
+// `npm install` with NuGet unreachable, the program of docs/api.md type-checked (strict, library
+// declarations checked too) against the published declarations only, then run; its model,
+// training, evaluation, pictures and predictions are compared with this build's own API.
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SYNTHETIC_CLASSES } from '../../src/data/index.js';
-import { buildModel, predict, summarize } from '../../src/index.js';
+import { buildModel, evaluate, predict, summarize, visualize } from '../../src/index.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'ilsvrc-pack-'));
@@ -42,7 +44,8 @@ function unpackedImports(files: readonly string[], read: (file: string) => strin
 
 /**
  * The environment of a consumer's npm: without what `npm test` passes down from this repository
- * (its package, its .npmrc's ignore-scripts, its prefix), keeping the machine's npm settings.
+ * (its package, its .npmrc's settings, its prefix) or any onnxruntime-node install flag, keeping the
+ * machine's npm settings; NuGet unreachable, as on the networks where its download failed the install.
  */
 function consumerEnv(): NodeJS.ProcessEnv {
   const keep = new Set([
@@ -59,8 +62,9 @@ function consumerEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) || keep.has(k.toLowerCase())) env[k] = v;
   delete env['INIT_CWD'];
-  // onnxruntime-node's install script would download CUDA binaries from NuGet; the CPU provider ships in the package.
-  return { ...env, ONNXRUNTIME_NODE_INSTALL: 'skip', NODE_NO_WARNINGS: '1' };
+  for (const k of Object.keys(env)) if (/^ONNXRUNTIME_NODE_INSTALL/i.test(k)) delete env[k];
+  // onnxruntime-node's install script downloads through global-agent: a proxy on a closed port makes NuGet unreachable.
+  return { ...env, GLOBAL_AGENT_HTTP_PROXY: 'http://127.0.0.1:9', NODE_NO_WARNINGS: '1' };
 }
 
 function run(cmd: string, args: readonly string[], cwd: string, timeout: number): SpawnSyncReturns<string> {
@@ -73,21 +77,27 @@ function run(cmd: string, args: readonly string[], cwd: string, timeout: number)
   return r;
 }
 
-test('the packed package installs, type-checks and runs the documented program', { timeout: 240_000 }, async () => {
-  for (const f of ['dist/src/index.js', 'dist/src/index.d.ts']) assert.ok(existsSync(join(root, f)), `${f} is built (npm run build)`);
+test('a clean clone packs, and the tarball installs, type-checks and runs the documented program', { timeout: 420_000 }, async () => {
+  // This commit as a user clones it: nothing built, nothing untracked.
+  const clone = join(work, 'clone');
+  run('git', ['clone', '--quiet', root, clone], work, 60_000);
+  const head = (dir: string): string => run('git', ['rev-parse', 'HEAD'], dir, 10_000).stdout.trim();
+  assert.equal(head(clone), head(root));
+  assert.ok(!existsSync(join(clone, 'dist')));
+  symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'), 'dir');
 
-  // What is published: the compiled library, its declarations, the zoo, the docs; no tests, scripts or sources.
+  // What is published: the compiled library, its declarations, the docs, the preinstall; no tests, scripts or sources.
   const packDir = join(work, 'pack');
   mkdirSync(packDir);
-  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', packDir], root, 60_000).stdout) as {
+  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', packDir], clone, 240_000).stdout) as {
     filename: string;
     files: { path: string }[];
   }[];
   const files = packed[0]!.files.map((f) => f.path);
-  for (const f of ['package.json', 'README.md', 'docs/api.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js'])
-    assert.ok(files.includes(f), `the package has ${f}`);
+  const published = ['package.json', 'README.md', 'docs/api.md', 'install/cuda-opt-in.cjs', 'dist/src/index.js', 'dist/src/index.d.ts'];
+  for (const f of [...published, 'dist/src/cli/main.js']) assert.ok(files.includes(f), `the package has ${f}`);
   assert.deepEqual(
-    unpackedImports(files, (f) => readFileSync(join(root, f), 'utf8')),
+    unpackedImports(files, (f) => readFileSync(join(clone, f), 'utf8')),
     [],
     'every relative import (and worker URL) of the package is in it',
   );
@@ -121,26 +131,36 @@ test('the packed package installs, type-checks and runs the documented program',
       files: ['main.ts', 'types.ts'],
     }),
   );
-  writeFileSync(join(app, 'main.ts'), docProgram(readFileSync(join(root, 'docs/api.md'), 'utf8')));
+  writeFileSync(join(app, 'main.ts'), docProgram(readFileSync(join(clone, 'docs/api.md'), 'utf8')));
   // Each line below must be a type error; were the declarations missing or `any`, tsc would fail on an unused @ts-expect-error.
   writeFileSync(
     join(app, 'types.ts'),
     [
-      "import { buildModel, train, UsageError, type RunOptions } from 'ilsvrc';",
+      "import { buildModel, evaluate, train, UsageError, visualize, type RunOptions } from 'ilsvrc';",
       '// @ts-expect-error width is a number',
       "buildModel('vgg-a', { width: '1/16' });",
       '// @ts-expect-error RunOptions has no such field',
       'export const o: RunOptions = { epochz: 1 };',
       'export const run = train;',
       "export const e: Error = new UsageError('x');",
+      "// @ts-expect-error crop is one of the papers' protocols",
+      "export const ev = evaluate('m.onnx', { crop: 'corner' });",
+      '// @ts-expect-error occlusion looks at an image',
+      "export const oc = visualize('occlusion', 'm.onnx', { out: 'x' });",
+      "export const shape: readonly number[] = (await visualize('filters', 'm.onnx', {})).details.shape;",
       '// @ts-expect-error only the package root is exported',
       "export const deep = import('ilsvrc/dist/src/cli/main.js');",
       '',
     ].join('\n'),
   );
   const typesNode = (JSON.parse(readFileSync(join(root, 'node_modules/@types/node/package.json'), 'utf8')) as { version: string }).version;
+  // A plain install: no install flag, scripts run as npm runs them by default.
   run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, `@types/node@${typesNode}`], app, 180_000);
   assert.ok(!existsSync(join(app, 'node_modules/ilsvrc/dist/test')));
+  if (process.platform === 'linux' && process.arch === 'x64') {
+    const cuda = join(app, 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so');
+    assert.equal(statSync(cuda).size, 0, 'the CUDA provider is not downloaded: an empty placeholder');
+  }
 
   run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(app, 'tsconfig.json')], app, 120_000);
 
@@ -156,6 +176,14 @@ test('the packed package installs, type-checks and runs the documented program',
   assert.match(out, new RegExp(`^exported: ${onnx.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
   assert.ok(existsSync(join(dir, 'run', 'last.safetensors')));
 
+  // Its evaluation and pictures are this build's own on the same file.
+  const ev = await evaluate(onnx, { out: join(work, 'eval'), threads: 1 });
+  assert.match(out, new RegExp(`^evaluated: ${ev.n} images, top-1 error ${ev.top1_error_pct}%, top-5 error ${ev.top5_error_pct}%$`, 'm'));
+  assert.ok(existsSync(join(dir, 'eval', 'per_class.csv')) && existsSync(join(dir, 'eval', 'confusion.png')));
+  const filters = await visualize('filters', onnx, { out: join(work, 'filters.png') });
+  assert.match(out, new RegExp(`^filters: ${filters.details.layer} ${filters.details.shape.join('x')}, .*filters\\.png$`, 'm'));
+  assert.deepEqual(readFileSync(join(dir, 'filters.png')), filters.png, 'the same filters picture');
+
   // Its predictions are this build's own on the same file and image.
   const circles = join(dir, 'shapes', 'val', 'circle');
   // A PNG, as the program picks: JPEGs take this build's native decoder, which the package leaves out.
@@ -164,6 +192,12 @@ test('the packed package installs, type-checks and runs the documented program',
     readdirSync(circles)
       .sort()
       .find((f) => f.endsWith('.png'))!,
+  );
+  const occluded = await visualize('occlusion', onnx, { image, out: work, threads: 1 });
+  const occlusionLine = `occlusion: ${occluded.details.class.name} ${occluded.details.clean.toFixed(4)}, ${join(dir, 'occlusion-')}`;
+  assert.ok(
+    out.split('\n').some((l) => l.startsWith(occlusionLine) && l.endsWith('.png')),
+    `${occlusionLine}… in\n${out}`,
   );
   const [ours] = await predict(onnx, [image], { top: 3 });
   const want = ours!.top.map((t) => `predicted: ${SYNTHETIC_CLASSES[t.index]} ${t.probability.toFixed(4)}`);
@@ -175,4 +209,15 @@ test('the packed package installs, type-checks and runs the documented program',
   // The installed command runs too.
   const models = run(join(app, 'node_modules/.bin/ilsvrc'), ['models'], app, 60_000).stdout;
   assert.match(models, /vgg-a/);
+  if (process.platform === 'linux' && process.arch === 'x64') {
+    // The CUDA provider was not downloaded: --device cuda names the one step that installs it.
+    const cuda = spawnSync(join(app, 'node_modules/.bin/ilsvrc'), ['train', 'vgg-a', '--device', 'cuda', '--max-steps', '1'], {
+      cwd: app,
+      env: consumerEnv(),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(cuda.status, 2, cuda.stderr);
+    assert.match(cuda.stderr, /ONNXRUNTIME_NODE_INSTALL=true npm rebuild onnxruntime-node/);
+  }
 });

@@ -70,24 +70,21 @@ test('labels are XML-escaped', () => {
   assert.ok(svg.includes('a&#60;b'));
 });
 
+/** A 400×300 chart of the series. */
+const chart400 = (series: Parameters<typeof lineChart>[0]['series']): string =>
+  lineChart({ title: 't', xLabel: 'x', yLabel: 'y', width: 400, height: 300, series });
+
 test('a line lands where the scales put it', async () => {
-  const svg = lineChart({
-    title: 't',
-    xLabel: 'x',
-    yLabel: 'y',
-    width: 400,
-    height: 300,
-    series: [
-      {
-        name: '',
-        color: '#ff0000',
-        points: [
-          [0, 0],
-          [10, 10],
-        ],
-      },
-    ],
-  });
+  const svg = chart400([
+    {
+      name: '',
+      color: '#ff0000',
+      points: [
+        [0, 0],
+        [10, 10],
+      ],
+    },
+  ]);
   const img = await render(svg);
   assert.equal(img.width, 400);
   assert.equal(img.height, 300);
@@ -207,4 +204,38 @@ test('heatmap annotates small matrices, not large ones, and checks its shape', a
     /Expected a 2×2 matrix .* but received 2 rows of length 2\/1/,
   );
   await render(heatmap({ title: 'empty', rowLabels: [], colLabels: [], values: [] }));
+});
+
+test('the legend sits beside the plot: every point of a curve under its corner stays visible', async () => {
+  const svg = chart400([
+    {
+      name: 'train top-1',
+      color: '#ff0000',
+      points: [
+        [0, 0.9],
+        [10, 0.9],
+      ],
+    },
+    {
+      name: 'val top-1',
+      color: '#0000ff',
+      points: [
+        [0, 0],
+        [10, 0],
+      ],
+    },
+  ]);
+  const frame = /<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" fill="none" stroke="#333"\/>/.exec(svg);
+  assert.ok(frame, 'the plot frame');
+  const [left, top, w, h] = frame.slice(1).map(Number) as [number, number, number, number];
+  const img = await render(svg);
+  // y = 0.9 on a 0..1 axis: a tenth of the way down, where a legend in the corner would sit.
+  for (let x = left + 4; x < left + w - 4; x += 4) {
+    const [r, g, b] = pixel(img, x, top + 0.1 * h);
+    assert.ok((r ?? 0) > 200 && (g ?? 255) < 80 && (b ?? 255) < 80, `red at x ${x}, got ${r},${g},${b}`);
+  }
+  // The legend is drawn, right of the frame.
+  assert.match(svg, />train top-1</);
+  const legend = /<rect x="([\d.]+)" y="[\d.]+" width="[\d.]+" height="[\d.]+" fill="#ffffff" fill-opacity/.exec(svg);
+  assert.ok(legend && Number(legend[1]) >= left + w, 'legend right of the plot');
 });
