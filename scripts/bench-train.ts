@@ -5,7 +5,7 @@
  * child process of its own so that its peak RSS is its own. It first prints the CPU model and ISA,
  * the peer's version, BLAS and oneDNN, and environment variables that force the peer's kernels.
  *
- *   scripts/bench-train [--models alexnet,googlenet,nin,vgg-a] [--steps N] [--threads 2] [--k auto|K] [--profile]
+ *   scripts/bench-train [--models alexnet,googlenet,nin,vgg-a,vgg-a-bn] [--steps N] [--threads 2] [--k auto|K] [--profile]
  *
  * --k: steps per session run; auto (default) is what `ilsvrc train` picks on the CPU. Training and
  * inference sessions take the options `ilsvrc train --device cpu` gives them (resolveDevice).
@@ -51,7 +51,7 @@ import { Rng } from '../src/util/rng.js';
 import { arg, intArg } from './args.js';
 import { describeSetup, peerPython, peerScript, REPO, setup } from './peer.js';
 
-const BATCH: Record<string, number> = { alexnet: 16, googlenet: 16, nin: 16, 'vgg-a': 8 };
+const BATCH: Record<string, number> = { alexnet: 16, googlenet: 16, nin: 16, 'vgg-a': 8, 'vgg-a-bn': 8 };
 const self = fileURLToPath(import.meta.url);
 
 function freshBatches(n: number, count: number, size: number, seed: number): StepBatch[] {
@@ -258,7 +258,7 @@ async function ortTrainingPeer(model: string, batch: number, steps: number, thre
 }
 
 async function orchestrate(): Promise<void> {
-  const models = arg('models', 'alexnet,googlenet,nin,vgg-a').split(',');
+  const models = arg('models', 'alexnet,googlenet,nin,vgg-a,vgg-a-bn').split(',');
   const peerKind = arg('peer', 'torch');
   if (peerKind !== 'torch' && peerKind !== 'ort-training') {
     process.stderr.write(`Expected torch or ort-training for --peer but received "${peerKind}"\n`);

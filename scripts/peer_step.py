@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """One SGD step in PyTorch from the weights and batch in a safetensors file, for the equivalence
-test: reads <in>.safetensors (parameters in ilsvrc's order and names, "input", "labels") and writes
-the updated parameters to <out>.safetensors. Usage: peer_step.py MODEL WIDTH SIZE CLASSES LR IN OUT"""
+test: reads <in>.safetensors (parameters and batch norm's running statistics in ilsvrc's order and
+names, "input", "labels") and writes the updated ones to <out>.safetensors, in training mode. Usage: peer_step.py MODEL WIDTH SIZE CLASSES LR IN OUT"""
 import json, struct, sys
 import torch
-from peer_torch import alexnet, nin
+from peer_torch import alexnet, nin, vgg_a_bn
 
 DT = {'F32': torch.float32, 'I64': torch.int64, 'I32': torch.int32}
 
@@ -38,21 +38,27 @@ def save(path, tensors):
 def main():
     model, width, size, classes, lr, src, dst = sys.argv[1:8]
     torch.set_num_threads(1)
-    make = {'alexnet': alexnet, 'nin': nin}[model]
+    make = {'alexnet': alexnet, 'nin': nin, 'vgg-a-bn': vgg_a_bn}[model]
     net = make(int(classes), float(width), int(size), 0.0)
+    net.train()
     t = load(src)
-    names = t['__order__']
+    is_stat = lambda name: name.endswith('.running_mean') or name.endswith('.running_var')
+    names = [n for n in t['__order__'] if not is_stat(n)]
+    stat_names = [n for n in t['__order__'] if is_stat(n)]
     params = list(net.parameters())
+    stats = [b for n, b in net.named_buffers() if n.endswith('running_mean') or n.endswith('running_var')]
     assert len(params) == len(names), (len(params), len(names))
+    assert len(stats) == len(stat_names), (len(stats), len(stat_names))
     with torch.no_grad():
-        for p, name in zip(params, names):
+        for p, name in zip(params + stats, names + stat_names):
             p.copy_(t[name].reshape(p.shape))
     opt = torch.optim.SGD(net.parameters(), lr=float(lr), momentum=0.9, weight_decay=5e-4)
     loss = torch.nn.functional.cross_entropy(net(t['input']), t['labels'].long())
     opt.zero_grad()
     loss.backward()
     opt.step()
-    save(dst, {name: p.reshape(-1) for name, p in zip(names, params)} | {'loss': loss.detach().reshape(1)})
+    moved = zip(names + stat_names, params + stats)
+    save(dst, {name: p.reshape(-1) for name, p in moved} | {'loss': loss.detach().reshape(1)})
 
 
 if __name__ == '__main__':

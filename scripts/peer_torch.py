@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """PyTorch peer for scripts/bench-train: the same architectures as ilsvrc's zoo (paper versions:
-AlexNet two towers with LRN, GoogLeNet with LRN and no batch norm, NIN ImageNet, VGG-A), timed
+AlexNet two towers with LRN, GoogLeNet with LRN and no batch norm, NIN ImageNet, VGG-A; and VGG-A with
+batch norm as torchvision's vgg11_bn), timed
 for training (SGD momentum step) and inference on the CPU. Prints one JSON object."""
 import argparse, json, resource, time
 import torch
@@ -85,7 +86,26 @@ def vgg_a(classes):
                          nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(0.5), nn.Linear(4096, classes))
 
 
-MODELS = {'alexnet': (alexnet, 227), 'nin': (nin, 224), 'googlenet': (GoogLeNet, 224), 'vgg-a': (vgg_a, 224)}
+def vgg_a_bn(classes, width=1.0, size=224, dropout=0.5):
+    """torchvision's vgg11_bn (conv, BatchNorm2d, ReLU) at ilsvrc's width, without the adaptive pool
+    (ilsvrc's classifier reads the last feature map as it is)."""
+    c = lambda n: widen(n, width)
+    layers, cin = [], 3
+    for v in [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M']:
+        if v == 'M':
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(cin, c(v), 3, padding=1), nn.BatchNorm2d(c(v)), nn.ReLU(True)]
+            cin = c(v)
+    feats = nn.Sequential(*layers, nn.Flatten())
+    flat = feats(torch.zeros(2, 3, size, size)).shape[1]
+    f = widen(4096, width)
+    return nn.Sequential(*feats, nn.Linear(flat, f), nn.ReLU(True), nn.Dropout(dropout),
+                         nn.Linear(f, f), nn.ReLU(True), nn.Dropout(dropout), nn.Linear(f, classes))
+
+
+MODELS = {'alexnet': (alexnet, 227), 'nin': (nin, 224), 'googlenet': (GoogLeNet, 224), 'vgg-a': (vgg_a, 224),
+          'vgg-a-bn': (vgg_a_bn, 224)}
 
 
 def conv_peak():

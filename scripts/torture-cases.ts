@@ -4,6 +4,7 @@
  * `test/cli/faults.test.ts` runs each as a test.
  */
 import type { Case } from './torture-cases/harness.js';
+import { BATCH_NORM } from './torture-cases/batch-norm.js';
 import { BOUNDS } from './torture-cases/bounds.js';
 import { DATA } from './torture-cases/data.js';
 import { DEVKIT } from './torture-cases/devkit.js';
@@ -27,5 +28,6 @@ export const CASES: Case[] = [
   ...FILES,
   ...INSTALL,
   ...FOREIGN_ONNX,
+  ...BATCH_NORM,
   ...DEVKIT,
 ];

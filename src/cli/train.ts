@@ -91,7 +91,11 @@ export function makeTrainCommand(): Command {
       new Option('--early-stop <epochs>', 'stop after N epochs without a better val top-1 (default 0: never)').argParser(nonNegativeInt),
     )
     .option('--from <ckpt>', 'initial weights from a checkpoint (transfer learning)')
-    .option('--freeze <what>', "keep parameters fixed: 'features' (all conv layers) or a comma list of names/prefixes")
+    .option(
+      '--freeze <what>',
+      "keep parameters fixed: 'features' (all conv and batch norm layers) or a comma list of names/prefixes; " +
+        'a batch norm layer whose weight and bias are both frozen runs in eval mode (running statistics used, not updated)',
+    )
     .option('--reset-classifier', 'with --from: new random weights for the last layer (e.g. other classes)')
     .addOption(new Option('--workers <n>', 'loader worker threads (default 0: sharp threads)').argParser(countOrZero))
     .option('--in-process', 'run the session on the main thread (no worker)')

@@ -193,6 +193,12 @@ export interface Param {
   trainable: boolean;
   /** Whether weight decay applies (weights yes, biases optional). */
   readonly isBias: boolean;
+  /**
+   * A buffer: model state that is not learned (batch norm's running statistics). Fed, saved,
+   * restored, imported and exported by name as parameters are, never trainable, not counted among
+   * the parameters; a training graph computes its next value (Graph.bufferUpdates).
+   */
+  readonly buffer: boolean;
 }
 
 /** The largest kernel side the CPU's blocked-layout Conv lowering takes (src/runtime/lower/nchwc-conv.ts). */
@@ -215,6 +221,13 @@ export class Graph {
   training = false;
   /** Dropout's keep-mask inputs and their drop rates: the trainer draws the masks. */
   readonly dropoutMasks = new Map<Value, number>();
+  /** Each buffer's value after this run, from training-mode layers: training graphs output it as "<name>.next". */
+  readonly bufferUpdates = new Map<Value, Value>();
+  /**
+   * Parameter names held fixed (--freeze), set before the model is built: a batch norm layer whose
+   * weight and bias are both here runs in eval mode even in a training graph.
+   */
+  frozen: ReadonlySet<string> = new Set();
   private readonly scopes: string[] = [];
   private readonly names = new Set<string>();
 
@@ -263,8 +276,21 @@ export class Graph {
     const scope = this.scopeName;
     const name = this.claim(scope ? `${scope}.${local}` : local);
     const v = new Value(this, 'float32', [...shape], 'param', undefined, name);
-    this.params.push({ name, value: v, init, trainable: true, isBias });
+    this.params.push({ name, value: v, init, trainable: true, isBias, buffer: false });
     return v;
+  }
+
+  /** A buffer named `<scope>.<local>` (e.g. "bn1.running_mean"): see Param.buffer. */
+  buffer(local: string, shape: readonly number[], init: Init): Value {
+    const scope = this.scopeName;
+    const name = this.claim(scope ? `${scope}.${local}` : local);
+    const v = new Value(this, 'float32', [...shape], 'param', undefined, name);
+    this.params.push({ name, value: v, init, trainable: false, isBias: true, buffer: true });
+    return v;
+  }
+
+  isBuffer(v: Value): boolean {
+    return v.kind === 'param' && this.params.some((p) => p.buffer && p.value === v);
   }
 
   constant(data: TypedArray, shape: readonly number[], dtype: DType): Value {
@@ -334,7 +360,7 @@ export class Graph {
 
   paramCount(trainableOnly = false): number {
     let n = 0;
-    for (const p of this.params) if (!trainableOnly || p.trainable) n += p.value.size;
+    for (const p of this.params) if (!p.buffer && (!trainableOnly || p.trainable)) n += p.value.size;
     return n;
   }
 

@@ -101,8 +101,8 @@ export function summarize(graph: Graph, o: SummaryOptions = {}): Summary {
     const { row } = entry;
     if (!row.ops.includes(node.op)) row.ops.push(node.op);
     for (const x of node.inputs) {
-      // A parameter read by several nodes (shared weights) counts once, where it is first used.
-      if (x?.kind === 'param' && !counted.has(x)) {
+      // A parameter read by several nodes (shared weights) counts once, where it is first used; buffers are not parameters.
+      if (x?.kind === 'param' && !counted.has(x) && !graph.isBuffer(x)) {
         counted.add(x);
         row.params += x.size;
       }

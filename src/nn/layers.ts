@@ -10,6 +10,7 @@ import { avgPool, globalAvgPool, maxPool } from '../ops/pool.js';
 import { lrnComposite, type LrnAttrs } from '../ops/lrn.js';
 import { flatten } from '../ops/shape.js';
 import { pairOf } from '../ops/util.js';
+import { batchNormInference, batchNormTraining, runningUpdate } from '../ops/batchnorm.js';
 
 interface ConvSpec {
   out: number;
@@ -93,5 +94,33 @@ export function dropout(x: Value, name: string, p: number): Value {
     const mask = g.input(`${g.scopeName}.mask`, x.dtype, x.shape);
     g.dropoutMasks.set(mask, p);
     return mul(x, mask);
+  });
+}
+
+/**
+ * Batch normalisation over channels, torch.nn.BatchNorm2d's parameters and buffers under its names:
+ * "<name>.weight" (γ, 1), "<name>.bias" (β, 0), buffers "<name>.running_mean" (0) and
+ * "<name>.running_var" (1). Training graphs normalise by the batch's statistics and record the
+ * buffers' next values in Graph.bufferUpdates; inference graphs, and training graphs in which
+ * the layer's weight and bias are both frozen, normalise by the running statistics.
+ */
+export function batchNorm2d(x: Value, name: string, o: { eps?: number; momentum?: number } = {}): Value {
+  const g = x.graph;
+  const eps = o.eps ?? 1e-5;
+  const momentum = o.momentum ?? 0.1;
+  return g.scope(name, () => {
+    const c = [x.shape[1] ?? 0];
+    const gamma = g.param('weight', c, { kind: 'constant', value: 1 });
+    const beta = g.param('bias', c, { kind: 'constant', value: 0 }, true);
+    const mean = g.buffer('running_mean', c, { kind: 'constant', value: 0 });
+    const variance = g.buffer('running_var', c, { kind: 'constant', value: 1 });
+    const frozen = g.frozen.has(`${g.scopeName}.weight`) && g.frozen.has(`${g.scopeName}.bias`);
+    if (!g.training || frozen) return batchNormInference(x, gamma, beta, mean, variance, eps);
+    const batch = batchNormTraining(x, gamma, beta, eps);
+    const n = (x.shape[0] ?? 1) * (x.shape[2] ?? 1) * (x.shape[3] ?? 1);
+    const next = runningUpdate(mean, variance, batch, n, momentum);
+    g.bufferUpdates.set(mean, next.mean);
+    g.bufferUpdates.set(variance, next.variance);
+    return batch.y;
   });
 }

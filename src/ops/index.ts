@@ -1,5 +1,6 @@
 /** Every op family ilsvrc emits, in one explicit list (the gradient checks sweep it). */
 import type { OpDef } from '../graph/graph.js';
+import { BatchNormalization } from './batchnorm.js';
 import { Conv, ConvTranspose } from './conv.js';
 import {
   Add,
@@ -32,6 +33,7 @@ const OPS: readonly OpDef<never>[] = [
   ConvTranspose,
   Relu,
   LRN,
+  BatchNormalization,
   MaxPool,
   AveragePool,
   GlobalAveragePool,

@@ -360,7 +360,8 @@ export function checkResumable(ck: Checkpoint, file: string): FitConfig {
   const bad: string[] = [];
   for (const p of params) {
     const name = p.name;
-    if (frozen.has(name)) continue;
+    // Buffers (running statistics) are never trained: they have no optimizer state.
+    if (p.buffer || frozen.has(name)) continue;
     for (const suffix of stateSuffixes(run.optimizer)) {
       const key = stateName(name, suffix);
       const got = ck.state.states.get(key);

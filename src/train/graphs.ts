@@ -10,7 +10,10 @@
  * - "update": the optimizer alone (runOptimizerStep);
  * - "eval": forward, loss and hit counts, no dropout.
  * Parameters and optimizer state are graph inputs (fed each run); updated values are outputs named
- * "<name>.next".
+ * "<name>.next". Buffers (batch norm's running statistics, Param.buffer) are fed as parameters are;
+ * the training graphs ("step", "grad", "outer") also output the next value of each buffer a
+ * training-mode layer moves ("<name>.next", TrainGraph.buffers), which the session adopts after the
+ * run whichever way the update goes, and the Loop carries. "eval" reads them only.
  */
 import { buildModel, type BuiltModel, type ModelOptions, type ModelSpec } from '../zoo/index.js';
 import { gradients } from '../autodiff/grad.js';
@@ -56,6 +59,8 @@ export interface TrainGraph {
   built: BuiltModel | undefined;
   params: readonly Param[];
   trainable: readonly Param[];
+  /** Buffers whose next values ("<name>.next") the graph outputs (training-mode batch norm). */
+  buffers: readonly Param[];
   masks: MaskInput[];
   /** Optimizer state input names, in feed order (per trainable parameter, per suffix). */
   states: string[];
@@ -105,10 +110,13 @@ function objective(built: BuiltModel, labels: Value, smoothing: number, auxWeigh
 
 export function buildTrainGraph(o: TrainGraphOptions, kind: GraphKind): TrainGraph {
   const training = kind === 'step' || kind === 'grad' || kind === 'outer';
-  const built = buildModel(o.model, { ...o.modelOptions, aux: training && (o.modelOptions.aux ?? false) }, { training, batch: o.batch });
+  const modelOptions = { ...o.modelOptions, aux: training && (o.modelOptions.aux ?? false) };
+  const built = buildModel(o.model, modelOptions, { training, batch: o.batch, frozen: o.frozen });
   const g = built.graph;
-  for (const p of g.params) p.trainable = !o.frozen.has(p.name);
+  for (const p of g.params) p.trainable = !p.buffer && !o.frozen.has(p.name);
   const trainable = g.params.filter((p) => p.trainable);
+  const buffers = g.params.filter((p) => g.bufferUpdates.has(p.value));
+  for (const b of buffers) g.output(g.bufferUpdates.get(b.value)!, nextName(b.name));
   const masks: MaskInput[] = [...g.dropoutMasks].map(([v, rate]) => ({ name: v.name ?? '', shape: v.shape, rate }));
   const labels = g.input('labels', 'int64', [o.batch]);
   const states: string[] = [];
@@ -151,7 +159,7 @@ export function buildTrainGraph(o: TrainGraphOptions, kind: GraphKind): TrainGra
       emitUpdates(g, o.optimizer, trainable, (p) => gradOf(grads, p), hv, states);
     }
   }
-  return { kind, graph: g, built, params: g.params, trainable, masks, states, hyper, outer };
+  return { kind, graph: g, built, params: g.params, trainable, buffers, masks, states, hyper, outer };
 }
 
 function gradOf(grads: Map<Value, Value>, p: Param): Value {
@@ -186,7 +194,7 @@ export function buildUpdateGraph(o: TrainGraphOptions): TrainGraph {
   const ref = buildModel(o.model, { ...o.modelOptions, aux: o.modelOptions.aux ?? false }, { training: true, batch: 1 });
   const g = new Graph('update');
   const params: Param[] = [];
-  for (const rp of ref.graph.params) {
+  for (const rp of ref.graph.params.filter((q) => !q.buffer)) {
     const v = g.param(rp.name, rp.value.shape, rp.init, rp.isBias);
     const p = g.params[g.params.length - 1]!;
     p.trainable = !o.frozen.has(rp.name);
@@ -198,5 +206,16 @@ export function buildUpdateGraph(o: TrainGraphOptions): TrainGraph {
   const hv = hyperNames(o.optimizer).map((n) => g.input(n, 'float32', []));
   const states: string[] = [];
   emitUpdates(g, o.optimizer, trainable, (p) => gradInputs.get(p)!, hv, states);
-  return { kind: 'update', graph: g, built: undefined, params, trainable, masks: [], states, hyper: hyperNames(o.optimizer), outer: [] };
+  return {
+    kind: 'update',
+    graph: g,
+    built: undefined,
+    params,
+    trainable,
+    buffers: [],
+    masks: [],
+    states,
+    hyper: hyperNames(o.optimizer),
+    outer: [],
+  };
 }

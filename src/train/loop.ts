@@ -1,7 +1,7 @@
 /**
  * K optimizer steps in one session run: the fused step graph becomes the body of an ONNX Loop, so
  * parameters and optimizer state stay inside the runtime for K steps (loop-carried) and cross the JS
- * boundary once per run. Per-step inputs (images, labels, masks, learning rate) are stacked on a
+ * boundary once per run. Buffers that a step moves (batch norm's running statistics) are carried too. Per-step inputs (images, labels, masks, learning rate) are stacked on a
  * leading axis and picked with Gather(iteration); per-step loss and hit counts come out as scan
  * outputs. The trip count is the length of the stacked learning-rate input, so one session serves any
  * K (an epoch's short last chunk included).
@@ -27,8 +27,9 @@ function loopGraph(tg: TrainGraph): Graph {
     if (!v) throw new Error(`the step graph has no value named ${name}`);
     return v;
   };
-  const carried = [...tg.trainable.map((p) => p.value), ...tg.states.map(named)];
-  const frozen = tg.params.filter((p) => !p.trainable).map((p) => p.value);
+  const moved = [...tg.trainable, ...tg.buffers];
+  const carried = [...moved.map((p) => p.value), ...tg.states.map(named)];
+  const frozen = tg.params.filter((p) => !moved.includes(p)).map((p) => p.value);
   const perStep = step.inputs.filter((v) => !carried.includes(v));
   if (!perStep.some((v) => v.name === 'lr')) throw new Error('the step graph has no learning-rate input');
 

@@ -261,12 +261,15 @@ function millions(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : String(n);
 }
 
-/** Parameter names to freeze: 'features' = every conv layer; otherwise names or prefixes. */
+/**
+ * Parameter names to freeze: 'features' = every conv layer and batch norm layer (named with its
+ * running statistics); otherwise names or prefixes.
+ */
 function frozenNames(spec: ModelSpec, opts: ModelOptions, what: string): string[] {
   const params = buildModel(spec, opts, { training: true, batch: 1 }).graph.params;
   const layer = (n: string) => n.slice(0, n.lastIndexOf('.'));
   if (what === 'features') {
-    const convs = new Set(params.filter((p) => p.value.shape.length === 4).map((p) => layer(p.name)));
+    const convs = new Set(params.filter((p) => p.value.shape.length === 4 || p.buffer).map((p) => layer(p.name)));
     return params.map((p) => p.name).filter((n) => convs.has(layer(n)));
   }
   const wanted = what

@@ -19,7 +19,8 @@ export interface Compiled {
 export type Compile = (kind: GraphKind | 'loop', batch: number) => Promise<Compiled>;
 
 /**
- * Parameters and optimizer state by name, the optimizer steps taken and the dropout-mask stream.
+ * Parameters (buffers among them: Param.buffer) and optimizer state by name, the optimizer steps
+ * taken and the dropout-mask stream.
  * The arrays are the session's own: the native update changes them in place, the graph update
  * replaces them with its outputs (adopt).
  */
@@ -45,8 +46,9 @@ export class Weights {
   ) {
     this.shapes = new Map(params.map((p) => [p.name, p.value.shape]));
     this.biases = new Set(params.filter((p) => p.isBias).map((p) => p.name));
-    this.frozen = frozen;
-    this.trainable = [...this.shapes.keys()].filter((n) => !frozen.has(n));
+    // Buffers are never trained: for the optimizer and the trainable-only views they are frozen.
+    this.frozen = new Set([...frozen, ...params.filter((p) => p.buffer).map((p) => p.name)]);
+    this.trainable = [...this.shapes.keys()].filter((n) => !this.frozen.has(n));
     this.params = state.params;
     this.states = state.states;
     this.step = state.step;
@@ -97,10 +99,16 @@ export class Weights {
       for (const s of tg.states) feeds[s] = tensor('float32', this.state(s), this.shapes.get(s.slice(0, s.lastIndexOf('.'))) ?? []);
   }
 
-  /** Takes the updated parameters and state ("<name>.next") of a graph's run as the session's arrays. */
+  /** Takes the updated parameters, buffers and state ("<name>.next") of a graph's run as the session's arrays. */
   adopt(tg: TrainGraph, out: Record<string, OrtTensor>): void {
     for (const p of tg.trainable) this.params.set(p.name, output(out, nextName(p.name)));
     for (const s of tg.states) this.states.set(s, output(out, nextName(s)));
+    this.adoptBuffers(tg, out);
+  }
+
+  /** Takes the buffers' next values (running statistics) of a training run, copied into the session's arrays. */
+  adoptBuffers(tg: TrainGraph, out: Record<string, OrtTensor>): void {
+    for (const b of tg.buffers) this.param(b.name).set(output(out, nextName(b.name)));
   }
 
   /** Number of parameter elements (trainable only, or all). */
@@ -192,7 +200,9 @@ export async function runGradients(
   const feeds = batchFeeds(tg, batch);
   for (const m of tg.masks) feeds[m.name] = tensor('float32', w.mask(m.shape, m.rate), m.shape);
   w.feed(tg, feeds, false);
-  return { tg, out: await session.run(feeds) };
+  const out = await session.run(feeds);
+  w.adoptBuffers(tg, out);
+  return { tg, out };
 }
 
 /** The sum of gradients over micro-batches (gradient accumulation), whose mean one optimizer step applies. */

@@ -4,7 +4,7 @@ import { expected, UsageError } from '../util/errors.js';
 import { AlexNet, AlexNetSingle } from './alexnet.js';
 import { GoogLeNet, GoogLeNetNaive } from './googlenet.js';
 import { NIN } from './nin.js';
-import { VGG_A, VGG_A_LRN, VGG_B, VGG_C, VGG_D, VGG_E } from './vgg.js';
+import { VGG_A, VGG_A_BN, VGG_A_LRN, VGG_B, VGG_B_BN, VGG_C, VGG_D, VGG_D_BN, VGG_E, VGG_E_BN } from './vgg.js';
 import { ZFNet } from './zfnet.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
 import { concat, slice } from '../ops/shape.js';
@@ -28,6 +28,10 @@ export const MODELS: readonly ModelSpec[] = [
   VGG_C,
   VGG_D,
   VGG_E,
+  VGG_A_BN,
+  VGG_B_BN,
+  VGG_D_BN,
+  VGG_E_BN,
 ];
 
 export function findModel(name: string): ModelSpec {
@@ -115,6 +119,8 @@ export interface BuildOptions {
   training?: boolean;
   /** Batch size the graph is built for (shapes are static; export marks the batch dynamic). */
   batch?: number;
+  /** Parameters held fixed (Graph.frozen): batch norm layers frozen whole run in eval mode. */
+  frozen?: ReadonlySet<string>;
 }
 
 export function buildModel(name: string | ModelSpec, given: Partial<ModelOptions> = {}, b: BuildOptions = {}): BuiltModel {
@@ -122,6 +128,7 @@ export function buildModel(name: string | ModelSpec, given: Partial<ModelOptions
   const options = modelOptions(spec, given);
   const graph = new Graph(spec.name);
   graph.training = b.training ?? false;
+  if (b.frozen) graph.frozen = b.frozen;
   const input = graph.input('input', 'float32', [b.batch ?? 1, options.channels, options.inputSize, options.inputSize]);
   let out;
   try {

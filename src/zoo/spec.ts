@@ -47,6 +47,8 @@ export interface ModelSpec {
   aliases?: readonly string[];
   title: string;
   paper: string;
+  /** Where the variant comes from when it is not the paper's own (e.g. 'torchvision 0.14 vgg11_bn'). */
+  source?: string;
   year: number;
   defaultInput: number;
   /** Reference parameter count at the paper's configuration (1000 classes, 3 channels, width 1, no aux). */

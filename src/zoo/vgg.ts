@@ -5,7 +5,8 @@
  * random init works as well; we use that (Caffe's xavier) for every configuration.
  */
 import type { Init, Value } from '../graph/graph.js';
-import { conv2d, dropout, linear, maxPool2d, norm } from '../nn/layers.js';
+import { batchNorm2d, conv2d, dropout, linear, maxPool2d, norm } from '../nn/layers.js';
+import { relu } from '../ops/elementwise.js';
 import { globalAvgPool } from '../ops/pool.js';
 import { flatten } from '../ops/shape.js';
 import { ceilPools, lrnOf, PAPER_LRN, pick, widen, type ModelOptions, type ModelSpec } from './spec.js';
@@ -21,7 +22,7 @@ const VGG_CONFIGS: Record<'A' | 'A-LRN' | 'B' | 'C' | 'D' | 'E', readonly Layer[
   E: [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512, 'M'],
 };
 
-function vgg(x: Value, o: ModelOptions, cfg: readonly Layer[], dense = false): Value {
+function vgg(x: Value, o: ModelOptions, cfg: readonly Layer[], dense = false, bn = false): Value {
   const init = pick(o, { kind: 'xavier' });
   let h = x;
   let block = 1;
@@ -36,7 +37,13 @@ function vgg(x: Value, o: ModelOptions, cfg: readonly Layer[], dense = false): V
     } else {
       const oneByOne = typeof layer === 'string';
       const out = oneByOne ? Number(layer.slice(4)) : layer;
-      h = conv2d(h, `conv${block}_${++inBlock}`, { out: widen(out, o), k: oneByOne ? 1 : 3, pad: oneByOne ? 0 : 1, init });
+      const name = `conv${block}_${++inBlock}`;
+      h = conv2d(h, name, { out: widen(out, o), k: oneByOne ? 1 : 3, pad: oneByOne ? 0 : 1, init, relu: !bn });
+      // torchvision's vgg*_bn: conv (keeping its bias) → BatchNorm2d → ReLU, the ReLU in the norm's layer.
+      if (bn) {
+        const normed = batchNorm2d(h, `${name}_bn`);
+        h = h.graph.scope(`${name}_bn`, () => relu(normed));
+      }
     }
   } //                                                           N×512×7×7 at 224 px
   if (dense) return denseClassifier(h, o, init);
@@ -83,9 +90,30 @@ function vggSpec(cfg: keyof typeof VGG_CONFIGS, numParams: number, gmacs: number
   };
 }
 
+/**
+ * torchvision's batch-normalised VGG (vgg11_bn … vgg19_bn): a BatchNorm2d after each conv, before
+ * its ReLU; nothing else differs. Parameter counts are torchvision's (running statistics not counted).
+ */
+function vggBnSpec(cfg: 'A' | 'B' | 'D' | 'E', depth: number, numParams: number, gmacs: number): ModelSpec {
+  const plain = vggSpec(cfg, numParams, gmacs);
+  return {
+    ...plain,
+    name: `${plain.name}-bn`,
+    aliases: [`vgg${depth}_bn`, `vgg${depth}-bn`],
+    title: `${plain.title}, batch-normalised`,
+    source: `torchvision 0.14 vgg${depth}_bn`,
+    build: (x, o) => ({ logits: vgg(x, o, VGG_CONFIGS[cfg], false, true), aux: [] }),
+    dense: (x, o) => ({ logits: vgg(x, o, VGG_CONFIGS[cfg], true, true), aux: [] }),
+  };
+}
+
 export const VGG_A = vggSpec('A', 132_863_336, 7.61, ['vgg11']);
 export const VGG_A_LRN = vggSpec('A-LRN', 132_863_336, 7.61);
 export const VGG_B = vggSpec('B', 133_047_848, 11.31, ['vgg13']);
 export const VGG_C = vggSpec('C', 133_638_952, 11.77);
 export const VGG_D = vggSpec('D', 138_357_544, 15.47, ['vgg16']);
 export const VGG_E = vggSpec('E', 143_667_240, 19.63, ['vgg19']);
+export const VGG_A_BN = vggBnSpec('A', 11, 132_868_840, 7.61);
+export const VGG_B_BN = vggBnSpec('B', 13, 133_053_736, 11.31);
+export const VGG_D_BN = vggBnSpec('D', 16, 138_365_992, 15.47);
+export const VGG_E_BN = vggBnSpec('E', 19, 143_678_248, 19.63);

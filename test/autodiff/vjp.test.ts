@@ -26,6 +26,7 @@ import type { NoAttrs } from '../../src/ops/util.js';
 import { differentiableOps } from '../../src/ops/index.js';
 import { gemm } from '../../src/ops/linalg.js';
 import { lrn, lrnComposite } from '../../src/ops/lrn.js';
+import { batchNormInference, batchNormTraining } from '../../src/ops/batchnorm.js';
 import { avgPool, globalAvgPool, maxPool } from '../../src/ops/pool.js';
 import { concat, flatten, pad, reduceSum, reshape, slice, transpose } from '../../src/ops/shape.js';
 import { logSoftmax, softmax } from '../../src/ops/softmax.js';
@@ -164,6 +165,29 @@ test('LRN from primitives: equals the ONNX LRN op and has the same gradient', as
   const a = { size: 5, alpha: 0.05, beta: 0.75, bias: 2 };
   await gradcheck((v) => lrnComposite(v, a), [{ shape: [2, 7, 3, 3] }], { dtype: 'float32' });
   await gradcheck((v) => sub(lrnComposite(v, a), lrn(v, a)), [{ shape: [1, 6, 2, 2] }], { dtype: 'float32', atol: 1e-3 });
+});
+
+test('BatchNormalization in eval mode w.r.t. x, γ and β, the running statistics held (float64)', async () => {
+  const stats = [
+    { shape: [3], data: [0.2, -0.4, 0.1], check: false },
+    { shape: [3], data: [0.5, 1.5, 0.9], check: false },
+  ];
+  await gradcheck(
+    (x, gamma, beta, mean, variance) => batchNormInference(x, gamma!, beta!, mean!, variance!, 1e-5),
+    [{ shape: [2, 3, 2, 3] }, { shape: [3] }, { shape: [3] }, ...stats],
+    { dtype: 'float64' },
+  );
+});
+
+test('batch norm in training mode (batch statistics) w.r.t. x, γ and β, and its batch mean and variance (float64)', async () => {
+  const ins = [{ shape: [3, 2, 2, 3] }, { shape: [2] }, { shape: [2] }];
+  await gradcheck((x, gamma, beta) => batchNormTraining(x, gamma!, beta!, 1e-5).y, ins, { dtype: 'float64' });
+  // The statistics' own gradients (they feed the running statistics, not the loss, in training).
+  const stats = (x: Value, gamma: Value, beta: Value) => {
+    const b = batchNormTraining(x, gamma, beta, 1e-5);
+    return add(mul(b.variance, beta), mul(b.mean, gamma));
+  };
+  await gradcheck((x, gamma, beta) => stats(x, gamma!, beta!), ins, { dtype: 'float64' });
 });
 
 test('Pow w.r.t. its base (float64)', async () => {

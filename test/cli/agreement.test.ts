@@ -1,6 +1,7 @@
 /**
  * A model file and its checkpoint answer the same by default: for a model trained with
- * --augment none (viewed whole), flip (whole) and a paper preset (vgg: centre crop), `export`
+ * --augment none (viewed whole), flip (whole) and a paper preset (vgg: centre crop), and for a
+ * batch-normalised one (its running statistics in both), `export`
  * then `evaluate`, `predict` and `visualize occlusion` on the ONNX file give what they give on the
  * checkpoint — the same data (the one recorded in the file), the same view, the same class names,
  * probabilities within 1e-6. And evaluate on the demo's checkpoint with no --data scores the
@@ -28,13 +29,20 @@ interface Prediction {
 }
 
 describe('an exported ONNX file answers as its checkpoint', { concurrency: true }, () => {
-  for (const augment of ['none', 'flip', 'vgg'] as const) {
-    test(`--augment ${augment}: evaluate, predict and visualize agree`, async () => {
-      const out = join(root, augment);
+  // vgg-a-bn: the file's BatchNormalization nodes carry the checkpoint's running statistics.
+  for (const [augment, model] of [
+    ['none', 'vgg-a'],
+    ['flip', 'vgg-a'],
+    ['vgg', 'vgg-a'],
+    ['none', 'vgg-a-bn'],
+  ] as const) {
+    test(`--augment ${augment}${model === 'vgg-a' ? '' : `, ${model}`}: evaluate, predict and visualize agree`, async () => {
+      const out = join(root, `${augment}-${model}`);
       mkdirSync(out);
-      const ckpt = join(await trained([...TINY, '--augment', augment, '--max-steps', '9']), 'last.safetensors');
+      const args = TINY.map((a) => (a === 'vgg-a' ? model : a));
+      const ckpt = join(await trained([...args, '--augment', augment, '--max-steps', '9']), 'last.safetensors');
       const onnx = join(out, 'model.onnx');
-      const x = await ilsvrc(['export', 'vgg-a', '--checkpoint', ckpt, '-o', onnx]);
+      const x = await ilsvrc(['export', model, '--checkpoint', ckpt, '-o', onnx]);
       assert.equal(x.code, 0, x.stderr);
 
       const [a, b] = await Promise.all([

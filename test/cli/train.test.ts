@@ -13,6 +13,7 @@ import { after, test } from 'node:test';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { readEvents } from '../../src/train/tensorboard.js';
 import { assertUsageError, ilsvrc, MAIN, TINY } from './run.js';
+import { trained } from './fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ilsvrc-train-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -69,26 +70,42 @@ test('the demo, shortened to 3 epochs, reaches 50 % (chance: 12.5 %) and writes 
   for (const t of ['train/loss', 'train/lr', 'val/top1', 'val/top5']) assert.ok(tags.has(t), t);
 });
 
-test('kill -9 mid-epoch, then --resume: the same final weights as an uninterrupted run', async () => {
-  const args = [...TINY, '--max-steps', '30', '--checkpoint-every', '3'];
-  const straight = join(root, 'straight');
-  const r = await ilsvrc([...args, '--out', straight]);
+// vgg-a-bn: batch norm's running statistics are in the checkpoint and resume as exactly as the weights.
+for (const model of ['vgg-a', 'vgg-a-bn']) {
+  test(`kill -9 mid-epoch, then --resume: the same final weights as an uninterrupted run (${model})`, async () => {
+    const args = [...TINY.map((a) => (a === 'vgg-a' ? model : a)), '--max-steps', '30', '--checkpoint-every', '3'];
+    const straight = join(root, `straight-${model}`);
+    const r = await ilsvrc([...args, '--out', straight]);
+    assert.equal(r.code, 0, r.stderr);
+
+    const killed = join(root, `killed-${model}`);
+    const child = spawn(process.execPath, [MAIN, ...args, '--out', killed], { stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_c, sig) => res(sig)));
+    const ckpt = join(killed, 'last.safetensors');
+    while (!existsSync(ckpt)) await new Promise((res) => setTimeout(res, 5));
+    child.kill('SIGKILL');
+    assert.equal(await exited, 'SIGKILL');
+    const at = loadCheckpoint(ckpt).meta;
+    assert.ok(at.step < 30 && at.batchInEpoch > 0, `killed at step ${at.step}, batch ${at.batchInEpoch}: mid-epoch`);
+
+    const resumed = await ilsvrc(['train', '--resume', ckpt, '--threads', '1']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, new RegExp(`resuming ${model}`));
+    sameParams(join(straight, 'last.safetensors'), ckpt);
+    if (model.endsWith('-bn')) assert.ok(loadCheckpoint(ckpt).state.params.has('conv1_1_bn.running_var'));
+  });
+}
+
+test('vgg-a-bn --from a checkpoint with --freeze features: the batch norm layers keep their running statistics (eval mode), fc8 trains', async () => {
+  const bnTiny = TINY.map((a) => (a === 'vgg-a' ? 'vgg-a-bn' : a));
+  const from = join(await trained([...bnTiny, '--augment', 'none', '--max-steps', '9']), 'last.safetensors');
+  const out = join(root, 'bn-frozen');
+  const r = await ilsvrc([...bnTiny, '--augment', 'none', '--from', from, '--freeze', 'features', '--max-steps', '3', '--out', out]);
   assert.equal(r.code, 0, r.stderr);
-
-  const killed = join(root, 'killed');
-  const child = spawn(process.execPath, [MAIN, ...args, '--out', killed], { stdio: 'ignore' });
-  const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_c, sig) => res(sig)));
-  const ckpt = join(killed, 'last.safetensors');
-  while (!existsSync(ckpt)) await new Promise((res) => setTimeout(res, 5));
-  child.kill('SIGKILL');
-  assert.equal(await exited, 'SIGKILL');
-  const at = loadCheckpoint(ckpt).meta;
-  assert.ok(at.step < 30 && at.batchInEpoch > 0, `killed at step ${at.step}, batch ${at.batchInEpoch}: mid-epoch`);
-
-  const resumed = await ilsvrc(['train', '--resume', ckpt, '--threads', '1']);
-  assert.equal(resumed.code, 0, resumed.stderr);
-  assert.match(resumed.stderr, /resuming vgg-a/);
-  sameParams(join(straight, 'last.safetensors'), ckpt);
+  const [a, b] = [loadCheckpoint(from).state.params, loadCheckpoint(join(out, 'last.safetensors')).state.params];
+  for (const name of ['conv1_1_bn.running_mean', 'conv5_2_bn.running_var', 'conv5_2_bn.weight', 'conv3_1.weight'])
+    assert.deepEqual(b.get(name), a.get(name), name);
+  assert.notDeepEqual(b.get('fc8.weight'), a.get('fc8.weight'));
 });
 
 test('SIGINT finishes the current run, writes a checkpoint and exits 0', async () => {

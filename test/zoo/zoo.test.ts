@@ -21,6 +21,11 @@ const GOLDEN: Record<string, { params: number; gmacs: number }> = {
   'vgg-c': { params: 133_638_952, gmacs: 11.77 },
   'vgg-d': { params: 138_357_544, gmacs: 15.47 },
   'vgg-e': { params: 143_667_240, gmacs: 19.63 },
+  // torchvision 0.14's vgg*_bn metadata (num_params; _ops in GMACs): running statistics are buffers, not counted.
+  'vgg-a-bn': { params: 132_868_840, gmacs: 7.61 },
+  'vgg-b-bn': { params: 133_053_736, gmacs: 11.31 },
+  'vgg-d-bn': { params: 138_365_992, gmacs: 15.47 },
+  'vgg-e-bn': { params: 143_678_248, gmacs: 19.63 },
 };
 
 function analyse(name: string, aux = false): Summary {
@@ -79,9 +84,30 @@ describe('parameter counts and MACs', () => {
       ['vgg19', 'vgg-e'],
       ['VGG11', 'vgg-a'],
       ['inception-v1', 'googlenet'],
+      ['vgg11_bn', 'vgg-a-bn'],
+      ['vgg13-bn', 'vgg-b-bn'],
+      ['VGG16_BN', 'vgg-d-bn'],
+      ['vgg19_bn', 'vgg-e-bn'],
     ] as const) {
       assert.equal(buildModel(alias).spec.name, name);
     }
+  });
+
+  test('the batch-normalised VGGs have torchvision state dict names and shapes, buffers and source stated', () => {
+    const b = buildModel('vgg11_bn');
+    assert.equal(b.spec.source, 'torchvision 0.14 vgg11_bn');
+    const named = (n: string) => b.graph.params.find((p) => p.name === n);
+    for (const [suffix, buffer] of [
+      ['weight', false],
+      ['bias', false],
+      ['running_mean', true],
+      ['running_var', true],
+    ] as const) {
+      assert.deepEqual(named(`conv5_2_bn.${suffix}`)?.value.shape, [512]);
+      assert.equal(named(`conv5_2_bn.${suffix}`)?.buffer, buffer);
+    }
+    // The conv keeps its bias, as torchvision's does.
+    assert.deepEqual(named('conv1_1.bias')?.value.shape, [64]);
   });
 
   test('the naive GoogLeNet is much bigger than the real one, with the same output', () => {
@@ -195,7 +221,7 @@ describe('output shapes and receptive fields per stage', () => {
   });
 
   test('every VGG configuration ends its convolutions at 512×7×7', () => {
-    for (const name of ['vgg-a', 'vgg-a-lrn', 'vgg-b', 'vgg-c', 'vgg-d', 'vgg-e']) {
+    for (const name of ['vgg-a', 'vgg-a-lrn', 'vgg-b', 'vgg-c', 'vgg-d', 'vgg-e', 'vgg-a-bn', 'vgg-e-bn']) {
       const s = analyse(name);
       assert.equal(s.layers.find((l) => l.name === 'pool5')?.output.join('×'), '512×7×7', name);
       assert.equal(s.layers.at(-1)?.output.join('×'), '1000', name);
