@@ -8,6 +8,7 @@ import { BATCH_NORM } from './torture-cases/batch-norm.js';
 import { BN_IMPORT } from './torture-cases/bn-import.js';
 import { BOUNDS } from './torture-cases/bounds.js';
 import { DATA } from './torture-cases/data.js';
+import { DEVKIT } from './torture-cases/devkit.js';
 import { FILES } from './torture-cases/files.js';
 import { FOREIGN_ONNX } from './torture-cases/foreign-onnx.js';
 import { INSTALL } from './torture-cases/install.js';
@@ -32,4 +33,5 @@ export const CASES: Case[] = [
   ...BATCH_NORM,
   ...SERVE,
   ...BN_IMPORT,
+  ...DEVKIT,
 ];

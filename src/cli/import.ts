@@ -1,10 +1,9 @@
 /** `ilsvrc import <file> [--as <model>] -o ckpt.safetensors`: published weights as a checkpoint. */
-import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { importWeights, saveImported } from '../import/index.js';
+import { readLabels } from '../trained/class-names.js';
 import { optionFlag, variantOf } from '../zoo/options.js';
-import { UsageError } from '../util/errors.js';
 import { ensureDir, fileInFolder } from '../util/fsx.js';
 import { thousands } from './format.js';
 import { addModelOptions, modelOptionsFrom, type ModelFlags } from './options.js';
@@ -13,16 +12,6 @@ interface ImportFlags extends ModelFlags {
   as?: string;
   output: string;
   labels?: string;
-}
-
-/** Class names, one per line (BVLC's synset_words.txt: "n01440764 tench, Tinca tinca" keeps the whole line). */
-function readLabels(file: string): string[] {
-  const lines = readFileSync(file, 'utf8')
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter(Boolean);
-  if (!lines.length) throw new UsageError(`Expected one class name per line in --labels ${file} but it is empty`);
-  return lines;
 }
 
 export function makeImportCommand(): Command {

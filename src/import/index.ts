@@ -18,6 +18,7 @@ import { readCaffe } from './caffe.js';
 import { readOnnx } from './onnx.js';
 import { numel, postOrder, type Source, type SourceFormat, type SourceLayer } from './source.js';
 import { readStateDict } from './torch.js';
+import { imagenet1kClasses } from '../data/synsets.js';
 
 export type { Source, SourceFormat, SourceLayer } from './source.js';
 
@@ -325,6 +326,10 @@ export async function importWeights(
   if (o.classes && o.classes.length !== built.options.classes) {
     throw new UsageError(`Expected ${built.options.classes} class names (the classes of ${file}) but received ${o.classes.length}`);
   }
+  // Published 1 000-class weights share ImageNet-1k's class order: its names, unless --labels gives others.
+  const classes = o.classes ?? (built.options.classes === 1000 ? imagenet1kClasses() : undefined);
+  if (!o.classes && classes)
+    resolved.notes.push(`${file} names no classes: the checkpoint takes ImageNet-1k's (--labels FILE gives others)`);
   const meta: CheckpointMeta = {
     format: CHECKPOINT_FORMAT,
     model: spec.name,
@@ -333,7 +338,7 @@ export async function importWeights(
     batchInEpoch: 0,
     step: 0,
     rng: new Rng(0).fork('dropout').state,
-    ...(o.classes ? { classes: o.classes } : {}),
+    ...(classes ? { classes } : {}),
     imported: { file: basename(file), format: src.format },
     savedAt: new Date().toISOString(),
   };
