@@ -35,10 +35,18 @@ def save(path, tensors):
         f.write(struct.pack('<Q', len(h)) + h + b''.join(chunks))
 
 
+def googlenet_tv(classes, width, size, dropout):
+    """torchvision's own GoogLeNet (ilsvrc's googlenet-tv), without its auxiliary heads; it has no width multiplier."""
+    import torchvision
+    assert width == 1.0, width
+    return torchvision.models.GoogLeNet(num_classes=classes, aux_logits=False, transform_input=False, init_weights=False,
+                                        dropout=dropout)
+
+
 def main():
     model, width, size, classes, lr, src, dst = sys.argv[1:8]
     torch.set_num_threads(1)
-    make = {'alexnet': alexnet, 'nin': nin, 'vgg-a-bn': vgg_a_bn}[model]
+    make = {'alexnet': alexnet, 'nin': nin, 'vgg-a-bn': vgg_a_bn, 'googlenet-tv': googlenet_tv}[model]
     net = make(int(classes), float(width), int(size), 0.0)
     net.train()
     t = load(src)

@@ -5,8 +5,10 @@
  */
 import type { Case } from './torture-cases/harness.js';
 import { BATCH_NORM } from './torture-cases/batch-norm.js';
+import { BN_IMPORT } from './torture-cases/bn-import.js';
 import { BOUNDS } from './torture-cases/bounds.js';
 import { DATA } from './torture-cases/data.js';
+import { DEVKIT } from './torture-cases/devkit.js';
 import { FILES } from './torture-cases/files.js';
 import { FOREIGN_ONNX } from './torture-cases/foreign-onnx.js';
 import { INSTALL } from './torture-cases/install.js';
@@ -30,4 +32,6 @@ export const CASES: Case[] = [
   ...FOREIGN_ONNX,
   ...BATCH_NORM,
   ...SERVE,
+  ...BN_IMPORT,
+  ...DEVKIT,
 ];

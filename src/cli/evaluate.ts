@@ -10,6 +10,7 @@ import { EVAL_RECIPES, EVAL_VIEWS, Loader, openModelData, viewOfCrop, type CropN
 import { HEATMAP_MAX, writeHeatmapPng } from '../plot/chart.js';
 import { Confusion, evaluateLoader, type EvalResult, type Tally } from '../train/score.js';
 import { confusionTable, type DenseOptions, evaluateDense, PER_CLASS_COLUMNS, perClassRecords, rankClasses } from '../trained/evaluate.js';
+import { shownNames } from '../trained/class-names.js';
 import { openInference } from '../trained/inference.js';
 import { evalTransforms, type InputFlags } from '../trained/input.js';
 import { expected, orList, UsageError } from '../util/errors.js';
@@ -33,6 +34,7 @@ interface EvaluateFlags extends InputFlags {
   threads?: number;
   json?: boolean;
   confusion: 'auto' | 'full' | 'sparse';
+  labels?: string;
 }
 
 /** --crop's modes and their notes: the views, then dense, which runs the fully convolutional form instead. */
@@ -89,6 +91,7 @@ export function makeEvaluateCommand(): Command {
     )
     .addOption(new Option('--threads <n>', 'ORT intra-op threads').argParser(count))
     .option('--json', 'print the result as one JSON object')
+    .option('--labels <file>', 'class names, one per line, for a model that carries none')
     .action(async (file: string, f: EvaluateFlags) => {
       // A stop ends the pass within a batch; partial numbers are not the model's: nothing is written.
       const stop = new StopSignal();
@@ -128,6 +131,8 @@ export interface EvaluateOptions extends InputFlags {
   threads?: number;
   /** confusion.csv: the matrix up to Confusion.DENSE_MAX classes, else the nonzero cells (auto, the default). */
   confusion?: 'auto' | 'full' | 'sparse';
+  /** Class names, one per line, for a model that carries none. */
+  labels?: string;
   /** Called after each batch: images scored so far, of `total`, and the running top-1 accuracy. */
   onProgress?: (done: number, total: number, top1: number) => void;
 }
@@ -218,7 +223,12 @@ async function runEvaluation(file: string, f: Omit<EvaluateOptions, 'onProgress'
   const out = f.out ?? dirname(file);
   ensureDir(out, '--out');
   const dense = f.crop === 'dense';
-  const m = await openInference(file, { ...(f.threads !== undefined ? { threads: f.threads } : {}), dense, input: inputFlagsFrom(f) });
+  const m = await openInference(file, {
+    ...(f.threads !== undefined ? { threads: f.threads } : {}),
+    dense,
+    input: inputFlagsFrom(f),
+    labels: f.labels,
+  });
   const stop = hooks.stop ?? new StopSignal();
   const disarm = hooks.arm?.();
   let done = 0;
@@ -282,7 +292,7 @@ async function runEvaluation(file: string, f: Omit<EvaluateOptions, 'onProgress'
     }
     const secs = (Date.now() - t0) / 1000;
     hooks.end?.();
-    const names = data.classes;
+    const names = shownNames(data.classes, m.classes);
     const files = await writeReports(out, r, names, f.confusion ?? 'auto', `Confusion (${m.model}, ${crop})`);
     const skippedFirst = skipped.slice(0, 3).map((s) => `${s.path}: ${s.reason}`);
     const { worst, best } = rankClasses(r, SUMMARY_K);

@@ -1,35 +1,24 @@
-/** `ilsvrc import <file> --as <model> -o ckpt.safetensors`: published weights as a checkpoint. */
-import { readFileSync } from 'node:fs';
+/** `ilsvrc import <file> [--as <model>] -o ckpt.safetensors`: published weights as a checkpoint. */
 import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { importWeights, saveImported } from '../import/index.js';
+import { readLabels } from '../trained/class-names.js';
 import { optionFlag, variantOf } from '../zoo/options.js';
-import { UsageError } from '../util/errors.js';
 import { ensureDir, fileInFolder } from '../util/fsx.js';
 import { thousands } from './format.js';
 import { addModelOptions, modelOptionsFrom, type ModelFlags } from './options.js';
 
 interface ImportFlags extends ModelFlags {
-  as: string;
+  as?: string;
   output: string;
   labels?: string;
-}
-
-/** Class names, one per line (BVLC's synset_words.txt: "n01440764 tench, Tinca tinca" keeps the whole line). */
-function readLabels(file: string): string[] {
-  const lines = readFileSync(file, 'utf8')
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter(Boolean);
-  if (!lines.length) throw new UsageError(`Expected one class name per line in --labels ${file} but it is empty`);
-  return lines;
 }
 
 export function makeImportCommand(): Command {
   const cmd = new Command('import')
     .description('published weights (.onnx, .caffemodel, torchvision .safetensors) as an ilsvrc checkpoint')
     .argument('<file>', 'an ONNX model, a Caffe .caffemodel, or a PyTorch state dict in .safetensors')
-    .requiredOption('--as <model>', 'the zoo model the weights belong to (see `ilsvrc models`)')
+    .option('--as <model>', "the zoo model the weights belong to (see `ilsvrc models`; default: the one whose layers the file's fit)")
     .requiredOption('-o, --output <file>', 'the checkpoint (.safetensors) to write (in a folder: <model>.safetensors)')
     .option('--labels <file>', 'class names, one per line, in the order of the outputs');
   return addModelOptions(cmd).action(async (file: string, flags: ImportFlags) => {
@@ -42,12 +31,11 @@ export function makeImportCommand(): Command {
     for (const n of r.notes) process.stderr.write(`note: ${n}\n`);
     const m = r.checkpoint.meta;
     const o = m.modelOptions;
-    const count = [...r.checkpoint.state.params.values()].reduce((n, w) => n + w.length, 0);
     const variant = variantOf(o)
       .map(([k, v]) => `${optionFlag(k)} ${v}`)
       .join(' ');
     process.stdout.write(
-      `wrote ${output}: ${m.model} (${o.inputSize} px, ${o.classes} classes, width ${o.width}${variant ? `, ${variant}` : ''}), ${r.source.layers} weight layers, ${thousands(count)} params from ${file} (${r.source.format})\n`,
+      `wrote ${output}: ${m.model} (${o.inputSize} px, ${o.classes} classes, width ${o.width}${variant ? `, ${variant}` : ''}), ${r.source.layers} weight layers, ${thousands(r.paramCount)} params from ${file} (${r.source.format})\n`,
     );
   });
 }

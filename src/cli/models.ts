@@ -7,6 +7,8 @@ export interface ModelRow {
   name: string;
   title: string;
   paper: string;
+  /** Where a variant that is not the paper's own comes from ("torchvision 0.14 alexnet"); absent for the papers' forms. */
+  source?: string;
   year: number;
   /** Default input side in pixels. */
   input: number;
@@ -32,6 +34,7 @@ export function modelRow(spec: ModelSpec): ModelRow {
     name: spec.name,
     title: spec.title,
     paper: spec.paper,
+    ...(spec.source !== undefined ? { source: spec.source } : {}),
     year: spec.year,
     input: spec.defaultInput,
     params: graph.paramCount(),
@@ -44,10 +47,11 @@ export function modelRow(spec: ModelSpec): ModelRow {
 
 export function formatModels(rows: readonly ModelRow[]): string {
   return table(
-    ['name', 'title', 'year', 'input', 'params', 'GMACs', "paper's recipe (train defaults)", 'aliases'],
+    ['name', 'title', 'source', 'year', 'input', 'params', 'GMACs', "paper's recipe (train defaults)", 'aliases'],
     rows.map((r) => [
       r.name,
       r.title,
+      r.source ?? 'paper',
       String(r.year),
       String(r.input),
       thousands(r.params),
@@ -55,7 +59,7 @@ export function formatModels(rows: readonly ModelRow[]): string {
       formatRecipe(r.recipe),
       r.aliases.join(', '),
     ]),
-    ['left', 'left', 'left', 'right', 'right', 'right', 'left', 'left'],
+    ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'left', 'left'],
   );
 }
 

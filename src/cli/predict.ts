@@ -34,6 +34,7 @@ export function makePredictCommand(): Command {
       new Option('--crop <mode>', `${PREDICT_CROPS.map(cropHelp).join(' | ')}; default: as trained`).argParser(choice(PREDICT_CROPS)),
     )
     .option('--json', 'one JSON array of {image, top: [{class, index, probability}]}')
+    .option('--labels <file>', 'class names, one per line, for a model that carries none')
     .action(async (file: string, images: string[], f: PredictFlags) => {
       // A stop ends the pass within a batch: what was done is printed, then the one line and exit 130.
       const stop = new StopSignal();

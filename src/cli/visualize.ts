@@ -24,6 +24,7 @@ import { MAX_COUNT, requireBatchMemory, requireThreads } from '../util/limits.js
 import { outputFloats } from '../train/steps-per-run.js';
 import { StopSignal, stopOnSignals } from '../util/stop.js';
 import { Progress } from './progress.js';
+import { classIndex } from '../trained/class-names.js';
 
 interface Common {
   out?: string;
@@ -38,6 +39,8 @@ export interface ViewOptions {
   out?: string;
   /** ORT intra-op threads (default: all cores). */
   threads?: number;
+  /** Class names, one per line, for a model that carries none. */
+  labels?: string;
 }
 
 /** `visualize('filters', …)`: kernels of a conv layer and their statistics. */
@@ -185,13 +188,14 @@ function common(cmd: Command, what: string): Command {
     .argument('<model>', 'a training checkpoint (.safetensors) or an .onnx file exported by ilsvrc')
     .option('-o, --out <file>', `PNG to write (default ${what}-<layer>.png; in a folder: that name)`)
     .option('--json', 'print the numbers behind the picture as one JSON object')
+    .option('--labels <file>', 'class names, one per line, for a model that carries none')
     .addOption(new Option('--threads <n>', 'ORT intra-op threads (0: all cores)').argParser(countOrZero).default(0));
 }
 
 async function network(file: string, f: ViewOptions): Promise<Network> {
   requireCounts({ '--threads': f.threads }, ['--threads']);
   if (f.threads) requireThreads('--threads', f.threads);
-  const net = await openNetwork(file);
+  const net = await openNetwork(file, f.labels);
   if (f.threads) net.threads = f.threads;
   return net;
 }
@@ -456,16 +460,7 @@ async function drawOcclusion(file: string, o: OcclusionViewOptions): Promise<Pic
   const side = Math.ceil(Math.max(0, net.inputSize - size) / stride) + 1;
   const what = `--stride ${stride} with --size ${size} (${side}×${side} occluded copies of the ${net.inputSize} px image)`;
   requireMemory(side ** 2 * 4 * net.channels * net.inputSize ** 2, what, 'a larger --stride');
-  let target: number | undefined;
-  if (typeof o.class === 'number') target = o.class;
-  else if (o.class !== undefined) {
-    const byName = net.classes?.indexOf(o.class) ?? -1;
-    target = byName >= 0 ? byName : /^\d+$/.test(o.class) ? Number(o.class) : NaN;
-    if (Number.isNaN(target))
-      throw new UsageError(
-        `Expected a class index or one of ${net.classes?.join(', ') ?? '(no class names)'} for --class but received ${JSON.stringify(o.class)}`,
-      );
-  }
+  const target = typeof o.class === 'number' || o.class === undefined ? o.class : classIndex(o.class, net.classes, '--class');
   const r = await occlusion(net, x, {
     size,
     stride,

@@ -5,16 +5,23 @@
  *   place (tar.ts);
  * - the validation set as one flat folder or `ILSVRC2012_img_val.tar` (`ILSVRC2012_val_00000001.JPEG`
  *   …) with its ground truth: `LOC_val_solution.csv` (Kaggle), or the devkit's
- *   `ILSVRC2012_validation_ground_truth.txt` plus `synsets.txt`, the synsets in meta.mat's
- *   ILSVRC2012_ID order (meta.mat itself needs a MATLAB reader); or a folder per synset;
- * - class names: `synset_words.txt` or `LOC_synset_mapping.txt` (`n01440764 tench, Tinca tinca`).
- * Classes are indexed by sorted synset id, as torchvision's ImageFolder, Caffe and Kaggle do.
+ *   `ILSVRC2012_validation_ground_truth.txt` with the ILSVRC2012_ID order from the devkit's `meta.mat`
+ *   (or a `synsets.txt` listing the synsets in that order); the devkit unpacked, or
+ *   `ILSVRC2012_devkit_t12.tar.gz` as downloaded, read in place (devkit.ts); or a folder per synset;
+ * - class names: `synset_words.txt` or `LOC_synset_mapping.txt` (`n01440764 tench, Tinca tinca`),
+ *   else meta.mat's words, else ImageNet-1k's built-in list (synsets.ts).
+ * Classes are indexed by sorted synset id, as torchvision's ImageFolder, Caffe and Kaggle do: the
+ * training synsets, else those a words file or meta.mat lists, else ImageNet-1k's 1 000 when every
+ * synset the validation set names is one of them (a few images of ILSVRC-2012 are still scored
+ * among its 1 000 classes), else the synsets the validation set names.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { readTextBounded } from '../util/read.js';
 import { type ArchiveMembers, type DatasetSplits, FileDataset, IMAGE_EXTENSIONS, splitStratified } from './dataset.js';
+import { DEVKIT_FILES, readDevkitTar, readMetaMat, type DevkitMeta, type DevkitParts } from './devkit.js';
+import { className, imagenet1k, parseWords, setOnce, WNID } from './synsets.js';
 import { indexTar, type TarEntry } from './tar.js';
 
 /** Where each part is looked for, relative to DIR, first match wins. */
@@ -22,14 +29,15 @@ const ILSVRC_LAYOUT = {
   train: ['train', 'ILSVRC2012_img_train', 'ILSVRC/Data/CLS-LOC/train', 'ILSVRC2012_img_train.tar'],
   val: ['val', 'ILSVRC2012_img_val', 'ILSVRC/Data/CLS-LOC/val', 'ILSVRC2012_img_val.tar'],
   /** Folders searched for the text files below. */
-  meta: ['.', 'ILSVRC2012_devkit_t12/data', 'ILSVRC2012_devkit_t12', 'devkit'],
+  meta: ['.', 'ILSVRC2012_devkit_t12/data', 'ILSVRC2012_devkit_t12', 'devkit/data', 'devkit'],
+  /** The devkit as downloaded, when no unpacked copy has what is looked for. */
+  devkitTar: 'ILSVRC2012_devkit_t12.tar.gz',
   words: ['synset_words.txt', 'LOC_synset_mapping.txt'],
   solution: 'LOC_val_solution.csv',
   groundTruth: 'ILSVRC2012_validation_ground_truth.txt',
   idOrder: 'synsets.txt',
 } as const;
 
-const WNID = /^n\d{8}$/;
 const isImage = (name: string): boolean => (IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(name).toLowerCase());
 
 /** One image: a file, or a member of an archive. */
@@ -55,19 +63,22 @@ export async function openIlsvrc(root: string, o: { valFraction?: number; seed?:
 
   const train = trainAt ? await trainSynsets(trainAt) : null;
   const val = valAt ? await valImages(valAt) : null;
+  const devkit = val?.kind === 'flat' || (!train && !words) ? await readDevkit(root) : {};
   let wnids: string[];
+  let listed = train ? trainAt : wordsFile;
   if (train) wnids = [...train.keys()].sort();
   else if (words) wnids = [...words.keys()].sort();
+  else if (devkit.meta) [wnids, listed] = [[...devkit.meta.ids].sort(), devkit.meta.source];
   else wnids = [];
 
   // Validation labels, as synset ids per image.
   let valItems: Item[] = [];
   if (val?.kind === 'folders') {
-    if (wnids.length === 0) wnids = [...val.synsets.keys()].sort();
+    if (wnids.length === 0) [wnids, listed] = namedClasses(val.synsets.keys(), val.at);
     valItems = itemsOf(val.synsets, wnids, val.at, 'validation');
   } else if (val) {
-    const truth = await groundTruth(root, val.at);
-    if (wnids.length === 0) wnids = [...new Set(truth.values())].sort();
+    const truth = await groundTruth(root, val.at, devkit);
+    if (wnids.length === 0) [wnids, listed] = namedClasses(truth.values(), truth.source);
     const index = new Map(wnids.map((w, i) => [w, i]));
     const seen = new Map<string, string>();
     for (const img of val.images) {
@@ -83,7 +94,7 @@ export async function openIlsvrc(root: string, o: { valFraction?: number; seed?:
       const label = index.get(w);
       if (label === undefined)
         throw new UsageError(
-          `Expected the synset of ${img.name} (${w}, from ${truth.source}) among the ${wnids.length} classes of ${train ? trainAt : wordsFile} but it is not there`,
+          `Expected the synset of ${img.name} (${w}, from ${truth.source}) among the ${wnids.length} classes of ${listed} but it is not there`,
         );
       valItems.push({ ...img.item, label });
     }
@@ -95,7 +106,8 @@ export async function openIlsvrc(root: string, o: { valFraction?: number; seed?:
         `Expected ${wordsFile} to name every class but it lacks ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''}`,
       );
   }
-  const classes = wnids.map((w) => (words ? `${w} ${words.get(w)?.split(',')[0]?.trim() ?? ''}`.trim() : w));
+  const builtIn = imagenet1k().words;
+  const classes = wnids.map((w) => className(w, words?.get(w) ?? devkit.meta?.words.get(w) ?? builtIn.get(w)));
   const channels = o.channels ?? 3;
   const trainSet = train ? dataset(itemsOf(train, wnids, trainAt ?? root, 'training')) : new FileDataset([], new Int32Array(0));
   if (!val) {
@@ -123,39 +135,31 @@ async function findMeta(root: string, names: readonly string[]): Promise<string 
 }
 
 /**
- * Sets `key` → `value` from line `line` of `file`; the same key with another value is refused,
- * naming both lines and values (the same value again says nothing new and is taken once).
+ * The classes when DIR lists none: ImageNet-1k's when every synset the validation set names is one
+ * of them, else those synsets. With their own list, a few images of ILSVRC-2012 would be scored
+ * among a handful of classes, and a 1 000-class model could not be evaluated on them.
  */
-function setOnce(
-  out: Map<string, string>,
-  lines: Map<string, number>,
-  key: string,
-  value: string,
-  line: number,
-  file: string,
-  what: string,
-): void {
-  const before = out.get(key);
-  if (before !== undefined && before !== value) {
-    const both = `${JSON.stringify(before)} on line ${lines.get(key)} and ${JSON.stringify(value)} on line ${line}`;
-    throw new UsageError(`Expected one ${what} in ${file} but ${key} is ${both}`);
-  }
-  if (before === undefined) lines.set(key, line);
-  out.set(key, value);
+function namedClasses(seen: Iterable<string>, from: string): [string[], string] {
+  const named = [...new Set(seen)].sort();
+  const net = imagenet1k();
+  if (named.every((w) => net.words.has(w))) return [[...net.wnids], 'ImageNet-1k'];
+  return [named, from];
 }
 
-/** `n01440764 tench, Tinca tinca` lines → wnid → words, in file order. */
-function parseWords(text: string, file: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const lines = new Map<string, number>();
-  text.split(/\r?\n/).forEach((line, k) => {
-    if (!line.trim()) return;
-    const m = /^(\S+)\s*(.*)$/.exec(line.trim());
-    if (!m || !WNID.test(m[1] ?? ''))
-      throw new UsageError(`Expected 'n######## words' on line ${k + 1} of ${file} but received ${JSON.stringify(line.slice(0, 40))}`);
-    setOnce(out, lines, m[1] ?? '', m[2] ?? '', k + 1, file, 'name per synset');
-  });
-  if (out.size === 0) throw new UsageError(`Expected synset lines ('n01440764 tench, Tinca tinca') in ${file} but it is empty`);
+/** The devkit's parts, unpacked files first; the downloaded .tar.gz is read only for what they lack. */
+async function readDevkit(root: string): Promise<DevkitParts & { order?: string }> {
+  const metaFile = await findMeta(root, [DEVKIT_FILES.meta]);
+  const truthFile = await findMeta(root, [DEVKIT_FILES.truth]);
+  const order = (await findMeta(root, [ILSVRC_LAYOUT.idOrder])) ?? undefined;
+  const out: DevkitParts & { order?: string } = order ? { order } : {};
+  if (metaFile) out.meta = readMetaMat(metaFile);
+  if (truthFile) out.truth = { text: readTextBounded(truthFile, 'the validation ground truth'), file: truthFile };
+  const tar = (metaFile || order) && truthFile ? null : await firstExisting(root, [ILSVRC_LAYOUT.devkitTar]);
+  if (tar) {
+    const parts = readDevkitTar(tar);
+    if (!out.meta && parts.meta) out.meta = parts.meta;
+    if (!out.truth && parts.truth) out.truth = parts.truth;
+  }
   return out;
 }
 
@@ -245,35 +249,45 @@ type Truth = Map<string, string> & { source: string };
  * Kaggle's solution file, else the devkit's ground truth. With both, an image they label
  * differently is refused, naming both files and both synsets: neither can be chosen silently.
  */
-async function groundTruth(root: string, valAt: string): Promise<Truth> {
+async function groundTruth(root: string, valAt: string, devkit: DevkitParts & { order?: string }): Promise<Truth> {
   const csv = await findMeta(root, [ILSVRC_LAYOUT.solution]);
-  const txt = await findMeta(root, [ILSVRC_LAYOUT.groundTruth]);
   const kaggle = csv ? parseSolution(readTextBounded(csv, 'the validation solution'), csv) : null;
-  if (kaggle && (!txt || !(await findMeta(root, [ILSVRC_LAYOUT.idOrder])))) return kaggle;
+  const txt = devkit.truth;
+  if (kaggle && (!txt || !(devkit.meta || devkit.order))) return kaggle;
   if (!txt) {
     throw new UsageError(
-      `Expected the validation ground truth for ${valAt} (${ILSVRC_LAYOUT.solution}, or ${ILSVRC_LAYOUT.groundTruth} with ${ILSVRC_LAYOUT.idOrder}) in ${root} or its devkit folder but found none`,
+      `Expected the validation ground truth for ${valAt} (${ILSVRC_LAYOUT.solution}, or the devkit's ${DEVKIT_FILES.truth} with ${DEVKIT_FILES.meta} or ${ILSVRC_LAYOUT.idOrder}, or ${ILSVRC_LAYOUT.devkitTar}) in ${root} or its devkit folder but found none`,
     );
   }
-  const order = await findMeta(root, [ILSVRC_LAYOUT.idOrder]);
-  if (!order) {
-    throw new UsageError(
-      `Expected ${ILSVRC_LAYOUT.idOrder} beside ${txt}: the synset ids in meta.mat's ILSVRC2012_ID order, one per line (${txt} holds those ids, and meta.mat cannot be read without a MATLAB reader) but it is missing`,
-    );
-  }
-  const devkit = parseGroundTruth(
-    readTextBounded(txt, 'the validation ground truth'),
-    txt,
-    readTextBounded(order, 'the synset order'),
-    order,
-  );
+  const ids = devkitOrder(devkit, txt.file);
+  const truth = truthByIds(txt.text, txt.file, ids.wnids, ids.what);
   for (const [id, w] of kaggle ?? []) {
-    const other = devkit.get(id);
+    const other = truth.get(id);
     if (other !== undefined && other !== w) {
-      throw new UsageError(`Expected ${csv} and ${txt} to agree but they label ${id} ${w} and ${other}`);
+      throw new UsageError(`Expected ${csv} and ${txt.file} to agree but they label ${id} ${w} and ${other}`);
     }
   }
-  return kaggle ?? devkit;
+  return kaggle ?? truth;
+}
+
+/** The synsets by ILSVRC2012_ID: meta.mat's, else synsets.txt's; with both, they must agree. */
+function devkitOrder(devkit: DevkitParts & { order?: string }, truthFile: string): { wnids: string[]; what: string } {
+  const listed = devkit.order ? orderIds(readTextBounded(devkit.order, 'the synset order'), devkit.order) : undefined;
+  const meta: DevkitMeta | undefined = devkit.meta;
+  if (meta && listed && devkit.order) {
+    const k = Math.max(meta.ids.length, listed.length);
+    const at = Array.from({ length: k }, (_, i) => i).find((i) => meta.ids[i] !== listed[i]);
+    if (at !== undefined) {
+      throw new UsageError(
+        `Expected ${devkit.order} and ${meta.source} to agree but ILSVRC2012_ID ${at + 1} is ${listed[at] ?? 'absent'} in one and ${meta.ids[at] ?? 'absent'} in the other`,
+      );
+    }
+  }
+  if (meta) return { wnids: meta.ids, what: `the classes of ${meta.source}` };
+  if (listed && devkit.order) return { wnids: listed, what: `the lines of ${devkit.order}` };
+  throw new UsageError(
+    `Expected ${DEVKIT_FILES.meta} (or ${ILSVRC_LAYOUT.idOrder}: the synset ids in meta.mat's ILSVRC2012_ID order, one per line) beside ${truthFile}, which holds those ids, but it is missing`,
+  );
 }
 
 /** Kaggle's `ImageId,PredictionString` where the string starts with the synset id. */
@@ -302,6 +316,11 @@ export function parseSolution(text: string, file: string): Truth {
  * `order` lists the synsets by that id.
  */
 export function parseGroundTruth(text: string, file: string, orderText: string, orderFile: string): Truth {
+  return truthByIds(text, file, orderIds(orderText, orderFile), `the lines of ${orderFile}`);
+}
+
+/** synsets.txt: one synset id per line, in meta.mat's ILSVRC2012_ID order. */
+function orderIds(orderText: string, orderFile: string): string[] {
   const ids = orderText
     .split(/\r?\n/)
     .map((l) => l.trim().split(/\s+/)[0] ?? '')
@@ -326,6 +345,11 @@ export function parseGroundTruth(text: string, file: string, orderText: string, 
       `Expected ${orderFile} in meta.mat's ILSVRC2012_ID order (n02119789 first) but it is sorted by synset id, the order of Caffe's synsets.txt and LOC_synset_mapping.txt`,
     );
   }
+  return ids;
+}
+
+/** Line k of the devkit's ground truth holds the ILSVRC2012_ID (1-based, an index into `ids`) of ILSVRC2012_val_000000k. */
+function truthByIds(text: string, file: string, ids: readonly string[], idsFrom: string): Truth {
   const out = new Map<string, string>() as Truth;
   out.source = file;
   text.split(/\r?\n/).forEach((line, k) => {
@@ -334,7 +358,7 @@ export function parseGroundTruth(text: string, file: string, orderText: string, 
     const w = Number.isInteger(id) ? ids[id - 1] : undefined;
     if (w === undefined)
       throw new UsageError(
-        `Expected an ILSVRC2012_ID from 1 to ${ids.length} (the lines of ${orderFile}) on line ${k + 1} of ${file} but received ${JSON.stringify(line.trim().slice(0, 40))}`,
+        `Expected an ILSVRC2012_ID from 1 to ${ids.length} (${idsFrom}) on line ${k + 1} of ${file} but received ${JSON.stringify(line.trim().slice(0, 40))}`,
       );
     out.set(`ILSVRC2012_val_${String(k + 1).padStart(8, '0')}`, w);
   });

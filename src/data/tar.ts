@@ -26,13 +26,26 @@ export function indexTar(file: string, within?: { offset: number; size: number }
   const fd = openSync(file, 'r');
   try {
     const start = within?.offset ?? 0;
-    return indexFd(fd, within ? `${file} (member at byte ${start})` : file, start, start + (within?.size ?? fstatSync(fd).size));
+    const read: Read = (buf, n, at) => readSync(fd, buf, 0, n, at);
+    return indexFd(read, within ? `${file} (member at byte ${start})` : file, start, start + (within?.size ?? fstatSync(fd).size));
   } finally {
     closeSync(fd);
   }
 }
 
-function indexFd(fd: number, file: string, start: number, end: number): TarEntry[] {
+/** The regular files of a tar archive held in memory (an inflated .tar.gz); offsets are positions in `bytes`. */
+export function indexTarBytes(bytes: Uint8Array, file: string): TarEntry[] {
+  const read: Read = (buf, n, at) => {
+    const part = bytes.subarray(at, at + n);
+    buf.set(part);
+    return part.length;
+  };
+  return indexFd(read, file, 0, bytes.length);
+}
+
+type Read = (buf: Buffer, n: number, at: number) => number;
+
+function indexFd(readAt: Read, file: string, start: number, end: number): TarEntry[] {
   const out: TarEntry[] = [];
   const head = Buffer.alloc(BLOCK);
   let pos = start;
@@ -40,7 +53,7 @@ function indexFd(fd: number, file: string, start: number, end: number): TarEntry
   let paxPath: string | null = null;
   // A missing end-of-archive marker is common (some writers stop after the last member).
   while (pos < end) {
-    const got = readSync(fd, head, 0, Math.min(BLOCK, end - pos), pos);
+    const got = readAt(head, Math.min(BLOCK, end - pos), pos);
     if (got < BLOCK) throw bad(file, pos - start, 'a 512-byte tar header', `the end of the archive after ${got} bytes`);
     const sum = octal(head, 148, 8);
     if (sum === null && head.every((b) => b === 0)) break; // the end-of-archive marker
@@ -63,7 +76,7 @@ function indexFd(fd: number, file: string, start: number, end: number): TarEntry
       if (size > 1 << 20)
         throw bad(file, pos - start, `a ${type === 'L' ? 'GNU long name' : 'pax header'} of at most 1 MiB`, `${size} bytes`);
       const body = Buffer.alloc(size);
-      readSync(fd, body, 0, size, data);
+      readAt(body, size, data);
       if (type === 'L') longName = cString(body, 0, size);
       else paxPath = paxRecord(body, 'path') ?? paxPath;
     } else {

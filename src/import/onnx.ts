@@ -10,7 +10,17 @@ import { readModelOptions } from '../train/checkpoint.js';
 import { UsageError } from '../util/errors.js';
 import { parseJson } from '../util/json.js';
 import { METADATA } from '../zoo/export.js';
-import { floatsFromBytes, numel, postOrder, transpose2d, type Source, type SourceLayer, type SourceLrn } from './source.js';
+import {
+  checkedBn,
+  floatsFromBytes,
+  numel,
+  postOrder,
+  transpose2d,
+  type Source,
+  type SourceBn,
+  type SourceLayer,
+  type SourceLrn,
+} from './source.js';
 
 const int = (n: NodeProto, name: string, d: number): number => attribute(n, name)?.i ?? d;
 const float = (n: NodeProto, name: string, d: number): number => attribute(n, name)?.f ?? d;
@@ -88,6 +98,7 @@ export function readOnnx(file: string): Source {
   let firstPoolAt = -1;
   let firstLrnAt = -1;
   const weightNodes = new Set<NodeProto>();
+  const layerOf = new Map<NodeProto, SourceLayer>();
   for (const [at, n] of order.entries()) {
     const label = n.name || n.output[0] || n.opType;
     if (n.opType === 'Conv') {
@@ -110,6 +121,7 @@ export function readOnnx(file: string): Source {
         strides: ints(n, 'strides') ?? [1, 1],
         pads: ints(n, 'pads') ?? [0, 0, 0, 0],
       });
+      layerOf.set(n, layers[layers.length - 1]!);
       weightNodes.add(n);
     } else if (n.opType === 'Gemm') {
       const w = constant(n.input[1]);
@@ -147,6 +159,13 @@ export function readOnnx(file: string): Source {
         ...(b ? { biasName: b.name } : {}),
       });
       weightNodes.add(n);
+    } else if (n.opType === 'BatchNormalization') {
+      const conv = layerOf.get(producer.get(n.input[0] ?? '') ?? n);
+      if (!conv || conv.shape.length !== 4 || conv.bn)
+        throw new UsageError(
+          `Expected a Conv before BatchNormalization ${label} in ${file} but ${n.input[0]} is not a convolution's output`,
+        );
+      conv.bn = onnxBn(n, label, conv, constant, values, file);
     } else if (n.opType === 'LRN') {
       if (firstLrnAt < 0) firstLrnAt = at;
       lrn.push({
@@ -165,8 +184,12 @@ export function readOnnx(file: string): Source {
     .map((n) => n.name || n.output[0] || n.opType);
   const inputShape = graphInputShape(g.input.filter((i) => !inits.has(i.name)).map((i) => i.type?.tensorType?.shape?.dim ?? []));
   const input = statedInput(model.metadataProps ?? [], file);
+  // torchvision's GoogLeNet exports transform_input as per-channel slices, scaled and concatenated again before conv1.
+  const firstConv = order.findIndex((n) => n.opType === 'Conv');
+  const transformInput = order.slice(0, Math.max(0, firstConv)).some((n) => n.opType === 'Concat');
   return {
     format: 'onnx',
+    transformInput,
     ...(input ? { input } : {}),
     layers,
     lrn,
@@ -193,4 +216,33 @@ function graphInputShape(inputs: { dimValue?: number; dimParam?: string }[][]): 
   const dims = inputs[0];
   if (!dims || dims.length !== 4) return undefined;
   return dims.map((d) => d.dimValue ?? 0);
+}
+
+/**
+ * An eval-mode BatchNormalization after a Conv: its scale, B, mean and var stored in the file. A
+ * training-mode node (training_mode 1 at opset 14+, or the running-statistics outputs of older
+ * opsets) normalises by the batch it is given, which no stored statistics reproduce.
+ */
+function onnxBn(
+  n: NodeProto,
+  label: string,
+  conv: SourceLayer,
+  constant: (name: string | undefined) => TensorProto | undefined,
+  values: (t: TensorProto) => Float32Array,
+  file: string,
+): SourceBn {
+  const mode = int(n, 'training_mode', 0);
+  const outputs = n.output.filter((o) => o !== '').length;
+  if (mode !== 0 || outputs > 1)
+    throw new UsageError(
+      `Expected BatchNormalization ${label} in ${file} in eval mode (training_mode 0, one output; export after model.eval()) but received ${mode !== 0 ? `training_mode ${mode}` : `${outputs} outputs`}`,
+    );
+  const names = ['scale', 'B', 'input_mean', 'input_var'];
+  const [weight, bias, mean, variance] = names.map((what, i) => {
+    const t = constant(n.input[i + 1]);
+    if (!t) throw new UsageError(`Expected the ${what} of BatchNormalization ${label} stored in ${file} but ${n.input[i + 1]} is computed`);
+    return values(t);
+  }) as [Float32Array, Float32Array, Float32Array, Float32Array];
+  const bn: SourceBn = { name: label, weight, bias, mean, variance, eps: float(n, 'epsilon', 1e-5) };
+  return checkedBn(bn, conv.shape[0]!, { file, conv: conv.name, names: names.map((w, i) => `${n.input[i + 1]} (the ${w} of ${label})`) });
 }

@@ -5,6 +5,7 @@
  * the facts about it that a weight shape does not show (LRN constants, pooling mode, input shape).
  */
 import type { LrnAttrs } from '../ops/lrn.js';
+import { UsageError } from '../util/errors.js';
 
 export type SourceFormat = 'onnx' | 'caffemodel' | 'safetensors';
 
@@ -22,6 +23,20 @@ export interface SourceLayer {
   strides?: number[];
   /** [top, left, bottom, right]. */
   pads?: number[];
+  /** The batch norm that normalises this convolution's output, when the file keeps it apart (not folded into the weights). */
+  bn?: SourceBn;
+}
+
+/** A batch norm's four tensors (torch.nn.BatchNorm2d's weight, bias, running_mean, running_var), checked by `checkedBn`. */
+export interface SourceBn {
+  /** The module (state dict) or node (ONNX) name, for messages. */
+  name: string;
+  weight: Float32Array;
+  bias: Float32Array;
+  mean: Float32Array;
+  variance: Float32Array;
+  /** ε when the file states it (ONNX does; a state dict does not). */
+  eps?: number;
 }
 
 export interface SourceLrn {
@@ -44,6 +59,31 @@ export interface Source {
   input?: 'torchvision' | 'caffe';
   /** Weight layers present in the file but not on the path to its output (e.g. GoogLeNet's auxiliary heads). */
   unused: string[];
+  /** Whether the graph rescales its input channels before the first convolution (torchvision's GoogLeNet transform_input), when the file shows it. */
+  transformInput?: boolean;
+}
+
+/**
+ * A batch norm as a reader found it, refused unless its four tensors have one value per channel of
+ * the convolution before it and every running variance is a finite number ≥ 0 (a negative one has
+ * no square root: the outputs would be NaN).
+ */
+export function checkedBn(bn: SourceBn, channels: number, what: { file: string; conv: string; names: readonly string[] }): SourceBn {
+  const tensors = [bn.weight, bn.bias, bn.mean, bn.variance];
+  tensors.forEach((t, i) => {
+    if (t.length !== channels)
+      throw new UsageError(
+        `Expected ${channels} values (the output channels of ${what.conv}) for ${what.names[i]} in ${what.file} but received ${t.length}`,
+      );
+  });
+  const bad = bn.variance.findIndex((v) => !(v >= 0) || !Number.isFinite(v));
+  if (bad >= 0)
+    throw new UsageError(
+      `Expected running variances ≥ 0 for ${what.names[3]} in ${what.file} but channel ${bad} holds ${bn.variance[bad]}`,
+    );
+  if (bn.eps !== undefined && !(bn.eps > 0 && Number.isFinite(bn.eps)))
+    throw new UsageError(`Expected an epsilon > 0 for batch norm ${bn.name} in ${what.file} but received ${bn.eps}`);
+  return bn;
 }
 
 /**

@@ -18,6 +18,7 @@ import { UsageError } from '../util/errors.js';
 import { parseJson } from '../util/json.js';
 import { inlineExternalData } from '../onnx/external.js';
 import { readCard, recordedInput } from './card.js';
+import { modelClassNames } from './class-names.js';
 import { denseModel } from './evaluate.js';
 import {
   asLogits,
@@ -146,6 +147,8 @@ interface ReadOptions {
   inputSize?: number;
   /** How an ONNX graph from elsewhere is fed, where its graph cannot say (ilsvrc's own files record it). */
   input?: InputFlags;
+  /** Class names, one per line, for a model that carries none (--labels). */
+  labels?: string | undefined;
 }
 
 /**
@@ -178,7 +181,7 @@ export async function readTrained(file: string, o: ReadOptions = {}): Promise<Tr
     const props = Object.fromEntries((proto.metadataProps ?? []).map((p) => [p.key, p.value]));
     const name = props[METADATA.model];
     const opts = props[METADATA.options];
-    if (name === undefined && opts === undefined) return withClassNames(plainOnnx(file, onnx, proto, o));
+    if (name === undefined && opts === undefined) return withClassNames(plainOnnx(file, onnx, proto, o), o.labels);
   }
   const flags = givenInputFlags(o.input ?? {});
   if (flags.length > 0)
@@ -218,23 +221,26 @@ export async function readTrained(file: string, o: ReadOptions = {}): Promise<Tr
   if (proto) checkInterface(proto, built.options, file, described);
   const bad = firstNonFinite({ params: weights, states: new Map() });
   if (bad) throw new UsageError(`Expected finite values in ${file} but tensor ${bad} holds NaN or Infinity (weights of a diverged run)`);
-  return withClassNames({
-    file,
-    model: spec.name,
-    options: built.options,
-    built,
-    weights,
-    classes,
-    view,
-    onnx,
-    data,
-    io: { input: 'input', output: 'logits' },
-    input: zooInput(built.options.inputSize, built.options.channels),
-  });
+  return withClassNames(
+    {
+      file,
+      model: spec.name,
+      options: built.options,
+      built,
+      weights,
+      classes,
+      view,
+      onnx,
+      data,
+      io: { input: 'input', output: 'logits' },
+      input: zooInput(built.options.inputSize, built.options.channels),
+    },
+    o.labels,
+  );
 }
 
-/** The class names a model file has, else those of a classes.json beside it; as many as its classes. */
-async function withClassNames(t: TrainedModel): Promise<TrainedModel> {
+/** The class names a model file has, else those of a classes.json beside it, else as modelClassNames decides. */
+async function withClassNames(t: TrainedModel, labels: string | undefined): Promise<TrainedModel> {
   let classes = t.classes;
   let namesFrom = `the "ilsvrc" metadata of ${t.file}`;
   const beside = join(dirname(t.file), 'classes.json');
@@ -242,12 +248,7 @@ async function withClassNames(t: TrainedModel): Promise<TrainedModel> {
     classes = await readClassIndex(beside);
     namesFrom = beside;
   }
-  if (classes !== undefined && classes.length !== t.options.classes) {
-    throw new UsageError(
-      `Expected ${t.options.classes} class names in ${namesFrom} (the classes of ${t.file}) but received ${classes.length}`,
-    );
-  }
-  return { ...t, classes };
+  return { ...t, classes: modelClassNames(t.file, t.options.classes, classes, namesFrom, labels) };
 }
 
 export interface InferenceModel {
@@ -279,11 +280,12 @@ export function zooModel(t: TrainedModel, what: string): TrainedModel & { built:
 /** With `dense`, the model's fully convolutional form (VGG's dense evaluation), for inputs of any size. */
 export async function openInference(
   file: string,
-  o: { threads?: number; dense?: boolean; inputSize?: number; input?: InputFlags } = {},
+  o: { threads?: number; dense?: boolean; inputSize?: number; input?: InputFlags; labels?: string | undefined } = {},
 ): Promise<InferenceModel> {
   const t = await readTrained(file, {
     ...(o.inputSize !== undefined ? { inputSize: o.inputSize } : {}),
     ...(o.input !== undefined ? { input: o.input } : {}),
+    ...(o.labels !== undefined ? { labels: o.labels } : {}),
   });
   const so = o.threads ? { threads: o.threads } : {};
   // The user's ONNX graph runs as it is, so what ONNX Runtime rejects in it is theirs to fix; the

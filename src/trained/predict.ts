@@ -21,12 +21,14 @@ export interface PredictOptions {
   onProgress?: ((done: number, total: number) => void) | undefined;
   /** How an ONNX model from elsewhere is fed, where its graph cannot say. */
   input?: InputFlags | undefined;
+  /** Class names, one per line, for a model that carries none. */
+  labels?: string | undefined;
 }
 
 /** Predictions in the order of `images`; after a `stop`, those of the images done before it (stop.requested says so). */
 export async function predict(file: string, images: readonly string[], o: PredictOptions, stop: StopSignal = NEVER): Promise<Prediction[]> {
   for (const img of images) if (!existsSync(img)) throw new UsageError(`Expected an image file but ${img} does not exist`);
-  const m = await openInference(file, o.input ? { input: o.input } : {});
+  const m = await openInference(file, { ...(o.input ? { input: o.input } : {}), labels: o.labels });
   try {
     const channels = m.input.channels;
     const ds = new FileDataset([...images], new Int32Array(images.length));

@@ -6,7 +6,7 @@
  */
 import { closeSync, constants, createReadStream, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, gunzipSync } from 'node:zlib';
+import { createGunzip, gunzipSync, inflateSync } from 'node:zlib';
 import { formatBytes, requireMemory } from './budget.js';
 import { UsageError } from './errors.js';
 
@@ -78,9 +78,9 @@ export function readTextBounded(file: string, what: string, limit = TEXT_LIMIT):
   return readBounded(file, limit, what).toString('utf8');
 }
 
-function inflateError(e: unknown, file: string, limit: number, what: string): UsageError {
+function inflateError(e: unknown, file: string, limit: number, what: string, format = 'gzip'): UsageError {
   if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return tooMuch(file, limit, what);
-  return new UsageError(`Expected gzip data in ${file} but it does not inflate: ${(e as Error).message}`);
+  return new UsageError(`Expected ${format} data in ${file} but it does not inflate: ${(e as Error).message}`);
 }
 
 function tooMuch(file: string, limit: number, what: string): UsageError {
@@ -89,13 +89,29 @@ function tooMuch(file: string, limit: number, what: string): UsageError {
 
 /** Gzip bytes inflated in memory, refused past `limit` bytes of output (checked against the memory budget first). */
 export function gunzipBounded(bytes: Uint8Array, file: string, limit: number, what: string): Buffer {
+  return inflatedBounded(gunzipSync, 'gzip', bytes, file, limit, what);
+}
+
+/** Zlib bytes (a deflate stream with its 2-byte header, as in MAT-files) inflated as gunzipBounded inflates gzip. */
+export function inflateBounded(bytes: Uint8Array, file: string, limit: number, what: string): Buffer {
+  return inflatedBounded(inflateSync, 'zlib', bytes, file, limit, what);
+}
+
+function inflatedBounded(
+  inflate: (b: Uint8Array, o: { maxOutputLength: number }) => Buffer,
+  format: string,
+  bytes: Uint8Array,
+  file: string,
+  limit: number,
+  what: string,
+): Buffer {
   requireMemory(limit, `${what} ${file} (${formatBytes(limit)} inflated)`);
   let out: Buffer;
   try {
     // One byte more than the limit is enough to know the data holds too much.
-    out = gunzipSync(bytes, { maxOutputLength: limit + 1 });
+    out = inflate(bytes, { maxOutputLength: limit + 1 });
   } catch (e) {
-    throw inflateError(e, file, limit, what);
+    throw inflateError(e, file, limit, what, format);
   }
   if (out.length > limit) throw tooMuch(file, limit, what);
   return out;

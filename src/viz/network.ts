@@ -44,7 +44,7 @@ export function zooNetwork(
 }
 
 /** A checkpoint (.safetensors) or an ONNX file exported by ilsvrc, read and checked by `readTrained`. */
-export async function openNetwork(file: string): Promise<Network> {
-  const t = zooModel(await readTrained(file), 'visualize');
+export async function openNetwork(file: string, labels?: string): Promise<Network> {
+  const t = zooModel(await readTrained(file, labels !== undefined ? { labels } : {}), 'visualize');
   return zooNetwork(t.model, t.options, t.weights, t.classes, t.view, t.data);
 }

@@ -11,7 +11,7 @@ import { globalAvgPool } from '../ops/pool.js';
 import { CAFFE_LRN, ceilPools, lrnOf, pick, widen, type ModelOptions, type ModelOutputs, type ModelSpec } from './spec.js';
 
 /** One row of Table 1: #1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj. */
-type InceptionRow = readonly [number, number, number, number, number, number];
+export type InceptionRow = readonly [number, number, number, number, number, number];
 
 export const INCEPTION: Record<string, InceptionRow> = {
   '3a': [64, 96, 128, 16, 32, 32], //     28×28×256

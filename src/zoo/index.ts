@@ -6,6 +6,7 @@ import { GoogLeNet, GoogLeNetNaive } from './googlenet.js';
 import { NIN } from './nin.js';
 import { VGG_A, VGG_A_BN, VGG_A_LRN, VGG_B, VGG_B_BN, VGG_C, VGG_D, VGG_D_BN, VGG_E, VGG_E_BN } from './vgg.js';
 import { ZFNet } from './zfnet.js';
+import { AlexNetTv, GoogLeNetTv } from './torchvision.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
 import { concat, slice } from '../ops/shape.js';
 import { add, mul } from '../ops/elementwise.js';
@@ -32,6 +33,8 @@ export const MODELS: readonly ModelSpec[] = [
   VGG_B_BN,
   VGG_D_BN,
   VGG_E_BN,
+  AlexNetTv,
+  GoogLeNetTv,
 ];
 
 export function findModel(name: string): ModelSpec {

@@ -88,6 +88,14 @@ export const MODEL_OPTIONS = {
     absent: 'torchvision',
     variant: true,
   },
+  // torchvision's GoogLeNet rescales its (normalised) input channels to (x − 0.5)/0.5 of the raw pixels when
+  // built for its published weights (transform_input); off as its constructor has it.
+  transformInput: {
+    kind: 'switch',
+    help: "torchvision GoogLeNet's transform_input (googlenet-tv; its published weights need it)",
+    absent: 'off',
+    variant: true,
+  },
 } as const satisfies Readonly<Record<string, ModelOptionSpec>>;
 
 type Table = typeof MODEL_OPTIONS;

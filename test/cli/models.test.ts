@@ -21,6 +21,8 @@ describe('ilsvrc models', { concurrency: true }, () => {
       assert.equal(row.year, spec.year);
     }
     assert.deepEqual(rows.find((m) => m.name === 'vgg-d')?.aliases, ['vgg16']);
+    assert.equal(rows.find((m) => m.name === 'vgg-d')?.source, undefined);
+    assert.equal(rows.find((m) => m.name === 'googlenet-tv')?.source, 'torchvision 0.14 googlenet');
     assert.deepEqual(rows.find((m) => m.name === 'vgg-d')?.recipe, {
       optimizer: 'sgd',
       lr: 0.01,
@@ -35,9 +37,13 @@ describe('ilsvrc models', { concurrency: true }, () => {
     const r = await ilsvrc(['models']);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    assert.match(lines[0] ?? '', /^name\s+title\s+year\s+input\s+params\s+GMACs\s+paper's recipe \(train defaults\)\s+aliases$/);
+    assert.match(lines[0] ?? '', /^name\s+title\s+source\s+year\s+input\s+params\s+GMACs\s+paper's recipe \(train defaults\)\s+aliases$/);
     assert.equal(lines.length, 2 + MODELS.length);
     assert.match(r.stdout, /^vgg-d\s.*\s138,357,544\s+15\.470\s+sgd lr 0\.01 m 0\.9 wd 5e-4, batch 256, vgg aug\.\s+vgg16$/m);
+    assert.match(
+      r.stdout,
+      /^alexnet-tv\s+AlexNet \(torchvision's one-tower form\)\s+torchvision 0\.14 alexnet\s+2014\s+224\s+61,100,840\s/m,
+    );
     assert.match(r.stdout, /^alexnet\s.*\s60,965,224\s+0\.724\s+sgd lr 0\.01 m 0\.9 wd 5e-4, batch 128, alexnet aug\.$/m);
   });
 

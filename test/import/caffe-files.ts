@@ -75,7 +75,7 @@ export function chainCaffemodel(built: BuiltModel, weights: ReadonlyMap<string, 
       str(l, 3, bottom);
       str(l, 4, name);
       blob(l, layer.shape, weights.get(layer.weight)!);
-      blob(l, [layer.shape[0]!], weights.get(layer.bias)!);
+      blob(l, [layer.shape[0]!], weights.get(layer.bias ?? '') ?? new Float32Array(layer.shape[0]!));
       if (layer.conv) {
         const c = layer.conv;
         sub(l, 106, (p) => {

@@ -21,18 +21,22 @@ import { loadSafetensors, saveSafetensors } from '../../src/runtime/safetensors.
 import { openInference } from '../../src/trained/inference.js';
 import { assertUsageError, ilsvrc } from '../cli/run.js';
 import { fromCaffe } from './caffe-files.js';
+import { badBnStateDict, trainingModeBnOnnx } from './bn-files.js';
 
 const peer = fileURLToPath(new URL('../../../test/import/peer_import.py', import.meta.url));
 const has = (mod: string) => spawnSync('/usr/bin/python3', ['-c', `import ${mod}`], { stdio: 'ignore' }).status === 0;
 const torch = has('torch') ? false : 'PyTorch (Debian python3-torch) not installed';
 const vision = torch || (has('torchvision') ? false : 'torchvision (Debian python3-torchvision) not installed');
 
+/** One training step of four images on one thread: enough to show a checkpoint trains. */
+const ONE_STEP = ['--max-steps', '1', '--batch-size', '4', '--threads', '1'];
+
 const root = mkdtempSync(join(tmpdir(), 'ilsvrc-import-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** Writes the files for `what` into a fresh folder and returns it. */
 function generate(what: string, ...args: string[]): string {
-  const dir = join(root, what);
+  const dir = join(root, [what, ...args].join('-').replace(/[^\w.-]/g, '_'));
   const r = spawnSync('/usr/bin/python3', [peer, what, dir, ...args], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return dir;
@@ -153,12 +157,7 @@ describe('BVLC AlexNet (Caffe definition, two towers, 135 px, width 1/16)', { sk
       'ceil',
       '--input',
       'caffe',
-      '--max-steps',
-      '1',
-      '--batch-size',
-      '4',
-      '--threads',
-      '1',
+      ...ONE_STEP,
       '--out',
       join(dir, 'run'),
     ]);
@@ -318,6 +317,96 @@ describe('torchvision VGG-16 at full size', { skip: vision }, () => {
   });
 });
 
+/** The logits an ONNX file or checkpoint gives for `x` (torchvision's pixels). */
+async function logitsFrom(file: string, x: Float32Array, rows: number): Promise<Float32Array> {
+  const m = await openInference(file, { threads: 2 });
+  try {
+    return Float32Array.from(await m.logits(x, rows));
+  } finally {
+    await m.release();
+  }
+}
+
+/**
+ * `ilsvrc import FILE` (without --as the file's layers name the model) → `ilsvrc export` → the exported
+ * graph's logits for the peer's input, within 1e-5 of PyTorch's in eval mode. Returns import's stderr; the checkpoint is FILE.ckpt.safetensors.
+ */
+async function tvRoundTrip(dir: string, file: string, model: string, flags: string[] = [], ioFile = 'io.safetensors'): Promise<string> {
+  const ckpt = join(dir, `${file}.ckpt.safetensors`);
+  const r = await ilsvrc(['import', join(dir, file), '-o', ckpt, ...flags]);
+  assert.equal(r.code, 0, r.stderr);
+  if (!flags.includes('--as')) assert.match(r.stderr, new RegExp(`no --as: .*${file}'s weight layers are those of ${model}\\b`));
+  assert.match(r.stdout, new RegExp(`: ${model} \\(`));
+  const onnx = join(dir, `${file}.exported.onnx`);
+  const e = await ilsvrc(['export', model, '--checkpoint', ckpt, '-o', onnx]);
+  assert.equal(e.code, 0, e.stderr);
+  const t = loadSafetensors(join(dir, ioFile)).tensors;
+  const x = t['input']!;
+  const err = relErr(await logitsFrom(onnx, x.data as Float32Array, x.shape[0]!), t['logits']!.data as Float32Array);
+  assert.ok(err <= 1e-5, `${file}: relative error ${err}`);
+  for (const f of [onnx, join(dir, file)]) rmSync(f, { force: true });
+  return r.stderr;
+}
+
+describe('torchvision AlexNet, GoogLeNet and batch-normalised VGG: state dicts and torch.onnx.export files', { skip: vision }, () => {
+  test("alexnet: ONNX at 224 px, a state dict at 99 px (the adaptive pool's uneven cells) import to PyTorch's logits", async () => {
+    const dir = generate('tv', 'alexnet', '224', 'onnx11,onnx17');
+    for (const f of ['alexnet-onnx11.onnx', 'alexnet-onnx17.onnx']) await tvRoundTrip(dir, f, 'alexnet-tv');
+    await tvRoundTrip(generate('tv', 'alexnet', '99', 'st'), 'alexnet-st.safetensors', 'alexnet-tv', ['--input-size', '99']);
+  });
+
+  test("googlenet(aux_logits=False) at 96 px: state dict, ONNX with batch norms kept or folded, opsets 11 and 17, give PyTorch's logits", async () => {
+    const dir = generate('tv', 'googlenet', '96', 'st,aux,onnx11,onnx17,bn11,bn17,ti');
+    const st = await tvRoundTrip(dir, 'googlenet-st.safetensors', 'googlenet-tv', ['--input-size', '96']);
+    assert.match(st, /IMAGENET1K_V1 weights need --transform-input/);
+    // Fine-tuning on the synthetic set's 8 classes: a new classifier, the imported batch norms' statistics moved by the batch.
+    const from = join(dir, 'googlenet-st.safetensors.ckpt.safetensors');
+    const run = join(dir, 'finetune');
+    const t = await ilsvrc([
+      'train',
+      'googlenet-tv',
+      '--data',
+      'synthetic',
+      '--from',
+      from,
+      '--reset-classifier',
+      '--classes',
+      '8',
+      '--input-size',
+      '96',
+      ...ONE_STEP,
+      '--out',
+      run,
+    ]);
+    assert.equal(t.code, 0, t.stderr);
+    const [was, now] = [loadCheckpoint(from).state.params, loadCheckpoint(join(run, 'last.safetensors')).state.params];
+    assert.equal(now.get('fc.weight')!.length, 8 * 1024);
+    assert.equal(now.get('inception5b/branch1/conv.weight')!.length, was.get('inception5b/branch1/conv.weight')!.length);
+    assert.notDeepEqual(now.get('conv1/bn.running_mean'), was.get('conv1/bn.running_mean'));
+    const aux = await tvRoundTrip(dir, 'googlenet-aux.safetensors', 'googlenet-tv', ['--input-size', '96']);
+    assert.match(aux, /left out 8 weight layers .*aux1\.conv\.conv\.weight/);
+    for (const f of ['googlenet-onnx11.onnx', 'googlenet-onnx17.onnx'])
+      assert.match(await tvRoundTrip(dir, f, 'googlenet-tv'), /57 batch norms folded into its convolutions/);
+    for (const f of ['googlenet-bn11.onnx', 'googlenet-bn17.onnx'])
+      assert.doesNotMatch(await tvRoundTrip(dir, f, 'googlenet-tv'), /folded/);
+    assert.match(await tvRoundTrip(dir, 'googlenet-ti.onnx', 'googlenet-tv', [], 'io-ti.safetensors'), /built with --transform-input/);
+  });
+
+  // A state dict and an ONNX file a model (each 0.5 GB at full size: what a VGG's classifier needs).
+  for (const [name, model, onnx] of [
+    ['vgg11_bn', 'vgg-a-bn', 'bn11'],
+    ['vgg16_bn', 'vgg-d-bn', 'onnx17'],
+  ] as const)
+    test(`${name} at 224 px: state dict and ONNX (${onnx}) give PyTorch's logits`, async () => {
+      const dir = generate('tv', name, '224', `st,${onnx}`);
+      await tvRoundTrip(dir, `${name}-st.safetensors`, model);
+      if (onnx === 'bn11') return void (await tvRoundTrip(dir, `${name}-${onnx}.onnx`, model));
+      // Batch norms folded away leave the plain VGG's layers: the file fits both, the plain one exactly, and computes the same.
+      const notes = await tvRoundTrip(dir, `${name}-${onnx}.onnx`, model.replace('-bn', ''));
+      assert.match(notes, new RegExp(`they also fit ${model} \\(give --as to choose\\)`));
+    });
+});
+
 test('summary names the variant; CaffeNet normalises after pooling; ceil pooling changes the shapes', async () => {
   const s = await ilsvrc(['summary', 'alexnet', '--lrn', 'caffenet', '--pool', 'ceil', '--input-size', '135', '--json']);
   assert.equal(s.code, 0, s.stderr);
@@ -347,9 +436,38 @@ test('files that are not weights, or not these weights, are one line naming the 
   );
   const bn = join(root, 'bn.safetensors');
   saveSafetensors(bn, { 'features.1.running_mean': { dtype: 'F32', shape: [2], data: new Float32Array(2) } });
-  assertUsageError(await ilsvrc(['import', bn, '--as', 'vgg16', '-o', join(root, 'x.safetensors')]), '"features.1.running_mean"');
+  assertUsageError(await ilsvrc(['import', bn, '--as', 'vgg16', '-o', join(root, 'x.safetensors')]), 'features.1.running_mean');
   assertUsageError(
     await ilsvrc(['import', join(root, 'missing.onnx'), '--as', 'vgg16', '-o', join(root, 'x.safetensors')]),
     'missing.onnx',
   );
+});
+
+test('batch norms that cannot be (a negative running variance, statistics for other channels, an ONNX node in training mode) are one line, exit 2', async () => {
+  const out = join(root, 'bn-refused.safetensors');
+  const neg = join(root, 'negative-variance.safetensors');
+  badBnStateDict(neg, 'negative-variance');
+  assertUsageError(
+    await ilsvrc(['import', neg, '--as', 'vgg11_bn', '-o', out]),
+    `Expected running variances ≥ 0 for features.1.running_var in ${neg} but channel 2 holds -0.25`,
+  );
+  const channels = join(root, 'channels.safetensors');
+  badBnStateDict(channels, 'channels');
+  assertUsageError(
+    await ilsvrc(['import', channels, '-o', out]),
+    `Expected 4 values (the output channels of features.0.weight) for features.1.running_mean in ${channels} but received 3`,
+  );
+  const onnx = join(root, 'training-mode.onnx');
+  await trainingModeBnOnnx(onnx);
+  assertUsageError(await ilsvrc(['import', onnx, '--as', 'vgg-a-bn', '-o', out]), 'but received training_mode 1');
+  // The same network with its batch norms as saved is the plain model's: the wrong one is named.
+  const plain = join(root, 'plain-onnx.onnx');
+  assert.equal((await ilsvrc(['export', 'vgg-a-bn', '--width', '0.0625', '--input-size', '32', '--classes', '10', '-o', plain])).code, 0);
+  assertUsageError(
+    await ilsvrc(['import', plain, '--as', 'vgg-a', '--width', '0.0625', '-o', out]),
+    "give --as the model's batch-normalised form",
+  );
+  const r = await ilsvrc(['import', plain, '--width', '0.0625', '-o', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /: vgg-a-bn \(32 px, 10 classes, width 0\.0625\)/);
 });

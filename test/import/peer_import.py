@@ -6,6 +6,10 @@
                             (opset 8, LRN nodes, ceil pooling as extra end padding), with typed and external weights
   caffenet DIR WIDTH SIZE   BVLC CaffeNet (AlexNet with each norm after its pool): .caffemodel
   googlenet DIR WIDTH SIZE  BVLC GoogLeNet (Caffe's definition): ONNX (opset 17), .caffemodel (with an auxiliary head)
+  tv DIR NAME SIZE [FORMS]  torchvision's NAME (alexnet, googlenet, vgg11_bn, vgg16_bn …) with random weights and running
+                            statistics: FORMS (comma-separated) of st (state dict), onnx11, onnx17 (batch norms folded
+                            by the exporter, its default), bn11, bn17 (batch norms kept: TrainingMode.PRESERVE), and for
+                            googlenet aux (a state dict with the auxiliary heads), ti (ONNX, opset 17, transform_input)
 Each writes DIR/io.safetensors with "input" and PyTorch's "logits" for it. The Caffe networks are
 tables of Caffe layers (name, type, bottoms, tops, parameters) run by one small module, so that the
 .caffemodel and the ONNX file come from the same definition and the same weights."""
@@ -21,8 +25,9 @@ from peer_torch import widen  # noqa: E402  ilsvrc's width multiplier, one defin
 def save_safetensors(path, tensors):
     header, chunks, off = {}, [], 0
     for name, t in tensors.items():
-        data = t.detach().contiguous().float().numpy().tobytes()
-        header[name] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [off, off + len(data)]}
+        whole = t.dtype == torch.int64  # num_batches_tracked, as safetensors.torch writes it
+        data = t.detach().contiguous().numpy().tobytes() if whole else t.detach().contiguous().float().numpy().tobytes()
+        header[name] = {'dtype': 'I64' if whole else 'F32', 'shape': list(t.shape), 'data_offsets': [off, off + len(data)]}
         chunks.append(data)
         off += len(data)
     h = json.dumps(header).encode()
@@ -325,11 +330,55 @@ def randomize(net, seed):
             p.copy_(torch.randn(p.shape, generator=g) * (1.0 / math.sqrt(fan) if p.dim() > 1 else 0.1))
 
 
+def torchvision_net(name, seed, **kw):
+    """torchvision's NAME, every parameter and running statistic random (variances in [0.5, 2])."""
+    import torchvision
+    if name == 'googlenet':
+        kw = {'aux_logits': False, 'init_weights': True, **kw}
+    net = getattr(torchvision.models, name)(**kw)
+    randomize(net, seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.2)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 1.5 + 0.5)
+                m.num_batches_tracked.fill_(1234)
+    return net.eval()
+
+
+def tv(out, name, size, forms):
+    x = torch.randn(2, 3, size, size)
+    net = torchvision_net(name, 2)
+    for form in forms:
+        path = os.path.join(out, f'{name}-{form}')
+        if form == 'st':
+            save_safetensors(path + '.safetensors', net.state_dict())
+        elif form == 'aux':
+            with_aux = torchvision_net(name, 3, aux_logits=True)
+            with_aux.load_state_dict(net.state_dict(), strict=False)  # the same network, its heads besides
+            save_safetensors(path + '.safetensors', with_aux.state_dict())
+        elif form == 'ti':
+            ti = torchvision_net(name, 2, transform_input=True)
+            torch.onnx.export(ti, x[:1], path + '.onnx', opset_version=17, input_names=['data'], output_names=['prob'])
+            with torch.no_grad():
+                save_safetensors(os.path.join(out, 'io-ti.safetensors'), {'input': x, 'logits': ti(x)})
+        else:
+            mode = torch.onnx.TrainingMode.PRESERVE if form.startswith('bn') else torch.onnx.TrainingMode.EVAL
+            torch.onnx.export(net, x[:1], path + '.onnx', opset_version=int(form[-2:]), training=mode,
+                              do_constant_folding=not form.startswith('bn'),
+                              input_names=['data'], output_names=['prob'], dynamic_axes={'data': {0: 'N'}})
+    with torch.no_grad():
+        save_safetensors(os.path.join(out, 'io.safetensors'), {'input': x, 'logits': net(x)})
+
+
 def main():
     torch.set_num_threads(2)
     torch.manual_seed(0)
     what, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
+    if what == 'tv':
+        return tv(out, sys.argv[3], int(sys.argv[4]), sys.argv[5].split(',') if len(sys.argv) > 5 else ['st', 'onnx11', 'onnx17'])
     if what == 'vgg16':
         import torchvision
         net = torchvision.models.vgg16().eval()

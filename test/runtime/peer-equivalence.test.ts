@@ -25,6 +25,9 @@ for (const [model, width, size, tol] of [
   ['alexnet', 1 / 16, 131, 1e-3],
   ['nin', 1 / 8, 96, 1e-3],
   ['vgg-a-bn', 1 / 16, 32, 1e-4],
+  // 57 batch norms over 4 images: PyTorch's own float32 step is up to 8% of an update away from its float64 one here
+  // (inception3b.branch1.conv.weight at 64 px), so the bound is the one for the deep plain networks.
+  ['googlenet-tv', 1, 64, 1e-3],
 ] as const) {
   test(`${model}: one SGD step matches PyTorch`, { skip: hasTorch ? false : 'PyTorch (Debian python3-torch) not installed' }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ilsvrc-peer-'));

@@ -26,6 +26,8 @@ const GOLDEN: Record<string, { params: number; gmacs: number }> = {
   'vgg-b-bn': { params: 133_053_736, gmacs: 11.31 },
   'vgg-d-bn': { params: 138_365_992, gmacs: 15.47 },
   'vgg-e-bn': { params: 143_678_248, gmacs: 19.63 },
+  'alexnet-tv': { params: 61_100_840, gmacs: 0.714 }, // torchvision's alexnet: 61,100,840 (0.71 GFLOPS)
+  'googlenet-tv': { params: 6_624_904, gmacs: 1.502 }, // torchvision's googlenet(aux_logits=False): 6,624,904 (1.50 GFLOPS)
 };
 
 function analyse(name: string, aux = false): Summary {
@@ -62,6 +64,21 @@ describe('parameter counts and MACs', () => {
       assert.equal(s.macs, b.graph.macs());
     });
   }
+
+  test("googlenet-tv with both auxiliary classifiers: torchvision's googlenet(aux_logits=True), 13,004,888", () => {
+    const b = buildModel('googlenet-tv', { aux: true });
+    assert.equal(b.graph.paramCount(), 13_004_888);
+    assert.equal(analyse('googlenet-tv', true).params, 13_004_888);
+    // At 96 px block 4a's map is 6×6: the heads' adaptive 4×4 pool takes torch's uneven cells (rows 0–1, 1–2, 3–4, 4–5).
+    const small = buildModel('googlenet-tv', { aux: true, inputSize: 96 });
+    assert.deepEqual(
+      small.aux.map((a) => a.logits.shape),
+      [
+        [1, 1000],
+        [1, 1000],
+      ],
+    );
+  });
 
   test('googlenet with both auxiliary classifiers: 13,378,280', () => {
     const b = buildModel('googlenet', { aux: true });
