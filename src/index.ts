@@ -86,7 +86,7 @@ export {
   type TopViewOptions,
   type OcclusionViewOptions,
 } from './cli/visualize.js';
-export { openNetwork, zooNetwork, layerNames, type Network, type NetworkGraph } from './viz/network.js';
+export { cpuSession, openNetwork, zooNetwork, layerNames, type Network, type NetworkGraph } from './viz/network.js';
 export { loadImage } from './viz/images.js';
 export { convOf, filterStats, filterTiles, type FilterStats, type FilterStat, type ConvWeight } from './viz/filters.js';
 export { occlusion, renderOcclusion, defaultOcclusion, type OcclusionOptions, type OcclusionResult } from './viz/occlusion.js';
