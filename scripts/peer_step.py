@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """One SGD step in PyTorch from the weights and batch in a safetensors file, for the equivalence
 test: reads <in>.safetensors (parameters and batch norm's running statistics in ilsvrc's order and
-names, "input", "labels") and writes the updated ones to <out>.safetensors, in training mode. Usage: peer_step.py MODEL WIDTH SIZE CLASSES LR IN OUT"""
+names, "input", "labels") and writes the updated ones to <out>.safetensors, in training mode. Usage: peer_step.py MODEL WIDTH SIZE CLASSES LR IN OUT [float32|float64]: float64 runs the step in double precision
+(the reference a float32 step is measured against) and writes float32."""
 import json, struct, sys
 import torch
 from peer_torch import alexnet, nin, vgg_a_bn
@@ -25,7 +26,7 @@ def load(path):
 def save(path, tensors):
     header, chunks, off = {}, [], 0
     for name, t in tensors.items():
-        data = t.detach().contiguous().numpy().tobytes()
+        data = t.detach().float().contiguous().numpy().tobytes()
         header[name] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [off, off + len(data)]}
         chunks.append(data)
         off += len(data)
@@ -45,11 +46,15 @@ def googlenet_tv(classes, width, size, dropout):
 
 def main():
     model, width, size, classes, lr, src, dst = sys.argv[1:8]
+    double = sys.argv[8:9] == ['float64']
     torch.set_num_threads(1)
     make = {'alexnet': alexnet, 'nin': nin, 'vgg-a-bn': vgg_a_bn, 'googlenet-tv': googlenet_tv}[model]
     net = make(int(classes), float(width), int(size), 0.0)
     net.train()
     t = load(src)
+    if double:
+        net.double()
+        t = {k: (v.double() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in t.items()}
     is_stat = lambda name: name.endswith('.running_mean') or name.endswith('.running_var')
     names = [n for n in t['__order__'] if not is_stat(n)]
     stat_names = [n for n in t['__order__'] if is_stat(n)]
