@@ -77,7 +77,7 @@ function gapVsFcText(f: ReturnType<typeof gapVsFc>): string {
     table(
       ['model', 'params', 'in FC layers', 'share'],
       f.zoo.map((z) => [z.model, thousands(z.params), thousands(z.fcParams), pct(z.share)]),
-      ['left', 'right', 'right', 'right'],
+      1,
     )
   );
 }
@@ -128,14 +128,7 @@ function stackingText(f: ReturnType<typeof stacking>): string {
   const ratio = three ? (three.stacked.weights / three.single.weights).toFixed(2) : '?';
   return (
     `Stacked 3×3 convolutions vs one large kernel, C = ${f.channels} channels on ${f.size}×${f.size} maps (VGG's argument):\n` +
-    table(['design', 'RF', 'weights', `weights (C=${f.channels})`, 'MACs', 'ReLUs'], rows, [
-      'left',
-      'right',
-      'right',
-      'right',
-      'right',
-      'right',
-    ]) +
+    table(['design', 'RF', 'weights', `weights (C=${f.channels})`, 'MACs', 'ReLUs'], rows, 1) +
     `Same receptive field, ${ratio}× the weights and MACs of the single kernel, and a non-linearity after\n` +
     `every layer instead of one: a deeper, more discriminative function for less.\n`
   );
@@ -162,7 +155,6 @@ function inceptionText(f: ReturnType<typeof inceptionReduction>): string {
   const { naive: n, reduced: r } = f;
   const branches = (b: typeof n.branches) => b.map((x) => [x.name, shape(x.output), thousands(x.params), thousands(x.macs)]);
   const head = ['branch', 'output', 'params', 'MACs'];
-  const align = ['left', 'right', 'right', 'right'] as const;
   return (
     `Inception 3a on a ${shape(f.input)} input (GoogLeNet's Table 1 row: 64, 96→128, 16→32, pool→32):\n` +
     `  naive   (1×1, 3×3, 5×5 and the pooled input side by side): ${thousands(n.params)} params, ${gmacs(n.macs)} GMACs, ${n.channels} channels out\n` +
@@ -170,9 +162,9 @@ function inceptionText(f: ReturnType<typeof inceptionReduction>): string {
     `The 1×1 reductions cut the parameters by ${(100 * (1 - r.params / n.params)).toFixed(0)} % and the MACs by ` +
     `${(100 * (1 - r.macs / n.macs)).toFixed(0)} %. The naive module\n` +
     `also passes all ${f.input[0]} pooled channels on, so its width only grows from block to block. Naive:\n` +
-    table(head, branches(n.branches), [...align]) +
+    table(head, branches(n.branches), 1) +
     `Reduced:\n` +
-    table(head, branches(r.branches), [...align])
+    table(head, branches(r.branches), 1)
   );
 }
 
@@ -201,15 +193,7 @@ function alexnetVsZfnetText(f: ReturnType<typeof alexnetVsZfnet>): string {
     `ZFNet is AlexNet on one GPU with its first layers changed after visualising them: conv1 11×11 stride 4\n` +
     `became 7×7 stride 2 (AlexNet's conv1 filters were mostly very high or very low frequency, and the coarse\n` +
     `stride aliased conv2's input), and conv2 got stride 2 to keep the later maps the same size.\n` +
-    table(['layer', 'AlexNet k/s', 'output', 'RF/jump', 'ZFNet k/s', 'output', 'RF/jump'], rows, [
-      'left',
-      'right',
-      'right',
-      'right',
-      'right',
-      'right',
-      'right',
-    ]) +
+    table(['layer', 'AlexNet k/s', 'output', 'RF/jump', 'ZFNet k/s', 'output', 'RF/jump'], rows, 1) +
     `AlexNet (${shape(f.alexnet.input)}): ${thousands(f.alexnet.params)} params, ${gmacs(f.alexnet.macs)} GMACs; ` +
     `ZFNet (${shape(f.zfnet.input)}): ${thousands(f.zfnet.params)} params, ${gmacs(f.zfnet.macs)} GMACs.\n`
   );

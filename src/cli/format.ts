@@ -19,9 +19,11 @@ type Align = 'left' | 'right';
 
 /**
  * Columns padded to their widest cell, two spaces apart, a rule under the header. Columns whose
- * align is "right" (numbers) are right-aligned. Trailing spaces are trimmed.
+ * align is "right" (numbers) are right-aligned; `align` as a number k: the first k columns left (the
+ * names), the rest right. Trailing spaces are trimmed.
  */
-export function table(header: readonly string[], rows: readonly (readonly string[])[], align: readonly Align[] = []): string {
+export function table(header: readonly string[], rows: readonly (readonly string[])[], aligned: readonly Align[] | number = []): string {
+  const align = typeof aligned === 'number' ? header.map((_, i): Align => (i < aligned ? 'left' : 'right')) : aligned;
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     widths

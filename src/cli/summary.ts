@@ -39,16 +39,7 @@ function formatSummary(s: ModelSummary): string {
   ]);
   return (
     `${s.model}${s.variant ? ` (${s.variant})` : ''}: input ${shape(s.input)}\n` +
-    table(['layer', 'ops', 'output', 'k/s', 'params', 'MACs', 'RF', 'jump'], rows, [
-      'left',
-      'left',
-      'right',
-      'right',
-      'right',
-      'right',
-      'right',
-      'right',
-    ]) +
+    table(['layer', 'ops', 'output', 'k/s', 'params', 'MACs', 'RF', 'jump'], rows, 2) +
     `total: ${thousands(s.params)} params, ${thousands(s.macs)} MACs (${gmacs(s.macs)} G)\n`
   );
 }
@@ -88,15 +79,7 @@ function formatComparison(a: ModelSummary, b: ModelSummary): string {
   });
   rows.push(['total', '', '', thousands(a.params), thousands(b.params), thousands(a.macs), thousands(b.macs)]);
   const [A, B] = [a.model, b.model];
-  return table(['layer', `output ${A}`, `output ${B}`, `params ${A}`, `params ${B}`, `MACs ${A}`, `MACs ${B}`], rows, [
-    'left',
-    'right',
-    'right',
-    'right',
-    'right',
-    'right',
-    'right',
-  ]);
+  return table(['layer', `output ${A}`, `output ${B}`, `params ${A}`, `params ${B}`, `MACs ${A}`, `MACs ${B}`], rows, 1);
 }
 
 /** --compare --json: one object, the two designs aligned layer by layer (null where a layer is absent), then each whole summary. */
