@@ -273,19 +273,19 @@ export class Graph {
 
   /** A parameter named `<scope>.<local>` (e.g. "conv1.weight"). */
   param(local: string, shape: readonly number[], init: Init, isBias = false): Value {
-    const scope = this.scopeName;
-    const name = this.claim(scope ? `${scope}.${local}` : local);
-    const v = new Value(this, 'float32', [...shape], 'param', undefined, name);
-    this.params.push({ name, value: v, init, trainable: true, isBias, buffer: false });
-    return v;
+    return this.addParam(local, shape, init, isBias, false);
   }
 
   /** A buffer named `<scope>.<local>` (e.g. "bn1.running_mean"): see Param.buffer. */
   buffer(local: string, shape: readonly number[], init: Init): Value {
+    return this.addParam(local, shape, init, true, true);
+  }
+
+  private addParam(local: string, shape: readonly number[], init: Init, isBias: boolean, buffer: boolean): Value {
     const scope = this.scopeName;
     const name = this.claim(scope ? `${scope}.${local}` : local);
     const v = new Value(this, 'float32', [...shape], 'param', undefined, name);
-    this.params.push({ name, value: v, init, trainable: false, isBias: true, buffer: true });
+    this.params.push({ name, value: v, init, trainable: !buffer, isBias, buffer });
     return v;
   }
 
