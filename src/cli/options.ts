@@ -34,6 +34,10 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+/** The rule of a count, from `min` (1; or 0, where 0 means the default) up to MAX_COUNT. */
+const countFits = (n: number, min: 0 | 1): boolean => Number.isSafeInteger(n) && n >= min && n <= MAX_COUNT;
+const countExpected = (min: 0 | 1): string => `${min ? 'a positive' : 'a non-negative'} integer up to ${MAX_COUNT}`;
+
 /**
  * A count that sizes threads, memory or a loop (threads, workers, batch, classes, pixels, steps per
  * run, channels shown): a positive integer up to MAX_COUNT. The machine's finer bounds are checked
@@ -41,7 +45,7 @@ export function positiveInt(value: string): number {
  */
 export function count(value: string): number {
   const n = positiveInt(value);
-  if (n > MAX_COUNT) reject(`a positive integer up to ${MAX_COUNT}`, value);
+  if (!countFits(n, 1)) reject(countExpected(1), value);
   return n;
 }
 
@@ -53,15 +57,14 @@ export function requireCounts(counts: Record<string, number | readonly number[] 
   for (const [flag, value] of Object.entries(counts)) {
     const min = zero.includes(flag) ? 0 : 1;
     for (const n of typeof value === 'number' ? [value] : (value ?? []))
-      if (!Number.isSafeInteger(n) || n < min || n > MAX_COUNT)
-        throw expected(`${min ? 'a positive' : 'a non-negative'} integer up to ${MAX_COUNT}`, flag, n);
+      if (!countFits(n, min)) throw expected(countExpected(min), flag, n);
   }
 }
 
 /** A count where 0 means "the default" (--threads 0: all cores; --workers 0: none). */
 export function countOrZero(value: string): number {
   const n = nonNegativeInt(value);
-  if (n > MAX_COUNT) reject(`a non-negative integer up to ${MAX_COUNT}`, value);
+  if (!countFits(n, 0)) reject(countExpected(0), value);
   return n;
 }
 
