@@ -44,7 +44,7 @@ import { identity } from '../src/ops/elementwise.js';
 import { DEFAULT_OPTIMIZER } from '../src/optim/optimizer.js';
 import { parseDevice, resolveDevice } from '../src/runtime/device.js';
 import { defaultStepsPerRun } from '../src/train/steps-per-run.js';
-import { createSession, tensor } from '../src/runtime/ort.js';
+import { createSession, tensor, type SessionOptions } from '../src/runtime/ort.js';
 import { kernelTime, takeProfile } from '../src/runtime/profile.js';
 import { TrainingSession, type StepBatch } from '../src/train/training-session.js';
 import { Rng } from '../src/util/rng.js';
@@ -97,6 +97,12 @@ async function ortConvPeak(threads: number): Promise<{ input: number; initialize
   return { input: await rate(false), initializer: await rate(true) };
 }
 
+/** The model at its paper's options with the default optimizer, as every measurement here trains or exports it. */
+function benchSession(model: string, batch: number, session?: SessionOptions): Promise<TrainingSession> {
+  const o = { model, modelOptions: {}, batch, optimizer: DEFAULT_OPTIMIZER, labelSmoothing: 0, frozen: [], seed: 1 };
+  return TrainingSession.create(session ? { ...o, session } : o);
+}
+
 /** Child: one measurement, printed as one JSON line. */
 async function child(
   mode: string,
@@ -110,16 +116,7 @@ async function child(
   const size = mode === 'train' || mode === 'infer' ? buildModel(model).options.inputSize : 0;
   if (mode === 'train') {
     const prefix = path.join(os.tmpdir(), `ilsvrc-bench-train-${process.pid}`);
-    const s = await TrainingSession.create({
-      model,
-      modelOptions: {},
-      batch,
-      optimizer: DEFAULT_OPTIMIZER,
-      labelSmoothing: 0,
-      frozen: [],
-      seed: 1,
-      session: { ...resolveDevice('cpu', { threads }).session, ...(profile ? { profile: prefix } : {}) },
-    });
+    const s = await benchSession(model, batch, { ...resolveDevice('cpu', { threads }).session, ...(profile ? { profile: prefix } : {}) });
     // Fresh batches every run: re-fed batches drive the loss to 0 and the timings off.
     const runs = Math.max(1, Math.ceil(steps / k));
     await s.runSteps(freshBatches(batch, k, size, 99), new Array<number>(k).fill(0.01)); // warm-up
@@ -139,15 +136,7 @@ async function child(
     }
     console.log(JSON.stringify({ img_s: (runs * k * batch) / secs, step_s: secs / (runs * k), peak_rss_mb: peakMb(), time_by_op }));
   } else if (mode === 'infer') {
-    const s = await TrainingSession.create({
-      model,
-      modelOptions: {},
-      batch,
-      optimizer: DEFAULT_OPTIMIZER,
-      labelSmoothing: 0,
-      frozen: [],
-      seed: 1,
-    });
+    const s = await benchSession(model, batch);
     const session = await createSession(s.exportModelForInferencing(), resolveDevice('cpu', { threads }).session);
     const data = freshBatches(batch, 2, size, 5);
     await session.run({ input: tensor('float32', data[0]!.x, [batch, 3, size, size]) });
@@ -218,15 +207,7 @@ function peer(
 async function ortTrainingPeer(model: string, batch: number, steps: number, threads: number): Promise<Record<string, number> | null> {
   const python = process.env['ILSVRC_ORT_TRAINING_PYTHON'] || path.join(REPO, '.venv-ortt', 'bin', 'python');
   const file = path.join(os.tmpdir(), `ilsvrc-bench-ortt-${process.pid}-${model}.onnx`);
-  const s = await TrainingSession.create({
-    model,
-    modelOptions: {},
-    batch,
-    optimizer: DEFAULT_OPTIMIZER,
-    labelSmoothing: 0,
-    frozen: [],
-    seed: 1,
-  });
+  const s = await benchSession(model, batch);
   writeFileSync(file, s.exportModelForInferencing());
   await s.release();
   try {
